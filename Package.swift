@@ -44,6 +44,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
+        .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
         .target(name: "DispatchTestSupport", dependencies: ["DispatchModel"]),
         .testTarget(
@@ -53,6 +55,10 @@ let package = Package(
         .testTarget(
             name: "DispatchConfigTests",
             dependencies: ["DispatchConfig", "DispatchModel", "DispatchTestSupport"]
+        ),
+        .testTarget(
+            name: "WorkerPoolTests",
+            dependencies: ["WorkerPool", "DispatchModel", "DispatchTestSupport"]
         ),
         .testTarget(
             name: "DispatchCloudCLITests",

@@ -1,0 +1,90 @@
+public import DispatchModel
+
+extension WorkerStateMachine {
+    /// Starts a container here, if the worker accepts containers and is not already running it.
+    ///
+    /// Returns `nil` when the worker cannot take it (not idle or running, or held or draining).
+    public mutating func startContainer(_ uuid: ContainerUUID, at now: Instant) -> [Action]? {
+        guard self.acceptsContainers, self.starting[uuid] == nil, self.running[uuid] == nil else { return nil }
+        self.starting[uuid] = Runner()
+        var actions: [Action] = [.startRunner(uuid)]
+        if self.state != .running {
+            self.state = .running
+            actions.append(.notifyScheduler)
+        }
+        return actions
+    }
+
+    /// The runner's `--detach` returned: the container counts as running (its errors are only logged; the
+    /// next probe tells whether it really runs).
+    public mutating func runnerStarted(_ uuid: ContainerUUID, at now: Instant) {
+        guard let runner = self.starting.removeValue(forKey: uuid) else { return }
+        self.touch(at: now)
+        self.busy = now
+        self.running[uuid] = runner
+        self.lastUUID = uuid
+    }
+
+    /// Asks the container's runner to stop: SIGTERM now and every `TimeoutSignal`, never SIGKILL.
+    ///
+    /// Idempotent: a second request while the first is in progress does nothing.
+    public mutating func killContainer(_ uuid: ContainerUUID, reason: String, at now: Instant) -> [Action] {
+        let requested = self.updateRunner(uuid) { runner in
+            guard runner.killRequestedAt == nil else { return false }
+            runner.killRequestedAt = now
+            runner.killReason = reason
+            return true
+        }
+        guard requested == true else { return [] }
+        return [.sendTerm(uuid), .scheduleKillTick(uuid, after: self.timeouts.signal)]
+    }
+
+    /// A `--kill 15` finished. Exit 0 means the runner is gone.
+    public mutating func termSent(_ uuid: ContainerUUID, succeeded: Bool, at now: Instant) -> [Action] {
+        guard succeeded else { return [] }
+        let ended = self.closeRunner(uuid, at: now)
+        return ended.isEmpty ? [] : ended + [.notifyScheduler]
+    }
+
+    /// The kill timer fired: send SIGTERM again, or give up after `TimeoutTERM` and drain the worker (unless it
+    /// is held).
+    public mutating func killTick(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
+        let timeouts = self.timeouts
+        let gaveUp = self.updateRunner(uuid) { runner -> Bool? in
+            guard let since = runner.killRequestedAt, !runner.givenUp else { return nil }
+            guard since.duration(to: now) > timeouts.term else { return false }
+            runner.givenUp = true
+            return true
+        }
+        switch gaveUp {
+        case .some(.some(true)):
+            return self.idleBehavior == .hold ? [] : self.setIdleBehavior(.drain, at: now)
+        case .some(.some(false)):
+            return [.sendTerm(uuid), .scheduleKillTick(uuid, after: self.timeouts.signal)]
+        default:
+            // The runner is gone, or no kill is in progress: stop.
+            return []
+        }
+    }
+
+    /// Forgets a runner that has ended; the worker goes idle when it was the last one.
+    mutating func closeRunner(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
+        guard self.running.removeValue(forKey: uuid) != nil else { return [] }
+        self.touch(at: now)
+        if self.state == .running && self.running.isEmpty && self.starting.isEmpty { self.state = .idle }
+        return [.runnerEnded(uuid)]
+    }
+
+    /// Applies `body` to the runner of `uuid` wherever it is kept; `nil` if there is no such runner.
+    private mutating func updateRunner<T>(_ uuid: ContainerUUID, _ body: (inout Runner) -> T) -> T? {
+        if var runner = self.running[uuid] {
+            defer { self.running[uuid] = runner }
+            return body(&runner)
+        }
+        if var runner = self.starting[uuid] {
+            defer { self.starting[uuid] = runner }
+            return body(&runner)
+        }
+        return nil
+    }
+}
