@@ -55,10 +55,19 @@ extension ClusterConfig {
         }
         let reader = ConfigReader()
         var config: ClusterConfig?
-        if let rootNode, let root = reader.section(rootNode, at: "") {
-            config = Self.readClusters(root, reader: reader)
-            root.finish(known: ["AutoReloadConfig"])
-        } else if rootNode == nil {
+        switch rootNode {
+        case .some(.mapping):
+            if let rootNode, let root = reader.section(rootNode, at: "") {
+                config = Self.readClusters(root, reader: reader)
+                root.finish(known: ["AutoReloadConfig"])
+            }
+        case .some(let other):
+            reader.error(
+                sourceName,
+                "expected a mapping holding Clusters.<cluster id>, got \(ConfigReader.kind(of: other))",
+                at: other
+            )
+        case .none:
             reader.error("Clusters", "missing: the file must hold Clusters.<cluster id>", line: nil)
         }
         let errors = Self.inFileOrder(reader.errors)

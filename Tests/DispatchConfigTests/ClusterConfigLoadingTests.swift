@@ -326,6 +326,7 @@ struct ClusterConfigLoadingTests {
             ("Other: 1\n", "Clusters", "missing"),
             ("", "Clusters", "missing"),
             ("Clusters: [a]\n", "Clusters", "expected a mapping"),
+            ("just text\n", "configuration", "expected a mapping holding Clusters.<cluster id>, got a string"),
             ("Clusters:\n  Z-1: {}\n", "Clusters.Z-1", "five lowercase letters or digits"),
         ]
     )
