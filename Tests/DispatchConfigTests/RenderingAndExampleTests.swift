@@ -48,6 +48,22 @@ struct RenderingTests {
         #expect(rendered.contains("AccessKeyID: AKIAEXAMPLE"))
     }
 
+    @Test("Printing or dumping the loaded configuration shows no secret")
+    func dumpRedacts() throws {
+        let config = try #require(loadValid(Self.secretYAML)).config
+        var dumped = ""
+        dump(config, to: &dumped)
+        let printed = "\(config) \(String(reflecting: config)) \(config.containers) \(config.containers.cloudVMs)"
+        for secret in [
+            "root-secret-value", "private-key-value", "secret-access-value", "client-secret-value",
+            "session-token-value", "submitter-token-value",
+        ] {
+            #expect(!dumped.contains(secret), "\(secret) leaked through dump")
+            #expect(!printed.contains(secret), "\(secret) leaked through description")
+        }
+        #expect(dumped.contains("us-east-1"))
+    }
+
     @Test("Defaults, durations, sizes and preemptible clones appear in human form")
     func humanForm() throws {
         let config = try #require(loadValid(Self.secretYAML)).config
