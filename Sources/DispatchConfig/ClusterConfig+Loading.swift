@@ -1,0 +1,548 @@
+import DispatchModel
+import Foundation
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ClusterConfig {
+    /// Loads the only cluster of an Arvados-style configuration file.
+    ///
+    /// - Throws: ``ConfigError`` with code `unreadableFile` when the file cannot be read, `syntax` when it
+    ///   is not YAML, `invalid` (with every problem found) when values are wrong.
+    public static func load(contentsOfFile path: String) throws(ConfigError) -> LoadedClusterConfig {
+        let text: String
+        do {
+            text = try readTextFile(atPath: path)
+        } catch {
+            throw ConfigError(
+                code: .unreadableFile,
+                message: "cannot read configuration file \(path): \(error.reason)",
+                cause: error
+            )
+        }
+        return try Self.load(yaml: text, sourceName: path)
+    }
+
+    /// Loads the only cluster of an Arvados-style configuration document.
+    ///
+    /// The document must hold `Clusters: {<id>: {...}}` with exactly one cluster. Missing keys take the
+    /// Arvados defaults. Every error is collected before throwing; unknown keys inside the sections this
+    /// dispatcher models are warnings (see `docs/configuration.md` for the rule).
+    ///
+    /// - Parameter sourceName: names the document in syntax errors, usually the file path.
+    /// - Throws: ``ConfigError`` with code `syntax` or `invalid`.
+    public static func load(
+        yaml: String,
+        sourceName: String = "configuration"
+    ) throws(ConfigError)
+        -> LoadedClusterConfig
+    {
+        let rootNode: Node?
+        do {
+            rootNode = try Yams.compose(yaml: yaml)
+        } catch {
+            let diagnostic = Self.syntaxDiagnostic(error, sourceName: sourceName)
+            throw ConfigError(
+                code: .syntax,
+                message: "\(sourceName) is not valid YAML",
+                diagnostics: [diagnostic],
+                cause: error
+            )
+        }
+        let reader = ConfigReader()
+        var config: ClusterConfig?
+        switch rootNode {
+        case .some(.mapping):
+            if let rootNode, let root = reader.section(rootNode, at: "") {
+                config = Self.readClusters(root, reader: reader)
+                root.finish(known: ["AutoReloadConfig"])
+            }
+        case .some(let other):
+            reader.error(
+                sourceName,
+                "expected a mapping holding Clusters.<cluster id>, got \(ConfigReader.kind(of: other))",
+                at: other
+            )
+        case .none:
+            reader.error("Clusters", "missing: the file must hold Clusters.<cluster id>", line: nil)
+        }
+        let errors = Self.inFileOrder(reader.errors)
+        let warnings = Self.inFileOrder(reader.warnings)
+        guard errors.isEmpty, let config else {
+            throw ConfigError(
+                code: .invalid,
+                message: "\(sourceName): \(errors.count) configuration error\(errors.count == 1 ? "" : "s")",
+                diagnostics: errors,
+                warnings: warnings
+            )
+        }
+        return LoadedClusterConfig(config: config, warnings: warnings)
+    }
+
+    /// Diagnostics sorted by line, keeping the reading order among equal lines; unknown lines last.
+    private static func inFileOrder(_ diagnostics: [ConfigDiagnostic]) -> [ConfigDiagnostic] {
+        diagnostics.enumerated()
+            .sorted { ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset) }
+            .map(\.element)
+    }
+
+    private static func syntaxDiagnostic(_ error: any Error, sourceName: String) -> ConfigDiagnostic {
+        guard let yamlError = error as? YamlError else {
+            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(error)")
+        }
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _),
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let while_ = context.map { " \($0.text)" } ?? ""
+            return ConfigDiagnostic(
+                keyPath: sourceName,
+                message: "YAML syntax error: \(problem)\(while_)",
+                line: mark.line
+            )
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigDiagnostic(
+                keyPath: sourceName,
+                message: "YAML syntax error: duplicate key \(duplicates.joined(separator: ", ")) in a mapping",
+                line: context.mark.line
+            )
+        case .reader(let problem, _, _, _):
+            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(problem)")
+        default:
+            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(yamlError)")
+        }
+    }
+
+    // MARK: Sections
+
+    private static func readClusters(_ root: Section, reader: ConfigReader) -> ClusterConfig? {
+        guard let clustersNode = root.take("Clusters") else {
+            reader.error("Clusters", "missing: the file must hold Clusters.<cluster id>", line: nil)
+            return nil
+        }
+        guard let clusters = reader.section(clustersNode, at: "Clusters") else { return nil }
+        guard clusters.entries.count == 1, let entry = clusters.entries.first else {
+            let message =
+                clusters.entries.isEmpty
+                ? "no cluster configured"
+                : "\(clusters.entries.count) clusters configured (\(clusters.entries.map(\.key).joined(separator: ", "))); exactly one is supported"
+            reader.error("Clusters", message, at: clustersNode)
+            return nil
+        }
+        let clusterID = ClusterID(rawValue: entry.key)
+        let path = clusters.path(entry.key)
+        if !clusterID.isWellFormed {
+            reader.error(path, "a cluster ID is five lowercase letters or digits", line: entry.keyLine)
+        }
+        var config = ClusterConfig(clusterID: clusterID)
+        guard let cluster = clusters.section(entry.key, reader: reader) else { return config }
+        Self.readCluster(cluster, into: &config, reader: reader)
+        return config
+    }
+
+    /// Arvados's cluster sections this dispatcher does not read: silently ignored.
+    static let unmodelledClusterSections: Set<String> = [
+        "AuditLogs", "Collections", "ForceLegacyAPI14", "Git", "Login", "Mail", "PostgreSQL", "RemoteClusters",
+        "SourceSHA256", "SourceTimestamp", "StorageClasses", "SystemLogs", "Users", "Volumes", "Workbench",
+    ]
+
+    private static func readCluster(_ cluster: Section, into config: inout ClusterConfig, reader: ConfigReader) {
+        if let value = cluster.string("SystemRootToken") { config.systemRootToken = Secret(value) }
+        if let value = cluster.string("ManagementToken") { config.managementToken = Secret(value) }
+        if let section = reader.section(cluster, "Services") {
+            Self.readServices(section, into: &config.services, reader: reader)
+        }
+        if let section = reader.section(cluster, "TLS") {
+            if let value = section.bool("Insecure") { config.tls.insecure = value }
+            section.finish(known: ["ACME", "Certificate", "Key"])
+        }
+        if let section = reader.section(cluster, "API") {
+            if let value = section.nonNegativeInt("MaxConcurrentRequests") { config.api.maxConcurrentRequests = value }
+            section.finish(known: Self.unmodelledAPIKeys)
+        }
+        if let section = reader.section(cluster, "Containers") {
+            Self.readContainers(section, into: &config.containers, reader: reader)
+        }
+        if let section = reader.section(cluster, "InstanceTypes") {
+            config.instanceTypes = Self.readInstanceTypes(section, reader: reader)
+        }
+        if config.containers.preemptiblePriceFactor > 0 {
+            for type in config.instanceTypes.values where !type.preemptible {
+                let variant = type.preemptibleVariant(priceFactor: config.containers.preemptiblePriceFactor)
+                if config.instanceTypes[variant.name] == nil { config.instanceTypes[variant.name] = variant }
+            }
+        }
+        if let section = reader.section(cluster, "DispatchCloud") {
+            Self.readDispatchCloud(section, into: &config.dispatchCloud, reader: reader)
+        }
+        cluster.finish(known: Self.unmodelledClusterSections)
+    }
+
+    /// Arvados's services other than the two the dispatcher uses: silently ignored.
+    static let unmodelledServices: Set<String> = [
+        "Composer", "ContainerWebServices", "DispatchLSF", "DispatchSLURM", "GitHTTP", "GitSSH", "Health",
+        "Keepbalance", "Keepproxy", "Keepstore", "Nodemanager", "RailsAPI", "SSO", "WebDAV", "WebDAVDownload",
+        "WebShell", "Websocket", "Workbench1", "Workbench2",
+    ]
+
+    private static func readServices(_ section: Section, into services: inout Services, reader: ConfigReader) {
+        if let controller = reader.section(section, "Controller") {
+            services.controller = Self.readService(controller, reader: reader)
+        }
+        if let dispatchCloud = reader.section(section, "DispatchCloud") {
+            services.dispatchCloud = Self.readService(dispatchCloud, reader: reader)
+        }
+        section.finish(known: Self.unmodelledServices)
+    }
+
+    private static func readService(_ section: Section, reader: ConfigReader) -> Service {
+        var service = Service()
+        if let value = section.string("ExternalURL"), Self.checkURL(value, section, "ExternalURL", reader: reader) {
+            service.externalURL = value
+        }
+        if let urls = reader.section(section, "InternalURLs") {
+            for entry in urls.entries {
+                guard Self.checkURL(entry.key, urls, entry.key, reader: reader) else {
+                    _ = urls.take(entry.key)
+                    continue
+                }
+                var internalURL = InternalURL(url: entry.key)
+                if let settings = reader.section(urls, entry.key) {
+                    if let listen = settings.string("ListenURL"),
+                        Self.checkURL(listen, settings, "ListenURL", reader: reader)
+                    {
+                        internalURL.listenURL = listen
+                    }
+                    settings.finish(known: ["Rendezvous"])
+                }
+                service.internalURLs.append(internalURL)
+            }
+            service.internalURLs.sort()
+        }
+        section.finish()
+        return service
+    }
+
+    /// Whether `value` is empty, `-` (Arvados's "not applicable") or an absolute URL; records an error if not.
+    private static func checkURL(_ value: String, _ section: Section, _ key: String, reader: ConfigReader) -> Bool {
+        if value.isEmpty || value == "-" { return true }
+        if let url = URL(string: value), url.scheme != nil, url.host != nil { return true }
+        reader.error(section.path(key), "\"\(value)\" is not an absolute URL", line: section.line(of: key))
+        return false
+    }
+
+    /// Arvados's `API.*` keys the dispatcher does not read.
+    static let unmodelledAPIKeys: Set<String> = [
+        "AsyncPermissionsUpdateInterval", "DisabledAPIs", "FreezeProjectRequiresDescription",
+        "FreezeProjectRequiresProperties", "KeepServiceRequestTimeout", "LockBeforeUpdate",
+        "LogCreateRequestFraction", "MaxGatewayTunnels", "MaxIndexDatabaseRead", "MaxItemsPerResponse",
+        "MaxKeepBlobBuffers", "MaxQueuedRequests", "MaxQueueTimeForLockRequests", "MaxRequestAmplification",
+        "MaxRequestSize", "MaxTokenLifetime", "RailsSessionSecretToken", "RequestTimeout", "SendTimeout",
+        "UnfreezeProjectRequiresAdmin", "VocabularyPath", "WebsocketClientEventQueue", "WebsocketServerEventQueue",
+    ]
+
+    /// Arvados's `Containers.*` keys the dispatcher does not read.
+    static let unmodelledContainersKeys: Set<String> = [
+        "DefaultKeepCacheDisk", "DefaultKeepCacheRAM", "JobsAPI", "LocalKeepLogsToContainerLog", "Logging", "LSF",
+        "LogReuseDecisions", "MaxComputeVMs", "MaxRetryAttempts", "MinRetryPeriod", "ShellAccess", "SLURM",
+        "SupportedDockerImageFormats", "UsePreemptibleInstances",
+    ]
+
+    private static func readContainers(_ section: Section, into containers: inout Containers, reader: ConfigReader) {
+        if let value = section.string("CrunchRunCommand") { containers.crunchRunCommand = value }
+        if let value = section.stringList("CrunchRunArgumentsList") { containers.crunchRunArgumentsList = value }
+        if let value = section.string("RuntimeEngine") { containers.runtimeEngine = value }
+        if let value = section.string("DispatchPrivateKey") {
+            containers.dispatchPrivateKey = Self.readPrivateKey(value, section, reader: reader)
+        }
+        if let value = section.duration("StaleLockTimeout") { containers.staleLockTimeout = value }
+        if let value = section.byteSize("ReserveExtraRAM") {
+            if value < .zero {
+                reader.error(
+                    section.path("ReserveExtraRAM"),
+                    "must not be negative",
+                    line: section.line(of: "ReserveExtraRAM")
+                )
+            } else {
+                containers.reserveExtraRAM = value
+            }
+        }
+        if let value = section.nonNegativeDouble("MaximumPriceFactor") { containers.maximumPriceFactor = value }
+        if let value = section.nonNegativeInt("LocalKeepBlobBuffersPerVCPU") {
+            containers.localKeepBlobBuffersPerVCPU = value
+        }
+        if let value = section.nonNegativeDouble("PreemptiblePriceFactor") { containers.preemptiblePriceFactor = value }
+        if let value = section.bool("AlwaysUsePreemptibleInstances") {
+            containers.alwaysUsePreemptibleInstances = value
+        }
+        if let value = section.nonNegativeInt("MaxDispatchAttempts") { containers.maxDispatchAttempts = value }
+        if let cloudVMs = reader.section(section, "CloudVMs") {
+            Self.readCloudVMs(cloudVMs, into: &containers.cloudVMs, reader: reader)
+        }
+        section.finish(known: Self.unmodelledContainersKeys)
+    }
+
+    /// The key itself, or the contents of the file a `file:///absolute/path` value names.
+    private static func readPrivateKey(_ value: String, _ section: Section, reader: ConfigReader) -> Secret {
+        guard value.hasPrefix("file://") else { return Secret(value) }
+        let key = "DispatchPrivateKey"
+        let path = String(value.dropFirst("file://".count))
+        guard path.hasPrefix("/") else {
+            reader.error(
+                section.path(key),
+                "\(value): a file URL needs an absolute path (file:///path/to/key)",
+                line: section.line(of: key)
+            )
+            return ""
+        }
+        do {
+            return Secret(try readTextFile(atPath: path))
+        } catch {
+            reader.error(section.path(key), "cannot read \(value): \(error.reason)", line: section.line(of: key))
+            return ""
+        }
+    }
+
+    private static func readCloudVMs(_ section: Section, into vms: inout CloudVMs, reader: ConfigReader) {
+        if let value = section.bool("Enable") { vms.enable = value }
+        if let value = section.string("SSHPort") {
+            if let port = Int(value), (1...65535).contains(port) {
+                vms.sshPort = value
+            } else {
+                reader.error(
+                    section.path("SSHPort"),
+                    "\"\(value)\" is not a TCP port number",
+                    line: section.line(of: "SSHPort")
+                )
+            }
+        }
+        if let value = section.duration("PollInterval") { vms.pollInterval = value }
+        if let value = section.string("BootProbeCommand") { vms.bootProbeCommand = value }
+        if let value = section.duration("ProbeInterval") { vms.probeInterval = value }
+        if let value = section.int("MaxProbesPerSecond") { vms.maxProbesPerSecond = value }
+        if let value = section.duration("TimeoutSignal") { vms.timeoutSignal = value }
+        if let value = section.duration("TimeoutStaleRunLock") { vms.timeoutStaleRunLock = value }
+        if let value = section.duration("TimeoutTERM") { vms.timeoutTERM = value }
+        if let value = section.nonNegativeInt("MaxCloudOpsPerSecond") { vms.maxCloudOpsPerSecond = value }
+        if let value = section.nonNegativeInt("MaxConcurrentInstanceCreateOps") {
+            vms.maxConcurrentInstanceCreateOps = value
+        }
+        if let value = section.nonNegativeInt("MaxInstances") { vms.maxInstances = value }
+        if let value = section.nonNegativeInt("MaxRunningContainersPerInstance") {
+            vms.maxRunningContainersPerInstance = value
+        }
+        if let value = section.nonNegativeInt("InitialQuotaEstimate") { vms.initialQuotaEstimate = value }
+        if let value = section.nonNegativeDouble("SupervisorFraction") { vms.supervisorFraction = value }
+        if let value = section.duration("SyncInterval") { vms.syncInterval = value }
+        if let value = section.duration("TimeoutIdle") { vms.timeoutIdle = value }
+        if let value = section.duration("TimeoutBooting") { vms.timeoutBooting = value }
+        if let value = section.duration("TimeoutProbe") { vms.timeoutProbe = value }
+        if let value = section.duration("TimeoutShutdown") { vms.timeoutShutdown = value }
+        if let value = section.string("ImageID") { vms.imageID = ImageID(rawValue: value) }
+        if let value = section.string("InstanceInitCommand") { vms.instanceInitCommand = value }
+        if let value = section.string("DeployRunnerBinary") { vms.deployRunnerBinary = value }
+        if let value = section.string("DeployRunnerDirectory") { vms.deployRunnerDirectory = value }
+        if let value = section.bool("DeployPublicKey") { vms.deployPublicKey = value }
+        if let value = section.stringMap("ResourceTags") { vms.resourceTags = value }
+        if let value = section.string("TagKeyPrefix") { vms.tagKeyPrefix = value }
+        if let value = section.string("Driver") { vms.driver = value }
+        if let node = section.take("DriverParameters") {
+            if case .mapping = node {
+                vms.driverParameters = DriverParameters(raw: reader.json(node))
+            } else {
+                reader.error(
+                    section.path("DriverParameters"),
+                    "expected a mapping, got \(ConfigReader.kind(of: node))",
+                    at: node
+                )
+            }
+        }
+        section.finish()
+    }
+
+    private static func readInstanceTypes(_ section: Section, reader: ConfigReader) -> [InstanceTypeName: InstanceType]
+    {
+        var types: [InstanceTypeName: InstanceType] = [:]
+        for entry in section.entries {
+            guard let typeSection = reader.section(section, entry.key) else { continue }
+            if let type = Self.readInstanceType(named: entry.key, typeSection, reader: reader) {
+                types[type.name] = type
+            }
+        }
+        return types
+    }
+
+    private static func readInstanceType(named name: String, _ section: Section, reader: ConfigReader) -> InstanceType?
+    {
+        let errorsBefore = reader.errors.count
+        func positive(_ key: String, _ value: Int?) {
+            if let value, value > 0 { return }
+            let got = value.map { "got \($0)" } ?? "missing"
+            reader.error(section.path(key), "must be greater than zero (\(got))", line: section.line(of: key))
+        }
+        func nonNegative(_ key: String, _ value: ByteSize?) -> ByteSize {
+            guard let value else { return .zero }
+            if value < .zero {
+                reader.error(section.path(key), "must not be negative", line: section.line(of: key))
+            }
+            return value
+        }
+
+        let vcpus = section.int("VCPUs")
+        positive("VCPUs", vcpus)
+        let ram = section.byteSize("RAM")
+        if section.take("RAM") != nil && ram == nil {
+            // Already reported as unparsable.
+        } else if (ram ?? .zero) <= .zero {
+            let got = ram.map { "got \($0)" } ?? "missing"
+            reader.error(section.path("RAM"), "must be greater than zero (\(got))", line: section.line(of: "RAM"))
+        }
+        var includedScratch = nonNegative("IncludedScratch", section.byteSize("IncludedScratch"))
+        var addedScratch = nonNegative("AddedScratch", section.byteSize("AddedScratch"))
+        // Arvados's older spelling: a total `Scratch`, from which the missing part is derived.
+        let scratch = nonNegative("Scratch", section.byteSize("Scratch"))
+        if scratch != .zero {
+            if addedScratch == .zero {
+                addedScratch = scratch - includedScratch
+            } else if includedScratch == .zero {
+                includedScratch = scratch - addedScratch
+            }
+            if scratch != includedScratch + addedScratch || addedScratch < .zero || includedScratch < .zero {
+                reader.error(
+                    section.path("Scratch"),
+                    "must equal IncludedScratch + AddedScratch",
+                    line: section.line(of: "Scratch")
+                )
+            }
+        }
+        let price = section.double("Price") ?? 0
+        if price < 0 {
+            reader.error(section.path("Price"), "must not be negative (got \(price))", line: section.line(of: "Price"))
+        }
+        let preemptible = section.bool("Preemptible") ?? false
+        var providerType = section.string("ProviderType") ?? ""
+        if providerType.isEmpty { providerType = name }
+
+        var gpu = GPUFeatures.none
+        if let gpuSection = reader.section(section, "GPU") {
+            gpu = Self.readGPU(gpuSection, reader: reader)
+        }
+        if let cudaSection = reader.section(section, "CUDA") {
+            // Arvados's older spelling of a CUDA GPU.
+            let cuda = GPUFeatures(
+                stack: "cuda",
+                driverVersion: cudaSection.string("DriverVersion") ?? "",
+                hardwareTarget: cudaSection.string("HardwareCapability") ?? "",
+                deviceCount: cudaSection.nonNegativeInt("DeviceCount") ?? 0
+            )
+            cudaSection.finish()
+            if gpu == .none && cuda.deviceCount > 0 { gpu = cuda }
+        }
+        section.finish()
+        guard reader.errors.count == errorsBefore, let vcpus, let ram else { return nil }
+        return InstanceType(
+            name: InstanceTypeName(rawValue: name),
+            providerType: providerType,
+            vcpus: vcpus,
+            ram: ram,
+            includedScratch: includedScratch,
+            addedScratch: addedScratch,
+            price: price,
+            preemptible: preemptible,
+            gpu: gpu
+        )
+    }
+
+    private static func readGPU(_ section: Section, reader: ConfigReader) -> GPUFeatures {
+        var gpu = GPUFeatures()
+        if let stack = section.string("Stack") {
+            if ["", "cuda", "rocm"].contains(stack) {
+                gpu.stack = stack
+            } else {
+                reader.error(
+                    section.path("Stack"),
+                    "\"\(stack)\" is not a GPU stack (use cuda or rocm)",
+                    line: section.line(of: "Stack")
+                )
+            }
+        }
+        if let value = section.string("DriverVersion") { gpu.driverVersion = value }
+        if let value = section.string("HardwareTarget") { gpu.hardwareTarget = value }
+        if let value = section.nonNegativeInt("DeviceCount") { gpu.deviceCount = value }
+        if let value = section.byteSize("VRAM") {
+            if value < .zero {
+                reader.error(section.path("VRAM"), "must not be negative", line: section.line(of: "VRAM"))
+            } else {
+                gpu.vram = value
+            }
+        }
+        section.finish()
+        return gpu
+    }
+
+    private static func readDispatchCloud(
+        _ section: Section,
+        into settings: inout DispatchCloudSettings,
+        reader: ConfigReader
+    ) {
+        if let value = section.string("DataDirectory") {
+            if value.isEmpty {
+                reader.error(
+                    section.path("DataDirectory"),
+                    "must not be empty",
+                    line: section.line(of: "DataDirectory")
+                )
+            } else {
+                settings.dataDirectory = value
+            }
+        }
+        if let value = section.bool("EmbeddedContainerAPI") { settings.embeddedContainerAPI = value }
+        if let tokens = section.stringList("SubmitterTokens") {
+            for (index, token) in tokens.enumerated() where token.isEmpty {
+                reader.error(
+                    section.path("SubmitterTokens") + "[\(index)]",
+                    "must not be empty",
+                    line: section.line(of: "SubmitterTokens")
+                )
+            }
+            settings.submitterTokens = tokens.map { Secret($0) }
+        }
+        section.finish()
+    }
+}
+
+extension Section {
+    /// The sub-section `key`, or nil when it is absent, null or not a mapping (reported).
+    fileprivate func section(_ key: String, reader: ConfigReader) -> Section? { reader.section(self, key) }
+}
+
+/// A file that could not be read, with the operating system's reason.
+struct FileReadError: Error, Sendable {
+    var reason: String
+}
+
+/// Reads a UTF-8 text file, reporting the operating system's reason on failure.
+func readTextFile(atPath path: String) throws(FileReadError) -> String {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw FileReadError(reason: String(cString: strerror(errno))) }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw FileReadError(reason: String(cString: strerror(errno)))
+        }
+        if count == 0 { break }
+        bytes.append(contentsOf: buffer[0..<count])
+    }
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        throw FileReadError(reason: "not UTF-8 text")
+    }
+    return text
+}
