@@ -39,11 +39,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "dispatch-runner",
-            dependencies: [
-                "DispatchModel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel"]
         ),
+        // Typed client of the Arvados API endpoints the dispatcher and its runners use.
+        .target(name: "ArvadosAPI", dependencies: ["DispatchModel"]),
+        // The runner's work on a worker VM: lock files, detaching, running and finalizing a container.
+        .target(name: "ContainerRunner", dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport"]),
+        // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
+        .target(name: "CRunnerSupport"),
         // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
         .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
@@ -67,7 +70,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets {
+for target in package.targets where target.name != "CRunnerSupport" {
     var settings = target.swiftSettings ?? []
     // SE-0335: write `any` for existentials, so every dynamic dispatch is visible.
     settings.append(.enableUpcomingFeature("ExistentialAny"))

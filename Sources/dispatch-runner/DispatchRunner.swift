@@ -1,35 +1,114 @@
-import ArgumentParser
+import ArvadosAPI
+import ContainerRunner
 import DispatchModel
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The program the dispatcher runs on each worker VM; command-line compatible with Arvados's `crunch-run`.
 @main
-struct DispatchRunner: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "dispatch-runner",
-        abstract: "Run containers on a worker VM for dispatch-cloud (crunch-run compatible).",
-        discussion: """
-            The dispatcher deploys this program to each worker and calls it over SSH:
-              dispatch-runner --list
-              dispatch-runner --detach --stdin-config [ARGS…] UUID
-              dispatch-runner --kill SIGNAL UUID
-            Running containers arrives with the worker-pool issue; until then every mode reports that it
-            is not yet available and exits 1.
-            """
-    )
+enum DispatchRunner {
+    static let version = "0.1.0-dev"
 
-    @Flag(name: .customLong("list"), help: "List the containers running on this node, one UUID per line.")
-    var list = false
+    static func main() async {
+        let arguments: RunnerArguments
+        do {
+            arguments = try RunnerArguments(parsing: Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n\n\(RunnerArguments.usage)\n".utf8))
+            exit(2)
+        }
+        for flag in arguments.ignored {
+            FileHandle.standardError.write(Data("dispatch-runner: ignoring unknown flag \(flag)\n".utf8))
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let lockDirectory = LockDirectory(
+            path: arguments.lockDirectory ?? environment[LockDirectory.environmentVariable] ?? LockDirectory.defaultPath
+        )
+        do {
+            exit(try await self.run(arguments, lockDirectory: lockDirectory, environment: environment))
+        } catch {
+            FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n".utf8))
+            exit(1)
+        }
+    }
 
-    @Flag(name: .customLong("detach"), help: "Start the container in the background and return.")
-    var detach = false
+    static func run(
+        _ arguments: RunnerArguments,
+        lockDirectory: LockDirectory,
+        environment: [String: String]
+    ) async throws(RunnerError) -> Int32 {
+        switch arguments.mode {
+        case .help:
+            print(RunnerArguments.usage)
+            return 0
+        case .version:
+            print(self.version)
+            return 0
+        case .list:
+            if arguments.stdinPrices { _ = FileHandle.standardInput.readDataToEndOfFile() }
+            print(try lockDirectory.list().rendered, terminator: "")
+            return 0
+        case .kill(let signal):
+            let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
+            return lockDirectory.kill(uuid, signal: signal) ? 0 : 1
+        case .detach:
+            let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
+            let stdin =
+                arguments.stdinConfig || arguments.stdinEnv
+                ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+            let detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
+            var passThrough = arguments.passThrough
+            if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
+                passThrough.append("--lock-dir=\(lockDirectory.path)")
+            }
+            print(
+                try detacher.detach(uuid, stdin: stdin, arguments: passThrough, environment: environment),
+                terminator: ""
+            )
+            return 0
+        case .supervise:
+            return try await self.supervise(arguments, lockDirectory: lockDirectory, environment: environment)
+        }
+    }
 
-    @Option(name: .customLong("kill"), help: "Send SIGNAL (a number) to the runner of UUID.")
-    var kill: Int32?
+    /// The detached child: keep the lock (descriptor 3) away from the container, read the configuration, run.
+    static func supervise(
+        _ arguments: RunnerArguments,
+        lockDirectory: LockDirectory,
+        environment: [String: String]
+    ) async throws(RunnerError) -> Int32 {
+        for fd in [Detacher.lockDescriptor, Detacher.readyDescriptor] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let ready = fcntl(Detacher.readyDescriptor, F_GETFD) >= 0 ? Detacher.readyDescriptor : nil
+        let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
+        let stdin = FileHandle.standardInput.readDataToEndOfFile()
+        let configuration = try RunnerConfiguration.read(
+            stdin: stdin,
+            arguments: arguments,
+            processEnvironment: environment
+        )
+        guard let client = ArvadosClient(environment: configuration.env) else {
+            let message = "ARVADOS_API_HOST and ARVADOS_API_TOKEN are required"
+            if let ready { _ = "error: \(message)\n".withCString { write(ready, $0, strlen($0)) } }
+            throw RunnerError(.configuration, message)
+        }
+        let supervisor = ContainerSupervisor(
+            uuid: uuid,
+            client: client,
+            engine: arguments.runtimeEngine,
+            workRoot: environment["DISPATCH_RUNNER_WORK_DIR"]
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("dispatch-runner").path,
+            readyDescriptor: ready
+        )
+        return await supervisor.run()
+    }
 
-    @Argument(help: "The container UUID.")
-    var uuid: String?
-
-    func run() throws {
-        throw ValidationError("dispatch-runner: running containers is not yet available in this build")
+    /// This program's own path, to re-execute as the supervisor.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 }

@@ -1,0 +1,193 @@
+public import DispatchModel
+public import Foundation
+
+#if canImport(FoundationNetworking)
+public import FoundationNetworking
+#endif
+
+/// A typed client of the Arvados API endpoints the dispatcher and its runners use.
+///
+/// The same client talks to a real Arvados controller and to DispatchCloud's embedded container API. It does
+/// not retry: callers decide (the dispatcher backs off on 503s, as Arvados's does). The token goes in an
+/// `Authorization: Bearer` header and never into a log line or an error message.
+public struct ArvadosClient: Sendable {
+    /// The API root, such as `https://zzzzz.example.com` or `http://127.0.0.1:9005`.
+    public let baseURL: URL
+    private let token: String
+    private let session: URLSession
+    private let timeout: TimeInterval
+
+    /// - Parameters:
+    ///   - baseURL: the API root; `/arvados/v1/…` paths are appended to it.
+    ///   - token: the API token.
+    ///   - timeout: seconds a request may take.
+    public init(baseURL: URL, token: String, timeout: TimeInterval = 60, session: URLSession = .shared) {
+        self.baseURL = baseURL
+        self.token = token
+        self.timeout = timeout
+        self.session = session
+    }
+
+    /// Builds a client from `ARVADOS_API_HOST` and `ARVADOS_API_TOKEN` as runners receive them.
+    ///
+    /// A host without a scheme means HTTPS, as in Arvados; DispatchCloud's embedded API passes an `http://` URL.
+    public init?(environment: [String: String], timeout: TimeInterval = 60) {
+        guard let host = environment["ARVADOS_API_HOST"], !host.isEmpty,
+            let token = environment["ARVADOS_API_TOKEN"], !token.isEmpty
+        else { return nil }
+        let root = host.contains("://") ? host : "https://\(host)"
+        guard let url = URL(string: root) else { return nil }
+        self.init(baseURL: url, token: token, timeout: timeout)
+    }
+
+    // MARK: - Containers
+
+    /// Fetches one container.
+    public func container(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
+        try await self.call("GET", "arvados/v1/containers/\(uuid.rawValue)")
+    }
+
+    /// Lists containers matching `filters`.
+    ///
+    /// - Parameters:
+    ///   - order: e.g. `["priority desc", "uuid"]`.
+    ///   - select: the attributes to return; `nil` for all.
+    ///   - count: `"exact"` (the default on the server) or `"none"` to skip `items_available`.
+    public func containers(
+        filters: [ArvadosFilter] = [],
+        order: [String] = [],
+        limit: Int? = nil,
+        offset: Int? = nil,
+        select: [String]? = nil,
+        count: String? = nil
+    ) async throws(ArvadosAPIError) -> ArvadosList<Container> {
+        var query: [URLQueryItem] = []
+        if !filters.isEmpty { query.append(URLQueryItem(name: "filters", value: Self.json(filters))) }
+        if !order.isEmpty { query.append(URLQueryItem(name: "order", value: Self.json(order))) }
+        if let limit { query.append(URLQueryItem(name: "limit", value: String(limit))) }
+        if let offset { query.append(URLQueryItem(name: "offset", value: String(offset))) }
+        if let select { query.append(URLQueryItem(name: "select", value: Self.json(select))) }
+        if let count { query.append(URLQueryItem(name: "count", value: count)) }
+        return try await self.call("GET", "arvados/v1/containers", query: query)
+    }
+
+    /// Creates a container (admin or submitter tokens on the embedded API).
+    public func createContainer(_ attributes: [String: JSONValue]) async throws(ArvadosAPIError) -> Container {
+        try await self.call("POST", "arvados/v1/containers", body: ["container": .object(attributes)])
+    }
+
+    /// Updates some of a container's attributes, for example `state`, `exit_code` or `runtime_status`.
+    public func updateContainer(
+        _ uuid: ContainerUUID,
+        _ attributes: [String: JSONValue]
+    ) async throws(ArvadosAPIError) -> Container {
+        try await self.call("PUT", "arvados/v1/containers/\(uuid.rawValue)", body: ["container": .object(attributes)])
+    }
+
+    /// Locks a Queued container for this token's dispatcher.
+    public func lockContainer(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
+        try await self.call("POST", "arvados/v1/containers/\(uuid.rawValue)/lock")
+    }
+
+    /// Returns a Locked container to the queue.
+    public func unlockContainer(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
+        try await self.call("POST", "arvados/v1/containers/\(uuid.rawValue)/unlock")
+    }
+
+    // MARK: - Logs and authorizations
+
+    /// Writes a log record, such as a batch of a container's stdout.
+    @discardableResult
+    public func createLog(_ log: ArvadosLog) async throws(ArvadosAPIError) -> ArvadosLog {
+        let body: JSONValue = .object([
+            "object_uuid": .string(log.objectUUID),
+            "event_type": .string(log.eventType),
+            "properties": .object(log.properties),
+        ])
+        return try await self.call("POST", "arvados/v1/logs", body: ["log": body])
+    }
+
+    /// Lists log records, for example a container's output: `[["object_uuid", "=", uuid]]`.
+    public func logs(
+        filters: [ArvadosFilter],
+        order: [String] = ["created_at asc", "id asc"],
+        limit: Int? = nil,
+        offset: Int? = nil
+    ) async throws(ArvadosAPIError) -> ArvadosList<ArvadosLog> {
+        var query = [
+            URLQueryItem(name: "filters", value: Self.json(filters)),
+            URLQueryItem(name: "order", value: Self.json(order)),
+        ]
+        if let limit { query.append(URLQueryItem(name: "limit", value: String(limit))) }
+        if let offset { query.append(URLQueryItem(name: "offset", value: String(offset))) }
+        return try await self.call("GET", "arvados/v1/logs", query: query)
+    }
+
+    /// The record of the token in use; the dispatcher's UUID for locks.
+    public func currentAuthorization() async throws(ArvadosAPIError) -> ArvadosAuthorization {
+        try await self.call("GET", "arvados/v1/api_client_authorizations/current")
+    }
+
+    // MARK: - Transport
+
+    private func call<Response: Decodable>(
+        _ method: String,
+        _ path: String,
+        query: [URLQueryItem] = [],
+        body: [String: JSONValue]? = nil
+    ) async throws(ArvadosAPIError) -> Response {
+        var components = URLComponents(
+            url: self.baseURL.appendingPathComponent(path),
+            resolvingAgainstBaseURL: false
+        )
+        if !query.isEmpty { components?.queryItems = query }
+        guard let url = components?.url else {
+            throw ArvadosAPIError(code: .badRequest, message: "cannot form a URL for \(path)")
+        }
+        var request = URLRequest(url: url, timeoutInterval: self.timeout)
+        request.httpMethod = method
+        request.setValue("Bearer \(self.token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            do {
+                request.httpBody = try JSONEncoder().encode(body)
+            } catch {
+                throw ArvadosAPIError(code: .badRequest, message: "cannot encode request body: \(error)")
+            }
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await self.session.data(for: request)
+        } catch {
+            throw ArvadosAPIError(code: .transport, message: "\(method) \(url.path): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            throw ArvadosAPIError(
+                code: .forStatus(status),
+                status: status,
+                message: Self.errorMessage(data) ?? "\(method) \(url.path) returned \(status)"
+            )
+        }
+        do {
+            return try JSONDecoder().decode(Response.self, from: data)
+        } catch {
+            throw ArvadosAPIError(code: .decoding, status: status, message: "\(method) \(url.path): \(error)")
+        }
+    }
+
+    /// The message of an Arvados error body `{"errors": ["…"]}`.
+    static func errorMessage(_ data: Data) -> String? {
+        struct Body: Decodable { var errors: [String] }
+        guard let body = try? JSONDecoder().decode(Body.self, from: data), !body.errors.isEmpty else { return nil }
+        return body.errors.joined(separator: "; ")
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "[]"
+    }
+}

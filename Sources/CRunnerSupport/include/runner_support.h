@@ -1,0 +1,12 @@
+#ifndef RUNNER_SUPPORT_H
+#define RUNNER_SUPPORT_H
+
+#include <spawn.h>
+
+/// posix_spawn_file_actions_addchdir_np, which glibc declares only under _GNU_SOURCE.
+int runner_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+/// The POSIX_SPAWN_SETSID flag, which glibc defines only under _GNU_SOURCE.
+short runner_spawn_setsid_flag(void);
+
+#endif

@@ -1,0 +1,11 @@
+#define _GNU_SOURCE
+#include <spawn.h>
+#include "runner_support.h"
+
+int runner_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+short runner_spawn_setsid_flag(void) {
+    return POSIX_SPAWN_SETSID;
+}

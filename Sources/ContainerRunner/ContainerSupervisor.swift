@@ -1,0 +1,294 @@
+public import ArvadosAPI
+import Dispatch
+public import DispatchModel
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs one container to its end on this node: the detached runner's whole job.
+///
+/// It fetches the container with the token it was given, starts its process (engine `process`, or `docker` /
+/// `podman`), moves the container to Running, streams stdout and stderr to the API's `logs`, enforces
+/// `scheduling_parameters.max_run_time`, forwards SIGTERM to the container, and finalizes it: Complete with
+/// the exit code, or Cancelled (with `runtime_status.error` when something went wrong).
+public final class ContainerSupervisor: Sendable {
+    /// Why the container stopped early.
+    enum StopReason: Equatable, Sendable {
+        case killed
+        case maxRunTime(seconds: Int)
+    }
+
+    private let uuid: ContainerUUID
+    private let client: ArvadosClient
+    private let engine: String
+    private let workRoot: String
+    private let readyDescriptor: Int32?
+    private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
+    /// How long the container gets between SIGTERM and SIGKILL.
+    static let stopGracePeriod: Duration = .seconds(10)
+
+    /// - Parameters:
+    ///   - readyDescriptor: a pipe to the `--detach` parent: `ok` once the process runs, or `error: …`.
+    ///   - workRoot: where per-container working directories are made when `cwd` does not exist here.
+    public init(
+        uuid: ContainerUUID,
+        client: ArvadosClient,
+        engine: String,
+        workRoot: String,
+        readyDescriptor: Int32?
+    ) {
+        self.uuid = uuid
+        self.client = client
+        self.engine = engine
+        self.workRoot = workRoot
+        self.readyDescriptor = readyDescriptor
+    }
+
+    /// Runs the container and returns the runner's exit status (0 once the container is finalized).
+    public func run() async -> Int32 {
+        let container: Container
+        do {
+            container = try await self.client.container(self.uuid)
+        } catch {
+            self.reportReady("error: cannot fetch \(self.uuid): \(error.message)")
+            return 1
+        }
+        guard container.state == .locked || container.state == .running else {
+            self.reportReady("error: \(self.uuid) is \(container.state.rawValue), not Locked")
+            return 1
+        }
+        let logs = LogStreamer(client: self.client, uuid: self.uuid)
+        let pid: pid_t
+        let output: AsyncStream<(String, [UInt8])>
+        do {
+            (pid, output) = try self.start(container)
+        } catch {
+            self.reportReady("error: \(error.message)")
+            await logs.note("dispatch-runner: cannot start the container: \(error.message)")
+            await self.finalize(["state": .string("Cancelled"), "runtime_status": Self.error(error.message, container)])
+            return 1
+        }
+        self.state.withLock { $0.pgid = pid }
+        self.reportReady("ok")
+        let signals = self.forwardTermination()
+        defer { signals.forEach { $0.cancel() } }
+
+        await logs.note("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
+        if container.state == .locked {
+            do {
+                _ = try await self.client.updateContainer(self.uuid, ["state": .string("Running")])
+            } catch {
+                await logs.note("dispatch-runner: cannot set state Running: \(error.message)")
+            }
+        }
+        let limit = container.schedulingParameters.maxRunTime
+        let watchdog = Task {
+            guard limit > 0 else { return }
+            try await Task.sleep(for: .seconds(limit))
+            self.stop(.maxRunTime(seconds: limit))
+        }
+        let flusher = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                await logs.flushAll(final: false)
+            }
+        }
+        for await (event, bytes) in output {
+            await logs.append(event, bytes)
+        }
+        let status = await ProcessSpawner.waitForExit(pid)
+        watchdog.cancel()
+        flusher.cancel()
+        await logs.flushAll(final: true)
+
+        switch self.state.withLock({ $0.stop }) {
+        case .killed:
+            await logs.note("dispatch-runner: container stopped on request")
+            await self.finalize(["state": .string("Cancelled")])
+        case .maxRunTime(let seconds):
+            let message = "maximum run time exceeded"
+            await logs.note("dispatch-runner: \(message) (\(seconds) s)")
+            await self.finalize([
+                "state": .string("Cancelled"),
+                "runtime_status": Self.error(message, container, detail: "max_run_time is \(seconds) s"),
+            ])
+        case nil:
+            await logs.note("dispatch-runner: container exited with code \(status.exitCode)")
+            await self.finalize(["state": .string("Complete"), "exit_code": .int(Int64(status.exitCode))])
+        }
+        return 0
+    }
+
+    /// Stops the container: SIGTERM to its process group now, SIGKILL after the grace period.
+    func stop(_ reason: StopReason) {
+        let pgid: pid_t? = self.state.withLock { state in
+            if state.stop == nil { state.stop = reason }
+            return state.pgid
+        }
+        guard let pgid else { return }
+        _ = sendSignal(-pgid, SIGTERM)
+        Task {
+            try await Task.sleep(for: Self.stopGracePeriod)
+            _ = sendSignal(-pgid, SIGKILL)
+        }
+    }
+
+    /// Starts the container's process with its output on two pipes.
+    private func start(_ container: Container) throws(RunnerError) -> (pid_t, AsyncStream<(String, [UInt8])>) {
+        guard !container.command.isEmpty else { throw RunnerError(.spawn, "the container has no command") }
+        let (arguments, environment, directory) = try self.commandLine(for: container)
+        let stdout = try Self.pipe()
+        let stderr = try Self.pipe()
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(stdout.write)
+            close(stderr.write)
+            if null >= 0 { close(null) }
+        }
+        var options = ProcessSpawner.Options()
+        options.descriptors = [(0, null), (1, stdout.write), (2, stderr.write)]
+        options.newProcessGroup = true
+        options.searchPath = true
+        options.workingDirectory = directory
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawner.spawn(arguments, environment: environment, options: options)
+        } catch {
+            close(stdout.read)
+            close(stderr.read)
+            throw error
+        }
+        return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]))
+    }
+
+    /// The argv, environment and working directory for the chosen engine.
+    private func commandLine(
+        for container: Container
+    ) throws(RunnerError) -> ([String], [String: String], String) {
+        var environment = [
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/",
+        ]
+        switch self.engine {
+        case "", "process":
+            environment.merge(container.environment) { $1 }
+            return (container.command, environment, try self.workingDirectory(for: container))
+        case "docker", "podman":
+            var arguments = [self.engine, "run", "--rm", "--init", "--name", "crunch-\(self.uuid.rawValue)"]
+            if !container.cwd.isEmpty { arguments += ["--workdir", container.cwd] }
+            for (key, value) in container.environment.sorted(by: { $0.key < $1.key }) {
+                arguments += ["--env", "\(key)=\(value)"]
+            }
+            let constraints = container.runtimeConstraints
+            if constraints.vcpus > 0 { arguments += ["--cpus", String(constraints.vcpus)] }
+            if constraints.ram > 0 { arguments += ["--memory", String(constraints.ram)] }
+            arguments.append(container.containerImage)
+            arguments += container.command
+            return (arguments, environment, try self.workingDirectory(for: Container(uuid: self.uuid)))
+        default:
+            throw RunnerError(.spawn, "unknown runtime engine \"\(self.engine)\" (use process, docker or podman)")
+        }
+    }
+
+    /// `cwd` when it exists on this node, else a fresh directory for the container under the work root.
+    private func workingDirectory(for container: Container) throws(RunnerError) -> String {
+        var isDirectory: ObjCBool = false
+        if container.cwd.hasPrefix("/"),
+            FileManager.default.fileExists(atPath: container.cwd, isDirectory: &isDirectory), isDirectory.boolValue
+        {
+            return container.cwd
+        }
+        let directory = "\(self.workRoot)/\(self.uuid.rawValue)"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw RunnerError(.spawn, "cannot create working directory \(directory): \(error.localizedDescription)")
+        }
+        return directory
+    }
+
+    /// Finalizes the container, retrying while the API is unreachable or overloaded (up to about two minutes).
+    private func finalize(_ attributes: [String: JSONValue]) async {
+        var delay = Duration.milliseconds(250)
+        for _ in 0..<12 {
+            do {
+                _ = try await self.client.updateContainer(self.uuid, attributes)
+                return
+            } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
+            } catch {
+                // Refused for good (for example already Cancelled): nothing more to do.
+                return
+            }
+        }
+    }
+
+    /// Turns SIGTERM and SIGINT to this runner into a stop of the container.
+    private func forwardTermination() -> [any DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in self.stop(.killed) }
+            source.resume()
+            return source
+        }
+    }
+
+    private func reportReady(_ message: String) {
+        guard let fd = self.readyDescriptor else { return }
+        _ = (message + "\n").withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    static func error(_ message: String, _ container: Container, detail: String? = nil) -> JSONValue {
+        var status = container.runtimeStatus
+        status["error"] = .string(message)
+        if let detail { status["errorDetail"] = .string(detail) }
+        return .object(status)
+    }
+
+    static func pipe() throws(RunnerError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard Glibc.pipe(&fds) == 0 else {
+            throw RunnerError(.spawn, "cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
+        // Close-on-exec, so only the descriptors the spawner maps reach a child.
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Reads each descriptor on its own thread (blocking reads stay off the cooperative pool) into one stream.
+    static func merge(_ sources: [(String, Int32)]) -> AsyncStream<(String, [UInt8])> {
+        let (stream, continuation) = AsyncStream<(String, [UInt8])>.makeStream()
+        let open = Mutex(sources.count)
+        for (event, fd) in sources {
+            Thread {
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = read(fd, &buffer, buffer.count)
+                    if count > 0 {
+                        continuation.yield((event, Array(buffer[0..<count])))
+                    } else if count < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
+                }
+                close(fd)
+                if open.withLock({ remaining in
+                    remaining -= 1
+                    return remaining == 0
+                }) {
+                    continuation.finish()
+                }
+            }.start()
+        }
+        return stream
+    }
+}

@@ -1,0 +1,129 @@
+import CRunnerSupport
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Starts child processes with `posix_spawn`, with the control the runner needs and `Foundation.Process`
+/// lacks: extra inherited descriptors (the lock file), a new session or process group, and no `fork` in a
+/// multithreaded process.
+enum ProcessSpawner {
+    struct Options {
+        /// Descriptors to make available in the child: child fd ← parent fd.
+        var descriptors: [(child: Int32, parent: Int32)] = []
+        /// Start a new session (the detached runner), so it outlives the SSH session that started it.
+        var newSession = false
+        /// Start a new process group (the container), so it can be signalled as a whole.
+        var newProcessGroup = false
+        /// Look the executable up in `PATH` of `environment`.
+        var searchPath = false
+        /// Working directory of the child.
+        var workingDirectory: String?
+    }
+
+    /// Spawns `arguments[0]` with `arguments` and `environment`; returns its PID.
+    static func spawn(
+        _ arguments: [String],
+        environment: [String: String],
+        options: Options
+    ) throws(RunnerError) -> pid_t {
+        guard let executable = arguments.first, !executable.isEmpty else {
+            throw RunnerError(.spawn, "empty command")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (child, parent) in options.descriptors {
+            posix_spawn_file_actions_adddup2(&actions, parent, child)
+        }
+        if let directory = options.workingDirectory {
+            runner_spawn_file_actions_addchdir(&actions, directory)
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+        if options.newSession { flags |= Int32(runner_spawn_setsid_flag()) }
+        if options.newProcessGroup {
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
+            posix_spawnattr_setpgroup(&attributes, 0)
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaultSignals = sigset_t()
+        sigfillset(&defaultSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result: Int32
+        if options.searchPath {
+            let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+            guard let resolved = Self.resolve(executable, path: path) else {
+                throw RunnerError(.spawn, "\(executable): command not found")
+            }
+            result = posix_spawn(&pid, resolved, &actions, &attributes, argv, envp)
+        } else {
+            result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
+        guard result == 0 else {
+            throw RunnerError(.spawn, "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+
+    /// Finds `name` in `path` the way a shell does (names with a slash are used as they are).
+    static func resolve(_ name: String, path: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            var info = stat()
+            if access(candidate, X_OK) == 0, stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// Waits for `pid` on a dedicated thread (never on the cooperative pool) and returns its wait status.
+    static func waitForExit(_ pid: pid_t) async -> ExitStatus {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: ExitStatus(waitStatus: status))
+            }
+            thread.start()
+        }
+    }
+
+    /// How a process ended.
+    enum ExitStatus: Equatable, Sendable {
+        case exited(Int32)
+        case signalled(Int32)
+
+        init(waitStatus status: Int32) {
+            // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as functions.
+            let signal = status & 0x7f
+            self = signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+        }
+
+        /// The exit code Arvados records: the status, or 128 + the signal number (as Docker reports it).
+        var exitCode: Int {
+            switch self {
+            case .exited(let code): Int(code)
+            case .signalled(let signal): 128 + Int(signal)
+            }
+        }
+    }
+}
