@@ -93,7 +93,7 @@ public struct InProcessCommandResult: Hashable, Sendable {
     public var stderr: [UInt8]
     public var exitStatus: Int32
 
-    public init(stdout: [UInt8] = [], stderr: [UInt8] = [], exitStatus: Int32) {
+    public init(stdout: [UInt8], stderr: [UInt8], exitStatus: Int32) {
         self.stdout = stdout
         self.stderr = stderr
         self.exitStatus = exitStatus
