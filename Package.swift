@@ -65,13 +65,7 @@ let package = Package(
             ]
         ),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
-        .target(
-            name: "DispatchTestSupport",
-            dependencies: [
-                "DispatchModel",
-                .product(name: "Metrics", package: "swift-metrics"),
-            ]
-        ),
+        .target(name: "DispatchTestSupport", dependencies: ["DispatchModel", .product(name: "Metrics", package: "swift-metrics")]),
         .testTarget(
             name: "DispatchModelTests",
             dependencies: ["DispatchModel", "DispatchTestSupport"]
@@ -87,7 +81,6 @@ let package = Package(
                 "DispatchModel",
                 "DispatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .testTarget(

@@ -11,6 +11,9 @@ public protocol InstanceSet: Sendable {
     /// Creates an instance of `type` from `imageID`, carrying `tags`.
     ///
     /// - Parameters:
+    ///   - type: The instance type; the driver creates its `providerType`.
+    ///   - imageID: The VM image to boot.
+    ///   - tags: The tags the instance carries from creation on.
     ///   - initCommand: A shell script (under 1 KiB) to run as root at first boot; it writes the instance
     ///     secret that host verification reads back.
     ///   - publicKey: The dispatcher's SSH public key in OpenSSH form, to authorize for ``CloudInstance/remoteUser``,

@@ -13,7 +13,7 @@ public struct SimulatedCloudEvent: Hashable, Sendable, CustomStringConvertible {
         /// An instance was destroyed.
         case instanceDestroyed
         /// A call failed on purpose, as configured (`operation` is `Create`, `List`, `Destroy` or
-        /// `SetTags`; `code` names the ``CloudDriver/CloudError/Code-swift.struct``).
+        /// `SetTags`; `code` names the `CloudError.Code`).
         case errorInjected(operation: String, code: String)
         /// `--detach` started a container.
         case containerStarted(ContainerUUID)

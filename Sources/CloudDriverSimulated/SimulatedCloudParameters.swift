@@ -6,7 +6,7 @@ public import DispatchModel
 /// Every key is optional; the defaults make a well-behaved cloud (no errors, no broken instances), so a
 /// chaos run or a what-if study turns on only what it studies. Durations are Go-style strings (`"90s"`,
 /// `"1m30s"`, `"250ms"`) or numbers of seconds; rates are probabilities from 0 to 1. An unknown key, a
-/// value of the wrong type or out of range is a ``CloudDriver/DriverConfigurationError`` naming the key.
+/// value of the wrong type or out of range is a `DriverConfigurationError` naming the key.
 ///
 /// | Key | Default | Meaning |
 /// |---|---|---|
@@ -24,7 +24,7 @@ public import DispatchModel
 /// | `StaleLockRate` | `0` | Chance a container that ended leaves its lock behind, reported `stale` for the life of the instance |
 /// | `RunTime` | `{Min: 1m, Max: 10m}` | A container's run time, uniform in the range |
 /// | `ExitCodes` | `{"0": 1}` | Relative weights of the exit codes containers end with |
-/// | `RemoteUser` | `root` | The instances' ``CloudDriver/CloudInstance/remoteUser`` |
+/// | `RemoteUser` | `root` | The instances' `remoteUser` |
 /// | `Seed` | random (logged) | Seed of the random generator: the same seed and the same calls give the same run |
 public struct SimulatedCloudParameters: Hashable, Sendable {
     /// A range of durations sampled uniformly.
