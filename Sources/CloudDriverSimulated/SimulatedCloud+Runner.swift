@@ -7,7 +7,7 @@ import Foundation
 /// | Command | Answer |
 /// |---|---|
 /// | anything, before the instance has booted | exit 1, `simulated instance is booting` |
-/// | anything, once an unresponsive instance stops answering | throws, as a failed SSH connection |
+/// | anything, once an unresponsive instance stops answering or after `destroy` | throws, as a failed SSH connection |
 /// | `cat /var/run/arvados-instance-secret` | the secret the init command wrote |
 /// | the deploy script (`…; cat >"$dstfile"`, possibly in `sudo sh -c '…'`) | keeps the MD5 of stdin for `dstfile` |
 /// | `md5sum PATH` | `<md5>  PATH` for a deployed path, else exit 1 |
@@ -25,6 +25,9 @@ extension SimulatedCloud {
         let now = self.clock.now
         self.processDueEvents()
         guard let vm = self.vms[id] else { throw .notFound("simulated instance \(id) does not exist") }
+        if vm.shutdownSince != nil {
+            throw .other("simulated instance \(id) is shutting down")
+        }
         if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
             throw .other("simulated instance \(id) is not answering")
         }

@@ -40,6 +40,8 @@ where C.Duration == Duration {
         var runs: [ContainerUUID: Run] = [:]
         var staleLocks: [ContainerUUID] = []
         var nextPID = 1000
+        /// When `destroy` was accepted; the instance is listed but not answering until it disappears.
+        var shutdownSince: C.Instant?
     }
 
     struct Run {
@@ -50,12 +52,13 @@ where C.Duration == Duration {
         var leavesStaleLock: Bool
     }
 
-    /// When a container run ends; kept sorted latest first, so the next one is `last`.
+    /// When a container run ends, or (with no container) a destroyed instance disappears; kept sorted
+    /// latest first, so the next one is `last`.
     struct Deadline {
         var at: C.Instant
         var sequence: UInt64
         var instanceID: InstanceID
-        var container: ContainerUUID
+        var container: ContainerUUID?
 
         func isBefore(_ other: Deadline) -> Bool {
             self.at < other.at || (self.at == other.at && self.sequence < other.sequence)
@@ -90,7 +93,7 @@ where C.Duration == Duration {
         (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
-    /// The number of live instances.
+    /// The number of listed instances, shutting-down ones included (they count against `MaxInstances`).
     public var instanceCount: Int { self.vms.count }
 
     // MARK: InstanceSet
@@ -172,10 +175,22 @@ where C.Duration == Duration {
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("Destroy", rate: self.parameters.errorRates.destroy, at: now)
-        guard self.vms.removeValue(forKey: id) != nil else {
-            throw .notFound("simulated instance \(id) does not exist")
-        }
+        guard var vm = self.vms[id] else { throw .notFound("simulated instance \(id) does not exist") }
+        guard vm.shutdownSince == nil else { return }
+        // The containers die with the instance; nobody reports their end, as on a real VM.
+        vm.runs = [:]
+        vm.shutdownSince = now
+        self.vms[id] = vm
         self.emit(.instanceDestroyed, id, at: now)
+        self.schedule(
+            Deadline(
+                at: now.advanced(by: self.sample(self.parameters.shutdownTime)),
+                sequence: self.makeSequence(),
+                instanceID: id,
+                container: nil
+            )
+        )
+        self.fireDue(now)
         self.logger.debug("Simulated instance destroyed", metadata: ["instance.id": "\(id)"])
     }
 
@@ -251,18 +266,22 @@ where C.Duration == Duration {
     private func fireDue(_ now: C.Instant) {
         while let next = self.timeline.last, next.at <= now {
             self.timeline.removeLast()
-            guard var vm = self.vms[next.instanceID], let run = vm.runs[next.container],
-                run.sequence == next.sequence
+            guard let container = next.container else {
+                self.vms[next.instanceID] = nil
+                self.emit(.instanceDisappeared, next.instanceID, at: next.at)
+                continue
+            }
+            guard var vm = self.vms[next.instanceID], let run = vm.runs[container], run.sequence == next.sequence
             else { continue }
-            vm.runs[next.container] = nil
+            vm.runs[container] = nil
             if let exitCode = run.exitCode {
-                self.emit(.containerExited(next.container, exitCode: exitCode), next.instanceID, at: next.at)
+                self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
             } else {
-                self.emit(.runnerCrashed(next.container), next.instanceID, at: next.at)
+                self.emit(.runnerCrashed(container), next.instanceID, at: next.at)
             }
             if run.leavesStaleLock {
-                vm.staleLocks.append(next.container)
-                self.emit(.lockLeftStale(next.container), next.instanceID, at: next.at)
+                vm.staleLocks.append(container)
+                self.emit(.lockLeftStale(container), next.instanceID, at: next.at)
             }
             self.vms[next.instanceID] = vm
         }

@@ -10,8 +10,10 @@ public struct SimulatedCloudEvent: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
         /// An instance of the given provider type was created.
         case instanceCreated(providerType: String)
-        /// An instance was destroyed.
+        /// The cloud accepted an instance's destroy; it is listed until it disappears.
         case instanceDestroyed
+        /// A destroyed instance finished shutting down and is no longer listed.
+        case instanceDisappeared
         /// A call failed on purpose, as configured (`operation` is `Create`, `List`, `Destroy` or
         /// `SetTags`; `code` names the `CloudError.Code`).
         case errorInjected(operation: String, code: String)

@@ -11,8 +11,9 @@ public import DispatchModel
 /// | Key | Default | Meaning |
 /// |---|---|---|
 /// | `BootTime` | `{Min: 10s, Max: 60s}` | Time from create until commands answer, uniform in the range |
+/// | `ShutdownTime` | `{Min: 0s, Max: 0s}` | Time from destroy until the instance is no longer listed; it answers no commands meanwhile |
 /// | `ErrorRates` | `{Create: 0, List: 0, Destroy: 0, SetTags: 0}` | Chance each call fails with an `other` error |
-/// | `MaxInstances` | `0` (no quota) | Creating beyond this many live instances fails with `quotaExceeded` |
+/// | `MaxInstances` | `0` (no quota) | Creating beyond this many listed instances fails with `quotaExceeded` |
 /// | `CapacityErrors` | `{}` | `{"<ProviderType>": rate}`: chance a create of that type fails with `insufficientCapacity` scoped to the type |
 /// | `RateLimitErrorRate` | `0` | Chance any call fails with `rateLimited` |
 /// | `RateLimitRetryAfter` | `5s` | The `retryAfter` of those errors |
@@ -54,6 +55,7 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     }
 
     public var bootTime = DurationRange(min: .seconds(10), max: .seconds(60))
+    public var shutdownTime = DurationRange(min: .zero, max: .zero)
     public var errorRates = ErrorRates()
     /// The quota: at most this many live instances; 0 for none.
     public var maxInstances = 0
@@ -82,6 +84,7 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
         self.init()
         var reader = try ParameterReader(json, path: "")
         self.bootTime = try reader.durationRange("BootTime", default: self.bootTime)
+        self.shutdownTime = try reader.durationRange("ShutdownTime", default: self.shutdownTime)
         if var rates = try reader.object("ErrorRates") {
             self.errorRates.create = try rates.rate("Create") ?? 0
             self.errorRates.list = try rates.rate("List") ?? 0

@@ -21,7 +21,7 @@ struct SimulatedCloudParametersTests {
     func allKeys() throws {
         let parameters = try Sim.parameters(
             """
-            {"BootTime": {"Min": "1m", "Max": "1m30s"},
+            {"BootTime": {"Min": "1m", "Max": "1m30s"}, "ShutdownTime": {"Max": "20s"},
              "ErrorRates": {"Create": 0.01, "List": 0.02, "Destroy": 0.03, "SetTags": 0.04},
              "MaxInstances": 50, "CapacityErrors": {"m5.large": 0.5},
              "RateLimitErrorRate": 0.1, "RateLimitRetryAfter": 7,
@@ -33,6 +33,7 @@ struct SimulatedCloudParametersTests {
         )
         var expected = SimulatedCloudParameters()
         expected.bootTime = .init(min: .seconds(60), max: .seconds(90))
+        expected.shutdownTime = .init(min: .zero, max: .seconds(20))
         expected.errorRates = .init(create: 0.01, list: 0.02, destroy: 0.03, setTags: 0.04)
         expected.maxInstances = 50
         expected.capacityErrors = ["m5.large": 0.5]

@@ -73,6 +73,29 @@ struct SimulatedCloudTests {
         #expect(try await cloud.instances(tagged: [:]).count == 1)
     }
 
+    @Test("A destroyed instance stays listed and counted, answering nothing, for its shutdown time")
+    func shutdown() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(
+            #"{"ShutdownTime": {"Min": "30s", "Max": "30s"}, "MaxInstances": 1, "RunTime": {"Min": "10s", "Max": "10s"}}"#,
+            clock: clock
+        )
+        let instance = try await Sim.create(cloud)
+        let uuid = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
+        _ = try await instance.run("crunch-run --detach --stdin-config '\(uuid)'", stdin: Sim.config)
+        try await instance.destroy()
+        try await instance.destroy()
+        #expect(try await cloud.instances(tagged: [:]).map(\.id) == [instance.id])
+        await #expect { _ = try await instance.run("true") } throws: { ($0 as? CloudError)?.code == .other }
+        await #expect { _ = try await Sim.create(cloud) } throws: { ($0 as? CloudError)?.code == .quotaExceeded }
+        clock.advance(by: .seconds(30))
+        #expect(try await cloud.instances(tagged: [:]).isEmpty)
+        _ = try await Sim.create(cloud)
+        let kinds = await drain(cloud).map(\.kind)
+        #expect(kinds.contains(.instanceDestroyed) && kinds.contains(.instanceDisappeared))
+        #expect(!kinds.contains(.containerExited(uuid, exitCode: 0)))
+    }
+
     @Test("The boot probe fails before the boot time and passes after it")
     func bootProbe() async throws {
         let clock = ManualClock()
