@@ -76,6 +76,16 @@ where C.Duration == Duration {
     private var nextInstanceNumber = 1
     private var sleeper: (task: Task<Void, any Error>, deadline: C.Instant)?
     private var stopped = false
+    private var lastCalls: [String: C.Instant] = [:]
+    private var hold = Hold()
+
+    /// Held `create` and `destroy` calls, as Arvados's stub driver's `HoldCloudOps`.
+    struct Hold {
+        var active = false
+        var permits = 0
+        var held: [CheckedContinuation<Void, Never>] = []
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
 
     /// Makes a cloud that draws its random choices from `randomNumberGenerator` (``SimulatedCloudParameters/seed``
     /// is not used).
@@ -104,7 +114,8 @@ where C.Duration == Duration {
         tags: InstanceTags,
         initCommand: String,
         publicKey: String?
-    ) throws(CloudError) -> Instance {
+    ) async throws(CloudError) -> Instance {
+        await self.passHold()
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("Create", rate: self.parameters.errorRates.create, at: now)
@@ -165,13 +176,58 @@ where C.Duration == Duration {
     /// Finishes ``events`` and ends ``run()``; the cloud is not used afterwards.
     public func stop() {
         self.stopped = true
+        self.releaseCloudOperations(Int.max)
         self.sleeper?.task.cancel()
         self.eventContinuation.finish()
     }
 
+    // MARK: Holding operations
+
+    /// Makes every later `create` and `destroy` wait until ``releaseCloudOperations(_:)`` lets it through,
+    /// so a test can observe the pool while cloud calls are in flight.
+    public func holdCloudOperations() {
+        self.hold.active = true
+    }
+
+    /// Lets `count` held (or future) `create` and `destroy` calls through, oldest first.
+    public func releaseCloudOperations(_ count: Int) {
+        var remaining = count
+        while remaining > 0, !self.hold.held.isEmpty {
+            self.hold.held.removeFirst().resume()
+            remaining -= 1
+        }
+        let (sum, overflow) = self.hold.permits.addingReportingOverflow(remaining)
+        self.hold.permits = overflow ? Int.max : sum
+    }
+
+    /// The number of `create` and `destroy` calls waiting for ``releaseCloudOperations(_:)``.
+    public var heldOperationCount: Int { self.hold.held.count }
+
+    /// Suspends until at least `count` calls are held.
+    public func waitForHeldOperations(_ count: Int) async {
+        guard self.hold.held.count < count else { return }
+        await withCheckedContinuation { self.hold.watchers.append((count, $0)) }
+    }
+
+    private func passHold() async {
+        guard self.hold.active, !self.stopped else { return }
+        if self.hold.permits > 0 {
+            self.hold.permits -= 1
+            return
+        }
+        await withCheckedContinuation { continuation in
+            self.hold.held.append(continuation)
+            let held = self.hold.held.count
+            let ready = self.hold.watchers.filter { $0.count <= held }
+            self.hold.watchers.removeAll { $0.count <= held }
+            for watcher in ready { watcher.continuation.resume() }
+        }
+    }
+
     // MARK: Instances
 
-    func destroy(_ id: InstanceID) throws(CloudError) {
+    func destroy(_ id: InstanceID) async throws(CloudError) {
+        await self.passHold()
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("Destroy", rate: self.parameters.errorRates.destroy, at: now)
@@ -322,6 +378,16 @@ where C.Duration == Duration {
     }
 
     private func injectFailure(_ operation: String, rate: Double, at now: C.Instant) throws(CloudError) {
+        if let spacing = self.parameters.minTimeBetweenCalls[operation], spacing > .zero {
+            if let last = self.lastCalls[operation], now < last.advanced(by: spacing) {
+                self.emit(.errorInjected(operation: operation, code: "\(CloudError.Code.rateLimited)"), nil, at: now)
+                throw .rateLimited(
+                    retryAfter: now.duration(to: last.advanced(by: spacing)),
+                    "simulated: \(operation) called again within \(spacing)"
+                )
+            }
+            self.lastCalls[operation] = now
+        }
         if self.chance(self.parameters.rateLimitErrorRate) {
             self.emit(.errorInjected(operation: operation, code: "\(CloudError.Code.rateLimited)"), nil, at: now)
             throw .rateLimited(retryAfter: self.parameters.rateLimitRetryAfter, "simulated rate limit on \(operation)")

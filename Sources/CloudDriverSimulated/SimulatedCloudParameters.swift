@@ -15,6 +15,7 @@ public import DispatchModel
 /// | `ErrorRates` | `{Create: 0, List: 0, Destroy: 0, SetTags: 0}` | Chance each call fails with an `other` error |
 /// | `MaxInstances` | `0` (no quota) | Creating beyond this many listed instances fails with `quotaExceeded` |
 /// | `CapacityErrors` | `{}` | `{"<ProviderType>": rate}`: chance a create of that type fails with `insufficientCapacity` scoped to the type |
+/// | `MinTimeBetweenCalls` | `{}` | `{Create: 1s, List: 0s, Destroy: 0s, SetTags: 0s}`: a call sooner than this after the last accepted one fails with `rateLimited` until then |
 /// | `RateLimitErrorRate` | `0` | Chance any call fails with `rateLimited` |
 /// | `RateLimitRetryAfter` | `5s` | The `retryAfter` of those errors |
 /// | `BrokenRate` | `0` | Chance an instance's runner reports `broken` in `--list` |
@@ -61,6 +62,8 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     public var maxInstances = 0
     /// Chance of a capacity error per provider type.
     public var capacityErrors: [String: Double] = [:]
+    /// The least time between two accepted calls of an operation (`Create`, `List`, `Destroy`, `SetTags`).
+    public var minTimeBetweenCalls: [String: Duration] = [:]
     public var rateLimitErrorRate = 0.0
     public var rateLimitRetryAfter = Duration.seconds(5)
     public var brokenRate = 0.0
@@ -100,6 +103,12 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
             for key in capacity.remainingKeys {
                 self.capacityErrors[key] = try capacity.rate(key)
             }
+        }
+        if var spacing = try reader.object("MinTimeBetweenCalls") {
+            for operation in ["Create", "List", "Destroy", "SetTags"] {
+                if let duration = try spacing.duration(operation) { self.minTimeBetweenCalls[operation] = duration }
+            }
+            try spacing.rejectUnknownKeys()
         }
         self.rateLimitErrorRate = try reader.rate("RateLimitErrorRate") ?? 0
         self.rateLimitRetryAfter = try reader.duration("RateLimitRetryAfter") ?? self.rateLimitRetryAfter

@@ -24,6 +24,7 @@ struct SimulatedCloudParametersTests {
             {"BootTime": {"Min": "1m", "Max": "1m30s"}, "ShutdownTime": {"Max": "20s"},
              "ErrorRates": {"Create": 0.01, "List": 0.02, "Destroy": 0.03, "SetTags": 0.04},
              "MaxInstances": 50, "CapacityErrors": {"m5.large": 0.5},
+             "MinTimeBetweenCalls": {"Create": "2s", "List": 0.5},
              "RateLimitErrorRate": 0.1, "RateLimitRetryAfter": 7,
              "BrokenRate": 0.2, "UnresponsiveRate": 0.3, "UnresponsiveAfter": {"Min": "0s", "Max": "2h"},
              "RunnerMissingRate": 0.4, "RunnerCrashRate": 0.5, "StaleLockRate": 0.6,
@@ -37,6 +38,7 @@ struct SimulatedCloudParametersTests {
         expected.errorRates = .init(create: 0.01, list: 0.02, destroy: 0.03, setTags: 0.04)
         expected.maxInstances = 50
         expected.capacityErrors = ["m5.large": 0.5]
+        expected.minTimeBetweenCalls = ["Create": .seconds(2), "List": .milliseconds(500)]
         expected.rateLimitErrorRate = 0.1
         expected.rateLimitRetryAfter = .seconds(7)
         expected.brokenRate = 0.2
@@ -85,6 +87,7 @@ struct SimulatedCloudParametersTests {
             (#"{"ExitCodes": {"0": 0}}"#, "ExitCodes"),
             (#"{"RemoteUser": ""}"#, "RemoteUser"),
             (#"{"Sed": 1}"#, "Sed"),
+            (#"{"MinTimeBetweenCalls": {"Delete": "1s"}}"#, "MinTimeBetweenCalls.Delete"),
         ]
     )
     func invalid(json: String, key: String) throws {

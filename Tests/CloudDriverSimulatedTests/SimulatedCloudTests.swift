@@ -49,6 +49,43 @@ struct SimulatedCloudTests {
         }
     }
 
+    @Test("A call sooner than MinTimeBetweenCalls after the last one is rate limited until then")
+    func minTimeBetweenCalls() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(#"{"MinTimeBetweenCalls": {"Create": "10s"}}"#, clock: clock)
+        _ = try await Sim.create(cloud)
+        clock.advance(by: .seconds(4))
+        await #expect {
+            _ = try await Sim.create(cloud)
+        } throws: { error in
+            let error = error as? CloudError
+            return error?.code == .rateLimited && error?.retryAfter == .seconds(6)
+        }
+        _ = try await cloud.instances(tagged: [:])
+        clock.advance(by: .seconds(6))
+        _ = try await Sim.create(cloud)
+        #expect(await cloud.instanceCount == 2)
+    }
+
+    @Test("Held creates and destroys wait until released, oldest first", .timeLimit(.minutes(1)))
+    func holdCloudOperations() async throws {
+        let cloud = try Sim.cloud()
+        let existing = try await Sim.create(cloud)
+        await cloud.holdCloudOperations()
+        let creates = (0..<2).map { _ in Task { try await Sim.create(cloud) } }
+        await cloud.waitForHeldOperations(2)
+        let destroy = Task { try await existing.destroy() }
+        await cloud.waitForHeldOperations(3)
+        #expect(await cloud.instanceCount == 1)
+        await cloud.releaseCloudOperations(2)
+        #expect(await cloud.heldOperationCount == 1)
+        for create in creates { _ = try await create.value }
+        #expect(await cloud.instanceCount == 3)
+        await cloud.releaseCloudOperations(1)
+        try await destroy.value
+        #expect(await cloud.instanceCount == 2)
+    }
+
     @Test("Configured error rates fail the operation with an other error")
     func errorRates() async throws {
         let cloud = try Sim.cloud(#"{"ErrorRates": {"Destroy": 1, "SetTags": 1}}"#)
