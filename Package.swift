@@ -11,6 +11,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // Identifiers, instance types, containers, resources, the runner wire format, instance-type choice.
@@ -49,8 +51,29 @@ let package = Package(
         .target(name: "CRunnerSupport"),
         // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
         .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
+        // The cloud driver contract, its error codes, the driver registry and the decorators.
+        .target(
+            name: "CloudDriver",
+            dependencies: [
+                "DispatchModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // The simulated cloud: an in-memory provider for tests, chaos runs, benchmarks and what-if runs.
+        .target(
+            name: "CloudDriverSimulated",
+            dependencies: [
+                "CloudDriver",
+                "DispatchModel",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
-        .target(name: "DispatchTestSupport", dependencies: ["DispatchModel"]),
+        .target(
+            name: "DispatchTestSupport",
+            dependencies: ["DispatchModel", .product(name: "Metrics", package: "swift-metrics")]
+        ),
         .testTarget(
             name: "DispatchModelTests",
             dependencies: ["DispatchModel", "DispatchTestSupport"]
@@ -62,6 +85,25 @@ let package = Package(
         .testTarget(
             name: "WorkerPoolTests",
             dependencies: ["WorkerPool", "DispatchModel", "DispatchTestSupport"]
+        ),
+        .testTarget(
+            name: "CloudDriverTests",
+            dependencies: [
+                "CloudDriver",
+                "DispatchModel",
+                "DispatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudDriverSimulatedTests",
+            dependencies: [
+                "CloudDriver",
+                "CloudDriverSimulated",
+                "DispatchModel",
+                "DispatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "DispatchCloudCLITests",

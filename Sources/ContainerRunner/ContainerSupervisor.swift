@@ -76,7 +76,7 @@ public final class ContainerSupervisor: Sendable {
         self.state.withLock { $0.pgid = pid }
         self.reportReady("ok")
         let signals = self.forwardTermination()
-        defer { signals.forEach { $0.cancel() } }
+        defer { for source in signals { source.cancel() } }
 
         await logs.note("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
         if container.state == .locked {

@@ -60,7 +60,7 @@ public struct Detacher: Sendable {
                 options: options
             )
         } catch {
-            [input.read, input.write, ready.read, ready.write].forEach { close($0) }
+            for fd in [input.read, input.write, ready.read, ready.write] { close(fd) }
             unlink(self.lockDirectory.lockFile(for: uuid))
             throw error
         }

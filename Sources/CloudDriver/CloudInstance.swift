@@ -1,0 +1,111 @@
+public import DispatchModel
+
+/// One VM instance as a driver reports it.
+///
+/// An instance value is a snapshot: ``tags`` and ``address`` are what the provider reported when the value
+/// was made, and a later ``InstanceSet/instances(tagged:)`` may report newer ones. ``id`` is stable for the
+/// life of the instance. Everything needed to reach the instance over SSH is a plain value here; the SSH
+/// client itself lives elsewhere.
+public protocol CloudInstance: Sendable {
+    /// The provider's identifier, stable for the life of the instance.
+    var id: InstanceID { get }
+    /// The address to reach the instance at (`host` or `host:port`), or the empty string while unknown.
+    var address: String { get }
+    /// The user to log in as; commands are prefixed with `sudo` when it is not `root`.
+    var remoteUser: String { get }
+    /// The provider's instance type, such as `m5.large`.
+    var providerType: String { get }
+    /// The instance's tags when this value was made.
+    var tags: InstanceTags { get }
+
+    /// Replaces the instance's tags with `tags`.
+    func setTags(_ tags: InstanceTags) async throws(CloudError)
+
+    /// Asks the provider to destroy the instance; it may stay listed while shutting down.
+    func destroy() async throws(CloudError)
+
+    /// The recent prices of the instance, newest first, for `type`'s spot pricing; empty when unknown.
+    func priceHistory(for type: InstanceType) -> [InstancePrice]
+
+    /// Checks an SSH host key that the instance presented, in OpenSSH form (`ssh-ed25519 AAAA…`).
+    ///
+    /// Returns ``HostKeyVerification/verified`` when the driver knows the key is the instance's, and
+    /// ``HostKeyVerification/useInstanceSecret`` when it cannot tell, in which case the caller verifies
+    /// the host by reading back the instance secret. Throws when the key is known to be wrong.
+    func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification
+}
+
+extension CloudInstance {
+    /// No price history: the default for drivers without spot pricing.
+    public func priceHistory(for type: InstanceType) -> [InstancePrice] { [] }
+
+    /// Defers to the instance secret: the default for drivers that cannot check host keys themselves.
+    public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {
+        .useInstanceSecret
+    }
+}
+
+/// The outcome of ``CloudInstance/verifyHostKey(_:)``.
+public enum HostKeyVerification: Hashable, Sendable {
+    /// The driver confirmed the key belongs to the instance.
+    case verified
+    /// The driver cannot tell; verify the host through the instance secret instead.
+    case useInstanceSecret
+}
+
+/// The price of an instance from a given time on.
+public struct InstancePrice: Hashable, Sendable, Codable {
+    /// When the price took effect.
+    public var startTime: Timestamp
+    /// Price per hour.
+    public var price: Double
+
+    public init(startTime: Timestamp, price: Double) {
+        self.startTime = startTime
+        self.price = price
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case startTime = "StartTime"
+        case price = "Price"
+    }
+}
+
+/// An instance whose commands run inside this process rather than over SSH (the simulated cloud's).
+///
+/// The worker pool runs its probes and runner commands through ``execute(environment:command:stdin:)``
+/// when an instance conforms, and through SSH otherwise.
+public protocol InProcessExecutable: Sendable {
+    /// Runs `command` as a shell would on the instance, with `environment` set and `stdin` as input.
+    ///
+    /// Throws when the instance cannot be reached (not answering, or gone), as an SSH connection would
+    /// fail; a command that runs and fails returns a non-zero ``InProcessCommandResult/exitStatus``.
+    func execute(
+        environment: [String: String],
+        command: String,
+        stdin: [UInt8]
+    ) async throws(CloudError) -> InProcessCommandResult
+}
+
+/// What a command run through ``InProcessExecutable`` produced.
+public struct InProcessCommandResult: Hashable, Sendable {
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var exitStatus: Int32
+
+    public init(stdout: [UInt8], stderr: [UInt8], exitStatus: Int32) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitStatus = exitStatus
+    }
+
+    /// A result with UTF-8 text output.
+    public init(stdout: String = "", stderr: String = "", exitStatus: Int32) {
+        self.init(stdout: Array(stdout.utf8), stderr: Array(stderr.utf8), exitStatus: exitStatus)
+    }
+
+    /// The standard output decoded as UTF-8.
+    public var stdoutText: String { String(decoding: self.stdout, as: UTF8.self) }
+    /// The standard error decoded as UTF-8.
+    public var stderrText: String { String(decoding: self.stderr, as: UTF8.self) }
+}

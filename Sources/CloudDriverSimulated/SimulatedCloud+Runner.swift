@@ -1,0 +1,154 @@
+import CloudDriver
+import DispatchModel
+import Foundation
+
+/// The runner protocol as a simulated instance answers it (reference §7.3).
+///
+/// | Command | Answer |
+/// |---|---|
+/// | anything, before the instance has booted | exit 1, `simulated instance is booting` |
+/// | anything, once an unresponsive instance stops answering or after `destroy` | throws, as a failed SSH connection |
+/// | `cat /var/run/arvados-instance-secret` | the secret the init command wrote |
+/// | the deploy script (`…; cat >"$dstfile"`, possibly in `sudo sh -c '…'`) | keeps the MD5 of stdin for `dstfile` |
+/// | `md5sum PATH` | `<md5>  PATH` for a deployed path, else exit 1 |
+/// | `RUNNER --list` | running UUIDs, `UUID stale` lines and `broken`, per `RunnerList` |
+/// | `RUNNER --detach --stdin-config … UUID` | starts the container (stdin must be a JSON object); exit 1 if its lock is held |
+/// | `RUNNER --kill SIGNAL UUID` | stops the container if it runs; exit 0 |
+/// | any other command (the boot probe) | exit 0 |
+///
+/// `RUNNER` is `crunch-run` or `dispatch-runner` on the path, or a deployed path; with the runner missing
+/// (`RunnerMissingRate`) or an undeployed path, runner commands exit 127. A leading `sudo` is ignored.
+extension SimulatedCloud {
+    static var secretPath: String { "/var/run/arvados-instance-secret" }
+
+    func execute(on id: InstanceID, command: String, stdin: [UInt8]) throws(CloudError) -> InProcessCommandResult {
+        let now = self.clock.now
+        self.processDueEvents()
+        guard let vm = self.vms[id] else { throw .notFound("simulated instance \(id) does not exist") }
+        if vm.shutdownSince != nil {
+            throw .other("simulated instance \(id) is shutting down")
+        }
+        if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
+            throw .other("simulated instance \(id) is not answering")
+        }
+        guard vm.bootedAt <= now else {
+            return InProcessCommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
+        }
+
+        var words = ShellWords.split(command)
+        if words.first == "sudo" { words.removeFirst() }
+        if command.contains("cat >\"$dstfile\"") {
+            return self.deploy(on: id, script: command, content: stdin)
+        }
+        if words == ["cat", Self.secretPath] {
+            guard let secret = vm.secret else {
+                return InProcessCommandResult(
+                    stderr: "cat: \(Self.secretPath): No such file or directory\n",
+                    exitStatus: 1
+                )
+            }
+            return InProcessCommandResult(stdout: secret, exitStatus: 0)
+        }
+        if words.count == 2, words[0] == "md5sum" {
+            guard let digest = vm.deployed[words[1]] else {
+                return InProcessCommandResult(stderr: "md5sum: \(words[1]): No such file or directory\n", exitStatus: 1)
+            }
+            return InProcessCommandResult(stdout: "\(digest)  \(words[1])\n", exitStatus: 0)
+        }
+        if let runner = words.first, Self.isRunner(runner) {
+            guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
+                return InProcessCommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
+            }
+            return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
+        }
+        return InProcessCommandResult(exitStatus: 0)
+    }
+
+    static func isRunner(_ path: String) -> Bool {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return name == "crunch-run" || name.hasPrefix("crunch-run~") || name.hasPrefix("dispatch-runner")
+    }
+
+    private func deploy(on id: InstanceID, script: String, content: [UInt8]) -> InProcessCommandResult {
+        guard let assignment = script.range(of: "dstfile="),
+            let path = ShellWords.split(String(script[assignment.upperBound...].prefix { $0 != ";" })).first,
+            !path.isEmpty
+        else {
+            return InProcessCommandResult(stderr: "simulated deploy: no dstfile in script\n", exitStatus: 2)
+        }
+        self.vms[id]?.deployed[path] = MD5.hex(content)
+        return InProcessCommandResult(exitStatus: 0)
+    }
+
+    private func runRunner(
+        on id: InstanceID,
+        arguments: [String],
+        stdin: [UInt8],
+        now: C.Instant
+    ) -> InProcessCommandResult {
+        guard let vm = self.vms[id] else { return InProcessCommandResult(exitStatus: 1) }
+        if arguments.contains("--list") {
+            let list = RunnerList(
+                running: vm.runs.keys.sorted(),
+                stale: vm.staleLocks,
+                broken: vm.reportsBroken
+            )
+            return InProcessCommandResult(stdout: list.rendered, exitStatus: 0)
+        }
+        if let kill = arguments.firstIndex(of: "--kill") {
+            guard kill + 2 < arguments.count, let signal = Int32(arguments[kill + 1]) else {
+                return InProcessCommandResult(stderr: "usage: --kill SIGNAL UUID\n", exitStatus: 2)
+            }
+            self.kill(ContainerUUID(rawValue: arguments[kill + 2]), signal: signal, on: id, now: now)
+            return InProcessCommandResult(exitStatus: 0)
+        }
+        if arguments.contains("--detach") {
+            guard let uuid = arguments.last, !uuid.hasPrefix("-") else {
+                return InProcessCommandResult(stderr: "usage: --detach [options] UUID\n", exitStatus: 2)
+            }
+            return self.detach(ContainerUUID(rawValue: uuid), config: stdin, on: id, now: now)
+        }
+        return InProcessCommandResult(stderr: "simulated runner: unsupported arguments\n", exitStatus: 2)
+    }
+
+    private func detach(
+        _ uuid: ContainerUUID,
+        config: [UInt8],
+        on id: InstanceID,
+        now: C.Instant
+    ) -> InProcessCommandResult {
+        guard case .object = try? JSONDecoder().decode(JSONValue.self, from: Data(config)) else {
+            return InProcessCommandResult(stderr: "error reading config from stdin: not a JSON object\n", exitStatus: 1)
+        }
+        guard var vm = self.vms[id] else { return InProcessCommandResult(exitStatus: 1) }
+        guard vm.runs[uuid] == nil, !vm.staleLocks.contains(uuid) else {
+            return InProcessCommandResult(stderr: "lock \(uuid) is held by another process\n", exitStatus: 1)
+        }
+        let runTime = self.sample(self.parameters.runTime)
+        let crashes = self.chance(self.parameters.runnerCrashRate)
+        let duration = crashes ? self.sample(from: .zero, to: runTime) : runTime
+        let exitCode = crashes ? nil : self.sampleExitCode()
+        let run = Run(
+            sequence: self.makeSequence(),
+            endsAt: now.advanced(by: duration),
+            exitCode: exitCode,
+            leavesStaleLock: self.chance(self.parameters.staleLockRate)
+        )
+        let pid = vm.nextPID
+        vm.nextPID += 1
+        vm.runs[uuid] = run
+        self.vms[id] = vm
+        self.schedule(Deadline(at: run.endsAt, sequence: run.sequence, instanceID: id, container: uuid))
+        self.emit(.containerStarted(uuid), id, at: now)
+        return InProcessCommandResult(stdout: "{\"UUID\":\"\(uuid)\",\"PID\":\(pid)}\n", exitStatus: 0)
+    }
+
+    private func kill(_ uuid: ContainerUUID, signal: Int32, on id: InstanceID, now: C.Instant) {
+        guard let run = self.vms[id]?.runs.removeValue(forKey: uuid) else { return }
+        self.emit(.containerKilled(uuid, signal: signal), id, at: now)
+        if run.leavesStaleLock {
+            self.vms[id]?.staleLocks.append(uuid)
+            self.emit(.lockLeftStale(uuid), id, at: now)
+        }
+    }
+}

@@ -1,0 +1,438 @@
+public import CloudDriver
+public import DispatchModel
+public import Logging
+
+/// An in-memory cloud for tests, chaos runs, benchmarks and what-if simulation (the `simulated` driver).
+///
+/// Instances cost a small struct each in one dictionary that this actor owns, and they answer the
+/// runner protocol in memory (``SimulatedInstance`` is `InProcessExecutable`), so ten thousand of them fit
+/// in one process. Behaviour — boot times, injected errors, quota, capacity, broken instances, runner
+/// crashes, stale locks, container run times and exit codes — comes from ``SimulatedCloudParameters``;
+/// every random choice comes from one generator, in call order, so a seeded run repeats exactly.
+///
+/// Time comes from the clock `C`. State always reflects the clock's current time: every call first
+/// processes what has come due (containers that ended). To report ends when nobody calls, run ``run()``
+/// for as long as the cloud is in use, or call ``processDueEvents()`` after moving a manual clock. What
+/// happens is reported on ``events``.
+public actor SimulatedCloud<C: Clock, RNG: RandomNumberGenerator & Sendable>: InstanceSet
+where C.Duration == Duration {
+    public typealias Instance = SimulatedInstance<C, RNG>
+
+    /// The behaviour of the cloud.
+    public nonisolated let parameters: SimulatedCloudParameters
+    /// What happens in the cloud, in order; finished by ``stop()``.
+    ///
+    /// The stream buffers without limit, so a long run should have one consumer reading it.
+    public nonisolated let events: AsyncStream<SimulatedCloudEvent>
+
+    struct VM {
+        var number: Int
+        var providerType: String
+        var preemptible: Bool
+        var tags: InstanceTags
+        var secret: String?
+        var bootedAt: C.Instant
+        var unresponsiveAt: C.Instant?
+        var reportsBroken: Bool
+        var runnerMissing: Bool
+        /// Deployed runner paths and the MD5 of what was written there.
+        var deployed: [String: String] = [:]
+        var runs: [ContainerUUID: Run] = [:]
+        var staleLocks: [ContainerUUID] = []
+        var nextPID = 1000
+        /// When `destroy` was accepted; the instance is listed but not answering until it disappears.
+        var shutdownSince: C.Instant?
+    }
+
+    struct Run {
+        var sequence: UInt64
+        var endsAt: C.Instant
+        /// `nil` when the runner crashes at ``endsAt`` instead of the container exiting.
+        var exitCode: Int32?
+        var leavesStaleLock: Bool
+    }
+
+    /// When a container run ends, or (with no container) a destroyed instance disappears; kept sorted
+    /// latest first, so the next one is `last`.
+    struct Deadline {
+        var at: C.Instant
+        var sequence: UInt64
+        var instanceID: InstanceID
+        var container: ContainerUUID?
+
+        func isBefore(_ other: Deadline) -> Bool {
+            self.at < other.at || (self.at == other.at && self.sequence < other.sequence)
+        }
+    }
+
+    let clock: C
+    private let epoch: C.Instant
+    private let logger: Logger
+    private let eventContinuation: AsyncStream<SimulatedCloudEvent>.Continuation
+    var rng: RNG
+    var vms: [InstanceID: VM] = [:]
+    private var timeline: [Deadline] = []
+    private var nextSequence: UInt64 = 0
+    private var nextInstanceNumber = 1
+    private var sleeper: (task: Task<Void, any Error>, deadline: C.Instant)?
+    private var stopped = false
+    private var lastCalls: [String: C.Instant] = [:]
+    private var hold = Hold()
+
+    /// Held `create` and `destroy` calls, as Arvados's stub driver's `HoldCloudOps`.
+    struct Hold {
+        var active = false
+        var permits = 0
+        var held: [CheckedContinuation<Void, Never>] = []
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    /// Makes a cloud that draws its random choices from `randomNumberGenerator` (``SimulatedCloudParameters/seed``
+    /// is not used).
+    public init(
+        parameters: SimulatedCloudParameters,
+        clock: C,
+        randomNumberGenerator: RNG,
+        logger: Logger
+    ) {
+        self.parameters = parameters
+        self.clock = clock
+        self.epoch = clock.now
+        self.rng = randomNumberGenerator
+        self.logger = logger
+        (self.events, self.eventContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// The number of listed instances, shutting-down ones included (they count against `MaxInstances`).
+    public var instanceCount: Int { self.vms.count }
+
+    // MARK: InstanceSet
+
+    public func create(
+        type: InstanceType,
+        imageID: ImageID,
+        tags: InstanceTags,
+        initCommand: String,
+        publicKey: String?
+    ) async throws(CloudError) -> Instance {
+        await self.passHold()
+        let now = self.clock.now
+        self.fireDue(now)
+        try self.injectFailure("Create", rate: self.parameters.errorRates.create, at: now)
+        if self.parameters.maxInstances > 0 && self.vms.count >= self.parameters.maxInstances {
+            self.emit(.errorInjected(operation: "Create", code: "\(CloudError.Code.quotaExceeded)"), nil, at: now)
+            throw .quotaExceeded("simulated quota of \(self.parameters.maxInstances) instances reached")
+        }
+        if let rate = self.parameters.capacityErrors[type.providerType], self.chance(rate) {
+            self.emit(
+                .errorInjected(operation: "Create", code: "\(CloudError.Code.insufficientCapacity)"),
+                nil,
+                at: now
+            )
+            throw .insufficientCapacity(.instanceType(type), "simulated: no capacity for \(type.providerType)")
+        }
+        let number = self.nextInstanceNumber
+        self.nextInstanceNumber += 1
+        let id = InstanceID(rawValue: "sim\(number)")
+        let bootedAt = now.advanced(by: self.sample(self.parameters.bootTime))
+        let unresponsiveAt =
+            self.chance(self.parameters.unresponsiveRate)
+            ? bootedAt.advanced(by: self.sample(self.parameters.unresponsiveAfter)) : nil
+        let vm = VM(
+            number: number,
+            providerType: type.providerType,
+            preemptible: type.preemptible,
+            tags: tags,
+            secret: Self.instanceSecret(in: initCommand),
+            bootedAt: bootedAt,
+            unresponsiveAt: unresponsiveAt,
+            reportsBroken: self.chance(self.parameters.brokenRate),
+            runnerMissing: self.chance(self.parameters.runnerMissingRate)
+        )
+        self.vms[id] = vm
+        self.emit(.instanceCreated(providerType: type.providerType), id, at: now)
+        self.logger.debug(
+            "Simulated instance created",
+            metadata: ["instance.id": "\(id)", "instance.providerType": "\(type.providerType)"]
+        )
+        return self.snapshot(id, vm)
+    }
+
+    public func instances(tagged tags: InstanceTags) throws(CloudError) -> [Instance] {
+        let now = self.clock.now
+        self.fireDue(now)
+        try self.injectFailure("List", rate: self.parameters.errorRates.list, at: now)
+        return self.vms
+            .filter { entry in tags.allSatisfy { entry.value.tags[$0.key] == $0.value } }
+            .sorted { $0.value.number < $1.value.number }
+            .map { self.snapshot($0.key, $0.value) }
+    }
+
+    public nonisolated func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {
+        // As Arvados's stub driver: the first letter of the provider type, with `-p` for preemptible.
+        InstanceQuotaGroup(rawValue: String(type.providerType.prefix(1)) + (type.preemptible ? "-p" : ""))
+    }
+
+    /// Finishes ``events`` and ends ``run()``; the cloud is not used afterwards.
+    public func stop() {
+        self.stopped = true
+        self.releaseCloudOperations(Int.max)
+        self.sleeper?.task.cancel()
+        self.eventContinuation.finish()
+    }
+
+    // MARK: Holding operations
+
+    /// Makes every later `create` and `destroy` wait until ``releaseCloudOperations(_:)`` lets it through,
+    /// so a test can observe the pool while cloud calls are in flight.
+    public func holdCloudOperations() {
+        self.hold.active = true
+    }
+
+    /// Lets `count` held (or future) `create` and `destroy` calls through, oldest first.
+    public func releaseCloudOperations(_ count: Int) {
+        var remaining = count
+        while remaining > 0, !self.hold.held.isEmpty {
+            self.hold.held.removeFirst().resume()
+            remaining -= 1
+        }
+        let (sum, overflow) = self.hold.permits.addingReportingOverflow(remaining)
+        self.hold.permits = overflow ? Int.max : sum
+    }
+
+    /// The number of `create` and `destroy` calls waiting for ``releaseCloudOperations(_:)``.
+    public var heldOperationCount: Int { self.hold.held.count }
+
+    /// Suspends until at least `count` calls are held.
+    public func waitForHeldOperations(_ count: Int) async {
+        guard self.hold.held.count < count else { return }
+        await withCheckedContinuation { self.hold.watchers.append((count, $0)) }
+    }
+
+    private func passHold() async {
+        guard self.hold.active, !self.stopped else { return }
+        if self.hold.permits > 0 {
+            self.hold.permits -= 1
+            return
+        }
+        await withCheckedContinuation { continuation in
+            self.hold.held.append(continuation)
+            let held = self.hold.held.count
+            let ready = self.hold.watchers.filter { $0.count <= held }
+            self.hold.watchers.removeAll { $0.count <= held }
+            for watcher in ready { watcher.continuation.resume() }
+        }
+    }
+
+    // MARK: Instances
+
+    func destroy(_ id: InstanceID) async throws(CloudError) {
+        await self.passHold()
+        let now = self.clock.now
+        self.fireDue(now)
+        try self.injectFailure("Destroy", rate: self.parameters.errorRates.destroy, at: now)
+        guard var vm = self.vms[id] else { throw .notFound("simulated instance \(id) does not exist") }
+        guard vm.shutdownSince == nil else { return }
+        // The containers die with the instance; nobody reports their end, as on a real VM.
+        vm.runs = [:]
+        vm.shutdownSince = now
+        self.vms[id] = vm
+        self.emit(.instanceDestroyed, id, at: now)
+        self.schedule(
+            Deadline(
+                at: now.advanced(by: self.sample(self.parameters.shutdownTime)),
+                sequence: self.makeSequence(),
+                instanceID: id,
+                container: nil
+            )
+        )
+        self.fireDue(now)
+        self.logger.debug("Simulated instance destroyed", metadata: ["instance.id": "\(id)"])
+    }
+
+    func setTags(_ tags: InstanceTags, on id: InstanceID) throws(CloudError) {
+        let now = self.clock.now
+        self.fireDue(now)
+        try self.injectFailure("SetTags", rate: self.parameters.errorRates.setTags, at: now)
+        guard self.vms[id] != nil else { throw .notFound("simulated instance \(id) does not exist") }
+        self.vms[id]?.tags = tags
+    }
+
+    private func snapshot(_ id: InstanceID, _ vm: VM) -> Instance {
+        SimulatedInstance(
+            cloud: self,
+            id: id,
+            providerType: vm.providerType,
+            tags: vm.tags,
+            remoteUser: self.parameters.remoteUser
+        )
+    }
+
+    /// The secret the init command writes to `/var/run/arvados-instance-secret` (`echo -n "<secret>" >…`).
+    static func instanceSecret(in initCommand: String) -> String? {
+        for line in initCommand.split(separator: "\n") where line.contains("/var/run/arvados-instance-secret") {
+            let words = ShellWords.split(String(line))
+            if let echo = words.firstIndex(of: "echo"), echo + 2 < words.count, words[echo + 1] == "-n" {
+                return words[echo + 2]
+            }
+        }
+        return nil
+    }
+
+    // MARK: Time
+
+    /// Processes everything that has come due by the clock's current time, reporting it on ``events``.
+    public func processDueEvents() {
+        self.fireDue(self.clock.now)
+    }
+
+    /// Reports container ends as they come due, until cancelled or ``stop()``ped.
+    ///
+    /// Run it as a service for as long as the cloud is in use; without it, ends are processed only when
+    /// the cloud is next called.
+    public func run() async {
+        while !Task.isCancelled && !self.stopped {
+            self.fireDue(self.clock.now)
+            let deadline = self.timeline.last?.at ?? self.clock.now.advanced(by: .seconds(3600))
+            let clock = self.clock
+            let task = Task { try await clock.sleep(until: deadline, tolerance: nil) }
+            self.sleeper = (task, deadline)
+            await withTaskCancellationHandler {
+                _ = await task.result
+            } onCancel: {
+                task.cancel()
+            }
+            self.sleeper = nil
+        }
+    }
+
+    func schedule(_ deadline: Deadline) {
+        let index = self.timeline.partitioningIndex { !deadline.isBefore($0) }
+        self.timeline.insert(deadline, at: index)
+        if let sleeper = self.sleeper, deadline.at < sleeper.deadline {
+            sleeper.task.cancel()
+        }
+    }
+
+    func makeSequence() -> UInt64 {
+        defer { self.nextSequence += 1 }
+        return self.nextSequence
+    }
+
+    private func fireDue(_ now: C.Instant) {
+        while let next = self.timeline.last, next.at <= now {
+            self.timeline.removeLast()
+            guard let container = next.container else {
+                self.vms[next.instanceID] = nil
+                self.emit(.instanceDisappeared, next.instanceID, at: next.at)
+                continue
+            }
+            guard var vm = self.vms[next.instanceID], let run = vm.runs[container], run.sequence == next.sequence
+            else { continue }
+            vm.runs[container] = nil
+            if let exitCode = run.exitCode {
+                self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
+            } else {
+                self.emit(.runnerCrashed(container), next.instanceID, at: next.at)
+            }
+            if run.leavesStaleLock {
+                vm.staleLocks.append(container)
+                self.emit(.lockLeftStale(container), next.instanceID, at: next.at)
+            }
+            self.vms[next.instanceID] = vm
+        }
+    }
+
+    // MARK: Randomness and events
+
+    func emit(_ kind: SimulatedCloudEvent.Kind, _ instanceID: InstanceID?, at instant: C.Instant) {
+        self.eventContinuation.yield(
+            SimulatedCloudEvent(kind: kind, instanceID: instanceID, elapsed: self.epoch.duration(to: instant))
+        )
+    }
+
+    /// True with probability `rate`; draws nothing when `rate` is zero.
+    func chance(_ rate: Double) -> Bool {
+        rate > 0 && Double.random(in: 0..<1, using: &self.rng) < rate
+    }
+
+    func sample(_ range: SimulatedCloudParameters.DurationRange) -> Duration {
+        self.sample(from: range.min, to: range.max)
+    }
+
+    func sample(from min: Duration, to max: Duration) -> Duration {
+        let span = (max - min).nanoseconds
+        guard span > 0 else { return min }
+        return min + .nanoseconds(Int64.random(in: 0...span, using: &self.rng))
+    }
+
+    func sampleExitCode() -> Int32 {
+        let weighted = self.parameters.exitCodes.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        let total = weighted.reduce(0) { $0 + $1.value }
+        var point = Double.random(in: 0..<total, using: &self.rng)
+        for (code, weight) in weighted {
+            if point < weight { return code }
+            point -= weight
+        }
+        return weighted.last?.key ?? 0
+    }
+
+    private func injectFailure(_ operation: String, rate: Double, at now: C.Instant) throws(CloudError) {
+        if let spacing = self.parameters.minTimeBetweenCalls[operation], spacing > .zero {
+            if let last = self.lastCalls[operation], now < last.advanced(by: spacing) {
+                self.emit(.errorInjected(operation: operation, code: "\(CloudError.Code.rateLimited)"), nil, at: now)
+                throw .rateLimited(
+                    retryAfter: now.duration(to: last.advanced(by: spacing)),
+                    "simulated: \(operation) called again within \(spacing)"
+                )
+            }
+            self.lastCalls[operation] = now
+        }
+        if self.chance(self.parameters.rateLimitErrorRate) {
+            self.emit(.errorInjected(operation: operation, code: "\(CloudError.Code.rateLimited)"), nil, at: now)
+            throw .rateLimited(retryAfter: self.parameters.rateLimitRetryAfter, "simulated rate limit on \(operation)")
+        }
+        if self.chance(rate) {
+            self.emit(.errorInjected(operation: operation, code: "\(CloudError.Code.other)"), nil, at: now)
+            throw .other("simulated \(operation) failure")
+        }
+    }
+}
+
+extension SimulatedCloud where RNG == SeededRandomNumberGenerator {
+    /// Makes a cloud seeded with ``SimulatedCloudParameters/seed``, or with a random seed that is logged.
+    public init(parameters: SimulatedCloudParameters, clock: C, logger: Logger) {
+        let seed = parameters.seed ?? UInt64.random(in: 0...UInt64.max)
+        if parameters.seed == nil {
+            logger.info("Simulated cloud seeded at random", metadata: ["simulation.seed": "\(seed)"])
+        }
+        self.init(
+            parameters: parameters,
+            clock: clock,
+            randomNumberGenerator: SeededRandomNumberGenerator(seed: seed),
+            logger: logger
+        )
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+extension Array {
+    /// The index of the first element for which `belongsInSecondPart` is true, assuming the array is
+    /// partitioned that way.
+    func partitioningIndex(where belongsInSecondPart: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = self.count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongsInSecondPart(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}

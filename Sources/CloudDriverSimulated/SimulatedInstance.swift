@@ -1,0 +1,33 @@
+public import CloudDriver
+public import DispatchModel
+
+/// An instance of a ``SimulatedCloud``, as listed or created at one moment.
+///
+/// Its commands run in memory through ``execute(environment:command:stdin:)``; its ``address`` is under
+/// the reserved `.invalid` domain, so nothing can dial it by mistake.
+public struct SimulatedInstance<C: Clock, RNG: RandomNumberGenerator & Sendable>: CloudInstance, InProcessExecutable
+where C.Duration == Duration {
+    let cloud: SimulatedCloud<C, RNG>
+    public let id: InstanceID
+    public let providerType: String
+    public let tags: InstanceTags
+    public let remoteUser: String
+
+    public var address: String { "\(self.id).simulated.invalid" }
+
+    public func setTags(_ tags: InstanceTags) async throws(CloudError) {
+        try await self.cloud.setTags(tags, on: self.id)
+    }
+
+    public func destroy() async throws(CloudError) {
+        try await self.cloud.destroy(self.id)
+    }
+
+    public func execute(
+        environment: [String: String],
+        command: String,
+        stdin: [UInt8]
+    ) async throws(CloudError) -> InProcessCommandResult {
+        try await self.cloud.execute(on: self.id, command: command, stdin: stdin)
+    }
+}
