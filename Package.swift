@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Identifiers, instance types, containers, resources, the runner wire format, instance-type choice.
@@ -49,6 +50,17 @@ let package = Package(
         .target(name: "ContainerRunner", dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport"]),
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
         .target(name: "CRunnerSupport"),
+        // The cached view of the containers this dispatcher cares about; lock, unlock, cancel.
+        .target(
+            name: "ContainerQueue",
+            dependencies: [
+                "ArvadosAPI",
+                "DispatchModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
         .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
         // The cloud driver contract, its error codes, the driver registry and the decorators.

@@ -42,9 +42,10 @@ public struct ArvadosClient: Sendable {
 
     // MARK: - Containers
 
-    /// Fetches one container.
-    public func container(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
-        try await self.call("GET", "arvados/v1/containers/\(uuid.rawValue)")
+    /// Fetches one container; with `select`, only those attributes.
+    public func container(_ uuid: ContainerUUID, select: [String]? = nil) async throws(ArvadosAPIError) -> Container {
+        let query = select.map { [URLQueryItem(name: "select", value: Self.json($0))] } ?? []
+        return try await self.call("GET", "arvados/v1/containers/\(uuid.rawValue)", query: query)
     }
 
     /// Lists containers matching `filters`.

@@ -25,6 +25,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         )
     }
 
+    /// The current wall-clock time.
+    public static func now() -> Timestamp { Timestamp(Date()) }
+
     /// The instant as a `Date` (to about a microsecond).
     public var date: Date {
         Date(timeIntervalSince1970: Double(self.secondsSince1970) + Double(self.nanoseconds) / 1e9)

@@ -1,0 +1,353 @@
+public import ArvadosAPI
+public import DispatchModel
+import Foundation
+public import Logging
+import Metrics
+public import ServiceLifecycle
+
+/// A cached, race-safe view of the containers this dispatcher cares about: those it has locked, and the
+/// highest-priority Queued ones (reference §3.2).
+///
+/// The queue polls the API every `pollInterval` (or longer, when a poll takes longer), works out each new
+/// container's instance types once, and cancels containers no configured type can run. Lock, unlock and cancel
+/// go through the queue so that the cache reflects them at once and a poll that began before them cannot undo
+/// them. Subscribers are told of every change; bursts coalesce.
+public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
+    /// Settings; defaults are Arvados's.
+    public struct Configuration: Sendable {
+        /// `Containers.CloudVMs.PollInterval`: the shortest time between polls.
+        public var pollInterval: Duration = .seconds(10)
+        /// Stop fetching Queued containers once this many non-supervisor ones are in hand.
+        public var queuedTarget = 100
+        /// Page size of list calls.
+        public var pageSize = 1000
+
+        public init() {}
+    }
+
+    /// The attributes polled; `mounts` is fetched separately, once per container.
+    static var polledAttributes: [String] {
+        [
+            "uuid", "state", "priority", "runtime_constraints", "container_image", "scheduling_parameters",
+            "created_at", "locked_by_uuid",
+        ]
+    }
+
+    private let client: ArvadosClient
+    private let chooser: InstanceTypeChooser
+    private let configuration: Configuration
+    private let clock: C
+    private let wallClock: @Sendable () -> Timestamp
+    private let logger: Logger
+
+    private var current: [ContainerUUID: QueueEntry] = [:]
+    /// Containers changed locally since the poll in progress began; its results for them are stale.
+    private var dontUpdate: Set<ContainerUUID>?
+    private var authorizationUUID: String?
+    private var updatedAt: C.Instant?
+    private var lastServiceUnavailable: C.Instant?
+    private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
+    private var reportedEntryCounts: Set<[String]> = []
+
+    public init(
+        client: ArvadosClient,
+        chooser: InstanceTypeChooser,
+        configuration: Configuration = .init(),
+        clock: C,
+        wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
+        logger: Logger
+    ) {
+        self.client = client
+        self.chooser = chooser
+        self.configuration = configuration
+        self.clock = clock
+        self.wallClock = wallClock
+        self.logger = logger
+    }
+
+    // MARK: - Reading
+
+    /// Every cached entry, and when the update that produced them began.
+    ///
+    /// A container that a runner reports exited before `threshold` and is still listed here as Running was
+    /// not updated by the runner: the scheduler may act on that.
+    public func entries() -> (entries: [ContainerUUID: QueueEntry], threshold: C.Instant?) {
+        (self.current, self.updatedAt)
+    }
+
+    /// One entry.
+    public func entry(_ uuid: ContainerUUID) -> QueueEntry? { self.current[uuid] }
+
+    /// When the API last answered 503; the scheduler lowers its container limit after one.
+    public func last503() -> C.Instant? { self.lastServiceUnavailable }
+
+    /// A stream that yields after every change; a slow reader sees one pending notification, not a backlog.
+    public func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        self.subscribers[id] = continuation
+        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        return stream
+    }
+
+    private func unsubscribe(_ id: UUID) { self.subscribers[id] = nil }
+
+    private func notify() {
+        for continuation in self.subscribers.values { continuation.yield() }
+        self.reportMetrics()
+    }
+
+    // MARK: - Polling
+
+    /// Polls until graceful shutdown: an update, then a pause of `pollInterval` or the update's own duration,
+    /// whichever is longer. Failed updates are logged and retried on the next round.
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = self.clock.now
+            do {
+                try await self.update()
+            } catch {
+                self.logger.warning("Queue update failed", metadata: ["error": "\(error)"])
+            }
+            let took = started.duration(to: self.clock.now)
+            do {
+                try await gracefulShutdown()
+                try await self.clock.sleep(for: max(self.configuration.pollInterval, took))
+            } catch {
+                break
+            }
+        }
+    }
+
+    /// Fetches the containers this dispatcher cares about and merges them into the cache.
+    public func update() async throws(ArvadosAPIError) {
+        let started = self.clock.now
+        self.dontUpdate = []
+        defer { self.dontUpdate = nil }
+        let next: [ContainerUUID: Container]
+        do {
+            next = try await self.poll()
+        } catch {
+            if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
+            throw error
+        }
+        let skip = self.dontUpdate ?? []
+        for (uuid, container) in next where !skip.contains(uuid) {
+            if var entry = self.current[uuid] {
+                let mounts = entry.container.mounts
+                entry.container = container
+                entry.container.mounts = mounts
+                self.current[uuid] = entry
+            } else {
+                await self.add(container)
+            }
+        }
+        for uuid in self.current.keys where next[uuid] == nil && !skip.contains(uuid) {
+            self.current[uuid] = nil
+        }
+        self.updatedAt = started
+        self.notify()
+    }
+
+    private func poll() async throws(ArvadosAPIError) -> [ContainerUUID: Container] {
+        if self.authorizationUUID == nil {
+            self.authorizationUUID = try await self.client.currentAuthorization().uuid
+        }
+        let me = self.authorizationUUID ?? ""
+        var next: [ContainerUUID: Container] = [:]
+        for container in try await self.fetchByUUID([ArvadosFilter("locked_by_uuid", "=", .string(me))]) {
+            next[container.uuid] = container
+        }
+        for container in try await self.fetchQueued() {
+            next[container.uuid] = container
+        }
+        // Cached containers that neither list returned: ask for them by UUID.
+        var missing = Set(
+            self.current.compactMap { uuid, entry in
+                next[uuid] == nil && !entry.container.state.isFinal ? uuid : nil
+            }
+        )
+        while !missing.isEmpty {
+            let batch = Array(missing.sorted().prefix(20))
+            let found = try await self.fetchByUUID([
+                ArvadosFilter("uuid", "in", .array(batch.map { .string($0.rawValue) }))
+            ])
+            if found.isEmpty {
+                // The only proof of deletion: nothing at all came back for the batch.
+                for uuid in batch {
+                    self.logger.warning(
+                        "Container not found by the API (deleted?)",
+                        metadata: ["container.uuid": "\(uuid)"]
+                    )
+                    missing.remove(uuid)
+                    self.current[uuid] = nil
+                }
+                continue
+            }
+            for container in found {
+                guard missing.remove(container.uuid) != nil else {
+                    throw ArvadosAPIError(
+                        code: .decoding,
+                        message: "server returned \(container.uuid), which was not asked for; not risking a deadlock"
+                    )
+                }
+                next[container.uuid] = container
+            }
+        }
+        return next
+    }
+
+    /// Every container matching `filters`, paged by UUID (keyset pagination).
+    private func fetchByUUID(_ filters: [ArvadosFilter]) async throws(ArvadosAPIError) -> [Container] {
+        var results: [Container] = []
+        var pageFilters = filters
+        while true {
+            let page = try await self.client.containers(
+                filters: pageFilters,
+                order: ["uuid"],
+                limit: self.configuration.pageSize,
+                select: Self.polledAttributes,
+                count: "none"
+            )
+            guard let last = page.items.last else { break }
+            results += page.items
+            pageFilters = filters + [ArvadosFilter("uuid", ">", .string(last.uuid.rawValue))]
+        }
+        return results
+    }
+
+    /// Queued containers with priority > 0, highest priority first, until enough non-supervisors are in hand.
+    private func fetchQueued() async throws(ArvadosAPIError) -> [Container] {
+        var results: [Container] = []
+        var nonSupervisors = 0
+        while nonSupervisors < self.configuration.queuedTarget {
+            let page = try await self.client.containers(
+                filters: [ArvadosFilter("state", "=", .string("Queued")), ArvadosFilter("priority", ">", .int(0))],
+                order: ["priority desc", "uuid"],
+                limit: self.configuration.pageSize,
+                offset: results.count,
+                select: Self.polledAttributes,
+                count: "none"
+            )
+            guard !page.items.isEmpty else { break }
+            results += page.items
+            nonSupervisors += page.items.count { !$0.schedulingParameters.supervisor }
+        }
+        return results
+    }
+
+    /// First sight: fetch the mounts, work out the instance types, or cancel if none fits.
+    private func add(_ polled: Container) async {
+        var container = polled
+        do {
+            container.mounts = try await self.client.container(polled.uuid, select: ["mounts"]).mounts
+        } catch  where error.code == .decoding {
+            await self.cancelUnsatisfiable(container, message: "cannot read the container's mounts: \(error.message)")
+            return
+        } catch {
+            self.logger.warning(
+                "Cannot fetch mounts",
+                metadata: ["container.uuid": "\(polled.uuid)", "error": "\(error)"]
+            )
+            return
+        }
+        do {
+            let types = try self.chooser.eligibleTypes(for: container)
+            let resources = self.chooser.resourcesNeeded(for: container)
+            container.mounts = [:]
+            self.current[container.uuid] = QueueEntry(
+                container: container,
+                instanceTypes: types,
+                resources: resources,
+                firstSeenAt: self.wallClock()
+            )
+        } catch {
+            if container.state == .queued || container.state == .locked {
+                await self.cancelUnsatisfiable(container, message: error.message)
+            } else {
+                self.logger.warning(
+                    "No instance type for a running container",
+                    metadata: ["container.uuid": "\(container.uuid)", "error": "\(error.message)"]
+                )
+            }
+        }
+    }
+
+    /// Locks (if Queued), records `runtime_status.error`, and cancels a container nothing can run.
+    private func cancelUnsatisfiable(_ container: Container, message: String) async {
+        self.logger.info(
+            "Cancelling unsatisfiable container",
+            metadata: ["container.uuid": "\(container.uuid)", "error": "\(message)"]
+        )
+        do {
+            if container.state == .queued { _ = try await self.client.lockContainer(container.uuid) }
+            _ = try await self.client.updateContainer(
+                container.uuid,
+                ["runtime_status": .object(["error": .string(message)])]
+            )
+            _ = try await self.client.updateContainer(container.uuid, ["state": .string("Cancelled")])
+        } catch {
+            if let latest = try? await self.client.container(container.uuid), latest.state == .cancelled { return }
+            self.logger.warning(
+                "Cannot cancel unsatisfiable container",
+                metadata: ["container.uuid": "\(container.uuid)", "error": "\(error)"]
+            )
+        }
+    }
+
+    // MARK: - Changing containers
+
+    /// Locks a Queued container for this dispatcher.
+    public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        self.apply(try await self.client.lockContainer(uuid))
+    }
+
+    /// Returns a Locked container to the queue.
+    public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        self.apply(try await self.client.unlockContainer(uuid))
+    }
+
+    /// Cancels a container.
+    public func cancel(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+    }
+
+    /// Drops a container the dispatcher no longer needs to track: only final ones, or Queued with priority 0.
+    public func forget(_ uuid: ContainerUUID) {
+        guard let entry = self.current[uuid] else { return }
+        let container = entry.container
+        guard container.state.isFinal || (container.state == .queued && container.priority == 0) else { return }
+        self.current[uuid] = nil
+        self.notify()
+    }
+
+    /// Applies the response of a lock, unlock or cancel at once, and shields it from the poll in progress.
+    private func apply(_ response: Container) {
+        self.dontUpdate?.insert(response.uuid)
+        guard var entry = self.current[response.uuid] else { return }
+        entry.container.state = response.state
+        entry.container.priority = response.priority
+        entry.container.lockedByUUID = response.lockedByUUID
+        self.current[response.uuid] = entry
+        self.notify()
+    }
+
+    // MARK: - Metrics
+
+    /// `arvados_dispatchcloud_queue_entries{state,instance_type}`, zeroing combinations that emptied.
+    private func reportMetrics() {
+        var counts: [[String]: Int] = [:]
+        for entry in self.current.values {
+            let type = entry.instanceTypes.first?.name.rawValue ?? ""
+            counts[[entry.container.state.rawValue, type], default: 0] += 1
+        }
+        for key in self.reportedEntryCounts.union(counts.keys) {
+            Gauge(
+                label: "arvados_dispatchcloud_queue_entries",
+                dimensions: [("state", key[0]), ("instance_type", key[1])]
+            )
+            .record(counts[key] ?? 0)
+        }
+        self.reportedEntryCounts.formUnion(counts.keys)
+    }
+}
