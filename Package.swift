@@ -34,6 +34,7 @@ let package = Package(
         .executableTarget(
             name: "dispatch-cloud",
             dependencies: [
+                "ArvadosAPI",
                 "DispatchCloud",
                 "DispatchConfig",
                 "DispatchModel",

@@ -1,6 +1,5 @@
 import ArgumentParser
 import DispatchConfig
-import Foundation
 
 /// `dispatch-cloud check-config`: load the configuration, report problems, print the effective settings.
 ///
@@ -21,30 +20,14 @@ struct CheckConfigCommand: AsyncParsableCommand {
     @OptionGroup var configOptions: ConfigOptions
 
     func run() async throws {
-        let path = self.configOptions.resolvedPath
-        let loaded: LoadedClusterConfig
-        do {
-            loaded = try ClusterConfig.load(contentsOfFile: path)
-        } catch {
-            for warning in error.warnings { Self.printToStandardError("warning: \(warning)") }
-            if error.diagnostics.isEmpty {
-                Self.printToStandardError("error: \(error.message)")
-            }
-            for diagnostic in error.diagnostics { Self.printToStandardError("error: \(diagnostic)") }
-            throw ExitCode(2)
-        }
-        for warning in loaded.warnings { Self.printToStandardError("warning: \(warning)") }
+        let loaded = try self.configOptions.load()
         let rendered: String
         do {
             rendered = try loaded.config.renderEffectiveYAML()
         } catch {
-            Self.printToStandardError("error: cannot render the effective configuration: \(error)")
+            printToStandardError("error: cannot render the effective configuration: \(error)")
             throw ExitCode(2)
         }
         print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
-    }
-
-    private static func printToStandardError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

@@ -1,10 +1,6 @@
 import ArgumentParser
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import DispatchConfig
+import Foundation
 
 /// The `--config` option shared by every subcommand that reads the cluster configuration.
 struct ConfigOptions: ParsableArguments {
@@ -21,7 +17,29 @@ struct ConfigOptions: ParsableArguments {
     /// The file to read: the option, else the environment, else Arvados's default path.
     var resolvedPath: String {
         if let path = self.path { return path }
-        if let fromEnvironment = getenv("DISPATCH_CLOUD_CONFIG") { return String(cString: fromEnvironment) }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["DISPATCH_CLOUD_CONFIG"] {
+            return fromEnvironment
+        }
         return "/etc/arvados/config.yml"
     }
+
+    /// Loads the configuration, printing warnings; on failure prints every error and exits with status 2.
+    func load() throws -> LoadedClusterConfig {
+        let loaded: LoadedClusterConfig
+        do {
+            loaded = try ClusterConfig.load(contentsOfFile: self.resolvedPath)
+        } catch {
+            for warning in error.warnings { printToStandardError("warning: \(warning)") }
+            if error.diagnostics.isEmpty { printToStandardError("error: \(error.message)") }
+            for diagnostic in error.diagnostics { printToStandardError("error: \(diagnostic)") }
+            throw ExitCode(2)
+        }
+        for warning in loaded.warnings { printToStandardError("warning: \(warning)") }
+        return loaded
+    }
+}
+
+/// Writes one line to standard error.
+func printToStandardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
