@@ -1,0 +1,453 @@
+import Crypto
+public import DispatchModel
+public import Foundation
+import GRDB
+
+/// The durable home of containers and logs: one SQLite database in WAL mode under the data directory.
+///
+/// Every change is one transaction that reads the current row, applies ``ContainerRules`` and writes the result,
+/// so concurrent requests serialize on SQLite's single writer and a committed change survives a crash of the
+/// process. The caller passed to each method decides what it may see and change.
+public final class ContainerStore: Sendable {
+    /// The database file, `<dataDirectory>/containers.sqlite`.
+    public let databasePath: String
+    let clusterID: ClusterID
+    private let pool: DatabasePool
+    private let now: @Sendable () -> Date
+
+    /// Opens (creating if needed) the database under `dataDirectory` and brings its schema up to date.
+    ///
+    /// The directory is created with mode 0700 and the database file with mode 0600; SQLite gives its WAL and
+    /// shared-memory files the database file's mode.
+    public init(
+        dataDirectory: String,
+        clusterID: ClusterID,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(ContainerAPIError) {
+        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("containers.sqlite").path
+        self.databasePath = path
+        self.clusterID = clusterID
+        self.now = now
+        let files = FileManager.default
+        do {
+            if !files.fileExists(atPath: dataDirectory) {
+                try files.createDirectory(
+                    atPath: dataDirectory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
+            }
+            if !files.fileExists(atPath: path) {
+                guard files.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw ContainerAPIError(.internal, "Cannot create the database file \(path)")
+                }
+            }
+            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+        } catch let error as ContainerAPIError {
+            throw error
+        } catch {
+            throw ContainerAPIError(.internal, "Cannot prepare the data directory \(dataDirectory)", cause: error)
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL plus FULL: a transaction is on disk when its commit returns.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            self.pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(self.pool)
+        } catch {
+            throw ContainerAPIError(.internal, "Cannot open the database \(path)", cause: error)
+        }
+    }
+
+    /// The SQLite journal mode in force; `wal` once opened.
+    public func journalMode() async throws -> String {
+        try await self.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    // MARK: Containers
+
+    /// Creates a Queued container from the attributes of a create request; the caller owns it.
+    public func createContainer(
+        attributes: [String: JSONValue],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> Container {
+        let uuid = ContainerUUID(rawValue: Self.newUUID(cluster: self.clusterID, infix: ContainerUUID.typeInfix))
+        let container = try ContainerRules.makeContainer(
+            attributes: attributes,
+            uuid: uuid,
+            caller: caller,
+            now: self.timestamp()
+        )
+        return try await self.perform { db in
+            let stored = try Self.withEtag(container)
+            try Self.insert(stored, into: db)
+            return stored
+        }
+    }
+
+    /// The container with `uuid`, if the caller may see it.
+    public func container(_ uuid: String, as caller: Caller) async throws(ContainerAPIError) -> Container {
+        try await self.performRead { db in
+            let container = try Self.fetchContainer(uuid, in: db)
+            guard let container, ContainerRules.canSee(container, caller: caller) else {
+                throw ContainerAPIError(.notFound, "Container \(uuid) not found")
+            }
+            return container
+        }
+    }
+
+    /// Applies an update request to the container with `uuid`.
+    public func updateContainer(
+        _ uuid: String,
+        attributes: [String: JSONValue],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> Container {
+        let now = self.timestamp()
+        return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
+            try ContainerRules.update(current, with: attributes, by: caller, now: now)
+        }
+    }
+
+    /// Locks the Queued container with `uuid` for the caller's token.
+    public func lockContainer(_ uuid: String, by caller: Caller) async throws(ContainerAPIError) -> Container {
+        let now = self.timestamp()
+        return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
+            try ContainerRules.lock(current, by: caller, now: now)
+        }
+    }
+
+    /// Unlocks the container with `uuid`, cancelling it once it has been locked `maxDispatchAttempts` times.
+    public func unlockContainer(
+        _ uuid: String,
+        by caller: Caller,
+        maxDispatchAttempts: Int
+    ) async throws(ContainerAPIError) -> Container {
+        let now = self.timestamp()
+        return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
+            try ContainerRules.unlock(current, by: caller, maxDispatchAttempts: maxDispatchAttempts, now: now)
+        }
+    }
+
+    /// The containers matching a list query that the caller may see, and how many match in all.
+    func listContainers(
+        _ query: ListQuery,
+        as caller: Caller
+    ) async throws(ContainerAPIError) -> (items: [Container], available: Int?) {
+        let visibility: SQLFragment? =
+            caller.isAdmin
+            ? nil
+            : SQLFragment(
+                sql: "owner_uuid = ? OR locked_by_uuid = ?",
+                arguments: [caller.userUUID.databaseValue, caller.tokenUUID.databaseValue]
+            )
+        let condition = try query.condition(visibility: visibility)
+        return try await self.performRead { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT document FROM containers WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
+                arguments: StatementArguments(
+                    condition.arguments + [query.limit.databaseValue, query.offset.databaseValue]
+                )
+            )
+            let items = try rows.map { row throws(ContainerAPIError) -> Container in
+                try Self.decodeDocument(row["document"])
+            }
+            var available: Int?
+            if query.countItems {
+                available = try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM containers WHERE \(condition.sql)",
+                    arguments: StatementArguments(condition.arguments)
+                )
+            }
+            return (items, available)
+        }
+    }
+
+    // MARK: Logs
+
+    /// Records a log entry; the caller must be able to see the container it is about, if it is about one.
+    public func createLog(
+        attributes: [String: JSONValue],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> LogRecord {
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) where key != "kind" {
+            guard LogRecord.fields.contains(key) else {
+                throw ContainerAPIError(.unprocessable, "Unknown attribute '\(key)' for a log")
+            }
+            guard LogRecord.creatableFields.contains(key) || value.isNull else {
+                throw ContainerAPIError(.unprocessable, "Attribute '\(key)' cannot be set when creating a log")
+            }
+        }
+        var record: LogRecord
+        do {
+            record = try WireJSON.decode(LogRecord.self, from: .object(attributes.filter { !$0.value.isNull }))
+        } catch let error as DecodingError {
+            throw ContainerAPIError(.unprocessable, "Invalid log attributes: \(ContainerRules.describe(error))")
+        } catch {
+            throw ContainerAPIError(.unprocessable, "Invalid log attributes", cause: error)
+        }
+        let now = self.timestamp()
+        record.uuid = Self.newUUID(cluster: self.clusterID, infix: "57u5n")
+        record.ownerUUID = caller.userUUID
+        record.modifiedByUserUUID = caller.userUUID
+        record.createdAt = now
+        record.modifiedAt = now
+        record.eventAt = record.eventAt ?? now
+        let prepared = record
+        return try await self.perform { db in
+            var record = prepared
+            if let object = record.objectUUID, let container = try Self.fetchContainer(object, in: db) {
+                guard ContainerRules.canSee(container, caller: caller) else {
+                    throw ContainerAPIError(.forbidden, "Not permitted to log about \(object)")
+                }
+                record.objectOwnerUUID = container.ownerUUID
+            }
+            record.etag = Self.etag(of: try WireJSON.value(of: record))
+            let document = WireJSON.string(try WireJSON.value(of: record))
+            try db.execute(
+                sql: """
+                    INSERT INTO logs (uuid, owner_uuid, object_uuid, object_owner_uuid, event_type, created_at, document)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    record.uuid, record.ownerUUID, record.objectUUID, record.objectOwnerUUID, record.eventType,
+                    now.microseconds, document,
+                ]
+            )
+            record.id = db.lastInsertedRowID
+            return record
+        }
+    }
+
+    /// The log entry with `uuid`, if the caller may see it.
+    func log(_ uuid: String, as caller: Caller) async throws(ContainerAPIError) -> LogRecord {
+        var query = try ListQuery(parameters: [:], schema: .logs, maxLimit: 1)
+        query.filters.append(
+            .init(attribute: .init(column: "uuid", kind: .uuid), name: "uuid", op: "=", operand: .string(uuid))
+        )
+        guard let record = try await self.listLogs(query, as: caller).items.first else {
+            throw ContainerAPIError(.notFound, "Log \(uuid) not found")
+        }
+        return record
+    }
+
+    /// The log entries matching a list query that the caller may see: its own, and those about its containers.
+    func listLogs(
+        _ query: ListQuery,
+        as caller: Caller
+    ) async throws(ContainerAPIError) -> (items: [LogRecord], available: Int?) {
+        let visibility: SQLFragment? =
+            caller.isAdmin
+            ? nil
+            : SQLFragment(
+                sql: "owner_uuid = ? OR object_owner_uuid = ?",
+                arguments: [caller.userUUID.databaseValue, caller.userUUID.databaseValue]
+            )
+        let condition = try query.condition(visibility: visibility)
+        return try await self.performRead { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT id, document FROM logs WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
+                arguments: StatementArguments(
+                    condition.arguments + [query.limit.databaseValue, query.offset.databaseValue]
+                )
+            )
+            let items = try rows.map { row throws(ContainerAPIError) -> LogRecord in
+                var record: LogRecord = try Self.decodeDocument(row["document"])
+                record.id = row["id"]
+                return record
+            }
+            var available: Int?
+            if query.countItems {
+                available = try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM logs WHERE \(condition.sql)",
+                    arguments: StatementArguments(condition.arguments)
+                )
+            }
+            return (items, available)
+        }
+    }
+}
+
+extension ContainerStore {
+    /// The schema, one migration per change; never edit a shipped migration.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: containers and logs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE containers (
+                        uuid TEXT PRIMARY KEY NOT NULL,
+                        owner_uuid TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        priority INTEGER NOT NULL,
+                        locked_by_uuid TEXT,
+                        created_at INTEGER NOT NULL,
+                        modified_at INTEGER NOT NULL,
+                        lock_count INTEGER NOT NULL,
+                        container_image TEXT NOT NULL,
+                        exit_code INTEGER,
+                        document TEXT NOT NULL
+                    );
+                    CREATE INDEX containers_state_priority ON containers (state, priority);
+                    CREATE INDEX containers_priority ON containers (priority);
+                    CREATE INDEX containers_locked_by_uuid ON containers (locked_by_uuid);
+                    CREATE INDEX containers_created_at ON containers (created_at);
+                    CREATE INDEX containers_modified_at ON containers (modified_at);
+                    CREATE INDEX containers_owner_uuid ON containers (owner_uuid);
+                    CREATE INDEX containers_lock_count ON containers (lock_count);
+                    CREATE INDEX containers_container_image ON containers (container_image);
+                    CREATE INDEX containers_exit_code ON containers (exit_code);
+                    CREATE TABLE logs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        uuid TEXT NOT NULL UNIQUE,
+                        owner_uuid TEXT NOT NULL,
+                        object_uuid TEXT,
+                        object_owner_uuid TEXT,
+                        event_type TEXT,
+                        created_at INTEGER NOT NULL,
+                        document TEXT NOT NULL
+                    );
+                    CREATE INDEX logs_object_uuid ON logs (object_uuid, id);
+                    CREATE INDEX logs_owner_uuid ON logs (owner_uuid);
+                    CREATE INDEX logs_object_owner_uuid ON logs (object_owner_uuid);
+                    CREATE INDEX logs_created_at ON logs (created_at);
+                    """
+            )
+        }
+        return migrator
+    }
+
+    /// Reads a container, applies `rule` and stores the result, in one write transaction.
+    private func change(
+        _ uuid: String,
+        as caller: Caller,
+        _ rule: @escaping @Sendable (Container) throws(ContainerAPIError) -> Container
+    ) async throws(ContainerAPIError) -> Container {
+        try await self.perform { db in
+            guard let current = try Self.fetchContainer(uuid, in: db), ContainerRules.canSee(current, caller: caller)
+            else {
+                throw ContainerAPIError(.notFound, "Container \(uuid) not found")
+            }
+            let next = try rule(current)
+            guard next != current else { return current }
+            let stored = try Self.withEtag(next)
+            try db.execute(
+                sql: """
+                    UPDATE containers SET owner_uuid = ?, state = ?, priority = ?, locked_by_uuid = ?, modified_at = ?,
+                        lock_count = ?, container_image = ?, exit_code = ?, document = ?
+                    WHERE uuid = ?
+                    """,
+                arguments: [
+                    stored.ownerUUID ?? "", stored.state.rawValue, stored.priority, stored.lockedByUUID,
+                    stored.modifiedAt?.microseconds ?? 0, stored.lockCount, stored.containerImage, stored.exitCode,
+                    try Self.document(stored), stored.uuid.rawValue,
+                ]
+            )
+            return stored
+        }
+    }
+
+    private static func insert(_ container: Container, into db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO containers (uuid, owner_uuid, state, priority, locked_by_uuid, created_at, modified_at,
+                    lock_count, container_image, exit_code, document)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                container.uuid.rawValue, container.ownerUUID ?? "", container.state.rawValue, container.priority,
+                container.lockedByUUID, container.createdAt?.microseconds ?? 0,
+                container.modifiedAt?.microseconds ?? 0, container.lockCount, container.containerImage,
+                container.exitCode, try Self.document(container),
+            ]
+        )
+    }
+
+    private static func fetchContainer(_ uuid: String, in db: Database) throws -> Container? {
+        guard
+            let document = try String.fetchOne(
+                db,
+                sql: "SELECT document FROM containers WHERE uuid = ?",
+                arguments: [uuid]
+            )
+        else {
+            return nil
+        }
+        return try Self.decodeDocument(document)
+    }
+
+    private static func document(_ container: Container) throws -> String {
+        WireJSON.string(try WireJSON.value(of: container))
+    }
+
+    private static func decodeDocument<T: Decodable>(_ document: String?) throws(ContainerAPIError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data((document ?? "").utf8))
+        } catch {
+            throw ContainerAPIError(.internal, "A stored document does not decode", cause: error)
+        }
+    }
+
+    private static func withEtag(_ container: Container) throws -> Container {
+        var copy = container
+        copy.etag = nil
+        copy.etag = Self.etag(of: try WireJSON.value(of: copy))
+        return copy
+    }
+
+    /// A version tag for a record: a digest of its JSON without the tag.
+    private static func etag(of value: JSONValue) -> String {
+        var value = value
+        if case .object(var members) = value {
+            members["etag"] = nil
+            value = .object(members)
+        }
+        let digest = SHA256.hash(data: WireJSON.bytes(value))
+        return digest.prefix(12).map { String($0, radix: 36) }.joined()
+    }
+
+    /// A fresh Arvados UUID, `<cluster>-<infix>-<15 random lowercase alphanumerics>`.
+    static func newUUID(cluster: ClusterID, infix: String) -> String {
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+        var generator = SystemRandomNumberGenerator()
+        let suffix = (0..<15).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] }
+        return "\(cluster)-\(infix)-\(String(suffix))"
+    }
+
+    /// Now, to the microsecond, which is the precision the timestamp columns keep.
+    private func timestamp() -> Timestamp {
+        let micros = (self.now().timeIntervalSince1970 * 1_000_000).rounded(.down)
+        return Timestamp(Date(timeIntervalSince1970: micros / 1_000_000))
+    }
+
+    private func perform<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(ContainerAPIError) -> T {
+        do {
+            return try await self.pool.write(body)
+        } catch let error as ContainerAPIError {
+            throw error
+        } catch {
+            throw ContainerAPIError(.internal, "Database write failed", cause: error)
+        }
+    }
+
+    private func performRead<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(ContainerAPIError) -> T {
+        do {
+            return try await self.pool.read(body)
+        } catch let error as ContainerAPIError {
+            throw error
+        } catch {
+            throw ContainerAPIError(.internal, "Database read failed", cause: error)
+        }
+    }
+}

@@ -1,0 +1,314 @@
+import DispatchModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The HTTP face of the container API: it authenticates, gathers parameters, calls the store and renders the
+/// Arvados JSON; the rules live in ``ContainerRules`` and the storage in ``ContainerStore``.
+struct RequestHandlers: Sendable {
+    var configuration: ContainerAPIServer.Configuration
+    var store: ContainerStore
+    var tokens: TokenDirectory
+    var logger: Logger
+
+    /// A request's caller and parameters.
+    struct Call: Sendable {
+        var caller: Caller
+        var parameters: [String: JSONValue]
+        var pathUUID: String
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: ArvadosErrorMiddleware(logger: self.logger))
+        router.get("/discovery/v1/apis/arvados/v1/rest") { request, _ in
+            Self.json(DiscoveryDocument.document(rootURL: self.rootURL(for: request)))
+        }
+        router.get("/arvados/v1/containers") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                try await self.listContainers(call)
+            }
+        }
+        router.post("/arvados/v1/containers") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                if Self.isMethodOverride(to: "GET", request: request, parameters: call.parameters) {
+                    return try await self.listContainers(call)
+                }
+                let attributes = try Self.object(call.parameters["container"], name: "container")
+                let container = try await self.store.createContainer(attributes: attributes, by: call.caller)
+                return try Self.render(container, select: call.parameters["select"])
+            }
+        }
+        router.get("/arvados/v1/containers/:uuid") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                let container = try await self.store.container(call.pathUUID, as: call.caller)
+                return try Self.render(container, select: call.parameters["select"])
+            }
+        }
+        let update: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                let attributes = try Self.object(call.parameters["container"], name: "container")
+                let container = try await self.store.updateContainer(
+                    call.pathUUID,
+                    attributes: attributes,
+                    by: call.caller
+                )
+                return try Self.render(container, select: call.parameters["select"])
+            }
+        }
+        router.put("/arvados/v1/containers/:uuid", use: update)
+        router.patch("/arvados/v1/containers/:uuid", use: update)
+        router.post("/arvados/v1/containers/:uuid/lock") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                try Self.render(try await self.store.lockContainer(call.pathUUID, by: call.caller), select: nil)
+            }
+        }
+        router.post("/arvados/v1/containers/:uuid/unlock") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                let container = try await self.store.unlockContainer(
+                    call.pathUUID,
+                    by: call.caller,
+                    maxDispatchAttempts: self.configuration.maxDispatchAttempts
+                )
+                return try Self.render(container, select: nil)
+            }
+        }
+        router.get("/arvados/v1/api_client_authorizations/current") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                Self.authorization(call.caller)
+            }
+        }
+        router.get("/arvados/v1/logs") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                try await self.listLogs(call)
+            }
+        }
+        router.post("/arvados/v1/logs") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                if Self.isMethodOverride(to: "GET", request: request, parameters: call.parameters) {
+                    return try await self.listLogs(call)
+                }
+                let attributes = try Self.object(call.parameters["log"], name: "log")
+                let record = try await self.store.createLog(attributes: attributes, by: call.caller)
+                return Self.select(try record.object(), kind: "arvados#log", select: call.parameters["select"])
+            }
+        }
+        router.get("/arvados/v1/logs/:uuid") { request, context in
+            try await self.handle(request, context) { call throws(ContainerAPIError) in
+                let record = try await self.store.log(call.pathUUID, as: call.caller)
+                return Self.select(try record.object(), kind: "arvados#log", select: call.parameters["select"])
+            }
+        }
+        return router
+    }
+
+    // MARK: Resources
+
+    private func listContainers(_ call: Call) async throws(ContainerAPIError) -> JSONValue {
+        let query = try ListQuery(
+            parameters: call.parameters,
+            schema: .containers,
+            maxLimit: self.configuration.maxItemsPerResponse
+        )
+        let result = try await self.store.listContainers(query, as: call.caller)
+        var items: [JSONValue] = []
+        for container in result.items {
+            items.append(try Self.render(container, select: query.select.map { .array($0.map(JSONValue.string)) }))
+        }
+        return Self.envelope(
+            kind: ListSchema.containers.listKind,
+            items: items,
+            available: result.available,
+            query: query
+        )
+    }
+
+    private func listLogs(_ call: Call) async throws(ContainerAPIError) -> JSONValue {
+        let query = try ListQuery(
+            parameters: call.parameters,
+            schema: .logs,
+            maxLimit: self.configuration.maxItemsPerResponse
+        )
+        let result = try await self.store.listLogs(query, as: call.caller)
+        var items: [JSONValue] = []
+        for record in result.items {
+            items.append(
+                Self.select(
+                    try record.object(),
+                    kind: "arvados#log",
+                    select: query.select.map { .array($0.map(JSONValue.string)) }
+                )
+            )
+        }
+        return Self.envelope(kind: ListSchema.logs.listKind, items: items, available: result.available, query: query)
+    }
+
+    private static func authorization(_ caller: Caller) -> JSONValue {
+        .object([
+            "kind": .string("arvados#apiClientAuthorization"),
+            "etag": .string(""),
+            "uuid": .string(caller.tokenUUID),
+            "owner_uuid": .string(caller.userUUID),
+            "scopes": .array([.string("all")]),
+            "created_at": .null,
+            "expires_at": .null,
+            "last_used_at": .null,
+            "created_by_ip_address": .null,
+            "last_used_by_ip_address": .null,
+        ])
+    }
+
+    // MARK: Plumbing
+
+    /// Authenticates, gathers the parameters, runs `body` and renders its JSON.
+    private func handle(
+        _ request: Request,
+        _ context: BasicRequestContext,
+        _ body: (Call) async throws(ContainerAPIError) -> JSONValue
+    ) async throws -> Response {
+        let limit = self.configuration.maxRequestBodySize
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
+        }
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
+        }
+        let parameters = try RequestParameters.parse(
+            query: request.uri.query,
+            body: Array(bytes.readableBytesView),
+            contentType: request.headers[.contentType]
+        )
+        guard let token = Self.token(request: request, parameters: parameters) else {
+            throw ContainerAPIError(.unauthorized, "Not logged in")
+        }
+        guard let caller = self.tokens.caller(for: token) else {
+            throw ContainerAPIError(.unauthorized, "Not logged in: the token is not valid")
+        }
+        let uuid = context.parameters.get("uuid") ?? ""
+        let result = try await body(Call(caller: caller, parameters: parameters, pathUUID: uuid))
+        return Self.json(result)
+    }
+
+    /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` parameter.
+    private static func token(request: Request, parameters: [String: JSONValue]) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, ["bearer", "oauth2"].contains(parts[0].lowercased()) {
+                let token = parts[1].trimmingCharacters(in: .whitespaces)
+                return token.isEmpty ? nil : token
+            }
+            return nil
+        }
+        if let token = parameters["api_token"]?.stringValue, !token.isEmpty {
+            return token
+        }
+        return nil
+    }
+
+    private static func isMethodOverride(to method: String, request: Request, parameters: [String: JSONValue]) -> Bool {
+        if let header = request.headers[HTTPField.Name("X-Http-Method-Override")!], header.uppercased() == method {
+            return true
+        }
+        return parameters["_method"]?.stringValue?.uppercased() == method
+    }
+
+    private static func object(_ value: JSONValue?, name: String) throws(ContainerAPIError) -> [String: JSONValue] {
+        guard let value, let object = value.objectValue else {
+            throw ContainerAPIError(.unprocessable, "The request needs a \"\(name)\" object parameter")
+        }
+        return object
+    }
+
+    private func rootURL(for request: Request) -> String {
+        if let external = self.configuration.externalURL {
+            return external
+        }
+        if let authority = request.head.authority, !authority.isEmpty {
+            return "http://\(authority)/"
+        }
+        return "http://\(self.configuration.host):\(self.configuration.port)/"
+    }
+
+    static func render(_ container: Container, select: JSONValue?) throws(ContainerAPIError) -> JSONValue {
+        Self.select(try ContainerRules.object(container), kind: "arvados#container", select: select)
+    }
+
+    /// The object with its `kind`, cut down to the attributes in `select` if given.
+    static func select(_ object: [String: JSONValue], kind: String, select: JSONValue?) -> JSONValue {
+        var object = object
+        if let names = select?.arrayValue?.compactMap(\.stringValue) {
+            let wanted = Set(names)
+            object = object.filter { wanted.contains($0.key) }
+        }
+        object["kind"] = .string(kind)
+        return .object(object)
+    }
+
+    private static func envelope(kind: String, items: [JSONValue], available: Int?, query: ListQuery) -> JSONValue {
+        var envelope: [String: JSONValue] = [
+            "kind": .string(kind),
+            "etag": .string(""),
+            "self_link": .string(""),
+            "offset": .int(Int64(query.offset)),
+            "limit": .int(Int64(query.limit)),
+            "items": .array(items),
+        ]
+        if let available {
+            envelope["items_available"] = .int(Int64(available))
+        }
+        return .object(envelope)
+    }
+
+    static func json(_ value: JSONValue, status: Int = 200) -> Response {
+        Response(
+            status: .init(code: status),
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: WireJSON.bytes(value)))
+        )
+    }
+}
+
+/// Turns every error into an Arvados error response: the right status and `{"errors": [...], "error_token": ...}`.
+struct ArvadosErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    var logger: Logger
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ContainerAPIError {
+            if error.code == .internal {
+                self.logger.error(
+                    "Container API request failed",
+                    metadata: ["api.path": "\(request.uri.path)", "error": "\(error)"]
+                )
+            }
+            return Self.response(status: error.code.httpStatus, message: error.message)
+        } catch let error as HTTPError {
+            let message = error.body ?? error.status.reasonPhrase
+            return Self.response(status: error.status.code, message: message)
+        } catch {
+            self.logger.error(
+                "Container API request failed",
+                metadata: ["api.path": "\(request.uri.path)", "error": "\(error)"]
+            )
+            return Self.response(status: 500, message: "Internal server error")
+        }
+    }
+
+    static func response(status: Int, message: String) -> Response {
+        let errorToken = "\(Int(Date().timeIntervalSince1970))+\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        return RequestHandlers.json(
+            .object(["errors": .array([.string(message)]), "error_token": .string(errorToken)]),
+            status: status
+        )
+    }
+}

@@ -1,0 +1,64 @@
+import DispatchModel
+import Foundation
+
+/// Conversions between the model's `Codable` types, `JSONValue` trees and bytes on the wire.
+enum WireJSON {
+    static func value(of encodable: some Encodable) throws -> JSONValue {
+        try self.parse(Array(JSONEncoder().encode(encodable)))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+        try JSONDecoder().decode(type, from: Data(self.bytes(value)))
+    }
+
+    static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+
+    static func bytes(_ value: JSONValue) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a JSONValue cannot fail: it holds only JSON types, and non-finite doubles never decode into one.
+        return (try? Array(encoder.encode(value))) ?? Array("null".utf8)
+    }
+
+    static func string(_ value: JSONValue) -> String {
+        String(decoding: self.bytes(value), as: UTF8.self)
+    }
+}
+
+extension JSONValue {
+    /// The object's members, if this is an object.
+    var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    /// The elements, if this is an array.
+    var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    /// The integer, if this is a number without a fractional part.
+    var integerValue: Int64? {
+        switch self {
+        case .int(let value): value
+        case .double(let value) where value.rounded() == value && abs(value) < 9e18: Int64(value)
+        default: nil
+        }
+    }
+
+    var isNull: Bool { self == .null }
+
+    /// Whether two values are the same JSON, treating `1` and `1.0` as equal.
+    func sameJSON(as other: JSONValue) -> Bool {
+        switch (self, other) {
+        case (.int(let a), .double(let b)), (.double(let b), .int(let a)): Double(a) == b
+        case (.array(let a), .array(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.sameJSON(as: $1) }
+        case (.object(let a), .object(let b)):
+            a.count == b.count && a.allSatisfy { key, value in b[key].map { value.sameJSON(as: $0) } ?? false }
+        default: self == other
+        }
+    }
+}
