@@ -148,6 +148,7 @@ struct ContainerAPIServerTests {
             let middle = try await server.call(.GET, "/arvados/v1/containers/\(uuids[1])")
             let createdMiddle = try #require(middle["created_at"]?.stringValue)
 
+            let rootTokenUUID = "zzzzz-gj3su-000000000000000"
             let cases: [(JSONValue, Set<Int>)] = [
                 (.array([.string("priority"), .string("="), .int(2)]), [1]),
                 (.array([.string("priority"), .string("!="), .int(2)]), [0, 2, 3]),
@@ -172,6 +173,9 @@ struct ContainerAPIServerTests {
                 (.array([.string("locked_by_uuid"), .string("="), .null]), [0, 1, 2]),
                 (.array([.string("locked_by_uuid"), .string("!="), .null]), [3]),
                 (.array([.string("locked_by_uuid"), .string("is_a"), .string("arvados#apiClientAuthorization")]), [3]),
+                (.array([.string("locked_by_uuid"), .string("!="), .string(rootTokenUUID)]), [0, 1, 2]),
+                (.array([.string("locked_by_uuid"), .string("not in"), .array([.string(rootTokenUUID)])]), [0, 1, 2]),
+                (.array([.string("locked_by_uuid"), .string("in"), .array([.string(rootTokenUUID)])]), [3]),
                 (.array([.string("lock_count"), .string(">"), .int(0)]), [3]),
                 (.array([.string("exit_code"), .string("="), .null]), [0, 1, 2, 3]),
                 (.array([.string("modified_at"), .string(">="), .string(lockedAt)]), [3]),
@@ -420,6 +424,16 @@ struct ContainerAPIServerTests {
             let rootList = try await server.call(.GET, "/arvados/v1/containers")
             #expect(Set(rootList.json.items.map(\.uuid)) == [alices, bobs])
 
+            // The Go SDK sends OAuth2 headers and form-encoded bodies whose values are JSON.
+            let formUpdate = try await server.call(
+                .PUT,
+                path,
+                token: nil,
+                form: [("container", #"{"priority":6}"#)],
+                headers: [("Authorization", "OAuth2 \(TestTokens.alice)")]
+            )
+            #expect(formUpdate.status == 200)
+            #expect(formUpdate["priority"] == .int(6))
             let oauth = try await server.call(
                 .GET,
                 path,
