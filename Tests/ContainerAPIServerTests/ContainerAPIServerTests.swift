@@ -357,6 +357,55 @@ struct ContainerAPIServerTests {
         }
     }
 
+    @Test("Of many concurrent lock calls on one container exactly one succeeds")
+    func concurrentLocks() async throws {
+        try await LiveServer.with { server in
+            let uuid = try await server.createContainer().json.uuid
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await server.call(.POST, "/arvados/v1/containers/\(uuid)/lock").status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.sorted() == [200] + Array(repeating: 422, count: 9))
+            let container = try await server.call(.GET, "/arvados/v1/containers/\(uuid)")
+            #expect(container["lock_count"] == .int(1))
+        }
+    }
+
+    @Test("Hash attributes filter by key with exists")
+    func existsFilters() async throws {
+        try await LiveServer.with { server in
+            let plain = try await server.createContainer().json.uuid
+            let warned = try await server.createContainer().json.uuid
+            let path = "/arvados/v1/containers/\(warned)"
+            #expect(try await server.call(.POST, path + "/lock").status == 200)
+            let running = try await server.call(
+                .PUT,
+                path,
+                json: .object([
+                    "container": .object([
+                        "state": .string("Running"), "runtime_status": .object(["warning": .string("slow disk")]),
+                    ])
+                ])
+            )
+            #expect(running.status == 200)
+            let cases: [(JSONValue, [String])] = [
+                (.array([.string("runtime_status"), .string("exists"), .string("warning")]), [warned]),
+                (.array([.string("runtime_status"), .string("exists"), .string("error")]), []),
+                (.array([.string("runtime_status.warning"), .string("exists"), .bool(true)]), [warned]),
+                (.array([.string("runtime_status.warning"), .string("exists"), .bool(false)]), [plain]),
+            ]
+            for (filter, expected) in cases {
+                let response = try await server.call(
+                    .GET,
+                    "/arvados/v1/containers" + (try LiveServer.query(["filters": .array([filter])]))
+                )
+                #expect(response.json.items.map(\.uuid) == expected, "filter \(filter)")
+            }
+        }
+    }
+
     @Test("Unlock requeues a container and cancels it once it reaches MaxDispatchAttempts")
     func maxDispatchAttempts() async throws {
         try await LiveServer.with(maxDispatchAttempts: 2) { server in
@@ -572,11 +621,7 @@ struct ContainerAPIServerTests {
         }
         let store = try ContainerStore(dataDirectory: directory, clusterID: "zzzzz")
         #expect(try await store.journalMode() == "wal")
-        let root = Caller(
-            tokenUUID: "zzzzz-gj3su-000000000000000",
-            userUUID: "zzzzz-tpzed-000000000000000",
-            isAdmin: true
-        )
+        let root = Caller.systemRoot(cluster: "zzzzz")
         let container = try await store.container(uuid, as: root)
         #expect(container.state == .locked)
         #expect(container.priority == 4)

@@ -76,11 +76,7 @@ struct CrashDurabilityTests {
         #expect(signal == SIGKILL)
 
         let store = try ContainerStore(dataDirectory: directory, clusterID: "zzzzz")
-        let root = Caller(
-            tokenUUID: "zzzzz-gj3su-000000000000000",
-            userUUID: "zzzzz-tpzed-000000000000000",
-            isAdmin: true
-        )
+        let root = Caller.systemRoot(cluster: "zzzzz")
         for (uuid, want) in expected {
             let container = try await store.container(uuid, as: root)
             #expect(container.state.rawValue == want.state)
