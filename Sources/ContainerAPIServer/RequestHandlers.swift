@@ -209,8 +209,11 @@ struct RequestHandlers: Sendable {
         return nil
     }
 
+    /// The header clients use to send a long `GET` as a `POST`.
+    private static let methodOverride = HTTPField.Name("X-Http-Method-Override")!
+
     private static func isMethodOverride(to method: String, request: Request, parameters: [String: JSONValue]) -> Bool {
-        if let header = request.headers[HTTPField.Name("X-Http-Method-Override")!], header.uppercased() == method {
+        if let header = request.headers[Self.methodOverride], header.uppercased() == method {
             return true
         }
         return parameters["_method"]?.stringValue?.uppercased() == method

@@ -1,5 +1,6 @@
 import DispatchModel
 import Foundation
+import Logging
 import NIOHTTP1
 import Testing
 
@@ -607,6 +608,38 @@ struct ContainerAPIServerTests {
                         schema: "Log"
                     )
             )
+        }
+    }
+
+    @Test("A malformed cluster ID is a configuration error")
+    func invalidClusterID() {
+        let configuration = ContainerAPIServer.Configuration(
+            clusterID: "Not-A-Cluster",
+            dataDirectory: LiveServer.temporaryDirectory(),
+            systemRootToken: TestTokens.root
+        )
+        let error = #expect(throws: ContainerAPIError.self) {
+            try ContainerAPIServer(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .invalidConfiguration)
+    }
+
+    @Test("A server that cannot bind its port fails, and so do those waiting for its port")
+    func bindFailure() async throws {
+        try await LiveServer.with { running in
+            var configuration = ContainerAPIServer.Configuration(
+                clusterID: "zzzzz",
+                dataDirectory: LiveServer.temporaryDirectory(),
+                systemRootToken: TestTokens.root
+            )
+            configuration.port = running.port
+            defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+            var logger = Logger(label: "container-api-test")
+            logger.logLevel = .critical
+            let second = try ContainerAPIServer(configuration: configuration, logger: logger)
+            await #expect(throws: (any Error).self) { try await second.run() }
+            let error = await #expect(throws: ContainerAPIError.self) { try await second.listeningPort() }
+            #expect(error?.code == .internal)
         }
     }
 
