@@ -70,7 +70,13 @@ struct ContainerAPIServerTests {
             #expect(created["runtime_constraints"]?["ram"] == .int(1 << 30))
             let owner = try #require(created["owner_uuid"]?.stringValue)
             #expect(owner.hasPrefix("zzzzz-tpzed-"))
-            #expect(created["created_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) != nil)
+            let createdAt = try #require(created["created_at"]?.stringValue)
+            #expect(Timestamp(rfc3339: createdAt) != nil)
+            #expect(
+                createdAt.split(separator: ".").last?.count == 7,
+                "microseconds, as Arvados writes them: \(createdAt)"
+            )
+            #expect(created["modified_at"] == created["created_at"])
 
             let fetched = try await server.call(.GET, "/arvados/v1/containers/\(uuid)", token: TestTokens.alice)
             #expect(fetched.status == 200)
