@@ -104,6 +104,12 @@ struct ContainerAPIServerTests {
                 token: TestTokens.alice
             )
             #expect(Set(selected.json.objectKeys) == ["kind", "uuid", "state"])
+            let badSelect = try await server.call(
+                .GET,
+                "/arvados/v1/containers/\(uuid)" + (try LiveServer.query(["select": .array([.string("nope")])])),
+                token: TestTokens.alice
+            )
+            #expect(badSelect.status == 422)
         }
     }
 
