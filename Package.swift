@@ -143,7 +143,6 @@ let package = Package(
             dependencies: [
                 "ContainerAPIServer",
                 "DispatchModel",
-                "DispatchTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import Crypto
-import DispatchModel
+public import DispatchModel
 
 /// Who is calling: the token's authorization record, the user it acts as, and whether it is the admin.
 public struct Caller: Hashable, Sendable {
@@ -14,6 +14,15 @@ public struct Caller: Hashable, Sendable {
         self.tokenUUID = tokenUUID
         self.userUUID = userUUID
         self.isAdmin = isAdmin
+    }
+
+    /// The caller the `SystemRootToken` stands for, as Arvados names it: the system user and its root token.
+    public static func systemRoot(cluster: ClusterID) -> Caller {
+        Caller(
+            tokenUUID: "\(cluster)-gj3su-000000000000000",
+            userUUID: "\(cluster)-tpzed-000000000000000",
+            isAdmin: true
+        )
     }
 }
 
@@ -31,11 +40,7 @@ struct TokenDirectory: Sendable {
             )
         }
         if !systemRootToken.isEmpty {
-            callers[SHA256.hash(data: Array(systemRootToken.utf8))] = Caller(
-                tokenUUID: "\(clusterID)-gj3su-000000000000000",
-                userUUID: "\(clusterID)-tpzed-000000000000000",
-                isAdmin: true
-            )
+            callers[SHA256.hash(data: Array(systemRootToken.utf8))] = Caller.systemRoot(cluster: clusterID)
         }
         self.callers = callers
     }

@@ -7,6 +7,7 @@ public struct ContainerAPIError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case badRequest, unauthorized, forbidden, notFound, unprocessable, contentTooLarge, `internal`
+            case invalidConfiguration
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -26,6 +27,8 @@ public struct ContainerAPIError: Error, Sendable, CustomStringConvertible {
         public static let contentTooLarge = Code(.contentTooLarge)
         /// The server failed; the message does not say more, the log does.
         public static let `internal` = Code(.internal)
+        /// The server's configuration is unusable, such as a malformed cluster ID; it does not start.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
 
         /// The HTTP status code Arvados uses for this kind of failure.
         public var httpStatus: Int {
@@ -36,7 +39,7 @@ public struct ContainerAPIError: Error, Sendable, CustomStringConvertible {
             case .notFound: 404
             case .unprocessable: 422
             case .contentTooLarge: 413
-            case .internal: 500
+            case .internal, .invalidConfiguration: 500
             }
         }
 

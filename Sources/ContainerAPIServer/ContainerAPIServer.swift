@@ -10,6 +10,15 @@ import Synchronization
 ///
 /// Run it as a `Service` in the dispatcher's `ServiceGroup`; graceful shutdown stops it. With port 0 it listens on a
 /// free port, which ``listeningPort()`` reports.
+///
+/// Routes (all but discovery need `Authorization: Bearer <token>`, `OAuth2 <token>` or `api_token`):
+/// - `GET /discovery/v1/apis/arvados/v1/rest`
+/// - `GET|POST /arvados/v1/containers` (list; create with `{"container": {...}}`)
+/// - `GET|PUT|PATCH /arvados/v1/containers/{uuid}`, `POST /arvados/v1/containers/{uuid}/lock|unlock`
+/// - `GET /arvados/v1/api_client_authorizations/current`
+/// - `GET|POST /arvados/v1/logs` (list; create with `{"log": {...}}`), `GET /arvados/v1/logs/{uuid}`
+///
+/// A `POST` to a list path with `_method=GET` or `X-Http-Method-Override: GET` lists, for long queries.
 public struct ContainerAPIServer: Service {
     public let configuration: Configuration
     /// The store behind the server, for callers in the same process.
@@ -21,7 +30,7 @@ public struct ContainerAPIServer: Service {
     public init(configuration: Configuration, logger: Logger) throws(ContainerAPIError) {
         guard configuration.clusterID.isWellFormed else {
             throw ContainerAPIError(
-                .badRequest,
+                .invalidConfiguration,
                 "The cluster ID \"\(configuration.clusterID)\" is not five lowercase letters or digits"
             )
         }

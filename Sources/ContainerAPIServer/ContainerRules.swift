@@ -269,6 +269,7 @@ enum ContainerRules {
         for field in Self.fields where object[field] == nil {
             object[field] = .null
         }
+        WireJSON.normalizeTimestamps(in: &object, fields: ["created_at", "modified_at", "started_at", "finished_at"])
         return object
     }
 

@@ -77,6 +77,7 @@ public struct LogRecord: Hashable, Sendable, Codable {
         for field in Self.fields where object[field] == nil {
             object[field] = .null
         }
+        WireJSON.normalizeTimestamps(in: &object, fields: ["created_at", "modified_at", "event_at"])
         return object
     }
 }

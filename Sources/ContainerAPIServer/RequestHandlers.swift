@@ -35,6 +35,7 @@ struct RequestHandlers: Sendable {
                 if Self.isMethodOverride(to: "GET", request: request, parameters: call.parameters) {
                     return try await self.listContainers(call)
                 }
+                try Self.checkSelect(call.parameters["select"], allowed: ContainerRules.fieldSet)
                 let attributes = try Self.object(call.parameters["container"], name: "container")
                 let container = try await self.store.createContainer(attributes: attributes, by: call.caller)
                 return try Self.render(container, select: call.parameters["select"])
@@ -48,6 +49,7 @@ struct RequestHandlers: Sendable {
         }
         let update: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             try await self.handle(request, context) { call throws(ContainerAPIError) in
+                try Self.checkSelect(call.parameters["select"], allowed: ContainerRules.fieldSet)
                 let attributes = try Self.object(call.parameters["container"], name: "container")
                 let container = try await self.store.updateContainer(
                     call.pathUUID,
@@ -90,12 +92,14 @@ struct RequestHandlers: Sendable {
                     return try await self.listLogs(call)
                 }
                 let attributes = try Self.object(call.parameters["log"], name: "log")
+                try Self.checkSelect(call.parameters["select"], allowed: Set(LogRecord.fields))
                 let record = try await self.store.createLog(attributes: attributes, by: call.caller)
                 return Self.select(try record.object(), kind: "arvados#log", select: call.parameters["select"])
             }
         }
         router.get("/arvados/v1/logs/:uuid") { request, context in
             try await self.handle(request, context) { call throws(ContainerAPIError) in
+                try Self.checkSelect(call.parameters["select"], allowed: Set(LogRecord.fields))
                 let record = try await self.store.log(call.pathUUID, as: call.caller)
                 return Self.select(try record.object(), kind: "arvados#log", select: call.parameters["select"])
             }
@@ -209,8 +213,11 @@ struct RequestHandlers: Sendable {
         return nil
     }
 
+    /// The header clients use to send a long `GET` as a `POST`.
+    private static let methodOverride = HTTPField.Name("X-Http-Method-Override")!
+
     private static func isMethodOverride(to method: String, request: Request, parameters: [String: JSONValue]) -> Bool {
-        if let header = request.headers[HTTPField.Name("X-Http-Method-Override")!], header.uppercased() == method {
+        if let header = request.headers[Self.methodOverride], header.uppercased() == method {
             return true
         }
         return parameters["_method"]?.stringValue?.uppercased() == method
@@ -234,7 +241,19 @@ struct RequestHandlers: Sendable {
     }
 
     static func render(_ container: Container, select: JSONValue?) throws(ContainerAPIError) -> JSONValue {
-        Self.select(try ContainerRules.object(container), kind: "arvados#container", select: select)
+        try Self.checkSelect(select, allowed: ContainerRules.fieldSet)
+        return Self.select(try ContainerRules.object(container), kind: "arvados#container", select: select)
+    }
+
+    /// Refuses a `select` that is not an array of attribute names of the resource.
+    static func checkSelect(_ select: JSONValue?, allowed: Set<String>) throws(ContainerAPIError) {
+        guard let select, !select.isNull else { return }
+        guard let names = select.arrayValue else {
+            throw ContainerAPIError(.unprocessable, "Invalid select: expected an array of attribute names")
+        }
+        for name in names where !(name.stringValue.map(allowed.contains) ?? false) {
+            throw ContainerAPIError(.unprocessable, "Invalid attribute \(WireJSON.string(name)) in select")
+        }
     }
 
     /// The object with its `kind`, cut down to the attributes in `select` if given.

@@ -27,6 +27,27 @@ enum WireJSON {
     }
 }
 
+extension WireJSON {
+    /// Rewrites the timestamps among `fields` of `object` to microsecond precision,
+    /// `2026-11-29T09:39:42.123456Z`, as Arvados writes them and as the storage columns compare them.
+    static func normalizeTimestamps(in object: inout [String: JSONValue], fields: [String]) {
+        for field in fields {
+            guard let text = object[field]?.stringValue, let timestamp = Timestamp(rfc3339: text) else { continue }
+            object[field] = .string(Self.microsecondText(timestamp))
+        }
+    }
+
+    static func microsecondText(_ timestamp: Timestamp) -> String {
+        let micros = timestamp.microseconds
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let whole = Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
+        var digits = String(fraction)
+        digits = String(repeating: "0", count: 6 - digits.count) + digits
+        return "\(whole.dropLast()).\(digits)Z"
+    }
+}
+
 extension JSONValue {
     /// The object's members, if this is an object.
     var objectValue: [String: JSONValue]? {

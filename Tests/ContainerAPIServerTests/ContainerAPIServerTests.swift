@@ -1,5 +1,6 @@
 import DispatchModel
 import Foundation
+import Logging
 import NIOHTTP1
 import Testing
 
@@ -69,7 +70,13 @@ struct ContainerAPIServerTests {
             #expect(created["runtime_constraints"]?["ram"] == .int(1 << 30))
             let owner = try #require(created["owner_uuid"]?.stringValue)
             #expect(owner.hasPrefix("zzzzz-tpzed-"))
-            #expect(created["created_at"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) != nil)
+            let createdAt = try #require(created["created_at"]?.stringValue)
+            #expect(Timestamp(rfc3339: createdAt) != nil)
+            #expect(
+                createdAt.split(separator: ".").last?.count == 7,
+                "microseconds, as Arvados writes them: \(createdAt)"
+            )
+            #expect(created["modified_at"] == created["created_at"])
 
             let fetched = try await server.call(.GET, "/arvados/v1/containers/\(uuid)", token: TestTokens.alice)
             #expect(fetched.status == 200)
@@ -97,6 +104,12 @@ struct ContainerAPIServerTests {
                 token: TestTokens.alice
             )
             #expect(Set(selected.json.objectKeys) == ["kind", "uuid", "state"])
+            let badSelect = try await server.call(
+                .GET,
+                "/arvados/v1/containers/\(uuid)" + (try LiveServer.query(["select": .array([.string("nope")])])),
+                token: TestTokens.alice
+            )
+            #expect(badSelect.status == 422)
         }
     }
 
@@ -148,6 +161,7 @@ struct ContainerAPIServerTests {
             let middle = try await server.call(.GET, "/arvados/v1/containers/\(uuids[1])")
             let createdMiddle = try #require(middle["created_at"]?.stringValue)
 
+            let rootTokenUUID = "zzzzz-gj3su-000000000000000"
             let cases: [(JSONValue, Set<Int>)] = [
                 (.array([.string("priority"), .string("="), .int(2)]), [1]),
                 (.array([.string("priority"), .string("!="), .int(2)]), [0, 2, 3]),
@@ -172,6 +186,9 @@ struct ContainerAPIServerTests {
                 (.array([.string("locked_by_uuid"), .string("="), .null]), [0, 1, 2]),
                 (.array([.string("locked_by_uuid"), .string("!="), .null]), [3]),
                 (.array([.string("locked_by_uuid"), .string("is_a"), .string("arvados#apiClientAuthorization")]), [3]),
+                (.array([.string("locked_by_uuid"), .string("!="), .string(rootTokenUUID)]), [0, 1, 2]),
+                (.array([.string("locked_by_uuid"), .string("not in"), .array([.string(rootTokenUUID)])]), [0, 1, 2]),
+                (.array([.string("locked_by_uuid"), .string("in"), .array([.string(rootTokenUUID)])]), [3]),
                 (.array([.string("lock_count"), .string(">"), .int(0)]), [3]),
                 (.array([.string("exit_code"), .string("="), .null]), [0, 1, 2, 3]),
                 (.array([.string("modified_at"), .string(">="), .string(lockedAt)]), [3]),
@@ -353,6 +370,55 @@ struct ContainerAPIServerTests {
         }
     }
 
+    @Test("Of many concurrent lock calls on one container exactly one succeeds")
+    func concurrentLocks() async throws {
+        try await LiveServer.with { server in
+            let uuid = try await server.createContainer().json.uuid
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await server.call(.POST, "/arvados/v1/containers/\(uuid)/lock").status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.sorted() == [200] + Array(repeating: 422, count: 9))
+            let container = try await server.call(.GET, "/arvados/v1/containers/\(uuid)")
+            #expect(container["lock_count"] == .int(1))
+        }
+    }
+
+    @Test("Hash attributes filter by key with exists")
+    func existsFilters() async throws {
+        try await LiveServer.with { server in
+            let plain = try await server.createContainer().json.uuid
+            let warned = try await server.createContainer().json.uuid
+            let path = "/arvados/v1/containers/\(warned)"
+            #expect(try await server.call(.POST, path + "/lock").status == 200)
+            let running = try await server.call(
+                .PUT,
+                path,
+                json: .object([
+                    "container": .object([
+                        "state": .string("Running"), "runtime_status": .object(["warning": .string("slow disk")]),
+                    ])
+                ])
+            )
+            #expect(running.status == 200)
+            let cases: [(JSONValue, [String])] = [
+                (.array([.string("runtime_status"), .string("exists"), .string("warning")]), [warned]),
+                (.array([.string("runtime_status"), .string("exists"), .string("error")]), []),
+                (.array([.string("runtime_status.warning"), .string("exists"), .bool(true)]), [warned]),
+                (.array([.string("runtime_status.warning"), .string("exists"), .bool(false)]), [plain]),
+            ]
+            for (filter, expected) in cases {
+                let response = try await server.call(
+                    .GET,
+                    "/arvados/v1/containers" + (try LiveServer.query(["filters": .array([filter])]))
+                )
+                #expect(response.json.items.map(\.uuid) == expected, "filter \(filter)")
+            }
+        }
+    }
+
     @Test("Unlock requeues a container and cancels it once it reaches MaxDispatchAttempts")
     func maxDispatchAttempts() async throws {
         try await LiveServer.with(maxDispatchAttempts: 2) { server in
@@ -420,6 +486,16 @@ struct ContainerAPIServerTests {
             let rootList = try await server.call(.GET, "/arvados/v1/containers")
             #expect(Set(rootList.json.items.map(\.uuid)) == [alices, bobs])
 
+            // The Go SDK sends OAuth2 headers and form-encoded bodies whose values are JSON.
+            let formUpdate = try await server.call(
+                .PUT,
+                path,
+                token: nil,
+                form: [("container", #"{"priority":6}"#)],
+                headers: [("Authorization", "OAuth2 \(TestTokens.alice)")]
+            )
+            #expect(formUpdate.status == 200)
+            #expect(formUpdate["priority"] == .int(6))
             let oauth = try await server.call(
                 .GET,
                 path,
@@ -547,6 +623,38 @@ struct ContainerAPIServerTests {
         }
     }
 
+    @Test("A malformed cluster ID is a configuration error")
+    func invalidClusterID() {
+        let configuration = ContainerAPIServer.Configuration(
+            clusterID: "Not-A-Cluster",
+            dataDirectory: LiveServer.temporaryDirectory(),
+            systemRootToken: TestTokens.root
+        )
+        let error = #expect(throws: ContainerAPIError.self) {
+            try ContainerAPIServer(configuration: configuration, logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .invalidConfiguration)
+    }
+
+    @Test("A server that cannot bind its port fails, and so do those waiting for its port")
+    func bindFailure() async throws {
+        try await LiveServer.with { running in
+            var configuration = ContainerAPIServer.Configuration(
+                clusterID: "zzzzz",
+                dataDirectory: LiveServer.temporaryDirectory(),
+                systemRootToken: TestTokens.root
+            )
+            configuration.port = running.port
+            defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+            var logger = Logger(label: "container-api-test")
+            logger.logLevel = .critical
+            let second = try ContainerAPIServer(configuration: configuration, logger: logger)
+            await #expect(throws: (any Error).self) { try await second.run() }
+            let error = await #expect(throws: ContainerAPIError.self) { try await second.listeningPort() }
+            #expect(error?.code == .internal)
+        }
+    }
+
     @Test("Committed changes are in the database a second store opens, with private file modes and WAL")
     func durability() async throws {
         let directory = LiveServer.temporaryDirectory()
@@ -558,11 +666,7 @@ struct ContainerAPIServerTests {
         }
         let store = try ContainerStore(dataDirectory: directory, clusterID: "zzzzz")
         #expect(try await store.journalMode() == "wal")
-        let root = Caller(
-            tokenUUID: "zzzzz-gj3su-000000000000000",
-            userUUID: "zzzzz-tpzed-000000000000000",
-            isAdmin: true
-        )
+        let root = Caller.systemRoot(cluster: "zzzzz")
         let container = try await store.container(uuid, as: root)
         #expect(container.state == .locked)
         #expect(container.priority == 4)

@@ -302,6 +302,18 @@ struct ContainerRulesTests {
         #expect(RequestParameters.value(fromText: text) == expected)
     }
 
+    @Test(
+        "Timestamps are written with microseconds",
+        arguments: [
+            (1_800_000_000.123456, "2027-01-15T08:00:00.123456Z"),
+            (1_800_000_000, "2027-01-15T08:00:00.000000Z"),
+            (1_800_000_000.000001, "2027-01-15T08:00:00.000001Z"),
+        ]
+    )
+    func microsecondTimestamps(seconds: Double, text: String) {
+        #expect(WireJSON.microsecondText(Timestamp(Date(timeIntervalSince1970: seconds))) == text)
+    }
+
     @Test("Submitter tokens map to stable, distinct users that do not contain the token")
     func tokenDirectory() throws {
         let directory = TokenDirectory(
