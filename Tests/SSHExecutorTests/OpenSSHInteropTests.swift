@@ -1,0 +1,113 @@
+import Crypto
+import DispatchTestSupport
+import Foundation
+import NIOSSH
+import RemoteExecution
+import SSHExecutor
+import Testing
+
+/// In CI (CI=true) a missing sshd is a failure; elsewhere the suite is skipped without it.
+private let sshdAvailableOrRequired =
+    OpenSSHDaemon.isInstalled || ProcessInfo.processInfo.environment["CI"] == "true"
+
+@Suite(
+    "SSH executor against the system OpenSSH server",
+    .enabled(if: sshdAvailableOrRequired, "/usr/sbin/sshd is not installed (apt-get install -y openssh-server)")
+)
+struct OpenSSHInteropTests {
+    @Test("Commands run through sshd with output, status, signal, stdin, environment and queued sessions")
+    func commands() async throws {
+        let directory = try TemporaryDirectory(prefix: "sshd-interop")
+        defer { directory.remove() }
+        let clientPair = try SSHKeygen.generate(type: "ed25519", in: directory, name: "id_ed25519")
+        let sshd = try await OpenSSHDaemon.start(authorizedKeys: [clientPair.publicKeyLine], in: directory)
+        defer { sshd.stop() }
+
+        let hostKey = try NIOSSHPublicKey(openSSHPublicKey: sshd.hostPublicKeyLine)
+        let target = TestTarget.pinned(to: hostKey, address: "127.0.0.1:\(sshd.port)")
+        let executor = SSHExecutor(
+            target: target,
+            privateKey: try OpenSSHPrivateKey.load(from: "file://" + clientPair.privateKeyPath),
+            dialPolicy: .loopbackOnly
+        )
+
+        let clock = ContinuousClock()
+        var first = CommandResult()
+        let connectAndFirstCommand = try await clock.measure {
+            first = try await executor.execute("true")
+        }
+        #expect(first.exitStatus == 0, "sshd log: \(sshd.log)")
+
+        let output = try await executor.execute("echo out; echo err >&2; exit 3")
+        #expect(output.stdoutText == "out\n")
+        #expect(output.stderrText == "err\n")
+        #expect(output.exitStatus == 3)
+
+        let signalled = try await executor.execute("kill -TERM $$")
+        #expect(signalled.exitSignal == "TERM")
+        #expect(signalled.exitStatus == nil)
+
+        let input = [UInt8](repeating: UInt8(ascii: "z"), count: 1_000_000)
+        let counted = try await executor.execute(
+            env: ["LABEL": "it's"],
+            command: #"sh -c 'printf "%s " "$LABEL"; wc -c'"#,
+            stdin: input
+        )
+        #expect(counted.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "it's 1000000")
+
+        // sshd allows 10 sessions per connection; 16 at once must queue behind the executor's cap of 8.
+        let outputs = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<16 {
+                group.addTask { try await executor.execute("echo \(i)").stdoutText }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(outputs == Set((0..<16).map { "\($0)\n" }))
+        #expect(target.verifications.count == 1)
+
+        let sequential = 10
+        let perCommand =
+            try await clock.measure {
+                for _ in 0..<sequential {
+                    _ = try await executor.execute("true")
+                }
+            } / sequential
+        print("sshd interop: connect+auth+first command \(connectAndFirstCommand), per command \(perCommand)")
+        await executor.close()
+    }
+
+    @Test("An ECDSA client key authenticates to sshd and a wrong host key is rejected")
+    func ecdsaKeyAndHostKeyCheck() async throws {
+        let directory = try TemporaryDirectory(prefix: "sshd-interop")
+        defer { directory.remove() }
+        let clientPair = try SSHKeygen.generate(type: "ecdsa", bits: 384, in: directory, name: "id_ecdsa")
+        let sshd = try await OpenSSHDaemon.start(authorizedKeys: [clientPair.publicKeyLine], in: directory)
+        defer { sshd.stop() }
+        let key = try OpenSSHPrivateKey.load(from: clientPair.privateKeyPath)
+        let hostKey = try NIOSSHPublicKey(openSSHPublicKey: sshd.hostPublicKeyLine)
+
+        let good = SSHExecutor(
+            target: TestTarget.pinned(to: hostKey, address: "127.0.0.1:\(sshd.port)"),
+            privateKey: key,
+            dialPolicy: .loopbackOnly
+        )
+        #expect(try await good.execute("echo ok").stdoutText == "ok\n", "sshd log: \(sshd.log)")
+        await good.close()
+
+        let marker = directory.file("marker")
+        let wrongHost = SSHExecutor(
+            target: TestTarget.pinned(
+                to: NIOSSHPrivateKey(ed25519Key: .init()).publicKey,
+                address: "127.0.0.1:\(sshd.port)"
+            ),
+            privateKey: key,
+            dialPolicy: .loopbackOnly
+        )
+        let error = await #expect(throws: RemoteExecutionError.self) {
+            try await wrongHost.execute("touch \(marker)")
+        }
+        #expect(error?.code == .hostKeyRejected)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        await wrongHost.close()
+    }
+}
