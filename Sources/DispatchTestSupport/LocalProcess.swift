@@ -1,7 +1,6 @@
 import Foundation
-import Synchronization
 
-/// Runs helper programs (ssh-keygen, sshd) for tests.
+/// Runs helper programs (ssh-keygen, a shell) for tests.
 public enum LocalProcess: Sendable {
     /// What a finished program produced.
     public struct Output: Sendable {
@@ -11,48 +10,46 @@ public enum LocalProcess: Sendable {
     }
 
     /// Runs `executable` with `arguments` to completion and returns its exit status and output.
-    public static func run(_ executable: String, _ arguments: [String]) throws -> Output {
+    ///
+    /// Output goes to temporary files rather than pipes: Foundation's pipes are inherited by any process
+    /// started concurrently (a test's sshd, say), which would hold them open and hang a reader waiting for
+    /// end of file. Waiting does not block a thread.
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> Output {
+        let directory = try TemporaryDirectory(prefix: "local-process")
+        defer { directory.remove() }
+        let stdoutPath = try directory.write("", to: "stdout")
+        let stderrPath = try directory.write("", to: "stderr")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read stderr on another thread while this one reads stdout, so neither pipe can fill up and block.
-        let errorData = DataBox()
-        let errorDone = DispatchSemaphore(value: 0)
-        let errorHandle = stderr.fileHandleForReading
-        DispatchQueue.global().async {
-            errorData.set(errorHandle.readDataToEndOfFile())
-            errorDone.signal()
-        }
-        let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
-        errorDone.wait()
-        process.waitUntilExit()
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        let status = try await Self.runToExit(process)
         return Output(
-            status: process.terminationStatus,
-            stdout: String(decoding: outputData, as: UTF8.self),
-            stderr: String(decoding: errorData.get(), as: UTF8.self)
+            status: status,
+            stdout: try String(contentsOfFile: stdoutPath, encoding: .utf8),
+            stderr: try String(contentsOfFile: stderrPath, encoding: .utf8)
         )
+    }
+
+    /// Starts `process` and suspends until it exits; returns its termination status.
+    static func runToExit(_ process: Process) async throws -> Int32 {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            process.terminationHandler = { process in
+                continuation.resume(returning: process.terminationStatus)
+            }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
     }
 
     /// Whether an executable file exists at `path`.
     public static func exists(_ path: String) -> Bool {
         FileManager.default.isExecutableFile(atPath: path)
-    }
-}
-
-private final class DataBox: Sendable {
-    private let data = Mutex(Data())
-
-    func set(_ value: Data) {
-        self.data.withLock { $0 = value }
-    }
-
-    func get() -> Data {
-        self.data.withLock { $0 }
     }
 }

@@ -37,7 +37,7 @@ public final class OpenSSHDaemon: Sendable {
                 "\(Self.path) is missing: install Debian's openssh-server (apt-get install -y openssh-server)"
             )
         }
-        let hostKey = try SSHKeygen.generate(type: "ed25519", in: directory, name: "ssh_host_ed25519_key")
+        let hostKey = try await SSHKeygen.generate(type: "ed25519", in: directory, name: "ssh_host_ed25519_key")
         let authorizedKeysPath = try directory.write(
             authorizedKeys.joined(separator: "\n") + "\n",
             to: "authorized_keys"

@@ -20,13 +20,13 @@ public enum SSHKeygen: Sendable {
         passphrase: String = "",
         in directory: TemporaryDirectory,
         name: String
-    ) throws -> KeyPair {
+    ) async throws -> KeyPair {
         let privateKeyPath = directory.file(name)
         var arguments = ["-q", "-t", type, "-N", passphrase, "-C", "dispatch-test", "-f", privateKeyPath]
         if let bits {
             arguments += ["-b", String(bits)]
         }
-        let output = try LocalProcess.run(Self.path, arguments)
+        let output = try await LocalProcess.run(Self.path, arguments)
         guard output.status == 0 else {
             throw TestSupportError("ssh-keygen -t \(type) failed: \(output.stderr)")
         }

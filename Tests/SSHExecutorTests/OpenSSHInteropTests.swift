@@ -19,7 +19,7 @@ struct OpenSSHInteropTests {
     func commands() async throws {
         let directory = try TemporaryDirectory(prefix: "sshd-interop")
         defer { directory.remove() }
-        let clientPair = try SSHKeygen.generate(type: "ed25519", in: directory, name: "id_ed25519")
+        let clientPair = try await SSHKeygen.generate(type: "ed25519", in: directory, name: "id_ed25519")
         let sshd = try await OpenSSHDaemon.start(authorizedKeys: [clientPair.publicKeyLine], in: directory)
         defer { sshd.stop() }
 
@@ -80,7 +80,7 @@ struct OpenSSHInteropTests {
     func ecdsaKeyAndHostKeyCheck() async throws {
         let directory = try TemporaryDirectory(prefix: "sshd-interop")
         defer { directory.remove() }
-        let clientPair = try SSHKeygen.generate(type: "ecdsa", bits: 384, in: directory, name: "id_ecdsa")
+        let clientPair = try await SSHKeygen.generate(type: "ecdsa", bits: 384, in: directory, name: "id_ecdsa")
         let sshd = try await OpenSSHDaemon.start(authorizedKeys: [clientPair.publicKeyLine], in: directory)
         defer { sshd.stop() }
         let key = try OpenSSHPrivateKey.load(from: clientPair.privateKeyPath)

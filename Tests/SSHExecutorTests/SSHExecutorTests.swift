@@ -209,7 +209,7 @@ struct SSHExecutorTests {
         let secret = InstanceSecret.generate()
         let path = fixture.directory.file("instance-secret")
         // What the instance's boot script does.
-        let boot = try LocalProcess.run("/bin/sh", ["-c", secret.initCommand(path: path)])
+        let boot = try await LocalProcess.run("/bin/sh", ["-c", secret.initCommand(path: path)])
         #expect(boot.status == 0)
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
@@ -232,7 +232,7 @@ struct SSHExecutorTests {
     func instanceSecretRejected() async throws {
         let fixture = try await SSHFixture()
         let path = fixture.directory.file("instance-secret")
-        let boot = try LocalProcess.run("/bin/sh", ["-c", InstanceSecret.generate().initCommand(path: path)])
+        let boot = try await LocalProcess.run("/bin/sh", ["-c", InstanceSecret.generate().initCommand(path: path)])
         #expect(boot.status == 0)
         let target = TestTarget.secret(InstanceSecret.generate(), path: path, address: fixture.address)
         let executor = fixture.executor(target)
