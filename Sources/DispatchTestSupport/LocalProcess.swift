@@ -19,9 +19,7 @@ public enum LocalProcess: Sendable {
         defer { directory.remove() }
         let stdoutPath = try directory.write("", to: "stdout")
         let stderrPath = try directory.write("", to: "stderr")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        let process = Self.makeProcess(executable, arguments)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
@@ -31,6 +29,20 @@ public enum LocalProcess: Sendable {
             stdout: try String(contentsOfFile: stdoutPath, encoding: .utf8),
             stderr: try String(contentsOfFile: stderrPath, encoding: .utf8)
         )
+    }
+
+    /// A `Process` that runs `executable` with `arguments` after closing every inherited descriptor above 2.
+    ///
+    /// Foundation does not close descriptors in the child, and SwiftNIO's sockets are not close-on-exec on
+    /// Linux, so a helper started while a test's SSH server runs would otherwise keep that server's port bound
+    /// after it stops. A bash prologue closes them, then executes the program.
+    static func makeProcess(_ executable: String, _ arguments: [String]) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        let prologue =
+            #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$0" "$@""#
+        process.arguments = ["-c", prologue, executable] + arguments
+        return process
     }
 
     /// Starts `process` and suspends until it exits; returns its termination status.

@@ -64,9 +64,7 @@ public final class OpenSSHDaemon: Sendable {
 
         let logPath = directory.file("sshd.log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = ["-D", "-e", "-f", configPath]
+        let process = LocalProcess.makeProcess(Self.path, ["-D", "-e", "-f", configPath])
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

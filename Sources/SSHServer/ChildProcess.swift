@@ -76,6 +76,7 @@ struct ChildProcess {
             posix_spawn_file_actions_adddup2(&actions, pipes[0].read, 0)
             posix_spawn_file_actions_adddup2(&actions, pipes[1].write, 1)
             posix_spawn_file_actions_adddup2(&actions, pipes[2].write, 2)
+            Self.closeInheritedDescriptors(&actions)
 
             var attributes = posix_spawnattr_t()
             posix_spawnattr_init(&attributes)
@@ -108,6 +109,36 @@ struct ChildProcess {
             return ChildProcess(pid: pid, stdin: pipes[0].write, stdout: pipes[1].read, stderr: pipes[2].read)
         }
     }
+
+    /// Adds actions that close every descriptor above 2 in the child.
+    ///
+    /// SwiftNIO's sockets are not close-on-exec on Linux: without this, a command (or a runner it detaches)
+    /// would inherit the listening socket and the connections, keep the port bound after the server stops,
+    /// and keep connections open after the server closes them.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom = Self.addCloseFrom {
+            _ = closeFrom(&actions, 3)
+            return
+        }
+        // Older C libraries: close what is open now.
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for name in open {
+            if let fd = CInt(name), fd > 2 {
+                posix_spawn_file_actions_addclose(&actions, fd)
+            }
+        }
+    }
+
+    private typealias AddCloseFrom =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+
+    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not expose.
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let handle = dlopen(nil, RTLD_NOW),
+            let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
+        else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
 
     /// Waits for the process on a dedicated thread and calls `onExit` there once it has ended.
     func waitForExit(_ onExit: @escaping @Sendable (Termination) -> Void) {

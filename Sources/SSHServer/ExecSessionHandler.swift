@@ -34,6 +34,8 @@ final class ExecSessionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var process: ChildProcess?
     private var stdinChannel: (any Channel)?
+    /// The most recent write to the command's stdin; the pipe is closed only after it completes.
+    private var lastStdinWrite: EventLoopFuture<Void>?
     private var outputChannels: [any Channel] = []
     private var pendingStdin: [ByteBuffer] = []
     private var clientSentEOF = false
@@ -59,7 +61,7 @@ final class ExecSessionHandler: ChannelInboundHandler {
         let message = self.unwrapInboundIn(data)
         guard message.type == .channel, case .byteBuffer(let buffer) = message.data else { return }
         if let stdin = self.stdinChannel {
-            stdin.writeAndFlush(buffer, promise: nil)
+            self.lastStdinWrite = stdin.writeAndFlush(buffer)
         } else if self.process == nil {
             self.pendingStdin.append(buffer)
         }
@@ -71,7 +73,9 @@ final class ExecSessionHandler: ChannelInboundHandler {
             self.startProcess(context: context, command: request.command, wantReply: request.wantReply)
         case let event as ChannelEvent where event == .inputClosed:
             self.clientSentEOF = true
-            self.stdinChannel?.close(promise: nil)
+            if let stdin = self.stdinChannel {
+                Self.closeStdin(stdin, after: self.lastStdinWrite)
+            }
             self.stdinChannel = nil
         case let request as SSHChannelRequestEvent.EnvironmentRequest:
             Self.refuse(context: context, wantReply: request.wantReply)
@@ -192,12 +196,14 @@ final class ExecSessionHandler: ChannelInboundHandler {
                     // Swallow EPIPE and friends: a command may exit without reading its input.
                     channel.pipeline.addHandler(ErrorSwallower()).whenFailure { _ in }
                     for buffer in handler.pendingStdin {
-                        channel.write(buffer, promise: nil)
+                        handler.lastStdinWrite = channel.write(buffer)
                     }
                     handler.pendingStdin = []
                     channel.flush()
-                    if handler.clientSentEOF || handler.finished {
+                    if handler.finished {
                         channel.close(promise: nil)
+                    } else if handler.clientSentEOF {
+                        Self.closeStdin(channel, after: handler.lastStdinWrite)
                     } else {
                         handler.stdinChannel = channel
                     }
@@ -205,6 +211,15 @@ final class ExecSessionHandler: ChannelInboundHandler {
                     close(fd)
                 }
             }
+    }
+
+    /// Closes a stdin pipe once `write` (the last one queued) has completed: closing drops queued writes.
+    private static func closeStdin(_ channel: any Channel, after write: EventLoopFuture<Void>?) {
+        guard let write else {
+            channel.close(promise: nil)
+            return
+        }
+        write.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func outputClosed() {

@@ -247,6 +247,16 @@ struct SSHExecutorTests {
         await fixture.tearDown()
     }
 
+    @Test("Commands inherit only their standard streams, not the server's sockets")
+    func noInheritedDescriptors() async throws {
+        let fixture = try await SSHFixture()
+        let executor = fixture.executor(fixture.pinnedTarget)
+        let result = try await executor.execute("ls /proc/$$/fd")
+        #expect(result.stdoutText.split(separator: "\n") == ["0", "1", "2"])
+        await executor.close()
+        await fixture.tearDown()
+    }
+
     @Test("The server runs commands in its working directory with its extra environment")
     func serverEnvironment() async throws {
         let directory = try TemporaryDirectory(prefix: "ssh-server-env")
