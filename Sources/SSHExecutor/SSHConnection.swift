@@ -136,14 +136,20 @@ final class SSHConnection: Sendable {
                 child.fail(error)
             }
         }
+        let session: any Channel
         do {
-            _ = try await child.futureResult.get()
+            session = try await child.futureResult.get()
         } catch {
             result.fail(error)
             throw SessionNotOpened(cause: error)
         }
         do {
-            return try await result.futureResult.get()
+            // Cancelling the caller closes the session, which the server sees as the client going away.
+            return try await withTaskCancellationHandler {
+                try await result.futureResult.get()
+            } onCancel: {
+                session.close(promise: nil)
+            }
         } catch let error as RemoteExecutionError {
             throw error
         } catch {

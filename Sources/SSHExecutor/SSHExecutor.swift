@@ -73,6 +73,7 @@ public actor SSHExecutor<Target: ExecutorTarget>: RemoteExecutor {
         await self.acquireSlot()
         defer { self.releaseSlot() }
         try self.checkOpen()
+        try Task.checkCancellation()
 
         let first = try await self.currentConnection()
         do {

@@ -156,9 +156,10 @@ struct ChildProcess {
         thread.start()
     }
 
-    /// Sends `signal` to the process.
-    func kill(_ signal: Int32) {
-        _ = Glibc.kill(self.pid, signal)
+    /// Sends `signal` to the process's group: the shell and what it started in the foreground or background
+    /// (a program that moved itself to a new group or session, as a detaching runner does, is not affected).
+    func killGroup(_ signal: Int32) {
+        sendSignal(signal, toGroup: self.pid)
     }
 
     private static func withCStrings<Result>(
@@ -172,4 +173,9 @@ struct ChildProcess {
         }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
+}
+
+/// `kill(-group, signal)`, outside ``ChildProcess`` whose `kill` method would shadow the C function.
+private func sendSignal(_ signal: Int32, toGroup group: pid_t) {
+    _ = kill(-group, signal)
 }

@@ -103,7 +103,7 @@ final class ExecSessionHandler: ChannelInboundHandler {
         self.finished = true
         if let process = self.process, self.termination == nil {
             // The client went away while the command runs.
-            process.kill(SIGTERM)
+            process.killGroup(SIGTERM)
         }
         self.stdinChannel?.close(promise: nil)
         self.stdinChannel = nil

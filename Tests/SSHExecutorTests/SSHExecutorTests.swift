@@ -108,6 +108,47 @@ struct SSHExecutorTests {
         await fixture.tearDown()
     }
 
+    @Test("After a failed dial, the next command dials again")
+    func redialAfterFailure() async throws {
+        let fixture = try await SSHFixture()
+        let port = try LoopbackPort.free()
+        let target = TestTarget.pinned(to: fixture.hostKey.publicKey, address: "127.0.0.1:\(port)")
+        let executor = fixture.executor(target)
+        let error = await #expect(throws: RemoteExecutionError.self) {
+            try await executor.execute("true")
+        }
+        #expect(error?.code == .connectFailed)
+        let server = try await SSHFixture.startServer(
+            SSHFixture.configuration(fixture.hostKey, fixture.clientKey, port: port)
+        )
+        #expect(try await executor.execute("echo up").stdoutText == "up\n")
+        await executor.close()
+        await server.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("Cancelling a running command closes its session and the server stops its processes")
+    func cancellation() async throws {
+        let fixture = try await SSHFixture()
+        let executor = fixture.executor(fixture.pinnedTarget)
+        let pidFile = fixture.directory.file("sleep.pid")
+        let task = Task {
+            try await executor.execute("sleep 60 & echo $! > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile); wait")
+        }
+        try await waitUntil { FileManager.default.fileExists(atPath: pidFile) }
+        let pid = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(processIsAlive(pid))
+        task.cancel()
+        await #expect(throws: (any Error).self) {
+            try await task.value
+        }
+        try await waitUntil { !processIsAlive(pid) }
+        // The connection is still usable for the next command.
+        #expect(try await executor.execute("echo next").stdoutText == "next\n")
+        await executor.close()
+        await fixture.tearDown()
+    }
+
     @Test("A rejected host key means the command never runs")
     func badHostKey() async throws {
         let fixture = try await SSHFixture()
@@ -278,4 +319,22 @@ struct SSHExecutorTests {
         await server.stop()
         directory.remove()
     }
+}
+
+/// Polls `condition` (bounded: 400 tries, 25 ms apart) until it holds.
+func waitUntil(_ condition: () -> Bool) async throws {
+    for _ in 0..<400 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("condition not met after 10 seconds")
+}
+
+/// Whether `/proc/<pid>` shows a process that has not exited (a zombie counts as exited).
+func processIsAlive(_ pid: String) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
 }

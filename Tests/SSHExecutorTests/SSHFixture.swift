@@ -1,5 +1,7 @@
 import Crypto
 import DispatchTestSupport
+import Foundation
+import NIOCore
 import NIOSSH
 import RemoteExecution
 import SSHExecutor
@@ -97,12 +99,25 @@ struct SSHFixture {
     }
 
     /// Stops the server and starts a new one on the same port with the same keys.
+    ///
+    /// Binding is retried (bounded) while the port is busy: a helper process that another test is starting
+    /// through Foundation holds inherited sockets for the moment before its prologue closes them.
     mutating func restartServer() async throws {
         let port = self.server.port
         await self.server.stop()
-        self.server = try await SSHServer.start(
-            configuration: Self.configuration(self.hostKey, self.clientKey, port: port)
-        )
+        self.server = try await Self.startServer(Self.configuration(self.hostKey, self.clientKey, port: port))
+    }
+
+    /// Starts a server on a fixed port, retrying (bounded) while the port is busy.
+    static func startServer(_ configuration: SSHServer.Configuration) async throws -> SSHServer {
+        for _ in 0..<200 {
+            do {
+                return try await SSHServer.start(configuration: configuration)
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        return try await SSHServer.start(configuration: configuration)
     }
 
     func tearDown() async {
