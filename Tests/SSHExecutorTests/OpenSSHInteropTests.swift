@@ -4,6 +4,7 @@ import Foundation
 import NIOPosix
 import NIOSSH
 import RemoteExecution
+import SSHServer
 import Testing
 
 @testable import SSHExecutor
@@ -133,5 +134,31 @@ struct OpenSSHInteropTests {
         #expect(error?.code == .hostKeyRejected)
         #expect(!FileManager.default.fileExists(atPath: marker))
         await wrongHost.close()
+    }
+
+    @Test("The system OpenSSH client runs commands on the in-process server")
+    func openSSHClientAgainstServer() async throws {
+        let directory = try TemporaryDirectory(prefix: "ssh-client-interop")
+        defer { directory.remove() }
+        let clientPair = try await SSHKeygen.generate(type: "ecdsa", bits: 256, in: directory, name: "id_ecdsa")
+        let clientKey = try OpenSSHPrivateKey.load(from: clientPair.privateKeyPath)
+        let server = try await SSHServer.start(
+            configuration: SSHServer.Configuration(
+                hostKey: NIOSSHPrivateKey(ed25519Key: .init()),
+                authorizedKeys: [clientKey.publicKey]
+            )
+        )
+        let output = try await LocalProcess.run(
+            "/usr/bin/ssh",
+            [
+                "-F", "/dev/null", "-i", clientPair.privateKeyPath, "-p", String(server.port),
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "SetEnv=IGNORED=1", "root@127.0.0.1", "echo out; echo err >&2; exit 4",
+            ]
+        )
+        #expect(output.status == 4)
+        #expect(output.stdout == "out\n")
+        #expect(output.stderr.hasSuffix("err\n"))
+        await server.stop()
     }
 }
