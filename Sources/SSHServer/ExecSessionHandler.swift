@@ -2,7 +2,6 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSH
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
