@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", .upToNextMinor(from: "0.15.1")),
     ],
     targets: [
         // Identifiers, instance types, containers, resources, the runner wire format, instance-type choice.
@@ -102,6 +103,28 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
+        // The remote-execution seam: executors, targets, command results, the instance-secret host check.
+        .target(name: "RemoteExecution", dependencies: ["DispatchModel"]),
+        // Remote execution over SSH (swift-nio-ssh): one connection per instance, commands as channels.
+        .target(
+            name: "SSHExecutor",
+            dependencies: [
+                "RemoteExecution",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // An in-process SSH server that runs exec requests as local processes (the loopback driver's VMs).
+        .target(
+            name: "SSHServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+            ]
+        ),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
         .target(
             name: "DispatchTestSupport",
@@ -148,6 +171,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SSHExecutorTests",
+            dependencies: [
+                "SSHExecutor",
+                "SSHServer",
+                "RemoteExecution",
+                "DispatchTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,181 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A command started with `posix_spawn`, with pipes for its standard streams.
+///
+/// The child gets default signal dispositions and an empty signal mask (the spawning thread may block or
+/// ignore signals, as event-loop threads and NIO's SIGPIPE handling do), and its own process group.
+struct ChildProcess {
+    /// How a process ended.
+    enum Termination: Sendable, Equatable {
+        case exited(Int32)
+        case signalled(Int32)
+    }
+
+    let pid: pid_t
+    /// The write end of the child's standard input.
+    let stdin: CInt
+    /// The read end of the child's standard output.
+    let stdout: CInt
+    /// The read end of the child's standard error.
+    let stderr: CInt
+
+    /// Serializes pipe creation with spawning, so that no concurrently spawned command inherits another
+    /// command's pipe ends between `pipe` and `fcntl(FD_CLOEXEC)` (glibc's `pipe2` is not visible to Swift).
+    private static let spawnLock = Mutex(())
+
+    /// Starts `shell -c command` with `environment`, in `workingDirectory` if given.
+    static func spawn(
+        shell: String,
+        command: String,
+        environment: [String: String],
+        workingDirectory: String?
+    ) throws -> ChildProcess {
+        var arguments = [shell, "-c", command]
+        if let workingDirectory {
+            // posix_spawn_file_actions_addchdir_np is not visible to Swift either: change directory in a
+            // small shell that then executes the real one with the command untouched.
+            arguments = [
+                "/bin/sh", "-c", #"cd "$1" || exit 126; shift; exec "$@""#, "sh", workingDirectory,
+                shell, "-c", command,
+            ]
+        }
+        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
+        return try Self.spawnLock.withLock { _ in
+            // stdin: the child reads [0].read, the parent writes [0].write; stdout and stderr the other way.
+            var pipes: [(read: CInt, write: CInt)] = []
+            var childEnds: [CInt] { pipes.enumerated().map { $0.offset == 0 ? $0.element.read : $0.element.write } }
+            var parentEnds: [CInt] { pipes.enumerated().map { $0.offset == 0 ? $0.element.write : $0.element.read } }
+            // The child has its own copies of its ends once spawned; on failure the parent's ends go too.
+            var spawned = false
+            defer {
+                for fd in childEnds { close(fd) }
+                if !spawned {
+                    for fd in parentEnds { close(fd) }
+                }
+            }
+            for _ in 0..<3 {
+                var fds: [CInt] = [-1, -1]
+                guard pipe(&fds) == 0 else {
+                    throw SSHServerError(message: "pipe failed: errno \(errno)")
+                }
+                _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+                _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+                pipes.append((fds[0], fds[1]))
+            }
+
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, pipes[0].read, 0)
+            posix_spawn_file_actions_adddup2(&actions, pipes[1].write, 1)
+            posix_spawn_file_actions_adddup2(&actions, pipes[2].write, 2)
+            Self.closeInheritedDescriptors(&actions)
+
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            var noSignals = sigset_t()
+            sigemptyset(&noSignals)
+            posix_spawnattr_setsigmask(&attributes, &noSignals)
+            var defaultSignals = sigset_t()
+            sigemptyset(&defaultSignals)
+            for signal: Int32 in 1..<32 where signal != SIGKILL && signal != SIGSTOP {
+                sigaddset(&defaultSignals, signal)
+            }
+            posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(
+                &attributes,
+                Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
+            )
+
+            var pid = pid_t()
+            let result = Self.withCStrings(arguments) { argv in
+                Self.withCStrings(environmentStrings) { envp in
+                    posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+                }
+            }
+            guard result == 0 else {
+                throw SSHServerError(message: "cannot start \(arguments[0]): errno \(result)")
+            }
+            spawned = true
+            return ChildProcess(pid: pid, stdin: pipes[0].write, stdout: pipes[1].read, stderr: pipes[2].read)
+        }
+    }
+
+    /// Adds actions that close every descriptor above 2 in the child.
+    ///
+    /// SwiftNIO's sockets are not close-on-exec on Linux: without this, a command (or a runner it detaches)
+    /// would inherit the listening socket and the connections, keep the port bound after the server stops,
+    /// and keep connections open after the server closes them.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom = Self.addCloseFrom {
+            _ = closeFrom(&actions, 3)
+            return
+        }
+        // Older C libraries: close what is open now.
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for name in open {
+            if let fd = CInt(name), fd > 2 {
+                posix_spawn_file_actions_addclose(&actions, fd)
+            }
+        }
+    }
+
+    private typealias AddCloseFrom =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+
+    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not expose.
+    private static let addCloseFrom: AddCloseFrom? = {
+        guard let handle = dlopen(nil, RTLD_NOW),
+            let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
+        else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
+
+    /// Waits for the process on a dedicated thread and calls `onExit` there once it has ended.
+    func waitForExit(_ onExit: @escaping @Sendable (Termination) -> Void) {
+        let pid = self.pid
+        let thread = Thread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            // WIFEXITED / WEXITSTATUS / WTERMSIG are C macros, unavailable in Swift.
+            if status & 0x7f == 0 {
+                onExit(.exited((status >> 8) & 0xff))
+            } else {
+                onExit(.signalled(status & 0x7f))
+            }
+        }
+        thread.start()
+    }
+
+    /// Sends `signal` to the process's group: the shell and what it started in the foreground or background
+    /// (a program that moved itself to a new group or session, as a detaching runner does, is not affected).
+    func killGroup(_ signal: Int32) {
+        sendSignal(signal, toGroup: self.pid)
+    }
+
+    private static func withCStrings<Result>(
+        _ strings: [String],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result
+    ) -> Result {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer {
+            for pointer in pointers { free(pointer) }
+        }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// `kill(-group, signal)`, outside ``ChildProcess`` whose `kill` method would shadow the C function.
+private func sendSignal(_ signal: Int32, toGroup group: pid_t) {
+    _ = kill(-group, signal)
+}
