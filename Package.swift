@@ -128,7 +128,14 @@ let package = Package(
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
         .target(
             name: "DispatchTestSupport",
-            dependencies: ["DispatchModel", .product(name: "Metrics", package: "swift-metrics")]
+            dependencies: [
+                "ArvadosAPI",
+                "ContainerAPIServer",
+                "DispatchModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "DispatchModelTests",
@@ -184,6 +191,20 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "ContainerRunnerTests",
+            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel", "DispatchTestSupport", "dispatch-runner"]
+        ),
+        .testTarget(
+            name: "ContainerQueueTests",
+            dependencies: [
+                "ContainerQueue",
+                "ArvadosAPI",
+                "DispatchModel",
+                "DispatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -46,8 +46,11 @@ enum ContainerRules {
     /// ``unlock(_:by:maxDispatchAttempts:now:)``.
     static func permittedFields(from: ContainerState, to: ContainerState) -> Set<String>? {
         switch (from, to) {
-        case (.queued, .queued), (.locked, .locked):
+        case (.queued, .queued):
             ["priority"]
+        case (.locked, .locked):
+            // The dispatcher records why it cannot run a container (runtime_status.error) before cancelling it.
+            ["priority", "runtime_status", "log"]
         case (.locked, .running), (.running, .running):
             Self.runtimeFields.union(["state", "priority"])
         case (.running, .complete):

@@ -48,6 +48,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var lastServiceUnavailable: C.Instant?
     private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
     private var reportedEntryCounts: Set<[String]> = []
+    /// Runs between fetching and merging; tests use it to race a lock against a poll.
+    var afterPollForTesting: (@Sendable () async -> Void)?
 
     public init(
         client: ArvadosClient,
@@ -80,6 +82,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// When the API last answered 503; the scheduler lowers its container limit after one.
     public func last503() -> C.Instant? { self.lastServiceUnavailable }
+
+    func setAfterPollForTesting(_ hook: (@Sendable () async -> Void)?) { self.afterPollForTesting = hook }
 
     /// A stream that yields after every change; a slow reader sees one pending notification, not a backlog.
     public func subscribe() -> AsyncStream<Void> {
@@ -131,6 +135,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
             throw error
         }
+        await self.afterPollForTesting?()
         let skip = self.dontUpdate ?? []
         for (uuid, container) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {

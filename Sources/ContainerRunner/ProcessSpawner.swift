@@ -39,6 +39,10 @@ enum ProcessSpawner {
         for (child, parent) in options.descriptors {
             posix_spawn_file_actions_adddup2(&actions, parent, child)
         }
+        // Nothing else reaches the child: descriptors inherited from whoever started this process (a test
+        // runner's pipes, an SSH server's sockets) would otherwise be held open for the child's whole life.
+        let highest = options.descriptors.map(\.child).max() ?? 2
+        runner_spawn_file_actions_addclosefrom(&actions, max(3, highest + 1))
         if let directory = options.workingDirectory {
             runner_spawn_file_actions_addchdir(&actions, directory)
         }

@@ -32,7 +32,8 @@ public enum ProcessRunner: Sendable {
 
     /// Runs `executable` with `arguments` to completion and collects its output.
     ///
-    /// Output is read concurrently with the process so a chatty child cannot block on a full pipe.
+    /// Like ``LocalProcess/run(_:_:)``: output goes to files, inherited descriptors are closed in the child, and
+    /// waiting does not block a thread, so a child that leaves a detached grandchild behind cannot hang the test.
     public static func run(
         _ executable: URL,
         _ arguments: [String],
@@ -40,36 +41,24 @@ public enum ProcessRunner: Sendable {
         currentDirectory: URL? = nil,
         stdin: String? = nil
     ) async throws -> ProcessOutput {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        let directory = try TemporaryDirectory(prefix: "process-runner")
+        defer { directory.remove() }
+        let stdinPath = try directory.write(stdin ?? "", to: "stdin")
+        let stdoutPath = try directory.write("", to: "stdout")
+        let stderrPath = try directory.write("", to: "stderr")
+        let process = LocalProcess.makeProcess(executable.path, arguments)
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        let inPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = inPipe
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { process in
-            exited.continuation.yield(process.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try inPipe.fileHandleForWriting.close()
-        async let out = Self.readToEnd(outPipe.fileHandleForReading)
-        async let err = Self.readToEnd(errPipe.fileHandleForReading)
-        let (stdout, stderr) = await (out, err)
-        var status: Int32 = -1
-        for await code in exited.stream { status = code }
-        return ProcessOutput(status: status, stdout: stdout, stderr: stderr)
-    }
-
-    private static func readToEnd(_ handle: FileHandle) async -> String {
-        await Task.detached { String(decoding: handle.readDataToEndOfFile(), as: UTF8.self) }.value
+        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdinPath))
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        let status = try await LocalProcess.runToExit(process)
+        return ProcessOutput(
+            status: status,
+            stdout: try String(contentsOfFile: stdoutPath, encoding: .utf8),
+            stderr: try String(contentsOfFile: stderrPath, encoding: .utf8)
+        )
     }
 }

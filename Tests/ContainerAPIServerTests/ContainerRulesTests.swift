@@ -113,6 +113,8 @@ struct ContainerRulesTests {
             (.running, "priority", .int(0), .owner, .state(.running)),
             (.running, "progress", .double(0.5), .holder, .state(.running)),
             (.running, "runtime_status", .object(["warning": .string("slow")]), .holder, .state(.running)),
+            (.locked, "runtime_status", .object(["error": .string("no type")]), .holder, .state(.locked)),
+            (.locked, "runtime_status", .object(["error": .string("no type")]), .owner, .refused(403)),
             (.running, "log", .string("d41d8cd98f00b204e9800998ecf8427e+0"), .holder, .state(.running)),
             (.running, "progress", .double(0.5), .owner, .refused(403)),
             (.running, "exit_code", .int(0), .holder, .refused(422)),

@@ -9,4 +9,7 @@ int runner_spawn_file_actions_addchdir(posix_spawn_file_actions_t *actions, cons
 /// The POSIX_SPAWN_SETSID flag, which glibc defines only under _GNU_SOURCE.
 short runner_spawn_setsid_flag(void);
 
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): close every descriptor from `low` up in the child.
+int runner_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int low);
+
 #endif

@@ -1,0 +1,202 @@
+import ArvadosAPI
+import DispatchModel
+import DispatchTestSupport
+import Logging
+import Testing
+
+@testable import ContainerQueue
+
+/// The container queue against the real embedded API (reference §3.2).
+@Suite("Container queue")
+struct ContainerQueueTests {
+    static let menu = InstanceTypeChooser(
+        types: [Fixtures.instanceType(1), Fixtures.instanceType(2), Fixtures.instanceType(4)],
+        maximumPriceFactor: 1.5,
+        reserveExtraRAM: .zero,
+        localKeepBlobBuffersPerVCPU: 0
+    )
+
+    static func queue(
+        _ api: EmbeddedContainerAPI,
+        configure: (inout ContainerQueue<ManualClock>.Configuration) -> Void = { _ in }
+    ) -> ContainerQueue<ManualClock> {
+        var configuration = ContainerQueue<ManualClock>.Configuration()
+        configure(&configuration)
+        return ContainerQueue(
+            client: api.rootClient,
+            chooser: Self.menu,
+            configuration: configuration,
+            clock: ManualClock(),
+            logger: Logger(label: "queue-test")
+        )
+    }
+
+    /// Creates `count` containers concurrently, eight at a time.
+    static func create(
+        _ api: EmbeddedContainerAPI,
+        count: Int,
+        priority: @escaping @Sendable (Int) -> Int = { _ in 1 },
+        attributes: @escaping @Sendable (Int) -> [String: JSONValue] = { _ in [:] },
+        lock: Bool = false
+    ) async throws -> [ContainerUUID] {
+        try await withThrowingTaskGroup(of: ContainerUUID.self) { group in
+            var uuids: [ContainerUUID] = []
+            for index in 0..<count {
+                if index >= 8, let uuid = try await group.next() { uuids.append(uuid) }
+                group.addTask {
+                    let container = try await api.createContainer(
+                        command: ["true"],
+                        priority: priority(index),
+                        attributes(index)
+                    )
+                    if lock { _ = try await api.rootClient.lockContainer(container.uuid) }
+                    return container.uuid
+                }
+            }
+            for try await uuid in group { uuids.append(uuid) }
+            return uuids
+        }
+    }
+
+    @Test("Containers locked by this dispatcher are fetched past the first 1,000 by keyset pagination")
+    func lockedPagination() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let locked = try await Self.create(api, count: 1_050, lock: true)
+            let queue = Self.queue(api)
+            try await queue.update()
+            let entries = await queue.entries().entries
+            #expect(entries.count == 1_050)
+            #expect(Set(entries.keys) == Set(locked))
+            #expect(entries.values.allSatisfy { $0.container.state == .locked })
+        }
+    }
+
+    @Test("Queued containers are fetched by priority until 100 non-supervisors are in hand")
+    func queuedTarget() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            // Priorities 1...250; the ten highest are supervisors, which do not count toward the target.
+            _ = try await Self.create(
+                api,
+                count: 250,
+                priority: { $0 + 1 },
+                attributes: { index in
+                    index >= 240 ? ["scheduling_parameters": .object(["supervisor": .bool(true)])] : [:]
+                }
+            )
+            _ = try await Self.create(api, count: 5, priority: { _ in 0 })
+            let queue = Self.queue(api) { $0.pageSize = 50 }
+            try await queue.update()
+            let entries = await queue.entries().entries.values
+            // Pages of 50 until 100 non-supervisors: 150 fetched (10 supervisors + 140 others).
+            #expect(entries.count == 150)
+            #expect(entries.map(\.container.priority).min() == 101)
+            #expect(entries.allSatisfy { $0.container.priority > 0 })
+            #expect(entries.count { $0.container.schedulingParameters.supervisor } == 10)
+        }
+    }
+
+    @Test("New containers get their instance types and resources on first sight, with mounts counted")
+    func firstSight() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(
+                command: ["true"],
+                [
+                    "runtime_constraints": .object(["vcpus": .int(2), "ram": .int(1 << 30)]),
+                    "mounts": .object(["/tmp": .object(["kind": .string("tmp"), "capacity": .int(1 << 30)])]),
+                ]
+            )
+            let queue = Self.queue(api)
+            try await queue.update()
+            let entry = try #require(await queue.entry(container.uuid))
+            #expect(entry.instanceTypes.map(\.name) == ["type2"])
+            #expect(entry.resources.scratch == .giB(1))
+            #expect(entry.resources.vcpus == 2)
+            // Mounts are used once and not kept in memory.
+            #expect(entry.container.mounts.isEmpty)
+        }
+    }
+
+    @Test("A container no instance type can run is cancelled with Arvados's runtime_status error")
+    func unsatisfiable() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(
+                command: ["true"],
+                ["runtime_constraints": .object(["vcpus": .int(64), "ram": .int(1 << 30)])]
+            )
+            let queue = Self.queue(api)
+            try await queue.update()
+            #expect(await queue.entry(container.uuid) == nil)
+            let cancelled = try await api.rootClient.container(container.uuid)
+            #expect(cancelled.state == .cancelled)
+            #expect(
+                cancelled.runtimeStatus["error"]?.stringValue
+                    == "constraints not satisfiable by any configured instance type"
+            )
+        }
+    }
+
+    @Test("A lock that lands while a poll is in flight is not undone by the poll's older view")
+    func updateGuard() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(command: ["true"])
+            let queue = Self.queue(api)
+            try await queue.update()
+            #expect(await queue.entry(container.uuid)?.container.state == .queued)
+            // The next poll sees the container Queued; a lock completes before the poll's results are merged.
+            await queue.setAfterPollForTesting {
+                try? await queue.lock(container.uuid)
+            }
+            try await queue.update()
+            #expect(await queue.entry(container.uuid)?.container.state == .locked)
+            await queue.setAfterPollForTesting(nil)
+            try await queue.update()
+            #expect(await queue.entry(container.uuid)?.container.state == .locked)
+        }
+    }
+
+    @Test("A cached container that leaves both lists is fetched by UUID and its final state seen")
+    func missingRefetched() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(command: ["true"])
+            let queue = Self.queue(api)
+            try await queue.lock(container.uuid)
+            try await queue.update()
+            _ = try await api.rootClient.updateContainer(container.uuid, ["state": .string("Running")])
+            _ = try await api.rootClient.updateContainer(
+                container.uuid,
+                ["state": .string("Complete"), "exit_code": .int(0)]
+            )
+            try await queue.update()
+            #expect(await queue.entry(container.uuid)?.container.state == .complete)
+            // Final entries are forgotten on request and not fetched again.
+            await queue.forget(container.uuid)
+            try await queue.update()
+            #expect(await queue.entry(container.uuid) == nil)
+        }
+    }
+
+    @Test("Only final or Queued priority-0 containers can be forgotten")
+    func forgetRules() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queued = try await api.createContainer(command: ["true"])
+            let queue = Self.queue(api)
+            try await queue.update()
+            await queue.forget(queued.uuid)
+            #expect(await queue.entry(queued.uuid) != nil)
+        }
+    }
+
+    @Test("Subscribers hear of every update")
+    func notifications() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queue = Self.queue(api)
+            let stream = await queue.subscribe()
+            for _ in 0..<3 { try await queue.update() }
+            var iterator = stream.makeAsyncIterator()
+            #expect(await iterator.next() != nil)
+            // Three updates, one buffered notification: a fourth update is needed for another.
+            try await queue.update()
+            #expect(await iterator.next() != nil)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ContainerRunner
+import Testing
+
+@Suite("Runner arguments")
+struct RunnerArgumentsTests {
+    @Test(
+        "Go-style flags parse as crunch-run's do",
+        arguments: [
+            (["--list"], RunnerArguments.Mode.list, nil as String?),
+            (["-list"], .list, nil),
+            (["--kill", "15", "zzzzz-dz642-000000000000001"], .kill(signal: 15), "zzzzz-dz642-000000000000001"),
+            (["-kill=9", "zzzzz-dz642-000000000000001"], .kill(signal: 9), "zzzzz-dz642-000000000000001"),
+            (["--detach", "--stdin-config", "--runtime-engine=docker", "u"], .detach, "u"),
+            (["--no-detach", "--stdin-env", "u"], .supervise, "u"),
+            ([], .help, nil),
+        ]
+    )
+    func modes(arguments: [String], mode: RunnerArguments.Mode, uuid: String?) throws {
+        let parsed = try RunnerArguments(parsing: arguments)
+        #expect(parsed.mode == mode)
+        #expect(parsed.uuid == uuid)
+    }
+
+    @Test("Unknown flags are ignored and passed on; known ones are kept for the supervisor")
+    func passThrough() throws {
+        let parsed = try RunnerArguments(parsing: [
+            "--detach", "--stdin-config", "--runtime-engine", "podman", "--broken-node-hook=/x", "u",
+        ])
+        #expect(parsed.runtimeEngine == "podman")
+        #expect(parsed.stdinConfig)
+        #expect(parsed.ignored == ["--broken-node-hook=/x"])
+        #expect(parsed.passThrough == ["--stdin-config", "--runtime-engine=podman", "--broken-node-hook=/x"])
+    }
+
+    @Test(
+        "Contradictions and missing values are usage errors",
+        arguments: [["--list", "--detach"], ["--kill"], ["--kill", "x", "u"], ["--detach"], ["--list", "a", "b"]]
+    )
+    func errors(arguments: [String]) {
+        #expect(throws: RunnerError.self) { try RunnerArguments(parsing: arguments) }
+    }
+}
