@@ -1,0 +1,290 @@
+import DispatchModel
+
+/// The working state of one placement pass (Arvados's `runQueue`, reference §3.4).
+struct PlacementPass {
+    /// The sort key of one queue entry: on a worker first, then Locked before Queued, then priority
+    /// descending, then first seen, then snapshot position (for a deterministic order).
+    private struct OrderKey {
+        var entry: Int
+        var onWorker: Bool
+        var locked: Bool
+        var priority: Int
+        var firstSeenAt: Timestamp
+
+        static func precedes(_ a: OrderKey, _ b: OrderKey) -> Bool {
+            if a.onWorker != b.onWorker { return a.onWorker }
+            if a.locked != b.locked { return a.locked }
+            if a.priority != b.priority { return a.priority > b.priority }
+            if a.firstSeenAt != b.firstSeenAt { return a.firstSeenAt < b.firstSeenAt }
+            return a.entry < b.entry
+        }
+    }
+
+    private let queue: QueueSnapshot
+    private let pool: PoolSnapshot
+    private let configuration: SchedulingPlanner.Configuration
+    private let now: Timestamp
+
+    /// Entry indices in scheduling order.
+    private var order: [Int] = []
+    /// Whether the pool has a runner for each entry.
+    private var onWorker: [Bool]
+    private var statuses: [SchedulingStatus?]
+    /// Entries this pass starts, which therefore stop waiting.
+    private var started: [Bool]
+    private var index: PlacementIndex
+    /// Workers at the start of the pass (Arvados's `totalInstances`).
+    private let totalInstances: Int
+    private var maxContainers = 0
+    private var maxSupervisors = 0
+    private var plannedCreates = 0
+    private var overQuotaFrom: Int?
+    private var overMaxSupervisors: [Int] = []
+    private var allocatedNotStarted = 0
+    private var eligible: [Int] = []
+
+    private(set) var actions: [Plan.Action] = []
+
+    init(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot,
+        configuration: SchedulingPlanner.Configuration,
+        now: Timestamp
+    ) {
+        self.queue = queue
+        self.pool = pool
+        self.configuration = configuration
+        self.now = now
+        let count = queue.entries.count
+        self.statuses = Array(repeating: nil, count: count)
+        self.started = Array(repeating: false, count: count)
+
+        // Which entries have a runner, and the needs of those on instances (to subtract from capacity).
+        var onWorker = Array(repeating: false, count: count)
+        var needs: [ContainerUUID: InstanceResources] = [:]
+        if !pool.runners.isEmpty || !pool.instances.isEmpty {
+            var onInstances = Set<ContainerUUID>()
+            for instance in pool.instances { onInstances.formUnion(instance.runningContainers) }
+            needs.reserveCapacity(onInstances.count)
+            for i in 0..<count {
+                let uuid = queue.entries[i].container.uuid
+                if pool.runners[uuid] != nil { onWorker[i] = true }
+                if onInstances.contains(uuid) { needs[uuid] = queue.entries[i].resources }
+            }
+        }
+        self.onWorker = onWorker
+        self.index = PlacementIndex(
+            instances: pool.instances,
+            needs: needs,
+            maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
+            isAtCapacity: pool.isAtCapacity
+        )
+        self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
+
+        var keys: [OrderKey] = []
+        keys.reserveCapacity(count)
+        for i in 0..<count {
+            keys.append(
+                OrderKey(
+                    entry: i,
+                    onWorker: onWorker[i],
+                    locked: queue.entries[i].container.state == .locked,
+                    priority: queue.entries[i].container.priority,
+                    firstSeenAt: queue.entries[i].firstSeenAt
+                )
+            )
+        }
+        keys.sort(by: OrderKey.precedes)
+        self.order = keys.map(\.entry)
+    }
+
+    /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
+    /// pass's creates.
+    private var atQuota: Bool {
+        self.pool.atQuota
+            || (self.pool.maxInstances > 0
+                && self.pool.instances.count + self.plannedCreates >= self.pool.maxInstances)
+    }
+
+    /// Updates the dynamic container limit (reference §3.4 step 3) and derives the supervisor limit.
+    mutating func adjustLimits(_ state: inout SchedulingPlanner.State) {
+        let running = self.pool.runners.count
+        if let last503 = self.pool.last503At, state.last503Seen.map({ last503 > $0 }) ?? true {
+            // Stay just below the load at which the API started refusing requests.
+            state.last503Seen = last503
+            state.maxContainers = max(1, running - 1)
+        } else if state.maxContainers > 0,
+            state.last503Seen.map({ self.now.duration(since: $0) > self.configuration.quietAfter503 }) ?? true
+        {
+            // Grow about 10% beyond the current load while the API is quiet.
+            state.maxContainers = max(state.maxContainers, running * 11 / 10 + 1)
+        }
+        if state.instancesWithinQuota > 0 && state.instancesWithinQuota < self.totalInstances {
+            state.instancesWithinQuota = self.totalInstances
+        }
+        if self.atQuota {
+            if state.maxContainers == 0 || state.maxContainers > self.totalInstances {
+                state.maxContainers = max(1, self.totalInstances)
+            }
+            state.instancesWithinQuota = self.totalInstances
+        } else if state.instancesWithinQuota > 0 && state.maxContainers > state.instancesWithinQuota + 1 {
+            // Go at most one beyond the known-good level, so repeated quota errors do not lock and
+            // unlock the next containers until they run out of attempts.
+            state.maxContainers = state.instancesWithinQuota + 1
+        }
+        self.maxContainers = state.maxContainers
+        let fraction = self.configuration.supervisorFraction
+        self.maxSupervisors = Int(Double(self.maxContainers) * fraction)
+        if self.maxSupervisors < 1 && fraction > 0 && self.maxContainers > 0 {
+            self.maxSupervisors = 1
+        }
+    }
+
+    /// Walks the queue in order: locks, starts, creates and tentative allocations (reference §3.4 step 4).
+    mutating func place() {
+        var trying = self.pool.runners.count
+        var position = 0
+        var supervisors = 0
+        for (orderPosition, i) in self.order.enumerated() {
+            let entry = self.queue.entries[i]
+            let state = entry.container.state
+            if entry.isSupervisor { supervisors += 1 }
+            if self.onWorker[i] {
+                if state == .queued || state == .locked { self.statuses[i] = .preparingRuntimeEnvironment }
+                continue
+            }
+            if entry.container.priority < 1 {
+                self.statuses[i] = .priorityZero(state)
+                continue
+            }
+            if entry.isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
+                self.overMaxSupervisors.append(i)
+                self.statuses[i] = .supervisorLimitReached(position: self.overMaxSupervisors.count)
+                continue
+            }
+            guard state == .queued || state == .locked else { continue }
+            if self.maxContainers > 0 && trying >= self.maxContainers { continue }
+            trying += 1
+
+            self.eligible.removeAll(keepingCapacity: true)
+            for type in entry.instanceTypes {
+                self.eligible.append(self.index.typeIndex(for: type, isAtCapacity: self.pool.isAtCapacity))
+            }
+            let best = self.index.best(for: entry.resources, typeIndices: self.eligible)
+            let available = self.eligible.first { !self.index.types[$0].atCapacity }
+
+            if let best {
+                self.index.allocate(entry.resources, to: best)
+                if state == .queued {
+                    self.actions.append(.lock(entry.uuid))
+                    continue
+                }
+                let slot = self.index.slots[best]
+                if slot.ready, let id = slot.id {
+                    self.actions.append(.start(entry.uuid, on: id))
+                    self.statuses[i] = .preparingRuntimeEnvironment
+                    self.started[i] = true
+                } else {
+                    let typeName = self.index.types[slot.typeIndex].type.name
+                    self.statuses[i] = .waitingForNewInstance(typeName)
+                    self.allocatedNotStarted += 1
+                }
+                continue
+            }
+            if self.atQuota {
+                // Keep lower-priority containers from holding instances this one could use.
+                self.overQuotaFrom = orderPosition
+                break
+            }
+            guard let available else {
+                // Lower-priority containers may still fit other instance types.
+                if state == .locked {
+                    position += 1
+                    self.statuses[i] = .waitingForInstanceType(
+                        position: position,
+                        eligible: entry.instanceTypes.map(\.name)
+                    )
+                }
+                continue
+            }
+            if state == .queued {
+                // Lock now; the instance is created on a later pass, once the container is Locked.
+                self.actions.append(.lock(entry.uuid))
+                continue
+            }
+            if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
+            let type = self.index.types[available].type
+            self.actions.append(.create(type))
+            self.plannedCreates += 1
+            self.statuses[i] = .waitingForNewInstance(type.name)
+            self.allocatedNotStarted += 1
+            _ = self.index.addCreate(typeIndex: available, holding: entry.resources)
+        }
+
+        // Everything else waiting gets a queue position.
+        let atQuota = self.atQuota
+        for i in self.order where self.statuses[i] == nil {
+            let state = self.queue.entries[i].container.state
+            guard state == .queued || state == .locked else { continue }
+            position += 1
+            self.statuses[i] =
+                atQuota ? .waitingForCloudResources(position: position) : .waitingForClusterCapacity(position: position)
+        }
+    }
+
+    /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
+    /// (reference §3.4 steps 7–8).
+    mutating func releaseOverflow() {
+        var unlock = self.overMaxSupervisors
+        if let from = self.overQuotaFrom {
+            let overQuota = self.order[from...]
+            if self.totalInstances > 0 && overQuota.count > 1 {
+                // Keep the next in line locked, so a quota error that persists does not use up its
+                // lock attempts.
+                unlock.append(contentsOf: overQuota.dropFirst())
+            } else {
+                // With no instances at all, the next in line evidently cannot run: let it run out of
+                // attempts and be cancelled rather than starve the queue.
+                unlock.append(contentsOf: overQuota)
+            }
+        }
+        for i in unlock where self.queue.entries[i].container.state == .locked && !self.onWorker[i] {
+            self.actions.append(
+                .unlock(self.queue.entries[i].uuid, reason: "pool capacity is used by higher priority containers")
+            )
+        }
+        guard self.overQuotaFrom != nil else { return }
+        for slot in self.index.slots {
+            guard let id = slot.id, slot.containers == 0, slot.idleBehavior != .hold,
+                slot.state == .booting || slot.state == .idle
+            else { continue }
+            self.actions.append(.shutdown(id))
+        }
+    }
+
+    /// The queue in scheduling order with statuses.
+    func schedule() -> [ContainerSchedule] {
+        self.order.map { ContainerSchedule(uuid: self.queue.entries[$0].uuid, status: self.statuses[$0]) }
+    }
+
+    /// The gauges after the pass.
+    func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
+        var earliest: Timestamp?
+        for i in self.queue.entries.indices where !self.onWorker[i] && !self.started[i] {
+            let container = self.queue.entries[i].container
+            guard container.priority > 0, container.state == .queued || container.state == .locked,
+                let created = container.createdAt
+            else { continue }
+            if earliest.map({ created < $0 }) ?? true { earliest = created }
+        }
+        return SchedulerMetrics(
+            containersAllocatedNotStarted: self.allocatedNotStarted,
+            containersNotAllocatedOverQuota: (self.overQuotaFrom.map { self.order.count - $0 } ?? 0)
+                + self.overMaxSupervisors.count,
+            containersLongestWaitTimeSeconds: earliest.map { self.now.duration(since: $0).inSeconds } ?? 0,
+            last503Time: state.last503Seen?.unixSeconds ?? 0,
+            maxConcurrentContainers: state.maxContainers,
+            atQuota: self.atQuota
+        )
+    }
+}
