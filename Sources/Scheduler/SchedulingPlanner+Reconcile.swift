@@ -20,23 +20,33 @@ extension SchedulingPlanner {
     /// "Before the last queue update started" means a queue poll that began after the runner's exit has
     /// completed, so a container that finalized itself has had the chance to show its final state.
     public static func reconcile(queue: QueueSnapshot, pool: PoolSnapshot, into actions: inout [Plan.Action]) {
+        Self.reconcile(queue: queue, pool: pool, match: RunnerMatch(queue: queue, pool: pool), into: &actions)
+    }
+
+    static func reconcile(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot,
+        match: RunnerMatch,
+        into actions: inout [Plan.Action]
+    ) {
         let anyUnknownWorkers = pool.instances.contains { $0.id != nil && $0.state == .unknown }
         let exitedBeforeUpdate = { (runner: PoolSnapshot.Runner) -> Bool in
             guard let exited = runner.exitedAt, let updated = queue.updatedAt else { return false }
             return updated > exited
         }
-        var matchedRunners = 0
-        for entry in queue.entries {
-            let container = entry.container
-            let uuid = container.uuid
-            let runner = pool.runners[uuid]
-            if runner != nil { matchedRunners += 1 }
-            switch container.state {
+        for i in queue.entries.indices {
+            let runner = match.runners[i]
+            let state = queue.entries[i].container.state
+            let priority = queue.entries[i].container.priority
+            // Most entries need nothing: Queued or Locked with a positive priority and no runner.
+            if runner == nil && priority > 0 && (state == .queued || state == .locked) { continue }
+            let uuid = queue.entries[i].container.uuid
+            switch state {
             case .running:
                 if let runner {
                     if exitedBeforeUpdate(runner) {
                         actions.append(.cancel(uuid, reason: "state=Running after crunch-run exited"))
-                    } else if container.priority == 0 {
+                    } else if priority == 0 {
                         actions.append(.kill(uuid, reason: "priority=0"))
                     }
                 } else if !anyUnknownWorkers {
@@ -46,33 +56,30 @@ extension SchedulingPlanner {
             case .complete, .cancelled:
                 if runner != nil {
                     // Nothing the runner does now matters; killing it frees the worker.
-                    actions.append(.kill(uuid, reason: "state=\(container.state.rawValue)"))
+                    actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
                 } else {
                     actions.append(.forget(uuid))
                 }
             case .queued:
                 if runner != nil {
                     // A worker back from a network partition still preparing a requeued container.
-                    actions.append(.kill(uuid, reason: "state=\(container.state.rawValue)"))
-                } else if container.priority == 0 {
+                    actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
+                } else if priority == 0 {
                     actions.append(.forget(uuid))
                 }
             case .locked:
                 if let runner {
                     if exitedBeforeUpdate(runner) {
                         actions.append(.unlock(uuid, reason: "crunch-run exited"))
-                    } else if runner.exitedAt == nil && container.priority == 0 {
+                    } else if runner.exitedAt == nil && priority == 0 {
                         actions.append(.kill(uuid, reason: "priority=0"))
                     }
-                } else if container.priority == 0 {
+                } else if priority == 0 {
                     actions.append(.unlock(uuid, reason: "priority=0"))
                 }
             }
         }
-        guard matchedRunners < pool.runners.count else { return }
-        var queued = Set<ContainerUUID>(minimumCapacity: matchedRunners)
-        for entry in queue.entries where pool.runners[entry.uuid] != nil { queued.insert(entry.uuid) }
-        for uuid in pool.runners.keys.sorted() where !queued.contains(uuid) {
+        for uuid in match.unmatched {
             actions.append(.kill(uuid, reason: "not in queue"))
         }
     }

@@ -69,9 +69,7 @@ public struct SchedulingPlanner: Sendable {
         pass.adjustLimits(&self.state)
         pass.place()
         pass.releaseOverflow()
-        var plan = Plan(actions: pass.actions, queue: pass.schedule())
-        Self.reconcile(queue: queue, pool: pool, into: &plan.actions)
-        plan.metrics = pass.metrics(state: self.state)
-        return plan
+        pass.reconcile()
+        return Plan(actions: pass.actions, queue: pass.schedule(), metrics: pass.metrics(state: self.state))
     }
 }

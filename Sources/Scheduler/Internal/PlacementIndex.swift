@@ -10,9 +10,9 @@ import DispatchModel
 /// a fit.
 ///
 /// An instance that can take nothing more (no VCPU left, at `MaxRunningContainersPerInstance`, on hold,
-/// draining, shutting down) is not in any bucket. Each bucket remembers the last need that found no fit;
-/// a bigger need skips the scan until an instance joins the bucket, so a long queue of containers that
-/// do not fit costs O(1) per bucket.
+/// draining, shutting down) is not in any bucket. Each bucket remembers the last few needs that found no
+/// fit; a need at least as big in every dimension skips the scan until an instance joins the bucket, so a
+/// long queue of containers that do not fit costs O(1) per bucket.
 struct PlacementIndex {
     /// One instance (or in-flight or planned create) during the pass.
     struct Slot {
@@ -35,9 +35,10 @@ struct PlacementIndex {
     struct Bucket {
         /// Slot indices, sorted by ``Slot/order``.
         var slots: [Int] = []
-        /// Bumped whenever a slot joins, invalidating ``failedNeed``.
+        /// Bumped whenever a slot joins, invalidating ``failedNeeds``.
         var generation: UInt32 = 0
-        var failedNeed: InstanceResources?
+        /// Recent needs that fit no slot here, as of ``failedGeneration``.
+        var failedNeeds: [InstanceResources] = []
         var failedGeneration: UInt32 = 0
     }
 
@@ -55,11 +56,12 @@ struct PlacementIndex {
     private let maxContainersPerInstance: Int
     private var nextCreateOrder = -1
 
-    /// Builds the index from the pool's instances; `needs` gives the resources of the queued containers
-    /// found on instances (an instance running anything else is assumed full).
+    /// Builds the index from the pool's instances; `entryIndex` finds the queue entries of the containers
+    /// on them (an instance running a container not in the queue is assumed full).
     init(
         instances: [InstanceSnapshot],
-        needs: [ContainerUUID: InstanceResources],
+        entries: [QueueEntry],
+        entryIndex: [UUIDKey: Int],
         maxContainersPerInstance: Int,
         isAtCapacity: (InstanceType) -> Bool
     ) {
@@ -67,15 +69,17 @@ struct PlacementIndex {
         var pendingCount = 0
         self.slots.reserveCapacity(instances.count)
         for instance in instances {
-            let typeIndex = self.typeIndex(for: instance.type, isAtCapacity: isAtCapacity)
+            let typeIndex =
+                self.typeIndex(named: instance.type.name)
+                ?? self.register(instance.type, atCapacity: isAtCapacity(instance.type))
             var remaining = instance.type.capacity
             for uuid in instance.runningContainers {
-                guard let need = needs[uuid] else {
+                guard let entry = entryIndex[UUIDKey(uuid)], entry >= 0 else {
                     // Size unknown: assume the instance has nothing to spare.
                     remaining = InstanceResources()
                     break
                 }
-                remaining = remaining.subtracting(need)
+                remaining = remaining.subtracting(entries[entry].resources)
             }
             if instance.id == nil { pendingCount += 1 }
             self.slots.append(
@@ -109,11 +113,14 @@ struct PlacementIndex {
         for slot in byOrder { self.insertIfUseful(slot) }
     }
 
-    /// The index of `type`, registering it (and whether it is at capacity) on first sight.
-    mutating func typeIndex(for type: InstanceType, isAtCapacity: (InstanceType) -> Bool) -> Int {
+    /// The index of the type named `name`, if the pass has seen it.
+    func typeIndex(named name: InstanceTypeName) -> Int? { self.typeIndexByName[name] }
+
+    /// Registers `type`, with whether the cloud is out of capacity for it, and returns its index.
+    mutating func register(_ type: InstanceType, atCapacity: Bool) -> Int {
         if let index = self.typeIndexByName[type.name] { return index }
         let index = self.types.count
-        self.types.append(TypeEntry(type: type, atCapacity: isAtCapacity(type)))
+        self.types.append(TypeEntry(type: type, atCapacity: atCapacity))
         self.typeIndexByName[type.name] = index
         return index
     }
@@ -181,19 +188,23 @@ struct PlacementIndex {
     private mutating func firstFit(typeIndex t: Int, level: Int, need: InstanceResources) -> Int? {
         guard level < self.types[t].buckets.count, !self.types[t].buckets[level].slots.isEmpty else { return nil }
         let generation = self.types[t].buckets[level].generation
-        if self.types[t].buckets[level].failedGeneration == generation,
-            let failed = self.types[t].buckets[level].failedNeed,
-            Self.dominates(need, failed)
-        {
-            return nil
+        if self.types[t].buckets[level].failedGeneration != generation {
+            self.types[t].buckets[level].failedNeeds.removeAll(keepingCapacity: true)
+            self.types[t].buckets[level].failedGeneration = generation
         }
+        for failed in self.types[t].buckets[level].failedNeeds where Self.dominates(need, failed) { return nil }
         for slot in self.types[t].buckets[level].slots where self.slots[slot].remaining.accommodates(need) {
             return slot
         }
-        self.types[t].buckets[level].failedNeed = need
-        self.types[t].buckets[level].failedGeneration = generation
+        if self.types[t].buckets[level].failedNeeds.count >= Self.failedNeedsKept {
+            self.types[t].buckets[level].failedNeeds.removeFirst()
+        }
+        self.types[t].buckets[level].failedNeeds.append(need)
         return nil
     }
+
+    /// How many failed needs each bucket remembers.
+    private static let failedNeedsKept = 8
 
     /// Whether `a` needs at least as much as `b` in every dimension, so where `b` does not fit, `a` does not.
     private static func dominates(_ a: InstanceResources, _ b: InstanceResources) -> Bool {

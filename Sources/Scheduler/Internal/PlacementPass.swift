@@ -5,17 +5,29 @@ struct PlacementPass {
     /// The sort key of one queue entry: on a worker first, then Locked before Queued, then priority
     /// descending, then first seen, then snapshot position (for a deterministic order).
     private struct OrderKey {
-        var entry: Int
-        var onWorker: Bool
-        var locked: Bool
-        var priority: Int
-        var firstSeenAt: Timestamp
+        /// Bit 63: not on a worker; bit 62: not Locked; below: priority, inverted so higher sorts first.
+        var rank: UInt64
+        var firstSeenSeconds: Int64
+        var firstSeenNanoseconds: Int32
+        var entry: Int32
+
+        static let maxPriority: UInt64 = (1 << 62) - 1
+
+        init(entry: Int, onWorker: Bool, locked: Bool, priority: Int, firstSeenAt: Timestamp) {
+            let priority = UInt64(clamping: max(0, priority))
+            self.rank =
+                (onWorker ? 0 : 1 << 63) | (locked ? 0 : 1 << 62) | (Self.maxPriority - min(priority, Self.maxPriority))
+            self.firstSeenSeconds = firstSeenAt.secondsSince1970
+            self.firstSeenNanoseconds = firstSeenAt.nanoseconds
+            self.entry = Int32(truncatingIfNeeded: entry)
+        }
 
         static func precedes(_ a: OrderKey, _ b: OrderKey) -> Bool {
-            if a.onWorker != b.onWorker { return a.onWorker }
-            if a.locked != b.locked { return a.locked }
-            if a.priority != b.priority { return a.priority > b.priority }
-            if a.firstSeenAt != b.firstSeenAt { return a.firstSeenAt < b.firstSeenAt }
+            if a.rank != b.rank { return a.rank < b.rank }
+            if a.firstSeenSeconds != b.firstSeenSeconds { return a.firstSeenSeconds < b.firstSeenSeconds }
+            if a.firstSeenNanoseconds != b.firstSeenNanoseconds {
+                return a.firstSeenNanoseconds < b.firstSeenNanoseconds
+            }
             return a.entry < b.entry
         }
     }
@@ -42,6 +54,8 @@ struct PlacementPass {
     private var overMaxSupervisors: [Int] = []
     private var allocatedNotStarted = 0
     private var eligible: [Int] = []
+    /// The pool's runners matched to entries, shared with the reconciliation.
+    let match: RunnerMatch
 
     private(set) var actions: [Plan.Action] = []
 
@@ -59,23 +73,12 @@ struct PlacementPass {
         self.statuses = Array(repeating: nil, count: count)
         self.started = Array(repeating: false, count: count)
 
-        // Which entries have a runner, and the needs of those on instances (to subtract from capacity).
-        var onWorker = Array(repeating: false, count: count)
-        var needs: [ContainerUUID: InstanceResources] = [:]
-        if !pool.runners.isEmpty || !pool.instances.isEmpty {
-            var onInstances = Set<ContainerUUID>()
-            for instance in pool.instances { onInstances.formUnion(instance.runningContainers) }
-            needs.reserveCapacity(onInstances.count)
-            for i in 0..<count {
-                let uuid = queue.entries[i].container.uuid
-                if pool.runners[uuid] != nil { onWorker[i] = true }
-                if onInstances.contains(uuid) { needs[uuid] = queue.entries[i].resources }
-            }
-        }
-        self.onWorker = onWorker
+        self.match = RunnerMatch(queue: queue, pool: pool)
+        self.onWorker = self.match.runners.map { $0 != nil }
         self.index = PlacementIndex(
             instances: pool.instances,
-            needs: needs,
+            entries: queue.entries,
+            entryIndex: self.match.entryIndex,
             maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
             isAtCapacity: pool.isAtCapacity
         )
@@ -87,7 +90,7 @@ struct PlacementPass {
             keys.append(
                 OrderKey(
                     entry: i,
-                    onWorker: onWorker[i],
+                    onWorker: self.onWorker[i],
                     locked: queue.entries[i].container.state == .locked,
                     priority: queue.entries[i].container.priority,
                     firstSeenAt: queue.entries[i].firstSeenAt
@@ -95,7 +98,7 @@ struct PlacementPass {
             )
         }
         keys.sort(by: OrderKey.precedes)
-        self.order = keys.map(\.entry)
+        self.order = keys.map { Int($0.entry) }
     }
 
     /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
@@ -146,18 +149,18 @@ struct PlacementPass {
         var position = 0
         var supervisors = 0
         for (orderPosition, i) in self.order.enumerated() {
-            let entry = self.queue.entries[i]
-            let state = entry.container.state
-            if entry.isSupervisor { supervisors += 1 }
+            let state = self.queue.entries[i].container.state
+            let isSupervisor = self.queue.entries[i].container.schedulingParameters.supervisor
+            if isSupervisor { supervisors += 1 }
             if self.onWorker[i] {
                 if state == .queued || state == .locked { self.statuses[i] = .preparingRuntimeEnvironment }
                 continue
             }
-            if entry.container.priority < 1 {
+            if self.queue.entries[i].container.priority < 1 {
                 self.statuses[i] = .priorityZero(state)
                 continue
             }
-            if entry.isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
+            if isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
                 self.overMaxSupervisors.append(i)
                 self.statuses[i] = .supervisorLimitReached(position: self.overMaxSupervisors.count)
                 continue
@@ -166,22 +169,31 @@ struct PlacementPass {
             if self.maxContainers > 0 && trying >= self.maxContainers { continue }
             trying += 1
 
+            let uuid = self.queue.entries[i].container.uuid
+            let need = self.queue.entries[i].resources
             self.eligible.removeAll(keepingCapacity: true)
-            for type in entry.instanceTypes {
-                self.eligible.append(self.index.typeIndex(for: type, isAtCapacity: self.pool.isAtCapacity))
+            for type in self.queue.entries[i].instanceTypes {
+                self.eligible.append(
+                    self.index.typeIndex(named: type.name)
+                        ?? self.index.register(type, atCapacity: self.pool.isAtCapacity(type))
+                )
             }
-            let best = self.index.best(for: entry.resources, typeIndices: self.eligible)
-            let available = self.eligible.first { !self.index.types[$0].atCapacity }
+            let best = self.index.best(for: need, typeIndices: self.eligible)
+            var available: Int?
+            for t in self.eligible where !self.index.types[t].atCapacity {
+                available = t
+                break
+            }
 
             if let best {
-                self.index.allocate(entry.resources, to: best)
+                self.index.allocate(need, to: best)
                 if state == .queued {
-                    self.actions.append(.lock(entry.uuid))
+                    self.actions.append(.lock(uuid))
                     continue
                 }
                 let slot = self.index.slots[best]
                 if slot.ready, let id = slot.id {
-                    self.actions.append(.start(entry.uuid, on: id))
+                    self.actions.append(.start(uuid, on: id))
                     self.statuses[i] = .preparingRuntimeEnvironment
                     self.started[i] = true
                 } else {
@@ -202,14 +214,14 @@ struct PlacementPass {
                     position += 1
                     self.statuses[i] = .waitingForInstanceType(
                         position: position,
-                        eligible: entry.instanceTypes.map(\.name)
+                        eligible: self.queue.entries[i].instanceTypes.map(\.name)
                     )
                 }
                 continue
             }
             if state == .queued {
                 // Lock now; the instance is created on a later pass, once the container is Locked.
-                self.actions.append(.lock(entry.uuid))
+                self.actions.append(.lock(uuid))
                 continue
             }
             if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
@@ -218,7 +230,7 @@ struct PlacementPass {
             self.plannedCreates += 1
             self.statuses[i] = .waitingForNewInstance(type.name)
             self.allocatedNotStarted += 1
-            _ = self.index.addCreate(typeIndex: available, holding: entry.resources)
+            _ = self.index.addCreate(typeIndex: available, holding: need)
         }
 
         // Everything else waiting gets a queue position.
@@ -262,6 +274,11 @@ struct PlacementPass {
         }
     }
 
+    /// Appends the reconciliation of queue and pool (reference §3.5).
+    mutating func reconcile() {
+        SchedulingPlanner.reconcile(queue: self.queue, pool: self.pool, match: self.match, into: &self.actions)
+    }
+
     /// The queue in scheduling order with statuses.
     func schedule() -> [ContainerSchedule] {
         self.order.map { ContainerSchedule(uuid: self.queue.entries[$0].uuid, status: self.statuses[$0]) }
@@ -271,9 +288,9 @@ struct PlacementPass {
     func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
         var earliest: Timestamp?
         for i in self.queue.entries.indices where !self.onWorker[i] && !self.started[i] {
-            let container = self.queue.entries[i].container
-            guard container.priority > 0, container.state == .queued || container.state == .locked,
-                let created = container.createdAt
+            let state = self.queue.entries[i].container.state
+            guard self.queue.entries[i].container.priority > 0, state == .queued || state == .locked,
+                let created = self.queue.entries[i].container.createdAt
             else { continue }
             if earliest.map({ created < $0 }) ?? true { earliest = created }
         }
