@@ -187,12 +187,14 @@ let passes = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 30
 let clock = ContinuousClock()
 let now = Timestamp(secondsSince1970: 1_800_000_060)
 
-let scenarios = [
+let only = CommandLine.arguments.dropFirst(2).first
+let allScenarios = [
     // Arvados defaults at this size: a MaxInstances cap and one create at a time.
     buildScenario(name: "limited (MaxInstances 12000, 1 create)", maxInstances: 12_000, createBudget: 1),
     // Worst case: no limits, so every container is placed, locked or given an instance.
     buildScenario(name: "unlimited (MaxInstances 0, any creates)", maxInstances: 0, createBudget: nil),
 ]
+let scenarios = allScenarios.filter { only == nil || $0.name.hasPrefix(only!) }
 print("setup done; peak RSS so far \(peakRSS())")
 for scenario in scenarios {
     var times: [Double] = []

@@ -32,15 +32,80 @@ public struct Plan: Sendable {
     /// The actions, in decision order.
     public var actions: [Action]
     /// Every queue entry in scheduling order, with its status (`nil` for entries that have none, such as
-    /// Running containers).
-    public var queue: [ContainerSchedule]
+    /// Running containers). Statuses are worded on access, so a pass over 100,000 entries formats none.
+    public var queue: ScheduledQueue
     /// The scheduler's gauges after this pass.
     public var metrics: SchedulerMetrics
 
-    public init(actions: [Action] = [], queue: [ContainerSchedule] = [], metrics: SchedulerMetrics = .init()) {
+    public init(actions: [Action] = [], queue: ScheduledQueue = .init(), metrics: SchedulerMetrics = .init()) {
         self.actions = actions
         self.queue = queue
         self.metrics = metrics
+    }
+}
+
+/// The queue in scheduling order, with each entry's status.
+public struct ScheduledQueue: RandomAccessCollection, Sendable {
+    /// A status in compact form; its text is built on access.
+    struct Code: Sendable {
+        enum Kind: UInt8, Sendable {
+            case none
+            case preparing
+            case priorityZero
+            case supervisorLimit
+            case previousAttempt
+            case newInstance
+            case instanceTypes
+            case cloudLimits
+            case clusterCapacity
+        }
+
+        var kind: Kind = .none
+        var position: Int32 = 0
+        /// For ``Kind/newInstance``: the index into ``ScheduledQueue/typeNames``.
+        var type: Int32 = 0
+    }
+
+    private let entries: [QueueEntry]
+    private let order: [Int32]
+    private let codes: [Code]
+    private let typeNames: [InstanceTypeName]
+
+    /// An empty queue.
+    public init() {
+        self.init(entries: [], order: [], codes: [], typeNames: [])
+    }
+
+    init(entries: [QueueEntry], order: [Int32], codes: [Code], typeNames: [InstanceTypeName]) {
+        self.entries = entries
+        self.order = order
+        self.codes = codes
+        self.typeNames = typeNames
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { self.order.count }
+
+    public subscript(position: Int) -> ContainerSchedule {
+        let entry = Int(self.order[position])
+        return ContainerSchedule(uuid: self.entries[entry].container.uuid, status: self.status(of: entry))
+    }
+
+    private func status(of entry: Int) -> SchedulingStatus? {
+        let code = self.codes[entry]
+        let position = Int(code.position)
+        switch code.kind {
+        case .none: return nil
+        case .preparing: return .preparingRuntimeEnvironment
+        case .priorityZero: return .priorityZero(self.entries[entry].container.state)
+        case .supervisorLimit: return .supervisorLimitReached(position: position)
+        case .previousAttempt: return .waitingForPreviousAttempt
+        case .newInstance: return .waitingForNewInstance(self.typeNames[Int(code.type)])
+        case .instanceTypes:
+            return .waitingForInstanceType(position: position, eligible: self.entries[entry].instanceTypes.map(\.name))
+        case .cloudLimits: return .waitingForCloudResources(position: position)
+        case .clusterCapacity: return .waitingForClusterCapacity(position: position)
+        }
     }
 }
 

@@ -35,7 +35,7 @@ extension SchedulingPlanner {
             return updated > exited
         }
         for i in queue.entries.indices {
-            let runner = match.runners[i]
+            let runner = match.runner(of: i)
             let state = queue.entries[i].container.state
             let priority = queue.entries[i].container.priority
             // Most entries need nothing: Queued or Locked with a positive priority and no runner.

@@ -11,8 +11,8 @@ import DispatchModel
 ///
 /// An instance that can take nothing more (no VCPU left, at `MaxRunningContainersPerInstance`, on hold,
 /// draining, shutting down) is not in any bucket. Each bucket remembers the last few needs that found no
-/// fit; a need at least as big in every dimension skips the scan until an instance joins the bucket, so a
-/// long queue of containers that do not fit costs O(1) per bucket.
+/// fit; a need at least as big in every dimension skips the scan, and an instance joining the bucket drops
+/// only the remembered needs it fits. So a long queue of containers that do not fit costs O(1) per bucket.
 struct PlacementIndex {
     /// One instance (or in-flight or planned create) during the pass.
     struct Slot {
@@ -33,13 +33,11 @@ struct PlacementIndex {
     }
 
     struct Bucket {
-        /// Slot indices, sorted by ``Slot/order``.
+        /// Slot indices, sorted by ``Slot/order`` descending, so the first in Arvados's order is last and
+        /// a new create (the lowest order) is appended.
         var slots: [Int] = []
-        /// Bumped whenever a slot joins, invalidating ``failedNeeds``.
-        var generation: UInt32 = 0
-        /// Recent needs that fit no slot here, as of ``failedGeneration``.
+        /// Recent needs that fit no slot here. A joining slot drops the ones it fits.
         var failedNeeds: [InstanceResources] = []
-        var failedGeneration: UInt32 = 0
     }
 
     struct TypeEntry {
@@ -107,9 +105,9 @@ struct PlacementIndex {
             return sa.id!.rawValue < sb.id!.rawValue
         }
         for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
-        // Insert in order, so each bucket append keeps the bucket sorted.
+        // Insert from the highest order down, so each insertion is an append.
         var byOrder = Array(self.slots.indices)
-        byOrder.sort { self.slots[$0].order < self.slots[$1].order }
+        byOrder.sort { self.slots[$0].order > self.slots[$1].order }
         for slot in byOrder { self.insertIfUseful(slot) }
     }
 
@@ -187,13 +185,8 @@ struct PlacementIndex {
 
     private mutating func firstFit(typeIndex t: Int, level: Int, need: InstanceResources) -> Int? {
         guard level < self.types[t].buckets.count, !self.types[t].buckets[level].slots.isEmpty else { return nil }
-        let generation = self.types[t].buckets[level].generation
-        if self.types[t].buckets[level].failedGeneration != generation {
-            self.types[t].buckets[level].failedNeeds.removeAll(keepingCapacity: true)
-            self.types[t].buckets[level].failedGeneration = generation
-        }
         for failed in self.types[t].buckets[level].failedNeeds where Self.dominates(need, failed) { return nil }
-        for slot in self.types[t].buckets[level].slots where self.slots[slot].remaining.accommodates(need) {
+        for slot in self.types[t].buckets[level].slots.reversed() where self.slots[slot].remaining.accommodates(need) {
             return slot
         }
         if self.types[t].buckets[level].failedNeeds.count >= Self.failedNeedsKept {
@@ -237,7 +230,7 @@ struct PlacementIndex {
         while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }
         let position = self.position(of: s.order, in: self.types[t].buckets[level].slots)
         self.types[t].buckets[level].slots.insert(slot, at: position)
-        self.types[t].buckets[level].generation &+= 1
+        self.types[t].buckets[level].failedNeeds.removeAll { s.remaining.accommodates($0) }
         self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
         self.slots[slot].level = level
     }
@@ -253,13 +246,13 @@ struct PlacementIndex {
         self.slots[slot].level = nil
     }
 
-    /// The first position in `bucket` whose slot order is not below `order`.
+    /// The first position in `bucket` (sorted by descending order) whose slot order is not above `order`.
     private func position(of order: Int, in bucket: [Int]) -> Int {
         var low = 0
         var high = bucket.count
         while low < high {
             let mid = (low + high) / 2
-            if self.slots[bucket[mid]].order < order { low = mid + 1 } else { high = mid }
+            if self.slots[bucket[mid]].order > order { low = mid + 1 } else { high = mid }
         }
         return low
     }

@@ -38,10 +38,8 @@ struct PlacementPass {
     private let now: Timestamp
 
     /// Entry indices in scheduling order.
-    private var order: [Int] = []
-    /// Whether the pool has a runner for each entry.
-    private var onWorker: [Bool]
-    private var statuses: [SchedulingStatus?]
+    private var order: [Int32] = []
+    private var statuses: [ScheduledQueue.Code]
     /// Entries this pass starts, which therefore stop waiting.
     private var started: [Bool]
     private var index: PlacementIndex
@@ -51,7 +49,7 @@ struct PlacementPass {
     private var maxSupervisors = 0
     private var plannedCreates = 0
     private var overQuotaFrom: Int?
-    private var overMaxSupervisors: [Int] = []
+    private var overMaxSupervisors: [Int32] = []
     private var allocatedNotStarted = 0
     private var eligible: [Int] = []
     /// The pool's runners matched to entries, shared with the reconciliation.
@@ -70,11 +68,10 @@ struct PlacementPass {
         self.configuration = configuration
         self.now = now
         let count = queue.entries.count
-        self.statuses = Array(repeating: nil, count: count)
+        self.statuses = Array(repeating: ScheduledQueue.Code(), count: count)
         self.started = Array(repeating: false, count: count)
 
         self.match = RunnerMatch(queue: queue, pool: pool)
-        self.onWorker = self.match.runners.map { $0 != nil }
         self.index = PlacementIndex(
             instances: pool.instances,
             entries: queue.entries,
@@ -90,7 +87,7 @@ struct PlacementPass {
             keys.append(
                 OrderKey(
                     entry: i,
-                    onWorker: self.onWorker[i],
+                    onWorker: self.match.hasRunner(i),
                     locked: queue.entries[i].container.state == .locked,
                     priority: queue.entries[i].container.priority,
                     firstSeenAt: queue.entries[i].firstSeenAt
@@ -98,7 +95,7 @@ struct PlacementPass {
             )
         }
         keys.sort(by: OrderKey.precedes)
-        self.order = keys.map { Int($0.entry) }
+        self.order = keys.map(\.entry)
     }
 
     /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
@@ -148,21 +145,22 @@ struct PlacementPass {
         var trying = self.pool.runners.count
         var position = 0
         var supervisors = 0
-        for (orderPosition, i) in self.order.enumerated() {
+        for (orderPosition, entry) in self.order.enumerated() {
+            let i = Int(entry)
             let state = self.queue.entries[i].container.state
             let isSupervisor = self.queue.entries[i].container.schedulingParameters.supervisor
             if isSupervisor { supervisors += 1 }
-            if self.onWorker[i] {
-                if state == .queued || state == .locked { self.statuses[i] = .preparingRuntimeEnvironment }
+            if self.match.hasRunner(i) {
+                if state == .queued || state == .locked { self.statuses[i].kind = .preparing }
                 continue
             }
             if self.queue.entries[i].container.priority < 1 {
-                self.statuses[i] = .priorityZero(state)
+                self.statuses[i].kind = .priorityZero
                 continue
             }
             if isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
-                self.overMaxSupervisors.append(i)
-                self.statuses[i] = .supervisorLimitReached(position: self.overMaxSupervisors.count)
+                self.overMaxSupervisors.append(entry)
+                self.statuses[i] = .init(kind: .supervisorLimit, position: Int32(self.overMaxSupervisors.count))
                 continue
             }
             guard state == .queued || state == .locked else { continue }
@@ -172,11 +170,13 @@ struct PlacementPass {
             let uuid = self.queue.entries[i].container.uuid
             let need = self.queue.entries[i].resources
             self.eligible.removeAll(keepingCapacity: true)
-            for type in self.queue.entries[i].instanceTypes {
-                self.eligible.append(
-                    self.index.typeIndex(named: type.name)
-                        ?? self.index.register(type, atCapacity: self.pool.isAtCapacity(type))
-                )
+            for k in self.queue.entries[i].instanceTypes.indices {
+                if let t = self.index.typeIndex(named: self.queue.entries[i].instanceTypes[k].name) {
+                    self.eligible.append(t)
+                } else {
+                    let type = self.queue.entries[i].instanceTypes[k]
+                    self.eligible.append(self.index.register(type, atCapacity: self.pool.isAtCapacity(type)))
+                }
             }
             let best = self.index.best(for: need, typeIndices: self.eligible)
             var available: Int?
@@ -194,11 +194,10 @@ struct PlacementPass {
                 let slot = self.index.slots[best]
                 if slot.ready, let id = slot.id {
                     self.actions.append(.start(uuid, on: id))
-                    self.statuses[i] = .preparingRuntimeEnvironment
+                    self.statuses[i].kind = .preparing
                     self.started[i] = true
                 } else {
-                    let typeName = self.index.types[slot.typeIndex].type.name
-                    self.statuses[i] = .waitingForNewInstance(typeName)
+                    self.statuses[i] = .init(kind: .newInstance, type: Int32(slot.typeIndex))
                     self.allocatedNotStarted += 1
                 }
                 continue
@@ -212,10 +211,7 @@ struct PlacementPass {
                 // Lower-priority containers may still fit other instance types.
                 if state == .locked {
                     position += 1
-                    self.statuses[i] = .waitingForInstanceType(
-                        position: position,
-                        eligible: self.queue.entries[i].instanceTypes.map(\.name)
-                    )
+                    self.statuses[i] = .init(kind: .instanceTypes, position: Int32(position))
                 }
                 continue
             }
@@ -228,19 +224,19 @@ struct PlacementPass {
             let type = self.index.types[available].type
             self.actions.append(.create(type))
             self.plannedCreates += 1
-            self.statuses[i] = .waitingForNewInstance(type.name)
+            self.statuses[i] = .init(kind: .newInstance, type: Int32(available))
             self.allocatedNotStarted += 1
             _ = self.index.addCreate(typeIndex: available, holding: need)
         }
 
         // Everything else waiting gets a queue position.
         let atQuota = self.atQuota
-        for i in self.order where self.statuses[i] == nil {
+        for entry in self.order where self.statuses[Int(entry)].kind == .none {
+            let i = Int(entry)
             let state = self.queue.entries[i].container.state
             guard state == .queued || state == .locked else { continue }
             position += 1
-            self.statuses[i] =
-                atQuota ? .waitingForCloudResources(position: position) : .waitingForClusterCapacity(position: position)
+            self.statuses[i] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
         }
     }
 
@@ -260,7 +256,8 @@ struct PlacementPass {
                 unlock.append(contentsOf: overQuota)
             }
         }
-        for i in unlock where self.queue.entries[i].container.state == .locked && !self.onWorker[i] {
+        for i in unlock.lazy.map(Int.init)
+        where self.queue.entries[i].container.state == .locked && !self.match.hasRunner(i) {
             self.actions.append(
                 .unlock(self.queue.entries[i].uuid, reason: "pool capacity is used by higher priority containers")
             )
@@ -280,14 +277,19 @@ struct PlacementPass {
     }
 
     /// The queue in scheduling order with statuses.
-    func schedule() -> [ContainerSchedule] {
-        self.order.map { ContainerSchedule(uuid: self.queue.entries[$0].uuid, status: self.statuses[$0]) }
+    func schedule() -> ScheduledQueue {
+        ScheduledQueue(
+            entries: self.queue.entries,
+            order: self.order,
+            codes: self.statuses,
+            typeNames: self.index.types.map(\.type.name)
+        )
     }
 
     /// The gauges after the pass.
     func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
         var earliest: Timestamp?
-        for i in self.queue.entries.indices where !self.onWorker[i] && !self.started[i] {
+        for i in self.queue.entries.indices where !self.match.hasRunner(i) && !self.started[i] {
             let state = self.queue.entries[i].container.state
             guard self.queue.entries[i].container.priority > 0, state == .queued || state == .locked,
                 let created = self.queue.entries[i].container.createdAt
