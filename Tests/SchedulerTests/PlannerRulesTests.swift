@@ -187,6 +187,25 @@ struct PlannerRulesTests {
         #expect(plan.metrics.containersAllocatedNotStarted == 1)
     }
 
+    @Test("A positive SupervisorFraction allows at least one supervisor")
+    func atLeastOneSupervisor() {
+        let containers = (1...2).map { container($0, priority: $0, vcpus: 1, ram: Self.gib, supervisor: true) }
+        var pool = StubPool(quota: 100, canCreate: 2)
+        pool.create(instanceType(1))
+        pool.create(instanceType(1))
+        pool.bootAllInstances()
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxInstances = 3  // 3 × 0.2 rounds down to 0
+        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool, configuration: configuration)
+        let plan = harness.runPass()
+        #expect(harness.pool.starts == [containerUUID(2)])
+        #expect(
+            plan.actions.contains(
+                .unlock(containerUUID(1), reason: "pool capacity is used by higher priority containers")
+            )
+        )
+    }
+
     static let type4 = instanceType(4)
 
     @Test(
