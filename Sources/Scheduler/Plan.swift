@@ -15,8 +15,8 @@ public struct Plan: Sendable {
         case unlock(ContainerUUID, reason: String)
         /// Cancel a container.
         case cancel(ContainerUUID, reason: String)
-        /// Ask the pool to create an instance of the type.
-        case create(InstanceType)
+        /// Ask the pool to create an instance of the type. (Boxed: the type is large and creates are few.)
+        indirect case create(InstanceType)
         /// Start a Locked container on a ready instance. The applier first asks the pool to kill any
         /// runner left from a previous attempt ("about to start"); if there was one, it reports
         /// ``SchedulingStatus/waitingForPreviousAttempt`` instead.

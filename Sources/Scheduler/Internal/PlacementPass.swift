@@ -52,6 +52,8 @@ struct PlacementPass {
     private var overMaxSupervisors: [Int32] = []
     private var allocatedNotStarted = 0
     private var eligible: [Int] = []
+    private var eligibleMemo: [UnsafeRawPointer: Range<Int>] = [:]
+    private var eligibleStore: [Int] = []
     /// The pool's runners matched to entries, shared with the reconciliation.
     let match: RunnerMatch
 
@@ -169,15 +171,7 @@ struct PlacementPass {
 
             let uuid = self.queue.entries[i].container.uuid
             let need = self.queue.entries[i].resources
-            self.eligible.removeAll(keepingCapacity: true)
-            for k in self.queue.entries[i].instanceTypes.indices {
-                if let t = self.index.typeIndex(named: self.queue.entries[i].instanceTypes[k].name) {
-                    self.eligible.append(t)
-                } else {
-                    let type = self.queue.entries[i].instanceTypes[k]
-                    self.eligible.append(self.index.register(type, atCapacity: self.pool.isAtCapacity(type)))
-                }
-            }
+            self.resolveEligibleTypes(of: i)
             let best = self.index.best(for: need, typeIndices: self.eligible)
             var available: Int?
             for t in self.eligible where !self.index.types[t].atCapacity {
@@ -239,6 +233,36 @@ struct PlacementPass {
             self.statuses[i] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
         }
     }
+
+    /// Fills ``eligible`` with the type indices of the entry's eligible types.
+    ///
+    /// Queues usually share one list among containers with the same constraints, so lists are memoized by
+    /// buffer identity (an array's buffer cannot change while the snapshot holds it); others are resolved
+    /// by name.
+    private mutating func resolveEligibleTypes(of i: Int) {
+        let key = self.queue.entries[i].instanceTypes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        if let key, let range = self.eligibleMemo[key] {
+            self.eligible.removeAll(keepingCapacity: true)
+            self.eligible.append(contentsOf: self.eligibleStore[range])
+            return
+        }
+        self.eligible.removeAll(keepingCapacity: true)
+        for k in self.queue.entries[i].instanceTypes.indices {
+            if let t = self.index.typeIndex(named: self.queue.entries[i].instanceTypes[k].name) {
+                self.eligible.append(t)
+            } else {
+                let type = self.queue.entries[i].instanceTypes[k]
+                self.eligible.append(self.index.register(type, atCapacity: self.pool.isAtCapacity(type)))
+            }
+        }
+        if let key, self.eligibleMemo.count < Self.eligibleMemoLimit {
+            let start = self.eligibleStore.count
+            self.eligibleStore.append(contentsOf: self.eligible)
+            self.eligibleMemo[key] = start..<self.eligibleStore.count
+        }
+    }
+
+    private static let eligibleMemoLimit = 4096
 
     /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
     /// (reference §3.4 steps 7–8).
