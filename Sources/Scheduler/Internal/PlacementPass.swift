@@ -2,36 +2,6 @@ import DispatchModel
 
 /// The working state of one placement pass (Arvados's `runQueue`, reference §3.4).
 struct PlacementPass {
-    /// The sort key of one queue entry: on a worker first, then Locked before Queued, then priority
-    /// descending, then first seen, then snapshot position (for a deterministic order).
-    private struct OrderKey {
-        /// Bit 63: not on a worker; bit 62: not Locked; below: priority, inverted so higher sorts first.
-        var rank: UInt64
-        var firstSeenSeconds: Int64
-        var firstSeenNanoseconds: Int32
-        var entry: Int32
-
-        static let maxPriority: UInt64 = (1 << 62) - 1
-
-        init(entry: Int, onWorker: Bool, locked: Bool, priority: Int, firstSeenAt: Timestamp) {
-            let priority = UInt64(clamping: max(0, priority))
-            self.rank =
-                (onWorker ? 0 : 1 << 63) | (locked ? 0 : 1 << 62) | (Self.maxPriority - min(priority, Self.maxPriority))
-            self.firstSeenSeconds = firstSeenAt.secondsSince1970
-            self.firstSeenNanoseconds = firstSeenAt.nanoseconds
-            self.entry = Int32(truncatingIfNeeded: entry)
-        }
-
-        static func precedes(_ a: OrderKey, _ b: OrderKey) -> Bool {
-            if a.rank != b.rank { return a.rank < b.rank }
-            if a.firstSeenSeconds != b.firstSeenSeconds { return a.firstSeenSeconds < b.firstSeenSeconds }
-            if a.firstSeenNanoseconds != b.firstSeenNanoseconds {
-                return a.firstSeenNanoseconds < b.firstSeenNanoseconds
-            }
-            return a.entry < b.entry
-        }
-    }
-
     private let queue: QueueSnapshot
     private let pool: PoolSnapshot
     private let configuration: SchedulingPlanner.Configuration
@@ -83,21 +53,15 @@ struct PlacementPass {
         )
         self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
 
-        var keys: [OrderKey] = []
-        keys.reserveCapacity(count)
-        for i in 0..<count {
-            keys.append(
-                OrderKey(
-                    entry: i,
-                    onWorker: self.match.hasRunner(i),
-                    locked: queue.entries[i].container.state == .locked,
-                    priority: queue.entries[i].container.priority,
-                    firstSeenAt: queue.entries[i].firstSeenAt
-                )
-            )
-        }
-        keys.sort(by: OrderKey.precedes)
-        self.order = keys.map(\.entry)
+        let entries = queue.entries
+        let match = self.match
+        self.order = QueueOrder.sorted(
+            count: count,
+            onWorker: { match.hasRunner($0) },
+            locked: { entries[$0].container.state == .locked },
+            priority: { entries[$0].container.priority },
+            firstSeenAt: { entries[$0].firstSeenAt }
+        )
     }
 
     /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
