@@ -57,6 +57,7 @@ func buildScenario(
     name: String,
     maxInstances: Int,
     createBudget: Int?,
+    shareEligibleLists: Bool = true,
     containers containerCount: Int = 100_000,
     instances instanceCount: Int = 10_000
 ) -> Scenario {
@@ -99,7 +100,7 @@ func buildScenario(
         entries.append(
             QueueEntry(
                 container: container,
-                instanceTypes: eligible,
+                instanceTypes: shareEligibleLists ? eligible : eligible.map { $0 },
                 resources: resources,
                 firstSeenAt: Timestamp(secondsSince1970: base.secondsSince1970 - Int64(containerCount - i))
             )
@@ -193,6 +194,13 @@ let allScenarios = [
     buildScenario(name: "limited (MaxInstances 12000, 1 create)", maxInstances: 12_000, createBudget: 1),
     // Worst case: no limits, so every container is placed, locked or given an instance.
     buildScenario(name: "unlimited (MaxInstances 0, any creates)", maxInstances: 0, createBudget: nil),
+    // The same, with every entry holding its own copy of its eligible-type list.
+    buildScenario(
+        name: "unlimited, unshared type lists",
+        maxInstances: 0,
+        createBudget: nil,
+        shareEligibleLists: false
+    ),
 ]
 let scenarios = allScenarios.filter { only == nil || $0.name.hasPrefix(only!) }
 print("setup done; peak RSS so far \(peakRSS())")

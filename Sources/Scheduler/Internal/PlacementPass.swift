@@ -2,7 +2,15 @@ import DispatchModel
 
 /// The working state of one placement pass (Arvados's `runQueue`, reference §3.4).
 struct PlacementPass {
+    /// What the walk reads of each entry.
+    private struct EntryInfo {
+        var priority: Int
+        var state: ContainerState
+        var isSupervisor: Bool
+    }
+
     private let queue: QueueSnapshot
+    private let info: [EntryInfo]
     private let pool: PoolSnapshot
     private let configuration: SchedulingPlanner.Configuration
     private let now: Timestamp
@@ -53,13 +61,26 @@ struct PlacementPass {
         )
         self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
 
+        // The fields the walk reads, copied in snapshot order so the walk in priority order stays in cache.
+        var info: [EntryInfo] = []
+        info.reserveCapacity(count)
+        for entry in queue.entries.indices {
+            info.append(
+                EntryInfo(
+                    priority: queue.entries[entry].container.priority,
+                    state: queue.entries[entry].container.state,
+                    isSupervisor: queue.entries[entry].container.schedulingParameters.supervisor
+                )
+            )
+        }
+        self.info = info
         let entries = queue.entries
         let match = self.match
         self.order = QueueOrder.sorted(
             count: count,
             onWorker: { match.hasRunner($0) },
-            locked: { entries[$0].container.state == .locked },
-            priority: { entries[$0].container.priority },
+            locked: { info[$0].state == .locked },
+            priority: { info[$0].priority },
             firstSeenAt: { entries[$0].firstSeenAt }
         )
     }
@@ -113,14 +134,14 @@ struct PlacementPass {
         var supervisors = 0
         for (orderPosition, entry) in self.order.enumerated() {
             let i = Int(entry)
-            let state = self.queue.entries[i].container.state
-            let isSupervisor = self.queue.entries[i].container.schedulingParameters.supervisor
+            let state = self.info[i].state
+            let isSupervisor = self.info[i].isSupervisor
             if isSupervisor { supervisors += 1 }
             if self.match.hasRunner(i) {
                 if state == .queued || state == .locked { self.statuses[i].kind = .preparing }
                 continue
             }
-            if self.queue.entries[i].container.priority < 1 {
+            if self.info[i].priority < 1 {
                 self.statuses[i].kind = .priorityZero
                 continue
             }
@@ -191,7 +212,7 @@ struct PlacementPass {
         let atQuota = self.atQuota
         for entry in self.order where self.statuses[Int(entry)].kind == .none {
             let i = Int(entry)
-            let state = self.queue.entries[i].container.state
+            let state = self.info[i].state
             guard state == .queued || state == .locked else { continue }
             position += 1
             self.statuses[i] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
@@ -245,7 +266,7 @@ struct PlacementPass {
             }
         }
         for i in unlock.lazy.map(Int.init)
-        where self.queue.entries[i].container.state == .locked && !self.match.hasRunner(i) {
+        where self.info[i].state == .locked && !self.match.hasRunner(i) {
             self.actions.append(
                 .unlock(self.queue.entries[i].uuid, reason: "pool capacity is used by higher priority containers")
             )
@@ -278,8 +299,8 @@ struct PlacementPass {
     func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
         var earliest: Timestamp?
         for i in self.queue.entries.indices where !self.match.hasRunner(i) && !self.started[i] {
-            let state = self.queue.entries[i].container.state
-            guard self.queue.entries[i].container.priority > 0, state == .queued || state == .locked,
+            let state = self.info[i].state
+            guard self.info[i].priority > 0, state == .queued || state == .locked,
                 let created = self.queue.entries[i].container.createdAt
             else { continue }
             if earliest.map({ created < $0 }) ?? true { earliest = created }
