@@ -189,20 +189,22 @@ let clock = ContinuousClock()
 let now = Timestamp(secondsSince1970: 1_800_000_060)
 
 let only = CommandLine.arguments.dropFirst(2).first
-let allScenarios = [
+let configurations: [(name: String, maxInstances: Int, createBudget: Int?, shareEligibleLists: Bool)] = [
     // Arvados defaults at this size: a MaxInstances cap and one create at a time.
-    buildScenario(name: "limited (MaxInstances 12000, 1 create)", maxInstances: 12_000, createBudget: 1),
+    ("limited (MaxInstances 12000, 1 create)", 12_000, 1, true),
     // Worst case: no limits, so every container is placed, locked or given an instance.
-    buildScenario(name: "unlimited (MaxInstances 0, any creates)", maxInstances: 0, createBudget: nil),
+    ("unlimited (MaxInstances 0, any creates)", 0, nil, true),
     // The same, with every entry holding its own copy of its eligible-type list.
-    buildScenario(
-        name: "unlimited, unshared type lists",
-        maxInstances: 0,
-        createBudget: nil,
-        shareEligibleLists: false
-    ),
+    ("unlimited, unshared type lists", 0, nil, false),
 ]
-let scenarios = allScenarios.filter { only == nil || $0.name.hasPrefix(only!) }
+let scenarios = configurations.filter { only == nil || $0.name.hasPrefix(only!) }.map {
+    buildScenario(
+        name: $0.name,
+        maxInstances: $0.maxInstances,
+        createBudget: $0.createBudget,
+        shareEligibleLists: $0.shareEligibleLists
+    )
+}
 print("setup done; peak RSS so far \(peakRSS())")
 for scenario in scenarios {
     var times: [Double] = []
