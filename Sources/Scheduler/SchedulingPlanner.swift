@@ -9,6 +9,19 @@ public import DispatchModel
 ///
 /// Placement indexes the instances by type and by how busy and how ready they are, so a pass costs about
 /// O(containers × eligible types) rather than O(containers × instances).
+///
+/// Where this differs from Arvados, on purpose:
+/// - The best existing instance is the busiest one with room, then a ready one over a booting one, then
+///   the first in Arvados's instance order. Arvados reaches nearly the same choice by replacing its
+///   candidate while scanning, which depends on scan order when the two preferences disagree.
+/// - The pool says how many creates it will accept (``PoolSnapshot/createBudget``); the planner plans no
+///   more, instead of calling a create that the pool refuses.
+/// - The pool's "kill the previous attempt first" check before a lock or a start is the applier's, as
+///   documented on ``Plan/Action``: a consistent snapshot never shows a runner for a container it locks.
+/// - Shutdowns at quota are planned only for booting or idle instances not on hold (Arvados asks the
+///   pool for every instance with nothing allocated and the pool ignores the rest).
+/// - Placement and reconciliation run on the same snapshot; they act on disjoint containers (placement
+///   skips containers with a runner or a priority of 0, which are all reconciliation acts on).
 public struct SchedulingPlanner: Sendable {
     /// The settings the planner reads; every default matches the Arvados configuration default.
     public struct Configuration: Hashable, Sendable {
