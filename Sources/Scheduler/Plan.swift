@@ -68,6 +68,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
 
     private let entries: [QueueEntry]
     private let order: [Int32]
+    /// Statuses by position.
     private let codes: [Code]
     private let typeNames: [InstanceTypeName]
 
@@ -87,12 +88,15 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
     public var endIndex: Int { self.order.count }
 
     public subscript(position: Int) -> ContainerSchedule {
-        let entry = Int(self.order[position])
-        return ContainerSchedule(uuid: self.entries[entry].container.uuid, status: self.status(of: entry))
+        ContainerSchedule(
+            uuid: self.entries[Int(self.order[position])].container.uuid,
+            status: self.status(at: position)
+        )
     }
 
-    private func status(of entry: Int) -> SchedulingStatus? {
-        let code = self.codes[entry]
+    private func status(at index: Int) -> SchedulingStatus? {
+        let entry = Int(self.order[index])
+        let code = self.codes[index]
         let position = Int(code.position)
         switch code.kind {
         case .none: return nil

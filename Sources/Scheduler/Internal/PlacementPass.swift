@@ -5,11 +5,14 @@ struct PlacementPass {
     /// What the walk reads of each entry.
     private struct EntryInfo {
         var priority: Int
+        var createdAt: Timestamp?
         var state: ContainerState
         var isSupervisor: Bool
+        var onWorker: Bool
     }
 
     private let queue: QueueSnapshot
+    /// Entry fields by scheduling position, so the walk reads them in order.
     private let info: [EntryInfo]
     private let pool: PoolSnapshot
     private let configuration: SchedulingPlanner.Configuration
@@ -17,8 +20,9 @@ struct PlacementPass {
 
     /// Entry indices in scheduling order.
     private var order: [Int32] = []
+    /// Statuses by scheduling position.
     private var statuses: [ScheduledQueue.Code]
-    /// Entries this pass starts, which therefore stop waiting.
+    /// Positions this pass starts, which therefore stop waiting.
     private var started: [Bool]
     private var index: PlacementIndex
     /// Workers at the start of the pass (Arvados's `totalInstances`).
@@ -27,7 +31,8 @@ struct PlacementPass {
     private var maxSupervisors = 0
     private var plannedCreates = 0
     private var overQuotaFrom: Int?
-    private var overMaxSupervisors: [Int32] = []
+    /// Positions of supervisors over the limit.
+    private var overMaxSupervisors: [Int] = []
     private var allocatedNotStarted = 0
     private var eligible: [Int] = []
     private var eligibleMemo: [UnsafeRawPointer: Range<Int>] = [:]
@@ -61,28 +66,30 @@ struct PlacementPass {
         )
         self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
 
-        // The fields the walk reads, copied in snapshot order so the walk in priority order stays in cache.
+        // The fields the walk reads, gathered into scheduling order once, so the walk is sequential.
         var info: [EntryInfo] = []
         info.reserveCapacity(count)
         for entry in queue.entries.indices {
             info.append(
                 EntryInfo(
                     priority: queue.entries[entry].container.priority,
+                    createdAt: queue.entries[entry].container.createdAt,
                     state: queue.entries[entry].container.state,
-                    isSupervisor: queue.entries[entry].container.schedulingParameters.supervisor
+                    isSupervisor: queue.entries[entry].container.schedulingParameters.supervisor,
+                    onWorker: self.match.hasRunner(entry)
                 )
             )
         }
-        self.info = info
         let entries = queue.entries
-        let match = self.match
-        self.order = QueueOrder.sorted(
+        let order = QueueOrder.sorted(
             count: count,
-            onWorker: { match.hasRunner($0) },
+            onWorker: { info[$0].onWorker },
             locked: { info[$0].state == .locked },
             priority: { info[$0].priority },
             firstSeenAt: { entries[$0].firstSeenAt }
         )
+        self.order = order
+        self.info = order.map { info[Int($0)] }
     }
 
     /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
@@ -132,28 +139,28 @@ struct PlacementPass {
         var trying = self.pool.runners.count
         var position = 0
         var supervisors = 0
-        for (orderPosition, entry) in self.order.enumerated() {
-            let i = Int(entry)
-            let state = self.info[i].state
-            let isSupervisor = self.info[i].isSupervisor
+        for k in self.info.indices {
+            let state = self.info[k].state
+            let isSupervisor = self.info[k].isSupervisor
             if isSupervisor { supervisors += 1 }
-            if self.match.hasRunner(i) {
-                if state == .queued || state == .locked { self.statuses[i].kind = .preparing }
+            if self.info[k].onWorker {
+                if state == .queued || state == .locked { self.statuses[k].kind = .preparing }
                 continue
             }
-            if self.info[i].priority < 1 {
-                self.statuses[i].kind = .priorityZero
+            if self.info[k].priority < 1 {
+                self.statuses[k].kind = .priorityZero
                 continue
             }
             if isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
-                self.overMaxSupervisors.append(entry)
-                self.statuses[i] = .init(kind: .supervisorLimit, position: Int32(self.overMaxSupervisors.count))
+                self.overMaxSupervisors.append(k)
+                self.statuses[k] = .init(kind: .supervisorLimit, position: Int32(self.overMaxSupervisors.count))
                 continue
             }
             guard state == .queued || state == .locked else { continue }
             if self.maxContainers > 0 && trying >= self.maxContainers { continue }
             trying += 1
 
+            let i = Int(self.order[k])
             let uuid = self.queue.entries[i].container.uuid
             let need = self.queue.entries[i].resources
             self.resolveEligibleTypes(of: i)
@@ -173,24 +180,24 @@ struct PlacementPass {
                 let slot = self.index.slots[best]
                 if slot.ready, let id = slot.id {
                     self.actions.append(.start(uuid, on: id))
-                    self.statuses[i].kind = .preparing
-                    self.started[i] = true
+                    self.statuses[k].kind = .preparing
+                    self.started[k] = true
                 } else {
-                    self.statuses[i] = .init(kind: .newInstance, type: Int32(slot.typeIndex))
+                    self.statuses[k] = .init(kind: .newInstance, type: Int32(slot.typeIndex))
                     self.allocatedNotStarted += 1
                 }
                 continue
             }
             if self.atQuota {
                 // Keep lower-priority containers from holding instances this one could use.
-                self.overQuotaFrom = orderPosition
+                self.overQuotaFrom = k
                 break
             }
             guard let available else {
                 // Lower-priority containers may still fit other instance types.
                 if state == .locked {
                     position += 1
-                    self.statuses[i] = .init(kind: .instanceTypes, position: Int32(position))
+                    self.statuses[k] = .init(kind: .instanceTypes, position: Int32(position))
                 }
                 continue
             }
@@ -203,19 +210,18 @@ struct PlacementPass {
             let type = self.index.types[available].type
             self.actions.append(.create(type))
             self.plannedCreates += 1
-            self.statuses[i] = .init(kind: .newInstance, type: Int32(available))
+            self.statuses[k] = .init(kind: .newInstance, type: Int32(available))
             self.allocatedNotStarted += 1
             _ = self.index.addCreate(typeIndex: available, holding: need)
         }
 
         // Everything else waiting gets a queue position.
         let atQuota = self.atQuota
-        for entry in self.order where self.statuses[Int(entry)].kind == .none {
-            let i = Int(entry)
-            let state = self.info[i].state
+        for k in self.info.indices where self.statuses[k].kind == .none {
+            let state = self.info[k].state
             guard state == .queued || state == .locked else { continue }
             position += 1
-            self.statuses[i] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
+            self.statuses[k] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
         }
     }
 
@@ -252,9 +258,10 @@ struct PlacementPass {
     /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
     /// (reference §3.4 steps 7–8).
     mutating func releaseOverflow() {
+        // Positions to unlock.
         var unlock = self.overMaxSupervisors
         if let from = self.overQuotaFrom {
-            let overQuota = self.order[from...]
+            let overQuota = from..<self.info.count
             if self.totalInstances > 0 && overQuota.count > 1 {
                 // Keep the next in line locked, so a quota error that persists does not use up its
                 // lock attempts.
@@ -265,11 +272,9 @@ struct PlacementPass {
                 unlock.append(contentsOf: overQuota)
             }
         }
-        for i in unlock.lazy.map(Int.init)
-        where self.info[i].state == .locked && !self.match.hasRunner(i) {
-            self.actions.append(
-                .unlock(self.queue.entries[i].uuid, reason: "pool capacity is used by higher priority containers")
-            )
+        for k in unlock where self.info[k].state == .locked && !self.info[k].onWorker {
+            let uuid = self.queue.entries[Int(self.order[k])].uuid
+            self.actions.append(.unlock(uuid, reason: "pool capacity is used by higher priority containers"))
         }
         guard self.overQuotaFrom != nil else { return }
         for slot in self.index.slots {
@@ -298,10 +303,9 @@ struct PlacementPass {
     /// The gauges after the pass.
     func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
         var earliest: Timestamp?
-        for i in self.queue.entries.indices where !self.match.hasRunner(i) && !self.started[i] {
-            let state = self.info[i].state
-            guard self.info[i].priority > 0, state == .queued || state == .locked,
-                let created = self.queue.entries[i].container.createdAt
+        for k in self.info.indices where !self.info[k].onWorker && !self.started[k] {
+            let state = self.info[k].state
+            guard self.info[k].priority > 0, state == .queued || state == .locked, let created = self.info[k].createdAt
             else { continue }
             if earliest.map({ created < $0 }) ?? true { earliest = created }
         }
