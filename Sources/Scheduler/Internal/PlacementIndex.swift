@@ -46,6 +46,8 @@ struct PlacementIndex {
         var buckets: [Bucket] = []
         /// Bit `l % 64` of word `l / 64` is set when bucket `l` is non-empty.
         var nonEmpty: [UInt64] = []
+        /// Recent needs that fit no slot of this type at any level. A joining slot drops the ones it fits.
+        var failedNeeds: [InstanceResources] = []
     }
 
     private(set) var slots: [Slot] = []
@@ -127,20 +129,26 @@ struct PlacementIndex {
     /// busiest instance with room, then a ready one over a booting one, then the cheapest (Arvados's
     /// instance order).
     mutating func best(for need: InstanceResources, typeIndices: [Int]) -> Int? {
+        // Types known to have no room for this need are left out (bit i stands for typeIndices[i]).
+        var live: UInt64 = 0
         var words = 0
-        for t in typeIndices { words = max(words, self.types[t].nonEmpty.count) }
+        for (i, t) in typeIndices.enumerated() where i < 64 {
+            if self.types[t].failedNeeds.contains(where: { Self.dominates(need, $0) }) { continue }
+            live |= 1 << UInt64(i)
+            words = max(words, self.types[t].nonEmpty.count)
+        }
         var word = words - 1
         while word >= 0 {
             var mask: UInt64 = 0
-            for t in typeIndices where word < self.types[t].nonEmpty.count {
-                mask |= self.types[t].nonEmpty[word]
+            for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
+                if word < self.types[t].nonEmpty.count { mask |= self.types[t].nonEmpty[word] }
             }
             while mask != 0 {
                 let bit = 63 - mask.leadingZeroBitCount
                 mask &= ~(UInt64(1) << UInt64(bit))
                 let level = word * 64 + bit
                 var found: Int?
-                for t in typeIndices {
+                for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
                     guard let slot = self.firstFit(typeIndex: t, level: level, need: need) else { continue }
                     if let current = found, !self.precedes(slot, current) { continue }
                     found = slot
@@ -149,7 +157,16 @@ struct PlacementIndex {
             }
             word -= 1
         }
+        for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
+            Self.remember(need, in: &self.types[t].failedNeeds)
+        }
         return nil
+    }
+
+    /// Adds `need` to a list of failed needs, dropping the oldest beyond ``failedNeedsKept``.
+    private static func remember(_ need: InstanceResources, in failed: inout [InstanceResources]) {
+        if failed.count >= Self.failedNeedsKept { failed.removeFirst() }
+        failed.append(need)
     }
 
     /// Records that a container needing `need` is (tentatively) placed on `slot`.
@@ -189,10 +206,7 @@ struct PlacementIndex {
         for slot in self.types[t].buckets[level].slots.reversed() where self.slots[slot].remaining.accommodates(need) {
             return slot
         }
-        if self.types[t].buckets[level].failedNeeds.count >= Self.failedNeedsKept {
-            self.types[t].buckets[level].failedNeeds.removeFirst()
-        }
-        self.types[t].buckets[level].failedNeeds.append(need)
+        Self.remember(need, in: &self.types[t].buckets[level].failedNeeds)
         return nil
     }
 
@@ -231,6 +245,7 @@ struct PlacementIndex {
         let position = self.position(of: s.order, in: self.types[t].buckets[level].slots)
         self.types[t].buckets[level].slots.insert(slot, at: position)
         self.types[t].buckets[level].failedNeeds.removeAll { s.remaining.accommodates($0) }
+        self.types[t].failedNeeds.removeAll { s.remaining.accommodates($0) }
         self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
         self.slots[slot].level = level
     }
