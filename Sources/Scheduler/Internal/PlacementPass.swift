@@ -37,6 +37,7 @@ struct PlacementPass {
     private var eligible: [Int] = []
     private var eligibleMemo: [UnsafeRawPointer: Range<Int>] = [:]
     private var eligibleStore: [Int] = []
+    private var eligibleMemoHits = 0
     /// The pool's runners matched to entries, shared with the reconciliation.
     let match: RunnerMatch
 
@@ -231,8 +232,14 @@ struct PlacementPass {
     /// buffer identity (an array's buffer cannot change while the snapshot holds it); others are resolved
     /// by name.
     private mutating func resolveEligibleTypes(of i: Int) {
-        let key = self.queue.entries[i].instanceTypes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        // Once the memo is full and has rarely hit, lists are evidently not shared: stop looking.
+        let useMemo =
+            self.eligibleMemo.count < Self.eligibleMemoLimit || self.eligibleMemoHits >= Self.eligibleMemoLimit
+        let key =
+            useMemo
+            ? self.queue.entries[i].instanceTypes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } : nil
         if let key, let range = self.eligibleMemo[key] {
+            self.eligibleMemoHits += 1
             self.eligible.removeAll(keepingCapacity: true)
             self.eligible.append(contentsOf: self.eligibleStore[range])
             return
