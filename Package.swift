@@ -211,6 +211,18 @@ let package = Package(
             name: "DispatchCloudCLITests",
             dependencies: ["dispatch-cloud", "dispatch-runner", "DispatchTestSupport"]
         ),
+        // Scheduling: a pure planner (queue and pool snapshots in, a plan of actions out).
+        .target(name: "Scheduler", dependencies: ["DispatchModel"]),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler", "DispatchModel", "DispatchTestSupport"]
+        ),
+        // `swift run -c release scheduler-benchmark`: planning passes at 100,000 containers.
+        .executableTarget(
+            name: "scheduler-benchmark",
+            dependencies: ["Scheduler", "DispatchModel"],
+            path: "Benchmarks/SchedulerBenchmark"
+        ),
     ]
 )
 

@@ -1,0 +1,274 @@
+import DispatchModel
+
+/// The instances of one planning pass, indexed for placement.
+///
+/// Instances are grouped by type, then into buckets by *level*: `containers × 2 + (ready ? 1 : 0)`, so a
+/// higher level is a busier instance, and at equal load a ready (idle or running) one beats a booting one.
+/// Within a bucket, instances keep Arvados's order (in-flight creates first, newest first, then by ID).
+/// A bitmask per type tells which levels are non-empty, so finding the best instance for a container
+/// visits only non-empty buckets of its eligible types, busiest first, and stops at the first level with
+/// a fit.
+///
+/// An instance that can take nothing more (no VCPU left, at `MaxRunningContainersPerInstance`, on hold,
+/// draining, shutting down) is not in any bucket. Each bucket remembers the last few needs that found no
+/// fit; a need at least as big in every dimension skips the scan, and an instance joining the bucket drops
+/// only the remembered needs it fits. So a long queue of containers that do not fit costs O(1) per bucket.
+struct PlacementIndex {
+    /// One instance (or in-flight or planned create) during the pass.
+    struct Slot {
+        var id: InstanceID?
+        var typeIndex: Int
+        /// Position within the type: negative for creates (newest lowest), then by ID.
+        var order: Int
+        var remaining: InstanceResources
+        /// Containers on it, real and tentatively allocated this pass.
+        var containers: Int
+        var ready: Bool
+        /// Whether its state and idle behaviour let it take new containers.
+        var acceptsContainers: Bool
+        var state: WorkerState
+        var idleBehavior: IdleBehavior
+        /// The bucket it is in, if any.
+        var level: Int?
+    }
+
+    struct Bucket {
+        /// Slot indices, sorted by ``Slot/order`` descending, so the first in Arvados's order is last and
+        /// a new create (the lowest order) is appended.
+        var slots: [Int] = []
+        /// Recent needs that fit no slot here. A joining slot drops the ones it fits.
+        var failedNeeds: [InstanceResources] = []
+    }
+
+    struct TypeEntry {
+        var type: InstanceType
+        var atCapacity: Bool
+        var buckets: [Bucket] = []
+        /// Bit `l % 64` of word `l / 64` is set when bucket `l` is non-empty.
+        var nonEmpty: [UInt64] = []
+        /// Recent needs that fit no slot of this type at any level. A joining slot drops the ones it fits.
+        var failedNeeds: [InstanceResources] = []
+    }
+
+    private(set) var slots: [Slot] = []
+    private(set) var types: [TypeEntry] = []
+    private var typeIndexByName: [InstanceTypeName: Int] = [:]
+    private let maxContainersPerInstance: Int
+    private var nextCreateOrder = -1
+
+    /// Builds the index from the pool's instances; `entryIndex` finds the queue entries of the containers
+    /// on them (an instance running a container not in the queue is assumed full).
+    init(
+        instances: [InstanceSnapshot],
+        entries: [QueueEntry],
+        entryIndex: [UUIDKey: Int],
+        maxContainersPerInstance: Int,
+        isAtCapacity: (InstanceType) -> Bool
+    ) {
+        self.maxContainersPerInstance = maxContainersPerInstance
+        var pendingCount = 0
+        self.slots.reserveCapacity(instances.count)
+        for instance in instances {
+            let typeIndex =
+                self.typeIndex(named: instance.type.name)
+                ?? self.register(instance.type, atCapacity: isAtCapacity(instance.type))
+            var remaining = instance.type.capacity
+            for uuid in instance.runningContainers {
+                guard let entry = entryIndex[UUIDKey(uuid)], entry >= 0 else {
+                    // Size unknown: assume the instance has nothing to spare.
+                    remaining = InstanceResources()
+                    break
+                }
+                remaining = remaining.subtracting(entries[entry].resources)
+            }
+            if instance.id == nil { pendingCount += 1 }
+            self.slots.append(
+                Slot(
+                    id: instance.id,
+                    typeIndex: typeIndex,
+                    order: instance.id == nil ? -pendingCount : 0,
+                    remaining: remaining,
+                    containers: instance.runningContainers.count,
+                    ready: instance.state == .idle || instance.state == .running,
+                    acceptsContainers: instance.idleBehavior == .run
+                        && [.unknown, .booting, .idle, .running].contains(instance.state),
+                    state: instance.state,
+                    idleBehavior: instance.idleBehavior
+                )
+            )
+        }
+        self.nextCreateOrder = -pendingCount - 1
+        // Existing instances are ordered by ID within their type.
+        var existing = self.slots.indices.filter { self.slots[$0].id != nil }
+        existing.sort { a, b in
+            let sa = self.slots[a]
+            let sb = self.slots[b]
+            if sa.typeIndex != sb.typeIndex { return sa.typeIndex < sb.typeIndex }
+            return sa.id!.rawValue < sb.id!.rawValue
+        }
+        for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
+        // Insert from the highest order down, so each insertion is an append.
+        var byOrder = Array(self.slots.indices)
+        byOrder.sort { self.slots[$0].order > self.slots[$1].order }
+        for slot in byOrder { self.insertIfUseful(slot) }
+    }
+
+    /// The index of the type named `name`, if the pass has seen it.
+    func typeIndex(named name: InstanceTypeName) -> Int? { self.typeIndexByName[name] }
+
+    /// Registers `type`, with whether the cloud is out of capacity for it, and returns its index.
+    mutating func register(_ type: InstanceType, atCapacity: Bool) -> Int {
+        if let index = self.typeIndexByName[type.name] { return index }
+        let index = self.types.count
+        self.types.append(TypeEntry(type: type, atCapacity: atCapacity))
+        self.typeIndexByName[type.name] = index
+        return index
+    }
+
+    /// The best slot for a container needing `need` that may run on the types at `typeIndices`: the
+    /// busiest instance with room, then a ready one over a booting one, then the cheapest (Arvados's
+    /// instance order).
+    mutating func best(for need: InstanceResources, typeIndices: [Int]) -> Int? {
+        // Types known to have no room for this need are left out (bit i stands for typeIndices[i]).
+        var live: UInt64 = 0
+        var words = 0
+        for (i, t) in typeIndices.enumerated() where i < 64 {
+            if self.types[t].failedNeeds.contains(where: { Self.dominates(need, $0) }) { continue }
+            live |= 1 << UInt64(i)
+            words = max(words, self.types[t].nonEmpty.count)
+        }
+        var word = words - 1
+        while word >= 0 {
+            var mask: UInt64 = 0
+            for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
+                if word < self.types[t].nonEmpty.count { mask |= self.types[t].nonEmpty[word] }
+            }
+            while mask != 0 {
+                let bit = 63 - mask.leadingZeroBitCount
+                mask &= ~(UInt64(1) << UInt64(bit))
+                let level = word * 64 + bit
+                var found: Int?
+                for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
+                    guard let slot = self.firstFit(typeIndex: t, level: level, need: need) else { continue }
+                    if let current = found, !self.precedes(slot, current) { continue }
+                    found = slot
+                }
+                if let found { return found }
+            }
+            word -= 1
+        }
+        for (i, t) in typeIndices.enumerated() where live & (1 << UInt64(i)) != 0 {
+            Self.remember(need, in: &self.types[t].failedNeeds)
+        }
+        return nil
+    }
+
+    /// Adds `need` to a list of failed needs, dropping the oldest beyond ``failedNeedsKept``.
+    private static func remember(_ need: InstanceResources, in failed: inout [InstanceResources]) {
+        if failed.count >= Self.failedNeedsKept { failed.removeFirst() }
+        failed.append(need)
+    }
+
+    /// Records that a container needing `need` is (tentatively) placed on `slot`.
+    mutating func allocate(_ need: InstanceResources, to slot: Int) {
+        self.remove(slot)
+        self.slots[slot].remaining = self.slots[slot].remaining.subtracting(need)
+        self.slots[slot].containers += 1
+        self.insertIfUseful(slot)
+    }
+
+    /// Adds a planned create of the type at `typeIndex`, already holding a container needing `need`.
+    mutating func addCreate(typeIndex: Int, holding need: InstanceResources) -> Int {
+        let slot = self.slots.count
+        self.slots.append(
+            Slot(
+                id: nil,
+                typeIndex: typeIndex,
+                order: self.nextCreateOrder,
+                remaining: self.types[typeIndex].type.capacity.subtracting(need),
+                containers: 1,
+                ready: false,
+                acceptsContainers: true,
+                state: .booting,
+                idleBehavior: .run
+            )
+        )
+        self.nextCreateOrder -= 1
+        self.insertIfUseful(slot)
+        return slot
+    }
+
+    // MARK: - Buckets
+
+    private mutating func firstFit(typeIndex t: Int, level: Int, need: InstanceResources) -> Int? {
+        guard level < self.types[t].buckets.count, !self.types[t].buckets[level].slots.isEmpty else { return nil }
+        for failed in self.types[t].buckets[level].failedNeeds where Self.dominates(need, failed) { return nil }
+        for slot in self.types[t].buckets[level].slots.reversed() where self.slots[slot].remaining.accommodates(need) {
+            return slot
+        }
+        Self.remember(need, in: &self.types[t].buckets[level].failedNeeds)
+        return nil
+    }
+
+    /// How many failed needs each bucket remembers.
+    private static let failedNeedsKept = 8
+
+    /// Whether `a` needs at least as much as `b` in every dimension, so where `b` does not fit, `a` does not.
+    private static func dominates(_ a: InstanceResources, _ b: InstanceResources) -> Bool {
+        a.vcpus >= b.vcpus && a.ram >= b.ram && a.scratch >= b.scratch && a.gpus >= b.gpus && a.gpuVRAM >= b.gpuVRAM
+    }
+
+    /// Arvados's instance order between slots of different types: price, then VCPUs, RAM and scratch
+    /// descending; within a type, the slot order.
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        let sa = self.slots[a]
+        let sb = self.slots[b]
+        if sa.typeIndex == sb.typeIndex { return sa.order < sb.order }
+        let ta = self.types[sa.typeIndex].type
+        let tb = self.types[sb.typeIndex].type
+        if ta.price != tb.price { return ta.price < tb.price }
+        if ta.vcpus != tb.vcpus { return ta.vcpus > tb.vcpus }
+        if ta.ram != tb.ram { return ta.ram > tb.ram }
+        if ta.scratch != tb.scratch { return ta.scratch > tb.scratch }
+        return (sa.id?.rawValue ?? "") < (sb.id?.rawValue ?? "")
+    }
+
+    private mutating func insertIfUseful(_ slot: Int) {
+        let s = self.slots[slot]
+        guard s.acceptsContainers, s.remaining.vcpus > 0,
+            self.maxContainersPerInstance <= 0 || s.containers < self.maxContainersPerInstance
+        else { return }
+        let level = s.containers * 2 + (s.ready ? 1 : 0)
+        let t = s.typeIndex
+        while self.types[t].buckets.count <= level { self.types[t].buckets.append(Bucket()) }
+        while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }
+        let position = self.position(of: s.order, in: self.types[t].buckets[level].slots)
+        self.types[t].buckets[level].slots.insert(slot, at: position)
+        self.types[t].buckets[level].failedNeeds.removeAll { s.remaining.accommodates($0) }
+        self.types[t].failedNeeds.removeAll { s.remaining.accommodates($0) }
+        self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
+        self.slots[slot].level = level
+    }
+
+    private mutating func remove(_ slot: Int) {
+        guard let level = self.slots[slot].level else { return }
+        let t = self.slots[slot].typeIndex
+        let position = self.position(of: self.slots[slot].order, in: self.types[t].buckets[level].slots)
+        self.types[t].buckets[level].slots.remove(at: position)
+        if self.types[t].buckets[level].slots.isEmpty {
+            self.types[t].nonEmpty[level / 64] &= ~(UInt64(1) << UInt64(level % 64))
+        }
+        self.slots[slot].level = nil
+    }
+
+    /// The first position in `bucket` (sorted by descending order) whose slot order is not above `order`.
+    private func position(of order: Int, in bucket: [Int]) -> Int {
+        var low = 0
+        var high = bucket.count
+        while low < high {
+            let mid = (low + high) / 2
+            if self.slots[bucket[mid]].order > order { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}

@@ -1,0 +1,329 @@
+import DispatchModel
+
+/// The working state of one placement pass (Arvados's `runQueue`, reference §3.4).
+struct PlacementPass {
+    /// What the walk reads of each entry.
+    private struct EntryInfo {
+        var priority: Int
+        var createdAt: Timestamp?
+        var state: ContainerState
+        var isSupervisor: Bool
+        var onWorker: Bool
+    }
+
+    private let queue: QueueSnapshot
+    /// Entry fields by scheduling position, so the walk reads them in order.
+    private let info: [EntryInfo]
+    private let pool: PoolSnapshot
+    private let configuration: SchedulingPlanner.Configuration
+    private let now: Timestamp
+
+    /// Entry indices in scheduling order.
+    private var order: [Int32] = []
+    /// Statuses by scheduling position.
+    private var statuses: [ScheduledQueue.Code]
+    /// Positions this pass starts, which therefore stop waiting.
+    private var started: [Bool]
+    private var index: PlacementIndex
+    /// Workers at the start of the pass (Arvados's `totalInstances`).
+    private let totalInstances: Int
+    private var maxContainers = 0
+    private var maxSupervisors = 0
+    private var plannedCreates = 0
+    private var overQuotaFrom: Int?
+    /// Positions of supervisors over the limit.
+    private var overMaxSupervisors: [Int] = []
+    private var allocatedNotStarted = 0
+    private var eligible: [Int] = []
+    private var eligibleMemo: [UnsafeRawPointer: Range<Int>] = [:]
+    private var eligibleStore: [Int] = []
+    private var eligibleMemoHits = 0
+    /// The pool's runners matched to entries, shared with the reconciliation.
+    let match: RunnerMatch
+
+    private(set) var actions: [Plan.Action] = []
+
+    init(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot,
+        configuration: SchedulingPlanner.Configuration,
+        now: Timestamp
+    ) {
+        self.queue = queue
+        self.pool = pool
+        self.configuration = configuration
+        self.now = now
+        let count = queue.entries.count
+        self.statuses = Array(repeating: ScheduledQueue.Code(), count: count)
+        self.started = Array(repeating: false, count: count)
+
+        self.match = RunnerMatch(queue: queue, pool: pool)
+        self.index = PlacementIndex(
+            instances: pool.instances,
+            entries: queue.entries,
+            entryIndex: self.match.entryIndex,
+            maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
+            isAtCapacity: pool.isAtCapacity
+        )
+        self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
+
+        // The fields the walk reads, gathered into scheduling order once, so the walk is sequential.
+        var info: [EntryInfo] = []
+        info.reserveCapacity(count)
+        for entry in queue.entries.indices {
+            info.append(
+                EntryInfo(
+                    priority: queue.entries[entry].container.priority,
+                    createdAt: queue.entries[entry].container.createdAt,
+                    state: queue.entries[entry].container.state,
+                    isSupervisor: queue.entries[entry].container.schedulingParameters.supervisor,
+                    onWorker: self.match.hasRunner(entry)
+                )
+            )
+        }
+        let entries = queue.entries
+        let order = QueueOrder.sorted(
+            count: count,
+            onWorker: { info[$0].onWorker },
+            locked: { info[$0].state == .locked },
+            priority: { info[$0].priority },
+            firstSeenAt: { entries[$0].firstSeenAt }
+        )
+        self.order = order
+        self.info = order.map { info[Int($0)] }
+    }
+
+    /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
+    /// pass's creates.
+    private var atQuota: Bool {
+        self.pool.atQuota
+            || (self.pool.maxInstances > 0
+                && self.pool.instances.count + self.plannedCreates >= self.pool.maxInstances)
+    }
+
+    /// Updates the dynamic container limit (reference §3.4 step 3) and derives the supervisor limit.
+    mutating func adjustLimits(_ state: inout SchedulingPlanner.State) {
+        let running = self.pool.runners.count
+        if let last503 = self.pool.last503At, state.last503Seen.map({ last503 > $0 }) ?? true {
+            // Stay just below the load at which the API started refusing requests.
+            state.last503Seen = last503
+            state.maxContainers = max(1, running - 1)
+        } else if state.maxContainers > 0,
+            state.last503Seen.map({ self.now.duration(since: $0) > self.configuration.quietAfter503 }) ?? true
+        {
+            // Grow about 10% beyond the current load while the API is quiet.
+            state.maxContainers = max(state.maxContainers, running * 11 / 10 + 1)
+        }
+        if state.instancesWithinQuota > 0 && state.instancesWithinQuota < self.totalInstances {
+            state.instancesWithinQuota = self.totalInstances
+        }
+        if self.atQuota {
+            if state.maxContainers == 0 || state.maxContainers > self.totalInstances {
+                state.maxContainers = max(1, self.totalInstances)
+            }
+            state.instancesWithinQuota = self.totalInstances
+        } else if state.instancesWithinQuota > 0 && state.maxContainers > state.instancesWithinQuota + 1 {
+            // Go at most one beyond the known-good level, so repeated quota errors do not lock and
+            // unlock the next containers until they run out of attempts.
+            state.maxContainers = state.instancesWithinQuota + 1
+        }
+        self.maxContainers = state.maxContainers
+        let fraction = self.configuration.supervisorFraction
+        self.maxSupervisors = Int(Double(self.maxContainers) * fraction)
+        if self.maxSupervisors < 1 && fraction > 0 && self.maxContainers > 0 {
+            self.maxSupervisors = 1
+        }
+    }
+
+    /// Walks the queue in order: locks, starts, creates and tentative allocations (reference §3.4 step 4).
+    mutating func place() {
+        var trying = self.pool.runners.count
+        var position = 0
+        var supervisors = 0
+        for k in self.info.indices {
+            let state = self.info[k].state
+            let isSupervisor = self.info[k].isSupervisor
+            if isSupervisor { supervisors += 1 }
+            if self.info[k].onWorker {
+                if state == .queued || state == .locked { self.statuses[k].kind = .preparing }
+                continue
+            }
+            if self.info[k].priority < 1 {
+                self.statuses[k].kind = .priorityZero
+                continue
+            }
+            if isSupervisor && self.maxSupervisors > 0 && supervisors > self.maxSupervisors {
+                self.overMaxSupervisors.append(k)
+                self.statuses[k] = .init(kind: .supervisorLimit, position: Int32(self.overMaxSupervisors.count))
+                continue
+            }
+            guard state == .queued || state == .locked else { continue }
+            if self.maxContainers > 0 && trying >= self.maxContainers { continue }
+            trying += 1
+
+            let i = Int(self.order[k])
+            let uuid = self.queue.entries[i].container.uuid
+            let need = self.queue.entries[i].resources
+            self.resolveEligibleTypes(of: i)
+            let best = self.index.best(for: need, typeIndices: self.eligible)
+            var available: Int?
+            for t in self.eligible where !self.index.types[t].atCapacity {
+                available = t
+                break
+            }
+
+            if let best {
+                self.index.allocate(need, to: best)
+                if state == .queued {
+                    self.actions.append(.lock(uuid))
+                    continue
+                }
+                let slot = self.index.slots[best]
+                if slot.ready, let id = slot.id {
+                    self.actions.append(.start(uuid, on: id))
+                    self.statuses[k].kind = .preparing
+                    self.started[k] = true
+                } else {
+                    self.statuses[k] = .init(kind: .newInstance, type: Int32(slot.typeIndex))
+                    self.allocatedNotStarted += 1
+                }
+                continue
+            }
+            if self.atQuota {
+                // Keep lower-priority containers from holding instances this one could use.
+                self.overQuotaFrom = k
+                break
+            }
+            guard let available else {
+                // Lower-priority containers may still fit other instance types.
+                if state == .locked {
+                    position += 1
+                    self.statuses[k] = .init(kind: .instanceTypes, position: Int32(position))
+                }
+                continue
+            }
+            if state == .queued {
+                // Lock now; the instance is created on a later pass, once the container is Locked.
+                self.actions.append(.lock(uuid))
+                continue
+            }
+            if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
+            let type = self.index.types[available].type
+            self.actions.append(.create(type))
+            self.plannedCreates += 1
+            self.statuses[k] = .init(kind: .newInstance, type: Int32(available))
+            self.allocatedNotStarted += 1
+            _ = self.index.addCreate(typeIndex: available, holding: need)
+        }
+
+        // Everything else waiting gets a queue position.
+        let atQuota = self.atQuota
+        for k in self.info.indices where self.statuses[k].kind == .none {
+            let state = self.info[k].state
+            guard state == .queued || state == .locked else { continue }
+            position += 1
+            self.statuses[k] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
+        }
+    }
+
+    /// Fills ``eligible`` with the type indices of the entry's eligible types.
+    ///
+    /// Queues usually share one list among containers with the same constraints, so lists are memoized by
+    /// buffer identity (an array's buffer cannot change while the snapshot holds it); others are resolved
+    /// by name.
+    private mutating func resolveEligibleTypes(of i: Int) {
+        // Once the memo is full and has rarely hit, lists are evidently not shared: stop looking.
+        let useMemo =
+            self.eligibleMemo.count < Self.eligibleMemoLimit || self.eligibleMemoHits >= Self.eligibleMemoLimit
+        let key =
+            useMemo
+            ? self.queue.entries[i].instanceTypes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } : nil
+        if let key, let range = self.eligibleMemo[key] {
+            self.eligibleMemoHits += 1
+            self.eligible.removeAll(keepingCapacity: true)
+            self.eligible.append(contentsOf: self.eligibleStore[range])
+            return
+        }
+        self.eligible.removeAll(keepingCapacity: true)
+        for k in self.queue.entries[i].instanceTypes.indices {
+            if let t = self.index.typeIndex(named: self.queue.entries[i].instanceTypes[k].name) {
+                self.eligible.append(t)
+            } else {
+                let type = self.queue.entries[i].instanceTypes[k]
+                self.eligible.append(self.index.register(type, atCapacity: self.pool.isAtCapacity(type)))
+            }
+        }
+        if let key, self.eligibleMemo.count < Self.eligibleMemoLimit {
+            let start = self.eligibleStore.count
+            self.eligibleStore.append(contentsOf: self.eligible)
+            self.eligibleMemo[key] = start..<self.eligibleStore.count
+        }
+    }
+
+    private static let eligibleMemoLimit = 4096
+
+    /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
+    /// (reference §3.4 steps 7–8).
+    mutating func releaseOverflow() {
+        // Positions to unlock.
+        var unlock = self.overMaxSupervisors
+        if let from = self.overQuotaFrom {
+            let overQuota = from..<self.info.count
+            if self.totalInstances > 0 && overQuota.count > 1 {
+                // Keep the next in line locked, so a quota error that persists does not use up its
+                // lock attempts.
+                unlock.append(contentsOf: overQuota.dropFirst())
+            } else {
+                // With no instances at all, the next in line evidently cannot run: let it run out of
+                // attempts and be cancelled rather than starve the queue.
+                unlock.append(contentsOf: overQuota)
+            }
+        }
+        for k in unlock where self.info[k].state == .locked && !self.info[k].onWorker {
+            let uuid = self.queue.entries[Int(self.order[k])].uuid
+            self.actions.append(.unlock(uuid, reason: "pool capacity is used by higher priority containers"))
+        }
+        guard self.overQuotaFrom != nil else { return }
+        for slot in self.index.slots {
+            guard let id = slot.id, slot.containers == 0, slot.idleBehavior != .hold,
+                slot.state == .booting || slot.state == .idle
+            else { continue }
+            self.actions.append(.shutdown(id))
+        }
+    }
+
+    /// Appends the reconciliation of queue and pool (reference §3.5).
+    mutating func reconcile() {
+        SchedulingPlanner.reconcile(queue: self.queue, pool: self.pool, match: self.match, into: &self.actions)
+    }
+
+    /// The queue in scheduling order with statuses.
+    func schedule() -> ScheduledQueue {
+        ScheduledQueue(
+            entries: self.queue.entries,
+            order: self.order,
+            codes: self.statuses,
+            typeNames: self.index.types.map(\.type.name)
+        )
+    }
+
+    /// The gauges after the pass.
+    func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
+        var earliest: Timestamp?
+        for k in self.info.indices where !self.info[k].onWorker && !self.started[k] {
+            let state = self.info[k].state
+            guard self.info[k].priority > 0, state == .queued || state == .locked, let created = self.info[k].createdAt
+            else { continue }
+            if earliest.map({ created < $0 }) ?? true { earliest = created }
+        }
+        return SchedulerMetrics(
+            containersAllocatedNotStarted: self.allocatedNotStarted,
+            containersNotAllocatedOverQuota: (self.overQuotaFrom.map { self.order.count - $0 } ?? 0)
+                + self.overMaxSupervisors.count,
+            containersLongestWaitTimeSeconds: earliest.map { self.now.duration(since: $0).inSeconds } ?? 0,
+            last503Time: state.last503Seen?.unixSeconds ?? 0,
+            maxConcurrentContainers: state.maxContainers,
+            atQuota: self.atQuota
+        )
+    }
+}

@@ -1,0 +1,213 @@
+public import DispatchModel
+
+/// What one planning pass decided: the actions to apply, the queue's scheduling statuses, and the metrics.
+///
+/// Actions are listed in the order the pass decided them; applying them in that order reproduces
+/// Arvados's call order (locks, starts and creates by queue position, then unlocks, then shutdowns,
+/// then the reconciliation).
+public struct Plan: Sendable {
+    /// One thing for the queue or the pool to do.
+    public enum Action: Hashable, Sendable {
+        /// Lock a Queued container for this dispatcher. The applier first asks the pool to kill any
+        /// runner left from a previous attempt ("about to lock") and skips the lock if there was one.
+        case lock(ContainerUUID)
+        /// Unlock (requeue) a Locked container.
+        case unlock(ContainerUUID, reason: String)
+        /// Cancel a container.
+        case cancel(ContainerUUID, reason: String)
+        /// Ask the pool to create an instance of the type. (Boxed: the type is large and creates are few.)
+        indirect case create(InstanceType)
+        /// Start a Locked container on a ready instance. The applier first asks the pool to kill any
+        /// runner left from a previous attempt ("about to start"); if there was one, it reports
+        /// ``SchedulingStatus/waitingForPreviousAttempt`` instead.
+        case start(ContainerUUID, on: InstanceID)
+        /// Shut down an instance that has nothing to run (only booting or idle instances not on hold).
+        case shutdown(InstanceID)
+        /// Kill the container's runner and make the pool forget it.
+        case kill(ContainerUUID, reason: String)
+        /// Drop the container from the queue cache.
+        case forget(ContainerUUID)
+    }
+
+    /// The actions, in decision order.
+    public var actions: [Action]
+    /// Every queue entry in scheduling order, with its status (`nil` for entries that have none, such as
+    /// Running containers). Statuses are worded on access, so a pass over 100,000 entries formats none.
+    public var queue: ScheduledQueue
+    /// The scheduler's gauges after this pass.
+    public var metrics: SchedulerMetrics
+
+    public init(actions: [Action] = [], queue: ScheduledQueue = .init(), metrics: SchedulerMetrics = .init()) {
+        self.actions = actions
+        self.queue = queue
+        self.metrics = metrics
+    }
+}
+
+/// The queue in scheduling order, with each entry's status.
+public struct ScheduledQueue: RandomAccessCollection, Sendable {
+    /// A status in compact form; its text is built on access.
+    struct Code: Sendable {
+        enum Kind: UInt8, Sendable {
+            case none
+            case preparing
+            case priorityZero
+            case supervisorLimit
+            case previousAttempt
+            case newInstance
+            case instanceTypes
+            case cloudLimits
+            case clusterCapacity
+        }
+
+        var kind: Kind = .none
+        var position: Int32 = 0
+        /// For ``Kind/newInstance``: the index into ``ScheduledQueue/typeNames``.
+        var type: Int32 = 0
+    }
+
+    private let entries: [QueueEntry]
+    private let order: [Int32]
+    /// Statuses by position.
+    private let codes: [Code]
+    private let typeNames: [InstanceTypeName]
+
+    /// An empty queue.
+    public init() {
+        self.init(entries: [], order: [], codes: [], typeNames: [])
+    }
+
+    init(entries: [QueueEntry], order: [Int32], codes: [Code], typeNames: [InstanceTypeName]) {
+        self.entries = entries
+        self.order = order
+        self.codes = codes
+        self.typeNames = typeNames
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { self.order.count }
+
+    public subscript(position: Int) -> ContainerSchedule {
+        ContainerSchedule(
+            uuid: self.entries[Int(self.order[position])].container.uuid,
+            status: self.status(at: position)
+        )
+    }
+
+    private func status(at index: Int) -> SchedulingStatus? {
+        let entry = Int(self.order[index])
+        let code = self.codes[index]
+        let position = Int(code.position)
+        switch code.kind {
+        case .none: return nil
+        case .preparing: return .preparingRuntimeEnvironment
+        case .priorityZero: return .priorityZero(self.entries[entry].container.state)
+        case .supervisorLimit: return .supervisorLimitReached(position: position)
+        case .previousAttempt: return .waitingForPreviousAttempt
+        case .newInstance: return .waitingForNewInstance(self.typeNames[Int(code.type)])
+        case .instanceTypes:
+            return .waitingForInstanceType(position: position, eligible: self.entries[entry].instanceTypes.map(\.name))
+        case .cloudLimits: return .waitingForCloudResources(position: position)
+        case .clusterCapacity: return .waitingForClusterCapacity(position: position)
+        }
+    }
+}
+
+/// A queue entry's place in the scheduling order and its status.
+public struct ContainerSchedule: Hashable, Sendable {
+    public var uuid: ContainerUUID
+    public var status: SchedulingStatus?
+
+    public init(uuid: ContainerUUID, status: SchedulingStatus?) {
+        self.uuid = uuid
+        self.status = status
+    }
+}
+
+/// Why a container is or is not running yet, worded exactly as Arvados's `scheduling_status`.
+public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
+    /// Allocated to an instance and starting.
+    case preparingRuntimeEnvironment
+    /// Not scheduled because its priority is 0.
+    case priorityZero(ContainerState)
+    /// A supervisor beyond the `SupervisorFraction` limit, at this position among such supervisors.
+    case supervisorLimitReached(position: Int)
+    /// A runner from an earlier attempt has not exited yet.
+    case waitingForPreviousAttempt
+    /// Allocated to an instance of this type that is booting or being created.
+    case waitingForNewInstance(InstanceTypeName)
+    /// Every eligible type is at cloud capacity.
+    case waitingForInstanceType(position: Int, eligible: [InstanceTypeName])
+    /// The cloud account is at its instance quota.
+    case waitingForCloudResources(position: Int)
+    /// The dispatcher's own limits leave no room.
+    case waitingForClusterCapacity(position: Int)
+
+    public var description: String {
+        switch self {
+        case .preparingRuntimeEnvironment:
+            "Container is allocated to an instance and preparing to run."
+        case .priorityZero(let state):
+            "This container will not be scheduled to run because its priority is 0 and state is \(state.rawValue)."
+        case .supervisorLimitReached(let position):
+            "Waiting in workflow queue at position \(position).  "
+                + "Cluster is at capacity and cannot start any new workflows right now."
+        case .waitingForPreviousAttempt:
+            "Waiting for previous container attempt to exit."
+        case .waitingForNewInstance(let type):
+            "Waiting for a \(type.rawValue) instance to boot and be ready to accept work."
+        case .waitingForInstanceType(let position, let eligible):
+            "Waiting in queue at position \(position).  Cluster is at capacity for all eligible instance types ("
+                + eligible.map(\.rawValue).joined(separator: ", ") + ") and cannot start a new instance right now."
+        case .waitingForCloudResources(let position):
+            "Waiting in queue at position \(position).  "
+                + "Cluster is at cloud account limits and cannot start any new instances right now."
+        case .waitingForClusterCapacity(let position):
+            "Waiting in queue at position \(position).  "
+                + "Cluster is at capacity and cannot start any new instances right now."
+        }
+    }
+}
+
+/// The scheduler's gauges (`arvados_dispatchcloud_*`, reference §5.4) as plain values.
+public struct SchedulerMetrics: Hashable, Sendable {
+    /// `containers_allocated_not_started`: allocated to a booting or pending instance.
+    public var containersAllocatedNotStarted: Int
+    /// `containers_not_allocated_over_quota`: left out because of quota or the supervisor limit.
+    public var containersNotAllocatedOverQuota: Int
+    /// `containers_longest_wait_time_seconds`: age of the oldest Queued or Locked container with a
+    /// positive priority that is not on an instance yet; 0 if none.
+    public var containersLongestWaitTimeSeconds: Double
+    /// `last_503_time`: Unix time of the last API 503 the planner has seen; 0 if none.
+    public var last503Time: Double
+    /// `max_concurrent_containers`: the dynamic container limit; 0 for none.
+    public var maxConcurrentContainers: Int
+    /// `at_quota`: whether the pool is at quota after this pass's creates.
+    public var atQuota: Bool
+
+    public init(
+        containersAllocatedNotStarted: Int = 0,
+        containersNotAllocatedOverQuota: Int = 0,
+        containersLongestWaitTimeSeconds: Double = 0,
+        last503Time: Double = 0,
+        maxConcurrentContainers: Int = 0,
+        atQuota: Bool = false
+    ) {
+        self.containersAllocatedNotStarted = containersAllocatedNotStarted
+        self.containersNotAllocatedOverQuota = containersNotAllocatedOverQuota
+        self.containersLongestWaitTimeSeconds = containersLongestWaitTimeSeconds
+        self.last503Time = last503Time
+        self.maxConcurrentContainers = maxConcurrentContainers
+        self.atQuota = atQuota
+    }
+
+    /// The Prometheus names (namespace `arvados`, subsystem `dispatchcloud`) of these gauges, in field order.
+    public static let names = [
+        "arvados_dispatchcloud_containers_allocated_not_started",
+        "arvados_dispatchcloud_containers_not_allocated_over_quota",
+        "arvados_dispatchcloud_containers_longest_wait_time_seconds",
+        "arvados_dispatchcloud_last_503_time",
+        "arvados_dispatchcloud_max_concurrent_containers",
+        "arvados_dispatchcloud_at_quota",
+    ]
+}

@@ -1,0 +1,111 @@
+public import DispatchModel
+
+/// The worker pool as one planning pass sees it.
+///
+/// The pool fills this in from its own state; the planner never calls the pool.
+public struct PoolSnapshot: Sendable {
+    /// Every worker, plus one entry with a `nil` ID per create call still in flight.
+    public var instances: [InstanceSnapshot]
+    /// Every container the pool knows a runner for: starting, running, or exited and not yet forgotten
+    /// (Arvados's `pool.Running()`).
+    public var runners: [ContainerUUID: Runner]
+    /// Whether the cloud reported a quota error that still holds (Arvados's `atQuotaUntil` and
+    /// `atQuotaUntilFewerInstances`).
+    public var atQuota: Bool
+    /// `CloudVMs.MaxInstances`: the pool is at quota once it holds this many workers and creates; 0 for no limit.
+    public var maxInstances: Int
+    /// How many more create calls the pool would accept right now, or `nil` for no limit.
+    ///
+    /// Zero while creates are throttled (rate limit, `MaxConcurrentInstanceCreateOps`); the planner
+    /// plans no more creates than this, so it never counts on an instance the pool would refuse.
+    public var createBudget: Int?
+    /// The scopes the cloud reported out of capacity, still held.
+    public var capacityHolds: Set<CapacityScope>
+    /// The quota group (instance family) of each provider type, for ``CapacityScope/quotaGroup(_:)`` holds.
+    public var quotaGroups: [String: String]
+    /// When the Arvados API last answered HTTP 503, or `nil` if it never did.
+    public var last503At: Timestamp?
+
+    public init(
+        instances: [InstanceSnapshot] = [],
+        runners: [ContainerUUID: Runner] = [:],
+        atQuota: Bool = false,
+        maxInstances: Int = 0,
+        createBudget: Int? = nil,
+        capacityHolds: Set<CapacityScope> = [],
+        quotaGroups: [String: String] = [:],
+        last503At: Timestamp? = nil
+    ) {
+        self.instances = instances
+        self.runners = runners
+        self.atQuota = atQuota
+        self.maxInstances = maxInstances
+        self.createBudget = createBudget
+        self.capacityHolds = capacityHolds
+        self.quotaGroups = quotaGroups
+        self.last503At = last503At
+    }
+
+    /// A runner process the pool knows about.
+    public struct Runner: Hashable, Sendable {
+        /// When the pool noticed the runner had exited; `nil` while it is starting or running.
+        public var exitedAt: Timestamp?
+
+        public init(exitedAt: Timestamp? = nil) {
+            self.exitedAt = exitedAt
+        }
+    }
+
+    /// Whether the pool would refuse to create an instance of `type` because the cloud is out of capacity.
+    public func isAtCapacity(_ type: InstanceType) -> Bool {
+        if self.capacityHolds.isEmpty { return false }
+        if self.capacityHolds.contains(.all) { return true }
+        if self.capacityHolds.contains(.instanceType(providerType: type.providerType, preemptible: type.preemptible)) {
+            return true
+        }
+        if let group = self.quotaGroups[type.providerType], self.capacityHolds.contains(.quotaGroup(group)) {
+            return true
+        }
+        return false
+    }
+}
+
+/// What a cloud capacity error applies to (Arvados's `atCapacityUntil` keys).
+public enum CapacityScope: Hashable, Sendable {
+    /// Every instance type.
+    case all
+    /// Every type of one instance family, as the driver groups them.
+    case quotaGroup(String)
+    /// One provider type, preemptible or not.
+    case instanceType(providerType: String, preemptible: Bool)
+}
+
+/// One worker (or in-flight create) as the planner sees it.
+public struct InstanceSnapshot: Sendable {
+    /// The cloud's ID, or `nil` while the create call is in flight.
+    public var id: InstanceID?
+    /// The configured type the instance was created as.
+    public var type: InstanceType
+    public var state: WorkerState
+    public var idleBehavior: IdleBehavior
+    /// The containers with a runner on the instance (starting, running, or exited and not forgotten).
+    public var runningContainers: [ContainerUUID]
+    /// When the instance last had a container, if ever.
+    public var lastBusy: Timestamp?
+
+    public init(
+        id: InstanceID?,
+        type: InstanceType,
+        state: WorkerState,
+        idleBehavior: IdleBehavior = .run,
+        runningContainers: [ContainerUUID] = [],
+        lastBusy: Timestamp? = nil
+    ) {
+        self.id = id
+        self.type = type
+        self.state = state
+        self.idleBehavior = idleBehavior
+        self.runningContainers = runningContainers
+        self.lastBusy = lastBusy
+    }
+}

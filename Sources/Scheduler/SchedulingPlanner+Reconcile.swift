@@ -1,0 +1,86 @@
+import DispatchModel
+
+extension SchedulingPlanner {
+    /// Resolves disagreements between the queue and the pool (Arvados's `sync`, reference §3.5).
+    ///
+    /// | Queue says | Pool says | Action |
+    /// |---|---|---|
+    /// | Running | no runner, and no worker in state unknown | cancel |
+    /// | Running | runner exited before the last queue update started | cancel |
+    /// | Running | runner alive, priority 0 | kill |
+    /// | Complete, Cancelled | runner | kill |
+    /// | Complete, Cancelled | no runner | forget |
+    /// | Queued | runner | kill |
+    /// | Queued | no runner, priority 0 | forget |
+    /// | Locked | runner exited before the last queue update started | unlock |
+    /// | Locked | runner alive, priority 0 | kill |
+    /// | Locked | no runner, priority 0 | unlock |
+    /// | (absent) | runner | kill |
+    ///
+    /// "Before the last queue update started" means a queue poll that began after the runner's exit has
+    /// completed, so a container that finalized itself has had the chance to show its final state.
+    public static func reconcile(queue: QueueSnapshot, pool: PoolSnapshot, into actions: inout [Plan.Action]) {
+        Self.reconcile(queue: queue, pool: pool, match: RunnerMatch(queue: queue, pool: pool), into: &actions)
+    }
+
+    static func reconcile(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot,
+        match: RunnerMatch,
+        into actions: inout [Plan.Action]
+    ) {
+        let anyUnknownWorkers = pool.instances.contains { $0.id != nil && $0.state == .unknown }
+        let exitedBeforeUpdate = { (runner: PoolSnapshot.Runner) -> Bool in
+            guard let exited = runner.exitedAt, let updated = queue.updatedAt else { return false }
+            return updated > exited
+        }
+        for i in queue.entries.indices {
+            let runner = match.runner(of: i)
+            let state = queue.entries[i].container.state
+            let priority = queue.entries[i].container.priority
+            // Most entries need nothing: Queued or Locked with a positive priority and no runner.
+            if runner == nil && priority > 0 && (state == .queued || state == .locked) { continue }
+            let uuid = queue.entries[i].container.uuid
+            switch state {
+            case .running:
+                if let runner {
+                    if exitedBeforeUpdate(runner) {
+                        actions.append(.cancel(uuid, reason: "state=Running after crunch-run exited"))
+                    } else if priority == 0 {
+                        actions.append(.kill(uuid, reason: "priority=0"))
+                    }
+                } else if !anyUnknownWorkers {
+                    // A worker not yet probed might be running it: wait until every worker is known.
+                    actions.append(.cancel(uuid, reason: "not running on any worker"))
+                }
+            case .complete, .cancelled:
+                if runner != nil {
+                    // Nothing the runner does now matters; killing it frees the worker.
+                    actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
+                } else {
+                    actions.append(.forget(uuid))
+                }
+            case .queued:
+                if runner != nil {
+                    // A worker back from a network partition still preparing a requeued container.
+                    actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
+                } else if priority == 0 {
+                    actions.append(.forget(uuid))
+                }
+            case .locked:
+                if let runner {
+                    if exitedBeforeUpdate(runner) {
+                        actions.append(.unlock(uuid, reason: "crunch-run exited"))
+                    } else if runner.exitedAt == nil && priority == 0 {
+                        actions.append(.kill(uuid, reason: "priority=0"))
+                    }
+                } else if priority == 0 {
+                    actions.append(.unlock(uuid, reason: "priority=0"))
+                }
+            }
+        }
+        for uuid in match.unmatched {
+            actions.append(.kill(uuid, reason: "not in queue"))
+        }
+    }
+}

@@ -1,0 +1,88 @@
+public import DispatchModel
+
+/// Decides, from a snapshot of the queue and one of the pool, what the dispatcher should do next.
+///
+/// One call to ``plan(queue:pool:now:)`` is one Arvados scheduling iteration (`runQueue`, `sync` and
+/// `updateMetrics`, reference §3.4, §3.5, §3.7) without any side effect: it returns a ``Plan`` for the
+/// scheduling loop to apply. The only thing carried from one pass to the next is ``state`` (the dynamic
+/// container limit and what it was derived from).
+///
+/// Placement indexes the instances by type and by how busy and how ready they are, so a pass costs about
+/// O(containers × eligible types) rather than O(containers × instances).
+///
+/// Where this differs from Arvados, on purpose:
+/// - The best existing instance is the busiest one with room, then a ready one over a booting one, then
+///   the first in Arvados's instance order. Arvados reaches nearly the same choice by replacing its
+///   candidate while scanning, which depends on scan order when the two preferences disagree.
+/// - The pool says how many creates it will accept (``PoolSnapshot/createBudget``); the planner plans no
+///   more, instead of calling a create that the pool refuses.
+/// - The pool's "kill the previous attempt first" check before a lock or a start is the applier's, as
+///   documented on ``Plan/Action``: a consistent snapshot never shows a runner for a container it locks.
+/// - Shutdowns at quota are planned only for booting or idle instances not on hold (Arvados asks the
+///   pool for every instance with nothing allocated and the pool ignores the rest).
+/// - Placement and reconciliation run on the same snapshot; they act on disjoint containers (placement
+///   skips containers with a runner or a priority of 0, which are all reconciliation acts on).
+public struct SchedulingPlanner: Sendable {
+    /// The settings the planner reads; every default matches the Arvados configuration default.
+    public struct Configuration: Hashable, Sendable {
+        /// `CloudVMs.MaxInstances`: the initial container limit when there is no quota estimate; 0 for none.
+        public var maxInstances: Int = 64
+        /// `CloudVMs.InitialQuotaEstimate`: the initial container limit; 0 to use ``maxInstances``.
+        public var initialQuotaEstimate: Int = 0
+        /// `CloudVMs.SupervisorFraction`: the share of the container limit supervisors may take; 0 for no limit.
+        public var supervisorFraction: Double = 0.5
+        /// `CloudVMs.MaxRunningContainersPerInstance`: 0 for no limit (packing is bounded by resources only).
+        public var maxRunningContainersPerInstance: Int = 0
+        /// How long without an API 503 before the container limit may grow again (Arvados: one minute).
+        public var quietAfter503: Duration = .seconds(60)
+
+        public init() {}
+    }
+
+    /// What the planner remembers between passes.
+    public struct State: Hashable, Sendable {
+        /// The dynamic limit on containers starting or running at once; 0 for none.
+        public var maxContainers: Int
+        /// The last API 503 already acted on.
+        public var last503Seen: Timestamp?
+        /// The largest instance count known to be within the cloud quota; 0 until a quota error.
+        public var instancesWithinQuota: Int
+
+        public init(maxContainers: Int, last503Seen: Timestamp? = nil, instancesWithinQuota: Int = 0) {
+            self.maxContainers = maxContainers
+            self.last503Seen = last503Seen
+            self.instancesWithinQuota = instancesWithinQuota
+        }
+    }
+
+    public let configuration: Configuration
+    public var state: State
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        let initial =
+            configuration.initialQuotaEstimate > 0 ? configuration.initialQuotaEstimate : configuration.maxInstances
+        self.state = State(maxContainers: initial)
+    }
+
+    /// Plans one scheduling pass.
+    ///
+    /// - Parameters:
+    ///   - queue: the queue cache, as of its last update.
+    ///   - pool: the pool's workers, runners and holds.
+    ///   - now: the current time, for the 503 quiet period and the wait-time metric.
+    /// - Returns: the actions in decision order, the scheduling status of every entry, and the gauges.
+    public mutating func plan(queue: QueueSnapshot, pool: PoolSnapshot, now: Timestamp) -> Plan {
+        var pass = PlacementPass(
+            queue: queue,
+            pool: pool,
+            configuration: self.configuration,
+            now: now
+        )
+        pass.adjustLimits(&self.state)
+        pass.place()
+        pass.releaseOverflow()
+        pass.reconcile()
+        return Plan(actions: pass.actions, queue: pass.schedule(), metrics: pass.metrics(state: self.state))
+    }
+}
