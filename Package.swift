@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Identifiers, instance types, containers, resources, the runner wire format, instance-type choice.
@@ -50,7 +52,17 @@ let package = Package(
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
         .target(name: "CRunnerSupport"),
         // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
-        .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
+        .target(
+            name: "WorkerPool",
+            dependencies: [
+                "DispatchModel",
+                "CloudDriver",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The cloud driver contract, its error codes, the driver registry and the decorators.
         .target(
             name: "CloudDriver",
@@ -84,7 +96,15 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerPoolTests",
-            dependencies: ["WorkerPool", "DispatchModel", "DispatchTestSupport"]
+            dependencies: [
+                "WorkerPool",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "CloudDriverTests",
