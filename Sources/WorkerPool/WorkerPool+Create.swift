@@ -6,12 +6,12 @@ extension WorkerPool {
     /// Starts creating an instance of `type` in the background; it shows as a pending create, then as a
     /// booting worker.
     ///
-    /// Returns `false` without calling the cloud when a create cannot work now: the runner binary is
-    /// unreadable, the pool is at quota or at capacity for the type, creates are throttled, or
+    /// Returns `false` without calling the cloud when a create cannot work now: the pool has stopped, the
+    /// runner binary is unreadable, the pool is at quota or at capacity for the type, creates are throttled, or
     /// `MaxConcurrentInstanceCreateOps` are in flight (which also pauses creates for five seconds).
     public func create(_ type: InstanceType) -> Bool {
         let now = self.clock.now
-        guard (try? self.loadRunnerBinary()) != nil else { return false }
+        guard !self.stopped, (try? self.loadRunnerBinary()) != nil else { return false }
         guard !self.atQuota(), !self.atCapacity(type), !self.holds.createThrottled(at: now) else { return false }
         let limit = self.configuration.maxConcurrentInstanceCreateOps
         if limit > 0 && self.creating.count >= limit {

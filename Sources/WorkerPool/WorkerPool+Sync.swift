@@ -69,11 +69,14 @@ extension WorkerPool {
     func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) {
         let id = instance.id
         if var worker = self.workers[id] {
+            let moved = worker.instance.address != instance.address
             worker.instance = instance
             if worker.requestedTags == instance.tags { worker.requestedTags = nil }
             self.workers[id] = worker
-            let executor = worker.executor
-            self.spawn { await executor.setTarget(instance) }
+            if moved {
+                let executor = worker.executor
+                self.spawn { await executor.setTarget(instance) }
+            }
             self.saveTags(id)
             return
         }

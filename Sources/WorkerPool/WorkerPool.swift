@@ -58,6 +58,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var startingContainers: [ContainerUUID: Container] = [:]
     var holds = CreateHolds<C.Instant>()
     var loaded = false
+    /// ``run()`` has returned: no more creates.
+    var stopped = false
     var loadedWaiters: [CheckedContinuation<Void, Never>] = []
     var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
     var nextSubscriberID: UInt64 = 0
@@ -110,6 +112,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     public func run() async throws {
         let changes = self.subscribe()
         self.refreshMetrics()
+        defer { self.stopped = true }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.syncLoop() }

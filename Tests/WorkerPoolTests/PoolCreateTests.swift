@@ -188,4 +188,48 @@ struct PoolCreateTests {
         }
         await harness.stop()
     }
+
+    static let a1 = InstanceType(name: "a1", providerType: "a1", vcpus: 1, ram: .zero, price: 1)
+    static let a2 = InstanceType(name: "a2", providerType: "a2", vcpus: 2, ram: .zero, price: 2)
+    static let a1p = InstanceType(name: "a1p", providerType: "a1", vcpus: 1, ram: .zero, price: 1, preemptible: true)
+    static let b4p = InstanceType(name: "b4p", providerType: "b4", vcpus: 4, ram: .zero, price: 4, preemptible: true)
+
+    @Test("A quota-group capacity error holds its family; a type capacity error holds only that type")
+    func instanceQuotaGroup() async throws {
+        let types = [Self.a1, Self.a2, Self.a1p, Self.b4p]
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: types))
+        harness.instanceSet.failNextCreates([
+            .insufficientCapacity(.quotaGroup("a"), "no capacity in family a"),
+            .insufficientCapacity(.instanceType(Self.b4p), "no capacity for b4 spot"),
+        ])
+        #expect(await harness.pool.create(Self.a1))
+        await harness.eventually("family a is held") { await $0.atCapacity(Self.a1) }
+        #expect(await harness.pool.atCapacity(Self.a2))
+        #expect(await !harness.pool.atCapacity(Self.a1p))
+        #expect(await !harness.pool.atCapacity(Self.b4p))
+        #expect(await !harness.pool.create(Self.a2))
+
+        #expect(await harness.pool.create(Self.b4p))
+        await harness.eventually("b4p is held") { await $0.atCapacity(Self.b4p) }
+        #expect(await !harness.pool.atCapacity(Self.a1p))
+        #expect(await harness.pool.create(Self.a1p))
+        await harness.stop()
+    }
+
+    @Test("A quota error when no instance of ours exists holds creates for one minute, then notifies")
+    func scriptedQuotaForOneMinute() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        harness.instanceSet.failNextCreates([.quotaExceeded("no quota")])
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually("the quota error holds creates") { await $0.atQuota() }
+        await harness.eventually("the create is no longer pending") { await $0.instances().isEmpty }
+        let changes = await harness.pool.subscribe()
+        var iterator = changes.makeAsyncIterator()
+        harness.clock.advance(by: .seconds(60))
+        let notified: Void? = await iterator.next()
+        #expect(notified != nil)
+        #expect(await !harness.pool.atQuota())
+        #expect(await harness.pool.create(Self.type1))
+        await harness.stop()
+    }
 }

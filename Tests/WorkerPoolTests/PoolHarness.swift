@@ -10,7 +10,51 @@ import Testing
 @testable import WorkerPool
 
 typealias SimCloud = SimulatedCloud<ManualClock, SeededRandomNumberGenerator>
-typealias Pool = WorkerPool<SimCloud, ManualClock>
+typealias Pool = WorkerPool<ScriptedInstanceSet, ManualClock>
+
+/// The simulated cloud, with create errors a test scripts in advance.
+final class ScriptedInstanceSet: InstanceSet, Sendable {
+    typealias Instance = SimulatedInstance<ManualClock, SeededRandomNumberGenerator>
+
+    let cloud: SimCloud
+    let createErrors = Mutex<[CloudError]>([])
+
+    init(cloud: SimCloud) {
+        self.cloud = cloud
+    }
+
+    /// Makes the next creates fail with `errors`, in order.
+    func failNextCreates(_ errors: [CloudError]) {
+        self.createErrors.withLock { $0 += errors }
+    }
+
+    func create(
+        type: InstanceType,
+        imageID: ImageID,
+        tags: InstanceTags,
+        initCommand: String,
+        publicKey: String?
+    ) async throws(CloudError) -> Instance {
+        if let error = self.createErrors.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { throw error }
+        return try await self.cloud.create(
+            type: type,
+            imageID: imageID,
+            tags: tags,
+            initCommand: initCommand,
+            publicKey: publicKey
+        )
+    }
+
+    func instances(tagged tags: InstanceTags) async throws(CloudError) -> [Instance] {
+        try await self.cloud.instances(tagged: tags)
+    }
+
+    func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {
+        self.cloud.quotaGroup(for: type)
+    }
+
+    func stop() async {}
+}
 
 /// A pool over a simulated cloud, both on one manual clock, running until ``stop()``.
 struct PoolHarness: Sendable {
@@ -19,6 +63,7 @@ struct PoolHarness: Sendable {
 
     let clock: ManualClock
     let cloud: SimCloud
+    let instanceSet: ScriptedInstanceSet
     let pool: Pool
     let metrics: InMemoryMetricsFactory
     let commands: CommandLog
@@ -74,9 +119,10 @@ struct PoolHarness: Sendable {
             existing ?? SimCloud(parameters: parameters, clock: clock, logger: Logger(label: "test.cloud"))
         let metrics = InMemoryMetricsFactory()
         let commands = CommandLog()
+        let instanceSet = ScriptedInstanceSet(cloud: cloud)
         let pool = Pool(
             configuration: configuration,
-            instanceSet: cloud,
+            instanceSet: instanceSet,
             clock: clock,
             logger: logger,
             makeExecutor: { instance in
@@ -94,6 +140,7 @@ struct PoolHarness: Sendable {
         return PoolHarness(
             clock: clock,
             cloud: cloud,
+            instanceSet: instanceSet,
             pool: pool,
             metrics: metrics,
             commands: commands,

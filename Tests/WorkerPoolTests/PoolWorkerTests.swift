@@ -52,7 +52,15 @@ struct PoolWorkerTests {
         let container = Fixtures.container(1)
         #expect(await first.pool.startContainer(container, type: Self.type1.name))
         await first.eventually("the runner started") { _ in first.commands.matching("--detach").count == 1 }
+        let busyID = try #require(await first.pool.instances().first { $0.workerState == .running }?.instance)
+        try await first.pool.setIdleBehavior(busyID, .drain)
+        await first.eventually("the drain is saved in the tags") { _ in
+            let listed = (try? await cloud.instances(tagged: [:])) ?? []
+            return listed.first { $0.id == busyID }?.tags["ArvadosIdleBehavior"] == "drain"
+        }
         await first.stop()
+        #expect(await !first.pool.create(Self.type1))
+        #expect(await cloud.instanceCount == 4)
 
         // type4 is no longer configured.
         let second = PoolHarness.start(
@@ -67,7 +75,11 @@ struct PoolWorkerTests {
         #expect(adopted.first { $0.instance == type2ID }?.idleBehavior == .hold)
         #expect(adopted.first { $0.instance == type4ID }?.idleBehavior == .drain)
         #expect(adopted.first { $0.instance == type4ID }?.instanceType.name == Self.type4.name)
-        #expect(adopted.filter { $0.instanceType.name == Self.type1.name }.allSatisfy { $0.idleBehavior == .run })
+        #expect(adopted.first { $0.instance == busyID }?.idleBehavior == .drain)
+        #expect(
+            adopted.filter { $0.instanceType.name == Self.type1.name && $0.instance != busyID }
+                .allSatisfy { $0.idleBehavior == .run }
+        )
 
         second.advanceProbeTick()
         await second.eventually("the container is adopted") { pool in
@@ -83,6 +95,26 @@ struct PoolWorkerTests {
         }
         #expect(await second.pool.instances().first { $0.instance == type2ID }?.workerState == .idle)
         await second.stop()
+    }
+
+    @Test("Probe starts are limited to MaxProbesPerSecond")
+    func maxProbesPerSecond() async throws {
+        var configuration = PoolHarness.configuration(types: [Self.type1])
+        configuration.maxProbesPerSecond = 1
+        let harness = PoolHarness.start(configuration: configuration)
+        for _ in 0..<3 { #expect(await harness.pool.create(Self.type1)) }
+        await harness.eventually(3, in: .booting)
+        harness.advanceProbeTick()
+        await harness.waitForCommands("true", count: 1)
+        for probes in 2...3 {
+            // The sync loop and the probe pacing are asleep.
+            await harness.clock.waitForSleepers(2)
+            #expect(harness.commands.matching("true").count == probes - 1)
+            harness.clock.advance(by: .seconds(1))
+            await harness.waitForCommands("true", count: probes)
+        }
+        await harness.eventually(3, in: .idle)
+        await harness.stop()
     }
 
     @Test("Only idle workers that run containers take new ones")
