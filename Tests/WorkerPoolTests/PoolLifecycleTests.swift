@@ -119,6 +119,9 @@ struct PoolLifecycleTests {
         #expect(await harness.pool.create(Self.type1))
         await harness.eventually(1, in: .booting)
         harness.advanceProbeTick()
+        await harness.waitForCommands("true", count: 1)
+        await harness.waitForProbes()
+        #expect(await harness.pool.instances().first?.workerState == .booting)
         harness.clock.advance(by: .seconds(601))
         await harness.eventually(1, in: .shutdown)
         #expect(harness.metrics.counterValue(PoolMetrics.Name.bootOutcomes, ["outcome": "failure"]) == 1)
@@ -141,16 +144,27 @@ struct PoolLifecycleTests {
         #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
         await harness.eventually(1, in: .running)
         failing.withLock { $0 = true }
-        harness.advanceProbeTick()
-        harness.clock.advance(by: .seconds(580))
+        let listed = harness.commands.matching("--list").count
+        harness.clock.advance(by: .seconds(500))
+        await harness.waitForCommands("--list", count: listed + 1)
+        await harness.waitForProbes()
         #expect(await harness.pool.instances().first?.workerState == .running)
-        harness.advanceProbeTick()
+        harness.clock.advance(by: .seconds(101))
         await harness.eventually(1, in: .shutdown)
         await harness.stop()
     }
 }
 
 extension PoolHarness {
+    /// Waits until no probe is in flight (a finished probe that changes nothing notifies nobody).
+    func waitForProbes(sourceLocation: SourceLocation = #_sourceLocation) async {
+        for _ in 0..<100_000 {
+            if await self.pool.workers.values.allSatisfy({ !$0.machine.probing }) { return }
+            await Task.yield()
+        }
+        Issue.record("a probe never finished", sourceLocation: sourceLocation)
+    }
+
     /// Waits until the simulated cloud lists `instances` instances (destroys run in the background).
     func waitForCloud(instances count: Int, sourceLocation: SourceLocation = #_sourceLocation) async {
         for _ in 0..<100_000 {

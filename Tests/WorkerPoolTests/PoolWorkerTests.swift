@@ -87,6 +87,9 @@ struct PoolWorkerTests {
                 $0.runningContainerUUIDs == [container.uuid] && $0.workerState == .running
             }
         }
+        await second.eventually("every worker is probed") { pool in
+            await pool.instances().allSatisfy { $0.workerState != .unknown }
+        }
         let running = await second.pool.running()
         #expect(running.count == 1 && running[container.uuid] == .some(nil))
         second.advanceProbeTick()
