@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "ContainerRunner", dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport"]),
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
         .target(name: "CRunnerSupport"),
-        // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
+        // Workers, probes, cloud sync, create/shutdown, holds, runner commands, metrics.
         .target(
             name: "WorkerPool",
             dependencies: [

@@ -3,6 +3,7 @@ import CloudDriverSimulated
 import DispatchModel
 import DispatchTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -343,5 +344,44 @@ extension PoolHarness {
             await Task.yield()
         }
         Issue.record("fewer than \(count) commands with \(fragment)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Type-erased instance sets")
+struct AnyInstanceSetTests {
+    @Test("A pool over an erased simulated cloud creates, probes in process, and reaches idle")
+    func erasedPool() async throws {
+        let clock = ManualClock()
+        var parameters = PoolHarness.parameters()
+        parameters.seed = 2
+        let cloud = SimCloud(parameters: parameters, clock: clock, logger: .init(label: "test.cloud"))
+        let erased: any InstanceSet = cloud
+        let type = Fixtures.instanceType(1)
+        var configuration = WorkerPool<AnyInstanceSet, ManualClock>.Configuration(
+            clusterID: PoolHarness.clusterID,
+            instanceSetID: PoolHarness.instanceSetID,
+            instanceTypes: [type]
+        )
+        configuration.deployRunnerBinary = ""
+        configuration.bootProbeCommand = ""
+        var logger = Logger(label: "test.pool")
+        logger.logLevel = .warning
+        let pool = WorkerPool(
+            configuration: configuration,
+            instanceSet: AnyInstanceSet(erased),
+            clock: clock,
+            logger: logger,
+            makeExecutor: { InProcessWorkerExecutor(instance: $0)! },
+            metricsFactory: InMemoryMetricsFactory()
+        )
+        let task = Task { try await pool.run() }
+        let changes = await pool.subscribe()
+        #expect(await pool.create(type))
+        for await _ in changes where await pool.instances().first?.instance != nil { break }
+        clock.advance(by: .seconds(11))
+        for await _ in changes where await pool.instances().first?.workerState == .idle { break }
+        #expect(await pool.instances().first?.workerState == .idle)
+        task.cancel()
+        _ = await task.result
     }
 }
