@@ -37,7 +37,7 @@ extension WorkerPool {
         public var syncInterval: Duration = .seconds(60)
         /// `CloudVMs.ProbeInterval`.
         public var probeInterval: Duration = .seconds(10)
-        /// `CloudVMs.MaxProbesPerSecond` (at least 1).
+        /// `CloudVMs.MaxProbesPerSecond`; 0 or less means 10, as in Arvados.
         public var maxProbesPerSecond = 10
         /// `CloudVMs.MaxConcurrentInstanceCreateOps`; 0 for no limit.
         public var maxConcurrentInstanceCreateOps = 1
@@ -64,6 +64,9 @@ extension WorkerPool {
             self.instanceSetID = instanceSetID
             self.instanceTypes = Dictionary(instanceTypes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         }
+
+        /// The probe-start rate in force.
+        var probeRate: Double { Double(self.maxProbesPerSecond > 0 ? self.maxProbesPerSecond : 10) }
 
         /// The full tag key for `key` (`InstanceSetID`, `InstanceType`, `IdleBehavior`, `InstanceSecret`).
         public func tagKey(_ key: TagKey) -> String { self.tagKeyPrefix + key.rawValue }

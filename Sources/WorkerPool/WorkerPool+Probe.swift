@@ -45,7 +45,7 @@ extension WorkerPool {
 
     /// Waits for the probe-rate budget; `false` when cancelled.
     private func takeProbeStart() async -> Bool {
-        let rate = Double(max(1, self.configuration.maxProbesPerSecond))
+        let rate = self.configuration.probeRate
         while !Task.isCancelled {
             let now = self.clock.now
             self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).seconds * rate)

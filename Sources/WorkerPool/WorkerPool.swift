@@ -97,7 +97,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         self.wallClock = wallClock
         self.metrics = PoolMetrics(factory: metricsFactory)
         (self.jobs, self.jobContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
-        self.probeBudget = Double(max(1, configuration.maxProbesPerSecond))
+        self.probeBudget = configuration.probeRate
         self.probeBudgetAt = clock.now
     }
 

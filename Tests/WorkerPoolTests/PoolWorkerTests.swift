@@ -147,6 +147,30 @@ struct PoolWorkerTests {
         harness.advanceProbeTick()
         await harness.eventually(1, in: .shutdown)
         #expect(await !harness.pool.killContainer(Fixtures.container(9).uuid, reason: "test"))
+        await harness.pool.forgetContainer(Fixtures.container(1).uuid)
+        #expect(await Array(harness.pool.running().keys) == [Fixtures.container(2).uuid])
+        await harness.stop()
+    }
+
+    @Test("Runner commands get sudo when the remote user is not root; the boot probe and md5sum do not")
+    func sudo() async throws {
+        var parameters = PoolHarness.parameters()
+        parameters.remoteUser = "admin"
+        let harness = PoolHarness.start(
+            configuration: PoolHarness.configuration(types: [Self.type1]),
+            parameters: parameters
+        )
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+        let commands = harness.commands.all.map(\.command)
+        #expect(commands.contains("true"))
+        #expect(commands.contains { $0.hasPrefix("md5sum ") })
+        #expect(commands.contains { $0.hasPrefix("sudo sh -c 'set -e; dstdir=") })
+        #expect(
+            commands.contains { $0.hasPrefix("sudo /tmp/arvados-crunch-run/crunch-run~") && $0.hasSuffix(" --list") }
+        )
         await harness.stop()
     }
 
