@@ -111,7 +111,8 @@ struct PoolHarness: Sendable {
         parameters: SimulatedCloudParameters = Self.parameters(),
         clock: ManualClock = ManualClock(),
         cloud existing: SimCloud? = nil,
-        override: (@Sendable (String) -> WorkerCommandResult?)? = nil
+        override: (@Sendable (String) -> WorkerCommandResult?)? = nil,
+        gate: CommandGate? = nil
     ) -> PoolHarness {
         var logger = Logger(label: "test.pool")
         logger.logLevel = .warning
@@ -130,7 +131,8 @@ struct PoolHarness: Sendable {
                     id: instance.id,
                     inner: InProcessWorkerExecutor(instance),
                     log: commands,
-                    override: override
+                    override: override,
+                    gate: gate
                 )
             },
             wallClock: { Timestamp(secondsSince1970: 1_800_000_000 + Int64(clock.now.offset.components.seconds)) },
@@ -228,14 +230,53 @@ struct RecordingExecutor: WorkerExecutor {
     var inner: InProcessWorkerExecutor
     var log: CommandLog
     var override: (@Sendable (String) -> WorkerCommandResult?)?
+    var gate: CommandGate?
 
     func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> WorkerCommandResult {
         self.log.append(.init(instance: self.id, command: command, stdin: stdin))
+        await self.gate?.pass(command)
         if let answer = self.override?(command) { return answer }
         return try await self.inner.execute(environment: environment, command: command, stdin: stdin)
     }
 
     func close() async {}
+}
+
+/// Holds commands containing a fragment until the test opens the gate.
+final class CommandGate: Sendable {
+    private struct State {
+        var open = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    let fragment: String
+    private let state = Mutex(State())
+
+    init(holding fragment: String) {
+        self.fragment = fragment
+    }
+
+    func pass(_ command: String) async {
+        guard command.contains(self.fragment) else { return }
+        await withCheckedContinuation { continuation in
+            let passNow = self.state.withLock { state in
+                if state.open { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if passNow { continuation.resume() }
+        }
+    }
+
+    /// Lets every held and later command through.
+    func open() {
+        let waiting = self.state.withLock { state in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
 }
 
 extension Fixtures {

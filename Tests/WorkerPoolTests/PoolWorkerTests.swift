@@ -121,6 +121,44 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("A worker never has two probes in flight")
+    func oneProbeAtATime() async throws {
+        let gate = CommandGate(holding: "--list")
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]), gate: gate)
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        for _ in 0..<3 {
+            harness.advanceProbeTick()
+            // The sync loop and the probe loop are asleep again: the round is over.
+            await harness.clock.waitForSleepers(2)
+        }
+        #expect(harness.commands.matching("--list").count == 1)
+        #expect(harness.commands.matching("true").count == 1)
+        gate.open()
+        await harness.eventually(1, in: .idle)
+        await harness.stop()
+    }
+
+    @Test("A worker whose runner reports broken is drained, counted as a failed boot, and shut down")
+    func brokenNode() async throws {
+        var parameters = PoolHarness.parameters()
+        parameters.brokenRate = 1
+        let harness = PoolHarness.start(
+            configuration: PoolHarness.configuration(types: [Self.type1]),
+            parameters: parameters
+        )
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.advanceProbeTick()
+        await harness.eventually("the worker drains") { await $0.instances().first?.idleBehavior == .drain }
+        #expect(harness.metrics.counterValue(PoolMetrics.Name.bootOutcomes, ["outcome": "failure"]) == 1)
+        #expect(harness.metrics.counterValue(PoolMetrics.Name.bootOutcomes, ["outcome": "success"]) == 0)
+        #expect(await !harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .shutdown)
+        await harness.stop()
+    }
+
     @Test("Only idle workers that run containers take new ones")
     func drain() async throws {
         let (harness, id) = try await Self.idleWorker()
