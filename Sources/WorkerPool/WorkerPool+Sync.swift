@@ -4,13 +4,14 @@ import DispatchModel
 import Logging
 
 extension WorkerPool {
-    /// Lists the cloud now and every `SyncInterval` (a ticker: a slow list does not delay the next one).
+    /// Lists the cloud now and every `SyncInterval`, as a ticker: a list that ends after the next tick was
+    /// due is followed by another at once (one missed tick, however many intervals passed).
     func syncLoop() async {
         var deadline = self.clock.now
         while !Task.isCancelled {
             await self.syncOnce()
             deadline = deadline.advanced(by: self.configuration.syncInterval)
-            if deadline < self.clock.now { deadline = self.clock.now.advanced(by: self.configuration.syncInterval) }
+            if deadline < self.clock.now { deadline = self.clock.now }
             do {
                 try await self.clock.sleep(until: deadline, tolerance: nil)
             } catch {
