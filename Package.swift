@@ -69,8 +69,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // Workers, probes, cloud sync, create/shutdown, metrics. For now: the worker state machine.
-        .target(name: "WorkerPool", dependencies: ["DispatchModel"]),
+        // Workers, probes, cloud sync, create/shutdown, holds, runner commands, metrics.
+        .target(
+            name: "WorkerPool",
+            dependencies: [
+                "DispatchModel",
+                "CloudDriver",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The cloud driver contract, its error codes, the driver registry and the decorators.
         .target(
             name: "CloudDriver",
@@ -147,7 +157,15 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerPoolTests",
-            dependencies: ["WorkerPool", "DispatchModel", "DispatchTestSupport"]
+            dependencies: [
+                "WorkerPool",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "CloudDriverTests",

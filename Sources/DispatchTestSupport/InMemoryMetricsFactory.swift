@@ -43,6 +43,14 @@ public final class InMemoryMetricsFactory: MetricsFactory, Sendable {
         self.counters.withLock { $0 }.mapValues(\.value)
     }
 
+    /// Every counter, recorder (gauge) and timer made so far, by label and dimensions.
+    public var allKeys: Set<Key> {
+        Set(
+            self.counters.withLock { Array($0.keys) } + self.recorders.withLock { Array($0.keys) }
+                + self.timers.withLock { Array($0.keys) }
+        )
+    }
+
     /// The last value recorded (or set) on the recorder or gauge `label` with `dimensions`.
     public func lastRecordedValue(_ label: String, _ dimensions: [String: String] = [:]) -> Double? {
         self.recorders.withLock { $0[Key(label: label, dimensions: dimensions)] }?.lastValue

@@ -1,0 +1,32 @@
+import Crypto
+
+/// The digests the pool needs: the runner binary's MD5 and the gateway auth secret.
+enum Digests {
+    /// The MD5 of `bytes` in lowercase hex, as `md5sum` prints it.
+    static func md5Hex(_ bytes: [UInt8]) -> String {
+        Self.hex(Insecure.MD5.hash(data: bytes))
+    }
+
+    /// The secret a container's gateway accepts: hex HMAC-SHA256 of the container UUID keyed by the
+    /// `SystemRootToken`.
+    static func gatewayAuthSecret(uuid: String, systemRootToken: String) -> String {
+        let key = SymmetricKey(data: Array(systemRootToken.utf8))
+        return Self.hex(HMAC<SHA256>.authenticationCode(for: Array(uuid.utf8), using: key))
+    }
+
+    /// 40 lowercase hex characters from the system's secure random generator: an instance secret.
+    static func randomSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Self.hex((0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+
+    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

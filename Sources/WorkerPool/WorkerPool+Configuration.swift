@@ -1,0 +1,82 @@
+public import CloudDriver
+public import DispatchModel
+
+extension WorkerPool {
+    /// Everything the pool reads from `Containers.CloudVMs`, `Containers` and the cluster; defaults are
+    /// Arvados's. The assembly maps the cluster configuration into it.
+    public struct Configuration: Sendable {
+        /// The value of the `<TagKeyPrefix>InstanceSetID` tag: which instances this pool owns.
+        public var instanceSetID: InstanceSetID
+        /// The configured instance types, by name.
+        public var instanceTypes: [InstanceTypeName: InstanceType]
+        /// The cluster ID: `--list` lines for other clusters are ignored.
+        public var clusterID: ClusterID
+        /// `CloudVMs.ImageID`.
+        public var imageID: ImageID = ""
+        /// `CloudVMs.TagKeyPrefix`.
+        public var tagKeyPrefix = "Arvados"
+        /// `CloudVMs.ResourceTags`: extra tags on every instance (the four pool tags win).
+        public var resourceTags: InstanceTags = [:]
+        /// `CloudVMs.InstanceInitCommand`: appended to the secret-writing init script.
+        public var instanceInitCommand = ""
+        /// The dispatcher's SSH public key to install (`DeployPublicKey`), or `nil`.
+        public var publicKey: String?
+        /// `CloudVMs.BootProbeCommand`; empty means `true`.
+        public var bootProbeCommand = "systemctl is-system-running"
+        /// `CloudVMs.DeployRunnerBinary`: the runner binary to copy to workers; empty to use ``crunchRunCommand``.
+        public var deployRunnerBinary = "/proc/self/exe"
+        /// `CloudVMs.DeployRunnerDirectory`.
+        public var deployRunnerDirectory = "/tmp/arvados-crunch-run"
+        /// `Containers.CrunchRunCommand`: the runner when nothing is deployed.
+        public var crunchRunCommand = "crunch-run"
+        /// `Containers.CrunchRunArgumentsList`: extra runner arguments before the UUID.
+        public var crunchRunArguments: [String] = []
+        /// `Containers.RuntimeEngine`.
+        public var runtimeEngine = "docker"
+        /// `CloudVMs.SyncInterval`.
+        public var syncInterval: Duration = .seconds(60)
+        /// `CloudVMs.ProbeInterval`.
+        public var probeInterval: Duration = .seconds(10)
+        /// `CloudVMs.MaxProbesPerSecond`; 0 or less means 10, as in Arvados.
+        public var maxProbesPerSecond = 10
+        /// `CloudVMs.MaxConcurrentInstanceCreateOps`; 0 for no limit.
+        public var maxConcurrentInstanceCreateOps = 1
+        /// `CloudVMs.MaxInstances`; 0 for no limit.
+        public var maxInstances = 64
+        /// The worker timeouts (`TimeoutIdle`, `TimeoutBooting`, `TimeoutProbe`, `TimeoutShutdown`,
+        /// `TimeoutTERM`, `TimeoutSignal`, `TimeoutStaleRunLock`).
+        public var timeouts = WorkerStateMachine<C.Instant>.Timeouts()
+        /// `SystemRootToken`: the runners' API token and the key of the gateway auth secrets. Never logged.
+        public var systemRootToken = ""
+        /// The API host (`host:port`) runners talk to (`Services.Controller.ExternalURL`).
+        public var apiHost = ""
+        /// `TLS.Insecure`: runners skip certificate checks.
+        public var apiHostInsecure = false
+        /// `Containers.LocalKeepBlobBuffersPerVCPU`.
+        public var localKeepBlobBuffersPerVCPU = 1
+        /// Whether the driver is EC2 (runners watch for spot interruptions on preemptible instances).
+        public var ec2SpotCheck = false
+        /// The full cluster configuration handed to runners, or `nil`.
+        public var clusterConfig: JSONValue?
+
+        public init(clusterID: ClusterID, instanceSetID: InstanceSetID, instanceTypes: [InstanceType]) {
+            self.clusterID = clusterID
+            self.instanceSetID = instanceSetID
+            self.instanceTypes = Dictionary(instanceTypes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        }
+
+        /// The probe-start rate in force.
+        var probeRate: Double { Double(self.maxProbesPerSecond > 0 ? self.maxProbesPerSecond : 10) }
+
+        /// The full tag key for `key` (`InstanceSetID`, `InstanceType`, `IdleBehavior`, `InstanceSecret`).
+        public func tagKey(_ key: TagKey) -> String { self.tagKeyPrefix + key.rawValue }
+    }
+
+    /// The four tags the pool puts on its instances, without the prefix.
+    public enum TagKey: String, Sendable, CaseIterable {
+        case instanceSetID = "InstanceSetID"
+        case instanceType = "InstanceType"
+        case idleBehavior = "IdleBehavior"
+        case instanceSecret = "InstanceSecret"
+    }
+}

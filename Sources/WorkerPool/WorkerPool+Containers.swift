@@ -1,0 +1,207 @@
+import CloudDriver
+import CoreMetrics
+public import DispatchModel
+import Foundation
+import Logging
+
+extension WorkerPool {
+    /// Starts `container` on the idle worker of type `type` that was busy most recently; `false` when no
+    /// such worker accepts containers.
+    public func startContainer(_ container: Container, type: InstanceTypeName) -> Bool {
+        let candidates = self.workers.filter { _, worker in
+            worker.type.name == type && worker.machine.state == .idle && worker.machine.idleBehavior == .run
+        }
+        let chosen = candidates.max { lhs, rhs in
+            lhs.value.machine.busy != rhs.value.machine.busy
+                ? lhs.value.machine.busy < rhs.value.machine.busy : lhs.key > rhs.key
+        }
+        guard let id = chosen?.key else { return false }
+        return self.startContainer(container, on: id)
+    }
+
+    /// Starts `container` on worker `id` (idle or running, behaviour `run`); `false` when it cannot take it.
+    public func startContainer(_ container: Container, on id: InstanceID) -> Bool {
+        let now = self.clock.now
+        guard let actions = self.withMachine(id, { $0.startContainer(container.uuid, at: now) }) ?? nil else {
+            return false
+        }
+        self.startingContainers[container.uuid] = container
+        self.logger.info(
+            "Container starting",
+            metadata: ["instance.id": "\(id)", "container.uuid": "\(container.uuid)"]
+        )
+        self.perform(actions, on: id)
+        return true
+    }
+
+    /// Starts stopping a container's runner: SIGTERM now and every `TimeoutSignal` until it is gone, giving
+    /// up (and draining the worker) after `TimeoutTERM`. `false` when no worker has the container.
+    @discardableResult
+    public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
+        guard let id = self.workers.first(where: { $0.value.machine.containers.contains(uuid) })?.key else {
+            self.logger.info("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
+            return false
+        }
+        self.logger.info(
+            "Container kill requested",
+            metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)"]
+        )
+        let now = self.clock.now
+        self.perform(self.withMachine(id) { $0.killContainer(uuid, reason: reason, at: now) } ?? [], on: id)
+        return true
+    }
+
+    /// Forgets that a container's runner ended (the scheduler has dealt with it).
+    public func forgetContainer(_ uuid: ContainerUUID) {
+        self.exited[uuid] = nil
+    }
+
+    // MARK: - Runner commands
+
+    /// Runs `--detach` with the runner configuration on stdin; errors are only logged (the next probe tells
+    /// whether the container runs).
+    func startRunner(_ uuid: ContainerUUID, on id: InstanceID) {
+        guard let worker = self.workers[id] else { return }
+        let container = self.startingContainers[uuid]
+        let runner: RunnerBinary
+        do {
+            runner = try self.loadRunnerBinary()
+        } catch {
+            self.logger.error("Runner binary unreadable: cannot start", metadata: ["error": "\(error)"])
+            return
+        }
+        let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
+        let command = commands.detach(
+            uuid,
+            runtimeEngine: self.configuration.runtimeEngine,
+            arguments: self.configuration.crunchRunArguments
+        )
+        let stdin = self.runnerConfiguration(uuid, worker: worker)
+        let executor = worker.executor
+        let logger = self.logger
+        self.spawn {
+            do {
+                let result = try await executor.execute(environment: [:], command: command, stdin: stdin)
+                if !result.succeeded {
+                    logger.warning(
+                        "Runner start failed",
+                        metadata: [
+                            "instance.id": "\(id)", "container.uuid": "\(uuid)",
+                            "command.exitStatus": "\(result.exitStatus)", "command.stderr": "\(result.stderrText)",
+                        ]
+                    )
+                }
+            } catch {
+                logger.warning(
+                    "Runner start failed",
+                    metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "error": "\(error)"]
+                )
+            }
+            await self.runnerStarted(uuid, on: id, createdAt: container?.createdAt)
+        }
+    }
+
+    private func runnerStarted(_ uuid: ContainerUUID, on id: InstanceID, createdAt: Timestamp?) {
+        self.startingContainers[uuid] = nil
+        let now = self.clock.now
+        _ = self.withMachine(id) { $0.runnerStarted(uuid, at: now) }
+        if let createdAt {
+            let wait = self.wallClock().date.timeIntervalSince(createdAt.date)
+            self.metrics.timeFromQueueToRunner.recordNanoseconds(Int64(max(0, wait) * 1e9))
+        }
+        self.notify()
+    }
+
+    /// Runs `--kill 15`; exit 0 means the runner is gone.
+    func sendTerm(_ uuid: ContainerUUID, on id: InstanceID) {
+        guard let worker = self.workers[id], let runner = try? self.loadRunnerBinary() else { return }
+        let command = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser).kill(uuid)
+        let executor = worker.executor
+        let logger = self.logger
+        self.spawn {
+            var succeeded = false
+            do {
+                let result = try await executor.execute(environment: [:], command: command, stdin: [])
+                succeeded = result.succeeded
+                if !succeeded {
+                    logger.info(
+                        "Runner still running after SIGTERM",
+                        metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"]
+                    )
+                }
+            } catch {
+                logger.info(
+                    "SIGTERM not sent",
+                    metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "error": "\(error)"]
+                )
+            }
+            await self.termSent(uuid, on: id, succeeded: succeeded)
+        }
+    }
+
+    private func termSent(_ uuid: ContainerUUID, on id: InstanceID, succeeded: Bool) {
+        let now = self.clock.now
+        self.perform(self.withMachine(id) { $0.termSent(uuid, succeeded: succeeded, at: now) } ?? [], on: id)
+    }
+
+    /// Calls the machine's kill tick at `deadline`.
+    func scheduleKillTick(_ uuid: ContainerUUID, on id: InstanceID, at deadline: C.Instant) {
+        let clock = self.clock
+        self.spawn {
+            do {
+                try await clock.sleep(until: deadline, tolerance: nil)
+            } catch {
+                return
+            }
+            await self.killTick(uuid, on: id)
+        }
+    }
+
+    private func killTick(_ uuid: ContainerUUID, on id: InstanceID) {
+        let now = self.clock.now
+        let actions = self.withMachine(id) { $0.killTick(uuid, at: now) } ?? []
+        if actions.contains(.saveTags) {
+            self.logger.warning(
+                "Runner did not stop within TimeoutTERM: draining the worker",
+                metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"]
+            )
+        }
+        self.perform(actions, on: id)
+    }
+
+    /// The runner's `ConfigData` (reference §7.3): its environment, Keep buffers, spot check and cluster.
+    func runnerConfiguration(_ uuid: ContainerUUID, worker: Worker) -> [UInt8] {
+        let configuration = self.configuration
+        let typeEncoder = JSONEncoder()
+        typeEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let typeJSON = (try? typeEncoder.encode(worker.type)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var environment: [String: JSONValue] = [
+            "ARVADOS_API_HOST": .string(configuration.apiHost),
+            "ARVADOS_API_TOKEN": .string(configuration.systemRootToken),
+            "InstanceType": .string(typeJSON),
+            "GatewayAddress": .string(Self.host(of: worker.instance.address) + ":0"),
+            "GatewayAuthSecret": .string(
+                Digests.gatewayAuthSecret(uuid: uuid.rawValue, systemRootToken: configuration.systemRootToken)
+            ),
+        ]
+        if configuration.apiHostInsecure { environment["ARVADOS_API_HOST_INSECURE"] = .string("1") }
+        let object: JSONValue = .object([
+            "Env": .object(environment),
+            "KeepBuffers": .int(Int64(configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus)),
+            "EC2SpotCheck": .bool(configuration.ec2SpotCheck && worker.type.preemptible),
+            "Cluster": configuration.clusterConfig ?? .null,
+        ])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(object)).map { [UInt8]($0) } ?? []
+    }
+
+    /// The host part of `host`, `host:port` or `[v6]:port`.
+    static func host(of address: String) -> String {
+        if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
+            return String(address[...end])
+        }
+        let parts = address.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 2 ? String(parts[0]) : address
+    }
+}

@@ -1,0 +1,81 @@
+import CloudDriver
+public import DispatchModel
+import Logging
+
+extension WorkerPool {
+    /// Starts creating an instance of `type` in the background; it shows as a pending create, then as a
+    /// booting worker.
+    ///
+    /// Returns `false` without calling the cloud when a create cannot work now: the pool has stopped, the
+    /// runner binary is unreadable, the pool is at quota or at capacity for the type, creates are throttled, or
+    /// `MaxConcurrentInstanceCreateOps` are in flight (which also pauses creates for five seconds).
+    public func create(_ type: InstanceType) -> Bool {
+        let now = self.clock.now
+        guard !self.stopped, (try? self.loadRunnerBinary()) != nil else { return false }
+        guard !self.atQuota(), !self.atCapacity(type), !self.holds.createThrottled(at: now) else { return false }
+        let limit = self.configuration.maxConcurrentInstanceCreateOps
+        if limit > 0 && self.creating.count >= limit {
+            self.logger.info(
+                "Create paused: MaxConcurrentInstanceCreateOps reached",
+                metadata: ["pool.creating": "\(self.creating.count)"]
+            )
+            self.notify(at: self.holds.tooManyCreates(at: now))
+            return false
+        }
+        let secret = Digests.randomSecret()
+        self.creating[secret] = PendingCreate(startedAt: now, wallStartedAt: self.wallClock(), type: type)
+        let configuration = self.configuration
+        var tags = configuration.resourceTags
+        tags[configuration.tagKey(.instanceSetID)] = configuration.instanceSetID.rawValue
+        tags[configuration.tagKey(.instanceType)] = type.name.rawValue
+        tags[configuration.tagKey(.idleBehavior)] = IdleBehavior.run.rawValue
+        tags[configuration.tagKey(.instanceSecret)] = secret
+        let initCommand = RemoteCommands.initCommand(
+            secret: secret,
+            instanceInitCommand: configuration.instanceInitCommand
+        )
+        let instanceSet = self.instanceSet
+        let createTags = tags
+        self.logger.info("Instance create requested", metadata: ["instance.type": "\(type.name)"])
+        self.spawn {
+            let result: Result<Instance, CloudError>
+            do throws(CloudError) {
+                result = .success(
+                    try await instanceSet.create(
+                        type: type,
+                        imageID: configuration.imageID,
+                        tags: createTags,
+                        initCommand: initCommand,
+                        publicKey: configuration.publicKey
+                    )
+                )
+            } catch {
+                result = .failure(error)
+            }
+            await self.createFinished(secret: secret, type: type, result: result)
+        }
+        self.notify()
+        return true
+    }
+
+    private func createFinished(secret: String, type: InstanceType, result: Result<Instance, CloudError>) {
+        defer {
+            self.creating[secret] = nil
+            self.notify()
+        }
+        switch result {
+        case .success(let instance):
+            // Added while the create is still pending, so the worker starts out booting.
+            self.addOrUpdate(instance, type: type)
+        case .failure(let error):
+            self.logger.error(
+                "Instance create failed",
+                metadata: ["instance.type": "\(type.name)", "error": "\(error)"]
+            )
+            let others = self.workers.count + self.creating.count - 1
+            if let expiry = self.holds.createFailed(error, otherInstances: others, at: self.clock.now) {
+                self.notify(at: expiry)
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import CloudDriver
+import CoreMetrics
+import DispatchModel
+import Foundation
+import Logging
+
+extension WorkerPool {
+    /// Every `ProbeInterval` plus up to 1/23 of it at random: shuts down idle workers and probes the others,
+    /// at most `MaxProbesPerSecond` probe starts a second (after a burst of one second's worth).
+    ///
+    /// The first round comes one interval after the start (Arvados's comes at once, when the first cloud
+    /// list has usually not arrived yet), so what a restarted pool adopts is first seen as `unknown`.
+    func probeLoop() async {
+        var deadline = self.clock.now
+        let interval = self.configuration.probeInterval
+        while !Task.isCancelled {
+            deadline = deadline.advanced(by: interval)
+            if deadline < self.clock.now { deadline = self.clock.now }
+            let jitterRange = max(1, interval.nanoseconds / 23)
+            let jitter = Duration.nanoseconds(Int64.random(in: 0..<jitterRange))
+            do {
+                try await self.clock.sleep(until: deadline.advanced(by: jitter), tolerance: nil)
+            } catch {
+                return
+            }
+            await self.probeTick()
+        }
+    }
+
+    /// One round: the idle check, then a probe, for every worker not shutting down.
+    func probeTick() async {
+        for id in self.workers.keys.sorted() {
+            let now = self.clock.now
+            guard self.workers[id]?.machine.state != .shutdown,
+                let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
+            else { continue }
+            self.perform(actions, on: id)
+            guard let worker = self.workers[id], worker.machine.state != .shutdown, !worker.machine.probing else {
+                continue
+            }
+            guard await self.takeProbeStart() else { return }
+            self.startProbe(id)
+        }
+    }
+
+    /// Waits for the probe-rate budget; `false` when cancelled.
+    private func takeProbeStart() async -> Bool {
+        let rate = self.configuration.probeRate
+        while !Task.isCancelled {
+            let now = self.clock.now
+            self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).seconds * rate)
+            self.probeBudgetAt = now
+            if self.probeBudget >= 1 {
+                self.probeBudget -= 1
+                return true
+            }
+            do {
+                try await self.clock.sleep(for: .seconds((1 - self.probeBudget) / rate))
+            } catch {
+                return false
+            }
+        }
+        return false
+    }
+
+    /// Starts a probe of worker `id` in the background, unless one is in flight.
+    func startProbe(_ id: InstanceID) {
+        let now = self.clock.now
+        guard let ticket = self.withMachine(id, { $0.probeStarting(at: now) }) ?? nil,
+            let worker = self.workers[id]
+        else { return }
+        let runner: RunnerBinary
+        do {
+            runner = try self.loadRunnerBinary()
+        } catch {
+            self.logger.error("Runner binary unreadable: cannot probe", metadata: ["error": "\(error)"])
+            _ = self.withMachine(id) { $0.probeFinished(ticket, booted: false, run: .notRun, at: now) }
+            return
+        }
+        let context = ProbeContext(
+            id: id,
+            executor: worker.executor,
+            commands: RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser),
+            runner: runner,
+            bootProbeCommand: self.configuration.bootProbeCommand.isEmpty
+                ? "true" : self.configuration.bootProbeCommand,
+            prices: worker.instance.priceHistory(for: worker.type),
+            clusterID: self.configuration.clusterID,
+            needsBootProbe: ticket.needsBootProbe,
+            wasUnknown: ticket.initialState == .unknown
+        )
+        let clock = self.clock
+        let logger = self.logger
+        let metrics = self.metrics
+        self.spawn {
+            let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
+            await self.probeFinished(id, ticket, result)
+        }
+    }
+
+    private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
+        let now = self.clock.now
+        guard var worker = self.workers[id] else { return }
+        if result.connected && !worker.connected {
+            worker.connected = true
+            if worker.machine.state == .booting {
+                self.metrics.timeToSSH.recordNanoseconds(worker.machine.appeared.duration(to: now).nanoseconds)
+            }
+            self.workers[id] = worker
+        }
+        let actions = self.withMachine(id) {
+            let run: Machine.RunProbeOutcome
+            switch result.run {
+            case .notRun: run = .notRun
+            case .failed: run = .failed
+            case .listed(let list): run = .listed(list)
+            }
+            return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
+        }
+        self.perform(actions ?? [], on: id)
+    }
+}
+
+/// Everything one probe needs, so it runs off the pool's actor.
+struct ProbeContext: Sendable {
+    var id: InstanceID
+    var executor: any WorkerExecutor
+    var commands: RemoteCommands
+    var runner: RunnerBinary
+    var bootProbeCommand: String
+    var prices: [InstancePrice]
+    var clusterID: ClusterID
+    var needsBootProbe: Bool
+    var wasUnknown: Bool
+
+    /// What one probe found.
+    struct Outcome: Sendable {
+        enum Run: Sendable {
+            case notRun
+            case failed
+            case listed(RunnerList)
+        }
+
+        var booted: Bool
+        var run: Run
+        /// A command reached the instance (it answered, whatever the exit status).
+        var connected: Bool
+    }
+
+    /// The boot probe and runner deployment (not booted yet), then the run probe (`--list`).
+    func probe<C: Clock>(clock: C, logger: Logger, metrics: PoolMetrics) async -> Outcome
+    where C.Duration == Duration {
+        var booted = !self.needsBootProbe
+        var connected = false
+        if self.needsBootProbe {
+            do {
+                let result = try await self.executor.execute(
+                    environment: [:],
+                    command: self.bootProbeCommand,
+                    stdin: []
+                )
+                connected = true
+                booted = result.succeeded
+                if !booted {
+                    logger.debug(
+                        "Boot probe failed",
+                        metadata: ["instance.id": "\(self.id)", "command.stderr": "\(result.stderrText)"]
+                    )
+                }
+            } catch {
+                logger.debug("Boot probe failed", metadata: ["instance.id": "\(self.id)", "error": "\(error)"])
+            }
+            if booted || self.wasUnknown {
+                let deployed = await self.deployRunner(logger: logger)
+                if !deployed { booted = false }
+            }
+        }
+        guard booted || self.wasUnknown else {
+            return .init(booted: booted, run: .notRun, connected: connected)
+        }
+        let started = clock.now
+        var stdin: [UInt8] = []
+        if !self.prices.isEmpty, let json = try? JSONEncoder().encode(self.prices) { stdin = [UInt8](json) }
+        var run = Outcome.Run.failed
+        do {
+            let result = try await self.executor.execute(
+                environment: [:],
+                command: self.commands.list(withPrices: !stdin.isEmpty),
+                stdin: stdin
+            )
+            connected = true
+            if result.succeeded {
+                run = .listed(RunnerList(parsing: result.stdoutText, clusterID: self.clusterID))
+            } else {
+                logger.debug(
+                    "Run probe failed",
+                    metadata: ["instance.id": "\(self.id)", "command.stderr": "\(result.stderrText)"]
+                )
+            }
+        } catch {
+            logger.debug("Run probe failed", metadata: ["instance.id": "\(self.id)", "error": "\(error)"])
+        }
+        let elapsed = started.duration(to: clock.now).nanoseconds
+        if case .listed = run {
+            metrics.runProbeSuccess.recordNanoseconds(elapsed)
+        } else {
+            metrics.runProbeFailure.recordNanoseconds(elapsed)
+        }
+        return .init(booted: booted, run: run, connected: connected)
+    }
+
+    /// Puts the runner binary in place unless `md5sum` shows it already is; `true` when it is in place.
+    private func deployRunner(logger: Logger) async -> Bool {
+        guard let data = self.runner.data else { return true }
+        let check = try? await self.executor.execute(environment: [:], command: self.commands.md5sum, stdin: [])
+        if let check, check.succeeded, check.stderr.isEmpty,
+            check.stdoutText == self.commands.expectedMD5Output(md5Hex: self.runner.md5Hex)
+        {
+            return true
+        }
+        do {
+            let result = try await self.executor.execute(environment: [:], command: self.commands.deploy, stdin: data)
+            guard result.succeeded else {
+                logger.warning(
+                    "Runner deploy failed",
+                    metadata: ["instance.id": "\(self.id)", "command.stderr": "\(result.stderrText)"]
+                )
+                return false
+            }
+            logger.info(
+                "Runner deployed",
+                metadata: ["instance.id": "\(self.id)", "runner.command": "\(self.commands.runner)"]
+            )
+            return true
+        } catch {
+            logger.debug("Runner deploy failed", metadata: ["instance.id": "\(self.id)", "error": "\(error)"])
+            return false
+        }
+    }
+}

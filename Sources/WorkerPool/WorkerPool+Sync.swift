@@ -1,0 +1,147 @@
+import CloudDriver
+import CoreMetrics
+import DispatchModel
+import Logging
+
+extension WorkerPool {
+    /// Lists the cloud now and every `SyncInterval`, as a ticker: a list that ends after the next tick was
+    /// due is followed by another at once (one missed tick, however many intervals passed).
+    func syncLoop() async {
+        var deadline = self.clock.now
+        while !Task.isCancelled {
+            await self.syncOnce()
+            deadline = deadline.advanced(by: self.configuration.syncInterval)
+            if deadline < self.clock.now { deadline = self.clock.now }
+            do {
+                try await self.clock.sleep(until: deadline, tolerance: nil)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Lists this pool's instances and applies the list, unless listing is rate-limited.
+    func syncOnce() async {
+        let startedAt = self.clock.now
+        guard !self.holds.listThrottled(at: startedAt) else { return }
+        let filter = [self.configuration.tagKey(.instanceSetID): self.configuration.instanceSetID.rawValue]
+        do {
+            let listed = try await self.instanceSet.instances(tagged: filter)
+            self.sync(listed, startedAt: startedAt)
+        } catch {
+            self.logger.warning("Cloud list failed", metadata: ["error": "\(error)"])
+            if let expiry = self.holds.listFailed(error, at: self.clock.now) { self.notify(at: expiry) }
+        }
+    }
+
+    /// Applies a cloud list fetched from `startedAt` on: new instances become workers, listed shut-down
+    /// ones are destroyed again after `TimeoutShutdown`, and workers missing from it are removed.
+    func sync(_ listed: [Instance], startedAt: C.Instant) {
+        let now = self.clock.now
+        var seen: Set<InstanceID> = []
+        var changed = false
+        for instance in listed {
+            seen.insert(instance.id)
+            self.addOrUpdate(instance, type: nil)
+            let actions = self.withMachine(instance.id) { $0.stillListed(at: now) } ?? []
+            if !actions.isEmpty { changed = true }
+            self.perform(actions, on: instance.id)
+        }
+        for (id, worker) in self.workers where !seen.contains(id) && !(startedAt < worker.machine.updated) {
+            self.remove(id, worker)
+            changed = true
+        }
+        if self.holds.instancesCounted(self.workers.count + self.creating.count) { changed = true }
+        if !self.loaded {
+            self.loaded = true
+            changed = true
+            let waiters = self.loadedWaiters
+            self.loadedWaiters = []
+            for waiter in waiters { waiter.resume() }
+        }
+        if changed { self.notify() }
+    }
+
+    /// Adds a worker for an instance seen for the first time, or refreshes a known worker's listing.
+    ///
+    /// A new instance is `booting` if its secret belongs to a create in flight, else `unknown`; its idle
+    /// behaviour and type come from its tags, and an instance whose type is no longer configured is drained
+    /// (unless held).
+    func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) {
+        let id = instance.id
+        if var worker = self.workers[id] {
+            let moved = worker.instance.address != instance.address
+            worker.instance = instance
+            if worker.requestedTags == instance.tags { worker.requestedTags = nil }
+            self.workers[id] = worker
+            if moved {
+                let executor = worker.executor
+                self.spawn { await executor.setTarget(instance) }
+            }
+            self.saveTags(id)
+            return
+        }
+        let configuration = self.configuration
+        let tags = instance.tags
+        let secret = tags[configuration.tagKey(.instanceSecret)] ?? ""
+        var behavior = tags[configuration.tagKey(.idleBehavior)].flatMap(IdleBehavior.init(rawValue:)) ?? .run
+        let typeName = tags[configuration.tagKey(.instanceType)].map(InstanceTypeName.init(rawValue:))
+        var type = createdType ?? typeName.flatMap { configuration.instanceTypes[$0] }
+        if type == nil {
+            type = InstanceType(
+                name: typeName ?? InstanceTypeName(rawValue: instance.providerType),
+                providerType: instance.providerType,
+                vcpus: 0,
+                ram: .zero,
+                price: 0
+            )
+            if behavior != .hold { behavior = .drain }
+            self.logger.warning(
+                "Instance type not configured: draining the instance",
+                metadata: ["instance.id": "\(id)", "instance.type": "\(typeName?.rawValue ?? "")"]
+            )
+        }
+        let state: WorkerState = self.creating[secret] != nil && !secret.isEmpty ? .booting : .unknown
+        let machine = Machine(
+            state: state,
+            idleBehavior: behavior,
+            appeared: self.clock.now,
+            timeouts: configuration.timeouts
+        )
+        self.workers[id] = Worker(
+            machine: machine,
+            instance: instance,
+            type: type!,
+            executor: self.makeExecutor(instance)
+        )
+        self.logger.info(
+            "Instance appeared",
+            metadata: [
+                "instance.id": "\(id)", "instance.type": "\(type!.name)", "instance.address": "\(instance.address)",
+                "worker.state": "\(state.rawValue)", "worker.idleBehavior": "\(behavior.rawValue)",
+            ]
+        )
+        self.saveTags(id)
+        self.notify()
+    }
+
+    /// Forgets a worker whose instance is gone from the cloud; its runners are abandoned.
+    private func remove(_ id: InstanceID, _ worker: Worker) {
+        var machine = worker.machine
+        let actions = machine.disappeared()
+        let now = self.clock.now
+        self.logger.info(
+            "Instance disappeared",
+            metadata: ["instance.id": "\(id)", "worker.state": "\(machine.state.rawValue)"]
+        )
+        self.metrics.disappeared[machine.state]?.increment()
+        if let destroyed = machine.destroyed {
+            self.metrics.timeFromShutdownToGone.recordNanoseconds(destroyed.duration(to: now).nanoseconds)
+        }
+        self.workers[id] = nil
+        for uuid in machine.containers { self.startingContainers[uuid] = nil }
+        self.perform(actions.filter { $0 != .notifyScheduler }, on: id)
+        let executor = worker.executor
+        self.spawn { await executor.close() }
+    }
+}

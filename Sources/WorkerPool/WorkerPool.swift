@@ -1,0 +1,492 @@
+public import CloudDriver
+public import CoreMetrics
+public import DispatchModel
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// The set of worker VMs one dispatcher owns: creates, adopts, probes and destroys instances, starts and
+/// kills container runners on them, and keeps the pool metrics (reference §1.5, §2, §3.6).
+///
+/// One ``WorkerStateMachine`` per instance decides what happens to it; the pool performs the actions the
+/// machines return (cloud calls, probes, runner commands) as background jobs of ``run()``, and reports
+/// each change on the streams of ``subscribe()``. Time comes from the clock `C`, so tests drive the pool
+/// with a manual clock.
+///
+/// Run it as a `Service`: ``run()`` lists the cloud every `SyncInterval`, probes every worker every
+/// `ProbeInterval`, and keeps the metrics; graceful shutdown stops it and leaves every instance and
+/// container as it is.
+public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Duration == Duration {
+    public typealias Instance = Instances.Instance
+    typealias Machine = WorkerStateMachine<C.Instant>
+    typealias Job = @Sendable () async -> Void
+
+    /// One instance and the machine that decides for it.
+    struct Worker {
+        var machine: Machine
+        var instance: Instance
+        var type: InstanceType
+        let executor: any WorkerExecutor
+        /// The tags last sent to `setTags`, while they are not yet listed.
+        var requestedTags: InstanceTags?
+        /// Whether a command has reached the instance yet (for the time-to-SSH metric).
+        var connected = false
+    }
+
+    /// A create in flight, keyed by its instance secret.
+    struct PendingCreate {
+        var startedAt: C.Instant
+        var wallStartedAt: Timestamp
+        var type: InstanceType
+    }
+
+    public nonisolated let configuration: Configuration
+    nonisolated let instanceSet: Instances
+    nonisolated let clock: C
+    nonisolated let logger: Logger
+    nonisolated let makeExecutor: @Sendable (Instance) -> any WorkerExecutor
+    nonisolated let wallClock: @Sendable () -> Timestamp
+    nonisolated let metrics: PoolMetrics
+    nonisolated let jobs: AsyncStream<Job>
+    nonisolated let jobContinuation: AsyncStream<Job>.Continuation
+
+    var workers: [InstanceID: Worker] = [:]
+    var creating: [String: PendingCreate] = [:]
+    /// Containers whose runner has ended, until the scheduler forgets them.
+    var exited: [ContainerUUID: Timestamp] = [:]
+    /// Containers being started, for the runner configuration.
+    var startingContainers: [ContainerUUID: Container] = [:]
+    var holds = CreateHolds<C.Instant>()
+    var loaded = false
+    /// ``run()`` has returned: no more creates.
+    var stopped = false
+    var loadedWaiters: [CheckedContinuation<Void, Never>] = []
+    var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    var nextSubscriberID: UInt64 = 0
+    var runnerBinary: RunnerBinary?
+    var probeBudget: Double
+    var probeBudgetAt: C.Instant
+    var instanceGaugeKeys: Set<InstanceGaugeKey> = []
+
+    struct InstanceGaugeKey: Hashable {
+        var category: String
+        var type: InstanceTypeName
+    }
+
+    /// Makes a pool over `instanceSet`.
+    ///
+    /// - Parameters:
+    ///   - makeExecutor: Makes the executor that runs commands on an instance (SSH, or in process for the
+    ///     simulated cloud: ``InProcessWorkerExecutor``).
+    ///   - wallClock: The current wall-clock time, for the times the API shows and container queue times.
+    ///   - metricsFactory: Where the pool's metrics go.
+    public init(
+        configuration: Configuration,
+        instanceSet: Instances,
+        clock: C,
+        logger: Logger,
+        makeExecutor: @escaping @Sendable (Instance) -> any WorkerExecutor,
+        wallClock: @escaping @Sendable () -> Timestamp = { WorkerPool.systemWallClock() },
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.configuration = configuration
+        self.instanceSet = instanceSet
+        self.clock = clock
+        self.logger = logger
+        self.makeExecutor = makeExecutor
+        self.wallClock = wallClock
+        self.metrics = PoolMetrics(factory: metricsFactory)
+        (self.jobs, self.jobContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        self.probeBudget = configuration.probeRate
+        self.probeBudgetAt = clock.now
+    }
+
+    /// The system's wall-clock time: the default `wallClock`.
+    public static func systemWallClock() -> Timestamp { Timestamp(Date()) }
+
+    // MARK: - Service
+
+    /// Syncs with the cloud, probes workers and keeps the metrics until cancelled or shut down gracefully.
+    ///
+    /// Instances and their containers are left as they are when it returns.
+    public func run() async throws {
+        let changes = self.subscribe()
+        self.refreshMetrics()
+        defer { self.stopped = true }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.syncLoop() }
+                group.addTask { await self.probeLoop() }
+                group.addTask {
+                    for await _ in changes { await self.refreshMetrics() }
+                }
+                for await job in self.jobs {
+                    group.addTask { await job() }
+                }
+            }
+        }
+        await self.closeExecutors()
+    }
+
+    private func closeExecutors() async {
+        for worker in self.workers.values { await worker.executor.close() }
+    }
+
+    /// Runs `job` in the background, under ``run()``.
+    nonisolated func spawn(_ job: @escaping Job) {
+        self.jobContinuation.yield(job)
+    }
+
+    /// Notifies subscribers at `instant` (a hold expires then).
+    func notify(at instant: C.Instant) {
+        let clock = self.clock
+        self.spawn {
+            do {
+                try await clock.sleep(until: instant, tolerance: nil)
+            } catch {
+                return
+            }
+            await self.notify()
+        }
+    }
+
+    // MARK: - Notifications
+
+    /// A stream that yields after every change that may matter to scheduling: a worker's state, a new or
+    /// vanished worker, an expired hold. Bursts coalesce into one element.
+    public func subscribe() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = self.nextSubscriberID
+        self.nextSubscriberID += 1
+        self.subscribers[id] = continuation
+        continuation.onTermination = { _ in
+            Task { await self.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ id: UInt64) {
+        self.subscribers[id] = nil
+    }
+
+    /// Tells every subscriber that the pool changed.
+    func notify() {
+        for continuation in self.subscribers.values { continuation.yield() }
+    }
+
+    // MARK: - Health
+
+    /// Throws when the runner binary cannot be read: no worker could pass its boot probe.
+    public func checkHealth() throws(WorkerPoolError) {
+        _ = try self.loadRunnerBinary()
+    }
+
+    /// Reads `DeployRunnerBinary` once (retrying while it fails) and computes its MD5.
+    func loadRunnerBinary() throws(WorkerPoolError) -> RunnerBinary {
+        if let binary = self.runnerBinary { return binary }
+        let path = self.configuration.deployRunnerBinary
+        guard !path.isEmpty else {
+            let binary = RunnerBinary(data: nil, md5Hex: "", command: self.configuration.crunchRunCommand)
+            self.runnerBinary = binary
+            return binary
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw WorkerPoolError(
+                code: .runnerBinaryUnreadable,
+                message: "cannot read the runner binary \(path)",
+                cause: error
+            )
+        }
+        let bytes = [UInt8](data)
+        let md5Hex = Digests.md5Hex(bytes)
+        let binary = RunnerBinary(
+            data: bytes,
+            md5Hex: md5Hex,
+            command: RemoteCommands.deployedRunnerPath(
+                directory: self.configuration.deployRunnerDirectory,
+                md5Hex: md5Hex
+            )
+        )
+        self.runnerBinary = binary
+        self.logger.info(
+            "Runner binary loaded",
+            metadata: ["runner.path": "\(path)", "runner.md5": "\(md5Hex)", "runner.command": "\(binary.command)"]
+        )
+        return binary
+    }
+
+    // MARK: - Queries
+
+    /// Every worker and pending create, sorted by instance ID then type (pending creates first).
+    public func instances() -> [InstanceView] {
+        let now = self.clock.now
+        let wallNow = self.wallClock()
+        var views: [InstanceView] = self.workers.map { id, worker in
+            InstanceView(
+                instance: id,
+                address: worker.instance.address,
+                instanceType: worker.type,
+                lastContainerUUID: worker.machine.lastUUID,
+                lastBusy: Self.wallTime(of: worker.machine.busy, now: now, wallNow: wallNow),
+                runningContainerUUIDs: worker.machine.containers,
+                workerState: worker.machine.state,
+                idleBehavior: worker.machine.idleBehavior,
+                acceptsContainers: worker.machine.acceptsContainers
+            )
+        }
+        views += self.creating.values.map { pending in
+            InstanceView(
+                instance: nil,
+                address: "",
+                instanceType: pending.type,
+                lastContainerUUID: nil,
+                lastBusy: pending.wallStartedAt,
+                runningContainerUUIDs: [],
+                workerState: .booting,
+                idleBehavior: .run,
+                acceptsContainers: false
+            )
+        }
+        return views.sorted { lhs, rhs in
+            let left = lhs.instance?.rawValue ?? ""
+            let right = rhs.instance?.rawValue ?? ""
+            return left != right ? left < right : lhs.instanceType.name < rhs.instanceType.name
+        }
+    }
+
+    /// The number of workers of each type that are (or will soon be) available for containers: creates in
+    /// flight and booting, idle or unknown workers that run containers, none of them busy.
+    public func unallocated() -> [InstanceTypeName: Int] {
+        var unallocated: [InstanceTypeName: Int] = [:]
+        var creating: [InstanceTypeName: Int] = [:]
+        var oldestCreate: [InstanceTypeName: C.Instant] = [:]
+        for pending in self.creating.values {
+            let name = pending.type.name
+            creating[name, default: 0] += 1
+            if let oldest = oldestCreate[name], oldest < pending.startedAt { continue }
+            oldestCreate[name] = pending.startedAt
+        }
+        for worker in self.workers.values {
+            let machine = worker.machine
+            guard machine.state != .shutdown, machine.state != .running, machine.idleBehavior == .run,
+                machine.running.isEmpty
+            else { continue }
+            let name = worker.type.name
+            unallocated[name, default: 0] += 1
+            // An unknown worker that appeared after a create of its type started is probably that create,
+            // listed before the create call returned: count it once.
+            if machine.state == .unknown, let oldest = oldestCreate[name], creating[name, default: 0] > 0,
+                oldest < machine.appeared
+            {
+                creating[name, default: 0] -= 1
+            }
+        }
+        for (name, count) in creating where count > 0 { unallocated[name, default: 0] += count }
+        return unallocated
+    }
+
+    /// Whether a create is not expected to work now (quota error hold, or `MaxInstances` reached).
+    public func atQuota() -> Bool {
+        self.holds.atQuota(
+            instanceCount: self.workers.count + self.creating.count,
+            maxInstances: self.configuration.maxInstances,
+            at: self.clock.now
+        )
+    }
+
+    /// Whether creates of `type` are held by a capacity error (of the type, its quota group, or all).
+    public func atCapacity(_ type: InstanceType) -> Bool {
+        self.holds.atCapacity(type, quotaGroup: self.instanceSet.quotaGroup(for: type), at: self.clock.now)
+    }
+
+    /// The number of workers in each state, once the first cloud list has been applied.
+    public func countWorkers() async -> [WorkerState: Int] {
+        if !self.loaded {
+            await withCheckedContinuation { self.loadedWaiters.append($0) }
+        }
+        var counts: [WorkerState: Int] = [:]
+        for worker in self.workers.values { counts[worker.machine.state, default: 0] += 1 }
+        return counts
+    }
+
+    /// Every container with a runner on a worker (`nil`), and every container whose runner ended (when),
+    /// until ``forgetContainer(_:)``.
+    public func running() -> [ContainerUUID: Timestamp?] {
+        var result: [ContainerUUID: Timestamp?] = [:]
+        for worker in self.workers.values {
+            for uuid in worker.machine.containers { result[uuid] = .some(nil) }
+        }
+        for (uuid, exitedAt) in self.exited { result[uuid] = .some(exitedAt) }
+        return result
+    }
+
+    // MARK: - Operator requests
+
+    /// Sets a worker's idle behaviour (persisted in its tags).
+    public func setIdleBehavior(_ id: InstanceID, _ behavior: IdleBehavior) throws(WorkerPoolError) {
+        guard self.workers[id] != nil else { throw Self.notFound(id) }
+        self.logger.info(
+            "Idle behaviour set",
+            metadata: ["instance.id": "\(id)", "instance.idleBehavior": "\(behavior.rawValue)"]
+        )
+        self.perform(self.withMachine(id) { $0.setIdleBehavior(behavior, at: self.clock.now) } ?? [], on: id)
+    }
+
+    /// Destroys an instance now, whatever it is doing; its containers are abandoned.
+    public func killInstance(_ id: InstanceID, reason: String) throws(WorkerPoolError) {
+        guard self.workers[id] != nil else { throw Self.notFound(id) }
+        self.logger.info("Instance kill requested", metadata: ["instance.id": "\(id)", "kill.reason": "\(reason)"])
+        self.perform(self.withMachine(id) { $0.kill(at: self.clock.now) } ?? [], on: id)
+    }
+
+    /// Shuts down one booting (else idle) worker of `type` that is not held; `false` if there is none.
+    public func shutdown(_ type: InstanceTypeName) -> Bool {
+        let now = self.clock.now
+        for state in [WorkerState.booting, .idle] {
+            let candidates = self.workers.filter { $0.value.type.name == type && $0.value.machine.state == state }
+            for id in candidates.keys.sorted() {
+                guard let actions = self.withMachine(id, { $0.shutdownIfUnneeded(at: now) }) ?? nil else { continue }
+                self.perform(actions, on: id)
+                return true
+            }
+        }
+        return false
+    }
+
+    static func notFound(_ id: InstanceID) -> WorkerPoolError {
+        WorkerPoolError(code: .instanceNotFound, message: "instance \(id) not found")
+    }
+
+    // MARK: - Machines and actions
+
+    /// Applies `body` to the machine of worker `id`; `nil` if there is no such worker.
+    func withMachine<T>(_ id: InstanceID, _ body: (inout Machine) -> T) -> T? {
+        guard var worker = self.workers[id] else { return nil }
+        let result = body(&worker.machine)
+        self.workers[id] = worker
+        return result
+    }
+
+    /// Performs what a worker's machine decided.
+    func perform(_ actions: [Machine.Action], on id: InstanceID) {
+        for action in actions {
+            switch action {
+            case .destroyInstance(let reason):
+                self.destroy(id, reason: reason)
+            case .reportBootOutcome(let outcome):
+                self.metrics.bootOutcomes[outcome]?.increment()
+            case .saveTags:
+                self.saveTags(id)
+            case .notifyScheduler:
+                self.notify()
+            case .startRunner(let uuid):
+                self.startRunner(uuid, on: id)
+            case .adoptRunner(let uuid):
+                self.logger.info(
+                    "Runner adopted",
+                    metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"]
+                )
+            case .runnerEnded(let uuid):
+                self.exited[uuid] = self.wallClock()
+                self.logger.info("Runner ended", metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"])
+            case .sendTerm(let uuid):
+                self.sendTerm(uuid, on: id)
+            case .scheduleKillTick(let uuid, after: let delay):
+                self.scheduleKillTick(uuid, on: id, at: self.clock.now.advanced(by: delay))
+            case .observeTimeToReady(let duration):
+                self.metrics.timeToReady.recordNanoseconds(duration.nanoseconds)
+            }
+        }
+    }
+
+    private func destroy(_ id: InstanceID, reason: ShutdownReason) {
+        guard let worker = self.workers[id] else { return }
+        self.logger.info(
+            "Instance shutting down",
+            metadata: [
+                "instance.id": "\(id)", "instance.type": "\(worker.type.name)", "shutdown.reason": "\(reason.rawValue)",
+            ]
+        )
+        let instance = worker.instance
+        let logger = self.logger
+        self.spawn {
+            do {
+                try await instance.destroy()
+            } catch {
+                logger.warning(
+                    "Instance destroy failed",
+                    metadata: ["instance.id": "\(id)", "error": "\(error)"]
+                )
+            }
+        }
+    }
+
+    /// The tags the instance should carry: its listed tags with the current type and idle behaviour.
+    func desiredTags(_ worker: Worker) -> InstanceTags {
+        var tags = worker.instance.tags
+        tags[self.configuration.tagKey(.instanceType)] = worker.type.name.rawValue
+        tags[self.configuration.tagKey(.idleBehavior)] = worker.machine.idleBehavior.rawValue
+        return tags
+    }
+
+    /// Saves the type and idle-behaviour tags if the instance does not carry them yet.
+    func saveTags(_ id: InstanceID) {
+        guard var worker = self.workers[id] else { return }
+        let tags = self.desiredTags(worker)
+        guard tags != worker.instance.tags, tags != worker.requestedTags else { return }
+        worker.requestedTags = tags
+        self.workers[id] = worker
+        let instance = worker.instance
+        let logger = self.logger
+        self.spawn {
+            var failed = false
+            do {
+                try await instance.setTags(tags)
+            } catch {
+                failed = true
+                logger.warning("Instance tags not saved", metadata: ["instance.id": "\(id)", "error": "\(error)"])
+            }
+            await self.tagsSaved(id, tags, failed: failed)
+        }
+    }
+
+    private func tagsSaved(_ id: InstanceID, _ tags: InstanceTags, failed: Bool) {
+        guard var worker = self.workers[id], worker.requestedTags == tags else { return }
+        if failed {
+            worker.requestedTags = nil
+        }
+        self.workers[id] = worker
+        self.notify()
+    }
+
+    // MARK: - Time
+
+    /// The wall-clock time of `instant`, given that `now` is `wallNow`.
+    static func wallTime(of instant: C.Instant, now: C.Instant, wallNow: Timestamp) -> Timestamp {
+        Timestamp(wallNow.date.addingTimeInterval(-instant.duration(to: now).seconds))
+    }
+}
+
+/// The runner to deploy: its bytes and MD5, or none (use `CrunchRunCommand`).
+struct RunnerBinary: Sendable {
+    var data: [UInt8]?
+    var md5Hex: String
+    var command: String
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// The duration in whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
