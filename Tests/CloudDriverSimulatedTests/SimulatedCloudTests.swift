@@ -95,6 +95,29 @@ struct SimulatedCloudTests {
         #expect(await cloud.instanceCount == 1)
     }
 
+    @Test(
+        "Over many calls the observed error rate stays within tolerance of the configured one",
+        arguments: [(0.1, 1), (0.1, 2), (0.3, 3), (0.02, 4)]
+    )
+    func errorRateTolerance(rate: Double, seed: Int) async throws {
+        let calls = 2_000
+        let cloud = try Sim.cloud(#"{"MaxInstances": 0, "Seed": \#(seed), "ErrorRates": {"Create": \#(rate)}}"#)
+        var failures = 0
+        for _ in 0..<calls {
+            do {
+                _ = try await Sim.create(cloud)
+            } catch {
+                #expect(error.code == .other)
+                failures += 1
+            }
+        }
+        // Four standard deviations of the binomial count: a correct generator fails this about once in 15,000 runs.
+        let expected = Double(calls) * rate
+        let tolerance = 4 * (Double(calls) * rate * (1 - rate)).squareRoot()
+        #expect(abs(Double(failures) - expected) <= tolerance, "\(failures) failures, expected about \(expected)")
+        #expect(await cloud.instanceCount == calls - failures)
+    }
+
     @Test("Tags are replaced by setTags and filter the list; a destroyed instance is not found")
     func tagsAndDestroy() async throws {
         let cloud = try Sim.cloud()
