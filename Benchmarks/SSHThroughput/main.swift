@@ -4,6 +4,12 @@
 //   .build/release/ssh-benchmark [--commands N] [--simulated-instances N]
 //
 // Connects only to 127.0.0.1. The OpenSSH part runs when /usr/sbin/sshd is installed.
+//
+// Measured on the 2-core dev machine (release build, `true` through one connection, 200 commands):
+//   in-process SSHServer  389/s sequential, 590/s with 8 concurrent
+//   OpenSSH sshd            4/s sequential,   9/s with 8 concurrent (not investigated; likely
+//                           Nagle/delayed-ACK stalls on sshd's side of non-pty sessions)
+//   10,000 simulated instances: created and listed in 0.45 s, RSS 28 → 37 MiB (~950 bytes each)
 import CloudDriver
 import CloudDriverSimulated
 import Crypto
