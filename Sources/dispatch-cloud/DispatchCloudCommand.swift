@@ -16,7 +16,6 @@ struct DispatchCloudCommand: AsyncParsableCommand {
         version: DispatchCloudVersion.current,
         subcommands: [
             CheckConfigCommand.self,
-            CloudTestCommand.self,
             ServeCommand.self,
             DemoCommand.self,
             SubmitCommand.self,
