@@ -91,6 +91,7 @@ struct CrashDurabilityTests {
 final class ChildServer: Sendable {
     private let process: Process
     private let output: Pipe
+    private let exited: AsyncStream<Void>
 
     init(directory: String) throws {
         let process = Process()
@@ -102,37 +103,47 @@ final class ChildServer: Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
+        let (exited, continuation) = AsyncStream<Void>.makeStream()
+        process.terminationHandler = { _ in continuation.finish() }
+        self.exited = exited
         try process.run()
         self.process = process
         self.output = output
     }
 
-    /// Reads the child's output until it reports its port.
+    /// Reads the child's output until it reports its port, on a thread of its own (blocking reads must not
+    /// hold one of the few cooperative threads).
     func port() async throws -> Int {
         let handle = self.output.fileHandleForReading
-        return try await Task.detached {
-            var text = ""
-            while true {
-                let data = handle.availableData
-                if data.isEmpty {
-                    throw ContainerAPIError(.internal, "The child server exited before listening: \(text)")
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            Thread {
+                var text = ""
+                while true {
+                    let data = handle.availableData
+                    if data.isEmpty {
+                        continuation.resume(
+                            throwing: ContainerAPIError(.internal, "The child server exited before listening: \(text)")
+                        )
+                        return
+                    }
+                    text += String(decoding: data, as: UTF8.self)
+                    if let range = text.range(of: CrashDurabilityTests.portMarker),
+                        let end = text[range.upperBound...].firstIndex(of: "\n"),
+                        let port = Int(text[range.upperBound..<end])
+                    {
+                        continuation.resume(returning: port)
+                        return
+                    }
                 }
-                text += String(decoding: data, as: UTF8.self)
-                if let range = text.range(of: CrashDurabilityTests.portMarker),
-                    let end = text[range.upperBound...].firstIndex(of: "\n"),
-                    let port = Int(text[range.upperBound..<end])
-                {
-                    return port
-                }
-            }
-        }.value
+            }.start()
+        }
     }
 
     /// Sends SIGKILL and waits for the child to die; returns the signal that ended it.
     func killNineAndWait() async throws -> Int32 {
         Glibc.kill(self.process.processIdentifier, SIGKILL)
         let process = self.process
-        await Task.detached { process.waitUntilExit() }.value
+        for await _ in self.exited {}
         guard process.terminationReason == .uncaughtSignal else {
             throw ContainerAPIError(.internal, "The child server exited instead of being killed")
         }
