@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Runs helper programs (ssh-keygen, a shell) for tests.
 public enum LocalProcess: Sendable {
@@ -36,7 +36,7 @@ public enum LocalProcess: Sendable {
     /// Foundation does not close descriptors in the child, and SwiftNIO's sockets are not close-on-exec on
     /// Linux, so a helper started while a test's SSH server runs would otherwise keep that server's port bound
     /// after it stops. A bash prologue closes them, then executes the program.
-    static func makeProcess(_ executable: String, _ arguments: [String]) -> Process {
+    public static func makeProcess(_ executable: String, _ arguments: [String]) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         let prologue =

@@ -185,10 +185,13 @@ struct RunnerProcessTests {
             atomically: true,
             encoding: .utf8
         )
-        // Something else (think arv-mount) keeps the stale lock held.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = [staleFile, "sleep", "300"]
+        // Something else (think arv-mount) keeps the stale lock held: one process, started with every
+        // inherited descriptor closed (a Foundation child would keep the test process's descriptors open for
+        // its whole life), killed at the end.
+        let holder = LocalProcess.makeProcess(
+            "/bin/bash",
+            ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", staleFile]
+        )
         try holder.run()
         defer { holder.terminate() }
         let held = await eventually { () -> Bool? in
