@@ -21,7 +21,5 @@ swift build --build-tests \
 echo "build took $(($(date +%s) - start)) s"
 
 echo "== tests"
-# Serially: many suites start child processes, and a child started by Foundation's Process while another
-# test's child runs inherits that test's descriptors and can hold them open (the stall seen in parallel runs).
 timeout --signal=TERM --kill-after=30 "${DISPATCH_TEST_TIMEOUT:-1500}" \
-    swift test --skip-build --disable-xctest --no-parallel
+    swift test --skip-build --disable-xctest
