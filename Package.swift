@@ -46,6 +46,14 @@ let package = Package(
                 "DispatchConfig",
                 "DispatchModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CloudDriver",
+                "CloudDriverLoopback",
+                "CloudDriverSimulated",
+                "RemoteExecution",
+                "SSHExecutor",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
             ]
         ),
         .executableTarget(
@@ -135,6 +143,36 @@ let package = Package(
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
             ]
         ),
+        // This host as a cloud: instances are in-process SSH servers on 127.0.0.1, persisted under the data directory.
+        .target(
+            name: "CloudDriverLoopback",
+            dependencies: [
+                "CloudDriver",
+                "DispatchModel",
+                "RemoteExecution",
+                "SSHServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Commands per second through one SSH connection (in-process server and OpenSSH); a release-build tool.
+        .executableTarget(
+            name: "ssh-benchmark",
+            dependencies: [
+                "SSHExecutor",
+                "SSHServer",
+                "RemoteExecution",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                "DispatchModel",
+                "DispatchTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+            ],
+            path: "Benchmarks/SSHThroughput"
+        ),
         // Fakes and fixtures for tests only: manual clock, instance-type menus, process helpers.
         .target(
             name: "DispatchTestSupport",
@@ -223,6 +261,22 @@ let package = Package(
                 "DispatchModel",
                 "DispatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudDriverLoopbackTests",
+            dependencies: [
+                "dispatch-cloud",
+                "dispatch-runner",
+                "CloudDriver",
+                "CloudDriverLoopback",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "RemoteExecution",
+                "SSHExecutor",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
             ]
         ),
         .testTarget(

@@ -15,11 +15,15 @@ public struct Driver: Sendable {
         public var clusterID: ClusterID
         /// The logger for the driver.
         public var logger: Logger
+        /// `DispatchCloud.DataDirectory`: where a driver that keeps local state (the loopback driver's
+        /// instances) stores it, each driver in its own subdirectory; empty when none is configured.
+        public var dataDirectory: String
 
-        public init(parameters: JSONValue, clusterID: ClusterID, logger: Logger) {
+        public init(parameters: JSONValue, clusterID: ClusterID, logger: Logger, dataDirectory: String = "") {
             self.parameters = parameters
             self.clusterID = clusterID
             self.logger = logger
+            self.dataDirectory = dataDirectory
         }
     }
 

@@ -14,6 +14,7 @@ struct ProcessSettings: Sendable {
     var shell: String
     var environment: [String: String]
     var workingDirectory: String?
+    var commandFilter: (@Sendable (String) -> String)?
 }
 
 /// Serves one session channel: runs its exec request as a process and streams its I/O.
@@ -128,7 +129,7 @@ final class ExecSessionHandler: ChannelInboundHandler {
         do {
             process = try ChildProcess.spawn(
                 shell: self.settings.shell,
-                command: command,
+                command: self.settings.commandFilter?(command) ?? command,
                 environment: environment,
                 workingDirectory: self.settings.workingDirectory
             )

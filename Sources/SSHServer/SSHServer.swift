@@ -28,6 +28,9 @@ public final class SSHServer: Sendable {
         public var workingDirectory: String?
         /// The shell that interprets commands.
         public var shell: String = "/bin/sh"
+        /// Rewrites each requested command before the shell sees it (the loopback driver strips a leading
+        /// `sudo `); `nil` runs commands as requested.
+        public var commandFilter: (@Sendable (String) -> String)?
 
         public init(hostKey: NIOSSHPrivateKey, authorizedKeys: [NIOSSHPublicKey]) {
             self.hostKey = hostKey
@@ -62,7 +65,8 @@ public final class SSHServer: Sendable {
         let settings = ProcessSettings(
             shell: configuration.shell,
             environment: configuration.environment,
-            workingDirectory: configuration.workingDirectory
+            workingDirectory: configuration.workingDirectory,
+            commandFilter: configuration.commandFilter
         )
         let hostKey = configuration.hostKey
         let listener = try await ServerBootstrap(group: eventLoopGroup)

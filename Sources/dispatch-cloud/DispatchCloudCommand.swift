@@ -16,6 +16,7 @@ struct DispatchCloudCommand: AsyncParsableCommand {
         version: DispatchCloudVersion.current,
         subcommands: [
             CheckConfigCommand.self,
+            CloudTestCommand.self,
             ServeCommand.self,
             DemoCommand.self,
             SubmitCommand.self,

@@ -1,0 +1,25 @@
+public import CloudDriver
+
+extension Driver {
+    /// The `loopback` driver: a ``LoopbackCloud`` on the real clock, configured by ``LoopbackParameters``,
+    /// keeping its instances under `DataDirectory` (by default `<DispatchCloud.DataDirectory>/loopback`).
+    public static let loopback = Driver(name: "loopback") { context throws(DriverConfigurationError) in
+        let parameters = try LoopbackParameters(context.parameters)
+        let directory = try parameters.resolvedDataDirectory(dispatchDataDirectory: context.dataDirectory)
+        do {
+            let cloud = try LoopbackCloud<ContinuousClock>(
+                parameters: parameters,
+                dataDirectory: directory,
+                logger: context.logger
+            )
+            return Driver.Product(instanceSet: cloud)
+        } catch {
+            throw DriverConfigurationError(
+                code: .invalidParameter,
+                key: "DataDirectory",
+                message: "cannot open the loopback data directory \(directory)",
+                cause: error
+            )
+        }
+    }
+}

@@ -1,0 +1,404 @@
+import CloudDriver
+import CloudDriverLoopback
+import DispatchModel
+import Foundation
+import NIOSSH
+import RemoteExecution
+import SSHExecutor
+import Synchronization
+
+/// The steps of `dispatch-cloud cloudtest`, run against one instance set.
+struct CloudTest {
+    /// What to create and how long to wait, from the configuration and the options.
+    struct Plan: Sendable {
+        var driver: String
+        var instanceType: InstanceType
+        var imageID: ImageID
+        var instanceSetID: String
+        var tagKeyPrefix: String
+        var resourceTags: [String: String]
+        var instanceInitCommand: String
+        var deployPublicKey: Bool
+        var bootProbeCommand: String
+        var sshPort: Int
+        var timeoutBooting: Duration
+        var probeInterval: Duration
+        var syncInterval: Duration
+        /// The dispatcher's key; `nil` when the driver's instances run commands in memory.
+        var privateKey: NIOSSHPrivateKey?
+        /// Said once before the steps, such as where the key came from.
+        var keyNote: String?
+        var destroyExisting: Bool
+    }
+
+    let plan: Plan
+    private let report = StepReport()
+    private let clock = ContinuousClock()
+
+    init(plan: Plan) {
+        self.plan = plan
+    }
+
+    /// Runs every step against the driver's instance set and stops the set; returns whether all passed.
+    func run(_ product: Driver.Product) async -> Bool {
+        say(
+            "cloudtest: driver \(self.plan.driver), instance type \(self.plan.instanceType.name) "
+                + "(\(self.plan.instanceType.providerType)), instance set ID \(self.plan.instanceSetID)"
+        )
+        if let note = self.plan.keyNote { say("note: \(note)") }
+        let background = product.run.map { run in Task { try? await run() } }
+        let passed = await self.run(on: product.instanceSet)
+        await product.instanceSet.stop()
+        background?.cancel()
+        let total = self.report.elapsed
+        if passed {
+            say("cloudtest: PASS — all \(self.report.passed) steps passed in \(StepReport.format(total))")
+        } else {
+            say("cloudtest: FAIL — \(self.report.failed) of \(self.report.passed + self.report.failed) steps failed")
+        }
+        return passed
+    }
+
+    private var setTag: String { self.plan.tagKeyPrefix + "InstanceSetID" }
+
+    private func run<S: InstanceSet>(on set: S) async -> Bool {
+        let ours: InstanceTags = [self.setTag: self.plan.instanceSetID]
+
+        let existingCleared: Bool = await self.report.step("check for leftover instances") {
+            () async throws -> String in
+            let leftovers = try await Self.listed(set, tagged: ours)
+            guard !leftovers.isEmpty else { return "none carry \(self.setTag)=\(self.plan.instanceSetID)" }
+            guard self.plan.destroyExisting else {
+                throw CloudTestFailure(
+                    "\(leftovers.count) instance(s) already carry \(self.setTag)=\(self.plan.instanceSetID) "
+                        + "(\(leftovers.map(\.id.rawValue).joined(separator: ", "))); rerun with --destroy-existing"
+                )
+            }
+            for instance in leftovers { try await instance.destroy() }
+            return "destroyed \(leftovers.count) leftover instance(s)"
+        }
+        guard existingCleared else { return false }
+
+        let secret = InstanceSecret.generate()
+        let prefix = self.plan.tagKeyPrefix
+        let tags = self.plan.resourceTags.merging(
+            [
+                prefix + "InstanceSetID": self.plan.instanceSetID,
+                prefix + "InstanceType": self.plan.instanceType.name.rawValue,
+                prefix + "IdleBehavior": IdleBehavior.run.rawValue,
+                prefix + "InstanceSecret": secret.rawValue,
+                prefix + "CloudTestPID": String(ProcessInfo.processInfo.processIdentifier),
+            ]
+        ) { _, ours in ours }
+        let publicKey =
+            self.plan.deployPublicKey ? self.plan.privateKey.map { OpenSSHPrivateKey.authorizedKeysLine(for: $0) } : nil
+
+        let created = await self.report.step("create instance") { () async throws -> (S.Instance, String) in
+            let instance = try await set.create(
+                type: self.plan.instanceType,
+                imageID: self.plan.imageID,
+                tags: tags,
+                initCommand: secret.bootScript(instanceInitCommand: self.plan.instanceInitCommand),
+                publicKey: publicKey
+            )
+            return (instance, "\(instance.id) (\(instance.providerType))")
+        }
+        guard let created else { return false }
+
+        let passed = await self.exercise(set, created: created, tags: tags, secret: secret)
+        if !passed {
+            await self.report.step("destroy instance (cleanup)") { () async throws -> String in
+                try await created.destroy()
+                return "\(created.id)"
+            }
+        }
+        return passed
+    }
+
+    /// The steps between create and gone; returns false at the first failure (the caller cleans up).
+    private func exercise<S: InstanceSet>(
+        _ set: S,
+        created: S.Instance,
+        tags: InstanceTags,
+        secret: InstanceSecret
+    ) async -> Bool {
+        let ours: InstanceTags = [self.setTag: self.plan.instanceSetID]
+        let listPoll = min(self.plan.probeInterval, .seconds(1))
+
+        let listed = await self.report.step("listed with its tags") { () async throws -> (S.Instance, String) in
+            let instance = try await self.poll(every: listPoll, until: "the instance is listed") {
+                () async throws -> S.Instance? in
+                try await Self.listed(set, tagged: ours).first { $0.id == created.id }
+            }
+            try Self.checkTags(tags, listed: instance.tags)
+            return (instance, "all \(tags.count) tags round-trip")
+        }
+        guard let listed else { return false }
+
+        let connected = await self.report.step("reachable, host verified") {
+            () async throws -> (Connection, String) in
+            try await self.connect(set, listed: listed, secret: secret)
+        }
+        guard let connected else { return false }
+
+        let booted: Bool = await self.report.step("boot probe") { () async throws -> String in
+            var attempts = 0
+            var last = CommandResult()
+            _ = try await self.poll(every: self.plan.probeInterval, until: "the boot probe succeeds") {
+                () async throws -> Bool? in
+                attempts += 1
+                last = try await connected.runner.execute(self.plan.bootProbeCommand)
+                return last.succeeded ? true : nil
+            }
+            _ = last
+            return "\(ShellQuote.quote(self.plan.bootProbeCommand)) exited 0 after \(attempts) attempt(s)"
+        }
+        guard booted else {
+            await connected.close()
+            return false
+        }
+
+        var retagged = tags
+        retagged[self.plan.tagKeyPrefix + "IdleBehavior"] = IdleBehavior.hold.rawValue
+        retagged[self.plan.tagKeyPrefix + "CloudTestTagged"] = InstanceSecret.generate().rawValue.prefix(8).description
+        let tagged: Bool = await self.report.step("set tags") { () async throws -> String in
+            try await listed.setTags(retagged)
+            let instance = try await self.poll(every: listPoll, until: "the new tags are listed") {
+                () async throws -> S.Instance? in
+                let found = try await Self.listed(set, tagged: ours).first { $0.id == created.id }
+                guard let found, (try? Self.checkTags(retagged, listed: found.tags)) != nil else { return nil }
+                return found
+            }
+            try Self.checkTags(retagged, listed: instance.tags)
+            return "IdleBehavior=hold and a new tag are listed"
+        }
+        guard tagged else {
+            await connected.close()
+            return false
+        }
+
+        await connected.close()
+        let destroyed: Bool = await self.report.step("destroy instance") { () async throws -> String in
+            try await listed.destroy()
+            return "\(created.id)"
+        }
+        guard destroyed else { return false }
+
+        let gone: Bool = await self.report.step("gone from the list") { () async throws -> String in
+            _ = try await self.poll(every: min(self.plan.syncInterval, .seconds(1)), until: "the instance is gone") {
+                () async throws -> Bool? in
+                try await Self.listed(set, tagged: ours).contains { $0.id == created.id } ? nil : true
+            }
+            return "no longer listed"
+        }
+        return gone
+    }
+
+    /// How the run reaches the instance: over SSH, or in memory for the simulated driver.
+    struct Connection: Sendable {
+        var runner: any CommandRunner
+        var closer: @Sendable () async -> Void
+
+        func close() async { await self.closer() }
+    }
+
+    private func connect<S: InstanceSet>(
+        _ set: S,
+        listed: S.Instance,
+        secret: InstanceSecret
+    ) async throws -> (Connection, String) {
+        let ours: InstanceTags = [self.setTag: self.plan.instanceSetID]
+        let secretPath = (listed as? LoopbackInstance<ContinuousClock>)?.secretPath ?? InstanceSecret.path
+        let verifier = InstanceSecretVerifier(expected: secret, remoteUser: listed.remoteUser, secretPath: secretPath)
+
+        if let inProcess = listed as? any InProcessExecutable {
+            let runner = InProcessCommandRunner(instance: inProcess)
+            _ = try await self.poll(every: self.plan.probeInterval, until: "the instance secret reads back") {
+                () async throws -> Bool? in
+                (try? await verifier.verify(over: runner)) != nil ? true : nil
+            }
+            return (
+                Connection(runner: runner, closer: {}),
+                "in memory (no SSH); instance secret read back from \(secretPath)"
+            )
+        }
+
+        guard let key = self.plan.privateKey else { throw CloudTestFailure("no SSH key to connect with") }
+        let verification = HostVerificationLog()
+        var configuration = SSHExecutor<CloudTestTarget<S.Instance>>.Configuration()
+        configuration.defaultPort = self.plan.sshPort
+        configuration.connectTimeout = .seconds(10)
+        configuration.authTimeout = .seconds(10)
+        let executor = SSHExecutor(
+            target: CloudTestTarget(instance: listed, verifier: verifier, log: verification),
+            privateKey: key,
+            dialPolicy: .loopbackOnly,
+            configuration: configuration
+        )
+        var lastError: (any Error)?
+        var address = ""
+        do {
+            _ = try await self.poll(every: self.plan.probeInterval, until: "the instance answers over SSH") {
+                () async throws -> Bool? in
+                guard let fresh = try await Self.listed(set, tagged: ours).first(where: { $0.id == listed.id }),
+                    !fresh.address.isEmpty
+                else { return nil }
+                address = fresh.address
+                await executor.setTarget(CloudTestTarget(instance: fresh, verifier: verifier, log: verification))
+                do {
+                    let result = try await executor.execute("true")
+                    return result.succeeded ? true : nil
+                } catch let error as RemoteExecutionError where error.code == .addressNotAllowed {
+                    throw error
+                } catch {
+                    lastError = error
+                    return nil
+                }
+            }
+        } catch {
+            await executor.close()
+            if let lastError { throw CloudTestFailure("\(error) (last error: \(lastError))") }
+            throw error
+        }
+        let how = verification.summary ?? "host verified"
+        return (
+            Connection(runner: executor, closer: { await executor.close() }),
+            "\(address) as \(listed.remoteUser); \(how)"
+        )
+    }
+
+    /// Calls `attempt` every `interval` until it returns a value; throws once `TimeoutBooting` has passed.
+    private func poll<T>(
+        every interval: Duration,
+        until what: String,
+        _ attempt: () async throws -> T?
+    ) async throws -> T {
+        let deadline = self.clock.now.advanced(by: self.plan.timeoutBooting)
+        while true {
+            if let value = try await attempt() { return value }
+            guard self.clock.now.advanced(by: interval) < deadline else {
+                throw CloudTestFailure(
+                    "timed out after \(self.plan.timeoutBooting) (TimeoutBooting) waiting until \(what)"
+                )
+            }
+            try await self.clock.sleep(for: interval)
+        }
+    }
+
+    /// The instances carrying every tag in `tags` (drivers may return more than asked for).
+    private static func listed<S: InstanceSet>(_ set: S, tagged tags: InstanceTags) async throws -> [S.Instance] {
+        try await set.instances(tagged: tags).filter { instance in
+            tags.allSatisfy { instance.tags[$0.key] == $0.value }
+        }
+    }
+
+    /// Throws unless every tag in `expected` is listed with the same value.
+    private static func checkTags(_ expected: InstanceTags, listed: InstanceTags) throws {
+        let wrong = expected.keys.sorted().filter { listed[$0] != expected[$0] }
+        guard wrong.isEmpty else {
+            throw CloudTestFailure("tags missing or different in the listing: \(wrong.joined(separator: ", "))")
+        }
+    }
+}
+
+/// A step failed for the reason given.
+struct CloudTestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs commands through an in-memory instance (the simulated driver's).
+struct InProcessCommandRunner: CommandRunner {
+    let instance: any InProcessExecutable
+
+    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
+        let result = try await self.instance.execute(environment: env, command: command, stdin: stdin)
+        return CommandResult(stdout: result.stdout, stderr: result.stderr, exitStatus: Int(result.exitStatus))
+    }
+}
+
+/// The executor's target: the driver checks the host key first, then the instance secret is read back.
+struct CloudTestTarget<Instance: CloudInstance>: ExecutorTarget {
+    let instance: Instance
+    let verifier: InstanceSecretVerifier
+    let log: HostVerificationLog
+
+    var address: String { self.instance.address }
+    var remoteUser: String { self.instance.remoteUser }
+
+    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+        let verdict = try await self.instance.verifyHostKey(hostKey.openSSHString)
+        // Read the secret back even when the driver vouched for the key: it checks the init command ran.
+        try await self.verifier.verify(over: connection)
+        let driverSays = verdict == .verified ? "host key verified by the driver" : "driver defers to the secret"
+        self.log.record("\(hostKey.algorithm) key; \(driverSays); instance secret read back")
+    }
+}
+
+/// How the host was verified, for the step's report.
+final class HostVerificationLog: Sendable {
+    private let storage = Mutex<String?>(nil)
+
+    func record(_ summary: String) { self.storage.withLock { $0 = summary } }
+    var summary: String? { self.storage.withLock { $0 } }
+}
+
+/// Prints each step as it ends, with ✔ or ✘ and its duration, and counts them.
+final class StepReport: Sendable {
+    private let counts = Mutex((passed: 0, failed: 0))
+    private let started = ContinuousClock.now
+
+    var passed: Int { self.counts.withLock { $0.passed } }
+    var failed: Int { self.counts.withLock { $0.failed } }
+    var elapsed: Duration { ContinuousClock.now - self.started }
+
+    /// Runs a step that yields a value and a detail line; returns the value, or `nil` if it failed.
+    func step<T>(_ name: String, _ body: () async throws -> (T, String)) async -> T? {
+        let start = ContinuousClock.now
+        do {
+            let (value, detail) = try await body()
+            self.finish(name, passed: true, since: start, detail: detail)
+            return value
+        } catch {
+            self.finish(name, passed: false, since: start, detail: "\(error)")
+            return nil
+        }
+    }
+
+    /// Runs a step that yields only a detail line; returns whether it passed.
+    @discardableResult
+    func step(_ name: String, _ body: () async throws -> String) async -> Bool {
+        await self.step(name) { () async throws -> (Bool, String) in (true, try await body()) } ?? false
+    }
+
+    private func finish(_ name: String, passed: Bool, since start: ContinuousClock.Instant, detail: String) {
+        self.counts.withLock { counts in
+            if passed {
+                counts.passed += 1
+            } else {
+                counts.failed += 1
+            }
+        }
+        let mark = passed ? "✔" : "✘"
+        let padded = name.padding(toLength: 30, withPad: " ", startingAt: 0)
+        say("\(mark) \(padded) \(Self.format(ContinuousClock.now - start).leftPadded(to: 9))  \(detail)")
+    }
+
+    /// `1.234s`.
+    static func format(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let fraction = String(milliseconds % 1000)
+        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        self.count >= width ? self : String(repeating: " ", count: width - self.count) + self
+    }
+}
+
+/// Writes one line to standard output at once (unbuffered, so steps show as they end).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

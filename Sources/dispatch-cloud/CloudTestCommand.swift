@@ -1,0 +1,142 @@
+import ArgumentParser
+import CloudDriver
+import Crypto
+import DispatchConfig
+import DispatchModel
+import Logging
+import NIOSSH
+import RemoteExecution
+import SSHExecutor
+
+/// `dispatch-cloud cloudtest`: the driver conformance run (reference §8.5).
+///
+/// Creates one instance with the configured driver and takes it through its life — listed with its tags,
+/// reachable over the executor with its host verified, boot probe, new tags, destroy, gone — printing each
+/// step with ✔ or ✘ and its duration. Exits 0 when every step passes, 1 when one fails (after destroying
+/// what it created), 2 when the configuration cannot be used.
+struct CloudTestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloudtest",
+        abstract: "Check that the configured cloud driver works: create, list, connect, probe, tag, destroy.",
+        discussion: """
+            Uses Containers.CloudVMs (Driver, DriverParameters, ImageID, BootProbeCommand, TimeoutBooting, \
+            ProbeInterval, …) and Containers.DispatchPrivateKey. With the loopback driver and no \
+            DispatchPrivateKey, a throwaway Ed25519 key is generated for the run. Only loopback addresses \
+            (127.0.0.1, ::1, localhost) are ever dialled. Exit status: 0 when every step passed, 1 when a \
+            step failed, 2 for a configuration error.
+            """
+    )
+
+    @OptionGroup var configOptions: ConfigOptions
+
+    @Option(
+        name: .customLong("instance-type"),
+        help: ArgumentHelp("The instance type to create (default: the cheapest).", valueName: "name")
+    )
+    var instanceType: String?
+
+    @Option(
+        name: .customLong("instance-set-id"),
+        help: ArgumentHelp("The InstanceSetID tag of the test instance.", valueName: "id")
+    )
+    var instanceSetID = "zzzzz-zzzzz-zzzzzzcloudtest"
+
+    @Flag(
+        name: .customLong("destroy-existing"),
+        help: "Destroy instances left tagged with the test's instance set ID instead of stopping."
+    )
+    var destroyExisting = false
+
+    @Flag(help: "Log the driver's messages at debug level on standard error.")
+    var verbose = false
+
+    func run() async throws {
+        let config = try self.configOptions.load().config
+        let plan: CloudTest.Plan
+        do throws(CloudTestConfigurationError) {
+            plan = try self.makePlan(config)
+        } catch {
+            printToStandardError("error: \(error.message)")
+            throw ExitCode(2)
+        }
+        var logger = Logger(label: "dispatch-cloud.cloudtest")
+        logger.logLevel = self.verbose ? .debug : .warning
+        let context = Driver.Context(
+            parameters: config.containers.cloudVMs.driverParameters.raw,
+            clusterID: config.clusterID,
+            logger: logger,
+            dataDirectory: config.dispatchCloud.dataDirectory
+        )
+        let product: Driver.Product
+        do throws(DriverConfigurationError) {
+            product = try DriverRegistry.builtIn.makeInstanceSet(driver: plan.driver, context: context)
+        } catch {
+            printToStandardError("error: Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
+            throw ExitCode(2)
+        }
+        let passed = await CloudTest(plan: plan).run(product)
+        if !passed { throw ExitCode(1) }
+    }
+
+    /// Everything the run needs from the configuration and the options.
+    private func makePlan(_ config: ClusterConfig) throws(CloudTestConfigurationError) -> CloudTest.Plan {
+        let cloudVMs = config.containers.cloudVMs
+        let types = config.sortedInstanceTypes
+        let type: InstanceType
+        if let name = self.instanceType {
+            guard let named = config.instanceTypes[InstanceTypeName(rawValue: name)] else {
+                throw CloudTestConfigurationError(
+                    "--instance-type \(name) is not in InstanceTypes (known: "
+                        + types.map(\.name.rawValue).joined(separator: ", ") + ")"
+                )
+            }
+            type = named
+        } else {
+            guard let cheapest = types.first else {
+                throw CloudTestConfigurationError("InstanceTypes is empty: there is no instance type to create")
+            }
+            type = cheapest
+        }
+        var keyNote: String?
+        let key: NIOSSHPrivateKey?
+        if !config.containers.dispatchPrivateKey.isEmpty {
+            do throws(RemoteExecutionError) {
+                key = try OpenSSHPrivateKey.parse(configurationValue: config.containers.dispatchPrivateKey.value)
+            } catch {
+                throw CloudTestConfigurationError("Containers.DispatchPrivateKey: \(error.message)")
+            }
+        } else if cloudVMs.driver == "loopback" {
+            key = NIOSSHPrivateKey(ed25519Key: Curve25519.Signing.PrivateKey())
+            keyNote = "Containers.DispatchPrivateKey is empty: using a throwaway Ed25519 key generated for this run"
+        } else if cloudVMs.driver == "simulated" {
+            key = nil
+            keyNote = "the simulated driver runs commands in memory: no SSH key is used"
+        } else {
+            throw CloudTestConfigurationError("Containers.DispatchPrivateKey is empty: the driver needs an SSH key")
+        }
+        return CloudTest.Plan(
+            driver: cloudVMs.driver,
+            instanceType: type,
+            imageID: cloudVMs.imageID,
+            instanceSetID: self.instanceSetID,
+            tagKeyPrefix: cloudVMs.tagKeyPrefix,
+            resourceTags: cloudVMs.resourceTags,
+            instanceInitCommand: cloudVMs.instanceInitCommand,
+            deployPublicKey: cloudVMs.deployPublicKey,
+            bootProbeCommand: cloudVMs.bootProbeCommand.isEmpty ? "true" : cloudVMs.bootProbeCommand,
+            sshPort: Int(cloudVMs.sshPort) ?? 22,
+            timeoutBooting: cloudVMs.timeoutBooting,
+            probeInterval: cloudVMs.probeInterval,
+            syncInterval: cloudVMs.syncInterval,
+            privateKey: key,
+            keyNote: keyNote,
+            destroyExisting: self.destroyExisting
+        )
+    }
+}
+
+/// The options and the configuration do not allow a run.
+struct CloudTestConfigurationError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
