@@ -178,6 +178,7 @@ let package = Package(
             name: "DispatchTestSupport",
             dependencies: [
                 "ArvadosAPI",
+                "CRunnerSupport",
                 "ContainerAPIServer",
                 "DispatchModel",
                 .product(name: "Logging", package: "swift-log"),
@@ -229,6 +230,7 @@ let package = Package(
             dependencies: [
                 "ContainerAPIServer",
                 "DispatchModel",
+                "DispatchTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,9 +11,9 @@ public final class OpenSSHDaemon: Sendable {
     public let hostPublicKeyLine: String
     /// sshd's own log (`-e`), for failure messages.
     public let logPath: String
-    private let process: Process
+    private let process: SpawnedProcess
 
-    private init(port: Int, hostPublicKeyLine: String, logPath: String, process: Process) {
+    private init(port: Int, hostPublicKeyLine: String, logPath: String, process: SpawnedProcess) {
         self.port = port
         self.hostPublicKeyLine = hostPublicKeyLine
         self.logPath = logPath
@@ -64,11 +64,7 @@ public final class OpenSSHDaemon: Sendable {
 
         let logPath = directory.file("sshd.log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let process = LocalProcess.makeProcess(Self.path, ["-D", "-e", "-f", configPath])
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        try process.run()
+        let process = try SpawnedProcess.spawn(Self.path, ["-D", "-e", "-f", configPath], stderr: .file(logPath))
         let daemon = OpenSSHDaemon(
             port: port,
             hostPublicKeyLine: hostKey.publicKeyLine,
@@ -95,11 +91,8 @@ public final class OpenSSHDaemon: Sendable {
         (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
     }
 
-    /// Terminates sshd and waits for it to exit.
+    /// Terminates sshd (a thread of its own reaps it; nothing waits here, so `defer` can call it).
     public func stop() {
-        if self.process.isRunning {
-            self.process.terminate()
-        }
-        self.process.waitUntilExit()
+        self.process.terminate()
     }
 }

@@ -46,15 +46,16 @@ public enum ProcessRunner: Sendable {
         let stdinPath = try directory.write(stdin ?? "", to: "stdin")
         let stdoutPath = try directory.write("", to: "stdout")
         let stderrPath = try directory.write("", to: "stderr")
-        let process = LocalProcess.makeProcess(executable.path, arguments)
-        if let environment {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdinPath))
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        let status = try await LocalProcess.runToExit(process)
+        let process = try SpawnedProcess.spawn(
+            executable.path,
+            arguments,
+            environment: environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } },
+            currentDirectory: currentDirectory?.path,
+            stdin: .file(stdinPath),
+            stdout: .file(stdoutPath),
+            stderr: .file(stderrPath)
+        )
+        let status = await process.wait().status
         return ProcessOutput(
             status: status,
             stdout: try String(contentsOfFile: stdoutPath, encoding: .utf8),

@@ -179,3 +179,60 @@ struct ChildProcess {
 private func sendSignal(_ signal: Int32, toGroup group: pid_t) {
     _ = kill(-group, signal)
 }
+
+/// Runs one shell command to completion outside any SSH session, as a host runs a boot script.
+public enum ShellCommand {
+    /// Runs `shell -c command` with `environment` (its whole environment) in `workingDirectory`, with no
+    /// input; returns its exit status (128 + the signal for a killed command) and what it wrote to standard
+    /// error. Its standard output is read and discarded.
+    ///
+    /// It is started with `posix_spawn` with every other descriptor closed, and waited for on a dedicated
+    /// thread, like the commands the server runs for its sessions.
+    public static func run(
+        shell: String = "/bin/sh",
+        _ command: String,
+        environment: [String: String],
+        workingDirectory: String?
+    ) async throws -> (status: Int32, stderr: String) {
+        let process = try ChildProcess.spawn(
+            shell: shell,
+            command: command,
+            environment: environment,
+            workingDirectory: workingDirectory
+        )
+        close(process.stdin)
+        async let output = Self.drain(process.stdout)
+        async let errors = Self.drain(process.stderr)
+        let termination = await withCheckedContinuation { continuation in
+            process.waitForExit { continuation.resume(returning: $0) }
+        }
+        _ = await output
+        let stderr = String(decoding: await errors, as: UTF8.self)
+        switch termination {
+        case .exited(let code): return (code, stderr)
+        case .signalled(let signal): return (128 + signal, stderr)
+        }
+    }
+
+    /// Reads `fd` to its end on a dedicated thread, then closes it.
+    private static func drain(_ fd: CInt) async -> [UInt8] {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var data: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let count = read(fd, &buffer, buffer.count)
+                    if count > 0 {
+                        data += buffer[0..<count]
+                    } else if count < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
+                }
+                close(fd)
+                continuation.resume(returning: data)
+            }.start()
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import DispatchModel
+import DispatchTestSupport
 import Foundation
 import Logging
 import NIOHTTP1
@@ -89,44 +90,52 @@ struct CrashDurabilityTests {
 #if os(Linux)
 /// This test binary, running only ``CrashDurabilityTests/crashChildServer()`` on a data directory.
 final class ChildServer: Sendable {
-    private let process: Process
-    private let output: Pipe
-    private let exited: AsyncStream<Void>
+    private let process: SpawnedProcess
+    /// The read end of the pipe carrying the child's standard output.
+    private let output: Int32
 
     init(directory: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "crashChildServer"]
         var environment = ProcessInfo.processInfo.environment
         environment[CrashDurabilityTests.childDirectoryVariable] = directory
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        let (exited, continuation) = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in continuation.finish() }
-        self.exited = exited
-        try process.run()
-        self.process = process
-        self.output = output
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ContainerAPIError(.internal, "pipe failed: errno \(errno)") }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        defer { close(fds[1]) }
+        do {
+            self.process = try SpawnedProcess.spawn(
+                URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
+                ["--testing-library", "swift-testing", "--filter", "crashChildServer"],
+                environment: environment,
+                stdout: .descriptor(fds[1])
+            )
+        } catch {
+            close(fds[0])
+            throw error
+        }
+        self.output = fds[0]
     }
+
+    deinit { close(self.output) }
 
     /// Reads the child's output until it reports its port, on a thread of its own (blocking reads must not
     /// hold one of the few cooperative threads).
     func port() async throws -> Int {
-        let handle = self.output.fileHandleForReading
+        let fd = self.output
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
             Thread {
                 var text = ""
+                var buffer = [UInt8](repeating: 0, count: 4096)
                 while true {
-                    let data = handle.availableData
-                    if data.isEmpty {
+                    let count = read(fd, &buffer, buffer.count)
+                    if count < 0 && errno == EINTR { continue }
+                    if count <= 0 {
                         continuation.resume(
                             throwing: ContainerAPIError(.internal, "The child server exited before listening: \(text)")
                         )
                         return
                     }
-                    text += String(decoding: data, as: UTF8.self)
+                    text += String(decoding: buffer[0..<count], as: UTF8.self)
                     if let range = text.range(of: CrashDurabilityTests.portMarker),
                         let end = text[range.upperBound...].firstIndex(of: "\n"),
                         let port = Int(text[range.upperBound..<end])
@@ -141,19 +150,15 @@ final class ChildServer: Sendable {
 
     /// Sends SIGKILL and waits for the child to die; returns the signal that ended it.
     func killNineAndWait() async throws -> Int32 {
-        Glibc.kill(self.process.processIdentifier, SIGKILL)
-        let process = self.process
-        for await _ in self.exited {}
-        guard process.terminationReason == .uncaughtSignal else {
+        self.process.signal(SIGKILL)
+        guard case .signalled(let signal) = await self.process.wait() else {
             throw ContainerAPIError(.internal, "The child server exited instead of being killed")
         }
-        return process.terminationStatus
+        return signal
     }
 
     func kill() {
-        if self.process.isRunning {
-            Glibc.kill(self.process.processIdentifier, SIGKILL)
-        }
+        self.process.signal(SIGKILL)
     }
 }
 #endif

@@ -185,14 +185,11 @@ struct RunnerProcessTests {
             atomically: true,
             encoding: .utf8
         )
-        // Something else (think arv-mount) keeps the stale lock held: one process, started with every
-        // inherited descriptor closed (a Foundation child would keep the test process's descriptors open for
-        // its whole life), killed at the end.
-        let holder = LocalProcess.makeProcess(
+        // Something else (think arv-mount) keeps the stale lock held: one process, killed at the end.
+        let holder = try SpawnedProcess.spawn(
             "/bin/bash",
             ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", staleFile]
         )
-        try holder.run()
         defer { holder.terminate() }
         let held = await eventually { () -> Bool? in
             let fd = open(staleFile, O_RDONLY)

@@ -1,5 +1,6 @@
 import Foundation
 import RemoteExecution
+import SSHServer
 
 /// How an instance's shell sees the commands it is given, shared by its SSH server and its init command.
 struct LoopbackShell: Sendable {
@@ -27,26 +28,10 @@ struct LoopbackShell: Sendable {
     /// Runs `command` (filtered) with `/bin/sh -c` in the instance's environment and working directory,
     /// as the instance's boot would; returns its exit status and standard error.
     func run(_ command: String) async throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", self.filter(command)]
-        process.environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
-        process.currentDirectoryURL = URL(fileURLWithPath: self.layout.workDirectory)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = errors
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { process in
-            exited.continuation.yield(process.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        let stderr = await Task.detached {
-            String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        }.value
-        var status: Int32 = -1
-        for await code in exited.stream { status = code }
-        return (status, stderr)
+        try await ShellCommand.run(
+            self.filter(command),
+            environment: ProcessInfo.processInfo.environment.merging(self.environment) { $1 },
+            workingDirectory: self.layout.workDirectory
+        )
     }
 }
