@@ -297,6 +297,21 @@ let package = Package(
             dependencies: ["Scheduler", "DispatchModel"],
             path: "Benchmarks/SchedulerBenchmark"
         ),
+        // `swift run -c release container-api-benchmark`: creates/s over HTTP and list latency at 100,000 containers.
+        .executableTarget(
+            name: "container-api-benchmark",
+            dependencies: [
+                "ContainerAPIServer",
+                "DispatchModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/ContainerAPIBenchmark"
+        ),
     ]
 )
 

@@ -88,6 +88,33 @@ public final class ContainerStore: Sendable {
         }
     }
 
+    /// Creates Queued containers from the attributes of several create requests in one transaction: all of them,
+    /// or none if any is refused.
+    ///
+    /// For loading many containers at once (imports, benchmarks): the batch costs one commit, one sync to disk.
+    public func createContainers(
+        attributes batch: [[String: JSONValue]],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> [Container] {
+        let now = self.timestamp()
+        var containers: [Container] = []
+        containers.reserveCapacity(batch.count)
+        for attributes in batch {
+            let uuid = ContainerUUID(rawValue: Self.newUUID(cluster: self.clusterID, infix: ContainerUUID.typeInfix))
+            containers.append(
+                try ContainerRules.makeContainer(attributes: attributes, uuid: uuid, caller: caller, now: now)
+            )
+        }
+        let prepared = containers
+        return try await self.perform { db in
+            try prepared.map { container in
+                let stored = try Self.withEtag(container)
+                try Self.insert(stored, into: db)
+                return stored
+            }
+        }
+    }
+
     /// The container with `uuid`, if the caller may see it.
     public func container(_ uuid: String, as caller: Caller) async throws(ContainerAPIError) -> Container {
         try await self.performRead { db in
@@ -136,23 +163,10 @@ public final class ContainerStore: Sendable {
         _ query: ListQuery,
         as caller: Caller
     ) async throws(ContainerAPIError) -> (items: [Container], available: Int?) {
-        let visibility: SQLFragment? =
-            caller.isAdmin
-            ? nil
-            : SQLFragment(
-                sql: "owner_uuid = ? OR locked_by_uuid = ?",
-                arguments: [caller.userUUID.databaseValue, caller.tokenUUID.databaseValue]
-            )
-        let condition = try query.condition(visibility: visibility)
+        let select = try Self.containerListSQL(query, as: caller)
+        let condition = try query.condition(visibility: Self.containerVisibility(caller))
         return try await self.performRead { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT document FROM containers WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
-                arguments: StatementArguments(
-                    condition.arguments + [query.limit.databaseValue, query.offset.databaseValue]
-                )
-            )
+            let rows = try Row.fetchAll(db, sql: select.sql, arguments: StatementArguments(select.arguments))
             let items = try rows.map { row throws(ContainerAPIError) -> Container in
                 try Self.decodeDocument(row["document"])
             }
@@ -166,6 +180,40 @@ public final class ContainerStore: Sendable {
             }
             return (items, available)
         }
+    }
+
+    /// SQLite's plan for the `SELECT` of a container list query, one `EXPLAIN QUERY PLAN` detail line per step.
+    func containerListPlan(_ query: ListQuery, as caller: Caller) async throws(ContainerAPIError) -> [String] {
+        let select = try Self.containerListSQL(query, as: caller)
+        return try await self.performRead { db in
+            try Row.fetchAll(
+                db,
+                sql: "EXPLAIN QUERY PLAN \(select.sql)",
+                arguments: StatementArguments(select.arguments)
+            ).map { row in row["detail"] ?? "" }
+        }
+    }
+
+    /// The `SELECT` of a container list query: the page of documents the caller may see.
+    private static func containerListSQL(
+        _ query: ListQuery,
+        as caller: Caller
+    ) throws(ContainerAPIError) -> SQLFragment {
+        let condition = try query.condition(visibility: Self.containerVisibility(caller))
+        return SQLFragment(
+            sql: "SELECT document FROM containers WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
+            arguments: condition.arguments + [query.limit.databaseValue, query.offset.databaseValue]
+        )
+    }
+
+    /// The condition limiting a container list to what the caller may see; `nil` for the admin.
+    private static func containerVisibility(_ caller: Caller) -> SQLFragment? {
+        caller.isAdmin
+            ? nil
+            : SQLFragment(
+                sql: "owner_uuid = ? OR locked_by_uuid = ?",
+                arguments: [caller.userUUID.databaseValue, caller.tokenUUID.databaseValue]
+            )
     }
 
     // MARK: Logs
@@ -318,6 +366,16 @@ extension ContainerStore {
                     CREATE INDEX logs_owner_uuid ON logs (owner_uuid);
                     CREATE INDEX logs_object_owner_uuid ON logs (object_owner_uuid);
                     CREATE INDEX logs_created_at ON logs (created_at);
+                    """
+            )
+        }
+        migrator.registerMigration("v2: page containers locked by a token in UUID order") { db in
+            // The dispatcher pages its locked containers with `locked_by_uuid = me AND uuid > last ORDER BY uuid`.
+            // With an index on locked_by_uuid alone, every page sorted all the containers the token holds.
+            try db.execute(
+                sql: """
+                    CREATE INDEX containers_locked_by_uuid_uuid ON containers (locked_by_uuid, uuid);
+                    DROP INDEX containers_locked_by_uuid;
                     """
             )
         }

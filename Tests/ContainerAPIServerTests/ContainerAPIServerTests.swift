@@ -683,6 +683,43 @@ struct ContainerAPIServerTests {
             #expect(fetched["state"] == .string("Locked"))
         }
     }
+
+    @Test("A batch create stores all of its containers, or none when one of them is refused")
+    func batchCreate() async throws {
+        let directory = LiveServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try ContainerStore(dataDirectory: directory, clusterID: "zzzzz")
+        let root = Caller.systemRoot(cluster: "zzzzz")
+        func attributes(priority: Int64, image: String = "arvados/jobs") -> [String: JSONValue] {
+            [
+                "command": .array([.string("true")]),
+                "container_image": .string(image),
+                "output_path": .string("/out"),
+                "priority": .int(priority),
+                "runtime_constraints": .object(["vcpus": .int(1), "ram": .int(1 << 30)]),
+            ]
+        }
+
+        let created = try await store.createContainers(attributes: (1...3).map { attributes(priority: $0) }, by: root)
+        #expect(created.map(\.priority) == [1, 2, 3])
+        #expect(Set(created.map(\.uuid)).count == 3)
+        for container in created {
+            let stored = try await store.container(container.uuid.rawValue, as: root)
+            #expect(stored == container)
+            #expect(stored.state == .queued)
+        }
+
+        let refused = await #expect(throws: ContainerAPIError.self) {
+            try await store.createContainers(
+                attributes: [attributes(priority: 7), attributes(priority: 8, image: "")],
+                by: root
+            )
+        }
+        #expect(refused?.code == .unprocessable)
+        let query = try ListQuery(parameters: [:], schema: .containers, maxLimit: 1000)
+        let listed = try await store.listContainers(query, as: root)
+        #expect(listed.available == 3)
+    }
 }
 
 extension JSONValue {
