@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Runs helper programs (ssh-keygen, a shell) for tests.
 public enum LocalProcess: Sendable {

@@ -1,9 +1,9 @@
 import CRunnerSupport
-public import Foundation
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-public import Glibc
+import Glibc
 #endif
 
 /// A child process started with `posix_spawn`, for tests that run helper programs and the package's own
@@ -51,10 +51,10 @@ public final class SpawnedProcess: Sendable {
     }
 
     /// The child's process ID.
-    public let pid: pid_t
+    public let pid: Int32
     private let state: Mutex<State>
 
-    private init(pid: pid_t) {
+    private init(pid: Int32) {
         self.pid = pid
         self.state = Mutex(State())
     }
@@ -122,13 +122,14 @@ public final class SpawnedProcess: Sendable {
         guard result == 0 else {
             throw TestSupportError("cannot start \(executable): \(String(cString: strerror(result)))")
         }
-        let process = SpawnedProcess(pid: pid)
+        let child = pid
+        let process = SpawnedProcess(pid: child)
         let reaper = Thread { [process] in
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
             process.finish(Termination(waitStatus: status))
         }
-        reaper.name = "reap \(pid)"
+        reaper.name = "reap \(child)"
         reaper.start()
         return process
     }
