@@ -36,7 +36,24 @@ let package = Package(
         // Assembly: configuration → concrete pieces → one service group; shared CLI plumbing.
         .target(
             name: "DispatchCloud",
-            dependencies: ["DispatchModel", "DispatchConfig"]
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "ContainerAPIServer",
+                "ContainerQueue",
+                "DispatchConfig",
+                "DispatchModel",
+                "RemoteExecution",
+                "Scheduler",
+                "SSHExecutor",
+                "WorkerPool",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "dispatch-cloud",
@@ -51,6 +68,7 @@ let package = Package(
                 "CloudDriverSimulated",
                 "RemoteExecution",
                 "SSHExecutor",
+                "WorkerPool",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
@@ -286,7 +304,15 @@ let package = Package(
             dependencies: ["dispatch-cloud", "dispatch-runner", "DispatchTestSupport"]
         ),
         // Scheduling: a pure planner (queue and pool snapshots in, a plan of actions out).
-        .target(name: "Scheduler", dependencies: ["DispatchModel"]),
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "DispatchModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "SchedulerTests",
             dependencies: ["Scheduler", "DispatchModel", "DispatchTestSupport"]

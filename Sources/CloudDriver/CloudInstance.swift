@@ -109,3 +109,18 @@ public struct InProcessCommandResult: Hashable, Sendable {
     /// The standard error decoded as UTF-8.
     public var stderrText: String { String(decoding: self.stderr, as: UTF8.self) }
 }
+
+/// An instance that wraps another (a decorator's): lets callers reach the driver's own instance, for example
+/// to find one that runs commands in process.
+public protocol WrappingCloudInstance: CloudInstance {
+    /// The instance inside.
+    var wrappedInstance: any CloudInstance { get }
+}
+
+extension RateLimitedInstance: WrappingCloudInstance {
+    public var wrappedInstance: any CloudInstance { self.base }
+}
+
+extension InstrumentedInstance: WrappingCloudInstance {
+    public var wrappedInstance: any CloudInstance { self.base }
+}

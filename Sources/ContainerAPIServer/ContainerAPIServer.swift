@@ -23,6 +23,8 @@ public struct ContainerAPIServer: Service {
     public let configuration: Configuration
     /// The store behind the server, for callers in the same process.
     public let store: ContainerStore
+    /// Signalled after a client creates or updates a container: subscribe to learn of new work at once.
+    public let changes = ChangeFeed()
     private let logger: Logger
     private let listening = ListeningState()
 
@@ -48,7 +50,8 @@ public struct ContainerAPIServer: Service {
                 systemRootToken: self.configuration.systemRootToken,
                 submitterTokens: self.configuration.submitterTokens
             ),
-            logger: self.logger
+            logger: self.logger,
+            changes: self.changes
         )
         let listening = self.listening
         let logger = self.logger

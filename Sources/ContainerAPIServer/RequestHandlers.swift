@@ -11,6 +11,8 @@ struct RequestHandlers: Sendable {
     var store: ContainerStore
     var tokens: TokenDirectory
     var logger: Logger
+    /// Signalled after a container is created or updated.
+    var changes = ChangeFeed()
 
     /// A request's caller and parameters.
     struct Call: Sendable {
@@ -38,6 +40,7 @@ struct RequestHandlers: Sendable {
                 try Self.checkSelect(call.parameters["select"], allowed: ContainerRules.fieldSet)
                 let attributes = try Self.object(call.parameters["container"], name: "container")
                 let container = try await self.store.createContainer(attributes: attributes, by: call.caller)
+                self.changes.signal()
                 return try Self.render(container, select: call.parameters["select"])
             }
         }
@@ -56,6 +59,7 @@ struct RequestHandlers: Sendable {
                     attributes: attributes,
                     by: call.caller
                 )
+                self.changes.signal()
                 return try Self.render(container, select: call.parameters["select"])
             }
         }

@@ -48,6 +48,11 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var lastServiceUnavailable: C.Instant?
     private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
     private var reportedEntryCounts: Set<[String]> = []
+    /// The polling loop's pause in progress, resumed early by ``requestUpdate()``.
+    private var pauseWaiter: CheckedContinuation<Void, Never>?
+    private var pauseGeneration: UInt64 = 0
+    /// An update was requested while none could start: the next pause is skipped.
+    private var updateRequested = false
     /// Runs between fetching and merging; tests use it to race a lock against a poll.
     var afterPollForTesting: (@Sendable () async -> Void)?
 
@@ -104,22 +109,69 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     // MARK: - Polling
 
     /// Polls until graceful shutdown: an update, then a pause of `pollInterval` or the update's own duration,
-    /// whichever is longer. Failed updates are logged and retried on the next round.
+    /// whichever is longer, cut short by ``requestUpdate()``. Failed updates are logged and retried on the
+    /// next round.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let started = self.clock.now
-            do {
-                try await self.update()
-            } catch {
-                self.logger.warning("Queue update failed", metadata: ["error": "\(error)"])
+        await withGracefulShutdownHandler {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let started = self.clock.now
+                do {
+                    try await self.update()
+                } catch {
+                    self.logger.warning("Queue update failed", metadata: ["error": "\(error)"])
+                }
+                let took = started.duration(to: self.clock.now)
+                await self.pause(max(self.configuration.pollInterval, took))
             }
-            let took = started.duration(to: self.clock.now)
-            do {
-                try await gracefulShutdown()
-                try await self.clock.sleep(for: max(self.configuration.pollInterval, took))
-            } catch {
-                break
+        } onGracefulShutdown: {
+            Task { await self.requestUpdate() }
+        }
+    }
+
+    /// Asks the polling loop for an update now (or right after the one in progress): the embedded API calls
+    /// this when a container is created or changed, so new work is seen without waiting for the poll.
+    public func requestUpdate() {
+        if let waiter = self.pauseWaiter {
+            self.pauseWaiter = nil
+            waiter.resume()
+        } else {
+            self.updateRequested = true
+        }
+    }
+
+    /// Waits `interval`, or less if an update is requested or the task is cancelled.
+    private func pause(_ interval: Duration) async {
+        if self.updateRequested {
+            self.updateRequested = false
+            return
+        }
+        self.pauseGeneration &+= 1
+        let generation = self.pauseGeneration
+        let clock = self.clock
+        let timer = Task {
+            try? await clock.sleep(for: interval)
+            self.endPause(generation)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    self.pauseWaiter = continuation
+                }
             }
+        } onCancel: {
+            Task { await self.endPause(nil) }
+        }
+        timer.cancel()
+    }
+
+    /// Ends the pause of `generation` (`nil`: whichever is in progress).
+    private func endPause(_ generation: UInt64?) {
+        if let generation, generation != self.pauseGeneration { return }
+        if let waiter = self.pauseWaiter {
+            self.pauseWaiter = nil
+            waiter.resume()
         }
     }
 

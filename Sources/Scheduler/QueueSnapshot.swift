@@ -17,33 +17,3 @@ public struct QueueSnapshot: Sendable {
         self.updatedAt = updatedAt
     }
 }
-
-/// One container in the queue cache, with what the queue computed for it on first sight.
-public struct QueueEntry: Sendable {
-    /// The container as last fetched (or as changed locally by lock, unlock or cancel).
-    public var container: Container
-    /// The instance types that can run the container, cheapest first; empty if none can.
-    public var instanceTypes: [InstanceType]
-    /// What an instance must offer to run the container, overhead included.
-    public var resources: InstanceResources
-    /// When this dispatcher first saw the container; the tie-breaker between equal priorities.
-    public var firstSeenAt: Timestamp
-
-    public init(
-        container: Container,
-        instanceTypes: [InstanceType],
-        resources: InstanceResources,
-        firstSeenAt: Timestamp
-    ) {
-        self.container = container
-        self.instanceTypes = instanceTypes
-        self.resources = resources
-        self.firstSeenAt = firstSeenAt
-    }
-
-    /// The container's UUID.
-    public var uuid: ContainerUUID { self.container.uuid }
-
-    /// Whether the container is a workflow runner (`scheduling_parameters.supervisor`).
-    public var isSupervisor: Bool { self.container.schedulingParameters.supervisor }
-}

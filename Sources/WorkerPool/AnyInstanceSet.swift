@@ -85,3 +85,7 @@ extension InProcessWorkerExecutor {
         self.init(target)
     }
 }
+
+extension AnyCloudInstance: WrappingCloudInstance {
+    public var wrappedInstance: any CloudInstance { self.base }
+}

@@ -26,38 +26,3 @@ struct DispatchCloudCommand: AsyncParsableCommand {
         ]
     )
 }
-
-/// `dispatch-cloud serve`: run the dispatcher daemon.
-struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
-        abstract: "Run the dispatcher daemon (not yet available in this build)."
-    )
-
-    @OptionGroup var configOptions: ConfigOptions
-
-    func run() async throws {
-        throw NotYetAvailable(feature: "serve", arrivesWith: "the scheduler and daemon work")
-    }
-}
-
-/// `dispatch-cloud demo`: the README's main command.
-struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "demo",
-        abstract: "Run a batch of sample containers on this machine, end to end (not yet available in this build)."
-    )
-
-    func run() async throws {
-        throw NotYetAvailable(feature: "demo", arrivesWith: "the end-to-end standalone work")
-    }
-}
-
-/// A subcommand that exists so scripts and docs can name it, but whose implementation has not landed.
-struct NotYetAvailable: Error, CustomStringConvertible {
-    var feature: String
-    var arrivesWith: String
-    var description: String {
-        "dispatch-cloud \(self.feature): not yet available in this build (arrives with \(self.arrivesWith))"
-    }
-}

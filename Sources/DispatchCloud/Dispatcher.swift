@@ -1,0 +1,427 @@
+public import ArvadosAPI
+public import CloudDriver
+public import ContainerAPIServer
+public import ContainerQueue
+import Crypto
+public import DispatchConfig
+public import DispatchModel
+import Foundation
+public import Logging
+import Metrics
+import NIOSSH
+import RemoteExecution
+import SSHExecutor
+public import Scheduler
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+public import WorkerPool
+
+/// The whole daemon, assembled from a cluster configuration: the embedded container API (standalone), the
+/// container queue, the worker pool over the configured cloud driver, and the scheduling loop, as one
+/// `ServiceGroup` (reference §1.2).
+///
+/// SIGTERM or SIGINT shuts it down gracefully: no more creates, and containers already running are left
+/// running on their instances, to be adopted by the next start.
+public final class Dispatcher: Sendable {
+    /// The pool's instance set: the driver's, behind the decorators of reference §1.4.
+    public typealias Instances = DecoratedInstanceSet<AnyInstanceSet, ContinuousClock>
+
+    public let config: ClusterConfig
+    /// The ownership tag value of every instance this dispatcher creates (reference §1.2).
+    public let instanceSetID: InstanceSetID
+    public let pool: WorkerPool<Instances, ContinuousClock>
+    public let queue: ContainerQueue<ContinuousClock>
+    public let scheduler: SchedulingLoop<ContinuousClock>
+    /// The embedded container API, when `DispatchCloud.EmbeddedContainerAPI` is on.
+    public let containerAPI: ContainerAPIServer?
+    /// The client the queue uses (the dispatcher's token).
+    public let client: ArvadosClient
+    private let services: [any Service]
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let lock: DataDirectoryLock
+    private let logger: Logger
+
+    /// Checks the configuration and builds every part; nothing listens or calls the cloud until ``run()``.
+    ///
+    /// Throws ``DispatcherError`` naming the key or the resource at fault: a missing token, an unusable key,
+    /// an unknown driver, a data directory another dispatcher holds.
+    public init(
+        config: ClusterConfig,
+        drivers: DriverRegistry,
+        logger: Logger,
+        runnerSearchDirectory: String? = nil
+    ) throws(DispatcherError) {
+        self.config = config
+        self.logger = logger
+        let cloudVMs = config.containers.cloudVMs
+        guard !config.systemRootToken.isEmpty else {
+            throw DispatcherError(.configuration, "SystemRootToken is empty: the dispatcher needs it to call the API")
+        }
+        let dataDirectory = config.dispatchCloud.dataDirectory
+        self.lock = try DataDirectoryLock.acquire(dataDirectory)
+        self.instanceSetID = Self.instanceSetID(token: config.systemRootToken.value)
+
+        let privateKey = try Self.privateKey(config, dataDirectory: dataDirectory)
+        let context = Driver.Context(
+            parameters: cloudVMs.driverParameters.raw,
+            clusterID: config.clusterID,
+            logger: logger,
+            dataDirectory: dataDirectory
+        )
+        let product: Driver.Product
+        do throws(DriverConfigurationError) {
+            product = try drivers.makeInstanceSet(driver: cloudVMs.driver, context: context)
+        } catch {
+            throw DispatcherError(.configuration, "Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
+        }
+        var resourceTags = InstanceTags()
+        for (key, value) in cloudVMs.resourceTags { resourceTags[key] = value }
+        let instances = AnyInstanceSet(product.instanceSet).decorated(
+            maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
+            resourceTags: resourceTags,
+            clock: ContinuousClock(),
+            logger: logger
+        )
+
+        let poolConfiguration = try Self.poolConfiguration(
+            config,
+            instanceSetID: self.instanceSetID,
+            publicKey: cloudVMs.deployPublicKey
+                ? privateKey.map { OpenSSHPrivateKey.authorizedKeysLine(for: $0) } : nil,
+            runnerSearchDirectory: runnerSearchDirectory
+        )
+        let secretTag = poolConfiguration.tagKey(.instanceSecret)
+        let dialPolicy = Self.dialPolicy(driver: cloudVMs.driver, parameters: cloudVMs.driverParameters.raw)
+        let port = Int(cloudVMs.sshPort) ?? 22
+        var poolLogger = logger
+        poolLogger[metadataKey: "component"] = "pool"
+        self.pool = WorkerPool(
+            configuration: poolConfiguration,
+            instanceSet: instances,
+            clock: ContinuousClock(),
+            logger: poolLogger,
+            makeExecutor: { instance in
+                Self.executor(
+                    for: instance,
+                    secretTag: secretTag,
+                    privateKey: privateKey,
+                    dialPolicy: dialPolicy,
+                    port: port
+                )
+            }
+        )
+
+        var containerAPI: ContainerAPIServer?
+        if config.dispatchCloud.embeddedContainerAPI {
+            containerAPI = try Self.containerAPI(config, logger: logger)
+        }
+        self.containerAPI = containerAPI
+        let apiURL = try Self.apiURL(config)
+        self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value)
+        var queueConfiguration = ContainerQueue<ContinuousClock>.Configuration()
+        queueConfiguration.pollInterval = cloudVMs.pollInterval
+        var queueLogger = logger
+        queueLogger[metadataKey: "component"] = "queue"
+        self.queue = ContainerQueue(
+            client: self.client,
+            chooser: config.instanceTypeChooser,
+            configuration: queueConfiguration,
+            clock: ContinuousClock(),
+            logger: queueLogger
+        )
+        var schedulerConfiguration = SchedulingLoop<ContinuousClock>.Configuration()
+        schedulerConfiguration.planner.maxInstances = cloudVMs.maxInstances
+        schedulerConfiguration.planner.initialQuotaEstimate = cloudVMs.initialQuotaEstimate
+        schedulerConfiguration.planner.supervisorFraction = cloudVMs.supervisorFraction
+        schedulerConfiguration.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
+        schedulerConfiguration.staleLockTimeout = config.containers.staleLockTimeout
+        var schedulerLogger = logger
+        schedulerLogger[metadataKey: "component"] = "scheduler"
+        self.scheduler = SchedulingLoop(
+            queue: QueueForScheduling(queue: self.queue),
+            pool: PoolForScheduling(pool: self.pool),
+            clock: ContinuousClock(),
+            configuration: schedulerConfiguration,
+            logger: schedulerLogger
+        )
+
+        var services: [any Service] = []
+        if let containerAPI {
+            services.append(containerAPI)
+            services.append(PushUpdates(feed: containerAPI.changes, queue: self.queue))
+        }
+        if let run = product.run { services.append(DriverService(body: run)) }
+        services.append(self.pool)
+        services.append(AfterAPI(api: containerAPI, service: self.queue))
+        services.append(self.scheduler)
+        self.services = services
+    }
+
+    /// Runs every part until SIGTERM or SIGINT (or until the task is cancelled), then shuts down gracefully.
+    public func run(signals: Bool = true) async throws {
+        self.logger.info(
+            "Dispatcher starting",
+            metadata: [
+                "cluster": "\(self.config.clusterID)",
+                "driver": "\(self.config.containers.cloudVMs.driver)",
+                "instanceSetID": "\(self.instanceSetID)",
+                "dataDirectory": "\(self.config.dispatchCloud.dataDirectory)",
+            ]
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: self.services.map { .init(service: $0) },
+                gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+                logger: self.logger
+            )
+        )
+        self.group.withLock { $0 = group }
+        defer { self.lock.release() }
+        try await group.run()
+    }
+
+    /// Shuts down gracefully, as SIGTERM does: ``run()`` returns once every part has stopped.
+    public func shutdown() async {
+        await self.group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The port the embedded container API listens on, once it does.
+    public func containerAPIPort() async throws -> Int? {
+        guard let containerAPI = self.containerAPI else { return nil }
+        return try await containerAPI.listeningPort()
+    }
+
+    // MARK: - Assembly
+
+    /// The UUID part of a `v2/<uuid>/<secret>` token, else the MD5 of the token in hex (reference §1.2).
+    public static func instanceSetID(token: String) -> InstanceSetID {
+        let parts = token.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0] == "v2", !parts[1].isEmpty {
+            return InstanceSetID(rawValue: String(parts[1]))
+        }
+        let digest = Insecure.MD5.hash(data: Array(token.utf8))
+        return InstanceSetID(rawValue: digest.map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// `DispatchPrivateKey`; for the loopback driver without one, a key kept in the data directory.
+    static func privateKey(_ config: ClusterConfig, dataDirectory: String) throws(DispatcherError) -> NIOSSHPrivateKey?
+    {
+        let value = config.containers.dispatchPrivateKey
+        if !value.isEmpty {
+            do throws(RemoteExecutionError) {
+                return try OpenSSHPrivateKey.parse(configurationValue: value.value)
+            } catch {
+                throw DispatcherError(.configuration, "Containers.DispatchPrivateKey: \(error.message)")
+            }
+        }
+        switch config.containers.cloudVMs.driver {
+        case "simulated":
+            return nil
+        case "loopback":
+            return try LocalKey.loadOrCreate(in: dataDirectory)
+        default:
+            throw DispatcherError(
+                .configuration,
+                "Containers.DispatchPrivateKey is empty: the \(config.containers.cloudVMs.driver) driver needs an SSH key"
+            )
+        }
+    }
+
+    /// Only loopback addresses may be dialled for drivers whose instances are on this host or fake, and for
+    /// any driver whose API endpoint is overridden to a loopback address (a fake cloud).
+    static func dialPolicy(driver: String, parameters: JSONValue) -> DialPolicy {
+        if driver == "loopback" || driver == "simulated" { return .loopbackOnly }
+        if case .object(let members) = parameters,
+            let endpoint = (members["EndpointURL"] ?? members["Endpoint"])?.stringValue,
+            let host = URL(string: endpoint)?.host
+        {
+            if host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.") {
+                return .loopbackOnly
+            }
+        }
+        return .unrestricted
+    }
+
+    static func executor(
+        for instance: some CloudInstance,
+        secretTag: String,
+        privateKey: NIOSSHPrivateKey?,
+        dialPolicy: DialPolicy,
+        port: Int
+    ) -> any WorkerExecutor {
+        if let local = Self.inProcess(instance) { return InProcessWorkerExecutor(local) }
+        guard let privateKey else { return UnreachableExecutor(reason: "no SSH key is configured") }
+        return SSHWorkerExecutor(
+            instance: instance,
+            secretTag: secretTag,
+            privateKey: privateKey,
+            dialPolicy: dialPolicy,
+            port: port
+        )
+    }
+
+    /// The driver's instance under the decorators, if it runs commands in this process (simulated).
+    static func inProcess(_ instance: any CloudInstance) -> (any InProcessExecutable)? {
+        var current: any CloudInstance = instance
+        for _ in 0..<8 {
+            if let local = current as? any InProcessExecutable { return local }
+            guard let wrapped = (current as? any WrappingCloudInstance)?.wrappedInstance else { return nil }
+            current = wrapped
+        }
+        return nil
+    }
+
+    static func poolConfiguration(
+        _ config: ClusterConfig,
+        instanceSetID: InstanceSetID,
+        publicKey: String?,
+        runnerSearchDirectory: String?
+    ) throws(DispatcherError) -> WorkerPool<Instances, ContinuousClock>.Configuration {
+        let cloudVMs = config.containers.cloudVMs
+        var pool = WorkerPool<Instances, ContinuousClock>.Configuration(
+            clusterID: config.clusterID,
+            instanceSetID: instanceSetID,
+            instanceTypes: config.sortedInstanceTypes
+        )
+        pool.imageID = cloudVMs.imageID
+        pool.tagKeyPrefix = cloudVMs.tagKeyPrefix
+        for (key, value) in cloudVMs.resourceTags { pool.resourceTags[key] = value }
+        pool.instanceInitCommand = cloudVMs.instanceInitCommand
+        pool.publicKey = publicKey
+        pool.bootProbeCommand = cloudVMs.bootProbeCommand
+        pool.deployRunnerBinary = try Self.runnerBinary(
+            cloudVMs.deployRunnerBinary,
+            searchDirectory: runnerSearchDirectory
+        )
+        pool.deployRunnerDirectory = cloudVMs.deployRunnerDirectory
+        pool.crunchRunCommand = config.containers.crunchRunCommand
+        pool.crunchRunArguments = config.containers.crunchRunArgumentsList
+        pool.runtimeEngine = config.containers.runtimeEngine
+        pool.syncInterval = cloudVMs.syncInterval
+        pool.probeInterval = cloudVMs.probeInterval
+        pool.maxProbesPerSecond = cloudVMs.maxProbesPerSecond
+        pool.maxConcurrentInstanceCreateOps = cloudVMs.maxConcurrentInstanceCreateOps
+        pool.maxInstances = cloudVMs.maxInstances
+        pool.timeouts.idle = cloudVMs.timeoutIdle
+        pool.timeouts.booting = cloudVMs.timeoutBooting
+        pool.timeouts.probe = cloudVMs.timeoutProbe
+        pool.timeouts.shutdown = cloudVMs.timeoutShutdown
+        pool.timeouts.signal = cloudVMs.timeoutSignal
+        pool.timeouts.term = cloudVMs.timeoutTERM
+        pool.timeouts.staleRunLock = cloudVMs.timeoutStaleRunLock
+        pool.systemRootToken = config.systemRootToken.value
+        pool.apiHost = try Self.apiURL(config).absoluteString.trimmingSuffix("/")
+        pool.apiHostInsecure = config.tls.insecure
+        pool.localKeepBlobBuffersPerVCPU = config.containers.localKeepBlobBuffersPerVCPU
+        return pool
+    }
+
+    /// `DeployRunnerBinary`; its default (`/proc/self/exe`, as in Arvados where one binary is both) names the
+    /// `dispatch-runner` installed next to `dispatch-cloud` instead.
+    static func runnerBinary(_ configured: String, searchDirectory: String?) throws(DispatcherError) -> String {
+        guard configured == "/proc/self/exe" else { return configured }
+        let directory =
+            searchDirectory
+            ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        let sibling = directory + "/dispatch-runner"
+        guard FileManager.default.isExecutableFile(atPath: sibling) else {
+            throw DispatcherError(
+                .configuration,
+                "Containers.CloudVMs.DeployRunnerBinary is the default and \(sibling) does not exist: "
+                    + "build dispatch-runner (swift build --product dispatch-runner) or set DeployRunnerBinary"
+            )
+        }
+        return sibling
+    }
+
+    /// The API the queue and the runners call: `Services.Controller.ExternalURL`.
+    static func apiURL(_ config: ClusterConfig) throws(DispatcherError) -> URL {
+        let external = config.services.controller.externalURL
+        guard !external.isEmpty, let url = URL(string: external), url.scheme != nil, url.host != nil else {
+            throw DispatcherError(
+                .configuration,
+                "Services.Controller.ExternalURL must be an http(s) URL (got \"\(external)\")"
+            )
+        }
+        return url
+    }
+
+    /// The embedded container API, listening on the first of `Services.Controller.InternalURLs` (else the
+    /// ExternalURL's port on 127.0.0.1).
+    static func containerAPI(_ config: ClusterConfig, logger: Logger) throws(DispatcherError) -> ContainerAPIServer {
+        let listen =
+            config.services.controller.internalURLs.sorted().first?.effectiveListenURL
+            ?? config.services.controller.externalURL
+        guard let url = URL(string: listen), let host = url.host else {
+            throw DispatcherError(.configuration, "Services.Controller.InternalURLs: \"\(listen)\" is not a URL")
+        }
+        var configuration = ContainerAPIServer.Configuration(
+            clusterID: config.clusterID,
+            dataDirectory: config.dispatchCloud.dataDirectory,
+            systemRootToken: config.systemRootToken.value
+        )
+        configuration.host = host
+        configuration.port = url.port ?? (url.scheme == "https" ? 443 : 80)
+        configuration.submitterTokens = config.dispatchCloud.submitterTokens.map(\.value)
+        configuration.maxDispatchAttempts = config.containers.maxDispatchAttempts
+        configuration.externalURL = config.services.controller.externalURL
+        var apiLogger = logger
+        apiLogger[metadataKey: "component"] = "container-api"
+        do throws(ContainerAPIError) {
+            return try ContainerAPIServer(configuration: configuration, logger: apiLogger)
+        } catch {
+            throw DispatcherError(.dataDirectory, "cannot open the container database: \(error)")
+        }
+    }
+}
+
+/// Wakes the queue whenever the embedded API reports a change, so new containers are seen at once.
+struct PushUpdates: Service {
+    let feed: ChangeFeed
+    let queue: ContainerQueue<ContinuousClock>
+
+    func run() async throws {
+        let changes = self.feed.subscribe()
+        await cancelWhenGracefulShutdown {
+            for await _ in changes { await self.queue.requestUpdate() }
+        }
+    }
+}
+
+/// A service that starts once the embedded API listens (so the queue's first poll finds it).
+struct AfterAPI: Service {
+    let api: ContainerAPIServer?
+    let service: any Service
+
+    func run() async throws {
+        if let api = self.api { _ = try await api.listeningPort() }
+        try await self.service.run()
+    }
+}
+
+/// The driver's own background loop (the simulated cloud's clock), as a service.
+struct DriverService: Service {
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.body() }
+    }
+}
+
+/// An executor for instances that cannot be reached: every command fails, so the worker times out.
+struct UnreachableExecutor: WorkerExecutor {
+    let reason: String
+
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> WorkerCommandResult {
+        throw RemoteExecutionError(code: .connectFailed, message: self.reason)
+    }
+
+    func close() async {}
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String {
+        self.hasSuffix(suffix) ? String(self.dropLast(suffix.count)) : self
+    }
+}

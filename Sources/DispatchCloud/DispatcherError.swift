@@ -1,0 +1,33 @@
+/// Why the dispatcher cannot start.
+public struct DispatcherError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: Hashable, Sendable {
+            case configuration
+            case dataDirectory
+            case alreadyRunning
+        }
+
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// A configuration value is missing or unusable; the message names the key.
+        public static let configuration = Code(.configuration)
+        /// The data directory cannot be created, locked or used.
+        public static let dataDirectory = Code(.dataDirectory)
+        /// Another dispatcher holds the data directory.
+        public static let alreadyRunning = Code(.alreadyRunning)
+
+        public var description: String { "\(self.wrapped)" }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}

@@ -1,0 +1,81 @@
+import CloudDriver
+import ContainerQueue
+import DispatchModel
+import Foundation
+import Scheduler
+import WorkerPool
+
+/// The container queue, as the scheduling loop sees it.
+struct QueueForScheduling: SchedulingQueue {
+    let queue: ContainerQueue<ContinuousClock>
+
+    func schedulingSnapshot() async -> QueueSnapshot {
+        let (entries, threshold) = await self.queue.entries()
+        return QueueSnapshot(entries: Array(entries.values), updatedAt: threshold.map(Self.wallTime))
+    }
+
+    func last503() async -> Timestamp? {
+        await self.queue.last503().map(Self.wallTime)
+    }
+
+    func changes() async -> AsyncStream<Void> { await self.queue.subscribe() }
+    func lock(_ uuid: ContainerUUID) async throws { try await self.queue.lock(uuid) }
+    func unlock(_ uuid: ContainerUUID) async throws { try await self.queue.unlock(uuid) }
+    func cancel(_ uuid: ContainerUUID) async throws { try await self.queue.cancel(uuid) }
+    func forget(_ uuid: ContainerUUID) async { await self.queue.forget(uuid) }
+
+    /// The wall-clock time of a monotonic instant in the past.
+    static func wallTime(_ instant: ContinuousClock.Instant) -> Timestamp {
+        let age = instant.duration(to: ContinuousClock.now)
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
+        return Timestamp(Date().addingTimeInterval(-seconds))
+    }
+}
+
+/// The worker pool, as the scheduling loop sees it.
+struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
+    let pool: WorkerPool<Instances, ContinuousClock>
+
+    func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
+
+    func schedulingSnapshot() async -> PoolSnapshot {
+        let state = await self.pool.schedulingState()
+        var holds: Set<CapacityScope> = []
+        for name in state.typesAtCapacity {
+            guard let type = self.pool.configuration.instanceTypes[name] else { continue }
+            holds.insert(.instanceType(providerType: type.providerType, preemptible: type.preemptible))
+        }
+        return PoolSnapshot(
+            instances: state.instances.map { view in
+                InstanceSnapshot(
+                    id: view.instance,
+                    type: view.instanceType,
+                    state: view.workerState,
+                    idleBehavior: view.idleBehavior,
+                    runningContainers: view.runningContainerUUIDs,
+                    lastBusy: view.lastBusy
+                )
+            },
+            runners: state.runners.mapValues { PoolSnapshot.Runner(exitedAt: $0) },
+            atQuota: state.atQuota,
+            maxInstances: state.maxInstances,
+            createBudget: state.createBudget,
+            capacityHolds: holds
+        )
+    }
+
+    func changes() async -> AsyncStream<Void> { await self.pool.subscribe() }
+    func create(_ type: InstanceType) async -> Bool { await self.pool.create(type) }
+
+    func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
+        await self.pool.startContainer(container, on: id)
+    }
+
+    func shutdown(_ id: InstanceID) async -> Bool { await self.pool.shutdown(id) }
+
+    func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool {
+        await self.pool.killContainer(uuid, reason: reason)
+    }
+
+    func forgetContainer(_ uuid: ContainerUUID) async { await self.pool.forgetContainer(uuid) }
+}

@@ -1,0 +1,282 @@
+public import CoreMetrics
+public import DispatchModel
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// The container queue as the scheduling loop uses it.
+public protocol SchedulingQueue: Sendable {
+    /// The queue cache as of its last update.
+    func schedulingSnapshot() async -> QueueSnapshot
+    /// When the Arvados API last answered 503, if ever.
+    func last503() async -> Timestamp?
+    /// A stream that yields after every change of the cache; bursts coalesce.
+    func changes() async -> AsyncStream<Void>
+    /// Locks a Queued container for this dispatcher.
+    func lock(_ uuid: ContainerUUID) async throws
+    /// Returns a Locked container to the queue.
+    func unlock(_ uuid: ContainerUUID) async throws
+    /// Cancels a container.
+    func cancel(_ uuid: ContainerUUID) async throws
+    /// Drops a container from the cache.
+    func forget(_ uuid: ContainerUUID) async
+}
+
+/// The worker pool as the scheduling loop uses it.
+public protocol SchedulingPool: Sendable {
+    /// Returns once the pool has applied its first cloud list (Arvados's `CountWorkers`).
+    func waitUntilLoaded() async
+    /// The pool's workers, runners and holds now.
+    func schedulingSnapshot() async -> PoolSnapshot
+    /// A stream that yields after every change that may matter to scheduling; bursts coalesce.
+    func changes() async -> AsyncStream<Void>
+    /// Starts creating an instance; `false` if the pool refused.
+    func create(_ type: InstanceType) async -> Bool
+    /// Starts `container` on instance `id`; `false` if the instance cannot take it now.
+    func startContainer(_ container: Container, on id: InstanceID) async -> Bool
+    /// Shuts down an idle or booting instance that is not held; `false` if it was not.
+    func shutdown(_ id: InstanceID) async -> Bool
+    /// Starts stopping the container's runner; `false` if no worker has it.
+    func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool
+    /// Forgets that the container's runner ended.
+    func forgetContainer(_ uuid: ContainerUUID) async
+}
+
+/// Applies scheduling plans: the loop of reference §3.4 around ``SchedulingPlanner``.
+///
+/// It first waits for the pool's first cloud list and releases the locks a previous process left behind
+/// (``StaleLockFixer``), then plans after every queue or pool change and on a wake-up timer (1 s, or 250 ms
+/// while a lock, unlock or cancel is in flight), and applies each plan. Queue calls (lock, unlock, cancel)
+/// run in the background, at most one per container at a time, so a slow API never stalls placement; pool
+/// calls are quick actor calls made in plan order.
+public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
+    /// How the loop paces itself.
+    public struct Configuration: Sendable {
+        /// The planner's settings.
+        public var planner = SchedulingPlanner.Configuration()
+        /// How long to wait for unknown workers before unlocking unexplained locks (`StaleLockTimeout`).
+        public var staleLockTimeout: Duration = .seconds(60)
+        /// The wake-up interval when nothing changes.
+        public var wakeupInterval: Duration = .seconds(1)
+        /// The wake-up interval while queue calls are in flight.
+        public var busyWakeupInterval: Duration = .milliseconds(250)
+
+        public init() {}
+    }
+
+    private let queue: any SchedulingQueue
+    private let pool: any SchedulingPool
+    private let clock: C
+    private let wallClock: @Sendable () -> Timestamp
+    private let configuration: Configuration
+    private let logger: Logger
+    private let metrics: SchedulerGauges
+    private var planner: SchedulingPlanner
+    /// Containers with a lock, unlock or cancel in flight.
+    private var busy: Set<ContainerUUID> = []
+    private var lastPlan = Plan()
+    private var wake: AsyncStream<Void>.Continuation?
+    private var passes = 0
+
+    public init(
+        queue: any SchedulingQueue,
+        pool: any SchedulingPool,
+        clock: C,
+        wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
+        configuration: Configuration = .init(),
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.queue = queue
+        self.pool = pool
+        self.clock = clock
+        self.wallClock = wallClock
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = SchedulerGauges(factory: metricsFactory)
+        self.planner = SchedulingPlanner(configuration: configuration.planner)
+    }
+
+    /// The last plan's queue, in scheduling order, with each entry's status (the management API's queue).
+    public func scheduledQueue() -> ScheduledQueue { self.lastPlan.queue }
+
+    /// The number of planning passes so far (for tests and metrics).
+    public func passCount() -> Int { self.passes }
+
+    public func run() async throws {
+        let (wakeups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wake = continuation
+        let queueChanges = await self.queue.changes()
+        let poolChanges = await self.pool.changes()
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in queueChanges { continuation.yield() } }
+                group.addTask { for await _ in poolChanges { continuation.yield() } }
+                group.addTask { [clock, configuration] in
+                    while !Task.isCancelled {
+                        let busy = await self.hasBusy()
+                        try await clock.sleep(
+                            for: busy ? configuration.busyWakeupInterval : configuration.wakeupInterval
+                        )
+                        continuation.yield()
+                    }
+                }
+                try await self.loop(wakeups)
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+    }
+
+    private func hasBusy() -> Bool { !self.busy.isEmpty }
+
+    private func loop(_ wakeups: AsyncStream<Void>) async throws {
+        await self.pool.waitUntilLoaded()
+        try await self.fixStaleLocks(wakeups)
+        self.logger.info("Scheduling started")
+        for await _ in wakeups {
+            try Task.checkCancellation()
+            await self.pass()
+        }
+    }
+
+    /// Waits for unknown workers to be probed (or `StaleLockTimeout`), then unlocks the containers this
+    /// dispatcher holds locked that no worker runs.
+    private func fixStaleLocks(_ wakeups: AsyncStream<Void>) async throws {
+        var fixer = StaleLockFixer()
+        let deadline = self.clock.now.advanced(by: self.configuration.staleLockTimeout)
+        var iterator = wakeups.makeAsyncIterator()
+        while true {
+            let queue = await self.queue.schedulingSnapshot()
+            let pool = await self.pool.schedulingSnapshot()
+            switch fixer.evaluate(queue: queue, pool: pool, timedOut: self.clock.now >= deadline) {
+            case .done:
+                return
+            case .unlock(let stale):
+                self.logger.info(
+                    "Unlocking containers a previous dispatcher left locked",
+                    metadata: ["count": "\(stale.count)"]
+                )
+                for uuid in stale {
+                    do {
+                        try await self.queue.unlock(uuid)
+                    } catch {
+                        self.logger.warning(
+                            "Stale lock not released",
+                            metadata: ["container.uuid": "\(uuid)", "error": "\(error)"]
+                        )
+                    }
+                }
+                return
+            case .keepWaiting:
+                guard await iterator.next() != nil else { throw CancellationError() }
+            }
+        }
+    }
+
+    /// Plans once and applies the plan.
+    func pass() async {
+        let queue = await self.queue.schedulingSnapshot()
+        var pool = await self.pool.schedulingSnapshot()
+        pool.last503At = await self.queue.last503()
+        let plan = self.planner.plan(queue: queue, pool: pool, now: self.wallClock())
+        self.passes += 1
+        var containers: [ContainerUUID: Container] = [:]
+        for action in plan.actions {
+            if case .start = action, containers.isEmpty {
+                for entry in queue.entries { containers[entry.uuid] = entry.container }
+            }
+            await self.apply(action, containers: containers)
+        }
+        self.lastPlan = plan
+        self.metrics.record(plan.metrics)
+    }
+
+    private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {
+        switch action {
+        case .lock(let uuid):
+            self.background(uuid, "lock") { queue in try await queue.lock(uuid) }
+        case .unlock(let uuid, let reason):
+            self.logger.info("Requeueing container", metadata: ["container.uuid": "\(uuid)", "reason": "\(reason)"])
+            self.background(uuid, "unlock") { queue in try await queue.unlock(uuid) }
+        case .cancel(let uuid, let reason):
+            self.logger.info("Cancelling container", metadata: ["container.uuid": "\(uuid)", "reason": "\(reason)"])
+            self.background(uuid, "cancel") { queue in try await queue.cancel(uuid) }
+        case .create(let type):
+            if !(await self.pool.create(type)) {
+                self.logger.debug("Create refused by the pool", metadata: ["instance.type": "\(type.name)"])
+            }
+        case .start(let uuid, let id):
+            guard let container = containers[uuid] else { return }
+            if !(await self.pool.startContainer(container, on: id)) {
+                self.logger.debug(
+                    "Start refused by the pool",
+                    metadata: ["container.uuid": "\(uuid)", "instance.id": "\(id)"]
+                )
+            }
+        case .shutdown(let id):
+            _ = await self.pool.shutdown(id)
+        case .kill(let uuid, let reason):
+            _ = await self.pool.killContainer(uuid, reason: reason)
+            await self.pool.forgetContainer(uuid)
+        case .forget(let uuid):
+            await self.queue.forget(uuid)
+        }
+    }
+
+    /// Runs a queue call for `uuid` in the background unless one is already in flight for it.
+    private func background(
+        _ uuid: ContainerUUID,
+        _ operation: String,
+        _ body: @escaping @Sendable (any SchedulingQueue) async throws -> Void
+    ) {
+        guard self.busy.insert(uuid).inserted else { return }
+        let queue = self.queue
+        Task {
+            do {
+                try await body(queue)
+            } catch {
+                self.logger.info(
+                    "Queue call failed",
+                    metadata: ["container.uuid": "\(uuid)", "operation": "\(operation)", "error": "\(error)"]
+                )
+            }
+            self.finished(uuid)
+        }
+    }
+
+    private func finished(_ uuid: ContainerUUID) {
+        self.busy.remove(uuid)
+        self.wake?.yield()
+    }
+}
+
+/// The scheduler's gauges (reference §5.4), set after every pass.
+struct SchedulerGauges: Sendable {
+    let allocatedNotStarted: Gauge
+    let notAllocatedOverQuota: Gauge
+    let longestWait: Gauge
+    let last503: Gauge
+    let maxConcurrent: Gauge
+    let atQuota: Gauge
+
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        func gauge(_ name: String) -> Gauge { Gauge(label: "arvados_dispatchcloud_" + name, factory: factory) }
+        self.allocatedNotStarted = gauge("containers_allocated_not_started")
+        self.notAllocatedOverQuota = gauge("containers_not_allocated_over_quota")
+        self.longestWait = gauge("containers_longest_wait_time_seconds")
+        self.last503 = gauge("last_503_time")
+        self.maxConcurrent = gauge("max_concurrent_containers")
+        self.atQuota = gauge("at_quota")
+    }
+
+    func record(_ metrics: SchedulerMetrics) {
+        self.allocatedNotStarted.record(metrics.containersAllocatedNotStarted)
+        self.notAllocatedOverQuota.record(metrics.containersNotAllocatedOverQuota)
+        self.longestWait.record(metrics.containersLongestWaitTimeSeconds)
+        self.last503.record(metrics.last503Time)
+        self.maxConcurrent.record(metrics.maxConcurrentContainers)
+        self.atQuota.record(metrics.atQuota ? 1 : 0)
+    }
+}

@@ -1,0 +1,55 @@
+public import DispatchModel
+
+/// The pool as one scheduling pass needs it, read in one actor turn so the parts agree.
+public struct PoolSchedulingState: Sendable {
+    /// Every worker and pending create (``WorkerPool/instances()``).
+    public var instances: [InstanceView]
+    /// Containers with a runner (`nil`) or whose runner ended (when) (``WorkerPool/running()``).
+    public var runners: [ContainerUUID: Timestamp?]
+    /// Whether creates are held by quota or `MaxInstances`.
+    public var atQuota: Bool
+    /// `MaxInstances`.
+    public var maxInstances: Int
+    /// How many more creates the pool accepts now; `nil` for no limit.
+    public var createBudget: Int?
+    /// The configured types whose creates a capacity error holds.
+    public var typesAtCapacity: Set<InstanceTypeName>
+}
+
+extension WorkerPool {
+    /// The workers, runners and holds, for the scheduler.
+    public func schedulingState() -> PoolSchedulingState {
+        let now = self.clock.now
+        var budget: Int?
+        if self.stopped || self.holds.createThrottled(at: now) {
+            budget = 0
+        } else if self.configuration.maxConcurrentInstanceCreateOps > 0 {
+            budget = max(0, self.configuration.maxConcurrentInstanceCreateOps - self.creating.count)
+        }
+        return PoolSchedulingState(
+            instances: self.instances(),
+            runners: self.running(),
+            atQuota: self.atQuota(),
+            maxInstances: self.configuration.maxInstances,
+            createBudget: budget,
+            typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name))
+        )
+    }
+
+    /// Returns once the first cloud list has been applied.
+    public func waitUntilLoaded() async {
+        if !self.loaded {
+            await withCheckedContinuation { self.loadedWaiters.append($0) }
+        }
+    }
+
+    /// Shuts down worker `id` if it is booting or idle and not held (the scheduler no longer needs it);
+    /// `false` otherwise.
+    public func shutdown(_ id: InstanceID) -> Bool {
+        guard let actions = self.withMachine(id, { $0.shutdownIfUnneeded(at: self.clock.now) }) ?? nil else {
+            return false
+        }
+        self.perform(actions, on: id)
+        return true
+    }
+}
