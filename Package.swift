@@ -300,6 +300,21 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "DispatchCloudTests",
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "CloudDriverLoopback",
+                "CloudDriverSimulated",
+                "DispatchCloud",
+                "DispatchConfig",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "WorkerPool",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "DispatchCloudCLITests",
             dependencies: ["dispatch-cloud", "dispatch-runner", "DispatchTestSupport"]
         ),
