@@ -338,6 +338,21 @@ let package = Package(
             dependencies: ["Scheduler", "DispatchModel"],
             path: "Benchmarks/SchedulerBenchmark"
         ),
+        // `swift run -c release dispatch-benchmark`: warm dispatch latency and throughput of the standalone stack.
+        .executableTarget(
+            name: "dispatch-benchmark",
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "CloudDriverLoopback",
+                "DispatchCloud",
+                "DispatchConfig",
+                "DispatchModel",
+                "WorkerPool",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/DispatchBenchmark"
+        ),
         // `swift run -c release container-api-benchmark`: creates/s over HTTP and list latency at 100,000 containers.
         .executableTarget(
             name: "container-api-benchmark",

@@ -131,6 +131,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// Asks the polling loop for an update now (or right after the one in progress): the embedded API calls
     /// this when a container is created or changed, so new work is seen without waiting for the poll.
     public func requestUpdate() {
+        self.logger.debug("Queue update requested", metadata: ["queue.paused": "\(self.pauseWaiter != nil)"])
         if let waiter = self.pauseWaiter {
             self.pauseWaiter = nil
             waiter.resume()
@@ -203,6 +204,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             self.current[uuid] = nil
         }
         self.updatedAt = started
+        self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.count)"])
         self.notify()
     }
 

@@ -46,12 +46,21 @@ actor LogStreamer {
         self.buffers[event] = Array(buffer[cut...])
         let text = String(decoding: buffer[..<cut], as: UTF8.self)
         let log = ArvadosLog(objectUUID: self.uuid.rawValue, eventType: event, properties: ["text": .string(text)])
-        for attempt in 0..<3 {
+        // Keep the text while the API is away (a dispatcher with an embedded API restarting, say): retry with
+        // a growing pause, for about as long as finalization retries.
+        var delay = Duration.milliseconds(200)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        while true {
             do {
                 try await self.client.createLog(log)
                 return
+            } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
+                guard ContinuousClock.now < deadline else { return }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
             } catch {
-                try? await Task.sleep(for: .milliseconds(200 << attempt))
+                // Refused for good: the text cannot be stored.
+                return
             }
         }
     }

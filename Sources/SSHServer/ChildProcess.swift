@@ -181,7 +181,7 @@ private func sendSignal(_ signal: Int32, toGroup group: pid_t) {
 }
 
 /// Runs one shell command to completion outside any SSH session, as a host runs a boot script.
-public enum ShellCommand {
+public enum ShellCommand: Sendable {
     /// Runs `shell -c command` with `environment` (its whole environment) in `workingDirectory`, with no
     /// input; returns its exit status (128 + the signal for a killed command) and what it wrote to standard
     /// error. Its standard output is read and discarded.

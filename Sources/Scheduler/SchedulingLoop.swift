@@ -182,6 +182,18 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         pool.last503At = await self.queue.last503()
         let plan = self.planner.plan(queue: queue, pool: pool, now: self.wallClock())
         self.passes += 1
+        if self.logger.logLevel <= .debug {
+            self.logger.debug(
+                "Scheduling pass",
+                metadata: [
+                    "queue.entries": "\(queue.entries.count)", "pool.instances": "\(pool.instances.count)",
+                    "pool.workers":
+                        "\(pool.instances.map { "\($0.id?.rawValue ?? "-") \($0.state) \($0.runningContainers.count)" })",
+                    "pool.runners": "\(pool.runners.count)", "pool.atQuota": "\(pool.atQuota)",
+                    "plan.actions": "\(plan.actions.map { "\($0)" }.joined(separator: "; "))",
+                ]
+            )
+        }
         var containers: [ContainerUUID: Container] = [:]
         for action in plan.actions {
             if case .start = action, containers.isEmpty {

@@ -39,7 +39,7 @@ extension WorkerPool {
     @discardableResult
     public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
         guard let id = self.workers.first(where: { $0.value.machine.containers.contains(uuid) })?.key else {
-            self.logger.info("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
+            self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }
         self.logger.info(
@@ -53,7 +53,9 @@ extension WorkerPool {
 
     /// Forgets that a container's runner ended (the scheduler has dealt with it).
     public func forgetContainer(_ uuid: ContainerUUID) {
-        self.exited[uuid] = nil
+        // The scheduler counts an instance running a container it no longer knows as full: tell it the
+        // instance is free now rather than at its next wake-up.
+        if self.exited.removeValue(forKey: uuid) != nil { self.notify() }
     }
 
     // MARK: - Runner commands
