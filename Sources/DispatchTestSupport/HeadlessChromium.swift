@@ -167,12 +167,21 @@ public final class HeadlessChromium: Sendable {
     }
 
     /// Evaluates `expression` every 100 ms until it is `true`, for at most `timeout`.
+    ///
+    /// An evaluation that fails (the page is between documents, say) counts as `false`.
     public func waitUntil(_ expression: String, session: String, timeout: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + timeout
+        var lastError: (any Error)?
         while true {
-            if try await self.evaluate("Boolean(\(expression))", session: session) == .bool(true) { return }
+            do {
+                if try await self.evaluate("Boolean(\(expression))", session: session) == .bool(true) { return }
+                lastError = nil
+            } catch {
+                lastError = error
+            }
             guard ContinuousClock.now < deadline else {
-                throw TestSupportError("timed out after \(timeout) waiting for \(expression)")
+                let detail = lastError.map { " (last error: \($0))" } ?? ""
+                throw TestSupportError("timed out after \(timeout) waiting for \(expression)\(detail)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }

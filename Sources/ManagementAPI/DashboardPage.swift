@@ -284,11 +284,15 @@ enum DashboardPage {
 
         function chart(id, series, colors) {
           const svg = $(id);
-          const width = svg.clientWidth || 400, height = svg.clientHeight || 140, pad = 24;
-          const now = Date.now(), start = now - HISTORY_MS;
+          const width = svg.clientWidth || 400, height = svg.clientHeight || 140, pad = 24, right = 30;
+          const now = Date.now();
+          const points = history.filter((p) => p.t >= now - HISTORY_MS);
+          // The axis spans the history there is (at least 5 minutes), up to the hour.
+          const span = Math.min(HISTORY_MS, Math.max(300 * 1000, points.length ? now - points[0].t : 0));
+          const start = now - span;
           let max = 1;
-          for (const point of history) for (const key of series) max = Math.max(max, point[key] || 0);
-          const x = (t) => pad + (width - pad - 4) * (t - start) / HISTORY_MS;
+          for (const point of points) for (const key of series) max = Math.max(max, point[key] || 0);
+          const x = (t) => pad + (width - pad - right) * (t - start) / span;
           const y = (v) => height - 16 - (height - 26) * v / max;
           const ns = "http://www.w3.org/2000/svg";
           const node = (tag, attributes, text) => {
@@ -298,16 +302,23 @@ enum DashboardPage {
             return n;
           };
           const children = [
-            node("line", { x1: pad, x2: width - 4, y1: y(0), y2: y(0), stroke: "#dde2ea" }),
-            node("line", { x1: pad, x2: width - 4, y1: y(max), y2: y(max), stroke: "#eef1f6" }),
+            node("line", { x1: pad, x2: width - right, y1: y(0), y2: y(0), stroke: "#dde2ea" }),
+            node("line", { x1: pad, x2: width - right, y1: y(max), y2: y(max), stroke: "#eef1f6" }),
             node("text", { x: 2, y: y(max) + 4 }, String(max)), node("text", { x: 2, y: y(0) + 4 }, "0"),
-            node("text", { x: pad, y: height - 2 }, "-60m"), node("text", { x: width - 30, y: height - 2 }, "now"),
+            node("text", { x: pad, y: height - 2 }, "-" + Math.round(span / 60000) + "m"),
+            node("text", { x: width - right - 16, y: height - 2 }, "now"),
           ];
           series.forEach((key, index) => {
-            const points = history.filter((p) => p.t >= start).map((p) => x(p.t).toFixed(1) + "," + y(p[key] || 0).toFixed(1));
-            if (points.length) children.push(node("polyline", {
-              points: points.join(" "), fill: "none", stroke: colors[index], "stroke-width": 1.8,
-              "data-series": key }));
+            if (!points.length) return;
+            const coordinates = points.map((p) => x(p.t).toFixed(1) + "," + y(p[key] || 0).toFixed(1));
+            children.push(node("polyline", {
+              points: coordinates.join(" "), fill: "none", stroke: colors[index], "stroke-width": 1.8,
+              "stroke-linejoin": "round", "data-series": key }));
+            const last = points[points.length - 1];
+            children.push(node("circle", { cx: x(last.t), cy: y(last[key] || 0), r: 2.5, fill: colors[index] }));
+            if (series.length === 1) {
+              children.push(node("text", { x: x(last.t) + 5, y: y(last[key] || 0) + 4 }, String(last[key] || 0)));
+            }
           });
           svg.setAttribute("viewBox", "0 0 " + width + " " + height);
           svg.replaceChildren(...children);

@@ -52,6 +52,25 @@ struct DashboardBrowserTests {
     {
         let page = try await browser.openPage()
         try await browser.navigate(server.baseURL.absoluteString, session: page)
+        try await browser.waitUntil("document.readyState === 'complete'", session: page)
+        // The page keeps its chart history in sessionStorage: an hour of earlier samples survives the reload.
+        _ = try await browser.evaluate(
+            """
+            (() => { const now = Date.now(), points = [];
+              for (let i = 60; i >= 1; i--) {
+                const wave = (k) => Math.max(0, Math.round(k * (1 + Math.sin(i / 9))));
+                points.push({ t: now - i * 59000, running: wave(3), queued: wave(5), inuse: wave(1.5), hold: 1,
+                  booting: i % 10 === 0 ? 1 : 0, unknown: 0, idle: i > 30 ? 2 : 1 });
+              }
+              sessionStorage.setItem("dispatch-cloud.history", JSON.stringify(points));
+              location.reload(); return true; })()
+            """,
+            session: page
+        )
+        try await browser.waitUntil(
+            "document.readyState === 'complete' && performance.getEntriesByType('navigation')[0].type === 'reload'",
+            session: page
+        )
         try await browser.waitUntil(
             "document.getElementById('login') && !document.getElementById('login').hidden",
             session: page
@@ -102,6 +121,11 @@ struct DashboardBrowserTests {
             session: page
         )
         #expect(lines == .array([.int(5), .int(1), .int(1)]))
+        let points = try await browser.evaluate(
+            "document.querySelector('#chart-running polyline').getAttribute('points').split(' ').length",
+            session: page
+        )
+        #expect(points == .int(61), "60 stored samples and the new one")
 
         // The hold button calls the API, and the table shows the new behaviour.
         let events = control.callEvents
