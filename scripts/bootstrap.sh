@@ -5,6 +5,10 @@ set -euo pipefail
 
 # Debian packages: SQLite headers (GRDB), OpenSSH server and client (SSH interop tests).
 debian_packages=(libsqlite3-dev openssh-server openssh-client)
+# Headless Chromium for the dashboard's browser test: required in CI, optional elsewhere (the test skips).
+if [[ ${CI:-} == true ]]; then
+    debian_packages+=(chromium)
+fi
 
 missing=()
 for package in "${debian_packages[@]}"; do

@@ -66,6 +66,8 @@ public final class SpawnedProcess: Sendable {
     ///   - currentDirectory: the child's working directory; `nil` keeps this process's.
     ///   - newProcessGroup: put the child in a process group of its own, so ``signalGroup(_:)`` reaches
     ///     everything it starts.
+    ///   - extraDescriptors: descriptors of this process that the child gets as 3, 4, … (for protocols such as
+    ///     Chromium's `--remote-debugging-pipe`); every other descriptor above 2 is closed in the child.
     public static func spawn(
         _ executable: String,
         _ arguments: [String],
@@ -74,8 +76,16 @@ public final class SpawnedProcess: Sendable {
         stdin: Stream = .null,
         stdout: Stream = .null,
         stderr: Stream = .null,
-        newProcessGroup: Bool = false
+        newProcessGroup: Bool = false,
+        extraDescriptors: [Int32] = []
     ) throws -> SpawnedProcess {
+        // Extra descriptors become the child's 3, 4, …; copies above any target keep one dup2 from clobbering
+        // the source of the next.
+        let extraCopies = extraDescriptors.map { fcntl($0, F_DUPFD_CLOEXEC, 64) }
+        defer { for copy in extraCopies where copy >= 0 { close(copy) } }
+        guard !extraCopies.contains(where: { $0 < 0 }) else {
+            throw TestSupportError("cannot copy a descriptor for \(executable): errno \(errno)")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -90,7 +100,10 @@ public final class SpawnedProcess: Sendable {
                 posix_spawn_file_actions_adddup2(&actions, fd, target)
             }
         }
-        runner_spawn_file_actions_addclosefrom(&actions, 3)
+        for (index, copy) in extraCopies.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, copy, 3 + Int32(index))
+        }
+        runner_spawn_file_actions_addclosefrom(&actions, 3 + Int32(extraCopies.count))
         if let currentDirectory {
             runner_spawn_file_actions_addchdir(&actions, currentDirectory)
         }

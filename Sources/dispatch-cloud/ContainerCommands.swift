@@ -102,7 +102,7 @@ struct ContainersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "containers",
         abstract: "List containers with their state, priority and exit code.",
-        subcommands: [ContainersListCommand.self, CancelCommand.self],
+        subcommands: [ContainersListCommand.self, CancelCommand.self, ContainerKillCommand.self],
         defaultSubcommand: ContainersListCommand.self
     )
 }

@@ -23,6 +23,7 @@ struct DispatchCloudCommand: AsyncParsableCommand {
             ContainersCommand.self,
             LogsCommand.self,
             CancelCommand.self,
+            InstancesCommand.self,
         ]
     )
 }

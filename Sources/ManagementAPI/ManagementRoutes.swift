@@ -1,0 +1,201 @@
+import DispatchModel
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+import NIOCore
+
+/// The management API's routes (reference §5.1–§5.2), `/metrics`, `/_health/ping` and the dashboard, as a
+/// Hummingbird router the daemon serves on `Services.DispatchCloud.InternalURLs`.
+///
+/// Every route but the dashboard page needs the management token (see ``ManagementAuthMiddleware``):
+///
+/// | Route | Parameters | Answer |
+/// |---|---|---|
+/// | `GET /arvados/v1/dispatch/containers` | — | `{"items":[ManagedContainer…]}` in scheduling order |
+/// | `GET /arvados/v1/dispatch/container` | `container_uuid` | one ``ManagedContainer``; 404 if unknown |
+/// | `POST /arvados/v1/dispatch/containers/kill` | `container_uuid`, `reason` | empty 200; 400, 404 |
+/// | `GET /arvados/v1/dispatch/instances` | — | `{"items":[ManagedInstance…]}` by instance ID, then type |
+/// | `POST /arvados/v1/dispatch/instances/{hold,drain,run}` | `instance_id` | empty 200; 400, 404 |
+/// | `POST /arvados/v1/dispatch/instances/kill` | `instance_id`, `reason` | empty 200; 400, 404 |
+/// | `GET /metrics`, `GET /metrics.json` | — | Prometheus text exposition |
+/// | `GET /_health/ping` | — | `{"health":"OK"}` or `{"health":"ERROR","error":"…"}` |
+/// | `GET /` | — | the dashboard page (no token needed for the page itself) |
+///
+/// Parameters come from the query string or an `application/x-www-form-urlencoded` body. Errors are
+/// `{"errors":["<message>"]}` with the status of the ``ManagementError``.
+public enum ManagementRoutes: Sendable {
+    /// The longest request body read for form parameters.
+    static let maximumBodySize = 64 * 1024
+
+    /// Builds the router.
+    ///
+    /// - Parameters:
+    ///   - control: the dispatcher behind the routes.
+    ///   - token: `ManagementToken`; empty refuses every API request with 403, as Arvados does.
+    ///   - metrics: the registry `/metrics` renders; `nil` serves an empty exposition.
+    ///   - logger: where failed requests are logged.
+    public static func router(
+        control: some DispatcherControl,
+        token: String,
+        metrics: MetricsRegistry?,
+        logger: Logger
+    ) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ in DashboardPage.response() }
+        let api = router.group().add(middleware: ManagementAuthMiddleware(token: token))
+
+        api.get("/arvados/v1/dispatch/containers") { _, _ in
+            Self.json(ItemList(items: await control.queue()))
+        }
+        api.get("/arvados/v1/dispatch/container") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let uuid = try await Self.required("container_uuid", in: request)
+                guard let entry = await control.queue().first(where: { $0.container.uuid.rawValue == uuid }) else {
+                    throw ManagementError(.notFound, "container not found")
+                }
+                return Self.json(entry)
+            }
+        }
+        api.post("/arvados/v1/dispatch/containers/kill") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let parameters = try await Self.parameters(of: request)
+                let uuid = try Self.required("container_uuid", in: parameters)
+                try await control.killContainer(
+                    ContainerUUID(rawValue: uuid),
+                    reason: "via management API: " + (parameters["reason"] ?? "")
+                )
+                return Self.empty()
+            }
+        }
+        api.get("/arvados/v1/dispatch/instances") { _, _ in
+            Self.json(ItemList(items: await control.instances().sorted(by: ManagedInstance.listingOrder)))
+        }
+        for behavior in IdleBehavior.allCases {
+            api.post(RouterPath("/arvados/v1/dispatch/instances/\(behavior.rawValue)")) { request, _ in
+                try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                    let id = try await Self.required("instance_id", in: request)
+                    try await control.setIdleBehavior(InstanceID(rawValue: id), behavior)
+                    return Self.empty()
+                }
+            }
+        }
+        api.post("/arvados/v1/dispatch/instances/kill") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let parameters = try await Self.parameters(of: request)
+                let id = try Self.required("instance_id", in: parameters)
+                try await control.killInstance(
+                    InstanceID(rawValue: id),
+                    reason: "via management API: " + (parameters["reason"] ?? "")
+                )
+                return Self.empty()
+            }
+        }
+        for path in ["/metrics", "/metrics.json"] {
+            api.get(RouterPath(path)) { _, _ in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics?.exposition() ?? []))
+                )
+            }
+        }
+        api.get("/_health/:check") { request, context in
+            // As Arvados's health handler: the ping needs the token as a bearer header, not just anywhere.
+            guard context.parameters.get("check") == "ping" else {
+                return ManagementAuthMiddleware<BasicRequestContext>.text(.notFound, "404 page not found")
+            }
+            guard let header = request.headers[.authorization] else {
+                return ManagementAuthMiddleware<BasicRequestContext>.text(.unauthorized, "authorization required")
+            }
+            guard ManagementAuthMiddleware<BasicRequestContext>.constantTimeEqual(header, "Bearer " + token) else {
+                return ManagementAuthMiddleware<BasicRequestContext>.text(.forbidden, "authorization error")
+            }
+            do {
+                try await control.checkHealth()
+                return Self.json(Health(health: "OK", error: nil))
+            } catch {
+                return Self.json(Health(health: "ERROR", error: (error as? ManagementError)?.message ?? "\(error)"))
+            }
+        }
+        return router
+    }
+
+    // MARK: - Helpers
+
+    struct ItemList<Item: Encodable & Sendable>: Encodable, Sendable {
+        var items: [Item]
+    }
+
+    struct Health: Encodable, Sendable {
+        var health: String
+        var error: String?
+    }
+
+    struct ErrorBody: Codable, Sendable {
+        var errors: [String]
+    }
+
+    /// Runs a handler body, turning a ``ManagementError`` into Arvados's error response.
+    static func respond(
+        logger: Logger,
+        _ body: () async throws(ManagementError) -> Response
+    ) async throws -> Response {
+        do {
+            return try await body()
+        } catch {
+            if error.code == .internalError {
+                logger.error("Management request failed", metadata: ["error": "\(error)"])
+            }
+            return Self.json(ErrorBody(errors: [error.message]), status: .init(code: error.code.httpStatus))
+        }
+    }
+
+    /// The request's parameters: form body values win over query values, as Go's `FormValue` has it.
+    static func parameters(of request: Request) async throws(ManagementError) -> [String: String] {
+        var result: [String: String] = [:]
+        for (name, value) in FormParameters.pairs(request.uri.query ?? "") where result[name] == nil {
+            result[name] = value
+        }
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces)
+        guard type == "application/x-www-form-urlencoded" else { return result }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maximumBodySize)
+        } catch {
+            throw ManagementError(.badRequest, "the request body is too large or unreadable")
+        }
+        var bodyValues: [String: String] = [:]
+        for (name, value) in FormParameters.pairs(String(buffer: body)) where bodyValues[name] == nil {
+            bodyValues[name] = value
+        }
+        return result.merging(bodyValues) { _, body in body }
+    }
+
+    static func required(_ name: String, in request: Request) async throws(ManagementError) -> String {
+        try Self.required(name, in: try await Self.parameters(of: request))
+    }
+
+    static func required(_ name: String, in parameters: [String: String]) throws(ManagementError) -> String {
+        guard let value = parameters[name], !value.isEmpty else {
+            throw ManagementError(.badRequest, "\(name) parameter not provided")
+        }
+        return value
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let bytes = (try? encoder.encode(value)).map { Array($0) + [UInt8(ascii: "\n")] } ?? Array("null\n".utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    static func empty() -> Response {
+        Response(status: .ok)
+    }
+}

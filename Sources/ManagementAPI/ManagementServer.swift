@@ -1,0 +1,124 @@
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+
+/// The management API on one listen address, as a `Service` for the daemon's `ServiceGroup`.
+///
+/// With port 0 it listens on a free port, which ``listeningPort()`` reports. Graceful shutdown stops it.
+public struct ManagementServer<Control: DispatcherControl>: Service {
+    /// The address to listen on, such as `127.0.0.1` or `0.0.0.0`.
+    public var host: String
+    /// The port to listen on; 0 picks a free one.
+    public var port: Int
+    private let control: Control
+    private let token: String
+    private let metrics: MetricsRegistry?
+    private let logger: Logger
+    private let listening = ListeningEvent()
+
+    /// - Parameters:
+    ///   - token: `ManagementToken`; empty refuses every API request (the dashboard page is still served).
+    public init(
+        host: String,
+        port: Int,
+        control: Control,
+        token: String,
+        metrics: MetricsRegistry?,
+        logger: Logger
+    ) {
+        self.host = host
+        self.port = port
+        self.control = control
+        self.token = token
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let router = ManagementRoutes.router(
+            control: self.control,
+            token: self.token,
+            metrics: self.metrics,
+            logger: self.logger
+        )
+        let listening = self.listening
+        let logger = self.logger
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(self.host, port: self.port)),
+            onServerRunning: { channel in
+                logger.info(
+                    "Management API listening",
+                    metadata: ["management.address": "\(channel.localAddress.map { "\($0)" } ?? "?")"]
+                )
+                listening.succeed(channel.localAddress?.port ?? 0)
+            },
+            logger: self.logger
+        )
+        do {
+            try await application.run()
+            listening.fail(ManagementError(.unavailable, "The management server stopped"))
+        } catch {
+            listening.fail(ManagementError(.unavailable, "The management server failed", cause: error))
+            throw error
+        }
+    }
+
+    /// The port the server listens on, once it does; throws if it stopped or failed first.
+    public func listeningPort() async throws(ManagementError) -> Int {
+        try await self.listening.port()
+    }
+}
+
+/// The one-shot "listening on port N" event, which any number of tasks may wait for.
+private final class ListeningEvent: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<Int, any Error>])
+        case listening(Int)
+        case stopped(ManagementError)
+    }
+
+    private let state = Mutex(State.waiting([]))
+
+    func succeed(_ port: Int) {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = .listening(port)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    func fail(_ error: ManagementError) {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
+            defer { state = .stopped(error) }
+            guard case .waiting(let waiters) = state else { return [] }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
+    }
+
+    func port() async throws(ManagementError) -> Int {
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                let ready = self.state.withLock { state -> Result<Int, ManagementError>? in
+                    switch state {
+                    case .waiting(var waiters):
+                        waiters.append(continuation)
+                        state = .waiting(waiters)
+                        return nil
+                    case .listening(let port): return .success(port)
+                    case .stopped(let error): return .failure(error)
+                    }
+                }
+                if let ready { continuation.resume(with: ready) }
+            }
+        } catch let error as ManagementError {
+            throw error
+        } catch {
+            throw ManagementError(.internalError, "Waiting for the management server failed", cause: error)
+        }
+    }
+}
