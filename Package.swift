@@ -44,6 +44,7 @@ let package = Package(
                 "ContainerQueue",
                 "DispatchConfig",
                 "DispatchModel",
+                "ManagementAPI",
                 "RemoteExecution",
                 "Scheduler",
                 "SSHExecutor",

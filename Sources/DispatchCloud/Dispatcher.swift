@@ -7,6 +7,7 @@ public import DispatchConfig
 public import DispatchModel
 import Foundation
 public import Logging
+public import ManagementAPI
 import Metrics
 import NIOSSH
 import RemoteExecution
@@ -50,8 +51,10 @@ public final class Dispatcher: Sendable {
         config: ClusterConfig,
         drivers: DriverRegistry,
         logger: Logger,
+        metrics: MetricsRegistry? = nil,
         runnerSearchDirectory: String? = nil
     ) throws(DispatcherError) {
+        let metricsFactory = metrics?.factory ?? MetricsSystem.factory
         self.config = config
         self.logger = logger
         let cloudVMs = config.containers.cloudVMs
@@ -81,6 +84,7 @@ public final class Dispatcher: Sendable {
             maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
             resourceTags: resourceTags,
             clock: ContinuousClock(),
+            metricsFactory: metricsFactory,
             logger: logger
         )
 
@@ -109,7 +113,8 @@ public final class Dispatcher: Sendable {
                     dialPolicy: dialPolicy,
                     port: port
                 )
-            }
+            },
+            metricsFactory: metricsFactory
         )
 
         var containerAPI: ContainerAPIServer?
@@ -143,7 +148,8 @@ public final class Dispatcher: Sendable {
             pool: PoolForScheduling(pool: self.pool),
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,
-            logger: schedulerLogger
+            logger: schedulerLogger,
+            metricsFactory: metricsFactory
         )
 
         var services: [any Service] = []
@@ -155,6 +161,22 @@ public final class Dispatcher: Sendable {
         services.append(self.pool)
         services.append(AfterAPI(api: containerAPI, service: self.queue))
         services.append(self.scheduler)
+        if let listen = try Self.managementListenAddress(config) {
+            var managementLogger = logger
+            managementLogger[metadataKey: "component"] = "management"
+            services.append(
+                ManagementServer(
+                    host: listen.host,
+                    port: listen.port,
+                    control: DispatcherManagement(pool: self.pool, queue: self.queue, scheduler: self.scheduler),
+                    token: config.managementToken.value,
+                    metrics: metrics,
+                    logger: managementLogger
+                )
+            )
+        } else {
+            logger.warning("Services.DispatchCloud.InternalURLs is empty: the management API is not served")
+        }
         self.services = services
     }
 
@@ -345,6 +367,16 @@ public final class Dispatcher: Sendable {
             )
         }
         return url
+    }
+
+    /// Where the management API listens: the first of `Services.DispatchCloud.InternalURLs`.
+    static func managementListenAddress(_ config: ClusterConfig) throws(DispatcherError) -> (host: String, port: Int)? {
+        guard let first = config.services.dispatchCloud.internalURLs.sorted().first else { return nil }
+        let listen = first.effectiveListenURL
+        guard let url = URL(string: listen), let host = url.host else {
+            throw DispatcherError(.configuration, "Services.DispatchCloud.InternalURLs: \"\(listen)\" is not a URL")
+        }
+        return (host, url.port ?? (url.scheme == "https" ? 443 : 80))
     }
 
     /// The embedded container API, listening on the first of `Services.Controller.InternalURLs` (else the

@@ -12,6 +12,9 @@ public struct StandaloneCluster: Sendable {
     public var timeoutIdle = "2s"
     public var pollInterval = "1s"
     public var staleLockTimeout = "10s"
+    /// Where the management API listens, if anywhere.
+    public var managementPort: Int?
+    public var managementToken = "e2e-management-token"
 
     public init(dataDirectory: String, apiPort: Int) {
         self.dataDirectory = dataDirectory
@@ -27,11 +30,13 @@ public struct StandaloneCluster: Sendable {
         Clusters:
           \(self.clusterID):
             SystemRootToken: \(self.rootToken)
+            ManagementToken: \(self.managementToken)
             Services:
               Controller:
                 ExternalURL: \(self.apiURL)
                 InternalURLs:
                   \(self.apiURL): {}
+        \(self.managementPort.map { "      DispatchCloud:\n        InternalURLs:\n          http://127.0.0.1:\($0): {}" } ?? "")
             Containers:
               RuntimeEngine: process
               ReserveExtraRAM: 256MiB

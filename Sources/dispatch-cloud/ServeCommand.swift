@@ -3,6 +3,7 @@ import DispatchCloud
 import DispatchConfig
 import Foundation
 import Logging
+import ManagementAPI
 
 /// `dispatch-cloud serve`: run the dispatcher daemon.
 struct ServeCommand: AsyncParsableCommand {
@@ -36,9 +37,11 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try self.configOptions.load().config
         let logger = LogSetup.bootstrap(level: Logger.Level(rawValue: self.logLevel) ?? .info)
+        let metrics = MetricsRegistry(version: DispatchCloudVersion.current)
+        metrics.bootstrap()
         let dispatcher: Dispatcher
         do {
-            dispatcher = try Dispatcher(config: config, drivers: .builtIn, logger: logger)
+            dispatcher = try Dispatcher(config: config, drivers: .builtIn, logger: logger, metrics: metrics)
         } catch {
             printToStandardError("error: \(error.message)")
             throw ExitCode(error.code == .configuration ? 2 : 1)

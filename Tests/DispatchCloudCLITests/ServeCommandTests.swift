@@ -4,6 +4,10 @@ import DispatchTestSupport
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,7 +35,8 @@ struct ServeCommandTests {
     }
 
     static func setUp(_ directory: TemporaryDirectory) throws -> (StandaloneCluster, String) {
-        let cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
+        var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
+        cluster.managementPort = try LoopbackPort.free()
         let path = try directory.write(cluster.yaml, to: "config.yml")
         return (cluster, path)
     }
@@ -87,6 +92,28 @@ struct ServeCommandTests {
         #expect(done?.state == .complete && done?.exitCode == 0, "\(daemon.logText)")
         let output = await eventually { try? await Self.stdout(client, uuid).nilIfEmpty }
         #expect(output == "hello from serve\n")
+
+        // The management API and the admin CLI see the instance that ran it.
+        let instances = try await ProcessRunner.run(
+            URL(fileURLWithPath: Self.dispatchCloud),
+            ["instances", "--header", "--config", configPath]
+        )
+        #expect(instances.status == 0, "stderr: \(instances.stderr)")
+        #expect(instances.stdout.hasPrefix("instance\taddress\tstate"), "\(instances.stdout)")
+        #expect(instances.stdout.contains("\tsmall\t"), "\(instances.stdout)")
+        let port = try #require(cluster.managementPort)
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+        request.setValue("Bearer \(cluster.managementToken)", forHTTPHeaderField: "Authorization")
+        let (body, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let metrics = String(decoding: body, as: UTF8.self)
+        #expect(metrics.contains("arvados_dispatchcloud_instances_total{"), "\(metrics.prefix(2000))")
+        #expect(metrics.contains("arvados_dispatchcloud_queue_entries"))
+        #expect(metrics.contains("arvados_dispatchcloud_max_concurrent_containers"))
+        let unauthorized = try await URLSession.shared.data(
+            from: URL(string: "http://127.0.0.1:\(port)/arvados/v1/dispatch/instances")!
+        )
+        #expect((unauthorized.1 as? HTTPURLResponse)?.statusCode == 401)
 
         let second = try await ProcessRunner.run(
             URL(fileURLWithPath: Self.dispatchCloud),
