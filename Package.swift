@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                "CloudDriverEC2",
             ]
         ),
         .executableTarget(
@@ -183,6 +184,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "CRunnerSupport",
             ]
         ),
         .testTarget(
@@ -294,6 +296,37 @@ let package = Package(
             name: "scheduler-benchmark",
             dependencies: ["Scheduler", "DispatchModel"],
             path: "Benchmarks/SchedulerBenchmark"
+        ),
+        // Amazon EC2 over its Query API: SigV4-signed requests (swift-crypto) over AsyncHTTPClient, XML replies.
+        .target(
+            name: "CloudDriverEC2",
+            dependencies: [
+                "CloudDriver",
+                "DispatchModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudDriverEC2Tests",
+            dependencies: [
+                "CloudDriverEC2",
+                "CloudDriver",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "RemoteExecution",
+                "SSHExecutor",
+                "dispatch-cloud",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+            ]
         ),
     ]
 )
