@@ -177,6 +177,28 @@ struct EC2ErrorMappingTests {
         }
     }
 
+    @Test("Every throttle code the AWS SDKs know is rate limiting", arguments: EC2ErrorMapping.throttleCodes.sorted())
+    func throttleCodes(code: String) {
+        let error = EC2ErrorMapping.cloudError(
+            EC2APIError(awsCode: code, message: "slow down"),
+            operation: "DescribeInstances",
+            retryAfter: .seconds(3)
+        )
+        #expect(error.code == .rateLimited)
+        #expect(error.retryAfter == .seconds(3))
+    }
+
+    @Test("Every quota code holds creates", arguments: EC2ErrorMapping.quotaCodes.sorted())
+    func quotaCodes(code: String) {
+        let error = EC2ErrorMapping.cloudError(
+            EC2APIError(awsCode: code, message: "limit"),
+            operation: "RunInstances",
+            type: Self.m5,
+            retryAfter: .zero
+        )
+        #expect(error.code == .quotaExceeded)
+    }
+
     @Test("Throttling backs off from 1 s, growing while it lasts, separately for creates and lists")
     func throttleBackoff() async throws {
         try await FakeEC2Server.with { server, endpoint in

@@ -212,7 +212,8 @@ struct MotoEC2Tests {
         let fixture = try Fixture()
         let created = try await fixture.create()
         let instance = try #require(try await fixture.listed().first)
-        #expect(instance.dialsLoopbackOnly)
+        // Required, not expected: were the flag wrong, the executor below would dial the made-up address.
+        try #require(instance.dialsLoopbackOnly)
         #expect(!DialPolicyCheck.isLoopback(instance.address))
         for address in [instance.address, "10.0.0.5", "10.0.0.5:22"] {
             var configuration = SSHExecutor<AddressTarget>.Configuration()
