@@ -69,3 +69,20 @@ extension MotoEC2Tests {
         #expect(result.stdout.contains("cloudtest: PASS"))
     }
 }
+
+/// cloudtest's configuration checks for EC2 that need no cloud.
+@Suite("dispatch-cloud cloudtest with EC2, offline")
+struct CloudTestEC2OfflineTests {
+    @Test("At a real EC2 endpoint cloudtest needs the configured key and stops before any request")
+    func realEndpointNeedsKey() async throws {
+        let example = ProcessRunner.repositoryRoot().appendingPathComponent("examples/ec2.yml").path
+        let result = try await ProcessRunner.run(
+            ProcessRunner.product("dispatch-cloud"),
+            ["cloudtest", "--config", example],
+            environment: ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
+        )
+        #expect(result.status == 2, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stderr.contains("Containers.DispatchPrivateKey is empty"))
+        #expect(!result.stdout.contains("create instance"))
+    }
+}
