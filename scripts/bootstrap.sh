@@ -34,9 +34,7 @@ if [[ "${CI:-}" == "true" || "${DISPATCH_INSTALL_MOTO:-}" == "1" ]] && ! command
     python3 -m pip install --user --quiet 'moto[server]' 2>/dev/null \
         || python3 -m pip install --user --quiet --break-system-packages 'moto[server]'
 fi
-if [[ -x "$HOME/.local/bin/moto_server" ]] && ! command -v moto_server >/dev/null 2>&1; then
-    echo "bootstrap: moto_server is in ~/.local/bin: add it to PATH for the EC2 tests" >&2
-fi
+# (The EC2 tests also look for moto_server in ~/.local/bin, so PATH needs no change.)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: swift is not on PATH (expected a Swift 6.3 toolchain, e.g. /opt/swift/usr/bin)" >&2

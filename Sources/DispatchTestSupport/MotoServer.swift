@@ -27,17 +27,19 @@ public final class MotoServer: Sendable {
     private let control: Mutex<Int32?>
     private let exit: ExitWatcher
 
-    /// The `moto_server` on `PATH`, or `nil` if there is none.
+    /// The `moto_server` on `PATH` or in `~/.local/bin` (where `pip install --user` puts it), or `nil`.
     public static var executable: String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
+        let environment = ProcessInfo.processInfo.environment
+        var directories = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+        if let home = environment["HOME"] { directories.append(home + "/.local/bin") }
+        for directory in directories {
             let candidate = "\(directory)/moto_server"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
     }
 
-    /// Whether `moto_server` is installed (on `PATH`).
+    /// Whether `moto_server` is installed.
     public static var isInstalled: Bool { Self.executable != nil }
 
     /// Starts `moto_server` on a free port of 127.0.0.1 and returns once it accepts connections.
