@@ -75,6 +75,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
                 "ManagementAPI",
+                "CloudDriverEC2",
             ]
         ),
         .executableTarget(
@@ -399,6 +400,37 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Amazon EC2 over its Query API: SigV4-signed requests (swift-crypto) over AsyncHTTPClient, XML replies.
+        .target(
+            name: "CloudDriverEC2",
+            dependencies: [
+                "CloudDriver",
+                "DispatchModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudDriverEC2Tests",
+            dependencies: [
+                "CloudDriverEC2",
+                "CloudDriver",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "RemoteExecution",
+                "SSHExecutor",
+                "dispatch-cloud",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
             ]
         ),
     ]

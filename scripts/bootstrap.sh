@@ -22,6 +22,24 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# moto_server (a fake EC2 on 127.0.0.1 for the EC2 driver's tests; they are skipped without it): installed
+# only in CI (CI=true) or when asked (DISPATCH_INSTALL_MOTO=1), with pip into the user's site.
+if [[ "${CI:-}" == "true" || "${DISPATCH_INSTALL_MOTO:-}" == "1" ]] && ! command -v moto_server >/dev/null 2>&1 \
+    && [[ ! -x "$HOME/.local/bin/moto_server" ]]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "bootstrap: installing python3-pip"
+        sudo_cmd=()
+        [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+        "${sudo_cmd[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-pip
+    fi
+    echo "bootstrap: installing moto[server] with pip"
+    # Debian's Python refuses user installs without --break-system-packages (PEP 668); they touch only ~/.local.
+    python3 -m pip install --user --quiet 'moto[server]' 2>/dev/null \
+        || python3 -m pip install --user --quiet --break-system-packages 'moto[server]'
+fi
+# (The EC2 tests also look for moto_server in ~/.local/bin, so PATH needs no change.)
+
 if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: swift is not on PATH (expected a Swift 6.3 toolchain, e.g. /opt/swift/usr/bin)" >&2
     exit 1

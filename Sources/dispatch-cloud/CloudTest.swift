@@ -29,6 +29,10 @@ struct CloudTest {
         /// Said once before the steps, such as where the key came from.
         var keyNote: String?
         var destroyExisting: Bool
+        /// Check the API only: skip connecting to the instance and the boot probe.
+        var apiOnly = false
+        /// Which addresses SSH may dial.
+        var dialPolicy = DialPolicy.loopbackOnly
     }
 
     let plan: Plan
@@ -135,24 +139,22 @@ struct CloudTest {
         }
         guard let listed else { return false }
 
-        let connected = await self.report.step("reachable, host verified") {
-            () async throws -> (Connection, String) in
-            try await self.connect(set, listed: listed, secret: secret)
-        }
-        guard let connected else { return false }
-
-        let booted: Bool = await self.report.step("boot probe") { () async throws -> String in
-            var attempts = 0
-            var last = CommandResult()
-            _ = try await self.poll(every: self.plan.probeInterval, until: "the boot probe succeeds") {
-                () async throws -> Bool? in
-                attempts += 1
-                last = try await connected.runner.execute(self.plan.bootProbeCommand)
-                return last.succeeded ? true : nil
+        let connected: Connection
+        if self.plan.apiOnly {
+            say(
+                "note: API only: not connecting to \(listed.id) (\(listed.address.isEmpty ? "no address" : listed.address))"
+            )
+            connected = Connection(runner: NoCommandRunner(), closer: {})
+        } else {
+            let reachable = await self.report.step("reachable, host verified") {
+                () async throws -> (Connection, String) in
+                try await self.connect(set, listed: listed, secret: secret)
             }
-            _ = last
-            return "\(ShellQuote.quote(self.plan.bootProbeCommand)) exited 0 after \(attempts) attempt(s)"
+            guard let reachable else { return false }
+            connected = reachable
         }
+
+        let booted: Bool = await self.bootProbe(connected)
         guard booted else {
             await connected.close()
             return false
@@ -194,6 +196,23 @@ struct CloudTest {
         return gone
     }
 
+    /// The boot probe step; passes without running when the run checks the API only.
+    private func bootProbe(_ connected: Connection) async -> Bool {
+        if self.plan.apiOnly { return true }
+        return await self.report.step("boot probe") { () async throws -> String in
+            var attempts = 0
+            var last = CommandResult()
+            _ = try await self.poll(every: self.plan.probeInterval, until: "the boot probe succeeds") {
+                () async throws -> Bool? in
+                attempts += 1
+                last = try await connected.runner.execute(self.plan.bootProbeCommand)
+                return last.succeeded ? true : nil
+            }
+            _ = last
+            return "\(ShellQuote.quote(self.plan.bootProbeCommand)) exited 0 after \(attempts) attempt(s)"
+        }
+    }
+
     /// How the run reaches the instance: over SSH, or in memory for the simulated driver.
     struct Connection: Sendable {
         var runner: any CommandRunner
@@ -232,7 +251,7 @@ struct CloudTest {
         let executor = SSHExecutor(
             target: CloudTestTarget(instance: listed, verifier: verifier, log: verification),
             privateKey: key,
-            dialPolicy: .loopbackOnly,
+            dialPolicy: self.plan.dialPolicy,
             configuration: configuration
         )
         var lastError: (any Error)?
@@ -305,6 +324,13 @@ struct CloudTest {
 struct CloudTestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The runner of an API-only run, which never connects: any command fails.
+struct NoCommandRunner: CommandRunner {
+    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
+        throw CloudTestFailure("API only: not connecting to the instance")
+    }
 }
 
 /// Runs commands through an in-memory instance (the simulated driver's).

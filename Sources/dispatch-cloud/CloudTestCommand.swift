@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudDriver
+import CloudDriverEC2
 import Crypto
 import DispatchConfig
 import DispatchModel
@@ -21,9 +22,12 @@ struct CloudTestCommand: AsyncParsableCommand {
         discussion: """
             Uses Containers.CloudVMs (Driver, DriverParameters, ImageID, BootProbeCommand, TimeoutBooting, \
             ProbeInterval, …) and Containers.DispatchPrivateKey. With the loopback driver and no \
-            DispatchPrivateKey, a throwaway Ed25519 key is generated for the run. Only loopback addresses \
-            (127.0.0.1, ::1, localhost) are ever dialled. Exit status: 0 when every step passed, 1 when a \
-            step failed, 2 for a configuration error.
+            DispatchPrivateKey, a throwaway Ed25519 key is generated for the run. Only the EC2 driver at a \
+            real endpoint dials instances at other than loopback addresses (127.0.0.1, ::1, localhost). With \
+            --api-only, or automatically when the EC2 Endpoint is on this host (a fake cloud such as moto), \
+            the run checks the API lifecycle only (create, listed with tags, set tags, destroy, gone) and \
+            never connects to the instance. Exit status: 0 when every step passed, 1 when a step failed, 2 \
+            for a configuration error.
             """
     )
 
@@ -47,12 +51,18 @@ struct CloudTestCommand: AsyncParsableCommand {
     )
     var destroyExisting = false
 
+    @Flag(
+        name: .customLong("api-only"),
+        help: "Check the cloud API only (create, list, tag, destroy) without connecting to the instance."
+    )
+    var apiOnly = false
+
     @Flag(help: "Log the driver's messages at debug level on standard error.")
     var verbose = false
 
     func run() async throws {
         let config = try self.configOptions.load().config
-        let plan: CloudTest.Plan
+        var plan: CloudTest.Plan
         do throws(CloudTestConfigurationError) {
             plan = try self.makePlan(config)
         } catch {
@@ -74,6 +84,12 @@ struct CloudTestCommand: AsyncParsableCommand {
             printToStandardError("error: Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
             throw ExitCode(2)
         }
+        if instancesAreFake(product.instanceSet) && !plan.apiOnly {
+            plan.apiOnly = true
+            plan.keyNote = [plan.keyNote, "the EC2 endpoint is on this host (a fake cloud): checking the API only"]
+                .compactMap { $0 }.joined(separator: "; ")
+        }
+        plan.dialPolicy = dialPolicy(for: product.instanceSet)
         let passed = await CloudTest(plan: plan).run(product)
         if !passed { throw ExitCode(1) }
     }
@@ -111,6 +127,11 @@ struct CloudTestCommand: AsyncParsableCommand {
         } else if cloudVMs.driver == "simulated" {
             key = nil
             keyNote = "the simulated driver runs commands in memory: no SSH key is used"
+        } else if self.apiOnly || Self.isFakeEC2(driver: cloudVMs.driver, parameters: cloudVMs.driverParameters.raw) {
+            // The API steps need only a public key to authorize: a throwaway one does. (At a real EC2 it would
+            // leave one more key pair behind per run, so there the configured key is required.)
+            key = NIOSSHPrivateKey(ed25519Key: Curve25519.Signing.PrivateKey())
+            keyNote = "Containers.DispatchPrivateKey is empty: using a throwaway Ed25519 key generated for this run"
         } else {
             throw CloudTestConfigurationError("Containers.DispatchPrivateKey is empty: the driver needs an SSH key")
         }
@@ -130,8 +151,18 @@ struct CloudTestCommand: AsyncParsableCommand {
             syncInterval: cloudVMs.syncInterval,
             privateKey: key,
             keyNote: keyNote,
-            destroyExisting: self.destroyExisting
+            destroyExisting: self.destroyExisting,
+            apiOnly: self.apiOnly
         )
+    }
+}
+
+extension CloudTestCommand {
+    /// Whether the configuration selects the EC2 driver at an endpoint on this host (a fake cloud).
+    static func isFakeEC2(driver: String, parameters: JSONValue) -> Bool {
+        guard driver == "ec2", case .object(let members) = parameters, case .string(let url)? = members["Endpoint"]
+        else { return false }
+        return EC2Endpoint(url: url)?.isLoopback ?? false
     }
 }
 
