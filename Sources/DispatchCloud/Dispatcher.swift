@@ -250,19 +250,19 @@ public final class Dispatcher: Sendable {
         }
     }
 
-    /// Only loopback addresses may be dialled for drivers whose instances are on this host or fake, and for
-    /// any driver whose API endpoint is overridden to a loopback address (a fake cloud).
+    /// Which addresses SSH may dial: anything only for EC2 at a real endpoint; loopback addresses only for
+    /// every other driver (loopback, simulated) and for an EC2 `Endpoint` on this host (a fake cloud such as
+    /// moto, whose instance addresses are made up and must never be dialled).
     static func dialPolicy(driver: String, parameters: JSONValue) -> DialPolicy {
-        if driver == "loopback" || driver == "simulated" { return .loopbackOnly }
-        if case .object(let members) = parameters,
-            let endpoint = (members["EndpointURL"] ?? members["Endpoint"])?.stringValue,
-            let host = URL(string: endpoint)?.host
-        {
-            if host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.") {
-                return .loopbackOnly
-            }
+        guard driver == "ec2" else { return .loopbackOnly }
+        guard case .object(let members) = parameters,
+            let endpoint = (members["Endpoint"] ?? members["EndpointURL"])?.stringValue, !endpoint.isEmpty
+        else { return .unrestricted }
+        guard let host = URL(string: endpoint)?.host ?? URL(string: "https://" + endpoint)?.host else {
+            return .loopbackOnly
         }
-        return .unrestricted
+        let loopback = host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        return loopback ? .loopbackOnly : .unrestricted
     }
 
     static func executor(

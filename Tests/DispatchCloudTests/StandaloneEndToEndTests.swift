@@ -2,14 +2,16 @@ import ArvadosAPI
 import CloudDriver
 import CloudDriverLoopback
 import CloudDriverSimulated
-import DispatchCloud
 import DispatchConfig
 import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import SSHExecutor
 import Testing
 import WorkerPool
+
+@testable import DispatchCloud
 
 /// The assembled daemon over real parts: the embedded API, the loopback driver's SSH servers, real
 /// `dispatch-runner` processes.
@@ -140,5 +142,25 @@ struct StandaloneEndToEndTests {
             Dispatcher.instanceSetID(token: "v2/zzzzz-gj3su-aaaaaaaaaaaaaaa/secret") == "zzzzz-gj3su-aaaaaaaaaaaaaaa"
         )
         #expect(Dispatcher.instanceSetID(token: "abc") == "900150983cd24fb0d6963f7d28e17f72")
+    }
+}
+
+@Suite("Dial policy")
+struct DialPolicyTests {
+    @Test(
+        "Only EC2 at a real endpoint may dial non-loopback addresses",
+        arguments: [
+            ("loopback", JSONValue.object([:]), true),
+            ("simulated", .object([:]), true),
+            ("ec2", .object([:]), false),
+            ("ec2", .object(["Endpoint": .string("https://ec2.eu-west-1.amazonaws.com")]), false),
+            ("ec2", .object(["Endpoint": .string("http://127.0.0.1:5000")]), true),
+            ("ec2", .object(["Endpoint": .string("http://localhost:5000")]), true),
+            ("ec2", .object(["Endpoint": .string("http://[::1]:5000")]), true),
+            ("something-else", .object([:]), true),
+        ]
+    )
+    func policy(driver: String, parameters: JSONValue, loopbackOnly: Bool) {
+        #expect(Dispatcher.dialPolicy(driver: driver, parameters: parameters).loopbackOnly == loopbackOnly)
     }
 }
