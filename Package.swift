@@ -315,6 +315,7 @@ let package = Package(
                 "DispatchConfig",
                 "DispatchModel",
                 "DispatchTestSupport",
+                "ManagementAPI",
                 "SSHExecutor",
                 "WorkerPool",
                 .product(name: "Logging", package: "swift-log"),
