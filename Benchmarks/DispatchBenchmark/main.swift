@@ -231,11 +231,16 @@ func throughput(count: Int) async throws {
         let page = try await stack.client.containers(
             filters: [ArvadosFilter("state", "in", .array([.string("Complete"), .string("Cancelled")]))],
             limit: 1000,
-            select: ["uuid", "state", "exit_code"],
+            select: ["uuid", "state", "exit_code", "runtime_status"],
             count: "none"
         )
         for container in page.items where remaining.remove(container.uuid) != nil {
-            if container.state != .complete || container.exitCode != 0 { failures += 1 }
+            if container.state != .complete || container.exitCode != 0 {
+                failures += 1
+                print(
+                    "  \(container.uuid): \(container.state) exit \(container.exitCode.map(String.init) ?? "-") \(container.runtimeStatus)"
+                )
+            }
         }
         if !remaining.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
         if ContinuousClock.now - started > .seconds(1800) { throw BenchmarkFailure(description: "timed out") }
