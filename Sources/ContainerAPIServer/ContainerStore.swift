@@ -74,6 +74,14 @@ public final class ContainerStore: Sendable {
         attributes: [String: JSONValue],
         by caller: Caller
     ) async throws(ContainerAPIError) -> Container {
+        try await self.createStoredContainer(attributes: attributes, by: caller).container
+    }
+
+    /// Creates a Queued container, returning it with its stored JSON.
+    func createStoredContainer(
+        attributes: [String: JSONValue],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> StoredContainer {
         let uuid = ContainerUUID(rawValue: Self.newUUID(cluster: self.clusterID, infix: ContainerUUID.typeInfix))
         let container = try ContainerRules.makeContainer(
             attributes: attributes,
@@ -81,8 +89,8 @@ public final class ContainerStore: Sendable {
             caller: caller,
             now: self.timestamp()
         )
+        let stored = try Self.stored(container, newEtag: true)
         return try await self.perform { db in
-            let stored = try Self.withEtag(container)
             try Self.insert(stored, into: db)
             return stored
         }
@@ -105,24 +113,46 @@ public final class ContainerStore: Sendable {
                 try ContainerRules.makeContainer(attributes: attributes, uuid: uuid, caller: caller, now: now)
             )
         }
-        let prepared = containers
+        var prepared: [StoredContainer] = []
+        prepared.reserveCapacity(containers.count)
+        for container in containers {
+            prepared.append(try Self.stored(container, newEtag: true))
+        }
+        let batch = prepared
         return try await self.perform { db in
-            try prepared.map { container in
-                let stored = try Self.withEtag(container)
+            for stored in batch {
                 try Self.insert(stored, into: db)
-                return stored
             }
+            return batch.map(\.container)
         }
     }
 
     /// The container with `uuid`, if the caller may see it.
     public func container(_ uuid: String, as caller: Caller) async throws(ContainerAPIError) -> Container {
+        let document = try await self.containerDocument(uuid, as: caller)
+        return try Self.decodeDocument(bytes: document)
+    }
+
+    /// The stored JSON of the container with `uuid`, exactly what `GET` returns, if the caller may see it.
+    ///
+    /// Visibility is decided on the indexed columns, so the document is never decoded.
+    func containerDocument(_ uuid: String, as caller: Caller) async throws(ContainerAPIError) -> [UInt8] {
         try await self.performRead { db in
-            let container = try Self.fetchContainer(uuid, in: db)
-            guard let container, ContainerRules.canSee(container, caller: caller) else {
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT owner_uuid, locked_by_uuid, document FROM containers WHERE uuid = ?",
+                arguments: [uuid]
+            )
+            guard let row else {
                 throw ContainerAPIError(.notFound, "Container \(uuid) not found")
             }
-            return container
+            let owner: String = row[0]
+            let lockedBy: String? = row[1]
+            guard caller.isAdmin || owner == caller.userUUID || (lockedBy != nil && lockedBy == caller.tokenUUID)
+            else {
+                throw ContainerAPIError(.notFound, "Container \(uuid) not found")
+            }
+            return try row.withUnsafeData(atIndex: 2) { data in Array(data ?? Data()) }
         }
     }
 
@@ -132,6 +162,15 @@ public final class ContainerStore: Sendable {
         attributes: [String: JSONValue],
         by caller: Caller
     ) async throws(ContainerAPIError) -> Container {
+        try await self.updateStoredContainer(uuid, attributes: attributes, by: caller).container
+    }
+
+    /// Applies an update request, returning the container with its stored JSON.
+    func updateStoredContainer(
+        _ uuid: String,
+        attributes: [String: JSONValue],
+        by caller: Caller
+    ) async throws(ContainerAPIError) -> StoredContainer {
         let now = self.timestamp()
         return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
             try ContainerRules.update(current, with: attributes, by: caller, now: now)
@@ -140,6 +179,11 @@ public final class ContainerStore: Sendable {
 
     /// Locks the Queued container with `uuid` for the caller's token.
     public func lockContainer(_ uuid: String, by caller: Caller) async throws(ContainerAPIError) -> Container {
+        try await self.lockStoredContainer(uuid, by: caller).container
+    }
+
+    /// Locks a Queued container, returning it with its stored JSON.
+    func lockStoredContainer(_ uuid: String, by caller: Caller) async throws(ContainerAPIError) -> StoredContainer {
         let now = self.timestamp()
         return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
             try ContainerRules.lock(current, by: caller, now: now)
@@ -152,24 +196,48 @@ public final class ContainerStore: Sendable {
         by caller: Caller,
         maxDispatchAttempts: Int
     ) async throws(ContainerAPIError) -> Container {
+        try await self.unlockStoredContainer(uuid, by: caller, maxDispatchAttempts: maxDispatchAttempts).container
+    }
+
+    /// Unlocks a container, returning it with its stored JSON.
+    func unlockStoredContainer(
+        _ uuid: String,
+        by caller: Caller,
+        maxDispatchAttempts: Int
+    ) async throws(ContainerAPIError) -> StoredContainer {
         let now = self.timestamp()
         return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
             try ContainerRules.unlock(current, by: caller, maxDispatchAttempts: maxDispatchAttempts, now: now)
         }
     }
 
-    /// The containers matching a list query that the caller may see, and how many match in all.
+    /// The containers matching a list query that the caller may see, as the text of a JSON array of their stored
+    /// documents cut down to the query's `select`, and how many match in all.
+    ///
+    /// The documents are copied from SQLite's row buffers into the array text; none is decoded.
     func listContainers(
         _ query: ListQuery,
         as caller: Caller
-    ) async throws(ContainerAPIError) -> (items: [Container], available: Int?) {
+    ) async throws(ContainerAPIError) -> (items: [UInt8], available: Int?) {
         let select = try Self.containerListSQL(query, as: caller)
         let condition = try query.condition(visibility: Self.containerVisibility(caller))
+        let selection = RenderedJSON.Selection(query.select)
         return try await self.performRead { db in
-            let rows = try Row.fetchAll(db, sql: select.sql, arguments: StatementArguments(select.arguments))
-            let items = try rows.map { row throws(ContainerAPIError) -> Container in
-                try Self.decodeDocument(row["document"])
+            var items: [UInt8] = [UInt8(ascii: "[")]
+            let rows = try Row.fetchCursor(db, sql: select.sql, arguments: StatementArguments(select.arguments))
+            var first = true
+            while let row = try rows.next() {
+                if !first {
+                    items.append(UInt8(ascii: ","))
+                }
+                first = false
+                try row.withUnsafeData(atIndex: 0) { data in
+                    (data ?? Data()).withUnsafeBytes { document in
+                        RenderedJSON.appendObject(document, selection: selection, to: &items)
+                    }
+                }
             }
+            items.append(UInt8(ascii: "]"))
             var available: Int?
             if query.countItems {
                 available = try Int.fetchOne(
@@ -379,6 +447,16 @@ extension ContainerStore {
                     """
             )
         }
+        migrator.registerMigration("v3: store each container's API JSON") { db in
+            // A document is now exactly what GET returns, so lists and GET copy it instead of rendering it.
+            let rows = try Row.fetchAll(db, sql: "SELECT uuid, document FROM containers")
+            let statement = try db.makeStatement(sql: "UPDATE containers SET document = ? WHERE uuid = ?")
+            for row in rows {
+                let container: Container = try Self.decodeDocument(row["document"] as String?)
+                let stored = try Self.stored(container, newEtag: false)
+                try statement.execute(arguments: [stored.documentText, row["uuid"] as String?])
+            }
+        }
         return migrator
     }
 
@@ -387,15 +465,17 @@ extension ContainerStore {
         _ uuid: String,
         as caller: Caller,
         _ rule: @escaping @Sendable (Container) throws(ContainerAPIError) -> Container
-    ) async throws(ContainerAPIError) -> Container {
+    ) async throws(ContainerAPIError) -> StoredContainer {
         try await self.perform { db in
-            guard let current = try Self.fetchContainer(uuid, in: db), ContainerRules.canSee(current, caller: caller)
+            guard let current = try Self.fetchStoredContainer(uuid, in: db),
+                ContainerRules.canSee(current.container, caller: caller)
             else {
                 throw ContainerAPIError(.notFound, "Container \(uuid) not found")
             }
-            let next = try rule(current)
-            guard next != current else { return current }
-            let stored = try Self.withEtag(next)
+            let next = try rule(current.container)
+            guard next != current.container else { return current }
+            let stored = try Self.stored(next, newEtag: true)
+            let container = stored.container
             try db.execute(
                 sql: """
                     UPDATE containers SET owner_uuid = ?, state = ?, priority = ?, locked_by_uuid = ?, modified_at = ?,
@@ -403,16 +483,17 @@ extension ContainerStore {
                     WHERE uuid = ?
                     """,
                 arguments: [
-                    stored.ownerUUID ?? "", stored.state.rawValue, stored.priority, stored.lockedByUUID,
-                    stored.modifiedAt?.microseconds ?? 0, stored.lockCount, stored.containerImage, stored.exitCode,
-                    try Self.document(stored), stored.uuid.rawValue,
+                    container.ownerUUID ?? "", container.state.rawValue, container.priority, container.lockedByUUID,
+                    container.modifiedAt?.microseconds ?? 0, container.lockCount, container.containerImage,
+                    container.exitCode, stored.documentText, container.uuid.rawValue,
                 ]
             )
             return stored
         }
     }
 
-    private static func insert(_ container: Container, into db: Database) throws {
+    private static func insert(_ stored: StoredContainer, into db: Database) throws {
+        let container = stored.container
         try db.execute(
             sql: """
                 INSERT INTO containers (uuid, owner_uuid, state, priority, locked_by_uuid, created_at, modified_at,
@@ -423,41 +504,54 @@ extension ContainerStore {
                 container.uuid.rawValue, container.ownerUUID ?? "", container.state.rawValue, container.priority,
                 container.lockedByUUID, container.createdAt?.microseconds ?? 0,
                 container.modifiedAt?.microseconds ?? 0, container.lockCount, container.containerImage,
-                container.exitCode, try Self.document(container),
+                container.exitCode, stored.documentText,
             ]
         )
     }
 
     private static func fetchContainer(_ uuid: String, in db: Database) throws -> Container? {
-        guard
-            let document = try String.fetchOne(
-                db,
-                sql: "SELECT document FROM containers WHERE uuid = ?",
-                arguments: [uuid]
-            )
+        try Self.fetchStoredContainer(uuid, in: db)?.container
+    }
+
+    private static func fetchStoredContainer(
+        _ uuid: String,
+        in db: Database
+    ) throws -> StoredContainer? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT document FROM containers WHERE uuid = ?", arguments: [uuid])
         else {
             return nil
         }
-        return try Self.decodeDocument(document)
+        let document = try row.withUnsafeData(atIndex: 0) { data in Array(data ?? Data()) }
+        return StoredContainer(container: try Self.decodeDocument(bytes: document), document: document)
     }
 
-    private static func document(_ container: Container) throws -> String {
-        WireJSON.string(try WireJSON.value(of: container))
-    }
-
-    private static func decodeDocument<T: Decodable>(_ document: String?) throws(ContainerAPIError) -> T {
+    private static func decodeDocument<T: Decodable>(bytes document: [UInt8]) throws(ContainerAPIError) -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data((document ?? "").utf8))
+            return try JSONDecoder().decode(T.self, from: Data(document))
         } catch {
             throw ContainerAPIError(.internal, "A stored document does not decode", cause: error)
         }
     }
 
-    private static func withEtag(_ container: Container) throws -> Container {
-        var copy = container
-        copy.etag = nil
-        copy.etag = Self.etag(of: try WireJSON.value(of: copy))
-        return copy
+    private static func decodeDocument<T: Decodable>(_ document: String?) throws(ContainerAPIError) -> T {
+        try Self.decodeDocument(bytes: Array((document ?? "").utf8))
+    }
+
+    /// The container with its stored JSON: every attribute of the API, absent ones as `null`, plus `kind`.
+    ///
+    /// With `newEtag`, the etag becomes a digest of that JSON without the etag; otherwise the container's own
+    /// etag is kept, as when a migration rewrites a document.
+    static func stored(_ container: Container, newEtag: Bool) throws(ContainerAPIError) -> StoredContainer {
+        var container = container
+        var object = try ContainerRules.object(container)
+        object["kind"] = .string("arvados#container")
+        if newEtag {
+            object["etag"] = nil
+            let etag = Self.etag(of: .object(object))
+            container.etag = etag
+            object["etag"] = .string(etag)
+        }
+        return StoredContainer(container: container, document: WireJSON.bytes(.object(object)))
     }
 
     /// A version tag for a record: a digest of its JSON without the tag.
@@ -480,9 +574,12 @@ extension ContainerStore {
     }
 
     /// Now, to the microsecond, which is the precision the timestamp columns keep.
+    ///
+    /// Built from whole microseconds, so that it equals the timestamp its stored JSON text decodes to.
     private func timestamp() -> Timestamp {
-        let micros = (self.now().timeIntervalSince1970 * 1_000_000).rounded(.down)
-        return Timestamp(Date(timeIntervalSince1970: micros / 1_000_000))
+        let micros = Int64((self.now().timeIntervalSince1970 * 1_000_000).rounded(.down))
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        return Timestamp(secondsSince1970: seconds, nanoseconds: Int32(micros - seconds * 1_000_000) * 1000)
     }
 
     private func perform<T: Sendable>(

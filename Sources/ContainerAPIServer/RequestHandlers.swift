@@ -28,56 +28,56 @@ struct RequestHandlers: Sendable {
             Self.json(DiscoveryDocument.document(rootURL: self.rootURL(for: request)))
         }
         router.get("/arvados/v1/containers") { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
                 try await self.listContainers(call)
             }
         }
         router.post("/arvados/v1/containers") { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
                 if Self.isMethodOverride(to: "GET", request: request, parameters: call.parameters) {
                     return try await self.listContainers(call)
                 }
-                try Self.checkSelect(call.parameters["select"], allowed: ContainerRules.fieldSet)
+                let selection = try Self.containerSelection(call.parameters["select"])
                 let attributes = try Self.object(call.parameters["container"], name: "container")
-                let container = try await self.store.createContainer(attributes: attributes, by: call.caller)
+                let stored = try await self.store.createStoredContainer(attributes: attributes, by: call.caller)
                 self.changes.signal()
-                return try Self.render(container, select: call.parameters["select"])
+                return RenderedJSON.object(stored.document, selection: selection)
             }
         }
         router.get("/arvados/v1/containers/:uuid") { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
-                let container = try await self.store.container(call.pathUUID, as: call.caller)
-                return try Self.render(container, select: call.parameters["select"])
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
+                let selection = try Self.containerSelection(call.parameters["select"])
+                let document = try await self.store.containerDocument(call.pathUUID, as: call.caller)
+                return RenderedJSON.object(document, selection: selection)
             }
         }
         let update: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
-                try Self.checkSelect(call.parameters["select"], allowed: ContainerRules.fieldSet)
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
+                let selection = try Self.containerSelection(call.parameters["select"])
                 let attributes = try Self.object(call.parameters["container"], name: "container")
-                let container = try await self.store.updateContainer(
+                let stored = try await self.store.updateStoredContainer(
                     call.pathUUID,
                     attributes: attributes,
                     by: call.caller
                 )
                 self.changes.signal()
-                return try Self.render(container, select: call.parameters["select"])
+                return RenderedJSON.object(stored.document, selection: selection)
             }
         }
         router.put("/arvados/v1/containers/:uuid", use: update)
         router.patch("/arvados/v1/containers/:uuid", use: update)
         router.post("/arvados/v1/containers/:uuid/lock") { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
-                try Self.render(try await self.store.lockContainer(call.pathUUID, by: call.caller), select: nil)
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
+                try await self.store.lockStoredContainer(call.pathUUID, by: call.caller).document
             }
         }
         router.post("/arvados/v1/containers/:uuid/unlock") { request, context in
-            try await self.handle(request, context) { call throws(ContainerAPIError) in
-                let container = try await self.store.unlockContainer(
+            try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
+                try await self.store.unlockStoredContainer(
                     call.pathUUID,
                     by: call.caller,
                     maxDispatchAttempts: self.configuration.maxDispatchAttempts
-                )
-                return try Self.render(container, select: nil)
+                ).document
             }
         }
         router.get("/arvados/v1/api_client_authorizations/current") { request, context in
@@ -113,22 +113,20 @@ struct RequestHandlers: Sendable {
 
     // MARK: Resources
 
-    private func listContainers(_ call: Call) async throws(ContainerAPIError) -> JSONValue {
+    /// A container list: the stored documents spliced into the envelope, each cut down to the `select`.
+    private func listContainers(_ call: Call) async throws(ContainerAPIError) -> [UInt8] {
         let query = try ListQuery(
             parameters: call.parameters,
             schema: .containers,
             maxLimit: self.configuration.maxItemsPerResponse
         )
         let result = try await self.store.listContainers(query, as: call.caller)
-        var items: [JSONValue] = []
-        for container in result.items {
-            items.append(try Self.render(container, select: query.select.map { .array($0.map(JSONValue.string)) }))
-        }
-        return Self.envelope(
+        return RenderedJSON.listEnvelope(
             kind: ListSchema.containers.listKind,
-            items: items,
+            items: result.items,
             available: result.available,
-            query: query
+            offset: query.offset,
+            limit: query.limit
         )
     }
 
@@ -175,6 +173,17 @@ struct RequestHandlers: Sendable {
         _ context: BasicRequestContext,
         _ body: (Call) async throws(ContainerAPIError) -> JSONValue
     ) async throws -> Response {
+        try await self.handleRendered(request, context) { call throws(ContainerAPIError) in
+            WireJSON.bytes(try await body(call))
+        }
+    }
+
+    /// Authenticates, gathers the parameters and runs `body`, which returns the response's JSON text.
+    private func handleRendered(
+        _ request: Request,
+        _ context: BasicRequestContext,
+        _ body: (Call) async throws(ContainerAPIError) -> [UInt8]
+    ) async throws -> Response {
         let limit = self.configuration.maxRequestBodySize
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
@@ -198,7 +207,7 @@ struct RequestHandlers: Sendable {
         }
         let uuid = context.parameters.get("uuid") ?? ""
         let result = try await body(Call(caller: caller, parameters: parameters, pathUUID: uuid))
-        return Self.json(result)
+        return Self.json(bytes: result)
     }
 
     /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` parameter.
@@ -244,9 +253,10 @@ struct RequestHandlers: Sendable {
         return "http://\(self.configuration.host):\(self.configuration.port)/"
     }
 
-    static func render(_ container: Container, select: JSONValue?) throws(ContainerAPIError) -> JSONValue {
+    /// The attributes of a container that a `select` parameter keeps, after checking that it names only those.
+    static func containerSelection(_ select: JSONValue?) throws(ContainerAPIError) -> RenderedJSON.Selection? {
         try Self.checkSelect(select, allowed: ContainerRules.fieldSet)
-        return Self.select(try ContainerRules.object(container), kind: "arvados#container", select: select)
+        return RenderedJSON.Selection(select?.arrayValue?.compactMap(\.stringValue))
     }
 
     /// Refuses a `select` that is not an array of attribute names of the resource.
@@ -287,10 +297,14 @@ struct RequestHandlers: Sendable {
     }
 
     static func json(_ value: JSONValue, status: Int = 200) -> Response {
+        Self.json(bytes: WireJSON.bytes(value), status: status)
+    }
+
+    static func json(bytes: [UInt8], status: Int = 200) -> Response {
         Response(
             status: .init(code: status),
             headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: WireJSON.bytes(value)))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }
 }
