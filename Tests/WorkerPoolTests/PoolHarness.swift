@@ -158,7 +158,8 @@ struct PoolHarness: Sendable {
     }
 
     /// Waits until `condition` holds, checking after every pool notification; fails the test if it does not
-    /// hold within five seconds of real time (a guard against hangs, not a synchronisation).
+    /// hold within 60 seconds of real time (a guard against hangs, not a synchronisation; generous because a
+    /// loaded 2-core machine can stall a test for many seconds).
     func eventually(
         _ comment: Comment,
         sourceLocation: SourceLocation = #_sourceLocation,
@@ -173,7 +174,7 @@ struct PoolHarness: Sendable {
                 return false
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(5))
+                try? await Task.sleep(for: .seconds(60))
                 return false
             }
             let first = await group.next() ?? false
