@@ -2,7 +2,7 @@ public import ArvadosAPI
 public import DispatchModel
 import Foundation
 public import Logging
-import Metrics
+public import Metrics
 public import ServiceLifecycle
 
 /// A cached, race-safe view of the containers this dispatcher cares about: those it has locked, and the
@@ -39,6 +39,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let clock: C
     private let wallClock: @Sendable () -> Timestamp
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
 
     private var current: [ContainerUUID: QueueEntry] = [:]
     /// Containers changed locally since the poll in progress began; its results for them are stale.
@@ -62,8 +63,10 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         configuration: Configuration = .init(),
         clock: C,
         wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
-        logger: Logger
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metricsFactory = metricsFactory
         self.client = client
         self.chooser = chooser
         self.configuration = configuration
@@ -401,7 +404,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         for key in self.reportedEntryCounts.union(counts.keys) {
             Gauge(
                 label: "arvados_dispatchcloud_queue_entries",
-                dimensions: [("state", key[0]), ("instance_type", key[1])]
+                dimensions: [("state", key[0]), ("instance_type", key[1])],
+                factory: self.metricsFactory
             )
             .record(counts[key] ?? 0)
         }

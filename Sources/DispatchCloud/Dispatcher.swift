@@ -7,7 +7,7 @@ public import DispatchConfig
 public import DispatchModel
 import Foundation
 public import Logging
-import Metrics
+public import Metrics
 import NIOSSH
 import RemoteExecution
 import SSHExecutor
@@ -44,13 +44,17 @@ public final class Dispatcher: Sendable {
 
     /// Checks the configuration and builds every part; nothing listens or calls the cloud until ``run()``.
     ///
+    /// `metricsFactory` receives the metrics of the pool, the scheduler, the queue and the driver calls
+    /// (tests pass an in-memory one).
+    ///
     /// Throws ``DispatcherError`` naming the key or the resource at fault: a missing token, an unusable key,
     /// an unknown driver, a data directory another dispatcher holds.
     public init(
         config: ClusterConfig,
         drivers: DriverRegistry,
         logger: Logger,
-        runnerSearchDirectory: String? = nil
+        runnerSearchDirectory: String? = nil,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) throws(DispatcherError) {
         self.config = config
         self.logger = logger
@@ -81,6 +85,7 @@ public final class Dispatcher: Sendable {
             maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
             resourceTags: resourceTags,
             clock: ContinuousClock(),
+            metricsFactory: metricsFactory,
             logger: logger
         )
 
@@ -109,7 +114,8 @@ public final class Dispatcher: Sendable {
                     dialPolicy: dialPolicy,
                     port: port
                 )
-            }
+            },
+            metricsFactory: metricsFactory
         )
 
         var containerAPI: ContainerAPIServer?
@@ -128,7 +134,8 @@ public final class Dispatcher: Sendable {
             chooser: config.instanceTypeChooser,
             configuration: queueConfiguration,
             clock: ContinuousClock(),
-            logger: queueLogger
+            logger: queueLogger,
+            metricsFactory: metricsFactory
         )
         var schedulerConfiguration = SchedulingLoop<ContinuousClock>.Configuration()
         schedulerConfiguration.planner.maxInstances = cloudVMs.maxInstances
@@ -143,7 +150,8 @@ public final class Dispatcher: Sendable {
             pool: PoolForScheduling(pool: self.pool),
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,
-            logger: schedulerLogger
+            logger: schedulerLogger,
+            metricsFactory: metricsFactory
         )
 
         var services: [any Service] = []
