@@ -187,7 +187,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         do {
             next = try await self.poll()
         } catch {
-            if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
+            self.noteFailure(error)
             throw error
         }
         await self.afterPollForTesting?()
@@ -359,17 +359,37 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// Locks a Queued container for this dispatcher.
     public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.lockContainer(uuid))
+        do {
+            self.apply(try await self.client.lockContainer(uuid))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
     }
 
     /// Returns a Locked container to the queue.
     public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.unlockContainer(uuid))
+        do {
+            self.apply(try await self.client.unlockContainer(uuid))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
     }
 
     /// Cancels a container.
     public func cancel(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+        do {
+            self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
+    }
+
+    /// Remembers a 503 from any call, as Arvados's client does for `Last503()` (reference §3.4 step 3).
+    private func noteFailure(_ error: ArvadosAPIError) {
+        if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
     }
 
     /// Drops a container the dispatcher no longer needs to track: only final ones, or Queued with priority 0.
