@@ -45,7 +45,8 @@ public final class Dispatcher: Sendable {
     /// Checks the configuration and builds every part; nothing listens or calls the cloud until ``run()``.
     ///
     /// `metricsFactory` receives the metrics of the pool, the scheduler, the queue and the driver calls
-    /// (tests pass an in-memory one).
+    /// (tests pass an in-memory one). `quietAfter503` is how long after an API 503 the container limit stays
+    /// down (Arvados: one minute, not configurable; tests shorten it).
     ///
     /// Throws ``DispatcherError`` naming the key or the resource at fault: a missing token, an unusable key,
     /// an unknown driver, a data directory another dispatcher holds.
@@ -54,7 +55,8 @@ public final class Dispatcher: Sendable {
         drivers: DriverRegistry,
         logger: Logger,
         runnerSearchDirectory: String? = nil,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        quietAfter503: Duration = .seconds(60)
     ) throws(DispatcherError) {
         self.config = config
         self.logger = logger
@@ -143,6 +145,7 @@ public final class Dispatcher: Sendable {
         schedulerConfiguration.planner.supervisorFraction = cloudVMs.supervisorFraction
         schedulerConfiguration.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
         schedulerConfiguration.staleLockTimeout = config.containers.staleLockTimeout
+        schedulerConfiguration.planner.quietAfter503 = quietAfter503
         var schedulerLogger = logger
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(
