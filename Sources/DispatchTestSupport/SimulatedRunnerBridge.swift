@@ -10,8 +10,10 @@ public import DispatchModel
 /// - `containerExited(code)`: sets it Complete with that exit code.
 /// - `runnerCrashed`, `containerKilled`: nothing; the runner is gone, and the dispatcher must notice.
 ///
-/// Events are handled one at a time, in order, so a container's Running always precedes its Complete. Every
-/// event is kept, with the outcome of the update it caused, for the test to check afterwards.
+/// A real runner sets Complete before it exits, so the dispatcher never sees a runner gone while its
+/// container still shows Running; the bridge can only follow the cloud, so it keeps its lag short: updates
+/// for different containers run concurrently, those for one container in order (Running before Complete).
+/// Every event is kept, with the outcome of the update it caused, for the test to check afterwards.
 public actor SimulatedRunnerBridge {
     /// One update the bridge made (or tried to make) for an event.
     public struct Update: Sendable, Hashable {
@@ -45,23 +47,26 @@ public actor SimulatedRunnerBridge {
 
     /// Handles `events` until the stream finishes (``SimulatedCloud/stop()``) or the task is cancelled.
     public func run(_ events: AsyncStream<SimulatedCloudEvent>) async {
+        var chains: [ContainerUUID: Task<Void, Never>] = [:]
         for await event in events {
             self.events.append(event)
             await self.observe?(event)
+            let change: (ContainerUUID, ContainerState, [String: JSONValue])
             switch event.kind {
             case .containerStarted(let uuid):
-                await self.update(uuid, for: event, state: .running, ["state": .string("Running")])
+                change = (uuid, .running, ["state": .string("Running")])
             case .containerExited(let uuid, let exitCode):
-                await self.update(
-                    uuid,
-                    for: event,
-                    state: .complete,
-                    ["state": .string("Complete"), "exit_code": .int(Int64(exitCode))]
-                )
+                change = (uuid, .complete, ["state": .string("Complete"), "exit_code": .int(Int64(exitCode))])
             default:
-                break
+                continue
+            }
+            let previous = chains[change.0]
+            chains[change.0] = Task {
+                await previous?.value
+                await self.update(change.0, for: event, state: change.1, change.2)
             }
         }
+        for chain in chains.values { await chain.value }
     }
 
     /// Updates a container, retrying transport errors (the API may be briefly busy) a few times.
