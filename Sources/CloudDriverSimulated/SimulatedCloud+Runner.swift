@@ -6,6 +6,7 @@ import Foundation
 ///
 /// | Command | Answer |
 /// |---|---|
+/// | anything, on an instance created broken (`BrokenAtFirst`) | exit 2, `cannot fork` |
 /// | anything, before the instance has booted | exit 1, `simulated instance is booting` |
 /// | anything, once an unresponsive instance stops answering or after `destroy` | throws, as a failed SSH connection |
 /// | `cat /var/run/arvados-instance-secret` | the secret the init command wrote |
@@ -30,6 +31,9 @@ extension SimulatedCloud {
         }
         if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
             throw .other("simulated instance \(id) is not answering")
+        }
+        if vm.brokenOutright {
+            return InProcessCommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2)
         }
         guard vm.bootedAt <= now else {
             return InProcessCommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)

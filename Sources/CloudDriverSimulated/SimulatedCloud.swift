@@ -35,6 +35,8 @@ where C.Duration == Duration {
         var unresponsiveAt: C.Instant?
         var reportsBroken: Bool
         var runnerMissing: Bool
+        /// Created during its type's `BrokenAtFirst` window: every command fails.
+        var brokenOutright = false
         /// Deployed runner paths and the MD5 of what was written there.
         var deployed: [String: String] = [:]
         var runs: [ContainerUUID: Run] = [:]
@@ -147,7 +149,10 @@ where C.Duration == Duration {
             bootedAt: bootedAt,
             unresponsiveAt: unresponsiveAt,
             reportsBroken: self.chance(self.parameters.brokenRate),
-            runnerMissing: self.chance(self.parameters.runnerMissingRate)
+            runnerMissing: self.chance(self.parameters.runnerMissingRate),
+            brokenOutright: self.parameters.brokenAtFirst[type.providerType].map {
+                self.epoch.duration(to: now) < $0
+            } ?? false
         )
         self.vms[id] = vm
         self.emit(.instanceCreated(providerType: type.providerType), id, at: now)

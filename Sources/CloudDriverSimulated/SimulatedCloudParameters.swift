@@ -19,6 +19,7 @@ public import DispatchModel
 /// | `RateLimitErrorRate` | `0` | Chance any call fails with `rateLimited` |
 /// | `RateLimitRetryAfter` | `5s` | The `retryAfter` of those errors |
 /// | `BrokenRate` | `0` | Chance an instance's runner reports `broken` in `--list` |
+/// | `BrokenAtFirst` | `{}` | `{"<ProviderType>": duration}`: instances of that type created less than this long after the cloud was made are broken outright: every command exits 2 (`cannot fork`), so they never pass the boot probe |
 /// | `UnresponsiveRate` | `0` | Chance an instance stops answering commands, at a time after boot in `UnresponsiveAfter` |
 /// | `UnresponsiveAfter` | `{Min: 0s, Max: 1h}` | When, after boot, an unresponsive instance stops answering |
 /// | `RunnerMissingRate` | `0` | Chance an instance has no runner: every runner command exits 127 |
@@ -67,6 +68,8 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     public var rateLimitErrorRate = 0.0
     public var rateLimitRetryAfter = Duration.seconds(5)
     public var brokenRate = 0.0
+    /// Per provider type, how long after the cloud was made its new instances are still created broken.
+    public var brokenAtFirst: [String: Duration] = [:]
     public var unresponsiveRate = 0.0
     public var unresponsiveAfter = DurationRange(min: .zero, max: .seconds(3600))
     public var runnerMissingRate = 0.0
@@ -113,6 +116,11 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
         self.rateLimitErrorRate = try reader.rate("RateLimitErrorRate") ?? 0
         self.rateLimitRetryAfter = try reader.duration("RateLimitRetryAfter") ?? self.rateLimitRetryAfter
         self.brokenRate = try reader.rate("BrokenRate") ?? 0
+        if var broken = try reader.object("BrokenAtFirst") {
+            for key in broken.remainingKeys {
+                if let duration = try broken.duration(key) { self.brokenAtFirst[key] = duration }
+            }
+        }
         self.unresponsiveRate = try reader.rate("UnresponsiveRate") ?? 0
         self.unresponsiveAfter = try reader.durationRange("UnresponsiveAfter", default: self.unresponsiveAfter)
         self.runnerMissingRate = try reader.rate("RunnerMissingRate") ?? 0

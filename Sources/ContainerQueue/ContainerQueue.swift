@@ -2,7 +2,7 @@ public import ArvadosAPI
 public import DispatchModel
 import Foundation
 public import Logging
-import Metrics
+public import Metrics
 public import ServiceLifecycle
 
 /// A cached, race-safe view of the containers this dispatcher cares about: those it has locked, and the
@@ -39,6 +39,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let clock: C
     private let wallClock: @Sendable () -> Timestamp
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
 
     private var current: [ContainerUUID: QueueEntry] = [:]
     /// Containers changed locally since the poll in progress began; its results for them are stale.
@@ -62,8 +63,10 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         configuration: Configuration = .init(),
         clock: C,
         wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
-        logger: Logger
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metricsFactory = metricsFactory
         self.client = client
         self.chooser = chooser
         self.configuration = configuration
@@ -185,7 +188,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         do {
             next = try await self.poll()
         } catch {
-            if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
+            self.noteFailure(error)
             throw error
         }
         await self.afterPollForTesting?()
@@ -358,17 +361,37 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// Locks a Queued container for this dispatcher.
     public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.lockContainer(uuid))
+        do {
+            self.apply(try await self.client.lockContainer(uuid))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
     }
 
     /// Returns a Locked container to the queue.
     public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.unlockContainer(uuid))
+        do {
+            self.apply(try await self.client.unlockContainer(uuid))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
     }
 
     /// Cancels a container.
     public func cancel(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+        do {
+            self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
+    }
+
+    /// Remembers a 503 from any call, as Arvados's client does for `Last503()` (reference §3.4 step 3).
+    private func noteFailure(_ error: ArvadosAPIError) {
+        if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
     }
 
     /// Drops a container the dispatcher no longer needs to track: only final ones, or Queued with priority 0.
@@ -403,7 +426,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         for key in self.reportedEntryCounts.union(counts.keys) {
             Gauge(
                 label: "arvados_dispatchcloud_queue_entries",
-                dimensions: [("state", key[0]), ("instance_type", key[1])]
+                dimensions: [("state", key[0]), ("instance_type", key[1])],
+                factory: self.metricsFactory
             )
             .record(counts[key] ?? 0)
         }

@@ -8,7 +8,7 @@ public import DispatchModel
 import Foundation
 public import Logging
 public import ManagementAPI
-import Metrics
+public import Metrics
 import NIOSSH
 import RemoteExecution
 import SSHExecutor
@@ -45,6 +45,10 @@ public final class Dispatcher: Sendable {
 
     /// Checks the configuration and builds every part; nothing listens or calls the cloud until ``run()``.
     ///
+    /// `metricsFactory` receives the metrics of the pool, the scheduler, the queue and the driver calls
+    /// (tests pass an in-memory one). `quietAfter503` is how long after an API 503 the container limit stays
+    /// down (Arvados: one minute, not configurable; tests shorten it).
+    ///
     /// Throws ``DispatcherError`` naming the key or the resource at fault: a missing token, an unusable key,
     /// an unknown driver, a data directory another dispatcher holds.
     public init(
@@ -52,9 +56,11 @@ public final class Dispatcher: Sendable {
         drivers: DriverRegistry,
         logger: Logger,
         metrics: MetricsRegistry? = nil,
-        runnerSearchDirectory: String? = nil
+        runnerSearchDirectory: String? = nil,
+        metricsFactory: (any MetricsFactory)? = nil,
+        quietAfter503: Duration = .seconds(60)
     ) throws(DispatcherError) {
-        let metricsFactory = metrics?.factory ?? MetricsSystem.factory
+        let metricsFactory = metricsFactory ?? metrics?.factory ?? MetricsSystem.factory
         self.config = config
         self.logger = logger
         let cloudVMs = config.containers.cloudVMs
@@ -133,7 +139,8 @@ public final class Dispatcher: Sendable {
             chooser: config.instanceTypeChooser,
             configuration: queueConfiguration,
             clock: ContinuousClock(),
-            logger: queueLogger
+            logger: queueLogger,
+            metricsFactory: metricsFactory
         )
         var schedulerConfiguration = SchedulingLoop<ContinuousClock>.Configuration()
         schedulerConfiguration.planner.maxInstances = cloudVMs.maxInstances
@@ -141,6 +148,7 @@ public final class Dispatcher: Sendable {
         schedulerConfiguration.planner.supervisorFraction = cloudVMs.supervisorFraction
         schedulerConfiguration.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
         schedulerConfiguration.staleLockTimeout = config.containers.staleLockTimeout
+        schedulerConfiguration.planner.quietAfter503 = quietAfter503
         var schedulerLogger = logger
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(

@@ -26,7 +26,7 @@ struct SimulatedCloudParametersTests {
              "MaxInstances": 50, "CapacityErrors": {"m5.large": 0.5},
              "MinTimeBetweenCalls": {"Create": "2s", "List": 0.5},
              "RateLimitErrorRate": 0.1, "RateLimitRetryAfter": 7,
-             "BrokenRate": 0.2, "UnresponsiveRate": 0.3, "UnresponsiveAfter": {"Min": "0s", "Max": "2h"},
+             "BrokenRate": 0.2, "BrokenAtFirst": {"m5.large": "300ms"}, "UnresponsiveRate": 0.3, "UnresponsiveAfter": {"Min": "0s", "Max": "2h"},
              "RunnerMissingRate": 0.4, "RunnerCrashRate": 0.5, "StaleLockRate": 0.6,
              "RunTime": {"Min": "250ms", "Max": 1.5}, "ExitCodes": {"0": 0.9, "1": 0.1},
              "RemoteUser": "crunch", "Seed": 42}
@@ -42,6 +42,7 @@ struct SimulatedCloudParametersTests {
         expected.rateLimitErrorRate = 0.1
         expected.rateLimitRetryAfter = .seconds(7)
         expected.brokenRate = 0.2
+        expected.brokenAtFirst = ["m5.large": .milliseconds(300)]
         expected.unresponsiveRate = 0.3
         expected.unresponsiveAfter = .init(min: .zero, max: .seconds(7200))
         expected.runnerMissingRate = 0.4

@@ -290,6 +290,21 @@ struct SimulatedCloudTests {
         #expect(RunnerList(parsing: list.stdoutText, clusterID: "zzzzz") == RunnerList(broken: true))
     }
 
+    @Test("Instances of a type created within its BrokenAtFirst window fail every command; later ones work")
+    func brokenAtFirst() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(#"{"BrokenAtFirst": {"\#(Sim.type1.providerType)": "5s"}}"#, clock: clock)
+        let early = try await Sim.create(cloud)
+        let otherType = try await Sim.create(cloud, type: Sim.type2)
+        #expect(try await early.run("true").exitStatus == 2)
+        #expect(try await early.run("crunch-run --list").exitStatus == 2)
+        #expect(try await otherType.run("true").exitStatus == 0)
+        clock.advance(by: .seconds(5))
+        let late = try await Sim.create(cloud)
+        #expect(try await late.run("true").exitStatus == 0)
+        #expect(try await early.run("true").exitStatus == 2, "an instance created broken stays broken")
+    }
+
     @Test("A lock that outlives its container is reported stale and blocks a new start")
     func staleLock() async throws {
         let clock = ManualClock()

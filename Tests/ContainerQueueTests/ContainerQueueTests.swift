@@ -1,6 +1,7 @@
 import ArvadosAPI
 import DispatchModel
 import DispatchTestSupport
+import Foundation
 import Logging
 import Testing
 
@@ -151,6 +152,30 @@ struct ContainerQueueTests {
             await queue.setAfterPollForTesting(nil)
             try await queue.update()
             #expect(await queue.entry(container.uuid)?.container.state == .locked)
+        }
+    }
+
+    @Test("A 503 answer to a lock, unlock or cancel is remembered as the last 503, not only a poll's")
+    func serviceUnavailableOnChange() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let proxy = FaultInjectingProxy(upstream: api.url)
+            let proxyTask = Task { try await proxy.run() }
+            defer { proxyTask.cancel() }
+            let port = await proxy.listeningPort()
+            let client = ArvadosClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: api.rootToken)
+            let container = try await api.createContainer(command: ["true"])
+            let queue = ContainerQueue(
+                client: client,
+                chooser: Self.menu,
+                clock: ManualClock(),
+                logger: Logger(label: "queue-test")
+            )
+            try await queue.update()
+            #expect(await queue.last503() == nil)
+            proxy.refuseNext(1)
+            await #expect(throws: ArvadosAPIError.self) { try await queue.lock(container.uuid) }
+            #expect(await queue.last503() != nil)
+            #expect(proxy.counts.refused == 1)
         }
     }
 
