@@ -99,6 +99,7 @@ struct DemoCommand: AsyncParsableCommand {
     ]
 
     func run() async throws {
+        try Self.ensureRunnerBuilt()
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("dispatch-cloud-demo-\(UUID().uuidString.prefix(8))").path
         let port = try FreePort.pick()
@@ -140,6 +141,47 @@ struct DemoCommand: AsyncParsableCommand {
         await dispatcher.shutdown()
         _ = await service.result
         if !outcome { throw ExitCode(1) }
+    }
+
+    /// Makes sure `dispatch-runner` sits next to this executable, as the loopback instances deploy it from there.
+    ///
+    /// `swift run dispatch-cloud demo` builds only `dispatch-cloud`; when running from a SwiftPM build directory
+    /// without the runner, build it there with the same configuration (once).
+    static func ensureRunnerBuilt() throws {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let directory = executable.deletingLastPathComponent()
+        let runner = directory.appendingPathComponent("dispatch-runner").path
+        if FileManager.default.isExecutableFile(atPath: runner) { return }
+        let configuration = directory.lastPathComponent
+        var root = directory
+        while root.path != "/"
+            && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path)
+        {
+            root.deleteLastPathComponent()
+        }
+        guard ["debug", "release"].contains(configuration), root.path != "/" else {
+            printToStandardError(
+                "error: \(runner) is missing: install dispatch-runner next to dispatch-cloud "
+                    + "(swift build --product dispatch-runner)"
+            )
+            throw ExitCode(1)
+        }
+        say("Building dispatch-runner (\(configuration)), which the loopback instances run — first time only…")
+        let arguments = [
+            "swift", "build", "-c", configuration, "--product", "dispatch-runner", "--package-path", root.path,
+        ]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, "swift", nil, nil, argv, environ)
+        var status: Int32 = 0
+        if spawned == 0 {
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        guard spawned == 0, status == 0, FileManager.default.isExecutableFile(atPath: runner) else {
+            printToStandardError("error: building dispatch-runner failed; run: swift build --product dispatch-runner")
+            throw ExitCode(1)
+        }
     }
 
     /// Submits the batch, follows it to the end, prints the results; true when every container ended as
