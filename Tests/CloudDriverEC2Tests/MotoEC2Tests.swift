@@ -12,7 +12,7 @@ import Testing
 @testable import CloudDriverEC2
 
 /// The EC2 driver against `moto_server` on 127.0.0.1 (started once for the suite).
-@Suite("EC2 driver against moto", .enabled(if: MotoServer.isInstalled, motoMissing), .motoServer)
+@Suite("EC2 driver against moto", .enabled(if: MotoServer.isInstalled, motoMissing), .motoServer, .serialized)
 struct MotoEC2Tests {
     static let m5 = InstanceType(name: "m5.large", providerType: "m5.large", vcpus: 2, ram: .giB(8), price: 0.096)
 
