@@ -52,6 +52,8 @@ where C.Duration == Duration {
         /// `nil` when the runner crashes at ``endsAt`` instead of the container exiting.
         var exitCode: Int32?
         var leavesStaleLock: Bool
+        /// The container exited and the run waits for ``SimulatedCloud/finalized(_:on:)`` to leave the list.
+        var exited = false
     }
 
     /// When a container run ends, or (with no container) a destroyed instance disappears; kept sorted
@@ -332,8 +334,16 @@ where C.Duration == Duration {
                 self.emit(.instanceDisappeared, next.instanceID, at: next.at)
                 continue
             }
-            guard var vm = self.vms[next.instanceID], let run = vm.runs[container], run.sequence == next.sequence
+            guard var vm = self.vms[next.instanceID], var run = vm.runs[container], run.sequence == next.sequence
             else { continue }
+            if let exitCode = run.exitCode, self.parameters.listedUntilFinalized {
+                // Still listed, as a real runner is until it has stored the final state.
+                run.exited = true
+                vm.runs[container] = run
+                self.vms[next.instanceID] = vm
+                self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
+                continue
+            }
             vm.runs[container] = nil
             if let exitCode = run.exitCode {
                 self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
@@ -346,6 +356,19 @@ where C.Duration == Duration {
             }
             self.vms[next.instanceID] = vm
         }
+    }
+
+    /// With `ListedUntilFinalized`, ends the run of a container that exited: it leaves `--list` (and leaves
+    /// its lock behind if it was to). Nothing happens for a container that has not exited or is not there.
+    public func finalized(_ uuid: ContainerUUID, on id: InstanceID) {
+        guard var vm = self.vms[id], let run = vm.runs[uuid], run.exited else { return }
+        vm.runs[uuid] = nil
+        let now = self.clock.now
+        if run.leavesStaleLock {
+            vm.staleLocks.append(uuid)
+            self.emit(.lockLeftStale(uuid), id, at: now)
+        }
+        self.vms[id] = vm
     }
 
     // MARK: Randomness and events

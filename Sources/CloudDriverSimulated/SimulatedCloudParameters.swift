@@ -26,6 +26,7 @@ public import DispatchModel
 /// | `RunnerCrashRate` | `0` | Chance a container's runner dies part-way (at a uniform point of its run time) |
 /// | `StaleLockRate` | `0` | Chance a container that ended leaves its lock behind, reported `stale` for the life of the instance |
 /// | `RunTime` | `{Min: 1m, Max: 10m}` | A container's run time, uniform in the range |
+/// | `ListedUntilFinalized` | `false` | A container that exited stays in `--list` until ``SimulatedCloud/finalized(_:on:)`` is called, as a real runner stays until it has stored the container's final state |
 /// | `ExitCodes` | `{"0": 1}` | Relative weights of the exit codes containers end with |
 /// | `RemoteUser` | `root` | The instances' `remoteUser` |
 /// | `Seed` | random (logged) | Seed of the random generator: the same seed and the same calls give the same run |
@@ -76,6 +77,9 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     public var runnerCrashRate = 0.0
     public var staleLockRate = 0.0
     public var runTime = DurationRange(min: .seconds(60), max: .seconds(600))
+    /// Whether an exited container stays listed until ``SimulatedCloud/finalized(_:on:)`` (the runner's
+    /// final API update, played by a test double, is stored).
+    public var listedUntilFinalized = false
     /// Relative weights of container exit codes.
     public var exitCodes: [Int32: Double] = [0: 1]
     public var remoteUser = "root"
@@ -127,6 +131,7 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
         self.runnerCrashRate = try reader.rate("RunnerCrashRate") ?? 0
         self.staleLockRate = try reader.rate("StaleLockRate") ?? 0
         self.runTime = try reader.durationRange("RunTime", default: self.runTime)
+        self.listedUntilFinalized = try reader.boolean("ListedUntilFinalized") ?? false
         if var codes = try reader.object("ExitCodes") {
             var weights: [Int32: Double] = [:]
             for key in codes.remainingKeys {
@@ -201,6 +206,14 @@ struct ParameterReader {
         case .int(let value): return Int(value)
         case .double(let value) where value.rounded() == value && abs(value) < 1e15: return Int(value)
         default: throw .invalidParameter(self.path(key), "must be an integer")
+        }
+    }
+
+    mutating func boolean(_ key: String) throws(DriverConfigurationError) -> Bool? {
+        switch self.take(key) {
+        case nil: return nil
+        case .bool(let value): return value
+        default: throw .invalidParameter(self.path(key), "must be true or false")
         }
     }
 

@@ -11,8 +11,10 @@ public import DispatchModel
 /// - `runnerCrashed`, `containerKilled`: nothing; the runner is gone, and the dispatcher must notice.
 ///
 /// A real runner sets Complete before it exits, so the dispatcher never sees a runner gone while its
-/// container still shows Running; the bridge can only follow the cloud, so it keeps its lag short: updates
-/// for different containers run concurrently, those for one container in order (Running before Complete).
+/// container still shows Running. With the cloud's `ListedUntilFinalized` on and `finalized` given, the
+/// bridge does the same: an exited container stays in `--list` until its Complete update has been stored
+/// (or refused for good), then the bridge calls `finalized`. Updates for different containers run
+/// concurrently, those for one container in order (Running before Complete).
 /// Every event is kept, with the outcome of the update it caused, for the test to check afterwards.
 public actor SimulatedRunnerBridge {
     /// One update the bridge made (or tried to make) for an event.
@@ -27,6 +29,7 @@ public actor SimulatedRunnerBridge {
 
     private let client: ArvadosClient
     private let observe: (@Sendable (SimulatedCloudEvent) async -> Void)?
+    private let finalized: (@Sendable (ContainerUUID, InstanceID) async -> Void)?
     private var events: [SimulatedCloudEvent] = []
     private var updates: [Update] = []
 
@@ -34,9 +37,16 @@ public actor SimulatedRunnerBridge {
     ///   - client: a client with the token runners use (the dispatcher's root token).
     ///   - observe: called with each event before the bridge handles it, for a test that adds chaos of its
     ///     own (such as deleting instances behind the dispatcher's back).
-    public init(client: ArvadosClient, observe: (@Sendable (SimulatedCloudEvent) async -> Void)? = nil) {
+    ///   - finalized: called once a container's Complete update is stored or refused for good, with the
+    ///     instance it ran on; pass ``SimulatedCloud/finalized(_:on:)`` so the runner leaves `--list` then.
+    public init(
+        client: ArvadosClient,
+        observe: (@Sendable (SimulatedCloudEvent) async -> Void)? = nil,
+        finalized: (@Sendable (ContainerUUID, InstanceID) async -> Void)? = nil
+    ) {
         self.client = client
         self.observe = observe
+        self.finalized = finalized
     }
 
     /// Every event seen so far, in order.
@@ -61,9 +71,11 @@ public actor SimulatedRunnerBridge {
                 continue
             }
             let previous = chains[change.0]
+            let finalized = change.1 == .complete ? self.finalized : nil
             chains[change.0] = Task {
                 await previous?.value
                 await self.update(change.0, for: event, state: change.1, change.2)
+                if let finalized, let id = event.instanceID { await finalized(change.0, id) }
             }
         }
         for chain in chains.values { await chain.value }

@@ -321,6 +321,26 @@ struct SimulatedCloudTests {
         )
     }
 
+    @Test("With ListedUntilFinalized an exited container stays listed until finalized, then leaves its stale lock")
+    func listedUntilFinalized() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(
+            #"{"ListedUntilFinalized": true, "StaleLockRate": 1, "RunTime": {"Min": "10s", "Max": "10s"}}"#,
+            clock: clock
+        )
+        let instance = try await Sim.create(cloud)
+        let uuid = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
+        _ = try await instance.run("crunch-run --detach --stdin-config '\(uuid)'", stdin: Sim.config)
+        clock.advance(by: .seconds(10))
+        #expect(try await instance.run("crunch-run --list").stdoutText == "\(uuid)\n", "exited, not finalized yet")
+        await cloud.finalized(uuid, on: instance.id)
+        #expect(try await instance.run("crunch-run --list").stdoutText == "\(uuid) stale\n")
+        let kinds = await drain(cloud).map(\.kind)
+        let exited = kinds.firstIndex { if case .containerExited(uuid, _) = $0 { true } else { false } }
+        let stale = kinds.firstIndex(of: .lockLeftStale(uuid))
+        #expect(exited != nil && stale != nil && exited! < stale!, "the lock is left at finalization: \(kinds)")
+    }
+
     @Test("A crashing runner ends without an exit code")
     func runnerCrash() async throws {
         let clock = ManualClock()
