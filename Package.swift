@@ -80,10 +80,29 @@ let package = Package(
         ),
         .executableTarget(
             name: "dispatch-runner",
-            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel"]
+            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel"],
+            // Self-contained: the Swift runtime and Foundation linked in, so the runner deploys to a VM without
+            // a Swift toolchain and starts in a few milliseconds instead of loading a dozen shared libraries
+            // for every container. SwiftPM's autolink entries name Foundation's dynamic form, which pulls in
+            // CoreFoundation and ICU itself, so their static archives are named here.
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
+                    "-l_FoundationCollections",
+                ])
+            ]
         ),
         // Typed client of the Arvados API endpoints the dispatcher and its runners use.
-        .target(name: "ArvadosAPI", dependencies: ["DispatchModel"]),
+        .target(
+            name: "ArvadosAPI",
+            dependencies: [
+                "DispatchModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
+        ),
         // The runner's work on a worker VM: lock files, detaching, running and finalizing a container.
         .target(name: "ContainerRunner", dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport"]),
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
@@ -281,7 +300,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ContainerRunnerTests",
-            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel", "DispatchTestSupport", "dispatch-runner"]
+            // Not on the dispatch-runner target: its static link flags would reach the test bundle. The tests run
+            // the built binary, which `swift build --build-tests` builds with every other product.
+            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel", "DispatchTestSupport"]
         ),
         .testTarget(
             name: "ContainerQueueTests",
@@ -297,7 +318,6 @@ let package = Package(
             name: "CloudDriverLoopbackTests",
             dependencies: [
                 "dispatch-cloud",
-                "dispatch-runner",
                 "CloudDriver",
                 "CloudDriverLoopback",
                 "DispatchModel",
@@ -329,7 +349,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DispatchCloudCLITests",
-            dependencies: ["dispatch-cloud", "dispatch-runner", "DispatchTestSupport"]
+            dependencies: ["dispatch-cloud", "DispatchTestSupport"]
         ),
         // Scheduling: a pure planner (queue and pool snapshots in, a plan of actions out).
         .target(

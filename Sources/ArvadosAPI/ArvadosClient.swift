@@ -1,31 +1,36 @@
+public import AsyncHTTPClient
 public import DispatchModel
 public import Foundation
-
-#if canImport(FoundationNetworking)
-public import FoundationNetworking
-#endif
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 
 /// A typed client of the Arvados API endpoints the dispatcher and its runners use.
 ///
 /// The same client talks to a real Arvados controller and to DispatchCloud's embedded container API. It does
 /// not retry: callers decide (the dispatcher backs off on 503s, as Arvados's does). The token goes in an
 /// `Authorization: Bearer` header and never into a log line or an error message.
+///
+/// Requests go through AsyncHTTPClient's shared client (kept-alive connections, TLS with the system's trust
+/// roots). FoundationNetworking is not used: on Linux it loads libcurl and its dependencies, which costs a
+/// short-lived runner process about 20 ms before its first request.
 public struct ArvadosClient: Sendable {
     /// The API root, such as `https://zzzzz.example.com` or `http://127.0.0.1:9005`.
     public let baseURL: URL
     private let token: String
-    private let session: URLSession
+    private let http: HTTPClient
     private let timeout: TimeInterval
 
     /// - Parameters:
     ///   - baseURL: the API root; `/arvados/v1/…` paths are appended to it.
     ///   - token: the API token.
     ///   - timeout: seconds a request may take.
-    public init(baseURL: URL, token: String, timeout: TimeInterval = 60, session: URLSession = .shared) {
+    ///   - http: the HTTP client; the process-wide shared one by default.
+    public init(baseURL: URL, token: String, timeout: TimeInterval = 60, http: HTTPClient = .shared) {
         self.baseURL = baseURL
         self.token = token
         self.timeout = timeout
-        self.session = session
+        self.http = http
     }
 
     /// Builds a client from `ARVADOS_API_HOST` and `ARVADOS_API_TOKEN` as runners receive them.
@@ -145,26 +150,31 @@ public struct ArvadosClient: Sendable {
         guard let url = components?.url else {
             throw ArvadosAPIError(code: .badRequest, message: "cannot form a URL for \(path)")
         }
-        var request = URLRequest(url: url, timeoutInterval: self.timeout)
-        request.httpMethod = method
-        request.setValue("Bearer \(self.token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+        request.headers.add(name: "Accept", value: "application/json")
         if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.headers.add(name: "Content-Type", value: "application/json")
             do {
-                request.httpBody = try JSONEncoder().encode(body)
+                request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
             } catch {
                 throw ArvadosAPIError(code: .badRequest, message: "cannot encode request body: \(error)")
             }
         }
+        let status: Int
         let data: Data
-        let response: URLResponse
         do {
-            (data, response) = try await self.session.data(for: request)
+            let response = try await self.http.execute(
+                request,
+                timeout: .milliseconds(Int64((self.timeout * 1000).rounded()))
+            )
+            status = Int(response.status.code)
+            var buffer = try await response.body.collect(upTo: Self.maximumResponseBytes)
+            data = buffer.readData(length: buffer.readableBytes) ?? Data()
         } catch {
-            throw ArvadosAPIError(code: .transport, message: "\(method) \(url.path): \(error.localizedDescription)")
+            throw ArvadosAPIError(code: .transport, message: "\(method) \(url.path): \(Self.describe(error))")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             throw ArvadosAPIError(
                 code: .forStatus(status),
@@ -177,6 +187,23 @@ public struct ArvadosClient: Sendable {
         } catch {
             throw ArvadosAPIError(code: .decoding, status: status, message: "\(method) \(url.path): \(error)")
         }
+    }
+
+    /// The largest response body read (a page of containers is a few megabytes at most).
+    static let maximumResponseBytes = 256 << 20
+
+    /// A transport error in words (AsyncHTTPClient's errors print as type names).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .deadlineExceeded, .readTimeout: return "the request timed out"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
     }
 
     /// The message of an Arvados error body `{"errors": ["…"]}`.
