@@ -23,8 +23,9 @@ public struct ContainerAPIServer: Service {
     public let configuration: Configuration
     /// The store behind the server, for callers in the same process.
     public let store: ContainerStore
-    /// Signalled after a client creates or updates a container: subscribe to learn of new work at once.
-    public let changes = ChangeFeed()
+    /// Every committed container change (creates, updates, locks, unlocks), in commit order: subscribe to learn
+    /// of new work and of runners' updates at once.
+    public var changes: ChangeFeed { self.store.changes }
     private let logger: Logger
     private let listening = ListeningState()
 
@@ -50,8 +51,7 @@ public struct ContainerAPIServer: Service {
                 systemRootToken: self.configuration.systemRootToken,
                 submitterTokens: self.configuration.submitterTokens
             ),
-            logger: self.logger,
-            changes: self.changes
+            logger: self.logger
         )
         let listening = self.listening
         let logger = self.logger

@@ -14,6 +14,8 @@ public final class ContainerStore: Sendable {
     let clusterID: ClusterID
     private let pool: DatabasePool
     private let now: @Sendable () -> Date
+    /// Every committed container change, in commit order, for subscribers in this process.
+    public let changes = ChangeFeed()
 
     /// Opens (creating if needed) the database under `dataDirectory` and brings its schema up to date.
     ///
@@ -90,8 +92,10 @@ public final class ContainerStore: Sendable {
             now: self.timestamp()
         )
         let stored = try Self.stored(container, newEtag: true)
+        let changes = self.changes
         return try await self.perform { db in
             try Self.insert(stored, into: db)
+            db.afterNextTransaction { _ in changes.publish([stored.container]) }
             return stored
         }
     }
@@ -119,11 +123,14 @@ public final class ContainerStore: Sendable {
             prepared.append(try Self.stored(container, newEtag: true))
         }
         let batch = prepared
+        let changes = self.changes
         return try await self.perform { db in
             for stored in batch {
                 try Self.insert(stored, into: db)
             }
-            return batch.map(\.container)
+            let containers = batch.map(\.container)
+            db.afterNextTransaction { _ in changes.publish(containers) }
+            return containers
         }
     }
 
@@ -466,7 +473,8 @@ extension ContainerStore {
         as caller: Caller,
         _ rule: @escaping @Sendable (Container) throws(ContainerAPIError) -> Container
     ) async throws(ContainerAPIError) -> StoredContainer {
-        try await self.perform { db in
+        let changes = self.changes
+        return try await self.perform { db in
             guard let current = try Self.fetchStoredContainer(uuid, in: db),
                 ContainerRules.canSee(current.container, caller: caller)
             else {
@@ -488,6 +496,7 @@ extension ContainerStore {
                     container.exitCode, stored.documentText, container.uuid.rawValue,
                 ]
             )
+            db.afterNextTransaction { _ in changes.publish([container]) }
             return stored
         }
     }

@@ -11,8 +11,6 @@ struct RequestHandlers: Sendable {
     var store: ContainerStore
     var tokens: TokenDirectory
     var logger: Logger
-    /// Signalled after a container is created or updated.
-    var changes = ChangeFeed()
 
     /// A request's caller and parameters.
     struct Call: Sendable {
@@ -40,7 +38,6 @@ struct RequestHandlers: Sendable {
                 let selection = try Self.containerSelection(call.parameters["select"])
                 let attributes = try Self.object(call.parameters["container"], name: "container")
                 let stored = try await self.store.createStoredContainer(attributes: attributes, by: call.caller)
-                self.changes.signal()
                 return RenderedJSON.object(stored.document, selection: selection)
             }
         }
@@ -60,7 +57,6 @@ struct RequestHandlers: Sendable {
                     attributes: attributes,
                     by: call.caller
                 )
-                self.changes.signal()
                 return RenderedJSON.object(stored.document, selection: selection)
             }
         }

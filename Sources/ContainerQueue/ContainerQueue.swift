@@ -314,15 +314,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             return
         }
         do {
-            let types = try self.chooser.eligibleTypes(for: container)
-            let resources = self.chooser.resourcesNeeded(for: container)
-            container.mounts = [:]
-            self.current[container.uuid] = QueueEntry(
-                container: container,
-                instanceTypes: types,
-                resources: resources,
-                firstSeenAt: self.wallClock()
-            )
+            try self.admit(container)
         } catch {
             if container.state == .queued || container.state == .locked {
                 await self.cancelUnsatisfiable(container, message: error.message)
@@ -333,6 +325,20 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 )
             }
         }
+    }
+
+    /// Caches a container seen for the first time (with its mounts), with its instance types.
+    private func admit(_ container: Container) throws(InstanceTypeChoiceError) {
+        var container = container
+        let types = try self.chooser.eligibleTypes(for: container)
+        let resources = self.chooser.resourcesNeeded(for: container)
+        container.mounts = [:]
+        self.current[container.uuid] = QueueEntry(
+            container: container,
+            instanceTypes: types,
+            resources: resources,
+            firstSeenAt: self.wallClock()
+        )
     }
 
     /// Locks (if Queued), records `runtime_status.error`, and cancels a container nothing can run.
@@ -355,6 +361,50 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 metadata: ["container.uuid": "\(container.uuid)", "error": "\(error)"]
             )
         }
+    }
+
+    // MARK: - Pushed changes
+
+    /// Applies containers as an embedded API committed them (oldest first), without fetching anything.
+    ///
+    /// A cached container takes the pushed record; a new one is added when the queue would poll it (Queued with
+    /// priority above 0, or locked by this dispatcher), its instance types worked out from the pushed record.
+    /// A poll in progress keeps what was pushed. With `complete`, the instant by which every change answered to
+    /// its client has been pushed (``updatedAt``), the scheduler's "exited before the last update" rule can act
+    /// on pushes; it is only taken once a poll has completed, so a restarted dispatcher first learns what it had
+    /// locked.
+    public func applyPushed(_ containers: [Container], complete: C.Instant?) {
+        var latest: [ContainerUUID: Container] = [:]
+        var order: [ContainerUUID] = []
+        for container in containers {
+            if latest.updateValue(container, forKey: container.uuid) == nil { order.append(container.uuid) }
+        }
+        for uuid in order {
+            guard let container = latest[uuid] else { continue }
+            self.dontUpdate?.insert(uuid)
+            if var entry = self.current[uuid] {
+                entry.container = container
+                entry.container.mounts = [:]
+                self.current[uuid] = entry
+                continue
+            }
+            let wanted =
+                (container.state == .queued && container.priority > 0)
+                || ((container.state == .locked || container.state == .running)
+                    && self.authorizationUUID != nil && container.lockedByUUID == self.authorizationUUID)
+            guard wanted else { continue }
+            do {
+                try self.admit(container)
+            } catch {
+                if container.state == .queued || container.state == .locked {
+                    Task { await self.cancelUnsatisfiable(container, message: error.message) }
+                }
+            }
+        }
+        if let complete, let updatedAt = self.updatedAt, complete > updatedAt {
+            self.updatedAt = complete
+        }
+        self.notify()
     }
 
     // MARK: - Changing containers

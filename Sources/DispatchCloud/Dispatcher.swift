@@ -163,7 +163,8 @@ public final class Dispatcher: Sendable {
         var services: [any Service] = []
         if let containerAPI {
             services.append(containerAPI)
-            services.append(PushUpdates(feed: containerAPI.changes, queue: self.queue))
+            // Subscribed before anything can change a container, so the queue misses nothing.
+            services.append(PushUpdates(changes: containerAPI.changes.subscribe(), queue: self.queue))
         }
         if let run = product.run { services.append(DriverService(body: run)) }
         services.append(self.pool)
@@ -416,15 +417,19 @@ public final class Dispatcher: Sendable {
     }
 }
 
-/// Wakes the queue whenever the embedded API reports a change, so new containers are seen at once.
+/// Hands the queue every container change the embedded API commits, so new containers and runners' updates
+/// are seen at once, without a poll.
 struct PushUpdates: Service {
-    let feed: ChangeFeed
+    let changes: ChangeFeed.Subscription
     let queue: ContainerQueue<ContinuousClock>
 
     func run() async throws {
-        let changes = self.feed.subscribe()
+        let changes = self.changes
+        defer { changes.cancel() }
         await cancelWhenGracefulShutdown {
-            for await _ in changes { await self.queue.requestUpdate() }
+            while let batch = await changes.next() {
+                await self.queue.applyPushed(batch.containers, complete: batch.complete)
+            }
         }
     }
 }

@@ -36,6 +36,8 @@ struct APIResponse: Sendable {
 struct LiveServer: Sendable {
     let port: Int
     let dataDirectory: String
+    /// The server's feed of committed container changes, when it runs in this process.
+    var changes: ChangeFeed? = nil
 
     /// Starts a server, runs `body` against it, then stops the server and removes its data directory
     /// unless `keepData` is set.
@@ -71,7 +73,7 @@ struct LiveServer: Sendable {
             let port = try await server.listeningPort()
             let result: T
             do {
-                result = try await body(LiveServer(port: port, dataDirectory: directory))
+                result = try await body(LiveServer(port: port, dataDirectory: directory, changes: server.changes))
             } catch {
                 await services.triggerGracefulShutdown()
                 throw error

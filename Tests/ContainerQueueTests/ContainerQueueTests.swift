@@ -211,6 +211,60 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("Pushed records update cached containers and add new ones without a fetch; the threshold follows")
+    func pushedChanges() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let clock = ManualClock()
+            let queue = ContainerQueue(
+                client: api.rootClient,
+                chooser: Self.menu,
+                clock: clock,
+                logger: Logger(label: "queue-test")
+            )
+            let cached = try await api.createContainer(command: ["true"])
+            // Before the first poll, pushes are applied but do not move the threshold.
+            await queue.applyPushed([], complete: clock.now)
+            #expect(await queue.entries().threshold == nil)
+            try await queue.update()
+            let polledAt = try #require(await queue.entries().threshold)
+
+            // New containers, seen only through pushes: the records' own mounts decide the instance type.
+            let fresh = try await api.createContainer(
+                command: ["true"],
+                [
+                    "runtime_constraints": .object(["vcpus": .int(2), "ram": .int(1 << 30)]),
+                    "mounts": .object(["/tmp": .object(["kind": .string("tmp"), "capacity": .int(1 << 30)])]),
+                ]
+            )
+            var others = try await api.createContainer(command: ["true"])
+            others.state = .locked
+            others.lockedByUUID = "zzzzz-gj3su-someoneelse0000"
+            var zero = try await api.createContainer(command: ["true"], priority: 0)
+            zero.priority = 0
+            var complete = cached
+            complete.state = .complete
+            complete.exitCode = 0
+            clock.advance(by: .seconds(1))
+            await queue.applyPushed([fresh, others, zero, complete], complete: clock.now)
+
+            let entries = await queue.entries()
+            #expect(entries.threshold == clock.now)
+            #expect(entries.threshold != polledAt)
+            let entry = try #require(entries.entries[fresh.uuid])
+            #expect(entry.instanceTypes.map(\.name) == ["type2"])
+            #expect(entry.resources.scratch == .giB(1))
+            #expect(entry.container.mounts.isEmpty)
+            #expect(entries.entries[others.uuid] == nil, "locked by another dispatcher")
+            #expect(entries.entries[zero.uuid] == nil, "priority 0")
+            #expect(entries.entries[cached.uuid]?.container.state == .complete)
+            #expect(entries.entries[cached.uuid]?.instanceTypes.isEmpty == false, "kept from first sight")
+
+            // An older instant never moves the threshold back.
+            await queue.applyPushed([], complete: polledAt)
+            #expect(await queue.entries().threshold == clock.now)
+        }
+    }
+
     @Test("Subscribers hear of every update")
     func notifications() async throws {
         try await EmbeddedContainerAPI.with { api in
