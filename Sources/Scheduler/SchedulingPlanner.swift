@@ -47,11 +47,19 @@ public struct SchedulingPlanner: Sendable {
         public var last503Seen: Timestamp?
         /// The largest instance count known to be within the cloud quota; 0 until a quota error.
         public var instancesWithinQuota: Int
+        /// How many containers the instances known to be within the quota can hold; 0 until a quota error.
+        public var slotsWithinQuota: Int
 
-        public init(maxContainers: Int, last503Seen: Timestamp? = nil, instancesWithinQuota: Int = 0) {
+        public init(
+            maxContainers: Int,
+            last503Seen: Timestamp? = nil,
+            instancesWithinQuota: Int = 0,
+            slotsWithinQuota: Int = 0
+        ) {
             self.maxContainers = maxContainers
             self.last503Seen = last503Seen
             self.instancesWithinQuota = instancesWithinQuota
+            self.slotsWithinQuota = slotsWithinQuota
         }
     }
 

@@ -135,25 +135,37 @@ struct PlannerRulesTests {
         #expect(SchedulingPlanner(configuration: configuration).state.maxContainers == expected)
     }
 
-    @Test("At quota the limit drops to the instance count, then stays within one of it")
-    func quotaCeiling() {
+    /// Arvados sets the limit to the instance count at quota (reference §9.4 item 5); here it is the number of
+    /// containers the instances can hold: VCPUs each (a container needs at least one), capped by
+    /// `MaxRunningContainersPerInstance`. With one container per instance the limit is Arvados's.
+    @Test(
+        "At quota the limit drops to what the instances can hold, then stays within one of the known-good level",
+        arguments: [
+            // (MaxRunningContainersPerInstance, limit at quota, limit once the quota lifts)
+            (1, 2, 3),  // Arvados's figures: two instances; load growth alone would allow 4 × 11 / 10 + 1 = 5
+            (3, 6, 6),  // two instances of three slots; growth (5) is below the level reached
+            (0, 8, 8),  // two 4-VCPU instances, no per-instance cap
+        ]
+    )
+    func quotaCeiling(perInstance: Int, atQuota: Int, afterQuota: Int) {
         let containers = (1...8).map { container($0, priority: $0, vcpus: 1, ram: Self.gib) }
         var pool = StubPool(quota: 2, canCreate: 100)
         pool.create(instanceType(4))
         pool.create(instanceType(4))
         pool.bootAllInstances()
         for i in 1...4 { pool.startContainer(containerUUID(i), on: pool.workers[i % 2].id) }
-        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool)
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxRunningContainersPerInstance = perInstance
+        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool, configuration: configuration)
         var plan = harness.runPass()
-        #expect(plan.metrics.maxConcurrentContainers == 2)
+        #expect(plan.metrics.maxConcurrentContainers == atQuota)
         #expect(plan.metrics.atQuota)
         #expect(harness.planner.state.instancesWithinQuota == 2)
+        #expect(harness.planner.state.slotsWithinQuota == atQuota)
 
-        // The quota lifts. Load growth alone would allow 4 × 11 / 10 + 1 = 5; the known-good level caps
-        // the limit at one more than the two instances.
         harness.pool.quota = 1000
         plan = harness.runPass(now: testNow.addingSeconds(120))
-        #expect(plan.metrics.maxConcurrentContainers == 3)
+        #expect(plan.metrics.maxConcurrentContainers == afterQuota)
         #expect(!plan.metrics.atQuota)
     }
 

@@ -27,6 +27,9 @@ struct PlacementPass {
     private var index: PlacementIndex
     /// Workers at the start of the pass (Arvados's `totalInstances`).
     private let totalInstances: Int
+    /// How many containers those workers could hold at most: each as many as its VCPUs (a container needs at
+    /// least one), capped by `MaxRunningContainersPerInstance`.
+    private let totalSlots: Int
     private var maxContainers = 0
     private var maxSupervisors = 0
     private var plannedCreates = 0
@@ -66,6 +69,12 @@ struct PlacementPass {
             isAtCapacity: pool.isAtCapacity
         )
         self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
+        let perInstanceCap =
+            configuration.maxRunningContainersPerInstance > 0
+            ? configuration.maxRunningContainersPerInstance : Int.max
+        self.totalSlots = pool.instances.reduce(0) { total, instance in
+            instance.id == nil ? total : total + min(perInstanceCap, max(1, instance.type.vcpus))
+        }
 
         // The fields the walk reads, gathered into scheduling order once, so the walk is sequential.
         var info: [EntryInfo] = []
@@ -117,15 +126,22 @@ struct PlacementPass {
         if state.instancesWithinQuota > 0 && state.instancesWithinQuota < self.totalInstances {
             state.instancesWithinQuota = self.totalInstances
         }
+        if state.slotsWithinQuota > 0 && state.slotsWithinQuota < self.totalSlots {
+            state.slotsWithinQuota = self.totalSlots
+        }
+        // Arvados caps the container limit at the instance count here (reference §9.4 item 5); with several
+        // containers per instance that starves the instances, so the cap counts the containers they can hold.
+        // With one container per instance the two are the same.
         if self.atQuota {
-            if state.maxContainers == 0 || state.maxContainers > self.totalInstances {
-                state.maxContainers = max(1, self.totalInstances)
+            if state.maxContainers == 0 || state.maxContainers > self.totalSlots {
+                state.maxContainers = max(1, self.totalSlots)
             }
             state.instancesWithinQuota = self.totalInstances
-        } else if state.instancesWithinQuota > 0 && state.maxContainers > state.instancesWithinQuota + 1 {
+            state.slotsWithinQuota = self.totalSlots
+        } else if state.slotsWithinQuota > 0 && state.maxContainers > state.slotsWithinQuota + 1 {
             // Go at most one beyond the known-good level, so repeated quota errors do not lock and
             // unlock the next containers until they run out of attempts.
-            state.maxContainers = state.instancesWithinQuota + 1
+            state.maxContainers = state.slotsWithinQuota + 1
         }
         self.maxContainers = state.maxContainers
         let fraction = self.configuration.supervisorFraction
