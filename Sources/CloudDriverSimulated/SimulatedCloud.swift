@@ -52,6 +52,10 @@ where C.Duration == Duration {
         /// `nil` when the runner crashes at ``endsAt`` instead of the container exiting.
         var exitCode: Int32?
         var leavesStaleLock: Bool
+        /// The runner's Running update is stored (``SimulatedCloud/acknowledgeStarted(_:on:)``).
+        var acknowledged = false
+        /// The run came due before it was acknowledged: it ends when it is.
+        var endDue = false
         /// The container exited and the run waits for ``SimulatedCloud/finalized(_:on:)`` to leave the list.
         var exited = false
     }
@@ -334,31 +338,55 @@ where C.Duration == Duration {
                 self.emit(.instanceDisappeared, next.instanceID, at: next.at)
                 continue
             }
-            guard var vm = self.vms[next.instanceID], var run = vm.runs[container], run.sequence == next.sequence
-            else { continue }
-            if let exitCode = run.exitCode, self.parameters.listedUntilFinalized {
-                // Still listed, as a real runner is until it has stored the final state.
-                run.exited = true
-                vm.runs[container] = run
-                self.vms[next.instanceID] = vm
-                self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
-                continue
-            }
-            vm.runs[container] = nil
-            if let exitCode = run.exitCode {
-                self.emit(.containerExited(container, exitCode: exitCode), next.instanceID, at: next.at)
-            } else {
-                self.emit(.runnerCrashed(container), next.instanceID, at: next.at)
-            }
-            if run.leavesStaleLock {
-                vm.staleLocks.append(container)
-                self.emit(.lockLeftStale(container), next.instanceID, at: next.at)
-            }
-            self.vms[next.instanceID] = vm
+            guard let run = self.vms[next.instanceID]?.runs[container], run.sequence == next.sequence else { continue }
+            self.end(container, on: next.instanceID, at: next.at)
         }
     }
 
-    /// With `ListedUntilFinalized`, ends the run of a container that exited: it leaves `--list` (and leaves
+    /// Ends a run that came due: the container exits or its runner crashes.
+    ///
+    /// With `WaitsForRunnerUpdates`, a run whose start was not acknowledged yet ends only once it is, and a
+    /// container that exited stays listed until finalized.
+    private func end(_ container: ContainerUUID, on id: InstanceID, at instant: C.Instant) {
+        guard var vm = self.vms[id], var run = vm.runs[container] else { return }
+        let handshake = self.parameters.waitsForRunnerUpdates
+        if handshake && !run.acknowledged {
+            run.endDue = true
+            vm.runs[container] = run
+            self.vms[id] = vm
+            return
+        }
+        if let exitCode = run.exitCode, handshake {
+            // Still listed, as a real runner is until it has stored the final state.
+            run.exited = true
+            vm.runs[container] = run
+            self.vms[id] = vm
+            self.emit(.containerExited(container, exitCode: exitCode), id, at: instant)
+            return
+        }
+        vm.runs[container] = nil
+        if let exitCode = run.exitCode {
+            self.emit(.containerExited(container, exitCode: exitCode), id, at: instant)
+        } else {
+            self.emit(.runnerCrashed(container), id, at: instant)
+        }
+        if run.leavesStaleLock {
+            vm.staleLocks.append(container)
+            self.emit(.lockLeftStale(container), id, at: instant)
+        }
+        self.vms[id] = vm
+    }
+
+    /// With `WaitsForRunnerUpdates`, tells the cloud that the runner's Running update for a container was
+    /// stored (or refused): from now on its run may end, and one that came due meanwhile ends now.
+    public func acknowledgeStarted(_ uuid: ContainerUUID, on id: InstanceID) {
+        guard var run = self.vms[id]?.runs[uuid], !run.acknowledged else { return }
+        run.acknowledged = true
+        self.vms[id]?.runs[uuid] = run
+        if run.endDue { self.end(uuid, on: id, at: self.clock.now) }
+    }
+
+    /// With `WaitsForRunnerUpdates`, ends the run of a container that exited: it leaves `--list` (and leaves
     /// its lock behind if it was to). Nothing happens for a container that has not exited or is not there.
     public func finalized(_ uuid: ContainerUUID, on id: InstanceID) {
         guard var vm = self.vms[id], let run = vm.runs[uuid], run.exited else { return }

@@ -26,7 +26,7 @@ public import DispatchModel
 /// | `RunnerCrashRate` | `0` | Chance a container's runner dies part-way (at a uniform point of its run time) |
 /// | `StaleLockRate` | `0` | Chance a container that ended leaves its lock behind, reported `stale` for the life of the instance |
 /// | `RunTime` | `{Min: 1m, Max: 10m}` | A container's run time, uniform in the range |
-/// | `ListedUntilFinalized` | `false` | A container that exited stays in `--list` until ``SimulatedCloud/finalized(_:on:)`` is called, as a real runner stays until it has stored the container's final state |
+/// | `WaitsForRunnerUpdates` | `false` | Runs keep to a real runner's order with the API, played by a test double: a run does not end before ``SimulatedCloud/acknowledgeStarted(_:on:)`` (its Running update is stored), and a container that exited stays in `--list` until ``SimulatedCloud/finalized(_:on:)`` (its final state is stored) |
 /// | `ExitCodes` | `{"0": 1}` | Relative weights of the exit codes containers end with |
 /// | `RemoteUser` | `root` | The instances' `remoteUser` |
 /// | `Seed` | random (logged) | Seed of the random generator: the same seed and the same calls give the same run |
@@ -77,9 +77,9 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     public var runnerCrashRate = 0.0
     public var staleLockRate = 0.0
     public var runTime = DurationRange(min: .seconds(60), max: .seconds(600))
-    /// Whether an exited container stays listed until ``SimulatedCloud/finalized(_:on:)`` (the runner's
-    /// final API update, played by a test double, is stored).
-    public var listedUntilFinalized = false
+    /// Whether runs wait for the runner's API updates, played by a test double: no end before
+    /// ``SimulatedCloud/acknowledgeStarted(_:on:)``, listed after exiting until ``SimulatedCloud/finalized(_:on:)``.
+    public var waitsForRunnerUpdates = false
     /// Relative weights of container exit codes.
     public var exitCodes: [Int32: Double] = [0: 1]
     public var remoteUser = "root"
@@ -131,7 +131,7 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
         self.runnerCrashRate = try reader.rate("RunnerCrashRate") ?? 0
         self.staleLockRate = try reader.rate("StaleLockRate") ?? 0
         self.runTime = try reader.durationRange("RunTime", default: self.runTime)
-        self.listedUntilFinalized = try reader.boolean("ListedUntilFinalized") ?? false
+        self.waitsForRunnerUpdates = try reader.boolean("WaitsForRunnerUpdates") ?? false
         if var codes = try reader.object("ExitCodes") {
             var weights: [Int32: Double] = [:]
             for key in codes.remainingKeys {

@@ -10,11 +10,12 @@ public import DispatchModel
 /// - `containerExited(code)`: sets it Complete with that exit code.
 /// - `runnerCrashed`, `containerKilled`: nothing; the runner is gone, and the dispatcher must notice.
 ///
-/// A real runner sets Complete before it exits, so the dispatcher never sees a runner gone while its
-/// container still shows Running. With the cloud's `ListedUntilFinalized` on and `finalized` given, the
-/// bridge does the same: an exited container stays in `--list` until its Complete update has been stored
-/// (or refused for good), then the bridge calls `finalized`. Updates for different containers run
-/// concurrently, those for one container in order (Running before Complete).
+/// A real runner stores Running before anything else and Complete before it exits, so the dispatcher never
+/// sees a runner gone while its container still shows Running, nor a dead runner's update. With the cloud's
+/// `WaitsForRunnerUpdates` on and `started` / `finalized` given, the bridge keeps the same order: it
+/// acknowledges each Running update once stored (or refused), before which the run cannot end, and each
+/// Complete update, before which an exited container stays in `--list`. Updates for different containers
+/// run concurrently, those for one container in order (Running before Complete).
 /// Every event is kept, with the outcome of the update it caused, for the test to check afterwards.
 public actor SimulatedRunnerBridge {
     /// One update the bridge made (or tried to make) for an event.
@@ -29,6 +30,7 @@ public actor SimulatedRunnerBridge {
 
     private let client: ArvadosClient
     private let observe: (@Sendable (SimulatedCloudEvent) async -> Void)?
+    private let started: (@Sendable (ContainerUUID, InstanceID) async -> Void)?
     private let finalized: (@Sendable (ContainerUUID, InstanceID) async -> Void)?
     private var events: [SimulatedCloudEvent] = []
     private var updates: [Update] = []
@@ -37,15 +39,19 @@ public actor SimulatedRunnerBridge {
     ///   - client: a client with the token runners use (the dispatcher's root token).
     ///   - observe: called with each event before the bridge handles it, for a test that adds chaos of its
     ///     own (such as deleting instances behind the dispatcher's back).
+    ///   - started: called once a container's Running update is stored or refused for good, with the instance
+    ///     it runs on; pass ``SimulatedCloud/acknowledgeStarted(_:on:)``.
     ///   - finalized: called once a container's Complete update is stored or refused for good, with the
     ///     instance it ran on; pass ``SimulatedCloud/finalized(_:on:)`` so the runner leaves `--list` then.
     public init(
         client: ArvadosClient,
         observe: (@Sendable (SimulatedCloudEvent) async -> Void)? = nil,
+        started: (@Sendable (ContainerUUID, InstanceID) async -> Void)? = nil,
         finalized: (@Sendable (ContainerUUID, InstanceID) async -> Void)? = nil
     ) {
         self.client = client
         self.observe = observe
+        self.started = started
         self.finalized = finalized
     }
 
@@ -71,11 +77,11 @@ public actor SimulatedRunnerBridge {
                 continue
             }
             let previous = chains[change.0]
-            let finalized = change.1 == .complete ? self.finalized : nil
+            let acknowledge = change.1 == .complete ? self.finalized : self.started
             chains[change.0] = Task {
                 await previous?.value
                 await self.update(change.0, for: event, state: change.1, change.2)
-                if let finalized, let id = event.instanceID { await finalized(change.0, id) }
+                if let acknowledge, let id = event.instanceID { await acknowledge(change.0, id) }
             }
         }
         for chain in chains.values { await chain.value }

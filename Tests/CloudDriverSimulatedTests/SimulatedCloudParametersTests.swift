@@ -29,7 +29,7 @@ struct SimulatedCloudParametersTests {
              "BrokenRate": 0.2, "BrokenAtFirst": {"m5.large": "300ms"}, "UnresponsiveRate": 0.3, "UnresponsiveAfter": {"Min": "0s", "Max": "2h"},
              "RunnerMissingRate": 0.4, "RunnerCrashRate": 0.5, "StaleLockRate": 0.6,
              "RunTime": {"Min": "250ms", "Max": 1.5}, "ExitCodes": {"0": 0.9, "1": 0.1},
-             "ListedUntilFinalized": true, "RemoteUser": "crunch", "Seed": 42}
+             "WaitsForRunnerUpdates": true, "RemoteUser": "crunch", "Seed": 42}
             """
         )
         var expected = SimulatedCloudParameters()
@@ -50,7 +50,7 @@ struct SimulatedCloudParametersTests {
         expected.staleLockRate = 0.6
         expected.runTime = .init(min: .milliseconds(250), max: .milliseconds(1500))
         expected.exitCodes = [0: 0.9, 1: 0.1]
-        expected.listedUntilFinalized = true
+        expected.waitsForRunnerUpdates = true
         expected.remoteUser = "crunch"
         expected.seed = 42
         #expect(parameters == expected)

@@ -321,16 +321,17 @@ struct SimulatedCloudTests {
         )
     }
 
-    @Test("With ListedUntilFinalized an exited container stays listed until finalized, then leaves its stale lock")
+    @Test("With WaitsForRunnerUpdates an exited container stays listed until finalized, then leaves its stale lock")
     func listedUntilFinalized() async throws {
         let clock = ManualClock()
         let cloud = try Sim.cloud(
-            #"{"ListedUntilFinalized": true, "StaleLockRate": 1, "RunTime": {"Min": "10s", "Max": "10s"}}"#,
+            #"{"WaitsForRunnerUpdates": true, "StaleLockRate": 1, "RunTime": {"Min": "10s", "Max": "10s"}}"#,
             clock: clock
         )
         let instance = try await Sim.create(cloud)
         let uuid = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
         _ = try await instance.run("crunch-run --detach --stdin-config '\(uuid)'", stdin: Sim.config)
+        await cloud.acknowledgeStarted(uuid, on: instance.id)
         clock.advance(by: .seconds(10))
         #expect(try await instance.run("crunch-run --list").stdoutText == "\(uuid)\n", "exited, not finalized yet")
         await cloud.finalized(uuid, on: instance.id)
@@ -339,6 +340,24 @@ struct SimulatedCloudTests {
         let exited = kinds.firstIndex { if case .containerExited(uuid, _) = $0 { true } else { false } }
         let stale = kinds.firstIndex(of: .lockLeftStale(uuid))
         #expect(exited != nil && stale != nil && exited! < stale!, "the lock is left at finalization: \(kinds)")
+    }
+
+    @Test("With WaitsForRunnerUpdates a run due before its start is acknowledged ends at the acknowledgement")
+    func endWaitsForStart() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(
+            #"{"WaitsForRunnerUpdates": true, "RunnerCrashRate": 1, "RunTime": {"Min": "10s", "Max": "10s"}}"#,
+            clock: clock
+        )
+        let instance = try await Sim.create(cloud)
+        let uuid = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
+        _ = try await instance.run("crunch-run --detach --stdin-config '\(uuid)'", stdin: Sim.config)
+        clock.advance(by: .seconds(20))
+        #expect(try await instance.run("crunch-run --list").stdoutText == "\(uuid)\n", "due, but not acknowledged")
+        await cloud.acknowledgeStarted(uuid, on: instance.id)
+        #expect(try await instance.run("crunch-run --list").stdoutText == "", "crashed at the acknowledgement")
+        let kinds = await drain(cloud).map(\.kind)
+        #expect(kinds.contains(.runnerCrashed(uuid)))
     }
 
     @Test("A crashing runner ends without an exit code")

@@ -38,15 +38,15 @@ struct ChaosTests {
     /// The chaos of reference §8.2 in the simulated driver's terms: 10% create and destroy errors, a quota
     /// of 10, no capacity ever for type 6, type 4 broken outright for its first 2 × TimeoutBooting, and of
     /// the rest, about one in seven instances each stop answering, report `broken`, or lack the runner;
-    /// 10% of runners crash and 10% leave a stale lock; exit codes 0–3. An exited container stays in
-    /// `--list` until the bridge has stored its final state, as with a real runner.
+    /// 10% of runners crash and 10% leave a stale lock; exit codes 0–3. Runs keep a real runner's order with
+    /// the API: no end before the bridge has stored Running, listed until it has stored Complete.
     static let driverParameters = """
         {"BootTime": {"Min": "100ms", "Max": "500ms"}, "RunTime": {"Min": "100ms", "Max": "1s"},
          "ErrorRates": {"Create": 0.1, "Destroy": 0.1}, "MaxInstances": 10,
          "CapacityErrors": {"providertype6": 1}, "BrokenAtFirst": {"providertype4": "4s"},
          "UnresponsiveRate": 0.14, "UnresponsiveAfter": {"Min": "0s", "Max": "1s"},
          "BrokenRate": 0.14, "RunnerMissingRate": 0.14, "RunnerCrashRate": 0.1, "StaleLockRate": 0.1,
-         "ExitCodes": {"0": 1, "1": 1, "2": 1, "3": 1}, "ListedUntilFinalized": true, "Seed": 20261129}
+         "ExitCodes": {"0": 1, "1": 1, "2": 1, "3": 1}, "WaitsForRunnerUpdates": true, "Seed": 20261129}
         """
 
     /// Arvados's test types: `type<i>` with i VCPUs, i × 1.1 GiB, price i × 0.123.
@@ -172,6 +172,7 @@ struct ChaosTests {
                 let instance = try? await cloud.instances(tagged: [:]).first { $0.id == id }
                 try? await instance?.destroy()
             },
+            started: { uuid, id in await cloud.acknowledgeStarted(uuid, on: id) },
             finalized: { uuid, id in await cloud.finalized(uuid, on: id) }
         )
         let bridgeTask = Task { await bridge.run(cloud.events) }
