@@ -179,6 +179,7 @@ let package = Package(
         .target(
             name: "SSHServer",
             dependencies: [
+                "CRunnerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),

@@ -50,6 +50,36 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
+/// CPU time used so far, in seconds: by this process (dispatcher, API, loopback SSH servers) and by the
+/// whole machine (this process, runners, containers, anything else), from `/proc`.
+struct CPUTimes {
+    var process: Double
+    var machine: Double
+
+    static func now() -> CPUTimes {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        func fields(_ path: String) -> [Substring] {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(
+                separator: " ",
+                omittingEmptySubsequences: true
+            )
+        }
+        // /proc/self/stat: utime and stime are fields 14 and 15 (after the command, which has no spaces here).
+        let own = fields("/proc/self/stat")
+        let process = own.count > 15 ? (Double(own[13]) ?? 0) + (Double(own[14]) ?? 0) : 0
+        // /proc/stat's first line: cpu user nice system idle iowait irq softirq steal …
+        let all = fields("/proc/stat")
+        let busy = [1, 2, 3, 6, 7, 8].reduce(0.0) {
+            $0 + (all.count > $1 ? Double(all[$1].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 : 0)
+        }
+        return CPUTimes(process: process / ticks, machine: busy / ticks)
+    }
+
+    static func - (lhs: CPUTimes, rhs: CPUTimes) -> CPUTimes {
+        CPUTimes(process: lhs.process - rhs.process, machine: lhs.machine - rhs.machine)
+    }
+}
+
 /// A standalone stack in a temporary directory, with the defaults of `examples/standalone.yml` except the
 /// instance types given.
 struct Stack {
@@ -222,6 +252,7 @@ func throughput(count: Int) async throws {
         maxInstances: 4
     )
     let started = ContinuousClock.now
+    let cpuAtStart = CPUTimes.now()
     var uuids: [ContainerUUID] = []
     for _ in 0..<count { uuids.append(try await stack.submit(["true"])) }
     let submitted = ContinuousClock.now
@@ -246,6 +277,7 @@ func throughput(count: Int) async throws {
         if ContinuousClock.now - started > .seconds(1800) { throw BenchmarkFailure(description: "timed out") }
     }
     let elapsed = seconds(ContinuousClock.now - started)
+    let cpu = CPUTimes.now() - cpuAtStart
     await stack.stop()
     print(
         String(
@@ -255,6 +287,14 @@ func throughput(count: Int) async throws {
             seconds(submitted - started),
             Double(count) / elapsed,
             failures
+        )
+    )
+    print(
+        String(
+            format:
+                "CPU per container: %.1f ms in the dispatcher process, %.1f ms elsewhere (runners, containers, SSH sessions)",
+            cpu.process * 1000 / Double(count),
+            (cpu.machine - cpu.process) * 1000 / Double(count)
         )
     )
 }

@@ -1,3 +1,4 @@
+import CRunnerSupport
 import Foundation
 import Synchronization
 
@@ -30,22 +31,81 @@ struct ChildProcess {
     /// command's pipe ends between `pipe` and `fcntl(FD_CLOEXEC)` (glibc's `pipe2` is not visible to Swift).
     private static let spawnLock = Mutex(())
 
-    /// Starts `shell -c command` with `environment`, in `workingDirectory` if given.
+    /// Starts `command` with `environment`, in `workingDirectory` if given: directly when it is a plain command
+    /// line (``plainWords(_:)``), else as `shell -c command`. A plain command whose program cannot be started
+    /// goes to the shell after all, which reports it as the shell would (`not found`, exit 127).
     static func spawn(
         shell: String,
         command: String,
         environment: [String: String],
         workingDirectory: String?
     ) throws -> ChildProcess {
-        var arguments = [shell, "-c", command]
-        if let workingDirectory {
-            // posix_spawn_file_actions_addchdir_np is not visible to Swift either: change directory in a
-            // small shell that then executes the real one with the command untouched.
-            arguments = [
-                "/bin/sh", "-c", #"cd "$1" || exit 126; shift; exec "$@""#, "sh", workingDirectory,
-                shell, "-c", command,
-            ]
+        if let words = Self.plainWords(command),
+            let process = try? Self.spawn(words, environment: environment, workingDirectory: workingDirectory)
+        {
+            return process
         }
+        return try Self.spawn([shell, "-c", command], environment: environment, workingDirectory: workingDirectory)
+    }
+
+    /// The words of `command` when a POSIX shell would simply run it as one program: an absolute program path
+    /// followed by arguments, each made of unquoted characters that a shell leaves alone (letters, digits,
+    /// `_./:=@%+,-`, and `~` inside a word) and single-quoted text; `nil` for anything else (variables, globs,
+    /// operators, other quoting, redirections), which the shell must interpret.
+    ///
+    /// Running such commands without a shell saves one process per command: the dispatcher's runner commands
+    /// (`…/crunch-run~<md5> --detach --stdin-config '--runtime-engine=process' '<uuid>'`) are all of this kind.
+    static func plainWords(_ command: String) -> [String]? {
+        let bytes = Array(command.utf8)
+        var words: [String] = []
+        var word: [UInt8] = []
+        var inWord = false
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") {
+                if inWord { words.append(String(decoding: word, as: UTF8.self)) }
+                word = []
+                inWord = false
+                index += 1
+                continue
+            }
+            inWord = true
+            if byte == UInt8(ascii: "'") {
+                guard let end = bytes[(index + 1)...].firstIndex(of: UInt8(ascii: "'")) else { return nil }
+                word += bytes[(index + 1)..<end]
+                index = end + 1
+                continue
+            }
+            // A tilde inside a word is plain (`crunch-run~<md5>`); at its start, or after `=` or `:`, it expands.
+            let plainTilde =
+                byte == UInt8(ascii: "~")
+                && !(word.last.map { [UInt8(ascii: "="), UInt8(ascii: ":")].contains($0) } ?? true)
+            guard plainTilde || Self.isPlain(byte) else { return nil }
+            word.append(byte)
+            index += 1
+        }
+        if inWord { words.append(String(decoding: word, as: UTF8.self)) }
+        guard let program = words.first, program.hasPrefix("/") else { return nil }
+        return words
+    }
+
+    private static func isPlain(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return Array("_./:=@%+,-".utf8).contains(byte)
+        }
+    }
+
+    /// Starts `arguments` (an absolute program path first) with `environment`, in `workingDirectory` if given.
+    private static func spawn(
+        _ arguments: [String],
+        environment: [String: String],
+        workingDirectory: String?
+    ) throws -> ChildProcess {
         let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
         return try Self.spawnLock.withLock { _ in
             // stdin: the child reads [0].read, the parent writes [0].write; stdout and stderr the other way.
@@ -76,7 +136,11 @@ struct ChildProcess {
             posix_spawn_file_actions_adddup2(&actions, pipes[0].read, 0)
             posix_spawn_file_actions_adddup2(&actions, pipes[1].write, 1)
             posix_spawn_file_actions_adddup2(&actions, pipes[2].write, 2)
-            Self.closeInheritedDescriptors(&actions)
+            // SwiftNIO's sockets are not close-on-exec on Linux: without this, a command (or a runner it
+            // detaches) would inherit the listening socket and the connections, keep the port bound after the
+            // server stops, and keep connections open after the server closes them.
+            _ = runner_spawn_file_actions_addclosefrom(&actions, 3)
+            if let workingDirectory { _ = runner_spawn_file_actions_addchdir(&actions, workingDirectory) }
 
             var attributes = posix_spawnattr_t()
             posix_spawnattr_init(&attributes)
@@ -109,36 +173,6 @@ struct ChildProcess {
             return ChildProcess(pid: pid, stdin: pipes[0].write, stdout: pipes[1].read, stderr: pipes[2].read)
         }
     }
-
-    /// Adds actions that close every descriptor above 2 in the child.
-    ///
-    /// SwiftNIO's sockets are not close-on-exec on Linux: without this, a command (or a runner it detaches)
-    /// would inherit the listening socket and the connections, keep the port bound after the server stops,
-    /// and keep connections open after the server closes them.
-    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-        if let closeFrom = Self.addCloseFrom {
-            _ = closeFrom(&actions, 3)
-            return
-        }
-        // Older C libraries: close what is open now.
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for name in open {
-            if let fd = CInt(name), fd > 2 {
-                posix_spawn_file_actions_addclose(&actions, fd)
-            }
-        }
-    }
-
-    private typealias AddCloseFrom =
-        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
-
-    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not expose.
-    private static let addCloseFrom: AddCloseFrom? = {
-        guard let handle = dlopen(nil, RTLD_NOW),
-            let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
-        else { return nil }
-        return unsafeBitCast(symbol, to: AddCloseFrom.self)
-    }()
 
     /// Waits for the process on a dedicated thread and calls `onExit` there once it has ended.
     func waitForExit(_ onExit: @escaping @Sendable (Termination) -> Void) {
