@@ -78,7 +78,8 @@ public final class ContainerSupervisor: Sendable {
         let signals = self.forwardTermination()
         defer { for source in signals { source.cancel() } }
 
-        await logs.note("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
+        // Written with the container's first output, by the periodic flush, or at the end.
+        await logs.noteLater("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
         if container.state == .locked {
             do {
                 _ = try await self.client.updateContainer(self.uuid, ["state": .string("Running")])
@@ -104,23 +105,26 @@ public final class ContainerSupervisor: Sendable {
         let status = await ProcessSpawner.waitForExit(pid)
         watchdog.cancel()
         flusher.cancel()
-        await logs.flushAll(final: true)
 
+        // The last notes go with the last output: every log record is written before the final state.
+        let final: [String: JSONValue]
         switch self.state.withLock({ $0.stop }) {
         case .killed:
-            await logs.note("dispatch-runner: container stopped on request")
-            await self.finalize(["state": .string("Cancelled")])
+            await logs.noteLater("dispatch-runner: container stopped on request")
+            final = ["state": .string("Cancelled")]
         case .maxRunTime(let seconds):
             let message = "maximum run time exceeded"
-            await logs.note("dispatch-runner: \(message) (\(seconds) s)")
-            await self.finalize([
+            await logs.noteLater("dispatch-runner: \(message) (\(seconds) s)")
+            final = [
                 "state": .string("Cancelled"),
                 "runtime_status": Self.error(message, container, detail: "max_run_time is \(seconds) s"),
-            ])
+            ]
         case nil:
-            await logs.note("dispatch-runner: container exited with code \(status.exitCode)")
-            await self.finalize(["state": .string("Complete"), "exit_code": .int(Int64(status.exitCode))])
+            await logs.noteLater("dispatch-runner: container exited with code \(status.exitCode)")
+            final = ["state": .string("Complete"), "exit_code": .int(Int64(status.exitCode))]
         }
+        await logs.flushAll(final: true)
+        await self.finalize(final)
         return 0
     }
 

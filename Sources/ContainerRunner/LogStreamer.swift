@@ -32,6 +32,11 @@ actor LogStreamer {
         await self.flush("crunch-run", final: true)
     }
 
+    /// Adds a message of the runner itself to go with the next flush, saving a request of its own.
+    func noteLater(_ message: String) async {
+        await self.append("crunch-run", Array((message + "\n").utf8))
+    }
+
     /// Writes whatever is buffered; with `final`, partial lines too.
     func flushAll(final: Bool) async {
         for event in self.buffers.keys.sorted() {
