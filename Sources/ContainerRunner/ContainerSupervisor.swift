@@ -104,7 +104,9 @@ public final class ContainerSupervisor: Sendable {
         }
         let status = await ProcessSpawner.waitForExit(pid)
         watchdog.cancel()
+        // Stop the periodic flush and let one in progress finish, so the last flush comes after it.
         flusher.cancel()
+        _ = await flusher.result
 
         // The last notes go with the last output: every log record is written before the final state.
         let final: [String: JSONValue]

@@ -61,7 +61,14 @@ actor LogStreamer {
                 return
             } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
                 guard ContinuousClock.now < deadline else { return }
-                try? await Task.sleep(for: delay)
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    // A periodic flush that was stopped: give the text back for the final flush, which
+                    // retries on its own (a cancelled task must not retry, or it would spin).
+                    self.buffers[event] = Array(buffer[..<cut]) + (self.buffers[event] ?? [])
+                    return
+                }
                 delay = min(delay * 2, .seconds(5))
             } catch {
                 // Refused for good: the text cannot be stored.
