@@ -145,6 +145,7 @@ let package = Package(
             dependencies: [
                 "CloudDriver",
                 "DispatchModel",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
