@@ -75,7 +75,10 @@ struct LiveServer: Sendable {
             do {
                 result = try await body(LiveServer(port: port, dataDirectory: directory, changes: server.changes))
             } catch {
+                // Shut down gracefully before the task group is cancelled: cancelling a server that has just
+                // accepted a connection (a runner still retrying, say) traps in NIO's async writer.
                 await services.triggerGracefulShutdown()
+                try? await group.waitForAll()
                 throw error
             }
             await services.triggerGracefulShutdown()

@@ -43,7 +43,9 @@ struct ManagementFixture: Sendable {
             do {
                 result = try await body(ManagementFixture(port: port, control: control))
             } catch {
+                // Shut down gracefully before the task group is cancelled (see EmbeddedContainerAPI.with).
                 await services.triggerGracefulShutdown()
+                try? await group.waitForAll()
                 throw error
             }
             await services.triggerGracefulShutdown()
