@@ -34,10 +34,11 @@ extension WorkerPool {
         return true
     }
 
-    /// Starts stopping a container's runner: SIGTERM now and every `TimeoutSignal` until it is gone, giving
-    /// up (and draining the worker) after `TimeoutTERM`. `false` when no worker has the container.
+    /// Starts stopping a container's runner: SIGTERM now (or after `grace`, for a runner ending by itself)
+    /// and every `TimeoutSignal` until it is gone, giving up (and draining the worker) after `TimeoutTERM`.
+    /// `false` when no worker has the container.
     @discardableResult
-    public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
+    public func killContainer(_ uuid: ContainerUUID, reason: String, grace: Duration = .zero) -> Bool {
         guard let id = self.workers.first(where: { $0.value.machine.containers.contains(uuid) })?.key else {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
@@ -47,7 +48,10 @@ extension WorkerPool {
             metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)"]
         )
         let now = self.clock.now
-        self.perform(self.withMachine(id) { $0.killContainer(uuid, reason: reason, at: now) } ?? [], on: id)
+        self.perform(
+            self.withMachine(id) { $0.killContainer(uuid, reason: reason, grace: grace, at: now) } ?? [],
+            on: id
+        )
         return true
     }
 
