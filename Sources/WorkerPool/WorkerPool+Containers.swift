@@ -43,15 +43,18 @@ extension WorkerPool {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }
+        let now = self.clock.now
+        let actions = self.withMachine(id) { $0.killContainer(uuid, reason: reason, grace: grace, at: now) } ?? []
+        // A kill already in progress ignores the request: the scheduler repeats it on every pass.
+        guard !actions.isEmpty else { return true }
         self.logger.info(
             "Container kill requested",
-            metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)"]
+            metadata: [
+                "instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)",
+                "kill.grace": "\(grace)",
+            ]
         )
-        let now = self.clock.now
-        self.perform(
-            self.withMachine(id) { $0.killContainer(uuid, reason: reason, grace: grace, at: now) } ?? [],
-            on: id
-        )
+        self.perform(actions, on: id)
         return true
     }
 
