@@ -120,7 +120,7 @@ public struct EC2Parameters: Hashable, Sendable, CustomStringConvertible {
             let parsed: Duration?
             switch value {
             case .int(let seconds): parsed = .seconds(seconds)
-            case .string(let text): parsed = GoDuration.parse(text)
+            case .string(let text): parsed = try? GoDuration.parse(text)
             default: parsed = nil
             }
             guard let parsed, parsed >= .zero else {

@@ -67,7 +67,7 @@ public struct LoopbackParameters: Hashable, Sendable {
         switch value {
         case .int(let seconds): parsed = .seconds(seconds)
         case .double(let seconds): parsed = .milliseconds(Int64((seconds * 1000).rounded()))
-        case .string(let text): parsed = GoDuration.parse(text)
+        case .string(let text): parsed = try? GoDuration.parse(text)
         default: parsed = nil
         }
         guard let duration = parsed, duration >= .zero else {

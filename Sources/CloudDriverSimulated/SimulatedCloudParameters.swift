@@ -235,7 +235,7 @@ struct ParameterReader {
         case .double(let seconds):
             duration = .nanoseconds(Int64((seconds * 1e9).rounded()))
         case .string(let text):
-            guard let parsed = GoDuration.parse(text) else {
+            guard let parsed = try? GoDuration.parse(text) else {
                 throw .invalidParameter(self.path(key), "\"\(text)\" is not a duration such as \"90s\" or \"1m30s\"")
             }
             duration = parsed

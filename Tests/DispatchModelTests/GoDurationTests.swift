@@ -1,4 +1,4 @@
-import DispatchConfig
+import DispatchModel
 import Testing
 
 @Suite("Go-style durations")
