@@ -263,15 +263,20 @@ public final class Dispatcher: Sendable {
     /// every other driver (loopback, simulated) and for an EC2 `Endpoint` on this host (a fake cloud such as
     /// moto, whose instance addresses are made up and must never be dialled).
     static func dialPolicy(driver: String, parameters: JSONValue) -> DialPolicy {
-        guard driver == "ec2" else { return .loopbackOnly }
+        Self.dialsLoopbackOnly(driver: driver, parameters: parameters) ? .loopbackOnly : .unrestricted
+    }
+
+    /// Whether SSH to the instances of `driver` with `parameters` may dial loopback addresses only (the rule
+    /// of ``dialPolicy(driver:parameters:)``, for `cloudtest`).
+    public static func dialsLoopbackOnly(driver: String, parameters: JSONValue) -> Bool {
+        guard driver == "ec2" else { return true }
         guard case .object(let members) = parameters,
             let endpoint = (members["Endpoint"] ?? members["EndpointURL"])?.stringValue, !endpoint.isEmpty
-        else { return .unrestricted }
+        else { return false }
         guard let host = URL(string: endpoint)?.host ?? URL(string: "https://" + endpoint)?.host else {
-            return .loopbackOnly
+            return true
         }
-        let loopback = host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
-        return loopback ? .loopbackOnly : .unrestricted
+        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
     static func executor(

@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudDriver
 import CloudDriverEC2
 import Crypto
+import DispatchCloud
 import DispatchConfig
 import DispatchModel
 import Logging
@@ -89,7 +90,10 @@ struct CloudTestCommand: AsyncParsableCommand {
             plan.keyNote = [plan.keyNote, "the EC2 endpoint is on this host (a fake cloud): checking the API only"]
                 .compactMap { $0 }.joined(separator: "; ")
         }
-        plan.dialPolicy = dialPolicy(for: product.instanceSet)
+        // The same rule as the daemon's: only EC2 at a real endpoint may dial anything.
+        plan.dialPolicy =
+            Dispatcher.dialsLoopbackOnly(driver: plan.driver, parameters: context.parameters)
+            ? .loopbackOnly : .unrestricted
         let passed = await CloudTest(plan: plan).run(product)
         if !passed { throw ExitCode(1) }
     }
