@@ -24,7 +24,8 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
                 lastBusy: view.lastBusy,
                 runningContainerUUIDs: view.runningContainerUUIDs.sorted(),
                 workerState: view.workerState,
-                idleBehavior: view.idleBehavior
+                idleBehavior: view.idleBehavior,
+                firstSeenAt: view.firstSeenAt
             )
         }
     }

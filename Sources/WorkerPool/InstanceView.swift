@@ -23,6 +23,9 @@ public struct InstanceView: Hashable, Sendable, Codable {
     public var idleBehavior: IdleBehavior
     /// Whether the scheduler may start containers on it now (idle or running, behaviour `run`).
     public var acceptsContainers: Bool
+    /// When this pool first saw the instance (or asked for it, for a create in flight), wall clock; `nil` when
+    /// unknown. Kept out of the Arvados JSON form; the management API reports it as `first_seen_at`.
+    public var firstSeenAt: Timestamp?
 
     public init(
         instance: InstanceID?,
@@ -33,7 +36,8 @@ public struct InstanceView: Hashable, Sendable, Codable {
         runningContainerUUIDs: [ContainerUUID],
         workerState: WorkerState,
         idleBehavior: IdleBehavior,
-        acceptsContainers: Bool
+        acceptsContainers: Bool,
+        firstSeenAt: Timestamp? = nil
     ) {
         self.instance = instance
         self.address = address
@@ -44,6 +48,7 @@ public struct InstanceView: Hashable, Sendable, Codable {
         self.workerState = workerState
         self.idleBehavior = idleBehavior
         self.acceptsContainers = acceptsContainers
+        self.firstSeenAt = firstSeenAt
     }
 
     /// The hourly price of the instance type.

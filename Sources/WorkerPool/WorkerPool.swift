@@ -234,7 +234,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 runningContainerUUIDs: worker.machine.containers,
                 workerState: worker.machine.state,
                 idleBehavior: worker.machine.idleBehavior,
-                acceptsContainers: worker.machine.acceptsContainers
+                acceptsContainers: worker.machine.acceptsContainers,
+                firstSeenAt: Self.wallTime(of: worker.machine.appeared, now: now, wallNow: wallNow)
             )
         }
         views += self.creating.values.map { pending in
@@ -247,7 +248,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 runningContainerUUIDs: [],
                 workerState: .booting,
                 idleBehavior: .run,
-                acceptsContainers: false
+                acceptsContainers: false,
+                firstSeenAt: pending.wallStartedAt
             )
         }
         return views.sorted { lhs, rhs in

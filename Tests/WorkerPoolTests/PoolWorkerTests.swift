@@ -273,6 +273,18 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("An instance's first-seen time is when it appeared: it stays put while the clock runs")
+    func firstSeen() async throws {
+        let (harness, _) = try await Self.idleWorker()
+        let before = try #require(await harness.pool.instances().first?.firstSeenAt)
+        let busy = try #require(await harness.pool.instances().first?.lastBusy)
+        #expect(before.date <= busy.date)
+        harness.clock.advance(by: .seconds(30))
+        let after = try #require(await harness.pool.instances().first?.firstSeenAt)
+        #expect(abs(after.date.timeIntervalSince(before.date)) < 0.001)
+        await harness.stop()
+    }
+
     @Test("A kill with a grace sends no SIGTERM before the grace ends, then signals a runner still there")
     func killAfterGrace() async throws {
         let (harness, _) = try await Self.idleWorker(override: { command in
