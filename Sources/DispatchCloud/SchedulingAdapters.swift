@@ -36,10 +36,6 @@ struct QueueForScheduling: SchedulingQueue {
 struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
     let pool: WorkerPool<Instances, ContinuousClock>
 
-    /// How long a runner whose container is Complete gets to leave by itself before it is signalled: one
-    /// probe interval, so the next probe usually finds it gone.
-    var finishedRunnerGrace: Duration { self.pool.configuration.probeInterval }
-
     func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
 
     func schedulingSnapshot() async -> PoolSnapshot {
@@ -78,10 +74,7 @@ struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
     func shutdown(_ id: InstanceID) async -> Bool { await self.pool.shutdown(id) }
 
     func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool {
-        // Only a runner sets Complete, and it exits right after: give it until the next probe to go by itself,
-        // which saves a `--kill` per container (Arvados signals at once). Anything else is signalled at once.
-        let grace = reason == "state=\(ContainerState.complete.rawValue)" ? self.finishedRunnerGrace : .zero
-        return await self.pool.killContainer(uuid, reason: reason, grace: grace)
+        await self.pool.killContainer(uuid, reason: reason)
     }
 
     func forgetContainer(_ uuid: ContainerUUID) async { await self.pool.forgetContainer(uuid) }

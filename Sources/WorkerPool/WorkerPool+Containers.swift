@@ -34,25 +34,21 @@ extension WorkerPool {
         return true
     }
 
-    /// Starts stopping a container's runner: SIGTERM now (or after `grace`, for a runner ending by itself)
-    /// and every `TimeoutSignal` until it is gone, giving up (and draining the worker) after `TimeoutTERM`.
-    /// `false` when no worker has the container.
+    /// Starts stopping a container's runner: SIGTERM now and every `TimeoutSignal` until it is gone, giving
+    /// up (and draining the worker) after `TimeoutTERM`. `false` when no worker has the container.
     @discardableResult
-    public func killContainer(_ uuid: ContainerUUID, reason: String, grace: Duration = .zero) -> Bool {
+    public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
         guard let id = self.workers.first(where: { $0.value.machine.containers.contains(uuid) })?.key else {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }
         let now = self.clock.now
-        let actions = self.withMachine(id) { $0.killContainer(uuid, reason: reason, grace: grace, at: now) } ?? []
+        let actions = self.withMachine(id) { $0.killContainer(uuid, reason: reason, at: now) } ?? []
         // A kill already in progress ignores the request: the scheduler repeats it on every pass.
         guard !actions.isEmpty else { return true }
         self.logger.info(
             "Container kill requested",
-            metadata: [
-                "instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)",
-                "kill.grace": "\(grace)",
-            ]
+            metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)", "kill.reason": "\(reason)"]
         )
         self.perform(actions, on: id)
         return true

@@ -25,19 +25,10 @@ extension WorkerStateMachine {
         self.lastUUID = uuid
     }
 
-    /// Asks the container's runner to stop: SIGTERM now (or after `grace`) and every `TimeoutSignal`, never
-    /// SIGKILL.
+    /// Asks the container's runner to stop: SIGTERM now and every `TimeoutSignal`, never SIGKILL.
     ///
-    /// A `grace` suits a runner that is ending by itself (its container is Complete, which only a runner sets):
-    /// a probe within it that no longer lists the runner ends the kill before any signal is sent.
-    /// `TimeoutTERM` counts from the request. Idempotent: a second request while the first is in progress
-    /// does nothing.
-    public mutating func killContainer(
-        _ uuid: ContainerUUID,
-        reason: String,
-        grace: Duration = .zero,
-        at now: Instant
-    ) -> [Action] {
+    /// Idempotent: a second request while the first is in progress does nothing.
+    public mutating func killContainer(_ uuid: ContainerUUID, reason: String, at now: Instant) -> [Action] {
         let requested = self.updateRunner(uuid) { runner in
             guard runner.killRequestedAt == nil else { return false }
             runner.killRequestedAt = now
@@ -45,7 +36,6 @@ extension WorkerStateMachine {
             return true
         }
         guard requested == true else { return [] }
-        if grace > .zero { return [.scheduleKillTick(uuid, after: grace)] }
         return [.sendTerm(uuid), .scheduleKillTick(uuid, after: self.timeouts.signal)]
     }
 

@@ -285,23 +285,6 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
-    @Test("A kill with a grace sends no SIGTERM before the grace ends, then signals a runner still there")
-    func killAfterGrace() async throws {
-        let (harness, _) = try await Self.idleWorker(override: { command in
-            command.contains("--kill") ? WorkerCommandResult(stderr: "still running", exitStatus: 1) : nil
-        })
-        let uuid = Fixtures.container(1).uuid
-        #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
-        await harness.eventually("the runner started") { await $0.instances().first?.lastContainerUUID == uuid }
-        #expect(await harness.pool.killContainer(uuid, reason: "state=Complete", grace: .seconds(3)))
-        harness.clock.advance(by: .seconds(2))
-        _ = await harness.pool.instances()
-        #expect(harness.commands.matching("--kill 15 \(uuid)").isEmpty, "no signal within the grace")
-        harness.clock.advance(by: .seconds(1))
-        await harness.waitForCommands("--kill 15 \(uuid)", count: 1)
-        await harness.stop()
-    }
-
     @Test("An instance gone from the cloud list is removed and counted by state")
     func disappearance() async throws {
         let (harness, id) = try await Self.idleWorker()
