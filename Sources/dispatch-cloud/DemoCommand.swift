@@ -5,6 +5,7 @@ import DispatchConfig
 import DispatchModel
 import Foundation
 import Logging
+import Synchronization
 import WorkerPool
 
 #if canImport(Glibc)
@@ -215,7 +216,24 @@ struct DemoCommand: AsyncParsableCommand {
         }
         say("")
 
-        var placements: [ContainerUUID: (instance: String, type: String)] = [:]
+        // Which instance ran each container, noted on every change of the pool (a container that runs for a
+        // few milliseconds would slip between the progress samples): the containers running on each worker,
+        // and the one it started last.
+        let placed = Mutex<[ContainerUUID: (instance: String, type: String)]>([:])
+        let pool = dispatcher.pool
+        let changes = await pool.subscribe()
+        let watcher = Task {
+            for await _ in changes {
+                for view in await pool.instances() {
+                    let place = (view.instance?.rawValue ?? "?", view.instanceType.name.rawValue)
+                    placed.withLock { placements in
+                        for uuid in view.runningContainerUUIDs { placements[uuid] = place }
+                        if let last = view.lastContainerUUID, placements[last] == nil { placements[last] = place }
+                    }
+                }
+            }
+        }
+        defer { watcher.cancel() }
         var lastLine = ""
         var finished: [ContainerUUID: Container] = [:]
         let deadline = ContinuousClock.now.advanced(by: .seconds(self.timeout))
@@ -225,11 +243,6 @@ struct DemoCommand: AsyncParsableCommand {
                 return false
             }
             let instances = await dispatcher.pool.instances()
-            for view in instances {
-                for uuid in view.runningContainerUUIDs {
-                    placements[uuid] = (view.instance?.rawValue ?? "?", view.instanceType.name.rawValue)
-                }
-            }
             var states: [ContainerState: Int] = [:]
             for (_, uuid) in submitted {
                 if let done = finished[uuid] {
@@ -248,6 +261,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(100))
         }
         let elapsed = Self.seconds(ContinuousClock.now - started)
+        let placements = placed.withLock { $0 }
 
         say("\nResults:")
         var allAsExpected = true
