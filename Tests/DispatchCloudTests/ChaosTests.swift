@@ -180,8 +180,15 @@ struct ChaosTests {
         defer { service.cancel() }
 
         let submitter = ArvadosClient(baseURL: apiURL, token: "chaos-submitter-token")
-        let ready = await eventually { try? await submitter.currentAuthorization() }
-        try #require(ready != nil, "the embedded API did not start")
+        // The whole suite starts at once on two cores: give the dispatcher a minute to come up, and say why
+        // not if it does not (its services stop if the API's port was taken by another test, say).
+        let ready = await eventually(timeout: .seconds(60)) { try? await submitter.currentAuthorization() }
+        if ready == nil {
+            service.cancel()
+            let outcome = await service.result
+            Issue.record("the embedded API did not answer within 60 s; the dispatcher ended with \(outcome)")
+            return
+        }
         var uuids: [ContainerUUID] = []
         for i in 0..<Self.containerCount {
             uuids.append(try await submitter.createContainer(Self.attributes(i)).uuid)
