@@ -195,9 +195,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         let skip = self.dontUpdate ?? []
         for (uuid, container) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {
-                let mounts = entry.container.mounts
-                entry.container = container
-                entry.container.mounts = mounts
+                entry.container.refreshPolledAttributes(from: container)
                 self.current[uuid] = entry
             } else {
                 await self.add(container)
@@ -327,7 +325,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         }
     }
 
-    /// Caches a container seen for the first time (with its mounts), with its instance types.
+    /// Caches a container seen for the first time (with its mounts), with its instance types. The cache keeps
+    /// no mounts: they only serve to choose the types.
     private func admit(_ container: Container) throws(InstanceTypeChoiceError) {
         var container = container
         let types = try self.chooser.eligibleTypes(for: container)
@@ -454,12 +453,14 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Applies the response of a lock, unlock or cancel at once, and shields it from the poll in progress.
+    ///
+    /// The response is the whole record, so after a lock the entry holds everything a runner needs (the pool
+    /// sends it along); mounts stay dropped, as in every cached record.
     private func apply(_ response: Container) {
         self.dontUpdate?.insert(response.uuid)
         guard var entry = self.current[response.uuid] else { return }
-        entry.container.state = response.state
-        entry.container.priority = response.priority
-        entry.container.lockedByUUID = response.lockedByUUID
+        entry.container = response
+        entry.container.mounts = [:]
         self.current[response.uuid] = entry
         self.notify()
     }
@@ -482,5 +483,20 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             .record(counts[key] ?? 0)
         }
         self.reportedEntryCounts.formUnion(counts.keys)
+    }
+}
+
+extension Container {
+    /// Takes the attributes a poll selects (``ContainerQueue/polledAttributes``) from `polled` and keeps the
+    /// rest, which a poll does not return: a record pushed or returned by a lock keeps its command,
+    /// environment and the like.
+    mutating func refreshPolledAttributes(from polled: Container) {
+        self.state = polled.state
+        self.priority = polled.priority
+        self.runtimeConstraints = polled.runtimeConstraints
+        self.containerImage = polled.containerImage
+        self.schedulingParameters = polled.schedulingParameters
+        self.createdAt = polled.createdAt
+        self.lockedByUUID = polled.lockedByUUID
     }
 }

@@ -21,6 +21,8 @@ public final class ContainerSupervisor: Sendable {
     enum StopReason: Equatable, Sendable {
         case killed
         case maxRunTime(seconds: Int)
+        /// The API refused the move to Running: the container is no longer this runner's to run or finalize.
+        case notLocked(String)
     }
 
     private let uuid: ContainerUUID
@@ -28,6 +30,7 @@ public final class ContainerSupervisor: Sendable {
     private let engine: String
     private let workRoot: String
     private let readyDescriptor: Int32?
+    private let given: Container?
     private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
     /// How long the container gets between SIGTERM and SIGKILL.
     static let stopGracePeriod: Duration = .seconds(10)
@@ -35,28 +38,37 @@ public final class ContainerSupervisor: Sendable {
     /// - Parameters:
     ///   - readyDescriptor: a pipe to the `--detach` parent: `ok` once the process runs, or `error: …`.
     ///   - workRoot: where per-container working directories are made when `cwd` does not exist here.
+    ///   - container: the record the dispatcher sent with the configuration; used instead of fetching it when
+    ///     it is this container's and Locked.
     public init(
         uuid: ContainerUUID,
         client: ArvadosClient,
         engine: String,
         workRoot: String,
-        readyDescriptor: Int32?
+        readyDescriptor: Int32?,
+        container: Container? = nil
     ) {
         self.uuid = uuid
         self.client = client
         self.engine = engine
         self.workRoot = workRoot
         self.readyDescriptor = readyDescriptor
+        self.given = container
     }
 
     /// Runs the container and returns the runner's exit status (0 once the container is finalized).
     public func run() async -> Int32 {
         let container: Container
-        do {
-            container = try await self.client.container(self.uuid)
-        } catch {
-            self.reportReady("error: cannot fetch \(self.uuid): \(error.message)")
-            return 1
+        if let given, given.uuid == self.uuid, given.state == .locked {
+            // The process starts before any API request; the move to Running below confirms the lock.
+            container = given
+        } else {
+            do {
+                container = try await self.client.container(self.uuid)
+            } catch {
+                self.reportReady("error: cannot fetch \(self.uuid): \(error.message)")
+                return 1
+            }
         }
         guard container.state == .locked || container.state == .running else {
             self.reportReady("error: \(self.uuid) is \(container.state.rawValue), not Locked")
@@ -83,6 +95,10 @@ public final class ContainerSupervisor: Sendable {
         if container.state == .locked {
             do {
                 _ = try await self.client.updateContainer(self.uuid, ["state": .string("Running")])
+            } catch  where [.conflict, .unprocessable, .notFound, .forbidden].contains(error.code) {
+                // Cancelled, or unlocked (and perhaps requeued) since the dispatcher locked it: stop, and
+                // leave its state to whoever holds it now.
+                self.stop(.notLocked(error.message))
             } catch {
                 await logs.note("dispatch-runner: cannot set state Running: \(error.message)")
             }
@@ -121,6 +137,12 @@ public final class ContainerSupervisor: Sendable {
                 "state": .string("Cancelled"),
                 "runtime_status": Self.error(message, container, detail: "max_run_time is \(seconds) s"),
             ]
+        case .notLocked(let message):
+            // Not this runner's to finalize (nor, perhaps, to log for): say why on its own stderr and go.
+            FileHandle.standardError.write(
+                Data("dispatch-runner: the API refused the move to Running (\(message)): container stopped\n".utf8)
+            )
+            return 1
         case nil:
             await logs.noteLater("dispatch-runner: container exited with code \(status.exitCode)")
             final = ["state": .string("Complete"), "exit_code": .int(Int64(status.exitCode))]

@@ -1,27 +1,38 @@
+public import DispatchModel
 public import Foundation
 
 /// What the dispatcher sends a runner on stdin with `--stdin-config` (Arvados's `ConfigData`): the API
 /// environment and a few settings.
+///
+/// DispatchCloud's dispatcher adds `Container`, the container record it has just locked (without `mounts`,
+/// which it does not keep), so the runner can start the process before its first API request; `crunch-run`
+/// ignores the key, and a runner given no record (or one for another container, or not Locked) fetches it.
 public struct RunnerConfiguration: Decodable, Sendable {
     /// `ARVADOS_API_HOST`, `ARVADOS_API_TOKEN`, `InstanceType`, `GatewayAddress`, `GatewayAuthSecret`, ….
     public var env: [String: String]
     /// Keep blob buffers for a local keepstore (unused by the process engine).
     public var keepBuffers: Int
+    /// The container record as the dispatcher locked it.
+    public var container: Container?
 
-    public init(env: [String: String], keepBuffers: Int = 0) {
+    public init(env: [String: String], keepBuffers: Int = 0, container: Container? = nil) {
         self.env = env
         self.keepBuffers = keepBuffers
+        self.container = container
     }
 
     enum CodingKeys: String, CodingKey {
         case env = "Env"
         case keepBuffers = "KeepBuffers"
+        case container = "Container"
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.env = try container.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
         self.keepBuffers = try container.decodeIfPresent(Int.self, forKey: .keepBuffers) ?? 0
+        // A record this runner cannot read is only a missed shortcut: it fetches the container instead.
+        self.container = try? container.decodeIfPresent(Container.self, forKey: .container)
     }
 
     /// Reads the configuration as the flags say: `--stdin-config` (ConfigData JSON), `--stdin-env` (a JSON

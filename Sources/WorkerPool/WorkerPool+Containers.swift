@@ -174,31 +174,58 @@ extension WorkerPool {
         self.perform(actions, on: id)
     }
 
-    /// The runner's `ConfigData` (reference §7.3): its environment, Keep buffers, spot check and cluster.
+    /// The runner's `ConfigData` (reference §7.3): its environment, Keep buffers, spot check and cluster, plus
+    /// the locked container record (`Container`, which `crunch-run` ignores) so our runner need not fetch it
+    /// before starting the process.
     func runnerConfiguration(_ uuid: ContainerUUID, worker: Worker) -> [UInt8] {
         let configuration = self.configuration
         let typeEncoder = JSONEncoder()
         typeEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let typeJSON = (try? typeEncoder.encode(worker.type)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        var environment: [String: JSONValue] = [
-            "ARVADOS_API_HOST": .string(configuration.apiHost),
-            "ARVADOS_API_TOKEN": .string(configuration.systemRootToken),
-            "InstanceType": .string(typeJSON),
-            "GatewayAddress": .string(Self.host(of: worker.instance.address) + ":0"),
-            "GatewayAuthSecret": .string(
-                Digests.gatewayAuthSecret(uuid: uuid.rawValue, systemRootToken: configuration.systemRootToken)
+        var environment: [String: String] = [
+            "ARVADOS_API_HOST": configuration.apiHost,
+            "ARVADOS_API_TOKEN": configuration.systemRootToken,
+            "InstanceType": typeJSON,
+            "GatewayAddress": Self.host(of: worker.instance.address) + ":0",
+            "GatewayAuthSecret": Digests.gatewayAuthSecret(
+                uuid: uuid.rawValue,
+                systemRootToken: configuration.systemRootToken
             ),
         ]
-        if configuration.apiHostInsecure { environment["ARVADOS_API_HOST_INSECURE"] = .string("1") }
-        let object: JSONValue = .object([
-            "Env": .object(environment),
-            "KeepBuffers": .int(Int64(configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus)),
-            "EC2SpotCheck": .bool(configuration.ec2SpotCheck && worker.type.preemptible),
-            "Cluster": configuration.clusterConfig ?? .null,
-        ])
+        if configuration.apiHostInsecure { environment["ARVADOS_API_HOST_INSECURE"] = "1" }
+        let document = RunnerConfigData(
+            env: environment,
+            keepBuffers: configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus,
+            ec2SpotCheck: configuration.ec2SpotCheck && worker.type.preemptible,
+            cluster: configuration.clusterConfig ?? .null,
+            container: self.startingContainers[uuid].flatMap(Self.runnerRecord)
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(object)).map { [UInt8]($0) } ?? []
+        return (try? encoder.encode(document)).map { [UInt8]($0) } ?? []
+    }
+
+    /// The record to hand the runner: a Locked one the queue holds in full (pushed, or returned by the lock). A
+    /// polled record has no command (polls select only what scheduling needs): the runner fetches that one.
+    static func runnerRecord(_ container: Container) -> Container? {
+        container.state == .locked && !container.command.isEmpty ? container : nil
+    }
+
+    /// The JSON document `--stdin-config` reads.
+    struct RunnerConfigData: Encodable {
+        var env: [String: String]
+        var keepBuffers: Int
+        var ec2SpotCheck: Bool
+        var cluster: JSONValue
+        var container: Container?
+
+        enum CodingKeys: String, CodingKey {
+            case env = "Env"
+            case keepBuffers = "KeepBuffers"
+            case ec2SpotCheck = "EC2SpotCheck"
+            case cluster = "Cluster"
+            case container = "Container"
+        }
     }
 
     /// The host part of `host`, `host:port` or `[v6]:port`.

@@ -14,7 +14,9 @@ import Darwin
 enum DispatchRunner {
     static let version = "0.1.0-dev"
 
-    static func main() async {
+    // Synchronous on purpose: `--detach` forks the supervisor, which is only safe while this process has a
+    // single thread, so nothing here may start the concurrency runtime before that.
+    static func main() {
         let arguments: RunnerArguments
         do {
             arguments = try RunnerArguments(parsing: Array(CommandLine.arguments.dropFirst()))
@@ -30,7 +32,7 @@ enum DispatchRunner {
             path: arguments.lockDirectory ?? environment[LockDirectory.environmentVariable] ?? LockDirectory.defaultPath
         )
         do {
-            exit(try await self.run(arguments, lockDirectory: lockDirectory, environment: environment))
+            exit(try self.run(arguments, lockDirectory: lockDirectory, environment: environment))
         } catch {
             FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n".utf8))
             exit(1)
@@ -41,7 +43,7 @@ enum DispatchRunner {
         _ arguments: RunnerArguments,
         lockDirectory: LockDirectory,
         environment: [String: String]
-    ) async throws(RunnerError) -> Int32 {
+    ) throws(RunnerError) -> Int32 {
         switch arguments.mode {
         case .help:
             print(RunnerArguments.usage)
@@ -66,26 +68,53 @@ enum DispatchRunner {
             if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
                 passThrough.append("--lock-dir=\(lockDirectory.path)")
             }
-            print(
-                try detacher.detach(uuid, stdin: stdin, arguments: passThrough, environment: environment),
-                terminator: ""
-            )
+            let record = try detacher.detach(
+                uuid,
+                stdin: stdin,
+                arguments: passThrough,
+                environment: environment
+            ) { stdin in
+                self.supervise(arguments, stdin: Data(stdin), start: .forked, environment: environment)
+            }
+            print(record, terminator: "")
             return 0
         case .supervise:
-            return try await self.supervise(arguments, lockDirectory: lockDirectory, environment: environment)
+            let stdin = FileHandle.standardInput.readDataToEndOfFile()
+            self.supervise(arguments, stdin: stdin, start: .executed, environment: environment)
         }
+    }
+
+    /// The supervisor's whole life: runs the container on the concurrency runtime and exits with its status.
+    static func supervise(
+        _ arguments: RunnerArguments,
+        stdin: Data,
+        start: Detacher.Start,
+        environment: [String: String]
+    ) -> Never {
+        Task.detached {
+            do throws(RunnerError) {
+                exit(try await self.supervise(arguments, stdin: stdin, start: start, environment: environment))
+            } catch {
+                FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n".utf8))
+                exit(1)
+            }
+        }
+        dispatchMain()
     }
 
     /// The detached child: keep the lock (descriptor 3) away from the container, read the configuration, run.
     static func supervise(
         _ arguments: RunnerArguments,
-        lockDirectory: LockDirectory,
+        stdin: Data,
+        start: Detacher.Start,
         environment: [String: String]
     ) async throws(RunnerError) -> Int32 {
         for fd in [Detacher.lockDescriptor, Detacher.readyDescriptor] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let ready = fcntl(Detacher.readyDescriptor, F_GETFD) >= 0 ? Detacher.readyDescriptor : nil
         let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
-        let stdin = FileHandle.standardInput.readDataToEndOfFile()
+        FileHandle.standardError.write(
+            Data("dispatch-runner: supervising \(uuid.rawValue) (pid \(getpid()), \(start.rawValue))\n".utf8)
+        )
         let configuration = try RunnerConfiguration.read(
             stdin: stdin,
             arguments: arguments,
@@ -102,7 +131,8 @@ enum DispatchRunner {
             engine: arguments.runtimeEngine,
             workRoot: environment["DISPATCH_RUNNER_WORK_DIR"]
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("dispatch-runner").path,
-            readyDescriptor: ready
+            readyDescriptor: ready,
+            container: configuration.container
         )
         return await supervisor.run()
     }

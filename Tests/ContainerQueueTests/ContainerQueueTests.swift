@@ -155,6 +155,32 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A lock leaves the whole record in the cache, and later polls refresh only what they select")
+    func lockedRecordKept() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(
+                command: ["echo", "hello"],
+                ["environment": .object(["GREETING": .string("hi")]), "cwd": .string("/tmp")]
+            )
+            let queue = Self.queue(api)
+            try await queue.update()
+            // A poll selects only what scheduling needs: no command yet.
+            #expect(await queue.entry(container.uuid)?.container.command == [])
+            try await queue.lock(container.uuid)
+            try await queue.update()
+            let cached = try #require(await queue.entry(container.uuid)?.container)
+            #expect(cached.state == .locked)
+            #expect(cached.command == ["echo", "hello"])
+            #expect(cached.environment == ["GREETING": "hi"])
+            #expect(cached.cwd == "/tmp")
+            // A polled change still lands.
+            _ = try await api.rootClient.updateContainer(container.uuid, ["priority": .int(7)])
+            try await queue.update()
+            #expect(await queue.entry(container.uuid)?.container.priority == 7)
+            #expect(await queue.entry(container.uuid)?.container.command == ["echo", "hello"])
+        }
+    }
+
     @Test("A 503 answer to a lock, unlock or cancel is remembered as the last 503, not only a poll's")
     func serviceUnavailableOnChange() async throws {
         try await EmbeddedContainerAPI.with { api in

@@ -42,12 +42,15 @@ struct RunnerProcessTests {
         }
     }
 
-    /// The `--stdin-config` document the dispatcher sends.
-    static func config(_ api: EmbeddedContainerAPI) throws -> String {
-        let document: [String: JSONValue] = [
+    /// The `--stdin-config` document the dispatcher sends, with the locked record when given.
+    static func config(_ api: EmbeddedContainerAPI, container: Container? = nil) throws -> String {
+        var document: [String: JSONValue] = [
             "Env": .object(api.runnerEnvironment.mapValues { .string($0) }),
             "KeepBuffers": .int(0),
         ]
+        if let container {
+            document["Container"] = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(container))
+        }
         return String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
     }
 
@@ -61,10 +64,15 @@ struct RunnerProcessTests {
         return try await api.rootClient.lockContainer(container.uuid)
     }
 
-    static func detach(_ node: Node, _ api: EmbeddedContainerAPI, _ uuid: ContainerUUID) async throws -> ProcessOutput {
+    static func detach(
+        _ node: Node,
+        _ api: EmbeddedContainerAPI,
+        _ uuid: ContainerUUID,
+        record: Container? = nil
+    ) async throws -> ProcessOutput {
         try await node.run(
             ["--detach", "--stdin-config", "--runtime-engine=process", "--some-crunch-run-flag=1", uuid.rawValue],
-            stdin: try Self.config(api)
+            stdin: try Self.config(api, container: record)
         )
     }
 
@@ -110,6 +118,60 @@ struct RunnerProcessTests {
             #expect(stdout.contains("to-stdout"))
             #expect(try await Self.logText(api, container.uuid, "stderr").contains("to-stderr"))
             #expect(try await node.list() == RunnerList())
+            // --detach was single-threaded, so it forked the supervisor rather than starting a second program.
+            let supervisorLog = try String(
+                contentsOfFile: "\(node.lockDirectory)/crunch-run-\(container.uuid).log",
+                encoding: .utf8
+            )
+            #expect(supervisorLog.contains("supervising \(container.uuid) (pid "))
+            #expect(supervisorLog.contains(", forked)"), "\(supervisorLog)")
+        }
+    }
+
+    @Test("A runner given the locked record starts that command without fetching, then moves it to Running")
+    func givenRecord() async throws {
+        let node = try Node()
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await Self.lockedContainer(api, command: ["sh", "-c", "echo from-the-api"])
+            // The record the dispatcher sends is the one it locked; a different command here shows which one ran.
+            var record = container
+            record.command = ["sh", "-c", "echo from-the-record"]
+            let detached = try await Self.detach(node, api, container.uuid, record: record)
+            #expect(detached.status == 0, "stderr: \(detached.stderr)")
+            let finished = try #require(try await Self.waitForState(api, container.uuid, [.complete, .cancelled]))
+            #expect(finished.state == .complete)
+            #expect(finished.exitCode == 0)
+            let stdout = try #require(
+                try await eventually { () async throws -> String? in
+                    let text = try await Self.logText(api, container.uuid, "stdout")
+                    return text.isEmpty ? nil : text
+                }
+            )
+            #expect(stdout.contains("from-the-record"))
+            #expect(!stdout.contains("from-the-api"))
+        }
+    }
+
+    @Test("A runner whose move to Running is refused stops its process and leaves the container alone")
+    func refusedRunning() async throws {
+        let node = try Node()
+        try await EmbeddedContainerAPI.with { api in
+            // Locked as far as the record says, but unlocked again (requeued) before the runner reports.
+            let container = try await Self.lockedContainer(api, command: ["sleep", "300"])
+            _ = try await api.rootClient.unlockContainer(container.uuid)
+            let detached = try await Self.detach(node, api, container.uuid, record: container)
+            #expect(detached.status == 0, "stderr: \(detached.stderr)")
+            // The runner stops the process and exits without finalizing: the lock goes, the container stays Queued.
+            let gone = try await eventually { () async throws -> Bool? in
+                try await node.list().running.isEmpty ? true : nil
+            }
+            #expect(gone == true)
+            #expect(try await api.rootClient.container(container.uuid).state == .queued)
+            let supervisorLog = try String(
+                contentsOfFile: "\(node.lockDirectory)/crunch-run-\(container.uuid).log",
+                encoding: .utf8
+            )
+            #expect(supervisorLog.contains("refused the move to Running"), "\(supervisorLog)")
         }
     }
 

@@ -217,6 +217,8 @@ struct PoolWorkerTests {
         let (harness, _) = try await Self.idleWorker()
         var container = Fixtures.container(1)
         container.createdAt = Timestamp(secondsSince1970: 1_800_000_000 - 30)
+        container.state = .locked
+        container.command = ["echo", "hello"]
         #expect(await harness.pool.startContainer(container, type: Self.type1.name))
         let uuid = container.uuid
         await harness.eventually("the runner started") { pool in
@@ -239,6 +241,14 @@ struct PoolWorkerTests {
         #expect(object["KeepBuffers"] == .int(1))
         #expect(object["EC2SpotCheck"] == .bool(false))
         #expect(object["Cluster"] == .null)
+        // The locked record goes along, so the runner can start the process before its first API request.
+        let record = try #require(object["Container"])
+        #expect(try JSONDecoder().decode(Container.self, from: JSONEncoder().encode(record)) == container)
+        // A polled record (no command: polls select only what scheduling needs) is not sent; the runner fetches.
+        var polled = container
+        polled.command = []
+        #expect(type(of: harness.pool).runnerRecord(polled) == nil)
+        #expect(type(of: harness.pool).runnerRecord(container) == container)
         #expect(harness.metrics.timerValues(PoolMetrics.Name.timeFromQueueToRunner).count == 1)
         await harness.stop()
     }

@@ -12,4 +12,10 @@ short runner_spawn_setsid_flag(void);
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): close every descriptor from `low` up in the child.
 int runner_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int low);
 
+/// The number of threads in this process (from /proc/self/stat), or -1 when it cannot be read.
+int runner_thread_count(void);
+
+/// Closes every descriptor from `low` up (close_range, or one by one where the kernel lacks it).
+void runner_close_from(int low);
+
 #endif
