@@ -84,11 +84,13 @@ let package = Package(
             // Self-contained: the Swift runtime and Foundation linked in, so the runner deploys to a VM without
             // a Swift toolchain and starts in a few milliseconds instead of loading a dozen shared libraries
             // for every container. SwiftPM's autolink entries name Foundation's dynamic form, which pulls in
-            // CoreFoundation and ICU itself, so their static archives are named here.
+            // CoreFoundation and ICU itself, so their static archives are named here. SwiftPM exports every
+            // symbol of an executable (25,000 here) for backtraces; the loader then spent half of each runner
+            // start (2.3 of 4.5 ms) looking through them, so the runner exports none.
             linkerSettings: [
                 .unsafeFlags([
                     "-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
-                    "-l_FoundationCollections",
+                    "-l_FoundationCollections", "-Xlinker", "--no-export-dynamic",
                 ])
             ]
         ),
