@@ -41,14 +41,15 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let logger: Logger
     private let metricsFactory: any MetricsFactory
 
-    private var current: [ContainerUUID: QueueEntry] = [:]
+    private var current = Entries()
     /// Containers changed locally since the poll in progress began; its results for them are stale.
     private var dontUpdate: Set<ContainerUUID>?
     private var authorizationUUID: String?
     private var updatedAt: C.Instant?
     private var lastServiceUnavailable: C.Instant?
     private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
-    private var reportedEntryCounts: Set<[String]> = []
+    /// The `queue_entries` values last reported, so only changed ones are set again.
+    private var reportedEntryCounts: [Entries.CountKey: Int] = [:]
     /// The polling loop's pause in progress, resumed early by ``requestUpdate()``.
     private var pauseWaiter: CheckedContinuation<Void, Never>?
     private var pauseGeneration: UInt64 = 0
@@ -82,7 +83,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// A container that a runner reports exited before `threshold` and is still listed here as Running was
     /// not updated by the runner: the scheduler may act on that.
     public func entries() -> (entries: [ContainerUUID: QueueEntry], threshold: C.Instant?) {
-        (self.current, self.updatedAt)
+        (self.current.byUUID, self.updatedAt)
     }
 
     /// One entry.
@@ -201,11 +202,11 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 await self.add(container)
             }
         }
-        for uuid in self.current.keys where next[uuid] == nil && !skip.contains(uuid) {
+        for uuid in self.current.byUUID.keys where next[uuid] == nil && !skip.contains(uuid) {
             self.current[uuid] = nil
         }
         self.updatedAt = started
-        self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.count)"])
+        self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
         self.notify()
     }
 
@@ -223,7 +224,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         }
         // Cached containers that neither list returned: ask for them by UUID.
         var missing = Set(
-            self.current.compactMap { uuid, entry in
+            self.current.byUUID.compactMap { uuid, entry in
                 next[uuid] == nil && !entry.container.state.isFinal ? uuid : nil
             }
         )
@@ -469,20 +470,56 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// `arvados_dispatchcloud_queue_entries{state,instance_type}`, zeroing combinations that emptied.
     private func reportMetrics() {
-        var counts: [[String]: Int] = [:]
-        for entry in self.current.values {
-            let type = entry.instanceTypes.first?.name.rawValue ?? ""
-            counts[[entry.container.state.rawValue, type], default: 0] += 1
+        let counts = self.current.counts
+        for (key, count) in counts where self.reportedEntryCounts[key] != count {
+            self.recordEntryCount(key, count)
         }
-        for key in self.reportedEntryCounts.union(counts.keys) {
-            Gauge(
-                label: "arvados_dispatchcloud_queue_entries",
-                dimensions: [("state", key[0]), ("instance_type", key[1])],
-                factory: self.metricsFactory
-            )
-            .record(counts[key] ?? 0)
+        // Combinations that emptied go to zero (and stay reported).
+        for key in self.reportedEntryCounts.keys where counts[key] == nil && self.reportedEntryCounts[key] != 0 {
+            self.recordEntryCount(key, 0)
         }
-        self.reportedEntryCounts.formUnion(counts.keys)
+    }
+
+    private func recordEntryCount(_ key: Entries.CountKey, _ count: Int) {
+        Gauge(
+            label: "arvados_dispatchcloud_queue_entries",
+            dimensions: [("state", key.state.rawValue), ("instance_type", key.instanceType)],
+            factory: self.metricsFactory
+        )
+        .record(count)
+        self.reportedEntryCounts[key] = count
+    }
+}
+
+extension ContainerQueue {
+    /// The cached entries, with their number per state and first instance type kept up to date on every
+    /// change: the `queue_entries` gauge then costs a few dictionary reads per change, not a pass over the queue.
+    struct Entries {
+        struct CountKey: Hashable {
+            var state: ContainerState
+            var instanceType: String
+
+            init(_ entry: QueueEntry) {
+                self.state = entry.container.state
+                self.instanceType = entry.instanceTypes.first?.name.rawValue ?? ""
+            }
+        }
+
+        private(set) var byUUID: [ContainerUUID: QueueEntry] = [:]
+        private(set) var counts: [CountKey: Int] = [:]
+
+        subscript(uuid: ContainerUUID) -> QueueEntry? {
+            get { self.byUUID[uuid] }
+            set {
+                if let old = self.byUUID[uuid] {
+                    let key = CountKey(old)
+                    let remaining = (self.counts[key] ?? 1) - 1
+                    self.counts[key] = remaining > 0 ? remaining : nil
+                }
+                if let newValue { self.counts[CountKey(newValue), default: 0] += 1 }
+                self.byUUID[uuid] = newValue
+            }
+        }
     }
 }
 

@@ -38,7 +38,7 @@ extension WorkerPool {
     /// up (and draining the worker) after `TimeoutTERM`. `false` when no worker has the container.
     @discardableResult
     public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
-        guard let id = self.workers.first(where: { $0.value.machine.containers.contains(uuid) })?.key else {
+        guard let id = self.workers.first(where: { $0.value.machine.hasContainer(uuid) })?.key else {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }

@@ -319,7 +319,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     public func running() -> [ContainerUUID: Timestamp?] {
         var result: [ContainerUUID: Timestamp?] = [:]
         for worker in self.workers.values {
-            for uuid in worker.machine.containers { result[uuid] = .some(nil) }
+            for uuid in worker.machine.starting.keys { result[uuid] = .some(nil) }
+            for uuid in worker.machine.running.keys { result[uuid] = .some(nil) }
         }
         for (uuid, exitedAt) in self.exited { result[uuid] = .some(exitedAt) }
         return result

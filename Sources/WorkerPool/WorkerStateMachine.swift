@@ -115,6 +115,11 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
         (Array(self.starting.keys) + Array(self.running.keys)).sorted()
     }
 
+    /// Whether a runner for `uuid` is starting or running on this worker.
+    public func hasContainer(_ uuid: ContainerUUID) -> Bool {
+        self.starting[uuid] != nil || self.running[uuid] != nil
+    }
+
     /// Whether the scheduler may start containers here now.
     public var acceptsContainers: Bool {
         self.idleBehavior == .run && (self.state == .idle || self.state == .running)
