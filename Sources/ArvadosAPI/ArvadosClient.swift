@@ -1,9 +1,6 @@
 public import AsyncHTTPClient
 public import DispatchModel
 public import Foundation
-import NIOCore
-import NIOFoundationCompat
-import NIOHTTP1
 
 /// A typed client of the Arvados API endpoints the dispatcher and its runners use.
 ///
@@ -11,14 +8,15 @@ import NIOHTTP1
 /// not retry: callers decide (the dispatcher backs off on 503s, as Arvados's does). The token goes in an
 /// `Authorization: Bearer` header and never into a log line or an error message.
 ///
-/// Requests go through AsyncHTTPClient's shared client (kept-alive connections, TLS with the system's trust
-/// roots). FoundationNetworking is not used: on Linux it loads libcurl and its dependencies, which costs a
-/// short-lived runner process about 20 ms before its first request.
+/// Requests go through a transport: by default AsyncHTTPClient's shared client (kept-alive connections, TLS
+/// with the system's trust roots); a short-lived runner talking to an `http://` root uses
+/// ``PlainHTTPTransport``. FoundationNetworking is not used: on Linux it loads libcurl and its dependencies,
+/// which costs a short-lived runner process about 20 ms before its first request.
 public struct ArvadosClient: Sendable {
     /// The API root, such as `https://zzzzz.example.com` or `http://127.0.0.1:9005`.
     public let baseURL: URL
     private let token: String
-    private let http: HTTPClient
+    private let transport: any ArvadosTransport
     private let timeout: TimeInterval
 
     /// - Parameters:
@@ -27,22 +25,34 @@ public struct ArvadosClient: Sendable {
     ///   - timeout: seconds a request may take.
     ///   - http: the HTTP client; the process-wide shared one by default.
     public init(baseURL: URL, token: String, timeout: TimeInterval = 60, http: HTTPClient = .shared) {
+        self.init(baseURL: baseURL, token: token, timeout: timeout, transport: AsyncHTTPClientTransport(http: http))
+    }
+
+    /// A client that sends its requests through `transport`.
+    public init(baseURL: URL, token: String, timeout: TimeInterval = 60, transport: any ArvadosTransport) {
         self.baseURL = baseURL
         self.token = token
         self.timeout = timeout
-        self.http = http
+        self.transport = transport
     }
 
     /// Builds a client from `ARVADOS_API_HOST` and `ARVADOS_API_TOKEN` as runners receive them.
     ///
     /// A host without a scheme means HTTPS, as in Arvados; DispatchCloud's embedded API passes an `http://` URL.
-    public init?(environment: [String: String], timeout: TimeInterval = 60) {
+    ///
+    /// - Parameter lightweight: send requests to an `http://` root over ``PlainHTTPTransport`` (for a
+    ///   short-lived process that makes a few requests); `https://` roots always use AsyncHTTPClient.
+    public init?(environment: [String: String], timeout: TimeInterval = 60, lightweight: Bool = false) {
         guard let host = environment["ARVADOS_API_HOST"], !host.isEmpty,
             let token = environment["ARVADOS_API_TOKEN"], !token.isEmpty
         else { return nil }
         let root = host.contains("://") ? host : "https://\(host)"
         guard let url = URL(string: root) else { return nil }
-        self.init(baseURL: url, token: token, timeout: timeout)
+        if lightweight, let plain = PlainHTTPTransport(url: url) {
+            self.init(baseURL: url, token: token, timeout: timeout, transport: plain)
+        } else {
+            self.init(baseURL: url, token: token, timeout: timeout)
+        }
     }
 
     // MARK: - Containers
@@ -90,6 +100,19 @@ public struct ArvadosClient: Sendable {
         try await self.call("PUT", "arvados/v1/containers/\(uuid.rawValue)", body: ["container": .object(attributes)])
     }
 
+    /// ``updateContainer(_:_:)`` without reading the record the API sends back (a runner only needs to know
+    /// the change was accepted).
+    public func setContainerAttributes(
+        _ uuid: ContainerUUID,
+        _ attributes: [String: JSONValue]
+    ) async throws(ArvadosAPIError) {
+        let _: Unread = try await self.call(
+            "PUT",
+            "arvados/v1/containers/\(uuid.rawValue)",
+            body: ["container": .object(attributes)]
+        )
+    }
+
     /// Locks a Queued container for this token's dispatcher.
     public func lockContainer(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
         try await self.call("POST", "arvados/v1/containers/\(uuid.rawValue)/lock")
@@ -105,12 +128,20 @@ public struct ArvadosClient: Sendable {
     /// Writes a log record, such as a batch of a container's stdout.
     @discardableResult
     public func createLog(_ log: ArvadosLog) async throws(ArvadosAPIError) -> ArvadosLog {
-        let body: JSONValue = .object([
+        try await self.call("POST", "arvados/v1/logs", body: ["log": Self.body(of: log)])
+    }
+
+    /// ``createLog(_:)`` without reading the record the API sends back.
+    public func writeLog(_ log: ArvadosLog) async throws(ArvadosAPIError) {
+        let _: Unread = try await self.call("POST", "arvados/v1/logs", body: ["log": Self.body(of: log)])
+    }
+
+    private static func body(of log: ArvadosLog) -> JSONValue {
+        .object([
             "object_uuid": .string(log.objectUUID),
             "event_type": .string(log.eventType),
             "properties": .object(log.properties),
         ])
-        return try await self.call("POST", "arvados/v1/logs", body: ["log": body])
     }
 
     /// Lists log records, for example a container's output: `[["object_uuid", "=", uuid]]`.
@@ -136,6 +167,9 @@ public struct ArvadosClient: Sendable {
 
     // MARK: - Transport
 
+    /// A response body that is not read.
+    private struct Unread: Decodable {}
+
     private func call<Response: Decodable>(
         _ method: String,
         _ path: String,
@@ -150,61 +184,39 @@ public struct ArvadosClient: Sendable {
         guard let url = components?.url else {
             throw ArvadosAPIError(code: .badRequest, message: "cannot form a URL for \(path)")
         }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = HTTPMethod(rawValue: method)
-        request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
-        request.headers.add(name: "Accept", value: "application/json")
+        var request = ArvadosHTTPRequest(
+            method: method,
+            url: url,
+            headers: [("Authorization", "Bearer \(self.token)"), ("Accept", "application/json")],
+            body: nil,
+            timeout: .milliseconds(Int64((self.timeout * 1000).rounded()))
+        )
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.append(("Content-Type", "application/json"))
             do {
-                request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
+                request.body = Array(try JSONEncoder().encode(body))
             } catch {
                 throw ArvadosAPIError(code: .badRequest, message: "cannot encode request body: \(error)")
             }
         }
-        let status: Int
-        let data: Data
-        do {
-            let response = try await self.http.execute(
-                request,
-                timeout: .milliseconds(Int64((self.timeout * 1000).rounded()))
-            )
-            status = Int(response.status.code)
-            var buffer = try await response.body.collect(upTo: Self.maximumResponseBytes)
-            data = buffer.readData(length: buffer.readableBytes) ?? Data()
-        } catch {
-            throw ArvadosAPIError(code: .transport, message: "\(method) \(url.path): \(Self.describe(error))")
-        }
-        guard (200..<300).contains(status) else {
+        let response = try await self.transport.send(request)
+        guard (200..<300).contains(response.status) else {
             throw ArvadosAPIError(
-                code: .forStatus(status),
-                status: status,
-                message: Self.errorMessage(data) ?? "\(method) \(url.path) returned \(status)"
+                code: .forStatus(response.status),
+                status: response.status,
+                message: Self.errorMessage(Data(response.body)) ?? "\(method) \(url.path) returned \(response.status)"
             )
         }
+        if Response.self == Unread.self, let unread = Unread() as? Response { return unread }
         do {
-            return try JSONDecoder().decode(Response.self, from: data)
+            return try JSONDecoder().decode(Response.self, from: Data(response.body))
         } catch {
-            throw ArvadosAPIError(code: .decoding, status: status, message: "\(method) \(url.path): \(error)")
+            throw ArvadosAPIError(code: .decoding, status: response.status, message: "\(method) \(url.path): \(error)")
         }
     }
 
     /// The largest response body read (a page of containers is a few megabytes at most).
     static let maximumResponseBytes = 256 << 20
-
-    /// A transport error in words (AsyncHTTPClient's errors print as type names).
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout: return "connection timed out"
-            case .deadlineExceeded, .readTimeout: return "the request timed out"
-            case .remoteConnectionClosed: return "the server closed the connection"
-            default: return "\(error)"
-            }
-        }
-        if let error = error as? IOError { return error.description }
-        return "\(error)"
-    }
 
     /// The message of an Arvados error body `{"errors": ["…"]}`.
     static func errorMessage(_ data: Data) -> String? {

@@ -94,7 +94,7 @@ public final class ContainerSupervisor: Sendable {
         await logs.noteLater("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
         if container.state == .locked {
             do {
-                _ = try await self.client.updateContainer(self.uuid, ["state": .string("Running")])
+                try await self.client.setContainerAttributes(self.uuid, ["state": .string("Running")])
             } catch  where [.conflict, .unprocessable, .notFound, .forbidden].contains(error.code) {
                 // Cancelled, or unlocked (and perhaps requeued) since the dispatcher locked it: stop, and
                 // leave its state to whoever holds it now.
@@ -245,7 +245,7 @@ public final class ContainerSupervisor: Sendable {
         var delay = Duration.milliseconds(250)
         for _ in 0..<12 {
             do {
-                _ = try await self.client.updateContainer(self.uuid, attributes)
+                try await self.client.setContainerAttributes(self.uuid, attributes)
                 return
             } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
                 try? await Task.sleep(for: delay)

@@ -57,7 +57,7 @@ actor LogStreamer {
         let deadline = ContinuousClock.now.advanced(by: .seconds(120))
         while true {
             do {
-                try await self.client.createLog(log)
+                try await self.client.writeLog(log)
                 return
             } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
                 guard ContinuousClock.now < deadline else { return }

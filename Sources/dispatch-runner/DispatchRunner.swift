@@ -120,7 +120,8 @@ enum DispatchRunner {
             arguments: arguments,
             processEnvironment: environment
         )
-        guard let client = ArvadosClient(environment: configuration.env) else {
+        // A supervisor makes a handful of requests in its life: no event loops for them when the API is plain HTTP.
+        guard let client = ArvadosClient(environment: configuration.env, lightweight: true) else {
             let message = "ARVADOS_API_HOST and ARVADOS_API_TOKEN are required"
             if let ready { _ = "error: \(message)\n".withCString { write(ready, $0, strlen($0)) } }
             throw RunnerError(.configuration, message)

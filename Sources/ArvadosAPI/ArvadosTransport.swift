@@ -1,0 +1,99 @@
+public import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// One API request as ``ArvadosClient`` hands it to its transport.
+public struct ArvadosHTTPRequest: Sendable {
+    public var method: String
+    /// The whole URL, query included.
+    public var url: URL
+    /// Header names and values, in order (the transport adds `Host` and `Content-Length`).
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]?
+    /// How long the request may take in all.
+    public var timeout: Duration
+
+    public init(
+        method: String,
+        url: URL,
+        headers: [(name: String, value: String)],
+        body: [UInt8]?,
+        timeout: Duration
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+
+    /// `METHOD /path` for messages: never the query (it may be long) nor the headers (they hold the token).
+    var summary: String { "\(self.method) \(self.url.path)" }
+}
+
+/// The answer to an ``ArvadosHTTPRequest``: any status, with its body.
+public struct ArvadosHTTPResponse: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+
+    public init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
+}
+
+/// How ``ArvadosClient`` sends requests: the seam between the typed API and the HTTP implementation.
+///
+/// A transport reports a request that did not complete as ``ArvadosAPIError/Code/transport``; any HTTP status
+/// is a response, which the client interprets.
+public protocol ArvadosTransport: Sendable {
+    func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse
+}
+
+/// Requests through AsyncHTTPClient: a pool of kept-alive connections on NIO's event loops, with TLS and the
+/// system's trust roots. What the dispatcher and every HTTPS client use.
+public struct AsyncHTTPClientTransport: ArvadosTransport {
+    private let http: HTTPClient
+
+    /// - Parameter http: the client; the process-wide shared one by default.
+    public init(http: HTTPClient = .shared) { self.http = http }
+
+    public func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
+        outgoing.method = HTTPMethod(rawValue: request.method)
+        for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        do {
+            let response = try await self.http.execute(outgoing, timeout: .nanoseconds(request.timeout.nanoseconds))
+            let buffer = try await response.body.collect(upTo: ArvadosClient.maximumResponseBytes)
+            return ArvadosHTTPResponse(status: Int(response.status.code), body: Array(buffer.readableBytesView))
+        } catch {
+            throw ArvadosAPIError(code: .transport, message: "\(request.summary): \(Self.describe(error))")
+        }
+    }
+
+    /// A transport error in words (AsyncHTTPClient's errors print as type names).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .deadlineExceeded, .readTimeout: return "the request timed out"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: return "\(error)"
+            }
+        }
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : scaled.addingReportingOverflow(attoseconds / 1_000_000_000).0
+    }
+}
