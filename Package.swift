@@ -89,8 +89,8 @@ let package = Package(
             // start (2.3 of 4.5 ms) looking through them, so the runner exports none.
             linkerSettings: [
                 .unsafeFlags([
-                    "-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
-                    "-l_FoundationCollections", "-Xlinker", "--no-export-dynamic",
+                    "-static-stdlib", "-l_FoundationCShims", "-l_FoundationCollections", "-Xlinker",
+                    "--no-export-dynamic",
                 ])
             ]
         ),
@@ -102,7 +102,6 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
         // The runner's work on a worker VM: lock files, detaching, running and finalizing a container.

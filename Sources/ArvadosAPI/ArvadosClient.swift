@@ -1,6 +1,11 @@
 public import AsyncHTTPClient
 public import DispatchModel
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// A typed client of the Arvados API endpoints the dispatcher and its runners use.
 ///

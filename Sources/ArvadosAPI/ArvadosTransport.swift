@@ -1,8 +1,12 @@
 public import AsyncHTTPClient
-public import Foundation
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
 
 /// One API request as ``ArvadosClient`` hands it to its transport.
 public struct ArvadosHTTPRequest: Sendable {

@@ -2,6 +2,7 @@ import Crypto
 public import DispatchModel
 public import Foundation
 import GRDB
+import Synchronization
 
 /// The durable home of containers and logs: one SQLite database in WAL mode under the data directory.
 ///
@@ -16,6 +17,9 @@ public final class ContainerStore: Sendable {
     private let now: @Sendable () -> Date
     /// Every committed container change, in commit order, for subscribers in this process.
     public let changes = ChangeFeed()
+    /// Containers as last committed by this store, decoded: a change reads the row it rewrites, and decoding
+    /// its JSON was the largest part of a change's cost.
+    private let recent = RecentContainers()
 
     /// Opens (creating if needed) the database under `dataDirectory` and brings its schema up to date.
     ///
@@ -93,8 +97,10 @@ public final class ContainerStore: Sendable {
         )
         let stored = try Self.stored(container, newEtag: true)
         let changes = self.changes
+        let recent = self.recent
         return try await self.perform { db in
             try Self.insert(stored, into: db)
+            recent.remember([stored], in: db)
             db.afterNextTransaction { _ in changes.publish([stored.container]) }
             return stored
         }
@@ -124,10 +130,12 @@ public final class ContainerStore: Sendable {
         }
         let batch = prepared
         let changes = self.changes
+        let recent = self.recent
         return try await self.perform { db in
             for stored in batch {
                 try Self.insert(stored, into: db)
             }
+            recent.remember(batch, in: db)
             let containers = batch.map(\.container)
             db.afterNextTransaction { _ in changes.publish(containers) }
             return containers
@@ -322,9 +330,12 @@ public final class ContainerStore: Sendable {
         record.modifiedAt = now
         record.eventAt = record.eventAt ?? now
         let prepared = record
+        let recent = self.recent
         return try await self.perform { db in
             var record = prepared
-            if let object = record.objectUUID, let container = try Self.fetchContainer(object, in: db) {
+            if let object = record.objectUUID,
+                let container = try recent.stored(object)?.container ?? Self.fetchContainer(object, in: db)
+            {
                 guard ContainerRules.canSee(container, caller: caller) else {
                     throw ContainerAPIError(.forbidden, "Not permitted to log about \(object)")
                 }
@@ -474,8 +485,9 @@ extension ContainerStore {
         _ rule: @escaping @Sendable (Container) throws(ContainerAPIError) -> Container
     ) async throws(ContainerAPIError) -> StoredContainer {
         let changes = self.changes
+        let recent = self.recent
         return try await self.perform { db in
-            guard let current = try Self.fetchStoredContainer(uuid, in: db),
+            guard let current = try recent.stored(uuid) ?? Self.fetchStoredContainer(uuid, in: db),
                 ContainerRules.canSee(current.container, caller: caller)
             else {
                 throw ContainerAPIError(.notFound, "Container \(uuid) not found")
@@ -496,6 +508,7 @@ extension ContainerStore {
                     container.exitCode, stored.documentText, container.uuid.rawValue,
                 ]
             )
+            recent.remember([stored], in: db)
             db.afterNextTransaction { _ in changes.publish([container]) }
             return stored
         }
@@ -613,5 +626,38 @@ extension ContainerStore {
         } catch {
             throw ContainerAPIError(.internal, "Database read failed", cause: error)
         }
+    }
+}
+
+/// The last committed record of recently created or changed containers, decoded, for the next change of each.
+///
+/// Entries are set when their transaction commits and dropped when it rolls back, and the store is the only
+/// writer of its database (the data directory is locked), so an entry is always the row as stored. At most
+/// `capacity` entries are kept; when full, the cache starts over.
+final class RecentContainers: Sendable {
+    private let entries = Mutex<[String: StoredContainer]>([:])
+    let capacity: Int
+
+    init(capacity: Int = 4096) { self.capacity = capacity }
+
+    func stored(_ uuid: String) -> StoredContainer? {
+        self.entries.withLock { $0[uuid] }
+    }
+
+    /// Takes `records` once the current transaction of `db` commits; forgets them if it rolls back.
+    func remember(_ records: [StoredContainer], in db: Database) {
+        db.afterNextTransaction(
+            onCommit: { _ in
+                self.entries.withLock { entries in
+                    if entries.count + records.count > self.capacity { entries.removeAll(keepingCapacity: true) }
+                    for record in records.suffix(self.capacity) { entries[record.container.uuid.rawValue] = record }
+                }
+            },
+            onRollback: { _ in
+                self.entries.withLock { entries in
+                    for record in records { entries[record.container.uuid.rawValue] = nil }
+                }
+            }
+        )
     }
 }

@@ -1,8 +1,13 @@
 public import ArvadosAPI
 import Dispatch
 public import DispatchModel
-import Foundation
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -139,9 +144,7 @@ public final class ContainerSupervisor: Sendable {
             ]
         case .notLocked(let message):
             // Not this runner's to finalize (nor, perhaps, to log for): say why on its own stderr and go.
-            FileHandle.standardError.write(
-                Data("dispatch-runner: the API refused the move to Running (\(message)): container stopped\n".utf8)
-            )
+            POSIX.writeError("dispatch-runner: the API refused the move to Running (\(message)): container stopped\n")
             return 1
         case nil:
             await logs.noteLater("dispatch-runner: container exited with code \(status.exitCode)")
@@ -225,17 +228,12 @@ public final class ContainerSupervisor: Sendable {
 
     /// `cwd` when it exists on this node, else a fresh directory for the container under the work root.
     private func workingDirectory(for container: Container) throws(RunnerError) -> String {
-        var isDirectory: ObjCBool = false
-        if container.cwd.hasPrefix("/"),
-            FileManager.default.fileExists(atPath: container.cwd, isDirectory: &isDirectory), isDirectory.boolValue
-        {
+        if container.cwd.hasPrefix("/"), POSIX.isDirectory(container.cwd) {
             return container.cwd
         }
         let directory = "\(self.workRoot)/\(self.uuid.rawValue)"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw RunnerError(.spawn, "cannot create working directory \(directory): \(error.localizedDescription)")
+        if let problem = POSIX.makeDirectories(directory) {
+            throw RunnerError(.spawn, "cannot create working directory \(directory): \(problem)")
         }
         return directory
     }
@@ -296,7 +294,7 @@ public final class ContainerSupervisor: Sendable {
         let (stream, continuation) = AsyncStream<(String, [UInt8])>.makeStream()
         let open = Mutex(sources.count)
         for (event, fd) in sources {
-            Thread {
+            POSIX.startThread {
                 var buffer = [UInt8](repeating: 0, count: 65536)
                 while true {
                     let count = read(fd, &buffer, buffer.count)
@@ -315,7 +313,7 @@ public final class ContainerSupervisor: Sendable {
                 }) {
                     continuation.finish()
                 }
-            }.start()
+            }
         }
         return stream
     }

@@ -1,6 +1,11 @@
 import CRunnerSupport
 public import DispatchModel
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc

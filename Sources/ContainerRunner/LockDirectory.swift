@@ -1,5 +1,10 @@
 public import DispatchModel
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -112,13 +117,8 @@ public struct LockDirectory: Sendable {
     }
 
     private func lockDirectory() throws(RunnerError) -> Int32 {
-        do {
-            try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
-        } catch {
-            throw RunnerError(
-                .lockDirectory,
-                "cannot create lock directory \(self.path): \(error.localizedDescription)"
-            )
+        if let problem = POSIX.makeDirectories(self.path) {
+            throw RunnerError(.lockDirectory, "cannot create lock directory \(self.path): \(problem)")
         }
         let fd = open(self.directoryLockFile, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

@@ -1,5 +1,10 @@
 import CRunnerSupport
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -102,12 +107,11 @@ enum ProcessSpawner {
     /// Waits for `pid` on a dedicated thread (never on the cooperative pool) and returns its wait status.
     static func waitForExit(_ pid: pid_t) async -> ExitStatus {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            POSIX.startThread {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 continuation.resume(returning: ExitStatus(waitStatus: status))
             }
-            thread.start()
         }
     }
 

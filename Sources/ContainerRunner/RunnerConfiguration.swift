@@ -1,5 +1,10 @@
 public import DispatchModel
+
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// What the dispatcher sends a runner on stdin with `--stdin-config` (Arvados's `ConfigData`): the API
 /// environment and a few settings.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
 public import Foundation
+#endif
 
 /// An instant as the Arvados API writes it: RFC 3339 in UTC with nanoseconds,
 /// `2026-11-29T09:39:42.123456789Z`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -8,26 +9,42 @@ import Darwin
 
 /// Free ports and readiness checks on 127.0.0.1.
 public enum LoopbackPort: Sendable {
-    /// Asks the kernel for a port that is free on 127.0.0.1 right now.
+    /// A port that is free on 127.0.0.1 right now, never handed out before in this process.
     ///
-    /// Another process could take it before the caller binds it; tests accept that small race.
+    /// Ports come from below the kernel's ephemeral range (32768 and up here): a port the kernel picked for
+    /// `bind(0)` and released could be taken as the local port of any outgoing connection before the caller
+    /// binds it, which with hundreds of connections in a test run sometimes happened. Below that range only
+    /// an explicit bind can take a port, and this process hands each one out once.
     public static func free() throws -> Int {
+        for _ in 0..<Self.range.count {
+            let port = Self.next.withLock { state -> Int in
+                defer { state = (state + 1) % Self.range.count }
+                return Self.range.lowerBound + state
+            }
+            guard Self.handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            if Self.bindable(port) { return port }
+        }
+        throw TestSupportError("no free port on 127.0.0.1 in \(Self.range)")
+    }
+
+    /// Where ``free()`` looks: below Linux's default ephemeral range (32768–60999).
+    static let range = 20_000..<32_000
+    /// The next candidate, as an offset into ``range``, starting where this process's ID puts it.
+    private static let next = Mutex(Int(getpid()) * 7919 % 12_000)
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// Whether a socket could bind 127.0.0.1:`port` now (no listener, no connection in TIME_WAIT on it).
+    private static func bindable(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestSupportError("socket failed: errno \(errno)") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = Self.loopbackAddress(port: 0)
+        var address = Self.loopbackAddress(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw TestSupportError("bind failed: errno \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw TestSupportError("getsockname failed: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.

@@ -1,7 +1,13 @@
 import ArvadosAPI
 import ContainerRunner
+import Dispatch
 import DispatchModel
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -21,11 +27,11 @@ enum DispatchRunner {
         do {
             arguments = try RunnerArguments(parsing: Array(CommandLine.arguments.dropFirst()))
         } catch {
-            FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n\n\(RunnerArguments.usage)\n".utf8))
+            POSIX.writeError("dispatch-runner: \(error.message)\n\n\(RunnerArguments.usage)\n")
             exit(2)
         }
         for flag in arguments.ignored {
-            FileHandle.standardError.write(Data("dispatch-runner: ignoring unknown flag \(flag)\n".utf8))
+            POSIX.writeError("dispatch-runner: ignoring unknown flag \(flag)\n")
         }
         let environment = ProcessInfo.processInfo.environment
         let lockDirectory = LockDirectory(
@@ -34,7 +40,7 @@ enum DispatchRunner {
         do {
             exit(try self.run(arguments, lockDirectory: lockDirectory, environment: environment))
         } catch {
-            FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n".utf8))
+            POSIX.writeError("dispatch-runner: \(error.message)\n")
             exit(1)
         }
     }
@@ -52,7 +58,7 @@ enum DispatchRunner {
             print(self.version)
             return 0
         case .list:
-            if arguments.stdinPrices { _ = FileHandle.standardInput.readDataToEndOfFile() }
+            if arguments.stdinPrices { _ = POSIX.readStandardInput() }
             print(try lockDirectory.list().rendered, terminator: "")
             return 0
         case .kill(let signal):
@@ -62,7 +68,7 @@ enum DispatchRunner {
             let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
             let stdin =
                 arguments.stdinConfig || arguments.stdinEnv
-                ? [UInt8](FileHandle.standardInput.readDataToEndOfFile()) : []
+                ? POSIX.readStandardInput() : []
             let detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
             var passThrough = arguments.passThrough
             if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
@@ -79,7 +85,7 @@ enum DispatchRunner {
             print(record, terminator: "")
             return 0
         case .supervise:
-            let stdin = FileHandle.standardInput.readDataToEndOfFile()
+            let stdin = Data(POSIX.readStandardInput())
             self.supervise(arguments, stdin: stdin, start: .executed, environment: environment)
         }
     }
@@ -95,7 +101,7 @@ enum DispatchRunner {
             do throws(RunnerError) {
                 exit(try await self.supervise(arguments, stdin: stdin, start: start, environment: environment))
             } catch {
-                FileHandle.standardError.write(Data("dispatch-runner: \(error.message)\n".utf8))
+                POSIX.writeError("dispatch-runner: \(error.message)\n")
                 exit(1)
             }
         }
@@ -112,9 +118,7 @@ enum DispatchRunner {
         for fd in [Detacher.lockDescriptor, Detacher.readyDescriptor] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let ready = fcntl(Detacher.readyDescriptor, F_GETFD) >= 0 ? Detacher.readyDescriptor : nil
         let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
-        FileHandle.standardError.write(
-            Data("dispatch-runner: supervising \(uuid.rawValue) (pid \(getpid()), \(start.rawValue))\n".utf8)
-        )
+        POSIX.writeError("dispatch-runner: supervising \(uuid.rawValue) (pid \(getpid()), \(start.rawValue))\n")
         let configuration = try RunnerConfiguration.read(
             stdin: stdin,
             arguments: arguments,
