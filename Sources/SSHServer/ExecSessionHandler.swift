@@ -119,12 +119,16 @@ final class ExecSessionHandler: ChannelInboundHandler {
         }
     }
 
+    /// This process's environment, read once: building it from `environ` for every command cost more than the
+    /// rest of a command's start-up here.
+    private static let inheritedEnvironment = ProcessInfo.processInfo.environment
+
     private func startProcess(context: ChannelHandlerContext, command: String, wantReply: Bool) {
         guard self.process == nil, !self.finished else {
             Self.refuse(context: context, wantReply: wantReply)
             return
         }
-        let environment = ProcessInfo.processInfo.environment.merging(self.settings.environment) { $1 }
+        let environment = Self.inheritedEnvironment.merging(self.settings.environment) { $1 }
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(

@@ -367,10 +367,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// Applies `body` to the machine of worker `id`; `nil` if there is no such worker.
     func withMachine<T>(_ id: InstanceID, _ body: (inout Machine) -> T) -> T? {
-        guard var worker = self.workers[id] else { return nil }
-        let result = body(&worker.machine)
-        self.workers[id] = worker
-        return result
+        guard self.workers[id] != nil else { return nil }
+        // In place: a copy out and back would copy the machine's runner tables on every change.
+        return body(&self.workers[id]!.machine)
     }
 
     /// Performs what a worker's machine decided.
