@@ -168,19 +168,9 @@ public struct Detacher: Sendable {
         }
         close(input.read)
         close(ready.write)
-        Self.writeAll(input.write, stdin)
+        POSIX.writeAll(input.write, stdin)
         close(input.write)
         return pid
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return }
-            offset += written
-        }
     }
 
     /// Reads one line, waiting at most `timeout`; `nil` on end of file or timeout.

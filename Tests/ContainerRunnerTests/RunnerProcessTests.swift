@@ -128,6 +128,26 @@ struct RunnerProcessTests {
         }
     }
 
+    @Test("--no-detach supervises in the foreground: the container runs to Complete and the runner exits 0")
+    func foreground() async throws {
+        let node = try Node()
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await Self.lockedContainer(api, command: ["sh", "-c", "echo in-the-foreground"])
+            // What --detach starts when it cannot fork (a multithreaded process): a fresh copy of the program.
+            let output = try await node.run(
+                ["--no-detach", "--stdin-config", "--runtime-engine=process", container.uuid.rawValue],
+                stdin: try Self.config(api)
+            )
+            #expect(output.status == 0, "stderr: \(output.stderr)")
+            #expect(output.stderr.contains("supervising \(container.uuid) (pid "))
+            #expect(output.stderr.contains(", executed)"))
+            let finished = try await api.rootClient.container(container.uuid)
+            #expect(finished.state == .complete)
+            #expect(finished.exitCode == 0)
+            #expect(try await Self.logText(api, container.uuid, "stdout") == "in-the-foreground\n")
+        }
+    }
+
     @Test("A runner given the locked record starts that command without fetching, then moves it to Running")
     func givenRecord() async throws {
         let node = try Node()
