@@ -312,17 +312,26 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             )
             return
         }
+        if let reason = self.admitOrReject(container) {
+            await self.cancelUnsatisfiable(container, message: reason)
+        }
+    }
+
+    /// Admits a container seen for the first time; when no instance type can run it, returns why it must be
+    /// cancelled if it is Queued or Locked (one already running is only logged: its runner decides).
+    private func admitOrReject(_ container: Container) -> String? {
         do {
             try self.admit(container)
+            return nil
         } catch {
-            if container.state == .queued || container.state == .locked {
-                await self.cancelUnsatisfiable(container, message: error.message)
-            } else {
+            guard container.state == .queued || container.state == .locked else {
                 self.logger.warning(
                     "No instance type for a running container",
                     metadata: ["container.uuid": "\(container.uuid)", "error": "\(error.message)"]
                 )
+                return nil
             }
+            return error.message
         }
     }
 
@@ -393,12 +402,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 || ((container.state == .locked || container.state == .running)
                     && self.authorizationUUID != nil && container.lockedByUUID == self.authorizationUUID)
             guard wanted else { continue }
-            do {
-                try self.admit(container)
-            } catch {
-                if container.state == .queued || container.state == .locked {
-                    Task { await self.cancelUnsatisfiable(container, message: error.message) }
-                }
+            if let reason = self.admitOrReject(container) {
+                Task { await self.cancelUnsatisfiable(container, message: reason) }
             }
         }
         if let complete, let updatedAt = self.updatedAt, complete > updatedAt {

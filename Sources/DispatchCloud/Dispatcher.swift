@@ -232,7 +232,7 @@ public final class Dispatcher: Sendable {
             return InstanceSetID(rawValue: String(parts[1]))
         }
         let digest = Insecure.MD5.hash(data: Array(token.utf8))
-        return InstanceSetID(rawValue: digest.map { String(format: "%02x", $0) }.joined())
+        return InstanceSetID(rawValue: digest.lowercaseHex)
     }
 
     /// `DispatchPrivateKey`; for the loopback driver without one, a key kept in the data directory.

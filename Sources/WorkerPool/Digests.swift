@@ -1,4 +1,5 @@
 import Crypto
+import DispatchModel
 
 /// The digests the pool needs: the runner binary's MD5 and the gateway auth secret.
 enum Digests {
@@ -21,12 +22,6 @@ enum Digests {
     }
 
     static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        bytes.lowercaseHex
     }
 }

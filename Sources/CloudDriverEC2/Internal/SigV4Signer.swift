@@ -1,4 +1,5 @@
 import Crypto
+import DispatchModel
 import Foundation
 
 #if canImport(Glibc)
@@ -80,13 +81,7 @@ struct SigV4Signer: Sendable {
     }
 
     static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        bytes.lowercaseHex
     }
 
     /// `(YYYYMMDD'T'HHMMSS'Z', YYYYMMDD)` in UTC.
