@@ -198,11 +198,7 @@ public struct ArvadosClient: Sendable {
         )
         if let body {
             request.headers.append(("Content-Type", "application/json"))
-            do {
-                request.body = Array(try JSONEncoder().encode(body))
-            } catch {
-                throw ArvadosAPIError(code: .badRequest, message: "cannot encode request body: \(error)")
-            }
+            request.body = JSONValue.object(body).jsonBytes
         }
         let response = try await self.transport.send(request)
         guard (200..<300).contains(response.status) else {
