@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+import DispatchModel
 import NIOCore
 import NIOHTTP1
 
@@ -90,14 +91,5 @@ public struct AsyncHTTPClientTransport: ArvadosTransport {
         }
         if let error = error as? IOError { return error.description }
         return "\(error)"
-    }
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? .min : .max) : scaled.addingReportingOverflow(attoseconds / 1_000_000_000).0
     }
 }

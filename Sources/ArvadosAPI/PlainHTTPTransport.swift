@@ -1,4 +1,5 @@
 import Dispatch
+import DispatchModel
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -194,14 +195,6 @@ public final class PlainHTTPTransport: ArvadosTransport {
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
-    /// `text` without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    static func trimmed(_ text: Substring) -> String {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = text.firstIndex(where: { !blank($0) }), let last = text.lastIndex(where: { !blank($0) })
-        else { return "" }
-        return String(text[first...last])
-    }
-
     // MARK: - Exchange
 
     /// One connection's request and response: writes, then reads and parses the answer.
@@ -337,7 +330,7 @@ public final class PlainHTTPTransport: ArvadosTransport {
                 if line.isEmpty { break }
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 let name = line[..<colon].lowercased()
-                let value = PlainHTTPTransport.trimmed(line[line.index(after: colon)...])
+                let value = line[line.index(after: colon)...].trimmingHTTPWhitespace()
                 headers[name] = headers[name].map { "\($0), \(value)" } ?? value
             }
             return (String(parts[0]), status, headers)
@@ -357,7 +350,7 @@ public final class PlainHTTPTransport: ArvadosTransport {
             while true {
                 let line = try self.readLine()
                 let sizeText = line.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-                guard let size = Int(PlainHTTPTransport.trimmed(sizeText[...]), radix: 16), size >= 0 else {
+                guard let size = Int(sizeText.trimmingHTTPWhitespace(), radix: 16), size >= 0 else {
                     throw Failure(text: "bad chunk size \(line.prefix(20))")
                 }
                 if size == 0 {

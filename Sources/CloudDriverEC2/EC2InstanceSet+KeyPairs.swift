@@ -1,5 +1,6 @@
 import CloudDriver
 import Crypto
+import DispatchModel
 import Foundation
 
 extension EC2InstanceSet {
@@ -64,7 +65,7 @@ extension EC2InstanceSet {
             let unpadded = String(padded.prefix { $0 != "=" })
             return ["SHA256:" + unpadded, padded, unpadded]
         case "ssh-rsa":
-            return [Insecure.MD5.hash(data: blob).map { SigV4Signer.hex([$0]) }.joined(separator: ":")]
+            return [Insecure.MD5.hash(data: blob).map { [$0].lowercaseHex }.joined(separator: ":")]
         default:
             throw KeyFingerprintError(message: "EC2 key pairs hold RSA and Ed25519 keys only, not \(fields[0])")
         }

@@ -471,14 +471,6 @@ extension SimulatedCloud where RNG == SeededRandomNumberGenerator {
     }
 }
 
-extension Duration {
-    /// The duration in whole nanoseconds.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
 extension Array {
     /// The index of the first element for which `belongsInSecondPart` is true, assuming the array is
     /// partitioned that way.

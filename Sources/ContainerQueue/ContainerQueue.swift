@@ -392,8 +392,10 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             guard let container = latest[uuid] else { continue }
             self.dontUpdate?.insert(uuid)
             if var entry = self.current[uuid] {
-                entry.container = container
-                entry.container.mounts = [:]
+                // Set once: each change of the entry's container makes a new shared record.
+                var record = container
+                record.mounts = [:]
+                entry.container = record
                 self.current[uuid] = entry
                 continue
             }
@@ -465,8 +467,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private func apply(_ response: Container) {
         self.dontUpdate?.insert(response.uuid)
         guard var entry = self.current[response.uuid] else { return }
-        entry.container = response
-        entry.container.mounts = [:]
+        var record = response
+        record.mounts = [:]
+        entry.container = record
         self.current[response.uuid] = entry
         self.notify()
     }

@@ -27,7 +27,7 @@ public enum GoDuration: Sendable {
 
     /// Formats a duration the Arvados way: `1h`, `1m30s`, `10s`, `300ms`, `1.5µs`, `0s`.
     public static func format(_ duration: Duration) -> String {
-        let text = Self.goString(nanoseconds: Self.nanoseconds(of: duration))
+        let text = Self.goString(nanoseconds: duration.nanoseconds)
         return Self.replacingFirst("h0m", with: "h", in: Self.replacingFirst("m0s", with: "m", in: text))
     }
 
@@ -44,14 +44,6 @@ public enum GoDuration: Sendable {
     }
 
     /// The duration in whole nanoseconds, saturating at the bounds of `Int64`.
-    static func nanoseconds(of duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (total, overflow2) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
-        if overflow2 { return seconds < 0 ? .min : .max }
-        return total
-    }
 
     static func parseNanoseconds(_ text: String) throws(DurationParseError) -> Int64 {
         var scalars = Substring(text).unicodeScalars[...]

@@ -5,23 +5,19 @@ import DispatchModel
 enum Digests {
     /// The MD5 of `bytes` in lowercase hex, as `md5sum` prints it.
     static func md5Hex(_ bytes: [UInt8]) -> String {
-        Self.hex(Insecure.MD5.hash(data: bytes))
+        Insecure.MD5.hash(data: bytes).lowercaseHex
     }
 
     /// The secret a container's gateway accepts: hex HMAC-SHA256 of the container UUID keyed by the
     /// `SystemRootToken`.
     static func gatewayAuthSecret(uuid: String, systemRootToken: String) -> String {
         let key = SymmetricKey(data: Array(systemRootToken.utf8))
-        return Self.hex(HMAC<SHA256>.authenticationCode(for: Array(uuid.utf8), using: key))
+        return HMAC<SHA256>.authenticationCode(for: Array(uuid.utf8), using: key).lowercaseHex
     }
 
     /// 40 lowercase hex characters from the system's secure random generator: an instance secret.
     static func randomSecret() -> String {
         var generator = SystemRandomNumberGenerator()
-        return Self.hex((0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) })
-    }
-
-    static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        bytes.lowercaseHex
+        return (0..<20).map { _ in UInt8.random(in: 0...255, using: &generator) }.lowercaseHex
     }
 }

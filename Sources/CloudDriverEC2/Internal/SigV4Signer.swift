@@ -33,7 +33,7 @@ struct SigV4Signer: Sendable {
         if let token = self.credentials.sessionToken { signed["X-Amz-Security-Token"] = token }
 
         let canonicalHeaders: [(name: String, value: String)] = signed.map { name, value in
-            (name.lowercased(), Self.trimmed(value))
+            (name.lowercased(), value.trimmingHTTPWhitespace())
         }.sorted { $0.name < $1.name }
         let signedHeaders: String = canonicalHeaders.map(\.name).joined(separator: ";")
         let headerBlock: String = canonicalHeaders.map { "\($0.name):\($0.value)\n" }.joined()
@@ -43,17 +43,17 @@ struct SigV4Signer: Sendable {
             Self.canonicalQuery(query),
             headerBlock,
             signedHeaders,
-            Self.hex(SHA256.hash(data: body)),
+            SHA256.hash(data: body).lowercaseHex,
         ].joined(separator: "\n")
 
         let scope = "\(day)/\(self.region)/\(self.service)/aws4_request"
         let stringToSign =
-            "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + Self.hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
+            "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + SHA256.hash(data: Array(canonicalRequest.utf8)).lowercaseHex
         var key = SymmetricKey(data: Array("AWS4\(self.credentials.secretAccessKey)".utf8))
         for part in [day, self.region, self.service, "aws4_request"] {
             key = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
         }
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
+        let signature = HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key).lowercaseHex
         signed["Authorization"] =
             "AWS4-HMAC-SHA256 Credential=\(self.credentials.accessKeyID)/\(scope), "
             + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
@@ -69,19 +69,6 @@ struct SigV4Signer: Sendable {
         }
         pairs.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
-    }
-
-    private static func trimmed(_ value: String) -> String {
-        let characters = Array(value)
-        var start = 0
-        var end = characters.count
-        while start < end, characters[start] == " " || characters[start] == "\t" { start += 1 }
-        while end > start, characters[end - 1] == " " || characters[end - 1] == "\t" { end -= 1 }
-        return String(characters[start..<end])
-    }
-
-    static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        bytes.lowercaseHex
     }
 
     /// `(YYYYMMDD'T'HHMMSS'Z', YYYYMMDD)` in UTC.

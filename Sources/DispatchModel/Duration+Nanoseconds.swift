@@ -1,0 +1,11 @@
+extension Duration {
+    /// The duration in whole nanoseconds, saturating at `Int64.min` / `Int64.max` (about ±292 years).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflow2) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if overflow2 { return seconds < 0 ? .min : .max }
+        return total
+    }
+}
