@@ -48,3 +48,112 @@ void runner_close_from(int low) {
     if (highest < 0 || highest > 65536) highest = 65536;
     for (int fd = low; fd < highest; fd++) close(fd);
 }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+/// Steps of runner_spawn_confined, as reported in *failed_step.
+enum { STEP_PIPE = 1, STEP_FORK, STEP_DESCRIPTORS, STEP_CGROUP, STEP_RLIMIT, STEP_GROUPS, STEP_GID, STEP_UID,
+    STEP_CHDIR, STEP_EXEC };
+
+static void runner_child_fail(int pipe_fd, int step) {
+    int report[2] = {step, errno};
+    ssize_t ignored = write(pipe_fd, report, sizeof report);
+    (void)ignored;
+    _exit(127);
+}
+
+pid_t runner_spawn_confined(
+    const char *path, char *const argv[], char *const envp[], const int fds[3], int cgroup_procs_fd,
+    unsigned long long address_space_limit, int uid, int gid, const char *directory, int *failed_step,
+    int *child_errno) {
+    int report_pipe[2];
+    *failed_step = 0;
+    *child_errno = 0;
+    if (pipe2(report_pipe, O_CLOEXEC) != 0) {
+        *failed_step = STEP_PIPE;
+        *child_errno = errno;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        *failed_step = STEP_FORK;
+        *child_errno = errno;
+        close(report_pipe[0]);
+        close(report_pipe[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        // The child: async-signal-safe calls only (the parent has other threads).
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = SIG_DFL;
+        for (int number = 1; number < NSIG; number++) sigaction(number, &action, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setpgid(0, 0);
+        int writer = report_pipe[1];
+        // Move the report pipe above the three standard descriptors before they are replaced.
+        if (writer <= 2) {
+            writer = fcntl(writer, F_DUPFD_CLOEXEC, 3);
+            if (writer < 0) _exit(127);
+        }
+        int sources[3];
+        for (int i = 0; i < 3; i++) {
+            sources[i] = fds[i];
+            if (sources[i] <= 2 && sources[i] != i) {
+                sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
+                if (sources[i] < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            if (sources[i] == i) {
+                int flags = fcntl(i, F_GETFD);
+                if (flags >= 0) fcntl(i, F_SETFD, flags & ~FD_CLOEXEC);
+            } else if (dup2(sources[i], i) < 0) {
+                runner_child_fail(writer, STEP_DESCRIPTORS);
+            }
+        }
+        if (cgroup_procs_fd >= 0 && write(cgroup_procs_fd, "0", 1) != 1) runner_child_fail(writer, STEP_CGROUP);
+        if (address_space_limit > 0) {
+            struct rlimit limit = {address_space_limit, address_space_limit};
+            if (setrlimit(RLIMIT_AS, &limit) != 0) runner_child_fail(writer, STEP_RLIMIT);
+        }
+        if (uid >= 0) {
+            // Raw system calls: glibc's wrappers signal every thread of the process, of which the child has one.
+            if (syscall(SYS_setgroups, 0, NULL) != 0) runner_child_fail(writer, STEP_GROUPS);
+            if (syscall(SYS_setresgid, gid, gid, gid) != 0) runner_child_fail(writer, STEP_GID);
+            if (syscall(SYS_setresuid, uid, uid, uid) != 0) runner_child_fail(writer, STEP_UID);
+        }
+        if (directory != NULL && chdir(directory) != 0) runner_child_fail(writer, STEP_CHDIR);
+        // Everything but the standard descriptors and the report pipe (close-on-exec) goes.
+        for (int fd = 3; fd < writer; fd++) close(fd);
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, (unsigned int)writer + 1, ~0U, 0) != 0)
+#endif
+        {
+            for (int fd = writer + 1; fd < 65536; fd++) close(fd);
+        }
+        execve(path, argv, envp);
+        runner_child_fail(writer, STEP_EXEC);
+    }
+    close(report_pipe[1]);
+    int report[2] = {0, 0};
+    ssize_t count;
+    do {
+        count = read(report_pipe[0], report, sizeof report);
+    } while (count < 0 && errno == EINTR);
+    close(report_pipe[0]);
+    if (count == (ssize_t)sizeof report) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *failed_step = report[0];
+        *child_errno = report[1];
+        return -1;
+    }
+    return pid;
+}

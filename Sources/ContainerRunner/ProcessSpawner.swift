@@ -91,6 +91,69 @@ enum ProcessSpawner {
         return pid
     }
 
+    /// What ``spawnConfined(_:environment:descriptors:workingDirectory:confinement:)`` applies to the child
+    /// before its exec.
+    struct Confinement: Sendable {
+        /// Switch to this UID and GID, with no supplementary groups.
+        var credentials: (uid: UInt32, gid: UInt32)?
+        /// `cgroup.procs` of a cgroup to join.
+        var cgroupProcs: Int32?
+        /// `RLIMIT_AS`, in bytes.
+        var addressSpaceLimit: UInt64?
+    }
+
+    /// Starts the program at the absolute path `arguments[0]` in a new process group with `descriptors` as its
+    /// standard input, output and error (nothing else inherited), after applying `confinement`; returns its PID.
+    static func spawnConfined(
+        _ arguments: [String],
+        environment: [String: String],
+        descriptors: (Int32, Int32, Int32),
+        workingDirectory: String?,
+        confinement: Confinement
+    ) throws(RunnerError) -> pid_t {
+        guard let executable = arguments.first, executable.hasPrefix("/") else {
+            throw RunnerError(.spawn, "not an absolute program path: \(arguments.first ?? "")")
+        }
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        let fds: [Int32] = [descriptors.0, descriptors.1, descriptors.2]
+        var step: Int32 = 0
+        var error: Int32 = 0
+        let uid = confinement.credentials.map { Int32(bitPattern: $0.uid) } ?? -1
+        let gid = confinement.credentials.map { Int32(bitPattern: $0.gid) } ?? -1
+        let pid = fds.withUnsafeBufferPointer { fds in
+            runner_spawn_confined(
+                executable,
+                argv,
+                envp,
+                fds.baseAddress,
+                confinement.cgroupProcs ?? -1,
+                confinement.addressSpaceLimit ?? 0,
+                uid,
+                gid,
+                workingDirectory,
+                &step,
+                &error
+            )
+        }
+        guard pid > 0 else {
+            let steps = [
+                1: "create a pipe", 2: "fork", 3: "set up its descriptors", 4: "join its memory cgroup",
+                5: "set its address-space limit", 6: "drop supplementary groups", 7: "set GID \(gid)",
+                8: "set UID \(uid)", 9: "enter \(workingDirectory ?? "")", 10: "execute \(executable)",
+            ]
+            throw RunnerError(
+                .spawn,
+                "cannot start \(executable): cannot \(steps[Int(step)] ?? "start it"): \(String(cString: strerror(error)))"
+            )
+        }
+        return pid
+    }
+
     /// Finds `name` in `path` the way a shell does (names with a slash are used as they are).
     static func resolve(_ name: String, path: String) -> String? {
         if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }

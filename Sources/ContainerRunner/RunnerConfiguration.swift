@@ -19,6 +19,9 @@ public struct RunnerConfiguration: Decodable, Sendable {
     public var keepBuffers: Int
     /// The container record as the dispatcher locked it.
     public var container: Container?
+    /// How the `process` engine isolates containers (`Sandbox`, DispatchCloud's; `crunch-run` ignores it).
+    /// Absent: the defaults, which sandbox every container with bwrap.
+    public var sandbox = SandboxSettings()
 
     public init(env: [String: String], keepBuffers: Int = 0, container: Container? = nil) {
         self.env = env
@@ -30,6 +33,7 @@ public struct RunnerConfiguration: Decodable, Sendable {
         case env = "Env"
         case keepBuffers = "KeepBuffers"
         case container = "Container"
+        case sandbox = "Sandbox"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,6 +42,9 @@ public struct RunnerConfiguration: Decodable, Sendable {
         self.keepBuffers = try container.decodeIfPresent(Int.self, forKey: .keepBuffers) ?? 0
         // A record this runner cannot read is only a missed shortcut: it fetches the container instead.
         self.container = try? container.decodeIfPresent(Container.self, forKey: .container)
+        // Unlike the record, a sandbox setting this runner cannot read is an error: never a reason to run a
+        // container less isolated than the dispatcher asked.
+        self.sandbox = try container.decodeIfPresent(SandboxSettings.self, forKey: .sandbox) ?? SandboxSettings()
     }
 
     /// Reads the configuration as the flags say: `--stdin-config` (ConfigData JSON), `--stdin-env` (a JSON

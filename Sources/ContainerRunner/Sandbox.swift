@@ -1,0 +1,322 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the `process` engine isolates a container: the `Sandbox` member of the `--stdin-config` document, which
+/// the dispatcher fills from `DispatchCloud.ProcessSandbox` (`crunch-run` ignores it).
+///
+/// With `bwrap` (the default, also when the member is absent) each container runs under bubblewrap as an
+/// unprivileged user, in a mount view of its own: the system directories read-only, a short list of `/etc`
+/// files, its own working directory writable, a private `/tmp`, and no network unless
+/// `runtime_constraints.API` is true. Nothing else of this host exists in that view: not the dispatcher's
+/// configuration, its data directory, its keys, nor other containers' directories.
+public struct SandboxSettings: Decodable, Hashable, Sendable {
+    public enum Mode: String, Decodable, Hashable, Sendable {
+        /// Sandbox every container; without bwrap, a container fails with a `runtime_status.error`.
+        case bwrap
+        /// Sandbox when bwrap is installed, else run unsandboxed with a warning in the container's log.
+        case auto
+        /// Run containers as the runner's own user, seeing the whole host.
+        case none
+    }
+
+    public var mode: Mode
+    /// The user the container runs as: a name from `/etc/passwd`, a UID, or `UID:GID`.
+    public var user: String
+    /// Host paths the container also sees, read-only, at the same place.
+    public var readOnlyPaths: [String]
+    /// Where bwrap is looked for, in order (not part of the document: `$DISPATCH_RUNNER_BWRAP` replaces it).
+    public var bwrapLocations = ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"]
+
+    public init(mode: Mode = .bwrap, user: String = "nobody", readOnlyPaths: [String] = []) {
+        self.mode = mode
+        self.user = user
+        self.readOnlyPaths = readOnlyPaths
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case mode = "Mode"
+        case user = "User"
+        case readOnlyPaths = "ReadOnlyPaths"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.mode = try container.decodeIfPresent(Mode.self, forKey: .mode) ?? .bwrap
+        self.user = try container.decodeIfPresent(String.self, forKey: .user) ?? "nobody"
+        self.readOnlyPaths = try container.decodeIfPresent([String].self, forKey: .readOnlyPaths) ?? []
+    }
+}
+
+/// Building a container's bubblewrap command line, and the host facts it depends on.
+enum Sandbox {
+    /// What the operator sees when the sandbox is required and bwrap is missing.
+    static let missingBwrap =
+        "the process sandbox needs bubblewrap (bwrap), which is not installed on this instance: install the "
+        + "bubblewrap package, or set DispatchCloud.ProcessSandbox.Mode to none to run containers unsandboxed"
+
+    /// The top-level system directories a container sees read-only (or as the same symlink, on merged-/usr systems).
+    static let systemDirectories = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+
+    /// The `/etc` entries a container sees read-only: what the C library, shells and TLS clients read. An
+    /// allowlist, so that nothing else kept in `/etc` (an `/etc/arvados/config.yml`, keys) is visible.
+    static let etcEntries = [
+        "alternatives", "bash.bashrc", "ca-certificates", "ca-certificates.conf", "debian_version", "environment",
+        "gai.conf", "group", "host.conf", "hostname", "hosts", "inputrc", "ld.so.cache", "ld.so.conf",
+        "ld.so.conf.d", "locale.alias", "localtime", "mime.types", "networks", "nsswitch.conf", "os-release",
+        "passwd", "profile", "protocols", "resolv.conf", "services", "shells", "ssl", "timezone",
+    ].map { "/etc/" + $0 }
+
+    /// What a path is on the host.
+    enum Entry: Equatable, Sendable {
+        case missing
+        case directory
+        case file
+        case symlink(String)
+    }
+
+    /// What `path` is on this host (without following a final symlink).
+    static func probe(_ path: String) -> Entry {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .missing }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return .directory
+        case S_IFLNK:
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let count = readlink(path, &buffer, buffer.count - 1)
+            guard count > 0 else { return .missing }
+            return .symlink(String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        default: return .file
+        }
+    }
+
+    /// The first executable bwrap, or nil.
+    static func findBwrap(locations: [String]) -> String? {
+        locations.first { access($0, X_OK) == 0 }
+    }
+
+    /// Everything that decides a container's bwrap command line.
+    struct Layout: Equatable, Sendable {
+        /// The container's own directory on the host, writable; seen at its output path and its cwd, else at
+        /// the same path.
+        var workDirectory: String
+        /// `cwd` of the record.
+        var cwd: String = ""
+        /// `output_path` of the record.
+        var outputPath: String = ""
+        /// `runtime_constraints.API`: share the host's network.
+        var network = false
+        /// `ReadOnlyPaths` of the settings.
+        var readOnlyPaths: [String] = []
+    }
+
+    /// The bwrap arguments (without the program itself) that run `command` as `layout` says; `probe` says
+    /// what each system path is on this host.
+    static func arguments(
+        _ layout: Layout,
+        command: [String],
+        probe: (String) -> Entry = Self.probe
+    ) -> [String] {
+        var arguments = ["--die-with-parent", "--new-session", "--unshare-all"]
+        if layout.network { arguments.append("--share-net") }
+        for path in Self.systemDirectories {
+            switch probe(path) {
+            case .directory: arguments += ["--ro-bind", path, path]
+            case .symlink(let target): arguments += ["--symlink", target, path]
+            case .file, .missing: break
+            }
+        }
+        for path in Self.etcEntries where probe(path) != .missing {
+            arguments += ["--ro-bind-try", path, path]
+        }
+        for path in layout.readOnlyPaths where Self.isPlainAbsolute(path) && path != "/" {
+            arguments += ["--ro-bind-try", path, path]
+        }
+        arguments += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        // The container's directory appears at its output path and its cwd, else at its own host path.
+        var mountPoints: [String] = []
+        for path in [layout.outputPath, layout.cwd] where Self.canMount(path, layout) && !mountPoints.contains(path) {
+            mountPoints.append(path)
+        }
+        if mountPoints.isEmpty { mountPoints = [layout.workDirectory] }
+        for path in mountPoints { arguments += ["--bind", layout.workDirectory, path] }
+        let directory = Self.canMount(layout.cwd, layout) ? layout.cwd : mountPoints[0]
+        arguments += ["--chdir", directory, "--"]
+        return arguments + command
+    }
+
+    /// Whether the container's working directory may also be mounted at `path` (its `cwd` or `output_path`):
+    /// an absolute path that hides nothing the sandbox provides (the system directories, `/etc`, `/proc`,
+    /// `/dev`, `/sys`, the read-only paths).
+    static func canMount(_ path: String, _ layout: Layout) -> Bool {
+        guard Self.isPlainAbsolute(path), path != "/" else { return false }
+        let reserved = Self.systemDirectories + ["/etc", "/proc", "/dev", "/sys"] + layout.readOnlyPaths
+        return !reserved.contains { path == $0 || path.hasPrefix($0 + "/") || $0.hasPrefix(path + "/") }
+    }
+
+    /// An absolute path without `.`, `..` or empty components (a trailing slash aside).
+    static func isPlainAbsolute(_ path: String) -> Bool {
+        guard path.hasPrefix("/") else { return false }
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        return !components.enumerated().contains { index, component in
+            component == "." || component == ".." || (component.isEmpty && index != components.count - 1)
+        }
+    }
+
+    /// Where sandboxed containers' directories go when the runner's work root is out of the sandbox user's
+    /// reach (bwrap, running as that user, must reach the directory it mounts).
+    static let fallbackRoot = "/tmp/dispatch-runner-sandbox"
+
+    /// Whether a process of `uid` and `gid` (and no other group) may traverse every directory from `/` to
+    /// `path`; `lookup` gives a directory's owner, group and mode.
+    static func reachable(
+        _ path: String,
+        uid: UInt32,
+        gid: UInt32,
+        lookup: (String) -> (uid: UInt32, gid: UInt32, mode: UInt32)? = Self.ownership
+    ) -> Bool {
+        guard path.hasPrefix("/") else { return false }
+        var prefix = ""
+        for component in [""] + path.split(separator: "/").map(String.init) {
+            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" : prefix + "/") + component
+            guard let info = lookup(prefix) else { return false }
+            let bit: UInt32 = info.uid == uid ? 0o100 : info.gid == gid ? 0o010 : 0o001
+            if info.mode & bit == 0 { return false }
+        }
+        return true
+    }
+
+    /// A path's owner, group and permission bits (following symlinks), or nil.
+    static func ownership(_ path: String) -> (uid: UInt32, gid: UInt32, mode: UInt32)? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return (info.st_uid, info.st_gid, UInt32(info.st_mode & 0o7777))
+    }
+
+    /// The UID and GID of `user` (a name in `passwd`, a UID, or `UID:GID`), or nil when it is unknown.
+    static func resolveUser(_ user: String, passwd: String) -> (uid: UInt32, gid: UInt32)? {
+        let entries = passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+            .filter { $0.count >= 4 }
+        let parts = user.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 2, let uid = UInt32(parts[0]), let gid = UInt32(parts[1]) { return (uid, gid) }
+        if parts.count == 1, let uid = UInt32(user) {
+            let gid = entries.first { UInt32($0[2]) == uid }.flatMap { UInt32($0[3]) } ?? uid
+            return (uid, gid)
+        }
+        guard parts.count == 1, let entry = entries.first(where: { $0[0] == user }),
+            let uid = UInt32(entry[2]), let gid = UInt32(entry[3])
+        else { return nil }
+        return (uid, gid)
+    }
+
+    /// The contents of `/etc/passwd` (empty when unreadable).
+    static func readPasswd() -> String {
+        let fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while bytes.count < 16 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A memory cgroup (v1) holding one container, with its RAM limit.
+struct MemoryCgroup: Sendable {
+    /// The cgroup's directory.
+    let path: String
+    /// `cgroup.procs`, open for writing (close-on-exec): the child writes "0" to it before its exec.
+    let procs: Int32
+
+    /// The memory hierarchy's mount point.
+    static let mountPoint = "/sys/fs/cgroup/memory"
+
+    /// Creates `name` under this process's own memory cgroup (or the hierarchy's root) with `limit` bytes;
+    /// nil with the reason when the kernel or the user does not allow it.
+    static func create(name: String, limit: Int64) -> Result<MemoryCgroup, RunnerError> {
+        let parent = Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
+        guard let base = parent ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else {
+            return .failure(RunnerError(.spawn, "no memory cgroup hierarchy at \(Self.mountPoint)"))
+        }
+        let path = (base.hasSuffix("/") ? base : base + "/") + name
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            return .failure(RunnerError(.spawn, "cannot create \(path): \(String(cString: strerror(errno)))"))
+        }
+        guard Self.write(String(limit), to: path + "/memory.limit_in_bytes") else {
+            let reason = String(cString: strerror(errno))
+            rmdir(path)
+            return .failure(RunnerError(.spawn, "cannot set \(path)/memory.limit_in_bytes: \(reason)"))
+        }
+        // With swap accounting, the same limit on memory and swap together; without it the file is absent.
+        _ = Self.write(String(limit), to: path + "/memory.memsw.limit_in_bytes")
+        let procs = open(path + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        guard procs >= 0 else {
+            rmdir(path)
+            return .failure(RunnerError(.spawn, "cannot open \(path)/cgroup.procs"))
+        }
+        return .success(MemoryCgroup(path: path, procs: procs))
+    }
+
+    /// Sends `signal` to every process in the cgroup but `excluded`.
+    func signalMembers(_ signal: Int32, except excluded: pid_t) {
+        let fd = open(self.path + "/cgroup.procs", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            if let pid = pid_t(line), pid > 0, pid != excluded { _ = kill(pid, signal) }
+        }
+    }
+
+    /// Closes the descriptor and removes the cgroup once its processes are gone (retrying briefly).
+    func remove() async {
+        close(self.procs)
+        for _ in 0..<100 {
+            if rmdir(self.path) == 0 || errno == ENOENT { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// This process's memory cgroup path, from `/proc/self/cgroup` (`N:memory:/path`).
+    static func ownCgroup() -> String? {
+        let fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        for line in String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            if fields.count == 3, fields[1].split(separator: ",").contains("memory") { return String(fields[2]) }
+        }
+        return nil
+    }
+
+    private static func write(_ text: String, to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}

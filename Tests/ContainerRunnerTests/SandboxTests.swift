@@ -1,0 +1,145 @@
+import DispatchModel
+import Foundation
+import Testing
+
+@testable import ContainerRunner
+
+/// The bubblewrap command line of the `process` engine, and the host facts it depends on.
+@Suite("Process sandbox")
+struct SandboxTests {
+    /// A merged-/usr host: `/bin`, `/lib`, `/lib64`, `/sbin` are symlinks; `/lib32` is missing.
+    static func host(_ path: String) -> Sandbox.Entry {
+        switch path {
+        case "/usr": .directory
+        case "/bin", "/sbin", "/lib", "/lib64": .symlink("usr" + path)
+        case "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf": .file
+        case "/etc/ssl", "/etc/alternatives": .directory
+        default: .missing
+        }
+    }
+
+    static func arguments(_ layout: Sandbox.Layout, command: [String] = ["true"]) -> [String] {
+        Sandbox.arguments(layout, command: command, probe: Self.host)
+    }
+
+    /// The (source, destination) pairs of every option `name` taking two operands.
+    static func pairs(_ arguments: [String], _ name: String) -> [(String, String)] {
+        arguments.indices.compactMap { index in
+            arguments[index] == name && index + 2 < arguments.count
+                ? (arguments[index + 1], arguments[index + 2]) : nil
+        }
+    }
+
+    @Test("Without runtime_constraints.API the container gets no network; with it, the host's")
+    func network() {
+        let off = Self.arguments(.init(workDirectory: "/w/c1"))
+        #expect(off.contains("--unshare-all"))
+        #expect(!off.contains("--share-net"))
+        let on = Self.arguments(.init(workDirectory: "/w/c1", network: true))
+        #expect(on.contains("--unshare-all"))
+        #expect(on.contains("--share-net"))
+        // The options come before the command.
+        #expect(on.firstIndex(of: "--share-net")! < on.firstIndex(of: "--")!)
+    }
+
+    @Test("Only the system directories, an allowlist of /etc and the container's own directory are visible")
+    func mountView() {
+        let arguments = Self.arguments(
+            .init(workDirectory: "/w/c1", readOnlyPaths: ["/opt/tools"]),
+            command: ["sh", "-c", "echo hi"]
+        )
+        #expect(Array(arguments.prefix(3)) == ["--die-with-parent", "--new-session", "--unshare-all"])
+        #expect(Array(arguments.suffix(4)) == ["--", "sh", "-c", "echo hi"])
+        let readOnly = Self.pairs(arguments, "--ro-bind").map(\.0)
+        #expect(readOnly == ["/usr"])
+        let symlinks = Self.pairs(arguments, "--symlink").map { "\($0.1)->\($0.0)" }
+        #expect(symlinks == ["/bin->usr/bin", "/sbin->usr/sbin", "/lib->usr/lib", "/lib64->usr/lib64"])
+        let tried = Self.pairs(arguments, "--ro-bind-try").map(\.0)
+        #expect(
+            tried == [
+                "/etc/alternatives", "/etc/group", "/etc/hosts", "/etc/passwd", "/etc/resolv.conf", "/etc/ssl",
+                "/opt/tools",
+            ]
+        )
+        // Never the whole of / or /etc (where a config file may live), nor /var, /home, /root, /run.
+        let sources = Self.pairs(arguments, "--ro-bind").map(\.0) + tried + Self.pairs(arguments, "--bind").map(\.0)
+        for forbidden in ["/", "/etc", "/etc/arvados", "/var", "/var/lib", "/home", "/root", "/run", "/tmp"] {
+            #expect(!sources.contains(forbidden), "\(forbidden) is exposed")
+        }
+        #expect(Self.pairs(arguments, "--bind").map { "\($0.0)->\($0.1)" } == ["/w/c1->/w/c1"])
+        #expect(arguments.contains("--tmpfs") && arguments[arguments.firstIndex(of: "--tmpfs")! + 1] == "/tmp")
+        #expect(arguments[arguments.firstIndex(of: "--chdir")! + 1] == "/w/c1")
+    }
+
+    @Test("The container's directory is mounted at its output path and cwd when they hide nothing the sandbox needs")
+    func cwdAndOutputPath() {
+        let tmp = Self.arguments(.init(workDirectory: "/w/c1", cwd: "/tmp", outputPath: "/tmp"))
+        #expect(Self.pairs(tmp, "--bind").map { "\($0.0)->\($0.1)" } == ["/w/c1->/tmp"])
+        #expect(tmp[tmp.firstIndex(of: "--chdir")! + 1] == "/tmp")
+        // The private /tmp comes first, so the bind is on top of it.
+        #expect(tmp.firstIndex(of: "--tmpfs")! < tmp.firstIndex(of: "--bind")!)
+
+        let cwl = Self.arguments(.init(workDirectory: "/w/c1", cwd: "/var/spool/cwl/x", outputPath: "/var/spool/cwl"))
+        #expect(
+            Self.pairs(cwl, "--bind").map { "\($0.0)->\($0.1)" } == [
+                "/w/c1->/var/spool/cwl", "/w/c1->/var/spool/cwl/x",
+            ]
+        )
+        #expect(cwl[cwl.firstIndex(of: "--chdir")! + 1] == "/var/spool/cwl/x")
+
+        // Over the system directories, /etc, /proc, /, or with .. : not mounted; the container runs in its own path.
+        for bad in [
+            "/usr/bin", "/etc", "/proc", "/", "/dev/shm", "relative", "/a/../etc", "/lib", "/opt/tools/x", "/opt",
+        ] {
+            let arguments = Self.arguments(
+                .init(workDirectory: "/w/c1", cwd: bad, outputPath: bad, readOnlyPaths: ["/opt/tools"])
+            )
+            #expect(Self.pairs(arguments, "--bind").map(\.1) == ["/w/c1"], "\(bad)")
+            #expect(arguments[arguments.firstIndex(of: "--chdir")! + 1] == "/w/c1", "\(bad)")
+        }
+    }
+
+    @Test("The sandbox user is a name from passwd, a UID or UID:GID; unknown names are refused")
+    func users() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            + "runner:x:1001:1002::/home/runner:/bin/sh\n"
+        #expect(Sandbox.resolveUser("nobody", passwd: passwd).map { [$0.uid, $0.gid] } == [65534, 65534])
+        #expect(Sandbox.resolveUser("runner", passwd: passwd).map { [$0.uid, $0.gid] } == [1001, 1002])
+        #expect(Sandbox.resolveUser("1001", passwd: passwd).map { [$0.uid, $0.gid] } == [1001, 1002])
+        #expect(Sandbox.resolveUser("4000", passwd: passwd).map { [$0.uid, $0.gid] } == [4000, 4000])
+        #expect(Sandbox.resolveUser("4000:5000", passwd: passwd).map { [$0.uid, $0.gid] } == [4000, 5000])
+        #expect(Sandbox.resolveUser("ghost", passwd: passwd) == nil)
+        #expect(Sandbox.resolveUser("1:2:3", passwd: passwd) == nil)
+        #expect(Sandbox.resolveUser("", passwd: passwd) == nil)
+    }
+
+    @Test("A work root behind a directory the sandbox user cannot enter is out of its reach")
+    func reachability() {
+        let tree: [String: (uid: UInt32, gid: UInt32, mode: UInt32)] = [
+            "/": (0, 0, 0o755), "/tmp": (0, 0, 0o1777), "/tmp/private": (0, 0, 0o700),
+            "/tmp/private/work": (0, 0, 0o755), "/tmp/open": (0, 0, 0o711), "/tmp/group": (0, 77, 0o710),
+        ]
+        let lookup = { (path: String) in tree[path] }
+        #expect(Sandbox.reachable("/tmp/open", uid: 65534, gid: 65534, lookup: lookup))
+        #expect(!Sandbox.reachable("/tmp/private/work", uid: 65534, gid: 65534, lookup: lookup))
+        #expect(Sandbox.reachable("/tmp/private/work", uid: 0, gid: 0, lookup: lookup))
+        #expect(Sandbox.reachable("/tmp/group", uid: 65534, gid: 77, lookup: lookup))
+        #expect(!Sandbox.reachable("/tmp/group", uid: 65534, gid: 65534, lookup: lookup))
+        #expect(!Sandbox.reachable("/tmp/missing", uid: 0, gid: 0, lookup: lookup))
+    }
+
+    @Test("The Sandbox member of --stdin-config: defaults to bwrap when absent; a malformed one is an error")
+    func configuration() throws {
+        let absent = try JSONDecoder().decode(RunnerConfiguration.self, from: Data(#"{"Env":{}}"#.utf8))
+        #expect(absent.sandbox == SandboxSettings(mode: .bwrap, user: "nobody"))
+        let given = try JSONDecoder().decode(
+            RunnerConfiguration.self,
+            from: Data(#"{"Sandbox":{"Mode":"auto","User":"1000:1000","ReadOnlyPaths":["/opt"]}}"#.utf8)
+        )
+        #expect(given.sandbox == SandboxSettings(mode: .auto, user: "1000:1000", readOnlyPaths: ["/opt"]))
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(RunnerConfiguration.self, from: Data(#"{"Sandbox":{"Mode":"off"}}"#.utf8))
+        }
+    }
+}
