@@ -57,6 +57,14 @@ public struct ContainerAPIServer: Service {
         let logger = self.logger
         let application = Application(
             router: handlers.router(),
+            server: .http1(
+                configuration: .init(
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: RequestLimits.maxHeadBytes,
+                        maxHeaderListSize: RequestLimits.maxHeadBytes
+                    )
+                )
+            ),
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

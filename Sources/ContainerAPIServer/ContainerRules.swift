@@ -101,11 +101,12 @@ enum ContainerRules {
             throw ContainerAPIError(.unprocessable, "output_path can't be blank")
         }
         guard container.runtimeConstraints.vcpus > 0 else {
-            throw ContainerAPIError(.unprocessable, "runtime_constraints vcpus must be a positive integer")
+            throw ContainerAPIError(.unprocessable, "runtime_constraints.vcpus must be a positive integer")
         }
         guard container.runtimeConstraints.ram > 0 else {
-            throw ContainerAPIError(.unprocessable, "runtime_constraints ram must be a positive integer")
+            throw ContainerAPIError(.unprocessable, "runtime_constraints.ram must be a positive integer")
         }
+        try Self.checkAdmissible(container)
         if container.cwd.isEmpty {
             container.cwd = "."
         }
@@ -185,6 +186,9 @@ enum ContainerRules {
             merged[key] = value
         }
         var next = try Self.decodeContainer(merged)
+        if !Self.admissionFields.isDisjoint(with: changed.keys) {
+            try Self.checkAdmissible(next)
+        }
         if from != to {
             if to == .running {
                 next.startedAt = next.startedAt ?? now
@@ -313,8 +317,13 @@ enum ContainerRules {
                 throw ContainerAPIError(.unprocessable, "priority must be an integer from 0 to \(Self.maxPriority)")
             }
         }
-        if let exitCode = attributes["exit_code"], !exitCode.isNull, exitCode.integerValue == nil {
-            throw ContainerAPIError(.unprocessable, "exit_code must be an integer")
+        if let exitCode = attributes["exit_code"], !exitCode.isNull {
+            guard let value = exitCode.integerValue, Self.exitCodeRange.contains(value) else {
+                throw ContainerAPIError(
+                    .unprocessable,
+                    "exit_code must be an integer from \(Self.exitCodeRange.lowerBound) to \(Self.exitCodeRange.upperBound)"
+                )
+            }
         }
     }
 

@@ -18,15 +18,20 @@ struct JSONParser {
     static let maximumDepth = 512
 
     private let bytes: UnsafeRawBufferPointer
+    private let depthLimit: Int
     private var index = 0
 
-    private init(_ bytes: UnsafeRawBufferPointer) {
+    private init(_ bytes: UnsafeRawBufferPointer, depthLimit: Int) {
         self.bytes = bytes
+        self.depthLimit = depthLimit
     }
 
-    /// Parses `text`, one JSON value with optional surrounding whitespace.
-    static func parse(_ text: UnsafeRawBufferPointer) throws(SyntaxError) -> JSONValue {
-        var parser = JSONParser(text)
+    /// Parses `text`, one JSON value with optional surrounding whitespace, nested at most `maximumDepth` levels.
+    static func parse(
+        _ text: UnsafeRawBufferPointer,
+        maximumDepth: Int = Self.maximumDepth
+    ) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(text, depthLimit: min(maximumDepth, Self.maximumDepth))
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
         guard parser.index == text.count else {
@@ -77,7 +82,7 @@ struct JSONParser {
     }
 
     private mutating func object(depth: Int) throws(SyntaxError) -> JSONValue {
-        guard depth <= Self.maximumDepth else { throw self.error("JSON nested too deeply") }
+        guard depth <= self.depthLimit else { throw self.error("JSON nested too deeply") }
         self.index += 1
         var members: [String: JSONValue] = [:]
         self.skipWhitespace()
@@ -112,7 +117,7 @@ struct JSONParser {
     }
 
     private mutating func array(depth: Int) throws(SyntaxError) -> JSONValue {
-        guard depth <= Self.maximumDepth else { throw self.error("JSON nested too deeply") }
+        guard depth <= self.depthLimit else { throw self.error("JSON nested too deeply") }
         self.index += 1
         var elements: [JSONValue] = []
         self.skipWhitespace()

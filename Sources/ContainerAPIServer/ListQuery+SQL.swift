@@ -36,8 +36,17 @@ extension ListQuery {
         if let visibility {
             parts.append(visibility)
         }
+        var bound = 0
         for filter in self.filters {
-            parts.append(try filter.sql())
+            let part = try filter.sql()
+            bound += part.arguments.count
+            guard bound <= RequestLimits.maxBoundValues else {
+                throw ContainerAPIError(
+                    .unprocessable,
+                    "Invalid filters: they compare against more than \(RequestLimits.maxBoundValues) values"
+                )
+            }
+            parts.append(part)
         }
         return .and(parts)
     }
@@ -59,6 +68,7 @@ extension ListQuery.Filter {
             throw self.unsupported()
         case ("is_a", .uuid):
             let kinds = self.operand.arrayValue ?? [self.operand]
+            try self.checkOperandCount(kinds.count)
             var infixes: [DatabaseValue] = []
             for kind in kinds {
                 guard let name = kind.stringValue, let infix = arvadosUUIDInfixes[name] else {
@@ -73,6 +83,13 @@ extension ListQuery.Filter {
             guard let pattern = self.operand.stringValue else {
                 throw ContainerAPIError(.unprocessable, "Invalid operand for \(self.op): expected a string pattern")
             }
+            guard pattern.utf8.count <= RequestLimits.maxLikePatternBytes else {
+                throw ContainerAPIError(
+                    .unprocessable,
+                    "Invalid operand for \(self.op) on '\(self.name)' in filter: the pattern has "
+                        + "\(pattern.utf8.count) bytes, at most \(RequestLimits.maxLikePatternBytes) allowed"
+                )
+            }
             let glob = Self.glob(fromLikePattern: pattern)
             if self.op == "like" {
                 return SQLFragment(sql: "\(column) GLOB ?", arguments: [glob.databaseValue])
@@ -84,6 +101,7 @@ extension ListQuery.Filter {
             guard let elements = self.operand.arrayValue else {
                 throw ContainerAPIError(.unprocessable, "Invalid operand for \(self.op): expected an array")
             }
+            try self.checkOperandCount(elements.count)
             var values: [DatabaseValue] = []
             for element in elements {
                 values.append(try self.databaseValue(element))
@@ -161,6 +179,16 @@ extension ListQuery.Filter {
         )
     }
 
+    private func checkOperandCount(_ count: Int) throws(ContainerAPIError) {
+        guard count <= RequestLimits.maxFilterOperands else {
+            throw ContainerAPIError(
+                .unprocessable,
+                "Invalid operand for \(self.op) on '\(self.name)' in filter: \(count) values given, "
+                    + "at most \(RequestLimits.maxFilterOperands) allowed"
+            )
+        }
+    }
+
     private func unsupported() -> ContainerAPIError {
         ContainerAPIError(.unprocessable, "Operator '\(self.op)' is not supported for attribute '\(self.name)'")
     }
@@ -209,7 +237,11 @@ extension ListQuery.Filter {
 
 extension Timestamp {
     /// Microseconds since 1970, as the storage columns hold timestamps.
+    ///
+    /// Saturates at `Int64`'s bounds rather than trapping (RFC 3339 parsing only yields years 0–9999, far inside).
     var microseconds: Int64 {
-        Int64((self.date.timeIntervalSince1970 * 1_000_000).rounded())
+        let value = (self.date.timeIntervalSince1970 * 1_000_000).rounded()
+        guard value >= -0x1p63, value < 0x1p63 else { return value < 0 ? .min : .max }
+        return Int64(value)
     }
 }

@@ -106,17 +106,29 @@ struct ListQuery: Sendable {
 
     /// Parses the list parameters of a request.
     init(parameters: [String: JSONValue], schema: ListSchema, maxLimit: Int) throws(ContainerAPIError) {
+        var filterList: [JSONValue] = []
         if let filters = parameters["filters"], !filters.isNull {
-            let list = try Self.array(filters, name: "filters")
-            for element in list {
-                self.filters.append(try Self.filter(element, schema: schema))
-            }
+            filterList = try Self.array(filters, name: "filters")
         }
+        var whereMembers: [String: JSONValue] = [:]
         if let whereValue = parameters["where"], !whereValue.isNull {
             guard let members = whereValue.objectValue else {
                 throw ContainerAPIError(.unprocessable, "Invalid where: expected an object")
             }
-            for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+            whereMembers = members
+        }
+        guard filterList.count + whereMembers.count <= RequestLimits.maxFilters else {
+            throw ContainerAPIError(
+                .unprocessable,
+                "Invalid filters: \(filterList.count + whereMembers.count) filters given, "
+                    + "at most \(RequestLimits.maxFilters) allowed"
+            )
+        }
+        for element in filterList {
+            self.filters.append(try Self.filter(element, schema: schema))
+        }
+        if !whereMembers.isEmpty {
+            for (name, value) in whereMembers.sorted(by: { $0.key < $1.key }) {
                 let op = value.arrayValue == nil ? "=" : "in"
                 self.filters.append(try Self.filter(.array([.string(name), .string(op), value]), schema: schema))
             }
@@ -128,6 +140,12 @@ struct ListQuery: Sendable {
                     throw ContainerAPIError(.unprocessable, "Invalid order: expected strings")
                 }
                 for part in text.split(separator: ",") {
+                    guard self.order.count < RequestLimits.maxOrderTerms else {
+                        throw ContainerAPIError(
+                            .unprocessable,
+                            "Invalid order: at most \(RequestLimits.maxOrderTerms) terms allowed"
+                        )
+                    }
                     self.order.append(try Self.orderTerm(String(part), schema: schema))
                 }
             }
@@ -153,7 +171,14 @@ struct ListQuery: Sendable {
         }
         if let select = parameters["select"], !select.isNull {
             var names: [String] = []
-            for element in try Self.array(select, name: "select") {
+            let elements = try Self.array(select, name: "select")
+            guard elements.count <= RequestLimits.maxSelectNames else {
+                throw ContainerAPIError(
+                    .unprocessable,
+                    "Invalid select: \(elements.count) names given, at most \(RequestLimits.maxSelectNames) allowed"
+                )
+            }
+            for element in elements {
                 guard let name = element.stringValue, schema.selectable.contains(name) else {
                     throw ContainerAPIError(
                         .unprocessable,

@@ -175,51 +175,121 @@ struct RequestHandlers: Sendable {
     }
 
     /// Authenticates, gathers the parameters and runs `body`, which returns the response's JSON text.
+    ///
+    /// The token is checked before the body is read: a request with an unknown token is refused without reading
+    /// its body, and a request with no token in its `Authorization` header or query string may carry at most
+    /// ``RequestLimits/unauthenticatedBodyBytes`` of body (which may hold `api_token`).
     private func handleRendered(
         _ request: Request,
         _ context: BasicRequestContext,
         _ body: (Call) async throws(ContainerAPIError) -> [UInt8]
     ) async throws -> Response {
-        let limit = self.configuration.maxRequestBodySize
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
+        let query = request.uri.query
+        if let query, query.utf8.count > RequestLimits.maxQueryBytes {
+            throw ContainerAPIError(
+                .badRequest,
+                "The query string has \(query.utf8.count) bytes, at most \(RequestLimits.maxQueryBytes) allowed: "
+                    + "send long queries in the body of a POST with _method=GET"
+            )
         }
-        let bytes: ByteBuffer
-        do {
-            bytes = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
-        }
-        let parameters = try RequestParameters.parse(
-            query: request.uri.query,
-            body: Array(bytes.readableBytesView),
-            contentType: request.headers[.contentType]
-        )
-        guard let token = Self.token(request: request, parameters: parameters) else {
+        let queryParameters = try RequestParameters.parse(query: query, body: [], contentType: nil)
+        let caller: Caller?
+        switch Self.credential(request: request, query: queryParameters) {
+        case .token(let token):
+            guard let known = self.tokens.caller(for: token) else {
+                throw ContainerAPIError(.unauthorized, "Not logged in: the token is not valid")
+            }
+            caller = known
+        case .malformed:
             throw ContainerAPIError(.unauthorized, "Not logged in")
+        case .none:
+            caller = nil
         }
-        guard let caller = self.tokens.caller(for: token) else {
-            throw ContainerAPIError(.unauthorized, "Not logged in: the token is not valid")
+        let bytes = try await Self.collectBody(
+            request,
+            limit: caller == nil ? RequestLimits.unauthenticatedBodyBytes : self.configuration.maxRequestBodySize,
+            authenticated: caller != nil
+        )
+        let parameters: [String: JSONValue]
+        let authenticated: Caller
+        if let caller {
+            parameters = try RequestParameters.parse(
+                query: query,
+                body: bytes,
+                contentType: request.headers[.contentType]
+            )
+            authenticated = caller
+        } else {
+            let parsed = try? RequestParameters.parse(
+                query: query,
+                body: bytes,
+                contentType: request.headers[.contentType]
+            )
+            guard let parsed, let token = parsed["api_token"]?.stringValue, !token.isEmpty else {
+                throw ContainerAPIError(.unauthorized, "Not logged in")
+            }
+            guard let known = self.tokens.caller(for: token) else {
+                throw ContainerAPIError(.unauthorized, "Not logged in: the token is not valid")
+            }
+            parameters = parsed
+            authenticated = known
         }
         let uuid = context.parameters.get("uuid") ?? ""
-        let result = try await body(Call(caller: caller, parameters: parameters, pathUUID: uuid))
+        let result = try await body(Call(caller: authenticated, parameters: parameters, pathUUID: uuid))
         return Self.json(bytes: result)
     }
 
-    /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` parameter.
-    private static func token(request: Request, parameters: [String: JSONValue]) -> String? {
+    /// Reads the body, refusing one past `limit`: with 413 if the caller is authenticated, else with 401.
+    private static func collectBody(
+        _ request: Request,
+        limit: Int,
+        authenticated: Bool
+    ) async throws(ContainerAPIError) -> [UInt8] {
+        let tooLarge =
+            authenticated
+            ? ContainerAPIError(.contentTooLarge, "The request body is larger than \(limit) bytes")
+            : ContainerAPIError(
+                .unauthorized,
+                "Not logged in (without a token in the Authorization header or the query string, "
+                    + "a request body may have at most \(limit) bytes)"
+            )
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw tooLarge
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: limit)
+            return Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge
+        } catch {
+            throw ContainerAPIError(.badRequest, "The request body could not be read", cause: error)
+        }
+    }
+
+    /// Where a request's token comes from, before its body is read.
+    private enum Credential {
+        /// A token in the `Authorization` header or the `api_token` query parameter.
+        case token(String)
+        /// An `Authorization` header that holds no usable token.
+        case malformed
+        /// Neither; the body may still hold `api_token`.
+        case none
+    }
+
+    /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` query parameter.
+    private static func credential(request: Request, query: [String: JSONValue]) -> Credential {
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, ["bearer", "oauth2"].contains(parts[0].lowercased()) {
                 let token = parts[1].trimmingCharacters(in: .whitespaces)
-                return token.isEmpty ? nil : token
+                return token.isEmpty ? .malformed : .token(token)
             }
-            return nil
+            return .malformed
         }
-        if let token = parameters["api_token"]?.stringValue, !token.isEmpty {
-            return token
+        if let token = query["api_token"]?.stringValue, !token.isEmpty {
+            return .token(token)
         }
-        return nil
+        return .none
     }
 
     /// The header clients use to send a long `GET` as a `POST`.
@@ -321,7 +391,10 @@ struct ArvadosErrorMiddleware: RouterMiddleware {
             if error.code == .internal {
                 self.logger.error(
                     "Container API request failed",
-                    metadata: ["api.path": "\(request.uri.path)", "error": "\(error)"]
+                    metadata: [
+                        "api.path": "\(RequestLimits.loggable(request.uri.path))",
+                        "error": "\(RequestLimits.loggable(error.description))",
+                    ]
                 )
             }
             return Self.response(status: error.code.httpStatus, message: error.message)
@@ -331,7 +404,10 @@ struct ArvadosErrorMiddleware: RouterMiddleware {
         } catch {
             self.logger.error(
                 "Container API request failed",
-                metadata: ["api.path": "\(request.uri.path)", "error": "\(error)"]
+                metadata: [
+                    "api.path": "\(RequestLimits.loggable(request.uri.path))",
+                    "error": "\(RequestLimits.loggable(String(describing: error)))",
+                ]
             )
             return Self.response(status: 500, message: "Internal server error")
         }

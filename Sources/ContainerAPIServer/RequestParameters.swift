@@ -28,9 +28,14 @@ enum RequestParameters {
         }
         let document: JSONValue
         do {
-            document = try WireJSON.parse(body)
+            document = try WireJSON.parse(body, maximumDepth: RequestLimits.maxJSONDepth)
         } catch {
-            throw ContainerAPIError(.badRequest, "The request body is not valid JSON", cause: error)
+            throw ContainerAPIError(
+                .badRequest,
+                "The request body is not valid JSON (or nests arrays and objects deeper than "
+                    + "\(RequestLimits.maxJSONDepth) levels)",
+                cause: error
+            )
         }
         guard let members = document.objectValue else {
             throw ContainerAPIError(.badRequest, "The request body must be a JSON object")
@@ -54,7 +59,7 @@ enum RequestParameters {
             first == UInt8(ascii: "[") || first == UInt8(ascii: "{") || first == UInt8(ascii: "\"")
             || first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
             || text == "true" || text == "false" || text == "null"
-        if looksLikeJSON, let value = try? WireJSON.parse(Array(text.utf8)) {
+        if looksLikeJSON, let value = try? WireJSON.parse(Array(text.utf8), maximumDepth: RequestLimits.maxJSONDepth) {
             return value
         }
         return .string(text)

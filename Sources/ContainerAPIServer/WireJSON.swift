@@ -11,8 +11,10 @@ enum WireJSON {
         try JSONDecoder().decode(type, from: Data(self.bytes(value)))
     }
 
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try bytes.withUnsafeBytes { bytes throws(JSONParser.SyntaxError) in try JSONParser.parse(bytes) }
+    static func parse(_ bytes: [UInt8], maximumDepth: Int = JSONParser.maximumDepth) throws -> JSONValue {
+        try bytes.withUnsafeBytes { bytes throws(JSONParser.SyntaxError) in
+            try JSONParser.parse(bytes, maximumDepth: maximumDepth)
+        }
     }
 
     static func parse(_ bytes: Data) throws -> JSONValue {
