@@ -46,7 +46,8 @@ public struct ArvadosClient: Sendable {
     /// A host without a scheme means HTTPS, as in Arvados; DispatchCloud's embedded API passes an `http://` URL.
     ///
     /// - Parameter lightweight: send requests to an `http://` root over ``PlainHTTPTransport`` (for a
-    ///   short-lived process that makes a few requests); `https://` roots always use AsyncHTTPClient.
+    ///   short-lived process that makes a few requests); `https://` roots always use AsyncHTTPClient, here
+    ///   one that does not retry a failed connection (see ``runnerHTTPClient``).
     public init?(environment: [String: String], timeout: TimeInterval = 60, lightweight: Bool = false) {
         guard let host = environment["ARVADOS_API_HOST"], !host.isEmpty,
             let token = environment["ARVADOS_API_TOKEN"], !token.isEmpty
@@ -55,10 +56,21 @@ public struct ArvadosClient: Sendable {
         guard let url = URL(string: root) else { return nil }
         if lightweight, let plain = PlainHTTPTransport(url: url) {
             self.init(baseURL: url, token: token, timeout: timeout, transport: plain)
+        } else if lightweight {
+            self.init(baseURL: url, token: token, timeout: timeout, http: Self.runnerHTTPClient)
         } else {
             self.init(baseURL: url, token: token, timeout: timeout)
         }
     }
+
+    /// The HTTPS client of a runner: a connection that cannot be made (refused, TLS handshake failed) fails the
+    /// request at once with that cause, where the shared client retries it until the request's deadline and a
+    /// runner's caller waits that long for no reason. Process-wide and never shut down, like `.shared`.
+    static let runnerHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     // MARK: - Containers
 

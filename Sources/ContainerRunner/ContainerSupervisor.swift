@@ -71,7 +71,14 @@ public final class ContainerSupervisor: Sendable {
             do {
                 container = try await self.client.container(self.uuid)
             } catch {
-                self.reportReady("error: cannot fetch \(self.uuid): \(error.message)")
+                self.reportReady("error: cannot fetch \(self.uuid): \(Self.explain(error))")
+                if error.code == .decoding {
+                    // A record this runner cannot read is one it cannot run: say so on the container.
+                    let message = "dispatch-runner cannot read the container record: \(error.message)"
+                    await self.finalize([
+                        "state": .string("Cancelled"), "runtime_status": .object(["error": .string(message)]),
+                    ])
+                }
                 return 1
             }
         }
@@ -110,8 +117,8 @@ public final class ContainerSupervisor: Sendable {
         }
         let limit = container.schedulingParameters.maxRunTime
         let watchdog = Task {
-            guard limit > 0 else { return }
-            try await Task.sleep(for: .seconds(limit))
+            guard let delay = Self.watchdogDelay(maxRunTime: limit) else { return }
+            try await Task.sleep(for: delay)
             self.stop(.maxRunTime(seconds: limit))
         }
         let flusher = Task {

@@ -17,10 +17,17 @@ import Darwin
 /// `crunch-run-broken` marker.
 ///
 /// A lock file that is locked names a live runner (or, when its PID is gone, a stale lock held by an orphan);
-/// an unlocked one was abandoned and is removed by ``list()``.
+/// an unlocked one was abandoned and is removed by ``list(report:)``.
+///
+/// Every lock file is opened without blocking (`O_NONBLOCK`: a FIFO named like a lock file must not stall the
+/// runner), without following a symbolic link, and used only when it is a regular file. The directory lock is
+/// waited for at most ``directoryLockTimeout``: `--list` then goes on without it (leaving abandoned lock files
+/// for a later listing), and `--detach` fails with the reason.
 public struct LockDirectory: Sendable {
     /// The folder holding the lock files: `/var/lock` on a VM, a per-instance folder under loopback.
     public let path: String
+    /// How long to wait for another process to release `crunch-run-all.lock`.
+    public var directoryLockTimeout: Duration = .seconds(2)
 
     public init(path: String) { self.path = path }
 
@@ -34,29 +41,44 @@ public struct LockDirectory: Sendable {
     public var brokenMarker: String { "\(self.path)/crunch-run-broken" }
 
     /// What `--list` reports: live runners, stale locks, and the broken marker. Removes abandoned lock files.
-    public func list() throws(RunnerError) -> RunnerList {
-        let directoryLock = try self.lockDirectory()
-        defer { close(directoryLock) }
-        var report = RunnerList()
-        report.broken = FileManager.default.fileExists(atPath: self.brokenMarker)
+    ///
+    /// Never waits for another process longer than ``directoryLockTimeout``; `report` is told of lock files it
+    /// skipped and of a directory lock it could not take.
+    public func list(report: (String) -> Void = { _ in }) throws(RunnerError) -> RunnerList {
+        let directoryLock: Int32?
+        do {
+            directoryLock = try self.lockDirectory()
+        } catch  where error.code == .lockDirectoryBusy {
+            // Listing needs no lock; only removing abandoned files does, so those wait for a later listing.
+            report("\(error.message); listing without removing abandoned lock files")
+            directoryLock = nil
+        }
+        defer { if let directoryLock { close(directoryLock) } }
+        var list = RunnerList()
+        list.broken = FileManager.default.fileExists(atPath: self.brokenMarker)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: self.path)) ?? []
         for name in names.sorted() where name.hasPrefix("crunch-run-") && name.hasSuffix(".lock") {
             let uuid = ContainerUUID(rawValue: String(name.dropFirst("crunch-run-".count).dropLast(".lock".count)))
             guard uuid.isWellFormed else { continue }
             switch self.probe(uuid) {
             case .abandoned:
-                unlink(self.lockFile(for: uuid))
-            case .held(let pid):
-                if let pid, Self.processExists(pid) {
-                    report.running.append(uuid)
-                } else {
-                    report.stale.append(uuid)
-                }
-            case .missing:
+                if directoryLock != nil { unlink(self.lockFile(for: uuid)) }
+            case .held(let record) where record.uuid == uuid.rawValue && Self.processExists(record.pid):
+                list.running.append(uuid)
+            case .held:
+                list.stale.append(uuid)
+            case .garbage(let problem):
+                // Something holds the lock: report it stale (the dispatcher starts nothing there) and say why.
+                report(problem)
+                list.stale.append(uuid)
+            case .starting, .missing:
+                // Locked but not yet written (a runner between its lock and its record), as crunch-run skips it.
                 continue
+            case .unusable(let problem):
+                report(problem)
             }
         }
-        return report
+        return list
     }
 
     /// Creates the lock file of `uuid` and takes its lock, failing if a runner already holds it.
@@ -65,9 +87,8 @@ public struct LockDirectory: Sendable {
     public func acquire(_ uuid: ContainerUUID) throws(RunnerError) -> Int32 {
         let directoryLock = try self.lockDirectory()
         defer { close(directoryLock) }
-        let fd = open(self.lockFile(for: uuid), O_CREAT | O_RDWR | O_CLOEXEC, 0o700)
-        guard fd >= 0 else {
-            throw RunnerError(.lockDirectory, "cannot open \(self.lockFile(for: uuid)): \(Self.errnoText())")
+        guard let fd = try Self.openLockFile(self.lockFile(for: uuid), create: true, mode: 0o700) else {
+            throw RunnerError(.lockDirectory, "cannot create \(self.lockFile(for: uuid))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
@@ -85,29 +106,86 @@ public struct LockDirectory: Sendable {
         return line
     }
 
-    enum LockState: Equatable {
-        case missing
-        case abandoned
-        case held(pid: Int32?)
+    /// What a runner wrote in its lock file.
+    struct Record: Decodable, Equatable {
+        var uuid: String
+        var pid: Int32
+
+        enum CodingKeys: String, CodingKey {
+            case uuid = "UUID"
+            case pid = "PID"
+        }
     }
 
-    /// Whether the lock of `uuid` is held, and by which PID according to the file.
+    enum LockState: Equatable {
+        /// No such file.
+        case missing
+        /// A lock file nobody holds.
+        case abandoned
+        /// Held, with the record the file holds.
+        case held(Record)
+        /// Held and still empty: its runner is between taking the lock and writing its record.
+        case starting
+        /// Held, holding something that is not a runner record.
+        case garbage(String)
+        /// Not usable as a lock file (not a regular file, unreadable): why.
+        case unusable(String)
+    }
+
+    /// Whether the lock of `uuid` is held, and by which runner according to the file.
     func probe(_ uuid: ContainerUUID) -> LockState {
-        let fd = open(self.lockFile(for: uuid), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .missing }
+        let path = self.lockFile(for: uuid)
+        let fd: Int32
+        do {
+            guard let opened = try Self.openLockFile(path, create: false) else { return .missing }
+            fd = opened
+        } catch {
+            return .unusable(error.message)
+        }
         defer { close(fd) }
         if flock(fd, LOCK_SH | LOCK_NB) == 0 {
             flock(fd, LOCK_UN)
             return .abandoned
         }
-        return .held(pid: Self.recordedPID(fd))
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = pread(fd, &buffer, buffer.count, 0)
+        if count == 0 { return .starting }
+        guard count > 0 else { return .garbage("cannot read \(path): \(Self.errnoText())") }
+        guard let record = try? JSONDecoder().decode(Record.self, from: Data(buffer[0..<count])) else {
+            return .garbage("\(path) holds no runner record")
+        }
+        // A PID of 0 or below would signal a whole process group, or every process: never one to use.
+        guard record.pid > 0 else { return .garbage("\(path) holds PID \(record.pid)") }
+        return .held(record)
     }
 
     /// Sends `signal` to the runner of `uuid` and waits up to one second for it to exit.
     ///
     /// Returns `true` when no runner is left (there was none, or it exited), `false` if it is still alive.
-    public func kill(_ uuid: ContainerUUID, signal: Int32) -> Bool {
-        guard case .held(let pid?) = self.probe(uuid), Self.processExists(pid) else { return true }
+    /// Throws when a held lock names no runner (empty, garbage, another container's, not a regular file), so
+    /// nothing was signalled.
+    public func kill(_ uuid: ContainerUUID, signal: Int32) throws(RunnerError) -> Bool {
+        let pid: Int32
+        switch self.probe(uuid) {
+        case .missing, .abandoned:
+            return true
+        case .held(let record):
+            guard record.uuid == uuid.rawValue else {
+                throw RunnerError(
+                    .lockDirectory,
+                    "\(self.lockFile(for: uuid)) is held but names another container: nothing signalled"
+                )
+            }
+            pid = record.pid
+        case .starting:
+            throw RunnerError(
+                .lockDirectory,
+                "\(self.lockFile(for: uuid)) is held but holds no PID yet (its runner is starting): nothing signalled"
+            )
+        case .garbage(let problem), .unusable(let problem):
+            throw RunnerError(.lockDirectory, "\(problem): nothing signalled")
+        }
+        guard Self.processExists(pid) else { return true }
         _ = sendSignal(pid, signal)
         for _ in 0..<100 {
             if !Self.processExists(pid) { return true }
@@ -116,31 +194,56 @@ public struct LockDirectory: Sendable {
         return !Self.processExists(pid)
     }
 
+    /// Opens and takes `crunch-run-all.lock`, waiting at most ``directoryLockTimeout`` for another holder.
     private func lockDirectory() throws(RunnerError) -> Int32 {
         if let problem = POSIX.makeDirectories(self.path) {
             throw RunnerError(.lockDirectory, "cannot create lock directory \(self.path): \(problem)")
         }
-        let fd = open(self.directoryLockFile, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw RunnerError(.lockDirectory, "cannot open \(self.directoryLockFile): \(Self.errnoText())")
+        guard let fd = try Self.openLockFile(self.directoryLockFile, create: true, mode: 0o600) else {
+            throw RunnerError(.lockDirectory, "cannot create \(self.directoryLockFile)")
         }
-        flock(fd, LOCK_EX)
+        let deadline = ContinuousClock.now.advanced(by: self.directoryLockTimeout)
+        var pause: UInt32 = 1_000
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let problem = errno
+            guard problem == EWOULDBLOCK || problem == EINTR else {
+                close(fd)
+                throw RunnerError(.lockDirectory, "cannot lock \(self.directoryLockFile): \(Self.errnoText())")
+            }
+            guard ContinuousClock.now < deadline else {
+                close(fd)
+                throw RunnerError(
+                    .lockDirectoryBusy,
+                    "another process has held \(self.directoryLockFile) for over \(self.directoryLockTimeout)"
+                )
+            }
+            usleep(pause)
+            pause = min(pause * 2, 50_000)
+        }
         return fd
     }
 
-    static func recordedPID(_ fd: Int32) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = pread(fd, &buffer, buffer.count, 0)
-        guard count > 0 else { return nil }
-        struct Record: Decodable {
-            var PID: Int32
+    /// Opens the lock file at `path` without blocking and without following a symbolic link, and only if it is
+    /// a regular file; `nil` when it does not exist and `create` is false.
+    static func openLockFile(_ path: String, create: Bool, mode: mode_t = 0o600) throws(RunnerError) -> Int32? {
+        let flags = (create ? O_CREAT | O_RDWR : O_RDONLY) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC
+        let fd = open(path, flags, mode)
+        guard fd >= 0 else {
+            if errno == ENOENT && !create { return nil }
+            let problem = errno == ELOOP ? "a symbolic link" : Self.errnoText()
+            throw RunnerError(.lockDirectory, "cannot open \(path): \(problem)")
         }
-        return try? JSONDecoder().decode(Record.self, from: Data(buffer[0..<count])).PID
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw RunnerError(.lockDirectory, "\(path) is not a regular file")
+        }
+        return fd
     }
 
-    /// Whether a process with this PID exists (a zombie counts until reaped).
+    /// Whether a process with this PID exists (a zombie counts until reaped); never true for PID 0 or below.
     public static func processExists(_ pid: Int32) -> Bool {
-        sendSignal(pid, 0) == 0 || errno == EPERM
+        pid > 0 && (sendSignal(pid, 0) == 0 || errno == EPERM)
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

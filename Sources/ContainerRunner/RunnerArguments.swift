@@ -1,3 +1,5 @@
+public import DispatchModel
+
 /// The runner's command line, parsed the way Go's `flag` package parses `crunch-run`'s: flags may start with
 /// one dash or two, values follow as `-flag=value` or as the next argument, and parsing stops at the first
 /// argument that is not a flag (the container UUID).
@@ -81,11 +83,29 @@ public struct RunnerArguments: Hashable, Sendable {
         parsed.mode = mode ?? .help
         switch parsed.mode {
         case .detach, .supervise, .kill:
-            guard parsed.uuid != nil else { throw RunnerError(.usage, "a container UUID is required") }
+            guard let uuid = parsed.uuid else { throw RunnerError(.usage, "a container UUID is required") }
+            // The UUID names a lock file: nothing but the Arvados shape may reach a path.
+            guard ContainerUUID(rawValue: uuid).isWellFormed else {
+                throw RunnerError(.usage, "not a container UUID (xxxxx-dz642-xxxxxxxxxxxxxxx): \(Self.quoted(uuid))")
+            }
         case .list, .help, .version:
             break
         }
         self = parsed
+    }
+
+    /// The container UUID, once parsing has checked its shape (``uuid`` of a mode that needs one).
+    public var containerUUID: ContainerUUID? {
+        self.uuid.map { ContainerUUID(rawValue: $0) }.flatMap { $0.isWellFormed ? $0 : nil }
+    }
+
+    /// `text` quoted for an error message: control characters escaped, at most 64 characters.
+    static func quoted(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars.prefix(64) {
+            result += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return "\"" + result + (text.unicodeScalars.count > 64 ? "…" : "") + "\""
     }
 
     private init(mode: Mode) { self.mode = mode }

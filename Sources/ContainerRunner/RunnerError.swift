@@ -3,7 +3,7 @@ public struct RunnerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A broad classification.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
-            case usage, alreadyRunning, lockDirectory, spawn, configuration, api
+            case usage, alreadyRunning, lockDirectory, lockDirectoryBusy, spawn, configuration, api
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -14,6 +14,8 @@ public struct RunnerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let alreadyRunning = Code(.alreadyRunning)
         /// The lock directory cannot be used.
         public static let lockDirectory = Code(.lockDirectory)
+        /// Another process held the directory lock (`crunch-run-all.lock`) for longer than the runner waits.
+        public static let lockDirectoryBusy = Code(.lockDirectoryBusy)
         /// A process could not be started.
         public static let spawn = Code(.spawn)
         /// The configuration on stdin is missing or malformed.

@@ -41,7 +41,8 @@ enum DispatchRunner {
             exit(try self.run(arguments, lockDirectory: lockDirectory, environment: environment))
         } catch {
             POSIX.writeError("dispatch-runner: \(error.message)\n")
-            exit(1)
+            // Input the runner refuses (a UUID, the configuration on stdin) exits 2, as usage errors do.
+            exit([.usage, .configuration].contains(error.code) ? 2 : 1)
         }
     }
 
@@ -59,16 +60,29 @@ enum DispatchRunner {
             return 0
         case .list:
             if arguments.stdinPrices { _ = POSIX.readStandardInput() }
-            print(try lockDirectory.list().rendered, terminator: "")
+            let list = try lockDirectory.list { problem in POSIX.writeError("dispatch-runner: \(problem)\n") }
+            print(list.rendered, terminator: "")
             return 0
         case .kill(let signal):
-            let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
-            return lockDirectory.kill(uuid, signal: signal) ? 0 : 1
+            let uuid = try self.containerUUID(arguments)
+            guard try lockDirectory.kill(uuid, signal: signal) else {
+                POSIX.writeError("dispatch-runner: \(uuid): sent signal \(signal) but its runner is still alive\n")
+                return 1
+            }
+            return 0
         case .detach:
-            let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
+            let uuid = try self.containerUUID(arguments)
             let stdin =
                 arguments.stdinConfig || arguments.stdinEnv
                 ? POSIX.readStandardInput() : []
+            // Checked before the lock is taken or a supervisor started: a bad document or API address fails here,
+            // at once and with its reason, rather than in a supervisor the caller waits for.
+            let configuration = try RunnerConfiguration.read(
+                stdin: Data(stdin),
+                arguments: arguments,
+                processEnvironment: environment
+            )
+            _ = try configuration.apiAddress()
             let detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
             var passThrough = arguments.passThrough
             if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
@@ -108,6 +122,14 @@ enum DispatchRunner {
         dispatchMain()
     }
 
+    /// The UUID of a mode that needs one; parsing has checked its shape.
+    static func containerUUID(_ arguments: RunnerArguments) throws(RunnerError) -> ContainerUUID {
+        guard let uuid = arguments.containerUUID else {
+            throw RunnerError(.usage, "a container UUID (xxxxx-dz642-xxxxxxxxxxxxxxx) is required")
+        }
+        return uuid
+    }
+
     /// The detached child: keep the lock (descriptor 3) away from the container, read the configuration, run.
     static func supervise(
         _ arguments: RunnerArguments,
@@ -125,10 +147,12 @@ enum DispatchRunner {
             processEnvironment: environment
         )
         // A supervisor makes a handful of requests in its life: no event loops for them when the API is plain HTTP.
-        guard let client = ArvadosClient(environment: configuration.env, lightweight: true) else {
-            let message = "ARVADOS_API_HOST and ARVADOS_API_TOKEN are required"
-            if let ready { _ = "error: \(message)\n".withCString { write(ready, $0, strlen($0)) } }
-            throw RunnerError(.configuration, message)
+        let client: ArvadosClient
+        do {
+            client = try configuration.client()
+        } catch {
+            if let ready { _ = "error: \(error.message)\n".withCString { write(ready, $0, strlen($0)) } }
+            throw error
         }
         let supervisor = ContainerSupervisor(
             uuid: uuid,

@@ -3,6 +3,8 @@ import Testing
 
 @Suite("Runner arguments")
 struct RunnerArgumentsTests {
+    static let uuid = "zzzzz-dz642-000000000000001"
+
     @Test(
         "Go-style flags parse as crunch-run's do",
         arguments: [
@@ -10,8 +12,11 @@ struct RunnerArgumentsTests {
             (["-list"], .list, nil),
             (["--kill", "15", "zzzzz-dz642-000000000000001"], .kill(signal: 15), "zzzzz-dz642-000000000000001"),
             (["-kill=9", "zzzzz-dz642-000000000000001"], .kill(signal: 9), "zzzzz-dz642-000000000000001"),
-            (["--detach", "--stdin-config", "--runtime-engine=docker", "u"], .detach, "u"),
-            (["--no-detach", "--stdin-env", "u"], .supervise, "u"),
+            (
+                ["--detach", "--stdin-config", "--runtime-engine=docker", RunnerArgumentsTests.uuid], .detach,
+                RunnerArgumentsTests.uuid
+            ),
+            (["--no-detach", "--stdin-env", RunnerArgumentsTests.uuid], .supervise, RunnerArgumentsTests.uuid),
             ([], .help, nil),
         ]
     )
@@ -24,7 +29,8 @@ struct RunnerArgumentsTests {
     @Test("Unknown flags are ignored and passed on; known ones are kept for the supervisor")
     func passThrough() throws {
         let parsed = try RunnerArguments(parsing: [
-            "--detach", "--stdin-config", "--runtime-engine", "podman", "--broken-node-hook=/x", "u",
+            "--detach", "--stdin-config", "--runtime-engine", "podman", "--broken-node-hook=/x",
+            RunnerArgumentsTests.uuid,
         ])
         #expect(parsed.runtimeEngine == "podman")
         #expect(parsed.stdinConfig)
@@ -34,9 +40,16 @@ struct RunnerArgumentsTests {
 
     @Test(
         "Contradictions and missing values are usage errors",
-        arguments: [["--list", "--detach"], ["--kill"], ["--kill", "x", "u"], ["--detach"], ["--list", "a", "b"]]
+        arguments: [
+            ["--list", "--detach"], ["--kill"], ["--kill", "x", RunnerArgumentsTests.uuid], ["--detach"],
+            ["--list", "a", "b"],
+            // Not container UUIDs: each would name a lock file.
+            ["--detach", ""], ["--detach", "u"], ["--kill", "15", "zzzzz-dz642-00000000000000/"],
+            ["--no-detach", "zzzzz-dz642-0000000000000011"], ["--detach", "zzzzz-tpzed-000000000000001"],
+        ]
     )
     func errors(arguments: [String]) {
-        #expect(throws: RunnerError.self) { try RunnerArguments(parsing: arguments) }
+        let error = #expect(throws: RunnerError.self) { try RunnerArguments(parsing: arguments) }
+        #expect(error?.code == .usage)
     }
 }
