@@ -20,6 +20,8 @@ public final class ContainerStore: Sendable {
     /// Containers as last committed by this store, decoded: a change reads the row it rewrites, and decoding
     /// its JSON was the largest part of a change's cost.
     private let recent = RecentContainers()
+    /// Test seam: runs inside every write transaction after its changes, just before COMMIT.
+    let beforeCommitForTesting = Mutex<(@Sendable (Database) throws -> Void)?>(nil)
 
     /// Opens (creating if needed) the database under `dataDirectory` and brings its schema up to date.
     ///
@@ -68,6 +70,14 @@ public final class ContainerStore: Sendable {
         }
     }
 
+    /// Test seam: runs `body` on the writer's connection outside any transaction (pragmas such as
+    /// `max_page_count`, scratch tables), serialized with every write.
+    func withWriterForTesting<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
+        try await self.pool.writeWithoutTransaction(body)
+    }
+
     /// The SQLite journal mode in force; `wal` once opened.
     public func journalMode() async throws -> String {
         try await self.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
@@ -96,13 +106,9 @@ public final class ContainerStore: Sendable {
             now: self.timestamp()
         )
         let stored = try Self.stored(container, newEtag: true)
-        let changes = self.changes
-        let recent = self.recent
-        return try await self.perform { db in
+        return try await self.write { db in
             try Self.insert(stored, into: db)
-            recent.remember([stored], in: db)
-            db.afterNextTransaction { _ in changes.publish([stored.container]) }
-            return stored
+            return (stored, [stored])
         }
     }
 
@@ -129,16 +135,11 @@ public final class ContainerStore: Sendable {
             prepared.append(try Self.stored(container, newEtag: true))
         }
         let batch = prepared
-        let changes = self.changes
-        let recent = self.recent
-        return try await self.perform { db in
+        return try await self.write { db in
             for stored in batch {
                 try Self.insert(stored, into: db)
             }
-            recent.remember(batch, in: db)
-            let containers = batch.map(\.container)
-            db.afterNextTransaction { _ in changes.publish(containers) }
-            return containers
+            return (batch.map(\.container), batch)
         }
     }
 
@@ -331,7 +332,7 @@ public final class ContainerStore: Sendable {
         record.eventAt = record.eventAt ?? now
         let prepared = record
         let recent = self.recent
-        return try await self.perform { db in
+        return try await self.write { db in
             var record = prepared
             if let object = record.objectUUID,
                 let container = try recent.stored(object)?.container ?? Self.fetchContainer(object, in: db)
@@ -354,7 +355,7 @@ public final class ContainerStore: Sendable {
                 ]
             )
             record.id = db.lastInsertedRowID
-            return record
+            return (record, [])
         }
     }
 
@@ -484,16 +485,15 @@ extension ContainerStore {
         as caller: Caller,
         _ rule: @escaping @Sendable (Container) throws(ContainerAPIError) -> Container
     ) async throws(ContainerAPIError) -> StoredContainer {
-        let changes = self.changes
         let recent = self.recent
-        return try await self.perform { db in
+        return try await self.write { db in
             guard let current = try recent.stored(uuid) ?? Self.fetchStoredContainer(uuid, in: db),
                 ContainerRules.canSee(current.container, caller: caller)
             else {
                 throw ContainerAPIError(.notFound, "Container \(uuid) not found")
             }
             let next = try rule(current.container)
-            guard next != current.container else { return current }
+            guard next != current.container else { return (current, []) }
             let stored = try Self.stored(next, newEtag: true)
             let container = stored.container
             try db.execute(
@@ -508,9 +508,7 @@ extension ContainerStore {
                     container.exitCode, stored.documentText, container.uuid.rawValue,
                 ]
             )
-            recent.remember([stored], in: db)
-            db.afterNextTransaction { _ in changes.publish([container]) }
-            return stored
+            return (stored, [stored])
         }
     }
 
@@ -604,15 +602,72 @@ extension ContainerStore {
         return Timestamp(secondsSince1970: seconds, nanoseconds: Int32(micros - seconds * 1_000_000) * 1000)
     }
 
+    /// Runs `body` in one write transaction that changes containers; `body` returns its result and the
+    /// container records it wrote.
+    ///
+    /// The records reach the cache of decoded records and the change feed only once COMMIT has succeeded, on
+    /// the writer, so in commit order. When anything fails (a statement, a refusal by the rules, COMMIT itself
+    /// on a full disk, an I/O error, a busy database), SQLite or GRDB rolls the transaction back and nothing of
+    /// it is published; after a database error the cache starts over, so no record it holds can differ from the
+    /// database.
+    ///
+    /// (GRDB's `afterNextTransaction` is not used for this: when SQLite rolls a transaction back by itself, as
+    /// it does for `SQLITE_FULL` and I/O errors, GRDB tells such observers neither commit nor rollback, and they
+    /// fire at the next commit instead, publishing records that were never stored.)
+    private func write<T: Sendable>(
+        _ body: @escaping @Sendable (Database) throws -> (T, [StoredContainer])
+    ) async throws(ContainerAPIError) -> T {
+        let recent = self.recent
+        let changes = self.changes
+        let beforeCommit = self.beforeCommitForTesting.withLock { $0 }
+        return try await self.perform { db in
+            var written: (T, [StoredContainer])?
+            do {
+                try db.inTransaction {
+                    written = try body(db)
+                    try beforeCommit?(db)
+                    return .commit
+                }
+            } catch let error as ContainerAPIError where error.code != .internal {
+                // Refused by the rules before anything was written.
+                throw error
+            } catch {
+                recent.removeAll()
+                throw error
+            }
+            guard let (result, records) = written else {
+                throw ContainerAPIError(.internal, "A write transaction ended without a result")
+            }
+            if !records.isEmpty {
+                recent.remember(records)
+                changes.publish(records.map(\.container))
+            }
+            return result
+        }
+    }
+
+    /// Runs `body` on the writer's connection (outside any transaction unless `body` opens one).
     private func perform<T: Sendable>(
         _ body: @escaping @Sendable (Database) throws -> T
     ) async throws(ContainerAPIError) -> T {
         do {
-            return try await self.pool.write(body)
+            return try await self.pool.writeWithoutTransaction(body)
         } catch let error as ContainerAPIError {
             throw error
         } catch {
-            throw ContainerAPIError(.internal, "Database write failed", cause: error)
+            throw ContainerAPIError(.internal, Self.writeFailure(error), cause: error)
+        }
+    }
+
+    /// The message for a failed write: what SQLite said went wrong (never the SQL or its arguments).
+    private static func writeFailure(_ error: any Error) -> String {
+        guard let error = error as? DatabaseError else { return "Database write failed" }
+        switch error.resultCode {
+        case .SQLITE_FULL: return "Database write failed: database or disk is full"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return "Database write failed: database is busy"
+        case .SQLITE_IOERR: return "Database write failed: I/O error"
+        case .SQLITE_READONLY: return "Database write failed: database is read-only"
+        default: return "Database write failed"
         }
     }
 
@@ -631,9 +686,9 @@ extension ContainerStore {
 
 /// The last committed record of recently created or changed containers, decoded, for the next change of each.
 ///
-/// Entries are set when their transaction commits and dropped when it rolls back, and the store is the only
-/// writer of its database (the data directory is locked), so an entry is always the row as stored. At most
-/// `capacity` entries are kept; when full, the cache starts over.
+/// The store's writer sets entries only after their transaction has committed and clears the cache after any
+/// failed write, and the store is the only writer of its database (the data directory is locked), so an entry
+/// is always the row as stored. At most `capacity` entries are kept; when full, the cache starts over.
 final class RecentContainers: Sendable {
     private let entries = Mutex<[String: StoredContainer]>([:])
     let capacity: Int
@@ -644,20 +699,19 @@ final class RecentContainers: Sendable {
         self.entries.withLock { $0[uuid] }
     }
 
-    /// Takes `records` once the current transaction of `db` commits; forgets them if it rolls back.
-    func remember(_ records: [StoredContainer], in db: Database) {
-        db.afterNextTransaction(
-            onCommit: { _ in
-                self.entries.withLock { entries in
-                    if entries.count + records.count > self.capacity { entries.removeAll(keepingCapacity: true) }
-                    for record in records.suffix(self.capacity) { entries[record.container.uuid.rawValue] = record }
-                }
-            },
-            onRollback: { _ in
-                self.entries.withLock { entries in
-                    for record in records { entries[record.container.uuid.rawValue] = nil }
-                }
-            }
-        )
+    /// Takes `records`, which have just been committed.
+    func remember(_ records: [StoredContainer]) {
+        self.entries.withLock { entries in
+            if entries.count + records.count > self.capacity { entries.removeAll(keepingCapacity: true) }
+            for record in records.suffix(self.capacity) { entries[record.container.uuid.rawValue] = record }
+        }
     }
+
+    /// Forgets every entry: after a failed write, when what the database holds is not known for certain.
+    func removeAll() {
+        self.entries.withLock { $0.removeAll() }
+    }
+
+    /// The number of entries.
+    var count: Int { self.entries.withLock { $0.count } }
 }

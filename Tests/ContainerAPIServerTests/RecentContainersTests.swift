@@ -1,5 +1,4 @@
 import DispatchModel
-import GRDB
 import Testing
 
 @testable import ContainerAPIServer
@@ -15,29 +14,21 @@ struct RecentContainersTests {
         return StoredContainer(container: container, document: Array("{}".utf8))
     }
 
-    struct Abort: Error {}
-
-    @Test("Records are taken on commit, dropped on rollback, and the cache starts over when full")
-    func commitAndRollback() throws {
-        let database = try DatabaseQueue()
+    @Test("Records are taken as committed, all forgotten after a failed write, and the cache starts over when full")
+    func rememberAndForget() {
         let recent = RecentContainers(capacity: 3)
         let first = Self.record(1)
-        try database.write { db in recent.remember([first], in: db) }
+        recent.remember([first])
         #expect(recent.stored(first.container.uuid.rawValue)?.container == first.container)
 
-        // A transaction that rolls back leaves nothing of its own, and forgets the older entry it replaced.
-        let changed = Self.record(1, state: .locked)
-        #expect(throws: Abort.self) {
-            try database.write { db in
-                recent.remember([changed], in: db)
-                throw Abort()
-            }
-        }
+        // After a failed write nothing is kept: the database is the only truth until the next commit.
+        recent.removeAll()
         #expect(recent.stored(first.container.uuid.rawValue) == nil)
+        #expect(recent.count == 0)
 
-        try database.write { db in recent.remember([Self.record(2), Self.record(3), Self.record(4)], in: db) }
+        recent.remember([Self.record(2), Self.record(3), Self.record(4)])
         #expect(recent.stored(Self.record(2).container.uuid.rawValue) != nil)
-        try database.write { db in recent.remember([Self.record(5)], in: db) }
+        recent.remember([Self.record(5)])
         #expect(recent.stored(Self.record(2).container.uuid.rawValue) == nil)
         #expect(recent.stored(Self.record(5).container.uuid.rawValue) != nil)
     }
