@@ -2,12 +2,6 @@ import DispatchModel
 import Foundation
 import Yams
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 extension ClusterConfig {
     /// Loads the only cluster of an Arvados-style configuration file.
     ///
@@ -16,7 +10,7 @@ extension ClusterConfig {
     public static func load(contentsOfFile path: String) throws(ConfigError) -> LoadedClusterConfig {
         let text: String
         do {
-            text = try readTextFile(atPath: path)
+            text = try readTextFile(atPath: path, limit: maxConfigurationFileBytes)
         } catch {
             throw ConfigError(
                 code: .unreadableFile,
@@ -41,9 +35,18 @@ extension ClusterConfig {
     ) throws(ConfigError)
         -> LoadedClusterConfig
     {
+        if let problem = YAMLPrescan.check(yaml) {
+            var diagnostic = problem
+            if diagnostic.keyPath.isEmpty { diagnostic.keyPath = sourceName }
+            throw ConfigError(
+                code: .invalid,
+                message: "\(sourceName): 1 configuration error",
+                diagnostics: [diagnostic]
+            )
+        }
         let rootNode: Node?
         do {
-            rootNode = try Yams.compose(yaml: yaml)
+            rootNode = try Yams.compose(yaml: yaml, ConfigReader.composeResolver)
         } catch {
             let diagnostic = Self.syntaxDiagnostic(error, sourceName: sourceName)
             throw ConfigError(
@@ -64,7 +67,7 @@ extension ClusterConfig {
         case .some(let other):
             reader.error(
                 sourceName,
-                "expected a mapping holding Clusters.<cluster id>, got \(ConfigReader.kind(of: other))",
+                "expected a mapping holding Clusters.<cluster id>, got \(ConfigReader.kind(of: other, at: sourceName))",
                 at: other
             )
         case .none:
@@ -92,7 +95,7 @@ extension ClusterConfig {
 
     private static func syntaxDiagnostic(_ error: any Error, sourceName: String) -> ConfigDiagnostic {
         guard let yamlError = error as? YamlError else {
-            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(error)")
+            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error")
         }
         switch yamlError {
         case .scanner(let context, let problem, let mark, _),
@@ -113,7 +116,8 @@ extension ClusterConfig {
         case .reader(let problem, _, _, _):
             return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(problem)")
         default:
-            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error: \(yamlError)")
+            // Other descriptions may quote the document, secrets included.
+            return ConfigDiagnostic(keyPath: sourceName, message: "YAML syntax error")
         }
     }
 
@@ -176,10 +180,63 @@ extension ClusterConfig {
                 if config.instanceTypes[variant.name] == nil { config.instanceTypes[variant.name] = variant }
             }
         }
+        Self.checkOverheads(config, cluster, reader: reader)
         if let section = reader.section(cluster, "DispatchCloud") {
             Self.readDispatchCloud(section, into: &config.dispatchCloud, reader: reader)
         }
         cluster.finish(known: Self.unmodelledClusterSections)
+    }
+
+    /// Checks the settings that add to every container's needs the way `serve` applies them: through the
+    /// instance-type chooser. A container asking for one VCPU and no RAM must fit some instance type (else
+    /// no container can ever run), no type's VCPUs may make the RAM sum overflow, and every derived price
+    /// must be finite.
+    private static func checkOverheads(_ config: ClusterConfig, _ cluster: Section, reader: ConfigReader) {
+        let containersLine = cluster.line(of: "Containers")
+        let path = cluster.path("Containers.ReserveExtraRAM")
+        for type in config.instanceTypes.values where !type.price.isFinite {
+            reader.error(
+                cluster.path("Containers.PreemptiblePriceFactor"),
+                "makes the price of \(type.name) overflow (\(type.price))",
+                line: containersLine
+            )
+        }
+        guard !config.instanceTypes.isEmpty else { return }
+        let chooser = InstanceTypeChooser(
+            types: [],
+            maximumPriceFactor: config.containers.maximumPriceFactor,
+            reserveExtraRAM: config.containers.reserveExtraRAM,
+            localKeepBlobBuffersPerVCPU: config.containers.localKeepBlobBuffersPerVCPU
+        )
+        func need(vcpus: Int) -> ByteSize {
+            let probe = Container(
+                uuid: ContainerUUID(rawValue: "\(config.clusterID)-dz642-000000000000000"),
+                runtimeConstraints: RuntimeConstraints(vcpus: vcpus, ram: 0)
+            )
+            return chooser.resourcesNeeded(for: probe).ram
+        }
+        let widest = config.instanceTypes.values.map(\.vcpus).max() ?? 1
+        if need(vcpus: widest).bytes == .max {
+            reader.error(
+                path,
+                "ReserveExtraRAM (\(config.containers.reserveExtraRAM)) plus LocalKeepBlobBuffersPerVCPU "
+                    + "(\(config.containers.localKeepBlobBuffersPerVCPU)) buffers per VCPU for \(widest) VCPUs, "
+                    + "divided by 0.95, overflows a 64-bit byte count",
+                line: containersLine
+            )
+            return
+        }
+        let smallest = need(vcpus: 1)
+        let largestRAM = config.instanceTypes.values.map(\.ram).max() ?? .zero
+        if smallest > largestRAM {
+            reader.error(
+                path,
+                "no instance type can run any container: one asking for 1 VCPU and no RAM needs \(smallest) "
+                    + "(ReserveExtraRAM, the local keepstore's buffers, divided by 0.95), and the largest type "
+                    + "has \(largestRAM)",
+                line: containersLine
+            )
+        }
     }
 
     /// Arvados's services other than the two the dispatcher uses: silently ignored.
@@ -227,12 +284,26 @@ extension ClusterConfig {
         return service
     }
 
-    /// Whether `value` is empty, `-` (Arvados's "not applicable") or an absolute URL; records an error if not.
+    /// Whether `value` is empty, `-` (Arvados's "not applicable") or an absolute URL whose port, if any, is
+    /// a TCP port (1-65535); records an error if not. Messages never show the URL's credentials.
     private static func checkURL(_ value: String, _ section: Section, _ key: String, reader: ConfigReader) -> Bool {
         if value.isEmpty || value == "-" { return true }
-        if let url = URL(string: value), url.scheme != nil, url.host != nil { return true }
-        reader.error(section.path(key), "\"\(value)\" is not an absolute URL", line: section.line(of: key))
-        return false
+        let shown = "\"\(ConfigReader.shortened(URLCredentials.displayed(value)))\""
+        // An InternalURLs entry's key is the URL itself.
+        let path = section.path(key == value ? URLCredentials.displayed(key) : key)
+        guard let url = URL(string: value), url.scheme != nil, url.host != nil else {
+            reader.error(path, "\(shown) is not an absolute URL", line: section.line(of: key))
+            return false
+        }
+        if let port = url.port, !(1...65535).contains(port) {
+            reader.error(
+                path,
+                "\(shown): port \(port) is not a TCP port number (1-65535)",
+                line: section.line(of: key)
+            )
+            return false
+        }
+        return true
     }
 
     /// Arvados's `API.*` keys the dispatcher does not read.
@@ -300,7 +371,7 @@ extension ClusterConfig {
             return ""
         }
         do {
-            return Secret(try readTextFile(atPath: path))
+            return Secret(try readTextFile(atPath: path, limit: maxReferencedFileBytes))
         } catch {
             reader.error(section.path(key), "cannot read \(value): \(error.reason)", line: section.line(of: key))
             return ""
@@ -323,7 +394,7 @@ extension ClusterConfig {
         if let value = section.duration("PollInterval") { vms.pollInterval = value }
         if let value = section.string("BootProbeCommand") { vms.bootProbeCommand = value }
         if let value = section.duration("ProbeInterval") { vms.probeInterval = value }
-        if let value = section.int("MaxProbesPerSecond") { vms.maxProbesPerSecond = value }
+        if let value = section.boundedInt("MaxProbesPerSecond") { vms.maxProbesPerSecond = value }
         if let value = section.duration("TimeoutSignal") { vms.timeoutSignal = value }
         if let value = section.duration("TimeoutStaleRunLock") { vms.timeoutStaleRunLock = value }
         if let value = section.duration("TimeoutTERM") { vms.timeoutTERM = value }
@@ -356,7 +427,7 @@ extension ClusterConfig {
             } else {
                 reader.error(
                     section.path("DriverParameters"),
-                    "expected a mapping, got \(ConfigReader.kind(of: node))",
+                    "expected a mapping, got \(ConfigReader.kind(of: node, at: section.path("DriverParameters")))",
                     at: node
                 )
             }
@@ -380,6 +451,11 @@ extension ClusterConfig {
     {
         let errorsBefore = reader.errors.count
         func positive(_ key: String, _ value: Int?) {
+            if let value, value > Section.maxCount {
+                let message = "must be at most \(Section.maxCount) (got \(value))"
+                reader.error(section.path(key), message, line: section.line(of: key))
+                return
+            }
             if let value, value > 0 { return }
             let got = value.map { "got \($0)" } ?? "missing"
             reader.error(section.path(key), "must be greater than zero (\(got))", line: section.line(of: key))
@@ -388,6 +464,7 @@ extension ClusterConfig {
             guard let value else { return .zero }
             if value < .zero {
                 reader.error(section.path(key), "must not be negative", line: section.line(of: key))
+                return .zero
             }
             return value
         }
@@ -411,7 +488,8 @@ extension ClusterConfig {
             } else if includedScratch == .zero {
                 includedScratch = scratch - addedScratch
             }
-            if scratch != includedScratch + addedScratch || addedScratch < .zero || includedScratch < .zero {
+            let (sum, overflow) = includedScratch.bytes.addingReportingOverflow(addedScratch.bytes)
+            if overflow || scratch.bytes != sum || addedScratch < .zero || includedScratch < .zero {
                 reader.error(
                     section.path("Scratch"),
                     "must equal IncludedScratch + AddedScratch",
@@ -419,9 +497,13 @@ extension ClusterConfig {
                 )
             }
         }
-        let price = section.double("Price") ?? 0
-        if price < 0 {
-            reader.error(section.path("Price"), "must not be negative (got \(price))", line: section.line(of: "Price"))
+        let price = section.nonNegativeDouble("Price") ?? 0
+        if scratch == .zero && includedScratch.bytes.addingReportingOverflow(addedScratch.bytes).overflow {
+            reader.error(
+                section.path("AddedScratch"),
+                "IncludedScratch + AddedScratch overflows a 64-bit byte count",
+                line: section.line(of: "AddedScratch")
+            )
         }
         let preemptible = section.bool("Preemptible") ?? false
         var providerType = section.string("ProviderType") ?? ""
@@ -518,31 +600,4 @@ extension ClusterConfig {
 extension Section {
     /// The sub-section `key`, or nil when it is absent, null or not a mapping (reported).
     fileprivate func section(_ key: String, reader: ConfigReader) -> Section? { reader.section(self, key) }
-}
-
-/// A file that could not be read, with the operating system's reason.
-struct FileReadError: Error, Sendable {
-    var reason: String
-}
-
-/// Reads a UTF-8 text file, reporting the operating system's reason on failure.
-func readTextFile(atPath path: String) throws(FileReadError) -> String {
-    let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else { throw FileReadError(reason: String(cString: strerror(errno))) }
-    defer { close(descriptor) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw FileReadError(reason: String(cString: strerror(errno)))
-        }
-        if count == 0 { break }
-        bytes.append(contentsOf: buffer[0..<count])
-    }
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw FileReadError(reason: "not UTF-8 text")
-    }
-    return text
 }

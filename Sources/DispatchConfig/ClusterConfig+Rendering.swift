@@ -7,8 +7,8 @@ extension ClusterConfig {
     /// Defaults are filled in, the derived `<name>.preemptible` instance types are included, durations and
     /// sizes are written in human form (`1m`, `550MiB`), and every secret — `SystemRootToken`,
     /// `ManagementToken`, `Containers.DispatchPrivateKey`, `DispatchCloud.SubmitterTokens` and secret-looking
-    /// `DriverParameters` keys — is written as `<redacted>` (an empty secret as `""`). Loading the output
-    /// again gives the same configuration, secrets aside.
+    /// `DriverParameters` keys — is written as `<redacted>` (an empty secret as `""`), and the credentials of
+    /// a service URL as `***`. Loading the output again gives the same configuration, secrets aside.
     public func renderEffectiveYAML() throws -> String {
         let cluster = Self.mapping([
             ("SystemRootToken", Self.secret(self.systemRootToken)),
@@ -90,13 +90,14 @@ extension ClusterConfig {
     }
 
     private static func service(_ service: Service) -> Node {
+        // A URL's credentials (`https://user:token@host/`) are secrets: written as `***`.
         let urls = service.internalURLs.map { internalURL in
-            let settings: [(String, Node)] =
-                internalURL.listenURL.isEmpty ? [] : [("ListenURL", Self.string(internalURL.listenURL))]
-            return (internalURL.url, Self.mapping(settings))
+            let listen = URLCredentials.elided(in: internalURL.listenURL)
+            let settings: [(String, Node)] = listen.isEmpty ? [] : [("ListenURL", Self.string(listen))]
+            return (URLCredentials.elided(in: internalURL.url), Self.mapping(settings))
         }
         return Self.mapping([
-            ("ExternalURL", Self.string(service.externalURL)),
+            ("ExternalURL", Self.string(URLCredentials.elided(in: service.externalURL))),
             ("InternalURLs", Self.mapping(urls)),
         ])
     }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import DispatchConfig
+import RemoteExecution
+import SSHExecutor
 
 /// `dispatch-cloud check-config`: load the configuration, report problems, print the effective settings.
 ///
@@ -21,6 +23,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try self.configOptions.load()
+        if let problem = Self.privateKeyProblem(loaded.config) {
+            printToStandardError("error: \(problem)")
+            throw ExitCode(2)
+        }
         let rendered: String
         do {
             rendered = try loaded.config.renderEffectiveYAML()
@@ -29,5 +35,18 @@ struct CheckConfigCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
+    }
+
+    /// Why `serve` would refuse `Containers.DispatchPrivateKey`, found with the parser `serve` uses; nil when
+    /// the key is empty or parses. The message names the key and the problem, never the key itself.
+    static func privateKeyProblem(_ config: ClusterConfig) -> String? {
+        let key = config.containers.dispatchPrivateKey
+        guard !key.isEmpty else { return nil }
+        do throws(RemoteExecutionError) {
+            _ = try OpenSSHPrivateKey.parse(configurationValue: key.value)
+            return nil
+        } catch {
+            return "Clusters.\(config.clusterID).Containers.DispatchPrivateKey: \(error.message)"
+        }
     }
 }
