@@ -36,7 +36,10 @@ public final class ContainerSupervisor: Sendable {
     private let workRoot: String
     private let readyDescriptor: Int32?
     private let given: Container?
+    private let sandbox: SandboxSettings
     private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
+    /// The container's memory cgroup, when the sandbox made one.
+    private let cgroup = Mutex<MemoryCgroup?>(nil)
     /// How long the container gets between SIGTERM and SIGKILL.
     static let stopGracePeriod: Duration = .seconds(10)
 
@@ -45,13 +48,15 @@ public final class ContainerSupervisor: Sendable {
     ///   - workRoot: where per-container working directories are made when `cwd` does not exist here.
     ///   - container: the record the dispatcher sent with the configuration; used instead of fetching it when
     ///     it is this container's and Locked.
+    ///   - sandbox: how the `process` engine isolates the container.
     public init(
         uuid: ContainerUUID,
         client: ArvadosClient,
         engine: String,
         workRoot: String,
         readyDescriptor: Int32?,
-        container: Container? = nil
+        container: Container? = nil,
+        sandbox: SandboxSettings = SandboxSettings()
     ) {
         self.uuid = uuid
         self.client = client
@@ -59,6 +64,7 @@ public final class ContainerSupervisor: Sendable {
         self.workRoot = workRoot
         self.readyDescriptor = readyDescriptor
         self.given = container
+        self.sandbox = sandbox
     }
 
     /// Runs the container and returns the runner's exit status (0 once the container is finalized).
@@ -89,8 +95,9 @@ public final class ContainerSupervisor: Sendable {
         let logs = LogStreamer(client: self.client, uuid: self.uuid)
         let pid: pid_t
         let output: AsyncStream<(String, [UInt8])>
+        let sandboxNote: String?
         do {
-            (pid, output) = try self.start(container)
+            (pid, output, sandboxNote) = try self.start(container)
         } catch {
             self.reportReady("error: \(error.message)")
             await logs.note("dispatch-runner: cannot start the container: \(error.message)")
@@ -104,6 +111,7 @@ public final class ContainerSupervisor: Sendable {
 
         // Written with the container's first output, by the periodic flush, or at the end.
         await logs.noteLater("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
+        if let sandboxNote { await logs.noteLater("dispatch-runner: \(sandboxNote)") }
         if container.state == .locked {
             do {
                 try await self.client.setContainerAttributes(self.uuid, ["state": .string("Running")])
@@ -131,6 +139,11 @@ public final class ContainerSupervisor: Sendable {
             await logs.append(event, bytes)
         }
         let status = await ProcessSpawner.waitForExit(pid)
+        if let cgroup = self.cgroup.withLock({ $0 }) {
+            // Any process left in the cgroup (a daemon the container started) goes with it.
+            cgroup.signalMembers(SIGKILL, except: 0)
+            await cgroup.remove()
+        }
         watchdog.cancel()
         // Stop the periodic flush and let one in progress finish, so the last flush comes after it.
         flusher.cancel()
@@ -169,17 +182,35 @@ public final class ContainerSupervisor: Sendable {
             return state.pgid
         }
         guard let pgid else { return }
-        _ = sendSignal(-pgid, SIGTERM)
+        if let cgroup = self.cgroup.withLock({ $0 }) {
+            // Sandboxed: the container's own processes get SIGTERM; bwrap, which would take them down with
+            // SIGKILL if it died, does not.
+            cgroup.signalMembers(SIGTERM, except: pgid)
+        } else {
+            _ = sendSignal(-pgid, SIGTERM)
+        }
+        let cgroup = self.cgroup.withLock { $0 }
         Task {
             try await Task.sleep(for: Self.stopGracePeriod)
             _ = sendSignal(-pgid, SIGKILL)
+            cgroup?.signalMembers(SIGKILL, except: 0)
         }
     }
 
-    /// Starts the container's process with its output on two pipes.
-    private func start(_ container: Container) throws(RunnerError) -> (pid_t, AsyncStream<(String, [UInt8])>) {
+    /// Starts the container's process with its output on two pipes; also returns a note on its sandbox.
+    private func start(
+        _ container: Container
+    ) throws(RunnerError) -> (pid_t, AsyncStream<(String, [UInt8])>, String?) {
         guard !container.command.isEmpty else { throw RunnerError(.spawn, "the container has no command") }
-        let (arguments, environment, directory) = try self.commandLine(for: container)
+        var note: String?
+        var plan: SandboxedStart.Plan?
+        switch try self.sandboxedStart(for: container) {
+        case .confined(let confined): plan = confined
+        case .unsandboxed(let warning): note = warning
+        case nil: break
+        }
+        // Unsandboxed: the engine's command line, worked out before anything needs closing.
+        let commandLine = plan == nil ? try self.commandLine(for: container) : ([], [:], "")
         let stdout = try Self.pipe()
         let stderr = try Self.pipe()
         let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -188,6 +219,29 @@ public final class ContainerSupervisor: Sendable {
             close(stderr.write)
             if null >= 0 { close(null) }
         }
+        if let plan {
+            let pid: pid_t
+            do {
+                pid = try ProcessSpawner.spawnConfined(
+                    plan.arguments,
+                    environment: plan.environment,
+                    descriptors: (null, stdout.write, stderr.write),
+                    workingDirectory: "/",
+                    confinement: plan.confinement
+                )
+            } catch {
+                close(stdout.read)
+                close(stderr.read)
+                if let cgroup = plan.cgroup {
+                    close(cgroup.procs)
+                    rmdir(cgroup.path)
+                }
+                throw error
+            }
+            if let cgroup = plan.cgroup { self.cgroup.withLock { $0 = cgroup } }
+            return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]), plan.note)
+        }
+        let (arguments, environment, directory) = commandLine
         var options = ProcessSpawner.Options()
         options.descriptors = [(0, null), (1, stdout.write), (2, stderr.write)]
         options.newProcessGroup = true
@@ -201,7 +255,119 @@ public final class ContainerSupervisor: Sendable {
             close(stderr.read)
             throw error
         }
-        return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]))
+        return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]), note)
+    }
+
+    /// How a `process` container starts under the sandbox settings.
+    enum SandboxedStart {
+        /// Under bwrap, as the plan says.
+        case confined(Plan)
+        /// Unsandboxed (`auto` without bwrap), with this warning for the container's log.
+        case unsandboxed(String)
+
+        struct Plan {
+            var arguments: [String]
+            var environment: [String: String]
+            var confinement: ProcessSpawner.Confinement
+            var cgroup: MemoryCgroup?
+            var note: String
+        }
+    }
+
+    /// The sandbox plan for `container`, or nil when it runs unsandboxed by configuration (or another engine).
+    private func sandboxedStart(for container: Container) throws(RunnerError) -> SandboxedStart? {
+        guard ["", "process"].contains(self.engine), self.sandbox.mode != .none else { return nil }
+        guard let bwrap = Sandbox.findBwrap(locations: self.sandbox.bwrapLocations) else {
+            if self.sandbox.mode == .auto {
+                return .unsandboxed(
+                    "warning: bubblewrap (bwrap) is not installed: the container runs unsandboxed, as this runner's "
+                        + "user (DispatchCloud.ProcessSandbox.Mode is auto)"
+                )
+            }
+            throw RunnerError(.spawn, Sandbox.missingBwrap)
+        }
+        var credentials: (uid: UInt32, gid: UInt32)?
+        var who: String
+        if getuid() == 0 {
+            guard let resolved = Sandbox.resolveUser(self.sandbox.user, passwd: Sandbox.readPasswd()) else {
+                throw RunnerError(
+                    .spawn,
+                    "the sandbox user \"\(self.sandbox.user)\" does not exist on this instance "
+                        + "(DispatchCloud.ProcessSandbox.User)"
+                )
+            }
+            guard resolved.uid != 0 else {
+                throw RunnerError(.spawn, "the sandbox user must not be root (DispatchCloud.ProcessSandbox.User)")
+            }
+            credentials = resolved
+            who = "uid \(resolved.uid) gid \(resolved.gid)"
+        } else {
+            who = "uid \(getuid()) (the runner's own: only root can switch users)"
+        }
+        var environment = [
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/tmp",
+        ]
+        environment.merge(container.environment) { $1 }
+        let command = container.command
+        if !command[0].contains("/"),
+            ProcessSpawner.resolve(command[0], path: environment["PATH"] ?? "") == nil
+        {
+            throw RunnerError(.spawn, "\(command[0]): command not found")
+        }
+        var directory = "\(self.workRoot)/\(self.uuid.rawValue)"
+        if let problem = POSIX.makeDirectories(self.workRoot) {
+            throw RunnerError(.spawn, "cannot create working directory \(self.workRoot): \(problem)")
+        }
+        if let credentials, !Sandbox.reachable(self.workRoot, uid: credentials.uid, gid: credentials.gid) {
+            // bwrap, as the sandbox user, must reach what it mounts: a root of this runner's own instead.
+            if let problem = POSIX.makeDirectories(Sandbox.fallbackRoot) {
+                throw RunnerError(.spawn, "cannot create working directory \(Sandbox.fallbackRoot): \(problem)")
+            }
+            _ = chmod(Sandbox.fallbackRoot, 0o711)
+            directory = "\(Sandbox.fallbackRoot)/\(self.uuid.rawValue)-\(getpid())"
+        }
+        if let problem = POSIX.makeDirectories(directory) {
+            throw RunnerError(.spawn, "cannot create working directory \(directory): \(problem)")
+        }
+        // The container's alone: its user owns it, nobody else may enter.
+        if let credentials, chown(directory, credentials.uid, credentials.gid) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw RunnerError(.spawn, "cannot give \(directory) to the sandbox user: \(reason)")
+        }
+        _ = chmod(directory, 0o700)
+        let layout = Sandbox.Layout(
+            workDirectory: directory,
+            cwd: container.cwd,
+            outputPath: container.outputPath,
+            network: container.runtimeConstraints.api,
+            readOnlyPaths: self.sandbox.readOnlyPaths
+        )
+        var confinement = ProcessSpawner.Confinement(credentials: credentials)
+        var cgroup: MemoryCgroup?
+        var memory = "no memory limit"
+        let ram = container.runtimeConstraints.ram
+        if ram > 0 {
+            switch MemoryCgroup.create(name: "dispatch-runner-\(self.uuid.rawValue)-\(getpid())", limit: ram) {
+            case .success(let created):
+                cgroup = created
+                confinement.cgroupProcs = created.procs
+                memory = "memory limit \(ram) bytes (memory cgroup)"
+            case .failure(let error):
+                confinement.addressSpaceLimit = UInt64(ram)
+                memory = "address space limit \(ram) bytes (RLIMIT_AS: \(error.message))"
+            }
+        }
+        let network = layout.network ? "network shared (runtime_constraints.API)" : "no network"
+        return .confined(
+            .init(
+                arguments: [bwrap] + Sandbox.arguments(layout, command: command),
+                environment: environment,
+                confinement: confinement,
+                cgroup: cgroup,
+                note: "sandboxed by bwrap as \(who), \(network), \(memory)"
+            )
+        )
     }
 
     /// The argv, environment and working directory for the chosen engine.

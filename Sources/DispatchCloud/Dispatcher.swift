@@ -69,6 +69,12 @@ public final class Dispatcher: Sendable {
         }
         let dataDirectory = config.dispatchCloud.dataDirectory
         self.lock = try DataDirectoryLock.acquire(dataDirectory)
+        if let before = Self.makePrivate(directory: dataDirectory) {
+            logger.warning(
+                "DispatchCloud.DataDirectory was readable by others: made private (0700)",
+                metadata: ["dataDirectory": "\(dataDirectory)", "previousMode": "\(String(before, radix: 8))"]
+            )
+        }
         self.instanceSetID = Self.instanceSetID(token: config.systemRootToken.value)
 
         let privateKey = try Self.privateKey(config, dataDirectory: dataDirectory)
@@ -350,6 +356,7 @@ public final class Dispatcher: Sendable {
         pool.apiHost = try Self.apiURL(config).absoluteString.trimmingSuffix("/")
         pool.apiHostInsecure = config.tls.insecure
         pool.localKeepBlobBuffersPerVCPU = config.containers.localKeepBlobBuffersPerVCPU
+        pool.runnerSandbox = try Self.runnerSandbox(config)
         return pool
     }
 

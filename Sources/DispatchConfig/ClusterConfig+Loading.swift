@@ -593,6 +593,55 @@ extension ClusterConfig {
             }
             settings.submitterTokens = tokens.map { Secret($0) }
         }
+        if let sandbox = reader.section(section, "ProcessSandbox") {
+            Self.readProcessSandbox(sandbox, into: &settings.processSandbox, reader: reader)
+        }
+        section.finish()
+    }
+
+    private static func readProcessSandbox(
+        _ section: Section,
+        into sandbox: inout ProcessSandbox,
+        reader: ConfigReader
+    ) {
+        if let value = section.string("Mode") {
+            if let mode = ProcessSandbox.Mode(rawValue: value) {
+                sandbox.mode = mode
+            } else {
+                reader.error(section.path("Mode"), "must be bwrap, auto or none", line: section.line(of: "Mode"))
+            }
+        }
+        if let value = section.string("User") {
+            let ids = value.split(separator: ":", omittingEmptySubsequences: false)
+            let numeric = ids.count <= 2 && ids.allSatisfy { $0.allSatisfy(\.isASCII) && UInt32($0) != nil }
+            let name =
+                value.count <= 32 && value.first.map { $0.isASCII && ($0.isLetter || $0 == "_") } == true
+                && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-.".contains($0)) }
+            if value == "root" || (numeric && UInt32(ids[0]) == 0) {
+                reader.error(section.path("User"), "must not be root", line: section.line(of: "User"))
+            } else if !numeric && !name {
+                reader.error(
+                    section.path("User"),
+                    "must be a user name, a UID or UID:GID",
+                    line: section.line(of: "User")
+                )
+            } else {
+                sandbox.user = value
+            }
+        }
+        if let paths = section.stringList("ReadOnlyPaths") {
+            for (index, path) in paths.enumerated() {
+                let components = path.split(separator: "/")
+                if !path.hasPrefix("/") || path == "/" || components.contains("..") || components.contains(".") {
+                    reader.error(
+                        section.path("ReadOnlyPaths") + "[\(index)]",
+                        "must be an absolute path other than /, without . or ..",
+                        line: section.line(of: "ReadOnlyPaths")
+                    )
+                }
+            }
+            sandbox.readOnlyPaths = paths
+        }
         section.finish()
     }
 }

@@ -30,6 +30,17 @@ extension ClusterConfig {
                     ("DataDirectory", Self.string(self.dispatchCloud.dataDirectory)),
                     ("EmbeddedContainerAPI", Self.bool(self.dispatchCloud.embeddedContainerAPI)),
                     ("SubmitterTokens", Self.sequence(self.dispatchCloud.submitterTokens.map(Self.secret))),
+                    (
+                        "ProcessSandbox",
+                        Self.mapping([
+                            ("Mode", Self.string(self.dispatchCloud.processSandbox.mode.rawValue)),
+                            ("User", Self.string(self.dispatchCloud.processSandbox.user)),
+                            (
+                                "ReadOnlyPaths",
+                                Self.sequence(self.dispatchCloud.processSandbox.readOnlyPaths.map(Self.string))
+                            ),
+                        ])
+                    ),
                 ])
             ),
         ])

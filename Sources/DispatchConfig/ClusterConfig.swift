@@ -213,6 +213,30 @@ extension ClusterConfig {
         public var embeddedContainerAPI = false
         /// `SubmitterTokens`: tokens allowed to submit containers to the embedded API.
         public var submitterTokens: [Secret] = []
+        /// `ProcessSandbox`: how `RuntimeEngine: process` isolates containers.
+        public var processSandbox = ProcessSandbox()
+
+        public init() {}
+    }
+
+    /// `DispatchCloud.ProcessSandbox.*`: the bubblewrap sandbox of the `process` runtime engine.
+    public struct ProcessSandbox: Hashable, Sendable {
+        public enum Mode: String, Hashable, Sendable, CaseIterable {
+            /// Every container under bwrap; the dispatcher refuses to start (loopback) or the container fails
+            /// (other drivers) where bwrap is missing.
+            case bwrap
+            /// bwrap where it is installed, else unsandboxed with a warning.
+            case auto
+            /// No sandbox: containers run as the runner's user and see the whole host.
+            case none
+        }
+
+        /// `Mode`.
+        public var mode = Mode.bwrap
+        /// `User`: the user containers run as, a name, a UID or `UID:GID` (never root).
+        public var user = "nobody"
+        /// `ReadOnlyPaths`: host paths containers also see, read-only (absolute).
+        public var readOnlyPaths: [String] = []
 
         public init() {}
     }

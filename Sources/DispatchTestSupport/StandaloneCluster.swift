@@ -15,6 +15,8 @@ public struct StandaloneCluster: Sendable {
     /// Where the management API listens, if anywhere.
     public var managementPort: Int?
     public var managementToken = "e2e-management-token"
+    /// `DispatchCloud.ProcessSandbox.Mode`, when set (else the default, bwrap).
+    public var processSandboxMode: String?
 
     public init(dataDirectory: String, apiPort: Int) {
         self.dataDirectory = dataDirectory
@@ -80,6 +82,7 @@ public struct StandaloneCluster: Sendable {
               EmbeddedContainerAPI: true
               SubmitterTokens:
                 - \(self.submitterToken)
+        \(self.processSandboxMode.map { "      ProcessSandbox:\n        Mode: \($0)" } ?? "")
 
         """
     }

@@ -58,6 +58,9 @@ extension WorkerPool {
         public var ec2SpotCheck = false
         /// The full cluster configuration handed to runners, or `nil`.
         public var clusterConfig: JSONValue?
+        /// The `Sandbox` member of every runner's configuration (`DispatchCloud.ProcessSandbox`: `Mode`, `User`,
+        /// `ReadOnlyPaths`), or `nil` for the runner's defaults.
+        public var runnerSandbox: JSONValue?
 
         public init(clusterID: ClusterID, instanceSetID: InstanceSetID, instanceTypes: [InstanceType]) {
             self.clusterID = clusterID

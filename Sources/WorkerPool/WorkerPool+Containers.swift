@@ -198,7 +198,8 @@ extension WorkerPool {
             keepBuffers: configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus,
             ec2SpotCheck: configuration.ec2SpotCheck && worker.type.preemptible,
             cluster: configuration.clusterConfig ?? .null,
-            container: self.startingContainers[uuid].flatMap(Self.runnerRecord)
+            container: self.startingContainers[uuid].flatMap(Self.runnerRecord),
+            sandbox: configuration.runnerSandbox
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -218,6 +219,7 @@ extension WorkerPool {
         var ec2SpotCheck: Bool
         var cluster: JSONValue
         var container: Container?
+        var sandbox: JSONValue?
 
         enum CodingKeys: String, CodingKey {
             case env = "Env"
@@ -225,6 +227,7 @@ extension WorkerPool {
             case ec2SpotCheck = "EC2SpotCheck"
             case cluster = "Cluster"
             case container = "Container"
+            case sandbox = "Sandbox"
         }
     }
 

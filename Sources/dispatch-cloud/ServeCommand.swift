@@ -37,6 +37,9 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try self.configOptions.load().config
         let logger = LogSetup.bootstrap(level: Logger.Level(rawValue: self.logLevel) ?? .info)
+        if let warning = Dispatcher.configurationFileWarning(path: self.configOptions.resolvedPath) {
+            logger.warning("\(warning)")
+        }
         let metrics = MetricsRegistry(version: DispatchCloudVersion.current)
         metrics.bootstrap()
         let dispatcher: Dispatcher

@@ -154,6 +154,8 @@ enum DispatchRunner {
             if let ready { _ = "error: \(error.message)\n".withCString { write(ready, $0, strlen($0)) } }
             throw error
         }
+        var sandbox = configuration.sandbox
+        if let bwrap = environment["DISPATCH_RUNNER_BWRAP"] { sandbox.bwrapLocations = [bwrap] }
         let supervisor = ContainerSupervisor(
             uuid: uuid,
             client: client,
@@ -161,7 +163,8 @@ enum DispatchRunner {
             workRoot: environment["DISPATCH_RUNNER_WORK_DIR"]
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("dispatch-runner").path,
             readyDescriptor: ready,
-            container: configuration.container
+            container: configuration.container,
+            sandbox: sandbox
         )
         return await supervisor.run()
     }

@@ -34,9 +34,13 @@ struct ServeCommandTests {
         var logText: String { (try? String(contentsOfFile: self.log, encoding: .utf8)) ?? "" }
     }
 
-    static func setUp(_ directory: TemporaryDirectory) throws -> (StandaloneCluster, String) {
+    static func setUp(
+        _ directory: TemporaryDirectory,
+        processSandboxMode: String? = nil
+    ) throws -> (StandaloneCluster, String) {
         var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
         cluster.managementPort = try LoopbackPort.free()
+        cluster.processSandboxMode = processSandboxMode
         let path = try directory.write(cluster.yaml, to: "config.yml")
         return (cluster, path)
     }
@@ -144,7 +148,8 @@ struct ServeCommandTests {
     func killNineRestart() async throws {
         let directory = try TemporaryDirectory(prefix: "serve-restart")
         defer { directory.remove() }
-        let (cluster, configPath) = try Self.setUp(directory)
+        // Loopback containers leave marks in this test's directory: unsandboxed, so they can reach it.
+        let (cluster, configPath) = try Self.setUp(directory, processSandboxMode: "none")
         let client = Self.client(cluster)
         var daemon = try Daemon.start(configPath, log: directory.file("serve-1.log"))
         try #require(await eventually { try? await client.currentAuthorization() } != nil, "\(daemon.logText)")
