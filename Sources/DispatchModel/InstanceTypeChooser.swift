@@ -32,17 +32,22 @@ public struct InstanceTypeChooser: Sendable {
     ///
     /// RAM is `ram + keep_cache_ram + ReserveExtraRAM`, plus 220 MiB and 64 MiB × 1.1 per blob buffer per
     /// VCPU when local keep buffers are configured, all divided by 0.95. Scratch comes from
-    /// ``estimatedScratch(for:)``.
+    /// ``estimatedScratch(for:)``. Every sum and product saturates at `Int64.max`, so a container asking for
+    /// more than any machine could hold needs `Int64.max` bytes (which no type offers) instead of trapping;
+    /// ``eligibleTypes(for:)`` refuses such containers, and negative sizes, with a message naming the field.
     public func resourcesNeeded(for container: Container) -> InstanceResources {
         let constraints = container.runtimeConstraints
-        var ram = constraints.ram + constraints.keepCacheRAM + self.reserveExtraRAM.bytes
+        var ram = Saturating.sum(constraints.ram, constraints.keepCacheRAM, self.reserveExtraRAM.bytes)
         if self.localKeepBlobBuffersPerVCPU > 0 {
             // 200 MiB for the keepstore process, plus 10 % for its garbage collector.
-            ram += 220 << 20
-            // 64 MiB per blob buffer, plus 10 %.
-            ram += Int64(self.localKeepBlobBuffersPerVCPU * constraints.vcpus) * (1 << 26) * 11 / 10
+            ram = Saturating.sum(ram, 220 << 20)
+            // 64 MiB per blob buffer, plus 10 %: 64 MiB × 1.1 = 70.4 MiB, computed as 704 × 64 MiB / 10.
+            let buffers = Saturating.product(Int64(self.localKeepBlobBuffersPerVCPU), Int64(constraints.vcpus))
+            let buffersRAM = Saturating.product(buffers, 11 << 26)
+            ram = Saturating.sum(ram, buffersRAM == Int64.max ? Int64.max : buffersRAM / 10)
         }
-        ram = ram * 100 / (100 - Self.discountConfiguredRAMPercent)
+        // ram × 100 / 95, without overflowing the intermediate product.
+        ram = Saturating.scaled(ram, by: 100, dividedBy: 100 - Self.discountConfiguredRAMPercent)
         return InstanceResources(
             vcpus: constraints.vcpus,
             ram: ByteSize(ram),
@@ -55,12 +60,15 @@ public struct InstanceTypeChooser: Sendable {
     /// Disk a container needs: its `tmp` mounts, room to load and extract its image, and its Keep disk cache.
     ///
     /// The image load buffer is released to the container afterwards, so the tmp mounts and the buffer
-    /// share space: `max(Σ tmp capacity, image) + image + keep_cache_disk`.
+    /// share space: `max(Σ tmp capacity, image) + image + keep_cache_disk`, saturating at `Int64.max`.
     public static func estimatedScratch(for container: Container) -> Int64 {
-        var need = container.mounts.values.reduce(Int64(0)) { $0 + ($1.kind == "tmp" ? $1.capacity : 0) }
+        var need: Int64 = 0
+        for mount in container.mounts.values where mount.kind == "tmp" {
+            need = Saturating.sum(need, mount.capacity)
+        }
         let image = self.estimatedImageSize(portableDataHash: container.containerImage)
-        need = max(need, image) + image
-        return need + container.runtimeConstraints.keepCacheDisk
+        need = Saturating.sum(max(need, image), image)
+        return Saturating.sum(need, container.runtimeConstraints.keepCacheDisk)
     }
 
     /// Estimates the disk used by a Docker image from the portable data hash of the collection that
@@ -68,19 +76,48 @@ public struct InstanceTypeChooser: Sendable {
     ///
     /// Such a manifest has a predictable shape: about 80 characters of file name and segment, then one
     /// 42-character block locator per full 64 MiB block. So the estimate is
-    /// `(manifest length − 80) / 42 × 64 MiB`, or 0 when the hash is not `<32 hex>+<length>` or the
-    /// manifest is shorter than 122 characters.
+    /// `(manifest length − 80) / 42 × 64 MiB` (saturating at `Int64.max`), or 0 when the hash is not
+    /// `<32 hex>+<length>` or the manifest is shorter than 122 characters. A length hint too long for
+    /// `Int64` estimates `Int64.max`, which no instance type offers.
     public static func estimatedImageSize(portableDataHash: String) -> Int64 {
         let parts = portableDataHash.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2,
             parts[0].utf8.count == 32,
             parts[0].utf8.allSatisfy({ $0.isLowercaseHexDigit }),
             !parts[1].isEmpty,
-            parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-            let length = Int64(parts[1]),
-            length >= 122
+            parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
         else { return 0 }
-        return (length - 80) / 42 * (64 << 20)
+        guard let length = Int64(parts[1]) else { return Int64.max }
+        guard length >= 122 else { return 0 }
+        return Saturating.product((length - 80) / 42, 64 << 20)
+    }
+
+    /// Why `container` can never run, whatever the menu: a negative size, or one so large that adding the
+    /// dispatcher's overhead overflows a 64-bit byte count. `nil` when its sizes are sane.
+    public func impossibleRequest(_ container: Container) -> String? {
+        let constraints = container.runtimeConstraints
+        let negatives: [(String, Int64)] = [
+            ("runtime_constraints.vcpus", Int64(constraints.vcpus)),
+            ("runtime_constraints.ram", constraints.ram),
+            ("runtime_constraints.keep_cache_ram", constraints.keepCacheRAM),
+            ("runtime_constraints.keep_cache_disk", constraints.keepCacheDisk),
+            ("runtime_constraints.gpu.device_count", Int64(constraints.gpu.deviceCount)),
+            ("runtime_constraints.gpu.vram", constraints.gpu.vram),
+        ]
+        for (field, value) in negatives where value < 0 {
+            return "\(field) is negative (\(value))"
+        }
+        for (path, mount) in container.mounts.sorted(by: { $0.key < $1.key }) where mount.kind == "tmp" {
+            if mount.capacity < 0 { return "mounts[\"\(path)\"].capacity is negative (\(mount.capacity))" }
+        }
+        let need = self.resourcesNeeded(for: container)
+        if need.ram.bytes == Int64.max {
+            return "runtime_constraints: the RAM needed (ram + keep_cache_ram + overhead) overflows a 64-bit byte count"
+        }
+        if need.scratch.bytes == Int64.max {
+            return "mounts, container_image and keep_cache_disk: the scratch space needed overflows a 64-bit byte count"
+        }
+        return nil
     }
 
     /// The instance types eligible to run `container`, cheapest first.
@@ -103,6 +140,13 @@ public struct InstanceTypeChooser: Sendable {
             throw InstanceTypeChoiceError(
                 code: .constraintsNotSatisfiable,
                 message: "Invalid GPU stack \"\(gpu.stack)\", expected to be blank or one of 'cuda' or 'rocm'",
+                availableTypes: []
+            )
+        }
+        if let impossible = self.impossibleRequest(container) {
+            throw InstanceTypeChoiceError(
+                code: .constraintsNotSatisfiable,
+                message: "constraints not satisfiable by any configured instance type: \(impossible)",
                 availableTypes: []
             )
         }
@@ -229,5 +273,33 @@ public struct InstanceTypeChoiceError: Error, Hashable, Sendable, CustomStringCo
 extension UInt8 {
     var isLowercaseHexDigit: Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+    }
+}
+
+/// Int64 arithmetic that stops at the type's bounds instead of trapping, for sizes that come from outside.
+enum Saturating {
+    static func sum(_ values: Int64...) -> Int64 {
+        var total: Int64 = 0
+        for value in values {
+            let (result, overflow) = total.addingReportingOverflow(value)
+            if overflow { return value > 0 ? Int64.max : Int64.min }
+            total = result
+        }
+        return total
+    }
+
+    static func product(_ a: Int64, _ b: Int64) -> Int64 {
+        let (result, overflow) = a.multipliedReportingOverflow(by: b)
+        guard overflow else { return result }
+        return (a < 0) == (b < 0) ? Int64.max : Int64.min
+    }
+
+    /// `value × numerator / denominator` (truncated, as Int64 division), saturating instead of overflowing in
+    /// the intermediate product. `denominator` must be positive.
+    static func scaled(_ value: Int64, by numerator: Int64, dividedBy denominator: Int64) -> Int64 {
+        // value = q·d + r with |r| < d, so value·n/d = q·n + r·n/d exactly (q and r share a sign).
+        let quotient = value / denominator
+        let remainder = value % denominator
+        return self.sum(self.product(quotient, numerator), self.product(remainder, numerator) / denominator)
     }
 }
