@@ -237,14 +237,14 @@ struct RunnerRobustnessTests {
 
     @Test(
         "--kill on a held lock holding garbage exits non-zero having signalled nothing, and says why",
-        arguments: ["", "garbage\n", "{\"UUID\":\"zzzzz-dz642-000000000000002\",\"PID\":12345}\n"]
+        arguments: ["", "garbage\n", "{\"UUID\":\"zzzzz-dz642-000000000000002\",\"PID\":HOLDER}\n"]
     )
     func killGarbageLock(content: String) async throws {
         let node = try Node()
         try FileManager.default.createDirectory(atPath: node.lockDirectory, withIntermediateDirectories: true)
         let uuid = "zzzzz-dz642-000000000000001"
         let file = node.lockDirectory + "/crunch-run-\(uuid).lock"
-        try content.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
         let holder = try SpawnedProcess.spawn("/bin/bash", ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", file])
         defer { holder.terminate() }
         let held = await eventually { () -> Bool? in
@@ -253,6 +253,12 @@ struct RunnerRobustnessTests {
             return flock(fd, LOCK_EX | LOCK_NB) != 0 ? true : nil
         }
         #expect(held == true)
+        // Written in place (same file, still held); a record naming another container names the holder itself,
+        // so a runner that trusted it would stop the holder.
+        let text = content.replacingOccurrences(of: "HOLDER", with: String(holder.pid))
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        handle.write(Data(text.utf8))
+        try handle.close()
         let killed = try await Self.runBounded(node, ["--kill", "15", uuid])
         #expect(killed.output.status == 1)
         #expect(killed.output.stderr.contains("nothing signalled"), "\(killed.output.stderr)")
