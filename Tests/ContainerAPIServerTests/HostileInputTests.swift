@@ -1,4 +1,5 @@
 import DispatchModel
+import DispatchTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -226,7 +227,7 @@ struct HostileInputTests {
                     port: server.port,
                     head: "POST /arvados/v1/containers HTTP/1.1\r\nHost: localhost\r\n\(authorization)"
                         + "Content-Type: application/json\r\nContent-Length: \(120 << 20)\r\n\r\n",
-                    timeoutSeconds: 10
+                    timeoutSeconds: 60
                 )
                 #expect(response.status == 401, "\(authorization)")
                 let body = try JSONDecoder().decode(JSONValue.self, from: Data(response.body))
@@ -262,38 +263,6 @@ struct HostileInputTests {
             )
             #expect(refused.status == 401)
             #expect(!refused.errors.isEmpty)
-        }
-    }
-
-    @Test("Eight concurrent large unauthenticated POSTs get 401 without growing the server's memory")
-    func concurrentLargeUnauthenticatedPosts() async throws {
-        // 120 MiB each with DISPATCH_FUZZ_SCALE set (about 10 s here), 24 MiB each in CI.
-        let size = ProcessInfo.processInfo.environment["DISPATCH_FUZZ_SCALE"] == nil ? 24 << 20 : 120 << 20
-        try await LiveServer.with(maxRequestBodySize: 128 << 20) { server in
-            let before = RawHTTP.residentBytes()
-            let started = ContinuousClock.now
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<8 {
-                    group.addTask {
-                        let response = try await RawHTTP.exchange(
-                            port: server.port,
-                            head: "POST /arvados/v1/containers HTTP/1.1\r\nHost: localhost\r\n"
-                                + "Content-Type: application/json\r\nContent-Length: \(size)\r\n\r\n",
-                            bodyBytes: size,
-                            timeoutSeconds: 60
-                        )
-                        return response.status
-                    }
-                }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
-            }
-            let after = RawHTTP.residentBytes()
-            print(
-                "unauthenticated 8 × \(size >> 20) MiB POSTs: RSS \(before >> 20) MiB before, \(after >> 20) MiB after, "
-                    + "\(ContinuousClock.now - started)"
-            )
-            #expect(statuses == Array(repeating: 401, count: 8))
-            #expect(after - before < 100 << 20, "RSS grew from \(before >> 20) MiB to \(after >> 20) MiB")
         }
     }
 

@@ -9,26 +9,26 @@ import Glibc
 /// client sends: a head that promises a body it never sends, a body streamed after the answer came.
 ///
 /// Each exchange runs on a Dispatch thread, never on the cooperative pool the server's handlers need.
-enum RawHTTP {
-    struct Response: Sendable {
-        var status: Int
-        var body: [UInt8]
+public enum RawHTTP {
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: [UInt8]
         /// Body bytes sent before the server answered or closed the connection.
-        var bodyBytesSent: Int
+        public var bodyBytesSent: Int
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Sends `head` (which must end with a blank line) to 127.0.0.1:`port`, then `bodyBytes` bytes of body in
     /// 1 MiB chunks (stopping early if the server closes), and reads one response; every socket call gives up
     /// after `timeoutSeconds`.
-    static func exchange(
+    public static func exchange(
         port: Int,
         head: String,
         bodyBytes: Int = 0,
-        timeoutSeconds: Int = 10
+        timeoutSeconds: Int = 60
     ) async throws
         -> Response
     {
@@ -134,10 +134,12 @@ enum RawHTTP {
         return (status, Array(bytes[bodyStart..<(bodyStart + length)]))
     }
 
-    /// This process's resident set size in bytes, from `/proc/self/status`.
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    /// The resident set size in bytes of process `pid` (this process by default), from `/proc/PID/status`;
+    /// `field` `VmHWM` gives the peak instead.
+    public static func residentBytes(pid: Int32? = nil, field: String = "VmRSS") -> Int {
+        let path = "/proc/\(pid.map(String.init) ?? "self")/status"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("\(field):") {
             let number = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
             return number * 1024
         }
