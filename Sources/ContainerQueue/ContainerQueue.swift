@@ -21,6 +21,10 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         public var queuedTarget = 100
         /// Page size of list calls.
         public var pageSize = 1000
+        /// The longest wait between polls while they keep failing; the wait doubles from `pollInterval`.
+        public var maxPollRetryInterval: Duration = .seconds(60)
+        /// The shortest time between two log lines about failing polls.
+        public var failureLogInterval: Duration = .seconds(60)
 
         public init() {}
     }
@@ -55,6 +59,12 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var pauseGeneration: UInt64 = 0
     /// An update was requested while none could start: the next pause is skipped.
     private var updateRequested = false
+    /// Whether ``requestUpdate()`` may end the pause in progress; not while backing off failed polls.
+    private var pauseInterruptible = true
+    /// Graceful shutdown began: no more pauses.
+    private var shuttingDown = false
+    /// Failed polls, for rate-limited logging.
+    private var pollFailures: RepeatedFailureLog<C.Instant>
     /// Runs between fetching and merging; tests use it to race a lock against a poll.
     var afterPollForTesting: (@Sendable () async -> Void)?
 
@@ -74,6 +84,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         self.clock = clock
         self.wallClock = wallClock
         self.logger = logger
+        self.pollFailures = RepeatedFailureLog(interval: configuration.failureLogInterval)
     }
 
     // MARK: - Reading
@@ -113,30 +124,53 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     // MARK: - Polling
 
     /// Polls until graceful shutdown: an update, then a pause of `pollInterval` or the update's own duration,
-    /// whichever is longer, cut short by ``requestUpdate()``. Failed updates are logged and retried on the
-    /// next round.
+    /// whichever is longer, cut short by ``requestUpdate()``.
+    ///
+    /// Failed updates are retried after a pause that doubles from `pollInterval` up to
+    /// `maxPollRetryInterval`, with jitter, and that requests do not cut short, so an API that keeps failing
+    /// is not asked again at every push; they are logged at most once per `failureLogInterval`, with a count.
     public func run() async throws {
+        var backoff = RetryBackoff(
+            initial: self.configuration.pollInterval,
+            maximum: max(self.configuration.pollInterval, self.configuration.maxPollRetryInterval)
+        )
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let started = self.clock.now
                 do {
                     try await self.update()
+                    backoff.succeeded()
+                    if let line = self.pollFailures.succeeded(at: self.clock.now) {
+                        self.logger.warning(
+                            "Queue update succeeded after failing",
+                            metadata: ["failures": "\(line.count)", "error": "\(line.lastError)"]
+                        )
+                    }
+                    let took = started.duration(to: self.clock.now)
+                    await self.pause(max(self.configuration.pollInterval, took))
                 } catch {
-                    self.logger.warning("Queue update failed", metadata: ["error": "\(error)"])
+                    let delay = max(self.configuration.pollInterval, backoff.failed())
+                    if let line = self.pollFailures.failed("\(error)", at: self.clock.now) {
+                        self.logger.warning(
+                            "Queue update \(line)",
+                            metadata: ["failures": "\(line.count)", "retry.delay": "\(delay)"]
+                        )
+                    }
+                    let took = started.duration(to: self.clock.now)
+                    await self.pause(max(delay, took), interruptible: false)
                 }
-                let took = started.duration(to: self.clock.now)
-                await self.pause(max(self.configuration.pollInterval, took))
             }
         } onGracefulShutdown: {
-            Task { await self.requestUpdate() }
+            Task { await self.stopPausing() }
         }
     }
 
     /// Asks the polling loop for an update now (or right after the one in progress): the embedded API calls
-    /// this when a container is created or changed, so new work is seen without waiting for the poll.
+    /// this when a container is created or changed, so new work is seen without waiting for the poll. While
+    /// failed polls are backed off, the update waits for the end of the pause.
     public func requestUpdate() {
         self.logger.debug("Queue update requested", metadata: ["queue.paused": "\(self.pauseWaiter != nil)"])
-        if let waiter = self.pauseWaiter {
+        if self.pauseInterruptible, let waiter = self.pauseWaiter {
             self.pauseWaiter = nil
             waiter.resume()
         } else {
@@ -144,12 +178,22 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         }
     }
 
-    /// Waits `interval`, or less if an update is requested or the task is cancelled.
-    private func pause(_ interval: Duration) async {
-        if self.updateRequested {
+    /// Ends the pause in progress, and every later one: graceful shutdown.
+    private func stopPausing() {
+        self.shuttingDown = true
+        self.endPause(nil)
+    }
+
+    /// Waits `interval`, or less if the task is cancelled, shutdown begins or (if `interruptible`) an update is
+    /// requested.
+    private func pause(_ interval: Duration, interruptible: Bool = true) async {
+        if self.shuttingDown { return }
+        if interruptible && self.updateRequested {
             self.updateRequested = false
             return
         }
+        self.pauseInterruptible = interruptible
+        defer { self.pauseInterruptible = true }
         self.pauseGeneration &+= 1
         let generation = self.pauseGeneration
         let clock = self.clock
@@ -421,7 +465,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         do {
             self.apply(try await self.client.lockContainer(uuid))
         } catch {
-            self.noteFailure(error)
+            await self.failed(uuid, error)
             throw error
         }
     }
@@ -431,7 +475,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         do {
             self.apply(try await self.client.unlockContainer(uuid))
         } catch {
-            self.noteFailure(error)
+            await self.failed(uuid, error)
             throw error
         }
     }
@@ -441,8 +485,25 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         do {
             self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
         } catch {
-            self.noteFailure(error)
+            await self.failed(uuid, error)
             throw error
+        }
+    }
+
+    /// After a refused lock, unlock or cancel: notes a 503 and, when the API refused the change as not
+    /// possible from the container's state (422 or 409), re-reads the container, so the cache stops showing a
+    /// state the API disagrees with and the scheduler stops asking for the same impossible change.
+    private func failed(_ uuid: ContainerUUID, _ error: ArvadosAPIError) async {
+        self.noteFailure(error)
+        guard error.code == .unprocessable || error.code == .conflict, self.current[uuid] != nil else { return }
+        do {
+            self.apply(try await self.client.container(uuid))
+        } catch {
+            self.noteFailure(error)
+            self.logger.debug(
+                "Cannot re-read a container after a refused change",
+                metadata: ["container.uuid": "\(uuid)", "error": "\(error)"]
+            )
         }
     }
 

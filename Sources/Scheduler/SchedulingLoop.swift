@@ -60,6 +60,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         public var wakeupInterval: Duration = .seconds(1)
         /// The wake-up interval while queue calls are in flight.
         public var busyWakeupInterval: Duration = .milliseconds(250)
+        /// The wait before retrying a container's failed queue call, doubling per failure in a row.
+        public var retryInitialDelay: Duration = .seconds(1)
+        /// The longest wait before retrying a container's failed queue call.
+        public var retryMaximumDelay: Duration = .seconds(30)
+        /// The shortest time between two log lines about the same kind of failing queue call.
+        public var failureLogInterval: Duration = .seconds(60)
 
         public init() {}
     }
@@ -74,6 +80,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var planner: SchedulingPlanner
     /// Containers with a lock, unlock or cancel in flight.
     private var busy: Set<ContainerUUID> = []
+    /// Containers whose last queue call failed: no call for them before the instant.
+    private var retries: [ContainerUUID: Retry] = [:]
+    /// Failing queue calls, per operation, for rate-limited logging.
+    private var failureLogs: [String: RepeatedFailureLog<C.Instant>] = [:]
+    /// How many queue calls the loop has started (for tests and metrics).
+    private var queueCalls = 0
     private var lastPlan = Plan()
     private var wake: AsyncStream<Void>.Continuation?
     private var passes = 0
@@ -102,6 +114,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     /// The number of planning passes so far (for tests and metrics).
     public func passCount() -> Int { self.passes }
+
+    /// The number of queue calls (lock, unlock, cancel) started so far.
+    public func queueCallCount() -> Int { self.queueCalls }
 
     public func run() async throws {
         let (wakeups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -194,6 +209,11 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 ]
             )
         }
+        if !self.retries.isEmpty {
+            // Containers that left the queue need no retry.
+            let cached = Set(queue.entries.map(\.uuid))
+            self.retries = self.retries.filter { cached.contains($0.key) }
+        }
         var containers: [ContainerUUID: Container] = [:]
         for action in plan.actions {
             if case .start = action, containers.isEmpty {
@@ -237,30 +257,79 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         }
     }
 
-    /// Runs a queue call for `uuid` in the background unless one is already in flight for it.
+    /// Runs a queue call for `uuid` in the background unless one is already in flight for it, or its last one
+    /// failed and its retry delay has not passed.
+    ///
+    /// A failure delays the container's next call exponentially (``Configuration/retryInitialDelay`` doubling
+    /// up to ``Configuration/retryMaximumDelay``, with jitter), so an API that keeps failing (a full disk, say)
+    /// costs a bounded number of calls, not one per pass; and it is logged at most once per
+    /// ``Configuration/failureLogInterval`` per operation, with a count.
     private func background(
         _ uuid: ContainerUUID,
         _ operation: String,
         _ body: @escaping @Sendable (any SchedulingQueue) async throws -> Void
     ) {
+        if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return }
         guard self.busy.insert(uuid).inserted else { return }
+        self.queueCalls += 1
         let queue = self.queue
         Task {
             do {
                 try await body(queue)
+                self.succeeded(uuid, operation)
             } catch {
-                self.logger.info(
-                    "Queue call failed",
-                    metadata: ["container.uuid": "\(uuid)", "operation": "\(operation)", "error": "\(error)"]
-                )
+                self.failed(uuid, operation, error)
             }
-            self.finished(uuid)
         }
     }
 
-    private func finished(_ uuid: ContainerUUID) {
+    private func succeeded(_ uuid: ContainerUUID, _ operation: String) {
         self.busy.remove(uuid)
+        self.retries[uuid] = nil
+        if let line = self.failureLogs[operation]?.succeeded(at: self.clock.now) {
+            self.logger.warning(
+                "Queue call \(operation) succeeded after failing",
+                metadata: ["operation": "\(operation)", "failures": "\(line.count)", "error": "\(line.lastError)"]
+            )
+        }
         self.wake?.yield()
+    }
+
+    /// Schedules the container's retry and logs if a line is due; does not wake the loop, whose timer will.
+    private func failed(_ uuid: ContainerUUID, _ operation: String, _ error: any Error) {
+        self.busy.remove(uuid)
+        let now = self.clock.now
+        var retry =
+            self.retries[uuid]
+            ?? Retry(
+                backoff: RetryBackoff(
+                    initial: self.configuration.retryInitialDelay,
+                    maximum: self.configuration.retryMaximumDelay
+                ),
+                notBefore: now
+            )
+        retry.notBefore = now.advanced(by: retry.backoff.failed())
+        self.retries[uuid] = retry
+        var log =
+            self.failureLogs[operation] ?? RepeatedFailureLog(interval: self.configuration.failureLogInterval)
+        if let line = log.failed("\(error)", at: now) {
+            self.logger.warning(
+                "Queue call \(operation) \(line)",
+                metadata: [
+                    "container.uuid": "\(uuid)", "operation": "\(operation)", "failures": "\(line.count)",
+                    "retry.delay": "\(retry.backoff.step)",
+                ]
+            )
+        }
+        self.failureLogs[operation] = log
+    }
+}
+
+extension SchedulingLoop {
+    /// A container whose queue call failed: its backoff and when it may be tried again.
+    struct Retry {
+        var backoff: RetryBackoff
+        var notBefore: C.Instant
     }
 }
 
