@@ -3,8 +3,9 @@
 # Idempotent and quick when everything is present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-# Debian packages: SQLite headers (GRDB), OpenSSH server and client (SSH interop tests).
-debian_packages=(libsqlite3-dev openssh-server openssh-client)
+# Debian packages: SQLite headers (GRDB), OpenSSH server and client (SSH interop tests), bubblewrap (the
+# process engine's container sandbox), the sqlite3 shell (tests that edit a stored record).
+debian_packages=(libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap)
 # Headless Chromium for the dashboard's browser test: required in CI, optional elsewhere (the test skips).
 if [[ ${CI:-} == true ]]; then
     debian_packages+=(chromium)

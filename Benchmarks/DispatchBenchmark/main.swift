@@ -93,6 +93,8 @@ struct Stack {
             .path
         try? FileManager.default.removeItem(atPath: directory)
         let port = try freePort()
+        // The process engine's sandbox: bwrap (the default), auto or none (to measure what it costs).
+        let sandboxMode = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_SANDBOX"] ?? "bwrap"
         let yaml = """
             Clusters:
               bench:
@@ -124,6 +126,8 @@ struct Stack {
                 DispatchCloud:
                   DataDirectory: \(directory)
                   EmbeddedContainerAPI: true
+                  ProcessSandbox:
+                    Mode: \(sandboxMode)
             """
         let config = try ClusterConfig.load(yaml: yaml, sourceName: "benchmark").config
         var logger = Logger(label: "dispatch-benchmark")

@@ -10,7 +10,7 @@ import Darwin
 
 extension Dispatcher {
     /// Where the runner looks for bubblewrap (the same list as `dispatch-runner`'s).
-    static let bwrapLocations = ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"]
+    public static let bwrapLocations = ["/usr/bin/bwrap", "/usr/local/bin/bwrap", "/bin/bwrap"]
 
     /// The `Sandbox` member of every runner's configuration, from `DispatchCloud.ProcessSandbox`.
     ///

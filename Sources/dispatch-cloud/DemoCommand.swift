@@ -126,6 +126,14 @@ struct DemoCommand: AsyncParsableCommand {
         say("  data directory  \(directory)\(self.keep ? "" : " (removed at the end)")")
         say("  container API   http://127.0.0.1:\(port)  (embedded, SQLite)")
         say("  cloud           loopback driver: up to 4 instances, SSH servers on 127.0.0.1")
+        if Dispatcher.bwrapLocations.contains(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            say("  sandbox         bubblewrap: each container as nobody, in its own mount view, no network")
+        } else {
+            say(
+                "  warning: bubblewrap (bwrap) is not installed: containers run unsandboxed, as this user "
+                    + "(install the bubblewrap package to sandbox them)"
+            )
+        }
         say("  instance types  small (1 VCPU, 1 GiB), medium (2 VCPUs, 2 GiB), large (4 VCPUs, 4 GiB)")
         defer { if !self.keep { try? FileManager.default.removeItem(atPath: directory) } }
 
@@ -370,6 +378,9 @@ struct DemoCommand: AsyncParsableCommand {
               EmbeddedContainerAPI: true
               SubmitterTokens:
                 - \(submitter)
+              # bwrap where installed, else unsandboxed with a warning: the demo runs on any machine.
+              ProcessSandbox:
+                Mode: auto
 
         """
     }
