@@ -197,6 +197,12 @@ struct HostileConfigTests {
         #expect(loaded.config.containers.reserveExtraRAM == .miB(256))
     }
 
+    @Test("a null value in ResourceTags is an empty tag, not a crash (found by the loader fuzzer)")
+    func nullResourceTag() throws {
+        let loaded = try #require(loadValid(cluster("Containers:\n  CloudVMs:\n    ResourceTags: {team: ~, owner: a}")))
+        #expect(loaded.config.containers.cloudVMs.resourceTags == ["team": "", "owner": "a"])
+    }
+
     // MARK: Scale
 
     /// The CPU time of the calling thread.

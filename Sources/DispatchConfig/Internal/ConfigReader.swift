@@ -267,12 +267,16 @@ final class ConfigReader {
         return result
     }
 
-    /// A mapping of scalars to scalars.
+    /// A mapping of scalars to scalars; a null value is the empty string (as Go reads it).
     func stringMap(_ node: Node, at path: String) -> [String: String]? {
         guard let section = self.section(node, at: path) else { return nil }
         var result: [String: String] = [:]
         for entry in section.entries {
-            if let text = self.string(section.take(entry.key)!, at: section.path(entry.key)) {
+            guard let value = section.take(entry.key) else {
+                result[entry.key] = ""
+                continue
+            }
+            if let text = self.string(value, at: section.path(entry.key)) {
                 result[entry.key] = text
             }
         }
