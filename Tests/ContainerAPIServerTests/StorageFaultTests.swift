@@ -219,4 +219,70 @@ struct StorageFaultTests {
             #expect(try Self.row(uuid, in: server).priority == 9)
         }
     }
+
+    @Test(
+        "Writes on a full disk fail with 500 and store nothing; once space returns, every acknowledged container runs to completion"
+    )
+    func diskFullThenSpaceReturns() async throws {
+        try await Self.with { server, store in
+            let subscription = store.changes.subscribe()
+            defer { subscription.cancel() }
+            // The database may grow by two pages: creates succeed until the file is full.
+            try await store.withWriterForTesting { db in
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)")
+            }
+            var acknowledged: [String] = []
+            var refused = 0
+            for _ in 0..<200 where refused < 3 {
+                let response = try await server.createContainer(token: TestTokens.alice)
+                if response.status == 200, let uuid = response["uuid"]?.stringValue {
+                    acknowledged.append(uuid)
+                } else {
+                    #expect(response.status == 500)
+                    #expect(response.errors == ["Database write failed: database or disk is full"])
+                    refused += 1
+                }
+            }
+            #expect(refused == 3, "the disk filled up")
+            #expect(!acknowledged.isEmpty)
+            // Locks on a full disk fail too, or succeed; either way the answer is the truth.
+            var locked: Set<String> = []
+            for uuid in acknowledged {
+                let response = try await server.call(.POST, "/arvados/v1/containers/\(uuid)/lock")
+                if response.status == 200 { locked.insert(uuid) } else { #expect(response.status == 500) }
+            }
+
+            try await Self.freeDisk(store)
+            for uuid in acknowledged {
+                #expect(try Self.row(uuid, in: server).state == (locked.contains(uuid) ? "Locked" : "Queued"))
+                if !locked.contains(uuid) {
+                    #expect(try await server.call(.POST, "/arvados/v1/containers/\(uuid)/lock").status == 200)
+                }
+                for (state, extra) in [("Running", [:]), ("Complete", ["exit_code": JSONValue.int(0)])] {
+                    var attributes: [String: JSONValue] = ["state": .string(state)]
+                    attributes.merge(extra) { $1 }
+                    let response = try await server.call(
+                        .PUT,
+                        "/arvados/v1/containers/\(uuid)",
+                        json: .object(["container": .object(attributes)])
+                    )
+                    #expect(response.status == 200, "\(state): \(response.errors)")
+                }
+            }
+            let list = try await server.call(
+                .GET,
+                "/arvados/v1/containers"
+                    + LiveServer.query([
+                        "count": .string("exact"),
+                        "filters": .array([.array([.string("state"), .string("="), .string("Complete")])]),
+                    ])
+            )
+            #expect(list["items_available"] == .int(Int64(acknowledged.count)))
+            // The feed carried each acknowledged change once: create, lock, Running, Complete.
+            let pushed = await Self.drain(subscription, expecting: acknowledged.count * 4)
+            #expect(pushed.count == acknowledged.count * 4)
+            #expect(Set(pushed.map(\.uuid.rawValue)) == Set(acknowledged))
+        }
+    }
 }
