@@ -181,8 +181,10 @@ public struct Detacher: Sendable {
         while ContinuousClock.now < deadline {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let remaining = ContinuousClock.now.duration(to: deadline)
+            // Saturating: poll takes an Int32 of milliseconds, and the timeout is anyone's to set.
+            let seconds = min(remaining.components.seconds, Int64(Int32.max / 1000))
             let milliseconds = Int32(
-                max(1, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+                clamping: max(1, seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
             )
             let ready = poll(&poller, 1, milliseconds)
             if ready < 0 && errno == EINTR { continue }

@@ -58,8 +58,12 @@ public struct RunnerArguments: Hashable, Sendable {
             case "detach": try set(.detach)
             case "no-detach": try set(.supervise)
             case "kill":
-                guard let text = value, let signal = Int32(text), signal >= 0 else {
-                    throw RunnerError(.usage, "--kill takes a signal number, got \(value ?? "nothing")")
+                // 0 (a liveness check) up to the highest real-time signal; kill(2) refuses anything else.
+                guard let text = value, let signal = Int32(text), (0...64).contains(signal) else {
+                    throw RunnerError(
+                        .usage,
+                        "--kill takes a signal number from 0 to 64, got \(value.map(Self.quoted) ?? "nothing")"
+                    )
                 }
                 try set(.kill(signal: signal))
             case "stdin-config": parsed.stdinConfig = true

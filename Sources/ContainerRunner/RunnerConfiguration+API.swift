@@ -20,6 +20,27 @@ extension RunnerConfiguration {
         return try APIAddress(parsing: host)
     }
 
+    /// A decoding error in a line: the key path and what was wrong, without the value.
+    static func describe(_ error: any Error) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the document" : keys.joined(separator: ".")
+        }
+        switch error as? DecodingError {
+        case .typeMismatch(let type, let context):
+            return "\(path(context)): expected \(type) (\(context.debugDescription))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context)): expected \(type), found null"
+        case .keyNotFound(let key, let context):
+            return "\(path(context)): missing \(key.stringValue)"
+        case .dataCorrupted(let context):
+            let cause = context.underlyingError.map { " (\($0))" } ?? ""
+            return "\(path(context)): \(context.debugDescription)\(cause)"
+        default:
+            return "\(error)"
+        }
+    }
+
     /// A client of the configured API (over a plain socket when it is `http://`).
     public func client() throws(RunnerError) -> ArvadosClient {
         let address = try self.apiAddress()

@@ -62,7 +62,7 @@ public struct RunnerConfiguration: Decodable, Sendable {
                 return RunnerConfiguration(env: try JSONDecoder().decode([String: String].self, from: stdin))
             }
         } catch {
-            throw RunnerError(.configuration, "cannot read the runner configuration on stdin: \(error)")
+            throw RunnerError(.configuration, "cannot read the runner configuration on stdin: \(Self.describe(error))")
         }
         return RunnerConfiguration(env: processEnvironment)
     }

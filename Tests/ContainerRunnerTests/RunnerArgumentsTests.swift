@@ -46,6 +46,8 @@ struct RunnerArgumentsTests {
             // Not container UUIDs: each would name a lock file.
             ["--detach", ""], ["--detach", "u"], ["--kill", "15", "zzzzz-dz642-00000000000000/"],
             ["--no-detach", "zzzzz-dz642-0000000000000011"], ["--detach", "zzzzz-tpzed-000000000000001"],
+            // Signals kill(2) refuses: the runner would report a live runner it never signalled.
+            ["--kill", "99999", RunnerArgumentsTests.uuid], ["--kill=65", RunnerArgumentsTests.uuid],
         ]
     )
     func errors(arguments: [String]) {
