@@ -22,10 +22,35 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssh.git", .upToNextMinor(from: "0.15.1")),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Identifiers, instance types, containers, resources, the runner wire format, instance-type choice.
         .target(name: "DispatchModel"),
+        // TLS material: Arvados's certificate and key values, a server identity re-read on SIGHUP, a private CA.
+        .target(
+            name: "TLSSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "TLSSupportTests",
+            dependencies: [
+                "TLSSupport",
+                "DispatchTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The Arvados-style YAML configuration: load, validate, defaults, clear errors.
         .target(
             name: "DispatchConfig",
@@ -38,6 +63,7 @@ let package = Package(
         .target(
             name: "DispatchCloud",
             dependencies: [
+                "TLSSupport",
                 "ArvadosAPI",
                 "CloudDriver",
                 "ContainerAPIServer",
@@ -60,6 +86,7 @@ let package = Package(
         .executableTarget(
             name: "dispatch-cloud",
             dependencies: [
+                "TLSSupport",
                 "ArvadosAPI",
                 "DispatchCloud",
                 "DispatchConfig",
@@ -98,6 +125,7 @@ let package = Package(
         .target(
             name: "ArvadosAPI",
             dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "DispatchModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -154,6 +182,8 @@ let package = Package(
         .target(
             name: "ContainerAPIServer",
             dependencies: [
+                "TLSSupport",
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 "DispatchModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -221,6 +251,7 @@ let package = Package(
         .target(
             name: "DispatchTestSupport",
             dependencies: [
+                "TLSSupport",
                 "ArvadosAPI",
                 "CRunnerSupport",
                 "ContainerAPIServer",
@@ -335,6 +366,7 @@ let package = Package(
         .testTarget(
             name: "DispatchCloudTests",
             dependencies: [
+                "TLSSupport",
                 "ArvadosAPI",
                 "CloudDriver",
                 "CloudDriverLoopback",
@@ -408,6 +440,8 @@ let package = Package(
         .target(
             name: "ManagementAPI",
             dependencies: [
+                "TLSSupport",
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 "DispatchModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -4,7 +4,7 @@ public struct ArvadosAPIError: Error, Hashable, Sendable, CustomStringConvertibl
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case badRequest, unauthorized, forbidden, notFound, conflict, unprocessable, serviceUnavailable
-            case server, transport, decoding, other
+            case server, transport, decoding, configuration, other
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -29,6 +29,8 @@ public struct ArvadosAPIError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let transport = Code(.transport)
         /// The response was not what the API promises.
         public static let decoding = Code(.decoding)
+        /// The client's own settings are unusable (such as a CA to trust that holds no certificate).
+        public static let configuration = Code(.configuration)
         /// Any other status.
         public static let other = Code(.other)
 
