@@ -139,11 +139,10 @@ public final class ContainerSupervisor: Sendable {
             await logs.append(event, bytes)
         }
         let status = await ProcessSpawner.waitForExit(pid)
-        if let cgroup = self.cgroup.withLock({ $0 }) {
-            // Any process left in the cgroup (a daemon the container started) goes with it.
-            cgroup.signalMembers(SIGKILL, except: 0)
-            await cgroup.remove()
-        }
+        let cgroup = self.cgroup.withLock { $0 }
+        // Any process left in the cgroup (a daemon the container started) goes with it; the cgroup itself is
+        // removed once the container is finalized, off the container's critical path.
+        cgroup?.signalMembers(SIGKILL, except: 0)
         watchdog.cancel()
         // Stop the periodic flush and let one in progress finish, so the last flush comes after it.
         flusher.cancel()
@@ -165,6 +164,7 @@ public final class ContainerSupervisor: Sendable {
         case .notLocked(let message):
             // Not this runner's to finalize (nor, perhaps, to log for): say why on its own stderr and go.
             POSIX.writeError("dispatch-runner: the API refused the move to Running (\(message)): container stopped\n")
+            await cgroup?.remove()
             return 1
         case nil:
             await logs.noteLater("dispatch-runner: container exited with code \(status.exitCode)")
@@ -172,6 +172,7 @@ public final class ContainerSupervisor: Sendable {
         }
         await logs.flushAll(final: true)
         await self.finalize(final)
+        await cgroup?.remove()
         return 0
     }
 
