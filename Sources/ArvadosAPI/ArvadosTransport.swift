@@ -90,6 +90,11 @@ public struct AsyncHTTPClientTransport: ArvadosTransport {
             }
         }
         if let error = error as? IOError { return error.description }
-        return "\(error)"
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS handshake failed: the server's certificate is not trusted (expired, not signed by a "
+                + "trusted CA, or not issued for this host; CERTIFICATE_VERIFY_FAILED)"
+        }
+        return text
     }
 }

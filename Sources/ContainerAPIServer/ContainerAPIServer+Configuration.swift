@@ -1,4 +1,5 @@
 public import DispatchModel
+public import TLSSupport
 
 extension ContainerAPIServer {
     /// Where the server listens, where it keeps its data, and whom it trusts.
@@ -26,6 +27,8 @@ extension ContainerAPIServer {
         /// The URL clients reach the server at, such as `https://api.example:8000/`, for the discovery document;
         /// `nil` derives it from each request's `Host` header.
         public var externalURL: String?
+        /// The certificate and key to serve HTTPS with (`TLS.Certificate`, `TLS.Key`); `nil` serves plain HTTP.
+        public var tls: ServerIdentity?
 
         public init(clusterID: ClusterID, dataDirectory: String, systemRootToken: String) {
             self.clusterID = clusterID

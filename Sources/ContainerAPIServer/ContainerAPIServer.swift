@@ -1,9 +1,12 @@
 import DispatchModel
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 import NIOCore
 public import ServiceLifecycle
 import Synchronization
+import TLSSupport
 
 /// The embedded Arvados-compatible container API: containers, logs, the token check and the discovery document,
 /// stored in SQLite under the data directory.
@@ -55,16 +58,21 @@ public struct ContainerAPIServer: Service {
         )
         let listening = self.listening
         let logger = self.logger
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: RequestLimits.maxHeadBytes,
+                    maxHeaderListSize: RequestLimits.maxHeadBytes
+                )
+            )
+        )
+        let server =
+            try self.configuration.tls.map {
+                try HTTPServerBuilder.tls(http1, tlsConfiguration: $0.serverConfiguration())
+            } ?? http1
         let application = Application(
             router: handlers.router(),
-            server: .http1(
-                configuration: .init(
-                    httpDecoderConfiguration: .init(
-                        maxHeaderFieldSize: RequestLimits.maxHeadBytes,
-                        maxHeaderListSize: RequestLimits.maxHeadBytes
-                    )
-                )
-            ),
+            server: server,
             configuration: .init(address: .hostname(self.configuration.host, port: self.configuration.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

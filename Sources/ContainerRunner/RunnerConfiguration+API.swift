@@ -1,5 +1,11 @@
 public import ArvadosAPI
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The API a runner's configuration points at, checked before anything depends on it.
 extension RunnerConfiguration {
     /// How long the supervisor's requests may take: a request to an API that does not answer (an HTTPS address
@@ -44,6 +50,24 @@ extension RunnerConfiguration {
     /// A client of the configured API (over a plain socket when it is `http://`).
     public func client() throws(RunnerError) -> ArvadosClient {
         let address = try self.apiAddress()
+        if let ca = self.env[ArvadosClient.caVariable], !ca.isEmpty, address.scheme == "https" {
+            // A private CA (the dispatcher sends its PEM): trusted instead of the system's roots, never skipped.
+            guard let url = URL(string: address.description), let token = self.env["ARVADOS_API_TOKEN"] else {
+                throw RunnerError(.configuration, "ARVADOS_API_HOST is not a usable URL")
+            }
+            do throws(ArvadosAPIError) {
+                let pem = try ArvadosClient.caPEM(ca)
+                return try ArvadosClient(
+                    baseURL: url,
+                    token: token,
+                    timeout: Self.requestTimeout,
+                    trustingCA: pem,
+                    retryConnections: false
+                )
+            } catch {
+                throw RunnerError(.configuration, error.message)
+            }
+        }
         var environment = self.env
         environment[APIAddress.variable] = address.description
         guard let client = ArvadosClient(environment: environment, timeout: Self.requestTimeout, lightweight: true)

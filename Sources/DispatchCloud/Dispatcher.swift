@@ -15,6 +15,7 @@ import SSHExecutor
 public import Scheduler
 import ServiceLifecycle
 import Synchronization
+public import TLSSupport
 import UnixSignals
 public import WorkerPool
 
@@ -38,6 +39,8 @@ public final class Dispatcher: Sendable {
     public let containerAPI: ContainerAPIServer?
     /// The client the queue uses (the dispatcher's token).
     public let client: ArvadosClient
+    /// The certificate and key both APIs serve (`TLS.Certificate`, `TLS.Key`), re-read on SIGHUP; `nil`: plain HTTP.
+    public let tlsIdentity: ServerIdentity?
     private let services: [any Service]
     private let group = Mutex<ServiceGroup?>(nil)
     private let lock: DataDirectoryLock
@@ -76,6 +79,10 @@ public final class Dispatcher: Sendable {
             )
         }
         self.instanceSetID = Self.instanceSetID(token: config.systemRootToken.value)
+        try Self.checkTransportSecurity(config)
+        let tlsIdentity = try Self.serverIdentity(config)
+        self.tlsIdentity = tlsIdentity
+        let privateCA = tlsIdentity?.current.privateCAPEM
 
         let privateKey = try Self.privateKey(config, dataDirectory: dataDirectory)
         let context = Driver.Context(
@@ -105,7 +112,8 @@ public final class Dispatcher: Sendable {
             instanceSetID: self.instanceSetID,
             publicKey: cloudVMs.deployPublicKey
                 ? privateKey.map { OpenSSHPrivateKey.authorizedKeysLine(for: $0) } : nil,
-            runnerSearchDirectory: runnerSearchDirectory
+            runnerSearchDirectory: runnerSearchDirectory,
+            privateCA: privateCA
         )
         let secretTag = poolConfiguration.tagKey(.instanceSecret)
         let dialPolicy = Self.dialPolicy(driver: cloudVMs.driver, parameters: cloudVMs.driverParameters.raw)
@@ -131,11 +139,23 @@ public final class Dispatcher: Sendable {
 
         var containerAPI: ContainerAPIServer?
         if config.dispatchCloud.embeddedContainerAPI {
-            containerAPI = try Self.containerAPI(config, logger: logger)
+            containerAPI = try Self.containerAPI(config, tls: tlsIdentity, logger: logger)
         }
         self.containerAPI = containerAPI
         let apiURL = try Self.apiURL(config)
-        self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value)
+        if let privateCA, apiURL.scheme == "https" {
+            do throws(ArvadosAPIError) {
+                self.client = try ArvadosClient(
+                    baseURL: apiURL,
+                    token: config.systemRootToken.value,
+                    trustingCA: privateCA
+                )
+            } catch {
+                throw DispatcherError(.configuration, "TLS.Certificate: its private CA: \(error.message)")
+            }
+        } else {
+            self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value)
+        }
         var queueConfiguration = ContainerQueue<ContinuousClock>.Configuration()
         queueConfiguration.pollInterval = cloudVMs.pollInterval
         var queueLogger = logger
@@ -186,11 +206,17 @@ public final class Dispatcher: Sendable {
                     control: DispatcherManagement(pool: self.pool, queue: self.queue, scheduler: self.scheduler),
                     token: config.managementToken.value,
                     metrics: metrics,
-                    logger: managementLogger
+                    logger: managementLogger,
+                    tls: listen.https ? tlsIdentity : nil
                 )
             )
         } else {
             logger.warning("Services.DispatchCloud.InternalURLs is empty: the management API is not served")
+        }
+        if let tlsIdentity {
+            services.append(
+                CertificateReloader(identity: tlsIdentity, metricsFactory: metricsFactory, logger: logger)
+            )
         }
         self.services = services
     }
@@ -318,7 +344,8 @@ public final class Dispatcher: Sendable {
         _ config: ClusterConfig,
         instanceSetID: InstanceSetID,
         publicKey: String?,
-        runnerSearchDirectory: String?
+        runnerSearchDirectory: String?,
+        privateCA: String? = nil
     ) throws(DispatcherError) -> WorkerPool<Instances, ContinuousClock>.Configuration {
         let cloudVMs = config.containers.cloudVMs
         var pool = WorkerPool<Instances, ContinuousClock>.Configuration(
@@ -353,8 +380,9 @@ public final class Dispatcher: Sendable {
         pool.timeouts.term = cloudVMs.timeoutTERM
         pool.timeouts.staleRunLock = cloudVMs.timeoutStaleRunLock
         pool.systemRootToken = config.systemRootToken.value
-        pool.apiHost = try Self.apiURL(config).absoluteString.trimmingSuffix("/")
+        pool.apiHost = Self.runnerAPIHost(try Self.apiURL(config))
         pool.apiHostInsecure = config.tls.insecure
+        pool.apiHostCA = privateCA
         pool.localKeepBlobBuffersPerVCPU = config.containers.localKeepBlobBuffersPerVCPU
         pool.runnerSandbox = try Self.runnerSandbox(config)
         return pool
@@ -391,18 +419,25 @@ public final class Dispatcher: Sendable {
     }
 
     /// Where the management API listens: the first of `Services.DispatchCloud.InternalURLs`.
-    static func managementListenAddress(_ config: ClusterConfig) throws(DispatcherError) -> (host: String, port: Int)? {
+    static func managementListenAddress(
+        _ config: ClusterConfig
+    ) throws(DispatcherError) -> (host: String, port: Int, https: Bool)? {
         guard let first = config.services.dispatchCloud.internalURLs.sorted().first else { return nil }
         let listen = first.effectiveListenURL
         guard let url = URL(string: listen), let host = url.host else {
             throw DispatcherError(.configuration, "Services.DispatchCloud.InternalURLs: \"\(listen)\" is not a URL")
         }
-        return (host, url.port ?? (url.scheme == "https" ? 443 : 80))
+        let https = url.scheme == "https"
+        return (host, url.port ?? (https ? 443 : 80), https)
     }
 
     /// The embedded container API, listening on the first of `Services.Controller.InternalURLs` (else the
     /// ExternalURL's port on 127.0.0.1).
-    static func containerAPI(_ config: ClusterConfig, logger: Logger) throws(DispatcherError) -> ContainerAPIServer {
+    static func containerAPI(
+        _ config: ClusterConfig,
+        tls: ServerIdentity?,
+        logger: Logger
+    ) throws(DispatcherError) -> ContainerAPIServer {
         let listen =
             config.services.controller.internalURLs.sorted().first?.effectiveListenURL
             ?? config.services.controller.externalURL
@@ -419,6 +454,7 @@ public final class Dispatcher: Sendable {
         configuration.submitterTokens = config.dispatchCloud.submitterTokens.map(\.value)
         configuration.maxDispatchAttempts = config.containers.maxDispatchAttempts
         configuration.externalURL = config.services.controller.externalURL
+        configuration.tls = url.scheme == "https" ? tls : nil
         var apiLogger = logger
         apiLogger[metadataKey: "component"] = "container-api"
         do throws(ContainerAPIError) {

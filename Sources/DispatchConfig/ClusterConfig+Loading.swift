@@ -162,7 +162,8 @@ extension ClusterConfig {
         }
         if let section = reader.section(cluster, "TLS") {
             if let value = section.bool("Insecure") { config.tls.insecure = value }
-            section.finish(known: ["ACME", "Certificate", "Key"])
+            Self.readTLSMaterial(section, into: &config.tls, reader: reader)
+            section.finish(known: ["ACME"])
         }
         if let section = reader.section(cluster, "API") {
             if let value = section.nonNegativeInt("MaxConcurrentRequests") { config.api.maxConcurrentRequests = value }
@@ -184,6 +185,7 @@ extension ClusterConfig {
         if let section = reader.section(cluster, "DispatchCloud") {
             Self.readDispatchCloud(section, into: &config.dispatchCloud, reader: reader)
         }
+        Self.checkTransportSecurity(config, cluster, reader: reader)
         cluster.finish(known: Self.unmodelledClusterSections)
     }
 
@@ -583,6 +585,9 @@ extension ClusterConfig {
             }
         }
         if let value = section.bool("EmbeddedContainerAPI") { settings.embeddedContainerAPI = value }
+        if let value = section.bool("InsecurePlainHTTPOnPrivateNetwork") {
+            settings.insecurePlainHTTPOnPrivateNetwork = value
+        }
         if let tokens = section.stringList("SubmitterTokens") {
             for (index, token) in tokens.enumerated() where token.isEmpty {
                 reader.error(

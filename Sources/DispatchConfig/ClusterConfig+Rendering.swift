@@ -20,7 +20,14 @@ extension ClusterConfig {
                     ("DispatchCloud", Self.service(self.services.dispatchCloud)),
                 ])
             ),
-            ("TLS", Self.mapping([("Insecure", Self.bool(self.tls.insecure))])),
+            (
+                "TLS",
+                Self.mapping([
+                    ("Certificate", Self.string(self.tls.certificate)),
+                    ("Insecure", Self.bool(self.tls.insecure)),
+                    ("Key", Self.secret(self.tls.key)),
+                ])
+            ),
             ("API", Self.mapping([("MaxConcurrentRequests", Self.int(self.api.maxConcurrentRequests))])),
             ("Containers", Self.containers(self.containers)),
             ("InstanceTypes", Self.mapping(self.sortedInstanceTypes.map { ($0.name.rawValue, Self.instanceType($0)) })),
@@ -29,6 +36,10 @@ extension ClusterConfig {
                 Self.mapping([
                     ("DataDirectory", Self.string(self.dispatchCloud.dataDirectory)),
                     ("EmbeddedContainerAPI", Self.bool(self.dispatchCloud.embeddedContainerAPI)),
+                    (
+                        "InsecurePlainHTTPOnPrivateNetwork",
+                        Self.bool(self.dispatchCloud.insecurePlainHTTPOnPrivateNetwork)
+                    ),
                     ("SubmitterTokens", Self.sequence(self.dispatchCloud.submitterTokens.map(Self.secret))),
                     (
                         "ProcessSandbox",

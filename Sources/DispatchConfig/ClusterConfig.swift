@@ -93,6 +93,10 @@ extension ClusterConfig {
     public struct TLS: Hashable, Sendable {
         /// `TLS.Insecure`: skip verification of the API server's certificate (and tell runners to).
         public var insecure = false
+        /// `TLS.Certificate`: the servers' certificate chain, a `file://` URL or inline PEM; empty for none.
+        public var certificate = ""
+        /// `TLS.Key`: the private key of ``certificate``, a `file://` URL or inline PEM. Never shown.
+        public var key = Secret("")
 
         public init() {}
     }
@@ -215,6 +219,9 @@ extension ClusterConfig {
         public var submitterTokens: [Secret] = []
         /// `ProcessSandbox`: how `RuntimeEngine: process` isolates containers.
         public var processSandbox = ProcessSandbox()
+        /// `InsecurePlainHTTPOnPrivateNetwork`: allow plain HTTP (tokens in clear) on non-loopback addresses,
+        /// for a network the operator asserts is private. Off: `serve` refuses it.
+        public var insecurePlainHTTPOnPrivateNetwork = false
 
         public init() {}
     }

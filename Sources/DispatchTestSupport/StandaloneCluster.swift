@@ -17,14 +17,19 @@ public struct StandaloneCluster: Sendable {
     public var managementToken = "e2e-management-token"
     /// `DispatchCloud.ProcessSandbox.Mode`, when set (else the default, bwrap).
     public var processSandboxMode: String?
+    /// `http`, or `https` for both APIs (with ``tlsCertificate`` and ``tlsKey``).
+    public var scheme = "http"
+    /// `TLS.Certificate` and `TLS.Key` values (`file://` URLs or PEM), when set.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
     public init(dataDirectory: String, apiPort: Int) {
         self.dataDirectory = dataDirectory
         self.apiPort = apiPort
     }
 
-    /// The API root, `http://127.0.0.1:<port>`.
-    public var apiURL: String { "http://127.0.0.1:\(self.apiPort)" }
+    /// The API root, `http://127.0.0.1:<port>` (or `https://`).
+    public var apiURL: String { "\(self.scheme)://127.0.0.1:\(self.apiPort)" }
 
     /// The YAML document.
     public var yaml: String {
@@ -33,12 +38,13 @@ public struct StandaloneCluster: Sendable {
           \(self.clusterID):
             SystemRootToken: \(self.rootToken)
             ManagementToken: \(self.managementToken)
+        \(self.tlsLine)
             Services:
               Controller:
                 ExternalURL: \(self.apiURL)
                 InternalURLs:
                   \(self.apiURL): {}
-        \(self.managementPort.map { "      DispatchCloud:\n        InternalURLs:\n          http://127.0.0.1:\($0): {}" } ?? "")
+        \(self.managementPort.map { "      DispatchCloud:\n        InternalURLs:\n          \(self.scheme)://127.0.0.1:\($0): {}" } ?? "")
             Containers:
               RuntimeEngine: process
               ReserveExtraRAM: 256MiB
@@ -85,5 +91,10 @@ public struct StandaloneCluster: Sendable {
         \(self.processSandboxMode.map { "      ProcessSandbox:\n        Mode: \($0)" } ?? "")
 
         """
+    }
+
+    private var tlsLine: String {
+        guard let certificate = self.tlsCertificate, let key = self.tlsKey else { return "" }
+        return "    TLS: {Certificate: \"\(certificate)\", Key: \"\(key)\"}"
     }
 }

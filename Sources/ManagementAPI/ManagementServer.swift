@@ -1,8 +1,10 @@
 import Hummingbird
+import HummingbirdTLS
 public import Logging
 import NIOCore
 public import ServiceLifecycle
 import Synchronization
+public import TLSSupport
 
 /// The management API on one listen address, as a `Service` for the daemon's `ServiceGroup`.
 ///
@@ -17,17 +19,21 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
     private let metrics: MetricsRegistry?
     private let logger: Logger
     private let listening = ListeningEvent()
+    private let tls: ServerIdentity?
 
     /// - Parameters:
     ///   - token: `ManagementToken`; empty refuses every API request (the dashboard page is still served).
+    ///   - tls: the certificate and key to serve HTTPS with; `nil` serves plain HTTP.
     public init(
         host: String,
         port: Int,
         control: Control,
         token: String,
         metrics: MetricsRegistry?,
-        logger: Logger
+        logger: Logger,
+        tls: ServerIdentity? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.control = control
@@ -45,8 +51,10 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
         )
         let listening = self.listening
         let logger = self.logger
+        let tlsConfiguration = self.tls?.serverConfiguration()
         let application = Application(
             router: router,
+            server: try tlsConfiguration.map { try .tls(tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(self.host, port: self.port)),
             onServerRunning: { channel in
                 logger.info(

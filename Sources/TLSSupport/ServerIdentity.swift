@@ -1,7 +1,9 @@
 public import Foundation
 import NIOCore
 public import NIOSSL
+import SwiftASN1
 import Synchronization
+import X509
 
 /// A server's certificate chain and private key, read from Arvados's `TLS.Certificate` and `TLS.Key` values and
 /// re-read on demand (SIGHUP) without restarting the listener.
@@ -18,6 +20,9 @@ public final class ServerIdentity: Sendable {
         public var notValidAfter: Date
         /// When the leaf certificate starts to be valid.
         public var notValidBefore: Date
+        /// The chain's last certificate, PEM, when it is a self-signed CA (a private CA served with the chain,
+        /// as `dispatch-cloud tls init` writes it): what this dispatcher and its runners trust for the API.
+        public var privateCAPEM: String?
     }
 
     /// The `TLS.Certificate` value (a `file://` URL or inline PEM).
@@ -102,7 +107,20 @@ public final class ServerIdentity: Sendable {
             chain: chain,
             key: privateKey,
             notValidAfter: Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)),
-            notValidBefore: Date(timeIntervalSince1970: TimeInterval(leaf.notValidBefore))
+            notValidBefore: Date(timeIntervalSince1970: TimeInterval(leaf.notValidBefore)),
+            privateCAPEM: chain.count > 1 ? Self.selfSignedCA(String(decoding: certificatePEM, as: UTF8.self)) : nil
         )
+    }
+
+    /// The last certificate of a PEM chain, re-encoded, if it is a CA that signed itself.
+    static func selfSignedCA(_ pem: String) -> String? {
+        guard let documents = try? PEMDocument.parseMultiple(pemString: pem),
+            let last = documents.last(where: { $0.discriminator == "CERTIFICATE" }),
+            let certificate = try? Certificate(derEncoded: last.derBytes),
+            certificate.issuer == certificate.subject,
+            let constraints = try? certificate.extensions.basicConstraints,
+            case .isCertificateAuthority = constraints
+        else { return nil }
+        return last.pemString + "\n"
     }
 }

@@ -52,6 +52,8 @@ extension WorkerPool {
         public var apiHost = ""
         /// `TLS.Insecure`: runners skip certificate checks.
         public var apiHostInsecure = false
+        /// The private CA runners trust for the API (PEM), sent as `ARVADOS_API_CA`; `nil`: the system's roots.
+        public var apiHostCA: String?
         /// `Containers.LocalKeepBlobBuffersPerVCPU`.
         public var localKeepBlobBuffersPerVCPU = 1
         /// Whether the driver is EC2 (runners watch for spot interruptions on preemptible instances).

@@ -193,6 +193,7 @@ extension WorkerPool {
             ),
         ]
         if configuration.apiHostInsecure { environment["ARVADOS_API_HOST_INSECURE"] = "1" }
+        if let ca = configuration.apiHostCA { environment["ARVADOS_API_CA"] = ca }
         let document = RunnerConfigData(
             env: environment,
             keepBuffers: configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus,

@@ -24,6 +24,7 @@ struct DispatchCloudCommand: AsyncParsableCommand {
             LogsCommand.self,
             CancelCommand.self,
             InstancesCommand.self,
+            TLSCommand.self,
         ]
     )
 }

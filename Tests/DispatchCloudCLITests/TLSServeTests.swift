@@ -1,0 +1,283 @@
+import ArvadosAPI
+import DispatchModel
+import DispatchTestSupport
+import Foundation
+import TLSSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Both APIs over TLS through `dispatch-cloud serve`: `tls init`'s private CA, runners reaching the API over
+/// https with it, the CLI trusting it, a wrong or expired certificate refused, and plain HTTP refused where a
+/// token would cross a network.
+@Suite("TLS through serve", .serialized)
+struct TLSServeTests {
+    static let dispatchCloud = URL(fileURLWithPath: ProcessRunner.product("dispatch-cloud").path)
+
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessOutput {
+        try await ProcessRunner.run(Self.dispatchCloud, arguments, environment: environment)
+    }
+
+    /// A standalone cluster whose two APIs serve https with the CA and certificate `tls init` wrote.
+    static func httpsCluster(_ directory: TemporaryDirectory) async throws -> (StandaloneCluster, config: String) {
+        var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
+        cluster.managementPort = try LoopbackPort.free()
+        let plainConfig = try directory.write(cluster.yaml, to: "config.yml")
+        let initialized = try await Self.run(["tls", "init", "--config", plainConfig])
+        try #require(initialized.status == 0, "\(initialized.stderr)")
+        let tlsDirectory = cluster.dataDirectory + "/tls"
+        #expect(
+            initialized.stdout
+                == "    TLS: {Certificate: \"file://\(tlsDirectory)/server.pem\", Key: \"file://\(tlsDirectory)/server-key.pem\"}\n"
+        )
+        for name in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: tlsDirectory + "/" + name)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(name)")
+        }
+        let again = try await Self.run(["tls", "init", "--config", plainConfig])
+        #expect(again.status == 1 && again.stderr.contains("--force"), "\(again.stderr)")
+        cluster.scheme = "https"
+        cluster.tlsCertificate = "file://\(tlsDirectory)/server.pem"
+        cluster.tlsKey = "file://\(tlsDirectory)/server-key.pem"
+        return (cluster, try directory.write(cluster.yaml, to: "config.yml"))
+    }
+
+    @Test("serve on https: runners, the CLI and the management API over TLS with tls init's CA")
+    func endToEnd() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-serve")
+        defer { directory.remove() }
+        let (cluster, configPath) = try await Self.httpsCluster(directory)
+        let checked = try await Self.run(["check-config", "--config", configPath])
+        #expect(checked.status == 0 && !checked.stderr.contains("warning"), "\(checked.stderr)")
+        let daemon = try SpawnedProcess.spawn(
+            Self.dispatchCloud.path,
+            ["serve", "--config", configPath],
+            stderr: .file(directory.file("serve.log"))
+        )
+        defer { daemon.signal(SIGKILL) }
+        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
+        let caPath = cluster.dataDirectory + "/tls/ca.pem"
+        let caPEM = try String(contentsOfFile: caPath, encoding: .utf8)
+        let client = try ArvadosClient(
+            baseURL: URL(string: cluster.apiURL)!,
+            token: cluster.submitterToken,
+            trustingCA: caPEM
+        )
+        try #require(await eventually { try? await client.currentAuthorization() } != nil, "\(log())")
+
+        // crunch-run's form of the address (host:port means https) and the CA, as a submitter has them.
+        let submitted = try await Self.run(
+            ["submit", "--vcpus", "1", "--ram", "256MiB", "--", "sh", "-c", "echo hello over tls"],
+            environment: [
+                "ARVADOS_API_HOST": "127.0.0.1:\(cluster.apiPort)",
+                "ARVADOS_API_TOKEN": cluster.submitterToken,
+                "ARVADOS_API_CA": caPath,
+            ]
+        )
+        try #require(submitted.status == 0, "stderr: \(submitted.stderr)")
+        let uuid = ContainerUUID(rawValue: submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        // The runner moves the container to Running and Complete and sends its logs: all over https.
+        let done = await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+            () async -> Container? in
+            guard let container = try? await client.container(uuid), container.state.isFinal else { return nil }
+            return container
+        }
+        #expect(done?.state == .complete && done?.exitCode == 0, "\(log())")
+        let output = await eventually { () async -> String? in
+            let page = try? await client.logs(
+                filters: [
+                    ArvadosFilter("object_uuid", "=", .string(uuid.rawValue)),
+                    ArvadosFilter("event_type", "=", .string("stdout")),
+                ],
+                limit: 100
+            )
+            let text = page?.items.compactMap(\.text).joined() ?? ""
+            return text.isEmpty ? nil : text
+        }
+        #expect(output == "hello over tls\n")
+
+        // The admin CLI with the address from the configuration trusts the CA at the end of its chain.
+        let listed = try await Self.run(["containers", "--config", configPath])
+        #expect(listed.status == 0 && listed.stdout.contains(uuid.rawValue), "\(listed.stderr)")
+
+        // The management API and its metrics over https, with the CA; plain HTTP to it gets no answer.
+        let port = try #require(cluster.managementPort)
+        let metrics = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/curl"),
+            [
+                "-sS", "--cacert", caPath, "-H", "Authorization: Bearer \(cluster.managementToken)",
+                "https://127.0.0.1:\(port)/metrics",
+            ]
+        )
+        #expect(metrics.status == 0, "\(metrics.stderr)")
+        #expect(metrics.stdout.contains("arvados_tls_certificate_expiry_seconds"), "\(metrics.stdout.prefix(500))")
+        let dashboard = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/curl"),
+            ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caPath, "https://127.0.0.1:\(port)/"]
+        )
+        #expect(dashboard.stdout == "200", "\(dashboard.stderr)")
+        let plain = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/curl"),
+            ["-sS", "-m", "5", "http://127.0.0.1:\(cluster.apiPort)/arvados/v1/containers"]
+        )
+        #expect(plain.status != 0)
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == .exited(0), "\(log())")
+    }
+
+    @Test("a certificate from another CA or an expired one is refused by the CLI and the runner in one line")
+    func wrongAndExpiredCertificates() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-refused")
+        defer { directory.remove() }
+        var (cluster, _) = try await Self.httpsCluster(directory)
+        // An expired server certificate from a CA of its own, served by the daemon.
+        let expired = try PrivateCA.generate(
+            hosts: ["127.0.0.1", "localhost"],
+            now: Date().addingTimeInterval(-30 * 86400),
+            serverValidity: 86400
+        )
+        let expiredCertificate = try directory.write(
+            expired.serverCertificatePEM + expired.caCertificatePEM,
+            to: "expired.pem"
+        )
+        let expiredKey = try directory.write(expired.serverKeyPEM, to: "expired-key.pem")
+        let expiredCA = try directory.write(expired.caCertificatePEM, to: "expired-ca.pem")
+        cluster.tlsCertificate = "file://" + expiredCertificate
+        cluster.tlsKey = "file://" + expiredKey
+        let configPath = try directory.write(cluster.yaml, to: "config.yml")
+        let daemon = try SpawnedProcess.spawn(
+            Self.dispatchCloud.path,
+            ["serve", "--config", configPath],
+            stderr: .file(directory.file("serve.log"))
+        )
+        defer { daemon.signal(SIGKILL) }
+        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
+        try #require(await eventually { log().contains("Container API listening") ? true : nil } == true, "\(log())")
+        #expect(log().contains("The TLS certificate has expired"), "\(log())")
+
+        let environment = ["ARVADOS_API_HOST": "127.0.0.1:\(cluster.apiPort)", "ARVADOS_API_TOKEN": cluster.rootToken]
+        let otherCA = cluster.dataDirectory + "/tls/ca.pem"  // tls init's CA, which did not sign what is served
+        for (ca, what) in [(otherCA, "another CA"), (expiredCA, "expired")] {
+            let listed = try await Self.run(["containers", "--ca-file", ca], environment: environment)
+            #expect(listed.status == 1, "\(what): \(listed.stdout)")
+            let lines = listed.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(what): \(listed.stderr)")
+            #expect(
+                listed.stderr.hasPrefix("error: ") && listed.stderr.contains("certificate is not trusted"),
+                "\(listed.stderr)"
+            )
+
+            // The runner, configured as the dispatcher configures it (crunch-run's host:port, the CA's PEM): its
+            // first request fails, and it says why in one line.
+            let runnerEnvironment = environment.merging([
+                "ARVADOS_API_CA": try String(contentsOfFile: ca, encoding: .utf8)
+            ]) { $1 }
+            let stdinConfig = String(
+                decoding: try JSONSerialization.data(withJSONObject: ["Env": runnerEnvironment, "KeepBuffers": 0]),
+                as: UTF8.self
+            )
+            let runner = try await ProcessRunner.run(
+                ProcessRunner.product("dispatch-runner"),
+                ["--detach", "--stdin-config", "--runtime-engine=process", "zzzzz-dz642-000000000000000"],
+                environment: [
+                    "DISPATCH_RUNNER_LOCK_DIR": directory.file("lock"),
+                    "DISPATCH_RUNNER_WORK_DIR": directory.file("work"),
+                ],
+                stdin: stdinConfig
+            )
+            #expect(runner.status != 0, "\(what): \(runner.stderr)")
+            let runnerLines = runner.stderr.split(separator: "\n").filter { $0.hasPrefix("dispatch-runner: ") }
+            #expect(runnerLines.count == 1, "\(what): \(runner.stderr)")
+            #expect(runner.stderr.contains("certificate is not trusted"), "\(what): \(runner.stderr)")
+        }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == .exited(0), "\(log())")
+    }
+
+    @Test("serve refuses plain HTTP that would carry tokens across a network; check-config warns")
+    func plainHTTPRefused() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-plain")
+        defer { directory.remove() }
+        // Runners on EC2 instances would get an http:// API address.
+        var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
+        cluster.driver = "ec2"
+        cluster.driverParameters = "{Region: us-east-1}"
+        let ec2Config = try directory.write(cluster.yaml, to: "ec2.yml")
+        let refused = try await Self.run(["serve", "--config", ec2Config])
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("error: Services.Controller.ExternalURL: runners on ec2 instances would send")
+                && refused.stderr.contains("InsecurePlainHTTPOnPrivateNetwork"),
+            "\(refused.stderr)"
+        )
+        let warned = try await Self.run(["check-config", "--config", ec2Config])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stderr.contains("warning: Clusters.zzzzz.Services.Controller.ExternalURL"), "\(warned.stderr)")
+
+        // The management API on every interface over plain HTTP.
+        var local = StandaloneCluster(dataDirectory: directory.file("data2"), apiPort: try LoopbackPort.free())
+        let managementPort = try LoopbackPort.free()
+        local.managementPort = managementPort
+        let wide = local.yaml.replacingOccurrences(
+            of: "http://127.0.0.1:\(managementPort)",
+            with: "http://0.0.0.0:\(managementPort)"
+        )
+        let wideConfig = try directory.write(wide, to: "wide.yml")
+        let wideRefused = try await Self.run(["serve", "--config", wideConfig])
+        #expect(wideRefused.status == 2, "\(wideRefused.stderr)")
+        #expect(
+            wideRefused.stderr.contains("Services.DispatchCloud.InternalURLs: plain HTTP on the non-loopback address"),
+            "\(wideRefused.stderr)"
+        )
+
+        // The explicit opt-in lets the same configuration start.
+        let optedIn = try directory.write(
+            wide.replacingOccurrences(
+                of: "      EmbeddedContainerAPI: true\n",
+                with: "      EmbeddedContainerAPI: true\n      InsecurePlainHTTPOnPrivateNetwork: true\n"
+            ),
+            to: "opted-in.yml"
+        )
+        let daemon = try SpawnedProcess.spawn(
+            Self.dispatchCloud.path,
+            ["serve", "--config", optedIn],
+            stderr: .file(directory.file("serve.log"))
+        )
+        defer { daemon.signal(SIGKILL) }
+        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
+        #expect(await eventually { log().contains("Management API listening") ? true : nil } == true, "\(log())")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == .exited(0), "\(log())")
+    }
+
+    @Test("check-config: an https URL without a certificate, or a certificate with only http URLs, is an error")
+    func schemeMismatch() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-mismatch")
+        defer { directory.remove() }
+        var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
+        cluster.scheme = "https"
+        let noCertificate = try directory.write(cluster.yaml, to: "no-cert.yml")
+        let first = try await Self.run(["check-config", "--config", noCertificate])
+        #expect(first.status == 2)
+        #expect(
+            first.stderr.contains("error: Clusters.zzzzz.Services.Controller.InternalURLs: https://127.0.0.1:")
+                && first.stderr.contains("TLS.Certificate and TLS.Key are not set"),
+            "\(first.stderr)"
+        )
+        let generated = try PrivateCA.generate(hosts: ["127.0.0.1"])
+        cluster.scheme = "http"
+        cluster.tlsCertificate = "file://" + (try directory.write(generated.serverCertificatePEM, to: "c.pem"))
+        cluster.tlsKey = "file://" + (try directory.write(generated.serverKeyPEM, to: "k.pem"))
+        let onlyHTTP = try directory.write(cluster.yaml, to: "only-http.yml")
+        let second = try await Self.run(["check-config", "--config", onlyHTTP])
+        #expect(second.status == 2)
+        #expect(
+            second.stderr.contains("error: Clusters.zzzzz.TLS.Certificate: is set but no served"),
+            "\(second.stderr)"
+        )
+        #expect(!second.stderr.contains("BEGIN"))
+    }
+}
