@@ -148,7 +148,10 @@ public final class Dispatcher: Sendable {
                 self.client = try ArvadosClient(
                     baseURL: apiURL,
                     token: config.systemRootToken.value,
-                    trustingCA: privateCA
+                    trustingCA: privateCA,
+                    // A refused handshake (an expired certificate) fails the poll at once, not at its deadline,
+                    // so the next poll retries and a shutdown does not wait a minute.
+                    retryConnections: false
                 )
             } catch {
                 throw DispatcherError(.configuration, "TLS.Certificate: its private CA: \(error.message)")

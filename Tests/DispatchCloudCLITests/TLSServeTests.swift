@@ -193,8 +193,11 @@ struct TLSServeTests {
             #expect(runnerLines.count == 1, "\(what): \(runner.stderr)")
             #expect(runner.stderr.contains("certificate is not trusted"), "\(what): \(runner.stderr)")
         }
+        // The dispatcher's own polls fail on the expired certificate at once, so it stops promptly.
+        let stopping = ContinuousClock.now
         daemon.signal(SIGTERM)
         #expect(await daemon.wait() == .exited(0), "\(log())")
+        #expect(ContinuousClock.now - stopping < .seconds(20))
     }
 
     @Test("serve refuses plain HTTP that would carry tokens across a network; check-config warns")
