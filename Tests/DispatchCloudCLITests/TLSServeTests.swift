@@ -200,6 +200,62 @@ struct TLSServeTests {
         #expect(ContinuousClock.now - stopping < .seconds(20))
     }
 
+    @Test("SIGHUP re-reads the certificate: new connections get the new one, a kept-alive one is not dropped")
+    func reloadOnSIGHUP() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-reload")
+        defer { directory.remove() }
+        let (cluster, configPath) = try await Self.httpsCluster(directory)
+        let daemon = try SpawnedProcess.spawn(
+            Self.dispatchCloud.path,
+            ["serve", "--config", configPath],
+            stderr: .file(directory.file("serve.log"))
+        )
+        defer { daemon.signal(SIGKILL) }
+        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
+        let caPath = cluster.dataDirectory + "/tls/ca.pem"
+        let firstCA = try String(contentsOfFile: caPath, encoding: .utf8)
+        let kept = try ArvadosClient(
+            baseURL: URL(string: cluster.apiURL)!,
+            token: cluster.rootToken,
+            trustingCA: firstCA
+        )
+        try #require(await eventually { try? await kept.currentAuthorization() } != nil, "\(log())")
+
+        // A new CA and certificate in the same files, then SIGHUP.
+        let replaced = try await Self.run(["tls", "init", "--force", "--config", configPath])
+        try #require(replaced.status == 0, "\(replaced.stderr)")
+        let secondCA = try String(contentsOfFile: caPath, encoding: .utf8)
+        #expect(secondCA != firstCA)
+        daemon.signal(SIGHUP)
+        try #require(await eventually { log().contains("TLS certificate re-read") ? true : nil } == true, "\(log())")
+
+        // The connection made before the reload still answers.
+        _ = try await kept.currentAuthorization()
+        // New connections are served the new certificate: trusted with the new CA, refused with the old one.
+        let fresh = try ArvadosClient(
+            baseURL: URL(string: cluster.apiURL)!,
+            token: cluster.rootToken,
+            trustingCA: secondCA,
+            retryConnections: false
+        )
+        _ = try await fresh.currentAuthorization()
+        let stale = try ArvadosClient(
+            baseURL: URL(string: cluster.apiURL)!,
+            token: cluster.rootToken,
+            trustingCA: firstCA,
+            retryConnections: false
+        )
+        await #expect(throws: ArvadosAPIError.self) { try await stale.currentAuthorization() }
+
+        // A broken replacement is refused and the current certificate stays.
+        try directory.write("-----BEGIN CERTIFICATE-----\nbroken\n", to: "data/tls/server.pem")
+        daemon.signal(SIGHUP)
+        try #require(await eventually { log().contains("TLS certificate not re-read") ? true : nil } == true)
+        _ = try await fresh.currentAuthorization()
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == .exited(0), "\(log())")
+    }
+
     @Test("serve refuses plain HTTP that would carry tokens across a network; check-config warns")
     func plainHTTPRefused() async throws {
         let directory = try TemporaryDirectory(prefix: "tls-plain")

@@ -1,0 +1,33 @@
+import DispatchConfig
+import Foundation
+import Testing
+
+@testable import DispatchCloud
+
+@Suite struct TransportSecurityTests {
+    @Test("runners get crunch-run's host:port for https, the whole URL for http")
+    func runnerAPIHost() {
+        let cases: [(String, String)] = [
+            ("https://127.0.0.1:8443", "127.0.0.1:8443"),
+            ("https://127.0.0.1:8443/", "127.0.0.1:8443"),
+            ("https://api.example", "api.example"),
+            ("https://[::1]:9000/", "[::1]:9000"),
+            ("http://127.0.0.1:9000/", "http://127.0.0.1:9000"),
+            ("https://api.example/prefix", "https://api.example/prefix"),
+        ]
+        for (url, expected) in cases {
+            #expect(Dispatcher.runnerAPIHost(URL(string: url)!) == expected, "\(url)")
+        }
+    }
+
+    @Test(
+        "loopback hosts",
+        arguments: [
+            ("localhost", true), ("127.0.0.1", true), ("127.8.9.10", true), ("::1", true), ("[::1]", true),
+            ("0.0.0.0", false), ("10.0.0.1", false), ("127.0.0.256", false), ("api.example", false), ("::", false),
+        ]
+    )
+    func loopback(host: String, expected: Bool) {
+        #expect(ClusterConfig.isLoopbackHost(host) == expected)
+    }
+}
