@@ -418,6 +418,7 @@ let package = Package(
                 "DispatchConfig",
                 "DispatchModel",
                 "WorkerPool",
+                "TLSSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/DispatchBenchmark"

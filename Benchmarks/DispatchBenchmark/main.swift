@@ -14,6 +14,7 @@ import DispatchConfig
 import DispatchModel
 import Foundation
 import Logging
+import TLSSupport
 import WorkerPool
 
 #if canImport(Glibc)
@@ -95,15 +96,31 @@ struct Stack {
         let port = try freePort()
         // The process engine's sandbox: bwrap (the default), auto or none (to measure what it costs).
         let sandboxMode = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_SANDBOX"] ?? "bwrap"
+        // DISPATCH_BENCHMARK_SCHEME=https: both the dispatcher and its runners over TLS with a private CA.
+        let scheme = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_SCHEME"] ?? "http"
+        var tlsLine = ""
+        var caPEM: String?
+        if scheme == "https" {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let generated = try PrivateCA.generate(hosts: ["127.0.0.1"])
+            try PEMFiles.writePrivate(
+                generated.serverCertificatePEM + generated.caCertificatePEM,
+                to: directory + "/cert.pem"
+            )
+            try PEMFiles.writePrivate(generated.serverKeyPEM, to: directory + "/key.pem")
+            tlsLine = "    TLS: {Certificate: \"file://\(directory)/cert.pem\", Key: \"file://\(directory)/key.pem\"}"
+            caPEM = generated.caCertificatePEM
+        }
         let yaml = """
             Clusters:
               bench:
                 SystemRootToken: bench-root-token
+            \(tlsLine)
                 Services:
                   Controller:
-                    ExternalURL: http://127.0.0.1:\(port)
+                    ExternalURL: \(scheme)://127.0.0.1:\(port)
                     InternalURLs:
-                      http://127.0.0.1:\(port): {}
+                      \(scheme)://127.0.0.1:\(port): {}
                 Containers:
                   RuntimeEngine: process
                   ReserveExtraRAM: 256MiB
@@ -136,7 +153,10 @@ struct Stack {
             ?? .error
         let dispatcher = try Dispatcher(config: config, drivers: DriverRegistry([.loopback]), logger: logger)
         let service = Task { try await dispatcher.run(signals: false) }
-        let client = ArvadosClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, token: "bench-root-token")
+        let root = URL(string: "\(scheme)://127.0.0.1:\(port)")!
+        let client =
+            try caPEM.map { try ArvadosClient(baseURL: root, token: "bench-root-token", trustingCA: $0) }
+            ?? ArvadosClient(baseURL: root, token: "bench-root-token")
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while (try? await client.currentAuthorization()) == nil {
             guard ContinuousClock.now < deadline else { throw BenchmarkFailure(description: "the API did not start") }
