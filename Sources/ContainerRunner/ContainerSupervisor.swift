@@ -317,22 +317,23 @@ public final class ContainerSupervisor: Sendable {
             throw RunnerError(.spawn, "\(command[0]): command not found")
         }
         var directory = "\(self.workRoot)/\(self.uuid.rawValue)"
+        var sandboxRoot = self.workRoot
         if let problem = POSIX.makeDirectories(self.workRoot) {
             throw RunnerError(.spawn, "cannot create working directory \(self.workRoot): \(problem)")
         }
         if let credentials, !Sandbox.reachable(self.workRoot, uid: credentials.uid, gid: credentials.gid) {
             // bwrap, as the sandbox user, must reach what it mounts: a root of this runner's own instead.
-            if let problem = POSIX.makeDirectories(Sandbox.fallbackRoot) {
-                throw RunnerError(.spawn, "cannot create working directory \(Sandbox.fallbackRoot): \(problem)")
+            if let problem = Sandbox.ownedDirectory(Sandbox.fallbackRoot, mode: 0o711) {
+                throw RunnerError(.spawn, "cannot use working directory \(Sandbox.fallbackRoot): \(problem)")
             }
-            _ = chmod(Sandbox.fallbackRoot, 0o711)
+            sandboxRoot = Sandbox.fallbackRoot
             directory = "\(Sandbox.fallbackRoot)/\(self.uuid.rawValue)-\(getpid())"
         }
         if let problem = POSIX.makeDirectories(directory) {
             throw RunnerError(.spawn, "cannot create working directory \(directory): \(problem)")
         }
         // The container's alone: its user owns it, nobody else may enter.
-        if let credentials, chown(directory, credentials.uid, credentials.gid) != 0 {
+        if let credentials, lchown(directory, credentials.uid, credentials.gid) != 0 {
             let reason = String(cString: strerror(errno))
             throw RunnerError(.spawn, "cannot give \(directory) to the sandbox user: \(reason)")
         }
@@ -342,7 +343,8 @@ public final class ContainerSupervisor: Sendable {
             cwd: container.cwd,
             outputPath: container.outputPath,
             network: container.runtimeConstraints.api,
-            readOnlyPaths: self.sandbox.readOnlyPaths
+            readOnlyPaths: self.sandbox.readOnlyPaths,
+            etcCopy: try? EtcCopy.prepare(under: sandboxRoot).get()
         )
         var confinement = ProcessSpawner.Confinement(credentials: credentials)
         var cgroup: MemoryCgroup?
