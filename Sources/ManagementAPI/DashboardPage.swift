@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -11,8 +12,21 @@ import NIOCore
 /// point to each chart. The charts' hour of history is kept by the page (in memory and in `sessionStorage`,
 /// so a reload keeps it), not by the server: a page opened a minute ago shows a minute of history.
 enum DashboardPage {
-    static func response() -> Response {
-        Response(
+    /// The page; `notice`, when set, is shown in a warning banner at the top (plain text, escaped here).
+    static func response(notice: String? = nil) -> Response {
+        var html = Self.html
+        if let notice {
+            let escaped = notice.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(
+                of: "<",
+                with: "&lt;"
+            )
+            .replacingOccurrences(of: ">", with: "&gt;")
+            let banner =
+                "<p id=\"notice\" role=\"alert\" style=\"margin:0;padding:8px 16px;background:#b45309;"
+                + "color:#fff;font-weight:600\">\(escaped)</p>\n"
+            if let body = html.range(of: "<body>\n") { html.insert(contentsOf: banner, at: body.upperBound) }
+        }
+        return Response(
             status: .ok,
             headers: [
                 .contentType: "text/html; charset=utf-8",
@@ -21,7 +35,7 @@ enum DashboardPage {
                     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                     + "img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
             ],
-            body: .init(byteBuffer: ByteBuffer(string: Self.html))
+            body: .init(byteBuffer: ByteBuffer(string: html))
         )
     }
 

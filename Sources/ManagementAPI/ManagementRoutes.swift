@@ -35,14 +35,17 @@ public enum ManagementRoutes: Sendable {
     ///   - token: `ManagementToken`; empty refuses every API request with 403, as Arvados does.
     ///   - metrics: the registry `/metrics` renders; `nil` serves an empty exposition.
     ///   - logger: where failed requests are logged.
+    ///   - notice: a warning the dashboard shows at its top when it returns text (such as a certificate
+    ///     about to expire).
     public static func router(
         control: some DispatcherControl,
         token: String,
         metrics: MetricsRegistry?,
-        logger: Logger
+        logger: Logger,
+        notice: @escaping @Sendable () -> String? = { nil }
     ) -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/") { _, _ in DashboardPage.response() }
+        router.get("/") { _, _ in DashboardPage.response(notice: notice()) }
         let api = router.group().add(middleware: ManagementAuthMiddleware(token: token))
 
         api.get("/arvados/v1/dispatch/containers") { _, _ in

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdTLS
 public import Logging
@@ -47,7 +48,8 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
             control: self.control,
             token: self.token,
             metrics: self.metrics,
-            logger: self.logger
+            logger: self.logger,
+            notice: { [tls = self.tls] in tls.flatMap { Self.expiryNotice($0) } }
         )
         let listening = self.listening
         let logger = self.logger
@@ -72,6 +74,17 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
             listening.fail(ManagementError(.unavailable, "The management server failed", cause: error))
             throw error
         }
+    }
+
+    /// The dashboard's warning when the served certificate expires within 14 days, or has expired.
+    static func expiryNotice(_ identity: ServerIdentity, now: Date = Date()) -> String? {
+        let expiry = identity.notValidAfter
+        let left = expiry.timeIntervalSince(now)
+        guard left < 14 * 86400 else { return nil }
+        let when = expiry.formatted(.iso8601)
+        if left <= 0 { return "The TLS certificate expired at \(when): renew it and send SIGHUP." }
+        let days = Int(left / 86400)
+        return "The TLS certificate expires in \(days) day\(days == 1 ? "" : "s") (\(when)): renew it and send SIGHUP."
     }
 
     /// The port the server listens on, once it does; throws if it stopped or failed first.
