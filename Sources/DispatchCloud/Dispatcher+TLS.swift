@@ -9,10 +9,17 @@ import UnixSignals
 extension Dispatcher {
     /// Refuses plain HTTP where a token would cross a network: a non-loopback listen address or runners on
     /// remote instances given an `http://` API, unless `DispatchCloud.InsecurePlainHTTPOnPrivateNetwork`.
-    static func checkTransportSecurity(_ config: ClusterConfig) throws(DispatcherError) {
-        guard !config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork,
-            let exposure = config.plainHTTPExposures.first
-        else { return }
+    static func checkTransportSecurity(_ config: ClusterConfig, logger: Logger) throws(DispatcherError) {
+        if config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork {
+            for exposure in config.plainHTTPExposures {
+                logger.warning(
+                    "Tokens cross the network in clear: DispatchCloud.InsecurePlainHTTPOnPrivateNetwork is true",
+                    metadata: ["key": "\(exposure.path)", "problem": "\(exposure.message)"]
+                )
+            }
+            return
+        }
+        guard let exposure = config.plainHTTPExposures.first else { return }
         throw DispatcherError(
             .configuration,
             "\(exposure.path): \(exposure.message) (or set DispatchCloud.InsecurePlainHTTPOnPrivateNetwork: true "
@@ -20,9 +27,9 @@ extension Dispatcher {
         )
     }
 
-    /// `TLS.Certificate` and `TLS.Key`, loaded and checked, when both are set.
+    /// `TLS.Certificate` and `TLS.Key`, loaded and checked, when both are set and a served URL is `https://`.
     static func serverIdentity(_ config: ClusterConfig) throws(DispatcherError) -> ServerIdentity? {
-        guard !config.tls.certificate.isEmpty, !config.tls.key.isEmpty else { return nil }
+        guard !config.tls.certificate.isEmpty, !config.tls.key.isEmpty, config.servesHTTPS else { return nil }
         do throws(TLSError) {
             return try ServerIdentity(certificate: config.tls.certificate, key: config.tls.key.value)
         } catch {

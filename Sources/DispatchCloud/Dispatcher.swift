@@ -79,7 +79,7 @@ public final class Dispatcher: Sendable {
             )
         }
         self.instanceSetID = Self.instanceSetID(token: config.systemRootToken.value)
-        try Self.checkTransportSecurity(config)
+        try Self.checkTransportSecurity(config, logger: logger)
         let tlsIdentity = try Self.serverIdentity(config)
         self.tlsIdentity = tlsIdentity
         let privateCA = tlsIdentity?.current.privateCAPEM

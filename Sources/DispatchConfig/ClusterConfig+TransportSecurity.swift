@@ -69,6 +69,11 @@ extension ClusterConfig {
         return exposures
     }
 
+    /// Whether any served URL is `https://`: the certificate and key are used.
+    public var servesHTTPS: Bool {
+        self.servedURLs.contains { URL(string: $0.url)?.scheme?.lowercased() == "https" }
+    }
+
     /// `localhost`, `127.0.0.0/8` or `::1`.
     public static func isLoopbackHost(_ host: String) -> Bool {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
@@ -82,10 +87,11 @@ extension ClusterConfig {
             guard let value = section.string(key), !value.isEmpty else { continue }
             let inline = value.drop(while: { $0.isWhitespace }).hasPrefix("-----BEGIN")
             let file = value.hasPrefix("file:///") && value.count > "file:///".count
-            guard inline || file else {
+            let path = value.hasPrefix("/") && value.count > 1
+            guard inline || file || path else {
                 reader.error(
                     section.path(key),
-                    "must be a file:///path URL or inline PEM (-----BEGIN …)",
+                    "must be a file:///path URL, an absolute path or inline PEM (-----BEGIN …)",
                     line: section.line(of: key)
                 )
                 continue
@@ -128,14 +134,13 @@ extension ClusterConfig {
                 line: tlsLine
             )
         }
-        let optedIn = config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork
+        // With the opt-in, serve logs a warning at each start instead.
+        guard !config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork else { return }
         for exposure in config.plainHTTPExposures {
             reader.warning(
                 cluster.path(exposure.path),
                 exposure.message
-                    + (optedIn
-                        ? " (allowed: DispatchCloud.InsecurePlainHTTPOnPrivateNetwork is on)"
-                        : "; serve refuses this unless DispatchCloud.InsecurePlainHTTPOnPrivateNetwork is true"),
+                    + "; serve refuses this unless DispatchCloud.InsecurePlainHTTPOnPrivateNetwork is true",
                 line: cluster.line(of: "Services")
             )
         }

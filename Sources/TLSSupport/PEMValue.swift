@@ -1,7 +1,7 @@
 import Foundation
 
-/// An Arvados `TLS.Certificate` or `TLS.Key` value: `file:///path` names a PEM file, anything starting with
-/// `-----BEGIN` is the PEM itself (Arvados reads both forms).
+/// An Arvados `TLS.Certificate` or `TLS.Key` value: `file:///path` (or an absolute path) names a PEM file,
+/// anything starting with `-----BEGIN` is the PEM itself.
 public enum PEMValue: Sendable {
     /// PEM files larger than this are refused: a certificate chain is a few kilobytes.
     public static let maximumBytes = 1 << 20
@@ -17,7 +17,10 @@ public enum PEMValue: Sendable {
     public static func load(_ value: String, key: String) throws(TLSError) -> [UInt8] {
         if Self.isInline(value) { return Array(value.utf8) }
         guard let path = Self.path(of: value) else {
-            throw TLSError(.invalidValue, "\(key) is neither a file:// URL nor inline PEM (-----BEGIN …)")
+            throw TLSError(
+                .invalidValue,
+                "\(key) is neither a file:// URL, an absolute path nor inline PEM (-----BEGIN …)"
+            )
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw TLSError(.unreadable, "\(key): cannot read \(path)")
@@ -37,6 +40,7 @@ public enum PEMValue: Sendable {
 
     /// The file path of a `file://` value, else `nil`.
     public static func path(of value: String) -> String? {
+        if value.hasPrefix("/"), value.count > 1 { return value }
         guard value.hasPrefix("file://") else { return nil }
         let path = String(value.dropFirst("file://".count))
         guard path.hasPrefix("/"), path.count > 1 else { return nil }

@@ -66,6 +66,7 @@ struct ClusterConfigLoadingTests {
 
         #expect(config.dispatchCloud.dataDirectory == "/var/lib/dispatch-cloud")
         #expect(config.dispatchCloud.embeddedContainerAPI == false)
+        #expect(config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork == false)
         #expect(config.dispatchCloud.submitterTokens.isEmpty)
     }
 
@@ -129,6 +130,7 @@ struct ClusterConfigLoadingTests {
             DispatchCloud:
               DataDirectory: /srv/dc
               EmbeddedContainerAPI: true
+              InsecurePlainHTTPOnPrivateNetwork: true
               SubmitterTokens: [one, two]
             """
         )
@@ -188,6 +190,7 @@ struct ClusterConfigLoadingTests {
         #expect(vms.driver == "azure")
         #expect(config.dispatchCloud.dataDirectory == "/srv/dc")
         #expect(config.dispatchCloud.embeddedContainerAPI)
+        #expect(config.dispatchCloud.insecurePlainHTTPOnPrivateNetwork)
         #expect(config.dispatchCloud.submitterTokens.map(\.value) == ["one", "two"])
     }
 
