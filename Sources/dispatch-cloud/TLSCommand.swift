@@ -23,7 +23,7 @@ struct TLSInitCommand: AsyncParsableCommand {
             prints the TLS line to add to the cluster section. The dispatcher then serves https:// on every \
             InternalURLs entry written https://, trusts that CA itself and hands it to its runners; other \
             clients trust it explicitly: `dispatch-cloud containers --ca-file ca.pem`, ARVADOS_API_CA=ca.pem, \
-            or REQUESTS_CA_BUNDLE=ca.pem for the Arvados Python SDK.
+            or SSL_CERT_FILE=ca.pem for the Arvados Python SDK.
             """
     )
 
@@ -88,7 +88,9 @@ struct TLSInitCommand: AsyncParsableCommand {
             "Add this line to Clusters.\(config.clusterID) and write the InternalURLs and ExternalURL as https://:"
         )
         print("    TLS: {Certificate: \"file://\(files.certificate)\", Key: \"file://\(files.key)\"}")
-        printToStandardError("Clients trust \(files.caCertificate): --ca-file, ARVADOS_API_CA or REQUESTS_CA_BUNDLE.")
+        printToStandardError(
+            "Clients trust \(files.caCertificate): --ca-file, ARVADOS_API_CA, or SSL_CERT_FILE (Python SDK)."
+        )
     }
 
     /// `--hosts`, else this host's loopback names and the hosts of the configured URLs.
