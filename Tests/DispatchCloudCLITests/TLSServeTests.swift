@@ -197,7 +197,8 @@ struct TLSServeTests {
         let stopping = ContinuousClock.now
         daemon.signal(SIGTERM)
         #expect(await daemon.wait() == .exited(0), "\(log())")
-        #expect(ContinuousClock.now - stopping < .seconds(20))
+        // The old client retried for 60 s; the bound leaves room for a loaded machine.
+        #expect(ContinuousClock.now - stopping < .seconds(45))
     }
 
     @Test("SIGHUP re-reads the certificate: new connections get the new one, a kept-alive one is not dropped")

@@ -29,7 +29,7 @@ struct HostileConfigTests {
     func aliasBomb() throws {
         let start = ContinuousClock.now
         let error = try #require(loadInvalid(Self.aliasBomb()))
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(20))  // a hang bound, not a speed test
         let diagnostic = try #require(error.diagnostics.first)
         #expect(diagnostic.keyPath.hasPrefix("Clusters.z1234.Containers.CloudVMs.DriverParameters.l"))
         #expect(diagnostic.message.contains("alias"))
@@ -48,7 +48,7 @@ struct HostileConfigTests {
             + lines.map { "          " + $0 }.joined(separator: "\n") + "\n"
         let start = ContinuousClock.now
         let error = try #require(loadInvalid(yaml))
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(20))  // a hang bound, not a speed test
         #expect(error.diagnostics.first?.message.contains("alias") == true)
     }
 
