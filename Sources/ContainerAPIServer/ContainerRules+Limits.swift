@@ -73,13 +73,16 @@ extension ContainerRules {
                 )
             }
         }
-        let image = try Self.imageSize(container.containerImage)
-        // The dispatcher's scratch estimate: max(Σ tmp, image) + image + keep_cache_disk.
-        try Self.checkSum(
-            [max(tmpTotal, image), image, constraints.keepCacheDisk],
-            field: "runtime_constraints.keep_cache_disk",
-            what: "the scratch space needed (tmp mounts, the image and keep_cache_disk)"
-        )
+        try Self.checkImageSizeHint(container.containerImage)
+        // The dispatcher's own scratch estimate (tmp mounts, the image and keep_cache_disk), saturating.
+        let scratch = InstanceTypeChooser.estimatedScratch(for: container)
+        guard scratch <= Self.maxBytes else {
+            throw ContainerAPIError(
+                .unprocessable,
+                "runtime_constraints.keep_cache_disk: the scratch space needed (tmp mounts, the image and "
+                    + "keep_cache_disk) must not exceed \(Self.maxBytes) bytes"
+            )
+        }
         try Self.check(
             Int64(container.schedulingParameters.maxRunTime),
             in: 0...Self.maxRunTimeSeconds,
@@ -88,47 +91,34 @@ extension ContainerRules {
         )
     }
 
-    /// The disk the dispatcher reserves for `image` if it is a portable data hash (`<32 hex>+<size>…`): the
-    /// image estimate of `InstanceTypeChooser`, computed with overflow checks; 0 for any other image name.
+    /// Checks the size hint of a portable-data-hash `container_image` (`<32 hex>+<size>…`): a decimal number of
+    /// bytes that fits `Int64`, standing for an image (as `InstanceTypeChooser.estimatedImageSize` estimates it)
+    /// no larger than ``maxBytes``. Any other image name passes.
     ///
-    /// - Throws: 422 naming `container_image` when the size hint is not a decimal number, does not fit `Int64`,
-    ///   or makes an image larger than ``maxBytes``.
-    static func imageSize(_ image: String) throws(ContainerAPIError) -> Int64 {
-        let utf8 = Array(image.utf8)
-        guard utf8.count > 33, utf8[32] == UInt8(ascii: "+"), utf8[..<32].allSatisfy(Self.isLowercaseHex) else {
-            return 0
+    /// - Throws: 422 naming `container_image`.
+    static func checkImageSizeHint(_ image: String) throws(ContainerAPIError) {
+        let parts = image.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0].utf8.count == 32, parts[0].utf8.allSatisfy(Self.isLowercaseHex) else {
+            return
         }
-        let hint = utf8[33...].prefix { $0 != UInt8(ascii: "+") }
-        var length: Int64 = 0
-        var valid = !hint.isEmpty && hint.count <= 19
-        for byte in hint where valid {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else {
-                valid = false
-                break
-            }
-            let (times10, overflow1) = length.multipliedReportingOverflow(by: 10)
-            let (next, overflow2) = times10.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
-            valid = !overflow1 && !overflow2
-            length = next
-        }
-        guard valid else {
+        let hint = parts[1]
+        guard !hint.isEmpty, hint.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            let length = Int64(hint)
+        else {
             throw ContainerAPIError(
                 .unprocessable,
                 "container_image: the size hint of a portable data hash must be a decimal number of bytes "
                     + "that fits in a 64-bit integer"
             )
         }
-        // As InstanceTypeChooser.estimatedImageSize: one 64 MiB block per 42 characters past the first 80.
-        guard length >= 122 else { return 0 }
-        let (size, overflow) = ((length - 80) / 42).multipliedReportingOverflow(by: 64 << 20)
-        guard !overflow, size <= Self.maxBytes else {
+        let size = InstanceTypeChooser.estimatedImageSize(portableDataHash: "\(parts[0])+\(hint)")
+        guard size <= Self.maxBytes else {
             throw ContainerAPIError(
                 .unprocessable,
                 "container_image: the size hint \(length) of the portable data hash stands for an image larger "
                     + "than \(Self.maxBytes) bytes"
             )
         }
-        return size
     }
 
     private static func isLowercaseHex(_ byte: UInt8) -> Bool {

@@ -415,7 +415,7 @@ public final class Dispatcher: Sendable {
         guard !external.isEmpty, let url = URL(string: external), url.scheme != nil, url.host != nil else {
             throw DispatcherError(
                 .configuration,
-                "Services.Controller.ExternalURL must be an http(s) URL (got \"\(external)\")"
+                "Services.Controller.ExternalURL must be an http(s) URL (got \"\(URLCredentials.displayed(external))\")"
             )
         }
         return url
@@ -428,7 +428,10 @@ public final class Dispatcher: Sendable {
         guard let first = config.services.dispatchCloud.internalURLs.sorted().first else { return nil }
         let listen = first.effectiveListenURL
         guard let url = URL(string: listen), let host = url.host else {
-            throw DispatcherError(.configuration, "Services.DispatchCloud.InternalURLs: \"\(listen)\" is not a URL")
+            throw DispatcherError(
+                .configuration,
+                "Services.DispatchCloud.InternalURLs: \"\(URLCredentials.displayed(listen))\" is not a URL"
+            )
         }
         let https = url.scheme == "https"
         return (host, url.port ?? (https ? 443 : 80), https)
@@ -445,7 +448,10 @@ public final class Dispatcher: Sendable {
             config.services.controller.internalURLs.sorted().first?.effectiveListenURL
             ?? config.services.controller.externalURL
         guard let url = URL(string: listen), let host = url.host else {
-            throw DispatcherError(.configuration, "Services.Controller.InternalURLs: \"\(listen)\" is not a URL")
+            throw DispatcherError(
+                .configuration,
+                "Services.Controller.InternalURLs: \"\(URLCredentials.displayed(listen))\" is not a URL"
+            )
         }
         var configuration = ContainerAPIServer.Configuration(
             clusterID: config.clusterID,

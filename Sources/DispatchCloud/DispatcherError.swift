@@ -1,3 +1,5 @@
+import DispatchConfig
+
 /// Why the dispatcher cannot start.
 public struct DispatcherError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
@@ -24,9 +26,11 @@ public struct DispatcherError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     public var message: String
 
+    /// An error of kind `code`; any URL credentials in `message` (`https://user:token@host/`) are elided, since
+    /// dispatcher errors are printed and logged.
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = URLCredentials.elided(in: message)
     }
 
     public var description: String { self.message }

@@ -45,10 +45,7 @@ public struct EmbeddedContainerAPI: Sendable {
         var logger = Logger(label: "embedded-container-api")
         logger.logLevel = .warning
         let server = try ContainerAPIServer(configuration: configuration, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [server], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            defer { group.cancelAll() }
+        return try await withRunningServices([server], logger: logger) {
             let port = try await server.listeningPort()
             let api = EmbeddedContainerAPI(
                 url: URL(string: "http://127.0.0.1:\(port)")!,
@@ -57,19 +54,7 @@ public struct EmbeddedContainerAPI: Sendable {
                 rootToken: rootToken,
                 submitterTokens: submitterTokens
             )
-            let result: T
-            do {
-                result = try await body(api)
-            } catch {
-                // Shut down gracefully before the task group is cancelled: cancelling a server that has just
-                // accepted a connection (a runner still retrying, say) traps in NIO's async writer.
-                await services.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return result
+            return try await body(api)
         }
     }
 

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ContainerAPIServer
 import DispatchModel
+import DispatchTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -47,6 +48,21 @@ struct LiveServer: Sendable {
         dataDirectory: String? = nil,
         _ body: (LiveServer) async throws -> T
     ) async throws -> T {
+        try await Self.withServer(
+            maxDispatchAttempts: maxDispatchAttempts,
+            maxRequestBodySize: maxRequestBodySize,
+            dataDirectory: dataDirectory
+        ) { live, _ in try await body(live) }
+    }
+
+    /// As ``with(maxDispatchAttempts:maxRequestBodySize:dataDirectory:_:)``, also giving `body` the server itself
+    /// (its store, for tests that reach under the API).
+    static func withServer<T: Sendable>(
+        maxDispatchAttempts: Int = 10,
+        maxRequestBodySize: Int = 1 << 20,
+        dataDirectory: String? = nil,
+        _ body: (LiveServer, ContainerAPIServer) async throws -> T
+    ) async throws -> T {
         let directory = dataDirectory ?? Self.temporaryDirectory()
         var configuration = ContainerAPIServer.Configuration(
             clusterID: "zzzzz",
@@ -64,26 +80,9 @@ struct LiveServer: Sendable {
                 try? FileManager.default.removeItem(atPath: directory)
             }
         }
-        let services = ServiceGroup(
-            configuration: .init(services: [server], logger: logger)
-        )
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            defer { group.cancelAll() }
+        return try await withRunningServices([server], logger: logger) {
             let port = try await server.listeningPort()
-            let result: T
-            do {
-                result = try await body(LiveServer(port: port, dataDirectory: directory, changes: server.changes))
-            } catch {
-                // Shut down gracefully before the task group is cancelled: cancelling a server that has just
-                // accepted a connection (a runner still retrying, say) traps in NIO's async writer.
-                await services.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return result
+            return try await body(LiveServer(port: port, dataDirectory: directory, changes: server.changes), server)
         }
     }
 

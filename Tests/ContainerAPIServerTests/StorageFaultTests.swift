@@ -21,35 +21,7 @@ import Testing
 struct StorageFaultTests {
     /// Starts a container API server on 127.0.0.1, runs `body` with it and its store, and stops it.
     static func with<T: Sendable>(_ body: (LiveServer, ContainerStore) async throws -> T) async throws -> T {
-        let directory = LiveServer.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        var configuration = ContainerAPIServer.Configuration(
-            clusterID: "zzzzz",
-            dataDirectory: directory,
-            systemRootToken: TestTokens.root
-        )
-        configuration.submitterTokens = [TestTokens.alice, TestTokens.bob]
-        var logger = Logger(label: "storage-fault-test")
-        logger.logLevel = .critical
-        let server = try ContainerAPIServer(configuration: configuration, logger: logger)
-        let services = ServiceGroup(configuration: .init(services: [server], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            defer { group.cancelAll() }
-            let port = try await server.listeningPort()
-            let live = LiveServer(port: port, dataDirectory: directory, changes: server.changes)
-            let result: T
-            do {
-                result = try await body(live, server.store)
-            } catch {
-                await services.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return result
-        }
+        try await LiveServer.withServer { live, server in try await body(live, server.store) }
     }
 
     /// Fills the disk: the database may not grow by one page, and every write transaction, after its own

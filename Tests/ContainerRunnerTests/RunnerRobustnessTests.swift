@@ -199,17 +199,8 @@ struct RunnerRobustnessTests {
         let abandonedFile = node.lockDirectory + "/crunch-run-\(abandoned).lock"
         try "{\"UUID\":\"\(abandoned)\",\"PID\":1}\n".write(toFile: abandonedFile, atomically: true, encoding: .utf8)
         let directoryLock = node.lockDirectory + "/crunch-run-all.lock"
-        let holder = try SpawnedProcess.spawn(
-            "/bin/bash",
-            ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", directoryLock]
-        )
+        let holder = try await Self.holdLock(directoryLock)
         defer { holder.terminate() }
-        let held = await eventually { () -> Bool? in
-            let fd = open(directoryLock, O_RDONLY)
-            defer { close(fd) }
-            return fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0 ? true : nil
-        }
-        #expect(held == true)
 
         let list = try await Self.runBounded(node, ["--list"], limit: .seconds(58))
         #expect(!list.timedOut)
@@ -235,6 +226,20 @@ struct RunnerRobustnessTests {
         #expect(!FileManager.default.fileExists(atPath: abandonedFile))
     }
 
+    /// A process (bash, then sleep) holding an exclusive `flock` on `file` (made if missing), once the lock is
+    /// seen held.
+    static func holdLock(_ file: String) async throws -> SpawnedProcess {
+        let holder = try SpawnedProcess.spawn("/bin/bash", ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", file])
+        let held = await eventually { () -> Bool? in
+            let fd = open(file, O_RDONLY)
+            defer { if fd >= 0 { close(fd) } }
+            return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 ? true : nil
+        }
+        if held != true { holder.terminate() }
+        try #require(held == true, "the lock holder never took the lock")
+        return holder
+    }
+
     @Test(
         "--kill on a held lock holding garbage exits non-zero having signalled nothing, and says why",
         arguments: ["", "garbage\n", "{\"UUID\":\"zzzzz-dz642-000000000000002\",\"PID\":HOLDER}\n"]
@@ -245,14 +250,8 @@ struct RunnerRobustnessTests {
         let uuid = "zzzzz-dz642-000000000000001"
         let file = node.lockDirectory + "/crunch-run-\(uuid).lock"
         #expect(FileManager.default.createFile(atPath: file, contents: Data()))
-        let holder = try SpawnedProcess.spawn("/bin/bash", ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", file])
+        let holder = try await Self.holdLock(file)
         defer { holder.terminate() }
-        let held = await eventually { () -> Bool? in
-            let fd = open(file, O_RDONLY)
-            defer { close(fd) }
-            return flock(fd, LOCK_EX | LOCK_NB) != 0 ? true : nil
-        }
-        #expect(held == true)
         // Written in place (same file, still held); a record naming another container names the holder itself,
         // so a runner that trusted it would stop the holder.
         let text = content.replacingOccurrences(of: "HOLDER", with: String(holder.pid))
@@ -272,14 +271,8 @@ struct RunnerRobustnessTests {
         let uuid: ContainerUUID = "zzzzz-dz642-000000000000003"
         let file = node.lockDirectory + "/crunch-run-\(uuid).lock"
         try "{\"UUID\":\"\(uuid)\",\"PID\":-1}\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let holder = try SpawnedProcess.spawn("/bin/bash", ["-c", "exec 9<>\"$0\"; flock 9; exec sleep 300", file])
+        let holder = try await Self.holdLock(file)
         defer { holder.terminate() }
-        let held = await eventually { () -> Bool? in
-            let fd = open(file, O_RDONLY)
-            defer { close(fd) }
-            return flock(fd, LOCK_EX | LOCK_NB) != 0 ? true : nil
-        }
-        #expect(held == true)
         // In process, so no kill(-1, …) can ever be sent by a regression: listing only.
         let lockDirectory = LockDirectory(path: node.lockDirectory)
         var problems: [String] = []

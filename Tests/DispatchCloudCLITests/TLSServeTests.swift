@@ -21,6 +21,21 @@ struct TLSServeTests {
     }
 
     /// A standalone cluster whose two APIs serve https with the CA and certificate `tls init` wrote.
+    /// Starts `dispatch-cloud serve --config config` with its stderr in `serve.log` of `directory`; the caller
+    /// stops it. `log` reads what it has written so far.
+    static func serve(
+        _ config: String,
+        in directory: TemporaryDirectory
+    ) throws -> (SpawnedProcess, log: @Sendable () -> String) {
+        let logPath = directory.file("serve.log")
+        let daemon = try SpawnedProcess.spawn(
+            Self.dispatchCloud.path,
+            ["serve", "--config", config],
+            stderr: .file(logPath)
+        )
+        return (daemon, { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" })
+    }
+
     static func httpsCluster(_ directory: TemporaryDirectory) async throws -> (StandaloneCluster, config: String) {
         var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
         cluster.managementPort = try LoopbackPort.free()
@@ -51,13 +66,8 @@ struct TLSServeTests {
         let (cluster, configPath) = try await Self.httpsCluster(directory)
         let checked = try await Self.run(["check-config", "--config", configPath])
         #expect(checked.status == 0 && !checked.stderr.contains("warning"), "\(checked.stderr)")
-        let daemon = try SpawnedProcess.spawn(
-            Self.dispatchCloud.path,
-            ["serve", "--config", configPath],
-            stderr: .file(directory.file("serve.log"))
-        )
+        let (daemon, log) = try Self.serve(configPath, in: directory)
         defer { daemon.signal(SIGKILL) }
-        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
         let caPath = cluster.dataDirectory + "/tls/ca.pem"
         let caPEM = try String(contentsOfFile: caPath, encoding: .utf8)
         let client = try ArvadosClient(
@@ -148,13 +158,8 @@ struct TLSServeTests {
         cluster.tlsCertificate = "file://" + expiredCertificate
         cluster.tlsKey = "file://" + expiredKey
         let configPath = try directory.write(cluster.yaml, to: "config.yml")
-        let daemon = try SpawnedProcess.spawn(
-            Self.dispatchCloud.path,
-            ["serve", "--config", configPath],
-            stderr: .file(directory.file("serve.log"))
-        )
+        let (daemon, log) = try Self.serve(configPath, in: directory)
         defer { daemon.signal(SIGKILL) }
-        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
         try #require(await eventually { log().contains("Container API listening") ? true : nil } == true, "\(log())")
         #expect(log().contains("The TLS certificate has expired"), "\(log())")
 
@@ -206,13 +211,8 @@ struct TLSServeTests {
         let directory = try TemporaryDirectory(prefix: "tls-reload")
         defer { directory.remove() }
         let (cluster, configPath) = try await Self.httpsCluster(directory)
-        let daemon = try SpawnedProcess.spawn(
-            Self.dispatchCloud.path,
-            ["serve", "--config", configPath],
-            stderr: .file(directory.file("serve.log"))
-        )
+        let (daemon, log) = try Self.serve(configPath, in: directory)
         defer { daemon.signal(SIGKILL) }
-        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
         let caPath = cluster.dataDirectory + "/tls/ca.pem"
         let firstCA = try String(contentsOfFile: caPath, encoding: .utf8)
         let kept = try ArvadosClient(
@@ -301,13 +301,8 @@ struct TLSServeTests {
             ),
             to: "opted-in.yml"
         )
-        let daemon = try SpawnedProcess.spawn(
-            Self.dispatchCloud.path,
-            ["serve", "--config", optedIn],
-            stderr: .file(directory.file("serve.log"))
-        )
+        let (daemon, log) = try Self.serve(optedIn, in: directory)
         defer { daemon.signal(SIGKILL) }
-        let log = { (try? String(contentsOfFile: directory.file("serve.log"), encoding: .utf8)) ?? "" }
         #expect(await eventually { log().contains("Management API listening") ? true : nil } == true, "\(log())")
         daemon.signal(SIGTERM)
         #expect(await daemon.wait() == .exited(0), "\(log())")

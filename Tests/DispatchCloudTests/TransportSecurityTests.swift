@@ -1,4 +1,5 @@
 import DispatchConfig
+import DispatchModel
 import Foundation
 import Testing
 
@@ -29,5 +30,22 @@ import Testing
     )
     func loopback(host: String, expected: Bool) {
         #expect(ClusterConfig.isLoopbackHost(host) == expected)
+    }
+
+    @Test("dispatcher errors never carry a URL's credentials")
+    func errorsElideCredentials() {
+        let error = DispatcherError(.configuration, "cannot reach https://dispatcher:s3cr3tToken@api.example:443/x")
+        #expect(!error.description.contains("s3cr3tToken"))
+        #expect(error.description.contains("https://***@api.example:443/x"))
+
+        var config = ClusterConfig(clusterID: ClusterID(rawValue: "zzzzz"))
+        config.services.controller.externalURL = "dispatcher:s3cr3tToken@api.example"
+        #expect(throws: DispatcherError.self) { try Dispatcher.apiURL(config) }
+        do {
+            _ = try Dispatcher.apiURL(config)
+        } catch {
+            #expect(!error.description.contains("s3cr3tToken"))
+            #expect(error.description.contains("***@api.example"))
+        }
     }
 }

@@ -34,23 +34,9 @@ struct ManagementFixture: Sendable {
             metrics: metrics,
             logger: logger
         )
-        let services = ServiceGroup(configuration: .init(services: [server], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            defer { group.cancelAll() }
+        return try await withRunningServices([server], logger: logger) {
             let port = try await server.listeningPort()
-            let result: T
-            do {
-                result = try await body(ManagementFixture(port: port, control: control))
-            } catch {
-                // Shut down gracefully before the task group is cancelled (see EmbeddedContainerAPI.with).
-                await services.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return result
+            return try await body(ManagementFixture(port: port, control: control))
         }
     }
 

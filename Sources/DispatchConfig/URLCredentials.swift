@@ -1,11 +1,11 @@
 /// Removes the credentials a URL may carry (`https://user:token@host/`) from text that is printed.
-enum URLCredentials {
+public enum URLCredentials: Sendable {
     /// What replaces the user information of a URL.
-    static let elision = "***"
+    public static let elision = "***"
 
     /// `text` with the user information of every `scheme://user:password@host` it contains replaced by
     /// `***`: `https://***@host/`.
-    static func elided(in text: String) -> String {
+    public static func elided(in text: String) -> String {
         guard text.contains("@"), text.contains("://") else { return text }
         let scalars = Array(text.unicodeScalars)
         var result = String.UnicodeScalarView()
@@ -35,7 +35,7 @@ enum URLCredentials {
 
     /// A URL as it may be printed: ``elided(in:)``, and for a value without `://` (not a URL, but perhaps
     /// `user:token@host`) everything before its last `@` replaced by `***`.
-    static func displayed(_ value: String) -> String {
+    public static func displayed(_ value: String) -> String {
         if value.contains("://") { return Self.elided(in: value) }
         guard let at = value.lastIndex(of: "@") else { return value }
         return Self.elision + value[at...]
