@@ -41,6 +41,15 @@ if [[ "${CI:-}" == "true" || "${DISPATCH_INSTALL_MOTO:-}" == "1" ]] && ! command
 fi
 # (The EC2 tests also look for moto_server in ~/.local/bin, so PATH needs no change.)
 
+# The Arvados Python SDK (a real client of the container API, used over https by TLSServeTests): installed in
+# CI or when asked (DISPATCH_INSTALL_ARVADOS_SDK=1); elsewhere the test is skipped without it.
+if [[ "${CI:-}" == "true" || "${DISPATCH_INSTALL_ARVADOS_SDK:-}" == "1" ]] \
+    && ! python3 -c 'import arvados' >/dev/null 2>&1; then
+    echo "bootstrap: installing arvados-python-client with pip"
+    python3 -m pip install --user --quiet 'arvados-python-client>=3,<4' 2>/dev/null \
+        || python3 -m pip install --user --quiet --break-system-packages 'arvados-python-client>=3,<4'
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
     echo "bootstrap: swift is not on PATH (expected a Swift 6.3 toolchain, e.g. /opt/swift/usr/bin)" >&2
     exit 1

@@ -7,7 +7,13 @@ extension ClusterConfig {
     ///
     /// - Throws: ``ConfigError`` with code `unreadableFile` when the file cannot be read, `syntax` when it
     ///   is not YAML, `invalid` (with every problem found) when values are wrong.
-    public static func load(contentsOfFile path: String) throws(ConfigError) -> LoadedClusterConfig {
+    ///
+    /// - Parameter checkingTransportSecurity: `false` skips the checks of the served URLs' schemes against
+    ///   `TLS.Certificate` and `TLS.Key` (for `tls init`, which writes them).
+    public static func load(
+        contentsOfFile path: String,
+        checkingTransportSecurity: Bool = true
+    ) throws(ConfigError) -> LoadedClusterConfig {
         let text: String
         do {
             text = try readTextFile(atPath: path, limit: maxConfigurationFileBytes)
@@ -18,7 +24,7 @@ extension ClusterConfig {
                 cause: error
             )
         }
-        return try Self.load(yaml: text, sourceName: path)
+        return try Self.load(yaml: text, sourceName: path, checkingTransportSecurity: checkingTransportSecurity)
     }
 
     /// Loads the only cluster of an Arvados-style configuration document.
@@ -31,7 +37,8 @@ extension ClusterConfig {
     /// - Throws: ``ConfigError`` with code `syntax` or `invalid`.
     public static func load(
         yaml: String,
-        sourceName: String = "configuration"
+        sourceName: String = "configuration",
+        checkingTransportSecurity: Bool = true
     ) throws(ConfigError)
         -> LoadedClusterConfig
     {
@@ -57,6 +64,7 @@ extension ClusterConfig {
             )
         }
         let reader = ConfigReader()
+        reader.checksTransportSecurity = checkingTransportSecurity
         var config: ClusterConfig?
         switch rootNode {
         case .some(.mapping):

@@ -103,6 +103,7 @@ extension ClusterConfig {
     /// Errors for a certificate without a key (or the reverse), an `https://` listen URL without them, and
     /// them with no `https://` listen URL; warnings for every plain-HTTP exposure.
     static func checkTransportSecurity(_ config: ClusterConfig, _ cluster: Section, reader: ConfigReader) {
+        guard reader.checksTransportSecurity else { return }
         let tlsLine = cluster.line(of: "TLS")
         let tlsPath = cluster.path("TLS")
         if config.tls.certificate.isEmpty != config.tls.key.isEmpty {

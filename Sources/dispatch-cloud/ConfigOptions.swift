@@ -24,10 +24,14 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// Loads the configuration, printing warnings; on failure prints every error and exits with status 2.
-    func load() throws -> LoadedClusterConfig {
+    /// `checkingTransportSecurity: false` accepts https:// URLs without TLS material (for `tls init`).
+    func load(checkingTransportSecurity: Bool = true) throws -> LoadedClusterConfig {
         let loaded: LoadedClusterConfig
         do {
-            loaded = try ClusterConfig.load(contentsOfFile: self.resolvedPath)
+            loaded = try ClusterConfig.load(
+                contentsOfFile: self.resolvedPath,
+                checkingTransportSecurity: checkingTransportSecurity
+            )
         } catch {
             for warning in error.warnings { printToStandardError("warning: \(warning)") }
             if error.diagnostics.isEmpty { printToStandardError("error: \(error.message)") }

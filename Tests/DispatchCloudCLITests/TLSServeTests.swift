@@ -39,7 +39,11 @@ struct TLSServeTests {
     static func httpsCluster(_ directory: TemporaryDirectory) async throws -> (StandaloneCluster, config: String) {
         var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
         cluster.managementPort = try LoopbackPort.free()
+        // As an operator does it: the URLs already say https://, and tls init makes what they need.
+        cluster.scheme = "https"
         let plainConfig = try directory.write(cluster.yaml, to: "config.yml")
+        let refused = try await Self.run(["check-config", "--config", plainConfig])
+        #expect(refused.status == 2 && refused.stderr.contains("tls init"), "\(refused.stderr)")
         let initialized = try await Self.run(["tls", "init", "--config", plainConfig])
         try #require(initialized.status == 0, "\(initialized.stderr)")
         let tlsDirectory = cluster.dataDirectory + "/tls"
@@ -53,7 +57,6 @@ struct TLSServeTests {
         }
         let again = try await Self.run(["tls", "init", "--config", plainConfig])
         #expect(again.status == 1 && again.stderr.contains("--force"), "\(again.stderr)")
-        cluster.scheme = "https"
         cluster.tlsCertificate = "file://\(tlsDirectory)/server.pem"
         cluster.tlsKey = "file://\(tlsDirectory)/server-key.pem"
         return (cluster, try directory.write(cluster.yaml, to: "config.yml"))
@@ -204,6 +207,79 @@ struct TLSServeTests {
         #expect(await daemon.wait() == .exited(0), "\(log())")
         // The old client retried for 60 s; the bound leaves room for a loaded machine.
         #expect(ContinuousClock.now - stopping < .seconds(45))
+    }
+
+    /// What the Python SDK does in ``pythonSDK()``: discovery, the current token, create, poll to the end, get
+    /// and list, printing one line per step.
+    static let pythonSDKScript = """
+        import arvados, time
+        api = arvados.api("v1", num_retries=2)
+        print("current", api.api_client_authorizations().current().execute()["kind"], flush=True)
+        body = {"container": {"command": ["sh", "-c", "echo python over tls"], "container_image": "process",
+                "output_path": "/tmp", "priority": 1, "runtime_constraints": {"vcpus": 1, "ram": 268435456}}}
+        created = api.containers().create(body=body).execute()
+        print("created", created["state"], flush=True)
+        for _ in range(240):
+            got = api.containers().get(uuid=created["uuid"]).execute()
+            if got["state"] in ("Complete", "Cancelled"):
+                break
+            time.sleep(0.25)
+        print("final", got["state"], got["exit_code"], flush=True)
+        listed = api.containers().list(filters=[["uuid", "=", created["uuid"]]]).execute()
+        print("listed", len(listed["items"]), listed["items"][0]["state"], flush=True)
+        """
+
+    /// Whether `python3` can import the Arvados SDK (the bootstrap installs it in CI, where the test must run).
+    static let pythonSDKAvailable: Bool = {
+        if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import arvados"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    @Test(
+        "the Arvados Python SDK creates, follows and lists a container over https, trusting tls init's CA",
+        .enabled(if: Self.pythonSDKAvailable, "python3 cannot import arvados (scripts/bootstrap.sh installs it in CI)")
+    )
+    func pythonSDK() async throws {
+        let directory = try TemporaryDirectory(prefix: "tls-python")
+        defer { directory.remove() }
+        let (cluster, configPath) = try await Self.httpsCluster(directory)
+        let (daemon, log) = try Self.serve(configPath, in: directory)
+        defer { daemon.signal(SIGKILL) }
+        let caPath = cluster.dataDirectory + "/tls/ca.pem"
+        let client = try ArvadosClient(
+            baseURL: URL(string: cluster.apiURL)!,
+            token: cluster.rootToken,
+            trustingCA: try String(contentsOfFile: caPath, encoding: .utf8)
+        )
+        try #require(await eventually { try? await client.currentAuthorization() } != nil, "\(log())")
+        let script = try directory.write(Self.pythonSDKScript, to: "sdk.py")
+        // As a Python user writes it: host:port (https), the token, and the CA in SSL_CERT_FILE; no Insecure.
+        let ran = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["timeout", "150", "python3", script],
+            environment: [
+                "ARVADOS_API_HOST": "127.0.0.1:\(cluster.apiPort)",
+                "ARVADOS_API_TOKEN": cluster.submitterToken,
+                "ARVADOS_API_HOST_INSECURE": "",
+                "SSL_CERT_FILE": caPath,
+                "XDG_CACHE_HOME": directory.file("cache"),
+            ]
+        )
+        #expect(ran.status == 0, "stdout: \(ran.stdout)\nstderr: \(ran.stderr)\n\(log())")
+        #expect(
+            ran.stdout
+                == "current arvados#apiClientAuthorization\ncreated Queued\nfinal Complete 0\nlisted 1 Complete\n",
+            "stderr: \(ran.stderr)"
+        )
+        daemon.signal(SIGTERM)
+        #expect(await daemon.wait() == .exited(0), "\(log())")
     }
 
     @Test("SIGHUP re-reads the certificate: new connections get the new one, a kept-alive one is not dropped")

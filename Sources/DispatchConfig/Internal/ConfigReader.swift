@@ -8,6 +8,8 @@ import Yams
 final class ConfigReader {
     private(set) var errors: [ConfigDiagnostic] = []
     private(set) var warnings: [ConfigDiagnostic] = []
+    /// Whether the served URLs' schemes are checked against the TLS material (off for `tls init`, which makes it).
+    var checksTransportSecurity = true
 
     /// Records an error about `node` at `path`.
     ///
