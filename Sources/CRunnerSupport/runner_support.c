@@ -67,12 +67,17 @@ static void runner_child_fail(int pipe_fd, int step) {
 }
 
 pid_t runner_spawn_confined(
-    const char *path, char *const argv[], char *const envp[], const int fds[3], int cgroup_procs_fd,
-    unsigned long long address_space_limit, int uid, int gid, const char *directory, int *failed_step,
-    int *child_errno) {
+    const char *path, char *const argv[], char *const envp[], const int fds[3], const int *extra_fds, int extra_count,
+    int cgroup_procs_fd, unsigned long long address_space_limit, int uid, int gid, const char *directory,
+    int *failed_step, int *child_errno) {
     int report_pipe[2];
     *failed_step = 0;
     *child_errno = 0;
+    if (extra_count < 0 || extra_count > 16) {
+        *failed_step = STEP_DESCRIPTORS;
+        *child_errno = EINVAL;
+        return -1;
+    }
     if (pipe2(report_pipe, O_CLOEXEC) != 0) {
         *failed_step = STEP_PIPE;
         *child_errno = errno;
@@ -96,29 +101,21 @@ pid_t runner_spawn_confined(
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setpgid(0, 0);
-        int writer = report_pipe[1];
-        // Move the report pipe above the three standard descriptors before they are replaced.
-        if (writer <= 2) {
-            writer = fcntl(writer, F_DUPFD_CLOEXEC, 3);
-            if (writer < 0) _exit(127);
+        // Every descriptor the child keeps goes above 64 first (the report pipe stays there), so that no dup2 below
+        // overwrites a descriptor still to be moved; then each goes to its place: 0-2, then 3, 4, ….
+        int count = 3 + extra_count;
+        int writer = fcntl(report_pipe[1], F_DUPFD_CLOEXEC, 64);
+        if (writer < 0) _exit(127);
+        int sources[3 + 16];
+        for (int i = 0; i < count; i++) {
+            sources[i] = fcntl(i < 3 ? fds[i] : extra_fds[i - 3], F_DUPFD_CLOEXEC, 64);
+            if (sources[i] < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
         }
-        int sources[3];
-        for (int i = 0; i < 3; i++) {
-            sources[i] = fds[i];
-            if (sources[i] <= 2 && sources[i] != i) {
-                sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
-                if (sources[i] < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
-            }
-        }
-        for (int i = 0; i < 3; i++) {
-            if (sources[i] == i) {
-                int flags = fcntl(i, F_GETFD);
-                if (flags >= 0) fcntl(i, F_SETFD, flags & ~FD_CLOEXEC);
-            } else if (dup2(sources[i], i) < 0) {
-                runner_child_fail(writer, STEP_DESCRIPTORS);
-            }
-        }
+        // Before the descriptors move: cgroup_procs_fd may be one of their places.
         if (cgroup_procs_fd >= 0 && write(cgroup_procs_fd, "0", 1) != 1) runner_child_fail(writer, STEP_CGROUP);
+        for (int i = 0; i < count; i++) {
+            if (dup2(sources[i], i) < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
+        }
         if (address_space_limit > 0) {
             struct rlimit limit = {address_space_limit, address_space_limit};
             if (setrlimit(RLIMIT_AS, &limit) != 0) runner_child_fail(writer, STEP_RLIMIT);
@@ -130,8 +127,8 @@ pid_t runner_spawn_confined(
             if (syscall(SYS_setresuid, uid, uid, uid) != 0) runner_child_fail(writer, STEP_UID);
         }
         if (directory != NULL && chdir(directory) != 0) runner_child_fail(writer, STEP_CHDIR);
-        // Everything but the standard descriptors and the report pipe (close-on-exec) goes.
-        for (int fd = 3; fd < writer; fd++) close(fd);
+        // Everything but the kept descriptors and the report pipe (close-on-exec) goes.
+        for (int fd = count; fd < writer; fd++) close(fd);
 #ifdef SYS_close_range
         if (syscall(SYS_close_range, (unsigned int)writer + 1, ~0U, 0) != 0)
 #endif

@@ -222,15 +222,19 @@ public final class ContainerSupervisor: Sendable {
         }
         if let plan {
             let pid: pid_t
+            // With a memory cgroup, bwrap's sandbox joins it once built (see CgroupHandshake).
+            let handshake = plan.cgroup == nil ? nil : try CgroupHandshake()
             do {
                 pid = try ProcessSpawner.spawnConfined(
                     plan.arguments,
                     environment: plan.environment,
                     descriptors: (null, stdout.write, stderr.write),
+                    extraDescriptors: handshake?.childDescriptors ?? [],
                     workingDirectory: "/",
                     confinement: plan.confinement
                 )
             } catch {
+                handshake?.abandon()
                 close(stdout.read)
                 close(stderr.read)
                 if let cgroup = plan.cgroup {
@@ -238,6 +242,19 @@ public final class ContainerSupervisor: Sendable {
                     rmdir(cgroup.path)
                 }
                 throw error
+            }
+            if let handshake, let cgroup = plan.cgroup {
+                do {
+                    try handshake.complete(bwrap: pid, cgroup: cgroup)
+                } catch {
+                    var status: Int32 = 0
+                    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                    close(stdout.read)
+                    close(stderr.read)
+                    close(cgroup.procs)
+                    rmdir(cgroup.path)
+                    throw error
+                }
             }
             if let cgroup = plan.cgroup { self.cgroup.withLock { $0 = cgroup } }
             return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]), plan.note)
@@ -353,8 +370,8 @@ public final class ContainerSupervisor: Sendable {
         if ram > 0 {
             switch MemoryCgroup.create(name: "dispatch-runner-\(self.uuid.rawValue)-\(getpid())", limit: ram) {
             case .success(let created):
+                // Joined through the handshake once bwrap has built the sandbox, not by bwrap itself.
                 cgroup = created
-                confinement.cgroupProcs = created.procs
                 memory = "memory limit \(ram) bytes (memory cgroup)"
             case .failure(let error):
                 confinement.addressSpaceLimit = UInt64(ram)
@@ -364,7 +381,8 @@ public final class ContainerSupervisor: Sendable {
         let network = layout.network ? "network shared (runtime_constraints.API)" : "no network"
         return .confined(
             .init(
-                arguments: [bwrap] + Sandbox.arguments(layout, command: command),
+                arguments: [bwrap] + (cgroup == nil ? [] : CgroupHandshake.bwrapOptions)
+                    + Sandbox.arguments(layout, command: command),
                 environment: environment,
                 confinement: confinement,
                 cgroup: cgroup,

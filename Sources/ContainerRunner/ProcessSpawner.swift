@@ -103,11 +103,13 @@ enum ProcessSpawner {
     }
 
     /// Starts the program at the absolute path `arguments[0]` in a new process group with `descriptors` as its
-    /// standard input, output and error (nothing else inherited), after applying `confinement`; returns its PID.
+    /// standard input, output and error and `extraDescriptors` as descriptors 3, 4, … (nothing else inherited),
+    /// after applying `confinement`; returns its PID.
     static func spawnConfined(
         _ arguments: [String],
         environment: [String: String],
         descriptors: (Int32, Int32, Int32),
+        extraDescriptors: [Int32] = [],
         workingDirectory: String?,
         confinement: Confinement
     ) throws(RunnerError) -> pid_t {
@@ -126,19 +128,23 @@ enum ProcessSpawner {
         let uid = confinement.credentials.map { Int32(bitPattern: $0.uid) } ?? -1
         let gid = confinement.credentials.map { Int32(bitPattern: $0.gid) } ?? -1
         let pid = fds.withUnsafeBufferPointer { fds in
-            runner_spawn_confined(
-                executable,
-                argv,
-                envp,
-                fds.baseAddress,
-                confinement.cgroupProcs ?? -1,
-                confinement.addressSpaceLimit ?? 0,
-                uid,
-                gid,
-                workingDirectory,
-                &step,
-                &error
-            )
+            extraDescriptors.withUnsafeBufferPointer { extra in
+                runner_spawn_confined(
+                    executable,
+                    argv,
+                    envp,
+                    fds.baseAddress,
+                    extra.baseAddress,
+                    Int32(extra.count),
+                    confinement.cgroupProcs ?? -1,
+                    confinement.addressSpaceLimit ?? 0,
+                    uid,
+                    gid,
+                    workingDirectory,
+                    &step,
+                    &error
+                )
+            }
         }
         guard pid > 0 else {
             let steps = [

@@ -290,6 +290,12 @@ struct MemoryCgroup: Sendable {
         return .success(MemoryCgroup(path: path, procs: procs))
     }
 
+    /// Moves process `pid` (and later its children) into the cgroup; false with `errno` set when the kernel refuses.
+    func add(_ pid: pid_t) -> Bool {
+        let bytes = Array(String(pid).utf8)
+        return bytes.withUnsafeBytes { Glibc.write(self.procs, $0.baseAddress, $0.count) } == bytes.count
+    }
+
     /// Sends `signal` to every process in the cgroup but `excluded`.
     func signalMembers(_ signal: Int32, except excluded: pid_t) {
         let fd = open(self.path + "/cgroup.procs", O_RDONLY | O_CLOEXEC)
@@ -493,5 +499,98 @@ enum EtcCopy {
         } else {
             _ = unlink(path)
         }
+    }
+}
+
+/// Puts a sandbox in its memory cgroup once bwrap has built it, instead of before bwrap starts.
+///
+/// Joining a memory cgroup waits for the kernel's cgroup lock, and bwrap building its namespaces inside a fresh
+/// memory cgroup is slower still; together they cost milliseconds of every sandboxed start. So bwrap starts in
+/// the runner's cgroup with `--info-fd 3 --block-fd 4`: it reports the PID of the sandbox's first process (PID 1
+/// of the sandbox's namespace) on descriptor 3 right after creating it, builds the sandbox meanwhile, and waits
+/// on descriptor 4 before it starts the container's command. The runner moves that process into the cgroup and
+/// only then lets it go on, so the command and everything it starts are in the cgroup from their first
+/// instruction. If the move fails, bwrap is killed: the command never runs outside its limit.
+struct CgroupHandshake {
+    /// bwrap's options for the handshake, with the descriptors ``childDescriptors`` become.
+    static let bwrapOptions = ["--info-fd", "3", "--block-fd", "4"]
+
+    let info: (read: Int32, write: Int32)
+    let block: (read: Int32, write: Int32)
+
+    init() throws(RunnerError) {
+        self.info = try ContainerSupervisor.pipe()
+        do {
+            self.block = try ContainerSupervisor.pipe()
+        } catch {
+            close(self.info.read)
+            close(self.info.write)
+            throw error
+        }
+    }
+
+    /// The descriptors bwrap gets as 3 (where it writes) and 4 (where it waits).
+    var childDescriptors: [Int32] { [self.info.write, self.block.read] }
+
+    /// Closes every descriptor (when bwrap could not be started).
+    func abandon() {
+        for fd in [self.info.read, self.info.write, self.block.read, self.block.write] { close(fd) }
+    }
+
+    /// After bwrap `pid` started: moves its sandbox into `cgroup`, then lets the command start. On failure bwrap's
+    /// process group is killed and the error says why.
+    func complete(bwrap pid: pid_t, cgroup: MemoryCgroup) throws(RunnerError) {
+        close(self.info.write)
+        close(self.block.read)
+        defer {
+            close(self.info.read)
+            close(self.block.write)
+        }
+        guard let sandboxPID = Self.childPID(reading: self.info.read) else {
+            _ = sendSignal(-pid, SIGKILL)
+            throw RunnerError(.spawn, "bwrap exited before it reported its sandbox (see the container's stderr)")
+        }
+        guard cgroup.add(sandboxPID) else {
+            let reason = String(cString: strerror(errno))
+            _ = sendSignal(-pid, SIGKILL)
+            throw RunnerError(.spawn, "cannot move the sandbox into its memory cgroup \(cgroup.path): \(reason)")
+        }
+        var release = UInt8(ascii: "x")
+        guard write(self.block.write, &release, 1) == 1 else {
+            _ = sendSignal(-pid, SIGKILL)
+            throw RunnerError(.spawn, "cannot release the sandbox: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The `"child-pid"` of the JSON bwrap writes on its info descriptor, read to the end (bwrap closes it once
+    /// written: closing it earlier would kill bwrap with `SIGPIPE` halfway, leaving its sandbox waiting forever);
+    /// nil when bwrap wrote no PID (it failed). Reads at most 64 KiB.
+    static func childPID(reading fd: Int32) -> pid_t? {
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while text.count < 65536 {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            text += chunk[0..<count]
+        }
+        return Self.childPID(in: text, complete: true)
+    }
+
+    /// The PID after `"child-pid":` in `text`, once a character that is not a digit follows it (or `complete`).
+    static func childPID(in text: [UInt8], complete: Bool = false) -> pid_t? {
+        let key = Array("\"child-pid\"".utf8)
+        guard text.count >= key.count,
+            let start = (0...(text.count - key.count)).first(where: { text[$0..<($0 + key.count)].elementsEqual(key) })
+        else { return nil }
+        var index = start + key.count
+        while index < text.count, [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: ":")].contains(text[index]) {
+            index += 1
+        }
+        let digits = text[index...].prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        guard !digits.isEmpty, digits.count <= 9, complete || index + digits.count < text.count,
+            let pid = pid_t(String(decoding: digits, as: UTF8.self)), pid > 0
+        else { return nil }
+        return pid
     }
 }

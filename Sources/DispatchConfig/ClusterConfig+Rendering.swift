@@ -163,11 +163,31 @@ extension ClusterConfig {
 
     /// A string, quoted when written plain it would read back as something else (`yes`, `10`, `~`, empty).
     private static func string(_ text: String) -> Node {
+        if Self.isPlainWord(text) { return Node(text, Tag(.str)) }
         let plain = Node(text)
         if text.isEmpty || Resolver.default.resolveTag(of: plain) != .str {
             return Node(text, Tag(.str), .doubleQuoted)
         }
         return Node(text, Tag(.str))
+    }
+
+    /// YAML 1.1's words for booleans and null, which a plain scalar must not be (compared lowercased).
+    private static let reservedWords: Set<String> = ["y", "n", "yes", "no", "true", "false", "on", "off", "null"]
+
+    /// Whether `text` reads back as the same string when written plain, decided without the resolver's regular
+    /// expressions (most of the cost of rendering 20,000 instance types): an ASCII letter, then letters, digits,
+    /// `_`, `.` or `-`, and not a boolean or null word. No number, timestamp or special float starts with a letter.
+    static func isPlainWord(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first | 0x20) else {
+            return false
+        }
+        let allowed = bytes.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+        }
+        return allowed && (bytes.count > 5 || !Self.reservedWords.contains(text.lowercased()))
     }
 
     private static func secret(_ secret: Secret) -> Node {

@@ -1,8 +1,13 @@
 import DispatchModel
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ContainerRunner
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The bubblewrap command line of the `process` engine, and the host facts it depends on.
 @Suite("Process sandbox")
@@ -141,5 +146,58 @@ struct SandboxTests {
         #expect(throws: (any Error).self) {
             try JSONDecoder().decode(RunnerConfiguration.self, from: Data(#"{"Sandbox":{"Mode":"off"}}"#.utf8))
         }
+    }
+}
+
+@Suite("The cgroup handshake with bwrap")
+struct CgroupHandshakeTests {
+    @Test(
+        "the sandbox's PID is read from bwrap's info JSON once complete",
+        arguments: [
+            ("{\n    \"child-pid\": 4242,\n    \"cgroup-namespace\": 1}", Int32(4242)),
+            ("{ \"child-pid\": 17 }", 17),
+            ("{\n    \"child-pid\": 4242", nil),  // the number may go on
+            ("{\"other\": 1}", nil),
+            ("{\"child-pid\": -5,", nil),
+            ("{\"child-pid\": 12345678901,", nil),
+            ("", nil),
+        ]
+    )
+    func childPID(text: String, expected: Int32?) {
+        #expect(CgroupHandshake.childPID(in: Array(text.utf8)) == expected)
+    }
+
+    @Test("at the end of bwrap's output a number without a terminator counts")
+    func childPIDAtEnd() {
+        #expect(CgroupHandshake.childPID(in: Array("{\"child-pid\": 99".utf8), complete: true) == 99)
+    }
+}
+
+extension CgroupHandshakeTests {
+    @Test("the info descriptor is read to its end, so bwrap never writes into a closed pipe")
+    func readsToTheEnd() throws {
+        var pair: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        let (reader, writer) = (pair[0], pair[1])
+        // As bwrap writes it: the PID first, the namespace IDs and the end a little later.
+        let secondWrite = Mutex<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            func send(_ text: String) -> Int {
+                Array(text.utf8).withUnsafeBytes { Glibc.send(writer, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            _ = send("{\n    \"child-pid\": 4242,")
+            usleep(100_000)
+            secondWrite.withLock { $0 = send("\n    \"net-namespace\": 4026532000\n}\n") }
+            close(writer)
+            done.signal()
+        }
+        thread.start()
+        let pid = CgroupHandshake.childPID(reading: reader)
+        close(reader)
+        done.wait()
+        #expect(pid == 4242)
+        // Read before bwrap was done, the reader's close would have failed this write (EPIPE), killing bwrap.
+        #expect(secondWrite.withLock { $0 } > 0)
     }
 }

@@ -137,12 +137,18 @@ struct SandboxServeTests {
             ram: 64 << 20
         )
         let normal = try await Self.submit(client, "echo hello > out.txt && cat out.txt && pwd && ls")
+        // The command runs in the container's own memory cgroup, joined before it started (the sandbox sees it
+        // below its cgroup namespace's root, which bwrap made in the runner's cgroup).
+        let placed = try await Self.submit(client, "grep memory /proc/self/cgroup")
         let greedyDone = try #require(await Self.finished(client, greedy))
         #expect(greedyDone.exitCode != 0, "200 MB fitted in 64 MiB")
         #expect(!(try await Self.log(client, greedy, "stdout")).contains("got-the-memory"))
         let normalDone = try #require(await Self.finished(client, normal))
         #expect(normalDone.state == .complete && normalDone.exitCode == 0, "\(normalDone.runtimeStatus)")
         #expect(try await Self.log(client, normal, "stdout") == "hello\n/tmp\nout.txt\n")
+        #expect(await Self.finished(client, placed)?.state == .complete)
+        let cgroupLine = try await Self.log(client, placed, "stdout")
+        #expect(cgroupLine.contains(":memory:/dispatch-runner-"), "\(cgroupLine)")
 
         let victimDone = try #require(await Self.finished(client, victim))
         #expect(victimDone.state == .complete && victimDone.exitCode == 0)

@@ -104,6 +104,35 @@ struct RenderingTests {
         #expect(reloaded.config.dispatchCloud == original.dispatchCloud)
         #expect(try reloaded.config.renderEffectiveYAML() == rendered)
     }
+
+    /// Words a YAML 1.1 reader takes for something other than a string, or nearly so: each must come back as the
+    /// same string after rendering (the renderer writes most words without asking the resolver).
+    static let trickyWords = [
+        "yes", "Yes", "YES", "no", "No", "y", "Y", "n", "N", "on", "On", "OFF", "off", "true", "False", "null",
+        "Null", "NULL", "e5", "E10", "inf", "Infinity", "nan", "NaN", "x1", "o17", "b101", "m5.large", "a-b_c.d",
+        "yesno", "nullable", "offset", "Ontario", "True1", "y2k",
+    ]
+
+    @Test("Words that YAML could read as booleans, null or numbers come back as the same strings")
+    func trickyWordsRoundTrip() throws {
+        let types = Self.trickyWords.enumerated().map { index, word in
+            "  t\(index): {ProviderType: \"\(word)\", VCPUs: 1, RAM: 1GiB, Price: 0.1}"
+        }
+        let original = try #require(
+            loadValid(
+                cluster(
+                    "Containers:\n  CloudVMs:\n    ImageID: yes-image\nInstanceTypes:\n" + types.joined(separator: "\n")
+                )
+            )
+        ).config
+        let rendered = try original.renderEffectiveYAML()
+        let reloaded = try ClusterConfig.load(yaml: rendered).config
+        for (index, word) in Self.trickyWords.enumerated() {
+            let name = InstanceTypeName(rawValue: "t\(index)")
+            #expect(reloaded.instanceTypes[name]?.providerType == word, "\(word)")
+        }
+        #expect(reloaded.instanceTypes == original.instanceTypes)
+    }
 }
 
 @Suite("Example configurations")
