@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Debian packages: SQLite headers (GRDB), OpenSSH server and client (SSH interop tests), bubblewrap (the
-# process engine's container sandbox), the sqlite3 shell (tests that edit a stored record).
-debian_packages=(libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap)
+# process engine's container sandbox), the sqlite3 shell (tests that edit a stored record), prometheus (its
+# promtool checks the /metrics exposition).
+debian_packages=(libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap prometheus)
 # Headless Chromium for the dashboard's browser test: required in CI, optional elsewhere (the test skips).
 if [[ ${CI:-} == true ]]; then
     debian_packages+=(chromium)

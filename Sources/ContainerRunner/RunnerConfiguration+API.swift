@@ -23,7 +23,15 @@ extension RunnerConfiguration {
         guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw RunnerError(.configuration, "ARVADOS_API_TOKEN holds spaces, control or non-ASCII characters")
         }
-        return try APIAddress(parsing: host)
+        switch self.apiScheme?.lowercased() {
+        case nil, "https":
+            return try APIAddress(parsing: host)
+        case "http":
+            // A scheme already in the variable (an older dispatcher's URL) wins.
+            return try APIAddress(parsing: host.contains("://") ? host : "http://" + host)
+        default:
+            throw RunnerError(.configuration, "APIScheme is neither \"http\" nor \"https\"")
+        }
     }
 
     /// A decoding error in a line: the key path and what was wrong, without the value.

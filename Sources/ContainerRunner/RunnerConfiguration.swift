@@ -17,6 +17,11 @@ public struct RunnerConfiguration: Decodable, Sendable {
     public var env: [String: String]
     /// Keep blob buffers for a local keepstore (unused by the process engine).
     public var keepBuffers: Int
+    /// Whether to watch for spot interruption notices (`EC2SpotCheck`: a preemptible type on `ec2`).
+    public var ec2SpotCheck = false
+    /// `APIScheme`: `http` when ``env``'s `ARVADOS_API_HOST` is a plain-HTTP `host:port` (DispatchCloud's
+    /// standalone API; `crunch-run` ignores the key and always uses HTTPS). Absent: HTTPS.
+    public var apiScheme: String?
     /// The container record as the dispatcher locked it.
     public var container: Container?
     /// How the `process` engine isolates containers (`Sandbox`, DispatchCloud's; `crunch-run` ignores it).
@@ -32,6 +37,8 @@ public struct RunnerConfiguration: Decodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case env = "Env"
         case keepBuffers = "KeepBuffers"
+        case ec2SpotCheck = "EC2SpotCheck"
+        case apiScheme = "APIScheme"
         case container = "Container"
         case sandbox = "Sandbox"
     }
@@ -40,6 +47,8 @@ public struct RunnerConfiguration: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.env = try container.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
         self.keepBuffers = try container.decodeIfPresent(Int.self, forKey: .keepBuffers) ?? 0
+        self.ec2SpotCheck = try container.decodeIfPresent(Bool.self, forKey: .ec2SpotCheck) ?? false
+        self.apiScheme = try container.decodeIfPresent(String.self, forKey: .apiScheme)
         // A record this runner cannot read is only a missed shortcut: it fetches the container instead.
         self.container = try? container.decodeIfPresent(Container.self, forKey: .container)
         // Unlike the record, a sandbox setting this runner cannot read is an error: never a reason to run a

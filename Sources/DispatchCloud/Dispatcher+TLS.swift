@@ -37,14 +37,19 @@ extension Dispatcher {
         }
     }
 
-    /// `ARVADOS_API_HOST` as runners get it: `host:port` for HTTPS, exactly what `crunch-run` expects from
-    /// Arvados; the whole URL for plain HTTP (our runner's extension).
+    /// `ARVADOS_API_HOST` as runners get it: `host[:port]`, exactly what `crunch-run` expects from Arvados
+    /// (it prepends `https://`). A URL with a path or query (which Arvados does not support) goes whole.
     static func runnerAPIHost(_ url: URL) -> String {
         let text = url.absoluteString.hasSuffix("/") ? String(url.absoluteString.dropLast()) : url.absoluteString
-        guard url.scheme == "https", url.path.isEmpty || url.path == "/", url.query == nil, let host = url.host
-        else { return text }
+        guard url.path.isEmpty || url.path == "/", url.query == nil, let host = url.host else { return text }
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         return url.port.map { "\(shownHost):\($0)" } ?? shownHost
+    }
+
+    /// `http` when runners must call a plain-HTTP API (the standalone case), sent as the top-level `APIScheme`
+    /// of the runner configuration, a key `crunch-run` ignores; `nil` for HTTPS, Arvados's only scheme.
+    static func runnerAPIScheme(_ url: URL) -> String? {
+        url.scheme?.lowercased() == "http" ? "http" : nil
     }
 }
 

@@ -383,10 +383,15 @@ public final class Dispatcher: Sendable {
         pool.timeouts.term = cloudVMs.timeoutTERM
         pool.timeouts.staleRunLock = cloudVMs.timeoutStaleRunLock
         pool.systemRootToken = config.systemRootToken.value
-        pool.apiHost = Self.runnerAPIHost(try Self.apiURL(config))
+        let apiURL = try Self.apiURL(config)
+        pool.apiHost = Self.runnerAPIHost(apiURL)
+        pool.apiScheme = Self.runnerAPIScheme(apiURL)
         pool.apiHostInsecure = config.tls.insecure
         pool.apiHostCA = privateCA
         pool.localKeepBlobBuffersPerVCPU = config.containers.localKeepBlobBuffersPerVCPU
+        // As Arvados's runner.go: the cluster goes along only when runners start a local keepstore.
+        pool.clusterConfig = config.containers.localKeepBlobBuffersPerVCPU > 0 ? config.arvadosJSON() : nil
+        pool.ec2SpotCheck = cloudVMs.driver == "ec2"
         pool.runnerSandbox = try Self.runnerSandbox(config)
         return pool
     }

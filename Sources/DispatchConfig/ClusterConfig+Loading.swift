@@ -194,6 +194,9 @@ extension ClusterConfig {
             Self.readDispatchCloud(section, into: &config.dispatchCloud, reader: reader)
         }
         Self.checkTransportSecurity(config, cluster, reader: reader)
+        for key in Self.unmodelledClusterSections.sorted() {
+            if let node = cluster.take(key) { config.passthroughSections.sections[key] = reader.json(node) }
+        }
         cluster.finish(known: Self.unmodelledClusterSections)
     }
 

@@ -26,6 +26,9 @@ public struct ClusterConfig: Sendable, CustomStringConvertible {
     public var instanceTypes: [InstanceTypeName: InstanceType] = [:]
     /// `DispatchCloud.*`: this implementation's own settings (not Arvados keys).
     public var dispatchCloud = DispatchCloudSettings()
+    /// Arvados's sections this dispatcher does not model (`Collections`, `Volumes`, `SystemLogs`, …), as
+    /// written, for the cluster document runners get (``arvadosJSON()``). May hold secrets; never printed.
+    public var passthroughSections = PassthroughSections()
 
     public init(clusterID: ClusterID) { self.clusterID = clusterID }
 

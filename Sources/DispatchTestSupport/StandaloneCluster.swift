@@ -22,6 +22,13 @@ public struct StandaloneCluster: Sendable {
     /// `TLS.Certificate` and `TLS.Key` values (`file://` URLs or PEM), when set.
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// `Containers.LocalKeepBlobBuffersPerVCPU` (0: runners get no cluster document).
+    public var localKeepBlobBuffersPerVCPU = 0
+    /// `Containers.CloudVMs.DeployRunnerBinary`, when set (else the default, the `dispatch-runner` next to
+    /// `dispatch-cloud`).
+    public var deployRunnerBinary: String?
+    /// Extra YAML under the cluster, indented four spaces (sections such as `Collections`).
+    public var extraClusterYAML = ""
 
     public init(dataDirectory: String, apiPort: Int) {
         self.dataDirectory = dataDirectory
@@ -48,7 +55,7 @@ public struct StandaloneCluster: Sendable {
             Containers:
               RuntimeEngine: process
               ReserveExtraRAM: 256MiB
-              LocalKeepBlobBuffersPerVCPU: 0
+              LocalKeepBlobBuffersPerVCPU: \(self.localKeepBlobBuffersPerVCPU)
               StaleLockTimeout: \(self.staleLockTimeout)
               CloudVMs:
                 Enable: true
@@ -67,6 +74,7 @@ public struct StandaloneCluster: Sendable {
                 TimeoutSignal: 1s
                 TimeoutTERM: 10s
                 DeployRunnerDirectory: \(self.dataDirectory)/runner
+        \(self.deployRunnerBinary.map { "        DeployRunnerBinary: \($0)" } ?? "")
             InstanceTypes:
               small:
                 VCPUs: 1
@@ -89,6 +97,7 @@ public struct StandaloneCluster: Sendable {
               SubmitterTokens:
                 - \(self.submitterToken)
         \(self.processSandboxMode.map { "      ProcessSandbox:\n        Mode: \($0)" } ?? "")
+        \(self.extraClusterYAML)
 
         """
     }

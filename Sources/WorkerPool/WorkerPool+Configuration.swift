@@ -50,15 +50,18 @@ extension WorkerPool {
         public var systemRootToken = ""
         /// The API host (`host:port`) runners talk to (`Services.Controller.ExternalURL`).
         public var apiHost = ""
+        /// `http` when the API is plain HTTP (sent as `APIScheme`, which `crunch-run` ignores); `nil`: HTTPS.
+        public var apiScheme: String?
         /// `TLS.Insecure`: runners skip certificate checks.
         public var apiHostInsecure = false
         /// The private CA runners trust for the API (PEM), sent as `ARVADOS_API_CA`; `nil`: the system's roots.
         public var apiHostCA: String?
         /// `Containers.LocalKeepBlobBuffersPerVCPU`.
         public var localKeepBlobBuffersPerVCPU = 1
-        /// Whether the driver is EC2 (runners watch for spot interruptions on preemptible instances).
+        /// Whether the driver is `ec2`: runners on preemptible types watch for spot interruptions.
         public var ec2SpotCheck = false
-        /// The full cluster configuration handed to runners, or `nil`.
+        /// The cluster configuration in Arvados's JSON shape, handed to runners when
+        /// ``localKeepBlobBuffersPerVCPU`` is above 0; `nil` sends `null`.
         public var clusterConfig: JSONValue?
         /// The `Sandbox` member of every runner's configuration (`DispatchCloud.ProcessSandbox`: `Mode`, `User`,
         /// `ReadOnlyPaths`), or `nil` for the runner's defaults.

@@ -174,9 +174,10 @@ extension WorkerPool {
         self.perform(actions, on: id)
     }
 
-    /// The runner's `ConfigData` (reference §7.3): its environment, Keep buffers, spot check and cluster, plus
-    /// the locked container record (`Container`, which `crunch-run` ignores) so our runner need not fetch it
-    /// before starting the process.
+    /// The runner's `ConfigData` (reference §7.3, Arvados's `runner.go`): its environment, Keep buffers, spot
+    /// check and cluster, plus keys `crunch-run` ignores: the locked container record (`Container`) so our
+    /// runner need not fetch it before starting the process, `APIScheme` (`http` for a plain-HTTP API) and
+    /// `Sandbox`.
     func runnerConfiguration(_ uuid: ContainerUUID, worker: Worker) -> [UInt8] {
         let configuration = self.configuration
         let typeEncoder = JSONEncoder()
@@ -194,11 +195,15 @@ extension WorkerPool {
         ]
         if configuration.apiHostInsecure { environment["ARVADOS_API_HOST_INSECURE"] = "1" }
         if let ca = configuration.apiHostCA { environment["ARVADOS_API_CA"] = ca }
+        // Arvados's runner.go: KeepBuffers and Cluster only when LocalKeepBlobBuffersPerVCPU > 0.
+        let perVCPU = max(0, configuration.localKeepBlobBuffersPerVCPU)
+        let buffers = perVCPU.multipliedReportingOverflow(by: max(0, worker.type.vcpus))
         let document = RunnerConfigData(
             env: environment,
-            keepBuffers: configuration.localKeepBlobBuffersPerVCPU * worker.type.vcpus,
+            keepBuffers: buffers.overflow ? Int.max : buffers.partialValue,
             ec2SpotCheck: configuration.ec2SpotCheck && worker.type.preemptible,
-            cluster: configuration.clusterConfig ?? .null,
+            cluster: perVCPU > 0 ? configuration.clusterConfig ?? .null : .null,
+            apiScheme: configuration.apiScheme,
             container: self.startingContainers[uuid].flatMap(Self.runnerRecord),
             sandbox: configuration.runnerSandbox
         )
@@ -219,6 +224,7 @@ extension WorkerPool {
         var keepBuffers: Int
         var ec2SpotCheck: Bool
         var cluster: JSONValue
+        var apiScheme: String?
         var container: Container?
         var sandbox: JSONValue?
 
@@ -227,6 +233,7 @@ extension WorkerPool {
             case keepBuffers = "KeepBuffers"
             case ec2SpotCheck = "EC2SpotCheck"
             case cluster = "Cluster"
+            case apiScheme = "APIScheme"
             case container = "Container"
             case sandbox = "Sandbox"
         }

@@ -6,18 +6,21 @@ import Testing
 @testable import DispatchCloud
 
 @Suite struct TransportSecurityTests {
-    @Test("runners get crunch-run's host:port for https, the whole URL for http")
+    @Test("runners get crunch-run's host[:port] for http and https, and APIScheme http apart")
     func runnerAPIHost() {
-        let cases: [(String, String)] = [
-            ("https://127.0.0.1:8443", "127.0.0.1:8443"),
-            ("https://127.0.0.1:8443/", "127.0.0.1:8443"),
-            ("https://api.example", "api.example"),
-            ("https://[::1]:9000/", "[::1]:9000"),
-            ("http://127.0.0.1:9000/", "http://127.0.0.1:9000"),
-            ("https://api.example/prefix", "https://api.example/prefix"),
+        let cases: [(String, String, String?)] = [
+            ("https://127.0.0.1:8443", "127.0.0.1:8443", nil),
+            ("https://127.0.0.1:8443/", "127.0.0.1:8443", nil),
+            ("https://api.example", "api.example", nil),
+            ("https://[::1]:9000/", "[::1]:9000", nil),
+            ("http://127.0.0.1:9000/", "127.0.0.1:9000", "http"),
+            ("HTTP://127.0.0.1:9000", "127.0.0.1:9000", "http"),
+            ("http://[::1]:9000", "[::1]:9000", "http"),
+            ("https://api.example/prefix", "https://api.example/prefix", nil),
         ]
-        for (url, expected) in cases {
-            #expect(Dispatcher.runnerAPIHost(URL(string: url)!) == expected, "\(url)")
+        for (url, host, scheme) in cases {
+            #expect(Dispatcher.runnerAPIHost(URL(string: url)!) == host, "\(url)")
+            #expect(Dispatcher.runnerAPIScheme(URL(string: url)!) == scheme, "\(url)")
         }
     }
 

@@ -20,10 +20,13 @@ struct PoolWorkerTests {
     /// Starts a pool and brings one worker of `type` to idle.
     static func idleWorker(
         _ type: InstanceType = Self.type1,
-        override: (@Sendable (String) -> WorkerCommandResult?)? = nil
+        override: (@Sendable (String) -> WorkerCommandResult?)? = nil,
+        configure: (inout Pool.Configuration) -> Void = { _ in }
     ) async throws -> (PoolHarness, InstanceID) {
+        var configuration = PoolHarness.configuration(types: [type])
+        configure(&configuration)
         let harness = PoolHarness.start(
-            configuration: PoolHarness.configuration(types: [type]),
+            configuration: configuration,
             override: override
         )
         #expect(await harness.pool.create(type))
@@ -250,6 +253,40 @@ struct PoolWorkerTests {
         #expect(type(of: harness.pool).runnerRecord(polled) == nil)
         #expect(type(of: harness.pool).runnerRecord(container) == container)
         #expect(harness.metrics.timerValues(PoolMetrics.Name.timeFromQueueToRunner).count == 1)
+        await harness.stop()
+    }
+
+    @Test(
+        "ConfigData as runner.go: EC2SpotCheck only for a preemptible type on ec2, KeepBuffers and Cluster only when LocalKeepBlobBuffersPerVCPU > 0",
+        arguments: [
+            (true, true, 2, true, 4), (true, false, 2, false, 4), (false, true, 2, false, 4),
+            (true, true, 0, true, 0),
+        ]
+    )
+    func configDataRules(ec2: Bool, preemptible: Bool, perVCPU: Int, spotCheck: Bool, buffers: Int) async throws {
+        var type = Fixtures.instanceType(2)
+        type.preemptible = preemptible
+        let (harness, _) = try await Self.idleWorker(
+            type,
+            configure: { configuration in
+                configuration.ec2SpotCheck = ec2
+                configuration.localKeepBlobBuffersPerVCPU = perVCPU
+                configuration.clusterConfig = .object(["ClusterID": .string("zzzzz")])
+                configuration.apiScheme = "http"
+            }
+        )
+        var container = Fixtures.container(1)
+        container.state = .locked
+        #expect(await harness.pool.startContainer(container, type: type.name))
+        let detach = try #require(await eventually { harness.commands.matching("--detach").first })
+        guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(detach.stdin)) else {
+            Issue.record("stdin is not a ConfigData object")
+            return
+        }
+        #expect(object["EC2SpotCheck"] == .bool(spotCheck))
+        #expect(object["KeepBuffers"] == .int(Int64(buffers)))
+        #expect(object["Cluster"] == (perVCPU > 0 ? .object(["ClusterID": .string("zzzzz")]) : .null))
+        #expect(object["APIScheme"] == .string("http"))
         await harness.stop()
     }
 
