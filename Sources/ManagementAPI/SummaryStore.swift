@@ -5,18 +5,7 @@ import Synchronization
 /// The summaries of a ``MetricsRegistry``: one ``SlidingSummary`` per name and label set.
 final class SummaryStore: Sendable {
     /// Help texts of Arvados's summaries (reference §5.4), printed as `# HELP` lines.
-    static let helpTexts = [
-        "arvados_dispatchcloud_instances_time_to_ssh_seconds":
-            "Number of seconds between instance creation and the first successful SSH connection.",
-        "arvados_dispatchcloud_instances_time_to_ready_for_container_seconds":
-            "Number of seconds between the first successful SSH connection and ready to run a container.",
-        "arvados_dispatchcloud_instances_time_from_shutdown_request_to_disappearance_seconds":
-            "Number of seconds between the first shutdown attempt and the disappearance of the worker.",
-        "arvados_dispatchcloud_containers_time_from_queue_to_crunch_run_seconds":
-            "Number of seconds between the queuing of a container and the start of crunch-run.",
-        "arvados_dispatchcloud_instances_run_probe_duration_seconds":
-            "Number of seconds per runProbe call.",
-    ]
+    static var helpTexts: [String: String] { MetricHelp.texts }
 
     let now: @Sendable () -> Duration
     let window: Duration
@@ -139,23 +128,33 @@ struct RegistryMetricsFactory: MetricsFactory {
     let prometheus: PrometheusMetricsFactory
     let summaries: SummaryStore
 
+    // Counters and gauges are made on the registry directly, with the help text of ``MetricHelp`` (the
+    // Prometheus factory gives every family an empty one).
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        self.prometheus.makeCounter(label: label, dimensions: dimensions)
+        self.prometheus.registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        self.prometheus.makeFloatingPointCounter(label: label, dimensions: dimensions)
+        self.prometheus.registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         if aggregate && self.summaries.recorderNames.contains(label) {
             return self.summaries.handler(name: label, labels: dimensions, scale: 1)
         }
+        guard aggregate else {
+            return self.prometheus.registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions)
+        }
         return self.prometheus.makeRecorder(label: label, dimensions: dimensions, aggregate: aggregate)
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        self.prometheus.makeMeter(label: label, dimensions: dimensions)
+        self.prometheus.registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions)
+    }
+
+    /// The whole name as the metric name, with its ``MetricHelp`` text.
+    static func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: MetricHelp.texts[label] ?? "")
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {

@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let metrics = MetricsRegistry(version: DispatchCloudVersion.current)
         metrics.bootstrap()
+        if let file = Dispatcher.configurationFileIdentity(path: self.configOptions.resolvedPath) {
+            metrics.setConfig(sha256: file.sha256, sourceTimestamp: file.modified)
+        }
         let dispatcher: Dispatcher
         do {
             dispatcher = try Dispatcher(config: config, drivers: .builtIn, logger: logger, metrics: metrics)
