@@ -29,6 +29,10 @@ struct CloudTest {
         /// Said once before the steps, such as where the key came from.
         var keyNote: String?
         var destroyExisting: Bool
+        /// `-command`: a shell command to run on the booted instance, its output shown.
+        var shellCommand: String?
+        /// `-pause-before-destroy`: wait for Enter on standard input before destroying the instance.
+        var pauseBeforeDestroy = false
         /// Check the API only: skip connecting to the instance and the boot probe.
         var apiOnly = false
         /// Which addresses SSH may dial.
@@ -47,7 +51,8 @@ struct CloudTest {
     func run(_ product: Driver.Product) async -> Bool {
         say(
             "cloudtest: driver \(self.plan.driver), instance type \(self.plan.instanceType.name) "
-                + "(\(self.plan.instanceType.providerType)), instance set ID \(self.plan.instanceSetID)"
+                + "(\(self.plan.instanceType.providerType)), image \(self.plan.imageID), "
+                + "instance set ID \(self.plan.instanceSetID)"
         )
         if let note = self.plan.keyNote { say("note: \(note)") }
         let background = product.run.map { run in Task { try? await run() } }
@@ -179,7 +184,13 @@ struct CloudTest {
             return false
         }
 
+        let commanded = await self.runShellCommand(connected)
         await connected.close()
+        guard commanded else { return false }
+        if self.plan.pauseBeforeDestroy {
+            FileHandle.standardError.write(Data("Press Enter to continue: ".utf8))
+            _ = readLine(strippingNewline: true)
+        }
         let destroyed: Bool = await self.report.step("destroy instance") { () async throws -> String in
             try await listed.destroy()
             return "\(created.id)"
@@ -194,6 +205,29 @@ struct CloudTest {
             return "no longer listed"
         }
         return gone
+    }
+
+    /// The `-command` step, as Arvados's `cloudtest`: the command's output is shown and a non-zero exit fails
+    /// the run. Not run (with a note) when the run checks the API only.
+    private func runShellCommand(_ connected: Connection) async -> Bool {
+        guard let command = self.plan.shellCommand else { return true }
+        if self.plan.apiOnly {
+            say("note: API only: -command \(ShellQuote.quote(command)) not run")
+            return true
+        }
+        return await self.report.step("run -command") { () async throws -> String in
+            let result = try await connected.runner.execute(command)
+            say("-command \(ShellQuote.quote(command)) stdout:")
+            say(String(decoding: result.stdout, as: UTF8.self))
+            say("-command stderr:")
+            say(String(decoding: result.stderr, as: UTF8.self))
+            guard result.succeeded else {
+                throw CloudTestFailure(
+                    "exited with \(result.exitStatus.map { "status \($0)" } ?? "signal \(result.exitSignal ?? "?")")"
+                )
+            }
+            return "exited 0"
+        }
     }
 
     /// The boot probe step; passes without running when the run checks the API only.

@@ -15,7 +15,8 @@ import SSHExecutor
 /// Creates one instance with the configured driver and takes it through its life — listed with its tags,
 /// reachable over the executor with its host verified, boot probe, new tags, destroy, gone — printing each
 /// step with ✔ or ✘ and its duration. Exits 0 when every step passes, 1 when one fails (after destroying
-/// what it created), 2 when the configuration cannot be used.
+/// what it created), 2 when the configuration cannot be used. Flags as `arvados-server cloudtest`'s, with one
+/// dash or two; with `ec2` and several `SubnetID`s, one run per subnet.
 struct CloudTestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudtest",
@@ -35,25 +36,46 @@ struct CloudTestCommand: AsyncParsableCommand {
     @OptionGroup var configOptions: ConfigOptions
 
     @Option(
-        name: .customLong("instance-type"),
+        name: [.customLong("instance-type"), .customLong("instance-type", withSingleDash: true)],
         help: ArgumentHelp("The instance type to create (default: the cheapest).", valueName: "name")
     )
     var instanceType: String?
 
     @Option(
-        name: .customLong("instance-set-id"),
+        name: [.customLong("instance-set-id"), .customLong("instance-set-id", withSingleDash: true)],
         help: ArgumentHelp("The InstanceSetID tag of the test instance.", valueName: "id")
     )
     var instanceSetID = "zzzzz-zzzzz-zzzzzzcloudtest"
 
+    @Option(
+        name: [.customLong("image-id"), .customLong("image-id", withSingleDash: true)],
+        help: ArgumentHelp("The image to create the test instance from (default: CloudVMs.ImageID).", valueName: "id")
+    )
+    var imageID: String?
+
     @Flag(
-        name: .customLong("destroy-existing"),
+        name: [.customLong("destroy-existing"), .customLong("destroy-existing", withSingleDash: true)],
         help: "Destroy instances left tagged with the test's instance set ID instead of stopping."
     )
     var destroyExisting = false
 
+    @Option(
+        name: [.customLong("command"), .customLong("command", withSingleDash: true)],
+        help: ArgumentHelp(
+            "A shell command to run on the test instance once it boots; its output is shown.",
+            valueName: "command"
+        )
+    )
+    var shellCommand: String?
+
     @Flag(
-        name: .customLong("api-only"),
+        name: [.customLong("pause-before-destroy"), .customLong("pause-before-destroy", withSingleDash: true)],
+        help: "Prompt and wait for Enter on standard input before destroying the test instance."
+    )
+    var pauseBeforeDestroy = false
+
+    @Flag(
+        name: [.customLong("api-only"), .customLong("api-only", withSingleDash: true)],
         help: "Check the cloud API only (create, list, tag, destroy) without connecting to the instance."
     )
     var apiOnly = false
@@ -72,30 +94,58 @@ struct CloudTestCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "dispatch-cloud.cloudtest")
         logger.logLevel = self.verbose ? .debug : .warning
-        let context = Driver.Context(
-            parameters: config.containers.cloudVMs.driverParameters.raw,
-            clusterID: config.clusterID,
-            logger: logger,
-            dataDirectory: config.dispatchCloud.dataDirectory
-        )
-        let product: Driver.Product
-        do throws(DriverConfigurationError) {
-            product = try DriverRegistry.builtIn.makeInstanceSet(driver: plan.driver, context: context)
-        } catch {
-            printToStandardError("error: Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
-            throw ExitCode(2)
+        let driver = config.containers.cloudVMs.driver
+        let runs = Self.subnetRuns(driver: driver, parameters: config.containers.cloudVMs.driverParameters.raw)
+        var failed = 0
+        for (index, run) in runs.enumerated() {
+            if let subnet = run.subnet {
+                say("cloudtest: run \(index + 1) of \(runs.count): SubnetID[\(index)] \(subnet)")
+            }
+            let context = Driver.Context(
+                parameters: run.parameters,
+                clusterID: config.clusterID,
+                logger: logger,
+                dataDirectory: config.dispatchCloud.dataDirectory
+            )
+            let product: Driver.Product
+            do throws(DriverConfigurationError) {
+                product = try DriverRegistry.builtIn.makeInstanceSet(driver: plan.driver, context: context)
+            } catch {
+                printToStandardError("error: Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
+                throw ExitCode(2)
+            }
+            var runPlan = plan
+            if instancesAreFake(product.instanceSet) && !runPlan.apiOnly {
+                runPlan.apiOnly = true
+                runPlan.keyNote = [
+                    runPlan.keyNote, "the EC2 endpoint is on this host (a fake cloud): checking the API only",
+                ].compactMap { $0 }.joined(separator: "; ")
+            }
+            // The same rule as the daemon's: only EC2 at a real endpoint may dial anything.
+            runPlan.dialPolicy =
+                Dispatcher.dialsLoopbackOnly(driver: plan.driver, parameters: context.parameters)
+                ? .loopbackOnly : .unrestricted
+            if !(await CloudTest(plan: runPlan).run(product)) {
+                failed += 1
+                if let subnet = run.subnet { say("cloudtest: failed using SubnetID[\(index)] \(subnet)") }
+            }
         }
-        if instancesAreFake(product.instanceSet) && !plan.apiOnly {
-            plan.apiOnly = true
-            plan.keyNote = [plan.keyNote, "the EC2 endpoint is on this host (a fake cloud): checking the API only"]
-                .compactMap { $0 }.joined(separator: "; ")
+        if runs.count > 1 {
+            say("cloudtest: \(runs.count - failed) of \(runs.count) subnet runs passed")
         }
-        // The same rule as the daemon's: only EC2 at a real endpoint may dial anything.
-        plan.dialPolicy =
-            Dispatcher.dialsLoopbackOnly(driver: plan.driver, parameters: context.parameters)
-            ? .loopbackOnly : .unrestricted
-        let passed = await CloudTest(plan: plan).run(product)
-        if !passed { throw ExitCode(1) }
+        if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// One run per configured subnet for `ec2` when `SubnetID` lists more than one (as Arvados's cloudtest),
+    /// each with that subnet alone; otherwise one run with the parameters as configured.
+    static func subnetRuns(driver: String, parameters: JSONValue) -> [(subnet: String?, parameters: JSONValue)] {
+        guard driver == "ec2", case .object(var members) = parameters, case .array(let subnets)? = members["SubnetID"],
+            subnets.count > 1
+        else { return [(nil, parameters)] }
+        return subnets.map { subnet in
+            members["SubnetID"] = subnet
+            return (subnet.stringValue ?? "\(subnet)", .object(members))
+        }
     }
 
     /// Everything the run needs from the configuration and the options.
@@ -142,7 +192,7 @@ struct CloudTestCommand: AsyncParsableCommand {
         return CloudTest.Plan(
             driver: cloudVMs.driver,
             instanceType: type,
-            imageID: cloudVMs.imageID,
+            imageID: self.imageID.map { ImageID(rawValue: $0) } ?? cloudVMs.imageID,
             instanceSetID: self.instanceSetID,
             tagKeyPrefix: cloudVMs.tagKeyPrefix,
             resourceTags: cloudVMs.resourceTags,
@@ -156,6 +206,8 @@ struct CloudTestCommand: AsyncParsableCommand {
             privateKey: key,
             keyNote: keyNote,
             destroyExisting: self.destroyExisting,
+            shellCommand: self.shellCommand,
+            pauseBeforeDestroy: self.pauseBeforeDestroy,
             apiOnly: self.apiOnly
         )
     }

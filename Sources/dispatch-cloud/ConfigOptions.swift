@@ -5,7 +5,7 @@ import Foundation
 /// The `--config` option shared by every subcommand that reads the cluster configuration.
 struct ConfigOptions: ParsableArguments {
     @Option(
-        name: .customLong("config"),
+        name: [.customLong("config"), .customLong("config", withSingleDash: true)],
         help: ArgumentHelp(
             "Cluster configuration file (YAML).",
             discussion: "Defaults to $DISPATCH_CLOUD_CONFIG, then /etc/arvados/config.yml.",

@@ -101,4 +101,50 @@ struct CloudTestCommandTests {
         #expect(result.stderr.contains("error:"))
         #expect(!result.stdout.contains("✔ create instance"))
     }
+    @Test(
+        "arvados-server cloudtest's flags, one dash or two: -command shows the output, -pause-before-destroy waits for Enter",
+        arguments: ["-", "--"]
+    )
+    func arvadosFlags(dash: String) async throws {
+        let directory = try TemporaryDirectory(prefix: "cloudtest")
+        defer { directory.remove() }
+        let config = try Self.standaloneConfig(in: directory)
+        let setID = "zzzzz-zzzzz-" + String(UUID().uuidString.prefix(15)).lowercased()
+        let result = try await ProcessRunner.run(
+            Self.dispatchCloud,
+            [
+                "cloudtest", dash + "config", config, dash + "instance-set-id", setID, dash + "image-id", "other-image",
+                dash + "instance-type", "medium", dash + "destroy-existing", dash + "command",
+                "echo out-$((6*7)); echo err-line >&2", dash + "pause-before-destroy",
+            ],
+            stdin: "\n"
+        )
+        #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stdout.contains("instance type medium"), "\(result.stdout)")
+        #expect(result.stdout.contains("image other-image"), "\(result.stdout)")
+        #expect(result.stdout.contains("instance set ID \(setID)"))
+        #expect(result.stdout.contains("✔ run -command"), "\(result.stdout)")
+        #expect(result.stdout.contains("out-42\n"), "the command ran on the instance: \(result.stdout)")
+        #expect(result.stdout.contains("err-line\n"))
+        #expect(result.stderr.contains("Press Enter to continue: "), "\(result.stderr)")
+        #expect(result.stdout.contains("✔ destroy instance"))
+    }
+
+    @Test("A failing -command fails the run with status 1 and the instance is destroyed")
+    func failingCommand() async throws {
+        let directory = try TemporaryDirectory(prefix: "cloudtest")
+        defer { directory.remove() }
+        let config = try Self.standaloneConfig(in: directory)
+        let result = try await ProcessRunner.run(
+            Self.dispatchCloud,
+            ["cloudtest", "-config", config, "-command", "echo why >&2; exit 3"]
+        )
+        #expect(result.status == 1, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        #expect(result.stdout.contains("✘ run -command"))
+        #expect(result.stdout.contains("exited with status 3"))
+        #expect(result.stdout.contains("why\n"))
+        #expect(result.stdout.contains("✔ destroy instance (cleanup)"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.file("data/loopback/instances"))
+        #expect(left.isEmpty)
+    }
 }
