@@ -39,6 +39,15 @@ extension ArvadosClient {
         self.init(baseURL: baseURL, token: token, timeout: timeout, http: http)
     }
 
+    /// The transport of a client that trusts exactly the certificates in `caPEM`, for wrapping (the dispatcher
+    /// puts a ``PoliteTransport`` around it).
+    public static func transport(
+        trustingCA caPEM: String,
+        retryConnections: Bool = true
+    ) throws(ArvadosAPIError) -> AsyncHTTPClientTransport {
+        AsyncHTTPClientTransport(http: try Self.httpClient(trustingCA: caPEM, retryConnections: retryConnections))
+    }
+
     /// The CA PEM `value` holds or names (see ``caVariable``); throws naming `source`.
     public static func caPEM(_ value: String, source: String = caVariable) throws(ArvadosAPIError) -> String {
         if value.drop(while: { $0.isWhitespace }).hasPrefix("-----BEGIN") { return value }

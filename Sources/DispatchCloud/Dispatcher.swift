@@ -39,6 +39,8 @@ public final class Dispatcher: Sendable {
     public let containerAPI: ContainerAPIServer?
     /// The client the queue uses (the dispatcher's token).
     public let client: ArvadosClient
+    /// The client's transport: the request limiter and retries (``PoliteTransport``).
+    public let apiTransport: PoliteTransport<ContinuousClock>
     /// The certificate and key both APIs serve (`TLS.Certificate`, `TLS.Key`), re-read on SIGHUP; `nil`: plain HTTP.
     public let tlsIdentity: ServerIdentity?
     private let services: [any Service]
@@ -143,22 +145,27 @@ public final class Dispatcher: Sendable {
         }
         self.containerAPI = containerAPI
         let apiURL = try Self.apiURL(config)
+        let baseTransport: any ArvadosTransport
         if let privateCA, apiURL.scheme == "https" {
             do throws(ArvadosAPIError) {
-                self.client = try ArvadosClient(
-                    baseURL: apiURL,
-                    token: config.systemRootToken.value,
-                    trustingCA: privateCA,
-                    // A refused handshake (an expired certificate) fails the poll at once, not at its deadline,
-                    // so the next poll retries and a shutdown does not wait a minute.
-                    retryConnections: false
-                )
+                // A refused handshake (an expired certificate) fails the poll at once, not at its deadline, so
+                // the next poll retries and a shutdown does not wait a minute.
+                baseTransport = try ArvadosClient.transport(trustingCA: privateCA, retryConnections: false)
             } catch {
                 throw DispatcherError(.configuration, "TLS.Certificate: its private CA: \(error.message)")
             }
         } else {
-            self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value)
+            baseTransport = AsyncHTTPClientTransport()
         }
+        // Polite to the API as Arvados's client: concurrency limited and adapted, 502/503/504 retried.
+        let apiMetrics = APIClientMetrics(factory: metricsFactory)
+        self.apiTransport = PoliteTransport(
+            base: baseTransport,
+            maxConcurrentRequests: config.api.maxConcurrentRequests,
+            clock: ContinuousClock(),
+            onChange: { apiMetrics.record($0) }
+        )
+        self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value, transport: self.apiTransport)
         var queueConfiguration = ContainerQueue<ContinuousClock>.Configuration()
         queueConfiguration.pollInterval = cloudVMs.pollInterval
         var queueLogger = logger
@@ -181,7 +188,7 @@ public final class Dispatcher: Sendable {
         var schedulerLogger = logger
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(
-            queue: QueueForScheduling(queue: self.queue),
+            queue: QueueForScheduling(queue: self.queue, transport: self.apiTransport),
             pool: PoolForScheduling(pool: self.pool),
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,

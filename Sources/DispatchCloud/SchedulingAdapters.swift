@@ -1,3 +1,4 @@
+import ArvadosAPI
 import CloudDriver
 import ContainerQueue
 import DispatchModel
@@ -8,14 +9,18 @@ import WorkerPool
 /// The container queue, as the scheduling loop sees it.
 struct QueueForScheduling: SchedulingQueue {
     let queue: ContainerQueue<ContinuousClock>
+    /// The queue client's transport, whose retried 503s count too.
+    var transport: PoliteTransport<ContinuousClock>? = nil
 
     func schedulingSnapshot() async -> QueueSnapshot {
         let (entries, threshold) = await self.queue.entries()
         return QueueSnapshot(entries: Array(entries.values), updatedAt: threshold.map(Self.wallTime))
     }
 
+    /// The last 503 the queue saw or its client retried (Arvados's `Client.Last503()` counts both).
     func last503() async -> Timestamp? {
-        await self.queue.last503().map(Self.wallTime)
+        let seen = [await self.queue.last503(), await self.transport?.lastServiceUnavailable].compactMap { $0 }
+        return seen.max().map(Self.wallTime)
     }
 
     func changes() async -> AsyncStream<Void> { await self.queue.subscribe() }

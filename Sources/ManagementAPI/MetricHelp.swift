@@ -55,8 +55,7 @@ public enum MetricHelp: Sendable {
             "Current limit on concurrent requests from the dispatcher to the API (halved on 503, grown when quiet).",
         "arvados_dispatchcloud_api_client_requests_in_flight":
             "Number of requests from the dispatcher to the API in flight.",
-        "arvados_dispatchcloud_api_client_responses":
-            "Number of API responses and transport errors the dispatcher's client received, by status code.",
-        "arvados_dispatchcloud_api_client_retries": "Number of API requests the dispatcher's client retried.",
+        "arvados_dispatchcloud_api_client_retries_total":
+            "Number of API requests the dispatcher's client retried after a 502, 503 or 504 answer.",
     ]
 }

@@ -80,6 +80,9 @@ struct MetricsExpositionServeTests {
         let helped = Set(lines.filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
         #expect(typed.subtracting(helped).isEmpty, "no HELP: \(typed.subtracting(helped).sorted())")
         #expect(typed.contains("arvados_dispatchcloud_containers_running"))
+        // The polite API client's limiter is in use (its limit starts at 8 and grows while answers are good).
+        #expect(typed.contains("arvados_dispatchcloud_api_client_concurrency_limit"))
+        #expect(typed.contains("arvados_dispatchcloud_api_client_requests_in_flight"))
 
         // The configuration's SHA-256 and times, as Arvados's lib/config reports them.
         let sha256 = try await ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/sha256sum"), [configPath])
