@@ -37,6 +37,7 @@ public final class ContainerSupervisor: Sendable {
     private let readyDescriptor: Int32?
     private let given: Container?
     private let sandbox: SandboxSettings
+    private let costing: Costing
     private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
     /// The container's memory cgroup, when the sandbox made one.
     private let cgroup = Mutex<MemoryCgroup?>(nil)
@@ -56,7 +57,8 @@ public final class ContainerSupervisor: Sendable {
         workRoot: String,
         readyDescriptor: Int32?,
         container: Container? = nil,
-        sandbox: SandboxSettings = SandboxSettings()
+        sandbox: SandboxSettings = SandboxSettings(),
+        costing: Costing = Costing()
     ) {
         self.uuid = uuid
         self.client = client
@@ -65,6 +67,32 @@ public final class ContainerSupervisor: Sendable {
         self.readyDescriptor = readyDescriptor
         self.given = container
         self.sandbox = sandbox
+        self.costing = costing
+    }
+
+    /// How the container's `cost` is kept (as `crunch-run`'s): from the instance type's price or the price
+    /// history `--list --stdin-prices` keeps in ``pricesFile``, updated every ``updateInterval`` and at the end.
+    public struct Costing: Sendable {
+        /// The instance type's hourly `Price` (from the `InstanceType` the dispatcher sent).
+        public var instancePrice: Double
+        /// The price history file, re-read at each update; `nil`: none.
+        public var pricesFile: String?
+        /// How often the cost is written while the container runs.
+        public var updateInterval: Duration
+        /// The wall clock.
+        public var now: @Sendable () -> Timestamp
+
+        public init(
+            instancePrice: Double = 0,
+            pricesFile: String? = nil,
+            updateInterval: Duration = .seconds(60),
+            now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+        ) {
+            self.instancePrice = instancePrice
+            self.pricesFile = pricesFile
+            self.updateInterval = updateInterval
+            self.now = now
+        }
     }
 
     /// Runs the container and returns the runner's exit status (0 once the container is finalized).
@@ -105,6 +133,7 @@ public final class ContainerSupervisor: Sendable {
             return 1
         }
         self.state.withLock { $0.pgid = pid }
+        let meter = Mutex(CostMeter(start: self.costing.now(), instancePrice: self.costing.instancePrice))
         self.reportReady("ok")
         let signals = self.forwardTermination()
         defer { for source in signals { source.cancel() } }
@@ -135,6 +164,13 @@ public final class ContainerSupervisor: Sendable {
                 await logs.flushAll(final: false)
             }
         }
+        let costUpdater = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.costing.updateInterval)
+                let cost = await self.currentCost(meter, logs: logs)
+                try? await self.client.setContainerAttributes(self.uuid, ["cost": .double(cost)])
+            }
+        }
         for await (event, bytes) in output {
             await logs.append(event, bytes)
         }
@@ -144,6 +180,9 @@ public final class ContainerSupervisor: Sendable {
         // removed once the container is finalized, off the container's critical path.
         cgroup?.signalMembers(SIGKILL, except: 0)
         watchdog.cancel()
+        costUpdater.cancel()
+        _ = await costUpdater.result
+        let finalCost = await self.currentCost(meter, logs: logs)
         // Stop the periodic flush and let one in progress finish, so the last flush comes after it.
         flusher.cancel()
         _ = await flusher.result
@@ -171,9 +210,23 @@ public final class ContainerSupervisor: Sendable {
             final = ["state": .string("Complete"), "exit_code": .int(Int64(status.exitCode))]
         }
         await logs.flushAll(final: true)
-        await self.finalize(final)
+        await self.finalize(final.merging(["cost": .double(finalCost)]) { own, _ in own })
         await cgroup?.remove()
         return 0
+    }
+
+    /// The cost so far, after reading the price history again (a new price is noted in the container's log).
+    private func currentCost(_ meter: borrowing Mutex<CostMeter>, logs: LogStreamer) async -> Double {
+        let history = self.costing.pricesFile.flatMap { CostMeter.readPrices(atPath: $0) } ?? []
+        let now = self.costing.now()
+        let (cost, changes) = meter.withLock { meter in
+            let changes = meter.merge(history)
+            return (meter.cost(at: now), changes)
+        }
+        for change in changes {
+            await logs.noteLater("dispatch-runner: instance price changed to \(change.price) at \(change.startTime)")
+        }
+        return cost
     }
 
     /// Stops the container: SIGTERM to its process group now, SIGKILL after the grace period.

@@ -138,7 +138,8 @@ enum DashboardPage {
             <h2>Queue</h2>
             <table id="queue">
               <thead><tr><th>Container</th><th>State</th><th class="num">Priority</th><th>Instance type</th>
-                <th class="num">VCPUs</th><th class="num">RAM</th><th>Waiting</th><th>Scheduling status</th>
+                <th class="num">VCPUs</th><th class="num">RAM</th><th class="num">Cost</th><th>Waiting</th>
+                <th>Scheduling status</th>
                 <th>Actions</th></tr></thead>
               <tbody></tbody>
             </table>
@@ -286,6 +287,7 @@ enum DashboardPage {
             el("td", {}, c.uuid), el("td", {}, el("span", { className: "pill " + c.state }, c.state)),
             el("td", { className: "num" }, c.priority), el("td", {}, type.ProviderType || "–"),
             el("td", { className: "num" }, resources.VCPUs), el("td", { className: "num" }, bytes(resources.RAM)),
+            el("td", { className: "num cost" }, Number(c.cost) > 0 ? Number(c.cost).toFixed(4) : "–"),
             el("td", {}, age(entry.first_seen_at)),
             el("td", { className: "status" }, entry.scheduling_status || ""), actions);
         }

@@ -150,11 +150,12 @@ struct ContainersListCommand: AsyncParsableCommand {
             [
                 container.uuid.rawValue, container.state.rawValue, String(container.priority),
                 container.exitCode.map(String.init) ?? "-",
+                container.cost.isFinite ? String(format: "%.4f", container.cost) : "-",
                 container.runtimeStatus["error"]?.stringValue ?? "",
                 container.command.joined(separator: " "),
             ]
         }
-        print(Table.render(header: ["UUID", "STATE", "PRIORITY", "EXIT", "ERROR", "COMMAND"], rows: rows))
+        print(Table.render(header: ["UUID", "STATE", "PRIORITY", "EXIT", "COST", "ERROR", "COMMAND"], rows: rows))
     }
 }
 

@@ -59,7 +59,10 @@ enum DispatchRunner {
             print(self.version)
             return 0
         case .list:
-            if arguments.stdinPrices { _ = POSIX.readStandardInput() }
+            if arguments.stdinPrices {
+                // Kept for the supervisors, which re-read it at each cost update (crunch-run's prices file).
+                _ = CostMeter.storePrices(POSIX.readStandardInput(), inDirectory: lockDirectory.path)
+            }
             let list = try lockDirectory.list { problem in POSIX.writeError("dispatch-runner: \(problem)\n") }
             print(list.rendered, terminator: "")
             return 0
@@ -164,7 +167,15 @@ enum DispatchRunner {
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("dispatch-runner").path,
             readyDescriptor: ready,
             container: configuration.container,
-            sandbox: sandbox
+            sandbox: sandbox,
+            costing: ContainerSupervisor.Costing(
+                instancePrice: CostMeter.instancePrice(instanceTypeJSON: configuration.env["InstanceType"]),
+                pricesFile: (arguments.lockDirectory ?? environment[LockDirectory.environmentVariable]
+                    ?? LockDirectory.defaultPath) + "/" + CostMeter.pricesFileName,
+                updateInterval: .seconds(
+                    Int(environment["DISPATCH_RUNNER_COST_INTERVAL"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? 60
+                )
+            )
         )
         return await supervisor.run()
     }

@@ -65,7 +65,7 @@ struct ClientCommandTests {
             _ = try await api.rootClient.updateContainer(done.uuid, ["state": .string("Running")])
             _ = try await api.rootClient.updateContainer(
                 done.uuid,
-                ["state": .string("Complete"), "exit_code": .int(1)]
+                ["state": .string("Complete"), "exit_code": .int(1), "cost": .double(0.25)]
             )
             let table = try await Self.run(api, ["containers"])
             #expect(table.status == 0, "stderr: \(table.stderr)")
@@ -73,6 +73,9 @@ struct ClientCommandTests {
             #expect(lines.first?.hasPrefix("UUID") == true)
             let doneLine = try #require(lines.first { $0.hasPrefix(done.uuid.rawValue) })
             #expect(doneLine.contains("Complete") && doneLine.contains(" 1 "))
+            // The cost the runner stored.
+            #expect(lines.first?.contains(" COST ") == true)
+            #expect(doneLine.contains(" 0.2500 "), "\(doneLine)")
             let queuedLine = try #require(lines.first { $0.hasPrefix(queued.uuid.rawValue) })
             #expect(queuedLine.contains("Queued") && queuedLine.contains(" - "))
 
