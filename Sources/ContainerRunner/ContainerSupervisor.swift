@@ -38,6 +38,7 @@ public final class ContainerSupervisor: Sendable {
     private let given: Container?
     private let sandbox: SandboxSettings
     private let costing: Costing
+    private let spotCheck: SpotInterruptionWatcher?
     private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
     /// The container's memory cgroup, when the sandbox made one.
     private let cgroup = Mutex<MemoryCgroup?>(nil)
@@ -58,7 +59,8 @@ public final class ContainerSupervisor: Sendable {
         readyDescriptor: Int32?,
         container: Container? = nil,
         sandbox: SandboxSettings = SandboxSettings(),
-        costing: Costing = Costing()
+        costing: Costing = Costing(),
+        spotCheck: SpotInterruptionWatcher? = nil
     ) {
         self.uuid = uuid
         self.client = client
@@ -68,6 +70,7 @@ public final class ContainerSupervisor: Sendable {
         self.given = container
         self.sandbox = sandbox
         self.costing = costing
+        self.spotCheck = spotCheck
     }
 
     /// How the container's `cost` is kept (as `crunch-run`'s): from the instance type's price or the price
@@ -164,6 +167,22 @@ public final class ContainerSupervisor: Sendable {
                 await logs.flushAll(final: false)
             }
         }
+        // EC2SpotCheck: a notice becomes crunch-run's runtime_status warning and a log line.
+        let spotWatcher = self.spotCheck.map { watcher in
+            Task {
+                await watcher.run(
+                    notice: { notice in
+                        await logs.note(notice.text)
+                        var status = container.runtimeStatus
+                        status["warning"] = .string("preemption notice")
+                        status["warningDetail"] = .string(notice.text)
+                        status["preemptionNotice"] = .string(notice.text)
+                        try? await self.client.setContainerAttributes(self.uuid, ["runtime_status": .object(status)])
+                    },
+                    log: { line in await logs.noteLater(line) }
+                )
+            }
+        }
         let costUpdater = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: self.costing.updateInterval)
@@ -180,6 +199,7 @@ public final class ContainerSupervisor: Sendable {
         // removed once the container is finalized, off the container's critical path.
         cgroup?.signalMembers(SIGKILL, except: 0)
         watchdog.cancel()
+        spotWatcher?.cancel()
         costUpdater.cancel()
         _ = await costUpdater.result
         let finalCost = await self.currentCost(meter, logs: logs)

@@ -175,7 +175,12 @@ enum DispatchRunner {
                 updateInterval: .seconds(
                     Int(environment["DISPATCH_RUNNER_COST_INTERVAL"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? 60
                 )
-            )
+            ),
+            spotCheck: configuration.ec2SpotCheck
+                ? URL(
+                    string: environment[SpotInterruptionWatcher.metadataURLVariable]
+                        ?? SpotInterruptionWatcher.defaultMetadataURL
+                ).map { SpotInterruptionWatcher(metadataURL: $0) } : nil
         )
         return await supervisor.run()
     }
