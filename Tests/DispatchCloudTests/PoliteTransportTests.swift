@@ -129,14 +129,14 @@ struct PoliteTransportTests {
         defer { stop.value.withLock { $0 = true } }
 
         // Calm: from 8 up to the cap, 64/4.
-        let calm = await eventually(timeout: .seconds(30), interval: .milliseconds(5)) { () async -> Bool? in
+        let calm = await eventually(timeout: .seconds(120), interval: .milliseconds(5)) { () async -> Bool? in
             await transport.statistics.limit == 16 ? true : nil
         }
         #expect(calm == true)
         let calmPeak = server.resetPeak()
         // Storm: every answer a 503.
         server.storming(true)
-        let fell = await eventually(timeout: .seconds(30), interval: .milliseconds(5)) { () async -> Bool? in
+        let fell = await eventually(timeout: .seconds(120), interval: .milliseconds(5)) { () async -> Bool? in
             let statistics = await transport.statistics
             return statistics.limit == 1 && statistics.inFlight <= 1 ? true : nil
         }
@@ -145,13 +145,13 @@ struct PoliteTransportTests {
         _ = server.resetPeak()
         let stormAnswers = server.answered
         // Once it has fallen, the server sees at most one request at a time.
-        let quietWhile = await eventually(timeout: .seconds(30), interval: .milliseconds(5)) { () -> Int? in
+        let quietWhile = await eventually(timeout: .seconds(120), interval: .milliseconds(5)) { () -> Int? in
             server.answered >= stormAnswers + 20 ? server.resetPeak() : nil
         }
         #expect(quietWhile == 1, "peak concurrency during the storm: \(quietWhile ?? -1)")
         // After: back to the cap.
         server.storming(false)
-        let recovered = await eventually(timeout: .seconds(30), interval: .milliseconds(5)) { () async -> Bool? in
+        let recovered = await eventually(timeout: .seconds(120), interval: .milliseconds(5)) { () async -> Bool? in
             await transport.statistics.limit == 16 ? true : nil
         }
         let afterRecovery = await transport.statistics
@@ -179,7 +179,8 @@ struct PoliteTransportTests {
             url: URL(string: "http://127.0.0.1:1/arvados/v1/containers")!,
             headers: [],
             body: nil,
-            timeout: .seconds(10)
+            // Generous: in the full suite other tests may hold the cooperative pool for seconds.
+            timeout: .seconds(300)
         )
     }
 }
