@@ -442,6 +442,7 @@ let package = Package(
         .target(
             name: "ManagementAPI",
             dependencies: [
+                "ArvadosAPI",
                 "TLSSupport",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -3,6 +3,10 @@ import DispatchModel
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -89,12 +93,30 @@ public struct AsyncHTTPClientTransport: ArvadosTransport {
             default: return "\(error)"
             }
         }
-        if let error = error as? IOError { return error.description }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection reset by the server"
+            case ETIMEDOUT: return "connection timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "no route to the host"
+            default: return error.description
+            }
+        }
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") {
             return "TLS handshake failed: the server's certificate is not trusted (expired, not signed by a "
                 + "trusted CA, or not issued for this host; CERTIFICATE_VERIFY_FAILED)"
         }
         return text
+    }
+}
+
+extension AsyncHTTPClientTransport {
+    /// Requests that trust exactly the CA certificates in `caPEM` (PEM) for https, as a server with a private CA
+    /// (`dispatch-cloud tls init`) needs; plain http is unaffected.
+    ///
+    /// - Throws: ``ArvadosAPIError/Code/configuration`` when `caPEM` holds no certificate.
+    public init(trustingCA caPEM: String) throws(ArvadosAPIError) {
+        self.init(http: try ArvadosClient.httpClient(trustingCA: caPEM, retryConnections: false))
     }
 }

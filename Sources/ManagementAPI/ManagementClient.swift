@@ -1,3 +1,4 @@
+public import ArvadosAPI
 public import DispatchModel
 public import Foundation
 
@@ -10,17 +11,44 @@ import FoundationNetworking
 /// Sends the token as `Authorization: Bearer <token>`. Failures are ``ManagementError``s: the HTTP status
 /// maps to the code (401 ``ManagementError/Code-swift.struct/unauthorized``, 403
 /// ``ManagementError/Code-swift.struct/forbidden``, …) and the message is the server's error text; a server
-/// that cannot be reached is ``ManagementError/Code-swift.struct/connectionFailed``.
+/// that cannot be reached is ``ManagementError/Code-swift.struct/connectionFailed``, its cause the transport's
+/// ``ArvadosAPIError`` (whose message says why in words). Requests go through AsyncHTTPClient, so https works
+/// with the system's roots or, with ``init(baseURL:token:timeout:trustingCA:)``, a private CA.
 public struct ManagementClient: Sendable {
     /// The dispatcher's base URL, such as `http://127.0.0.1:9006/`.
     public let baseURL: URL
     private let token: String
     private let timeout: TimeInterval
+    private let transport: any ArvadosTransport
 
     public init(baseURL: URL, token: String, timeout: TimeInterval = 30) {
+        self.init(baseURL: baseURL, token: token, timeout: timeout, transport: AsyncHTTPClientTransport())
+    }
+
+    /// A client that trusts exactly the CA certificates in `caPEM` for an https dispatcher.
+    ///
+    /// - Throws: ``ManagementError/Code-swift.struct/badRequest`` when `caPEM` holds no certificate.
+    public init(
+        baseURL: URL,
+        token: String,
+        timeout: TimeInterval = 30,
+        trustingCA caPEM: String
+    ) throws(ManagementError) {
+        let transport: AsyncHTTPClientTransport
+        do {
+            transport = try AsyncHTTPClientTransport(trustingCA: caPEM)
+        } catch {
+            throw ManagementError(.badRequest, error.message, cause: error)
+        }
+        self.init(baseURL: baseURL, token: token, timeout: timeout, transport: transport)
+    }
+
+    /// A client over `transport` (tests and callers with their own HTTP setup).
+    public init(baseURL: URL, token: String, timeout: TimeInterval = 30, transport: any ArvadosTransport) {
         self.baseURL = baseURL
         self.token = token
         self.timeout = timeout
+        self.transport = transport
     }
 
     /// `GET /arvados/v1/dispatch/instances`.
@@ -99,15 +127,18 @@ public struct ManagementClient: Sendable {
         guard let url = components?.url else {
             throw ManagementError(.badRequest, "\(self.baseURL) is not a valid dispatcher URL")
         }
-        var request = URLRequest(url: url, timeoutInterval: self.timeout)
-        request.httpMethod = method
-        if !self.token.isEmpty {
-            request.setValue("Bearer \(self.token)", forHTTPHeaderField: "Authorization")
-        }
-        let data: Data
-        let response: URLResponse
+        var headers: [(name: String, value: String)] = []
+        if !self.token.isEmpty { headers.append((name: "Authorization", value: "Bearer \(self.token)")) }
+        let request = ArvadosHTTPRequest(
+            method: method,
+            url: url,
+            headers: headers,
+            body: nil,
+            timeout: .milliseconds(Int64(max(0.001, min(self.timeout, 86_400)) * 1000))
+        )
+        let response: ArvadosHTTPResponse
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            response = try await self.transport.send(request)
         } catch {
             throw ManagementError(
                 .connectionFailed,
@@ -115,7 +146,8 @@ public struct ManagementClient: Sendable {
                 cause: error
             )
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let data = Data(response.body)
+        let status = response.status
         guard status == 200 else {
             throw ManagementError(Self.code(status: status), Self.message(status: status, body: data))
         }

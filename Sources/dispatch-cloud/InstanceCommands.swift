@@ -1,4 +1,5 @@
 import ArgumentParser
+import ArvadosAPI
 import DispatchConfig
 import DispatchModel
 import Foundation
@@ -84,15 +85,12 @@ extension ManagementError {
         }
     }
 
+    /// Why the connection failed, in words: the transport's message without the request it names.
     private static func networkReason(_ cause: (any Error)?) -> String {
-        guard let error = cause as? URLError else { return cause.map { "\($0)" } ?? "unknown error" }
-        switch error.code {
-        case .cannotConnectToHost: return "connection refused"
-        case .timedOut: return "timed out"
-        case .cannotFindHost, .dnsLookupFailed: return "unknown host"
-        case .networkConnectionLost: return "connection lost"
-        default: return error.localizedDescription
-        }
+        guard let error = cause as? ArvadosAPIError else { return cause.map { "\($0)" } ?? "unknown error" }
+        let message = error.message
+        guard let separator = message.range(of: ": ") else { return message }
+        return String(message[separator.upperBound...])
     }
 }
 
