@@ -27,6 +27,9 @@ extension ContainerAPIServer {
         /// The URL clients reach the server at, such as `https://api.example:8000/`, for the discovery document;
         /// `nil` derives it from each request's `Host` header.
         public var externalURL: String?
+        /// The instance types of the dispatcher behind this API: a container that none of them can run is
+        /// refused at create with 422 and the reason. `nil` (the default) admits any container with sane sizes.
+        public var admission: InstanceTypeChooser?
         /// The certificate and key to serve HTTPS with (`TLS.Certificate`, `TLS.Key`); `nil` serves plain HTTP.
         public var tls: ServerIdentity?
 

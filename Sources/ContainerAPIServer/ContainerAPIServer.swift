@@ -42,7 +42,11 @@ public struct ContainerAPIServer: Service {
         }
         self.configuration = configuration
         self.logger = logger
-        self.store = try ContainerStore(dataDirectory: configuration.dataDirectory, clusterID: configuration.clusterID)
+        self.store = try ContainerStore(
+            dataDirectory: configuration.dataDirectory,
+            clusterID: configuration.clusterID,
+            admission: configuration.admission
+        )
     }
 
     public func run() async throws {

@@ -155,4 +155,27 @@ extension ContainerRules {
         }
         return total
     }
+
+    /// Why no instance type of `chooser` can run `container`, for a 422 at create: what it needs and what the
+    /// menu offers.
+    static func unsatisfiable(
+        _ container: Container,
+        _ error: InstanceTypeChoiceError,
+        by chooser: InstanceTypeChooser
+    ) -> String {
+        guard error.code == .constraintsNotSatisfiable, chooser.impossibleRequest(container) == nil,
+            !error.availableTypes.isEmpty
+        else { return "runtime_constraints: \(error.message)" }
+        let need = chooser.resourcesNeeded(for: container)
+        var wanted = "\(need.vcpus) VCPUs, \(need.ram) RAM"
+        if need.scratch.bytes > 0 { wanted += ", \(need.scratch) scratch" }
+        if need.gpus > 0 { wanted += ", \(need.gpus) GPUs" }
+        if container.schedulingParameters.preemptible { wanted += ", preemptible" }
+        let offered = error.availableTypes.prefix(8).map { type in
+            "\(type.name) (\(type.vcpus) VCPUs, \(type.ram) RAM\(type.preemptible ? ", preemptible" : ""))"
+        }
+        let more = error.availableTypes.count > 8 ? ", …" : ""
+        return "runtime_constraints: no configured instance type can run this container: it needs \(wanted) "
+            + "(overhead included); InstanceTypes has \(offered.joined(separator: ", "))\(more)"
+    }
 }

@@ -227,7 +227,8 @@ enum ContainerRules {
         return next
     }
 
-    /// Returns a Locked container to the queue, or cancels it once it has been locked `maxDispatchAttempts` times.
+    /// Returns a Locked container to the queue; cancels it instead when its priority is 0 (its owner cancelled it)
+    /// or once it has been locked `maxDispatchAttempts` times.
     ///
     /// Only the token that holds the lock may unlock.
     static func unlock(
@@ -248,7 +249,13 @@ enum ContainerRules {
         var next = current
         next.lockedByUUID = nil
         next.authUUID = nil
-        if next.lockCount >= maxDispatchAttempts {
+        if next.priority == 0 {
+            // Its owner asked for it to stop (priority 0, Arvados's way of cancelling) before it ran: nobody
+            // wants it any more, so it ends here instead of waiting in the queue forever.
+            next.state = .cancelled
+            next.finishedAt = now
+            next.runtimeStatus = [:]
+        } else if next.lockCount >= maxDispatchAttempts {
             next.state = .cancelled
             next.finishedAt = now
             next.runtimeStatus["error"] = .string(

@@ -15,6 +15,9 @@ public final class ContainerStore: Sendable {
     let clusterID: ClusterID
     private let pool: DatabasePool
     private let now: @Sendable () -> Date
+    /// The instance types the dispatcher behind this API can start; a container none of them can run is refused
+    /// at create. `nil` admits every container whose sizes are sane (an API with no dispatcher of its own).
+    let admission: InstanceTypeChooser?
     /// Every committed container change, in commit order, for subscribers in this process.
     public let changes = ChangeFeed()
     /// Containers as last committed by this store, decoded: a change reads the row it rewrites, and decoding
@@ -30,8 +33,10 @@ public final class ContainerStore: Sendable {
     public init(
         dataDirectory: String,
         clusterID: ClusterID,
+        admission: InstanceTypeChooser? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(ContainerAPIError) {
+        self.admission = admission
         let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("containers.sqlite").path
         self.databasePath = path
         self.clusterID = clusterID
@@ -105,10 +110,21 @@ public final class ContainerStore: Sendable {
             caller: caller,
             now: self.timestamp()
         )
+        try self.admit(container)
         let stored = try Self.stored(container, newEtag: true)
         return try await self.write { db in
             try Self.insert(stored, into: db)
             return (stored, [stored])
+        }
+    }
+
+    /// Refuses, with 422 and the reason, a container that no instance type of ``admission`` can run.
+    func admit(_ container: Container) throws(ContainerAPIError) {
+        guard let admission = self.admission else { return }
+        do throws(InstanceTypeChoiceError) {
+            _ = try admission.eligibleTypes(for: container)
+        } catch {
+            throw ContainerAPIError(.unprocessable, ContainerRules.unsatisfiable(container, error, by: admission))
         }
     }
 
@@ -128,6 +144,7 @@ public final class ContainerStore: Sendable {
             containers.append(
                 try ContainerRules.makeContainer(attributes: attributes, uuid: uuid, caller: caller, now: now)
             )
+            try self.admit(containers[containers.count - 1])
         }
         var prepared: [StoredContainer] = []
         prepared.reserveCapacity(containers.count)

@@ -28,6 +28,7 @@ public struct EmbeddedContainerAPI: Sendable {
         maxDispatchAttempts: Int = 10,
         maxRequestBodySize: Int = 1 << 20,
         dataDirectory: String? = nil,
+        admission: InstanceTypeChooser? = nil,
         _ body: (EmbeddedContainerAPI) async throws -> T
     ) async throws -> T {
         let directory =
@@ -42,6 +43,7 @@ public struct EmbeddedContainerAPI: Sendable {
         configuration.submitterTokens = submitterTokens
         configuration.maxDispatchAttempts = maxDispatchAttempts
         configuration.maxRequestBodySize = maxRequestBodySize
+        configuration.admission = admission
         var logger = Logger(label: "embedded-container-api")
         logger.logLevel = .warning
         let server = try ContainerAPIServer(configuration: configuration, logger: logger)
