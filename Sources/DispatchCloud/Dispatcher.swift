@@ -44,6 +44,8 @@ public final class Dispatcher: Sendable {
     /// The certificate and key both APIs serve (`TLS.Certificate`, `TLS.Key`), re-read on SIGHUP; `nil`: plain HTTP.
     public let tlsIdentity: ServerIdentity?
     private let services: [any Service]
+    /// Where the parts will listen, checked by ``run()`` before any starts.
+    let listenAddresses: [ListenAddress]
     private let group = Mutex<ServiceGroup?>(nil)
     private let lock: DataDirectoryLock
     private let logger: Logger
@@ -144,6 +146,7 @@ public final class Dispatcher: Sendable {
             containerAPI = try Self.containerAPI(config, tls: tlsIdentity, logger: logger)
         }
         self.containerAPI = containerAPI
+        self.listenAddresses = try Self.listenAddresses(config)
         let apiURL = try Self.apiURL(config)
         let baseTransport: any ArvadosTransport
         if let privateCA, apiURL.scheme == "https" {
@@ -232,7 +235,15 @@ public final class Dispatcher: Sendable {
     }
 
     /// Runs every part until SIGTERM or SIGINT (or until the task is cancelled), then shuts down gracefully.
+    ///
+    /// Before any part starts, checks that every listen address is free (see ``checkListenAddresses()``).
     public func run(signals: Bool = true) async throws {
+        do {
+            try self.checkListenAddresses()
+        } catch {
+            self.lock.release()
+            throw error
+        }
         self.logger.info(
             "Dispatcher starting",
             metadata: [
@@ -242,16 +253,47 @@ public final class Dispatcher: Sendable {
                 "dataDirectory": "\(self.config.dispatchCloud.dataDirectory)",
             ]
         )
+        // The signals are watched here rather than by the group, so that each one is logged as it arrives.
         let group = ServiceGroup(
             configuration: .init(
                 services: self.services.map { .init(service: $0) },
-                gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+                gracefulShutdownSignals: [],
                 logger: self.logger
             )
         )
         self.group.withLock { $0 = group }
         defer { self.lock.release() }
-        try await group.run()
+        let logger = self.logger
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                if signals {
+                    tasks.addTask {
+                        var stopping = false
+                        for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                            if stopping {
+                                logger.notice(
+                                    "Signal received while stopping: still stopping",
+                                    metadata: ["signal": "\(signal)"]
+                                )
+                                continue
+                            }
+                            stopping = true
+                            logger.notice(
+                                "Signal received: stopping gracefully (running containers keep running)",
+                                metadata: ["signal": "\(signal)"]
+                            )
+                            await group.triggerGracefulShutdown()
+                        }
+                    }
+                }
+                try await group.run()
+                tasks.cancelAll()
+            }
+        } catch {
+            logger.error("Dispatcher stopped on an error", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.notice("Dispatcher stopped")
     }
 
     /// Shuts down gracefully, as SIGTERM does: ``run()`` returns once every part has stopped.
@@ -476,6 +518,8 @@ public final class Dispatcher: Sendable {
         configuration.maxDispatchAttempts = config.containers.maxDispatchAttempts
         configuration.externalURL = config.services.controller.externalURL
         configuration.tls = url.scheme == "https" ? tls : nil
+        // This dispatcher is the only one behind its own API: refuse at create what it could never run.
+        configuration.admission = config.instanceTypeChooser
         var apiLogger = logger
         apiLogger[metadataKey: "component"] = "container-api"
         do throws(ContainerAPIError) {

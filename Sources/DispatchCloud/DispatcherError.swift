@@ -8,6 +8,7 @@ public struct DispatcherError: Error, Sendable, CustomStringConvertible {
             case configuration
             case dataDirectory
             case alreadyRunning
+            case addressInUse
         }
 
         private let wrapped: Wrapped
@@ -19,6 +20,8 @@ public struct DispatcherError: Error, Sendable, CustomStringConvertible {
         public static let dataDirectory = Code(.dataDirectory)
         /// Another dispatcher holds the data directory.
         public static let alreadyRunning = Code(.alreadyRunning)
+        /// An address the daemon must listen on is taken or unusable; the message names it and its key.
+        public static let addressInUse = Code(.addressInUse)
 
         public var description: String { "\(self.wrapped)" }
     }

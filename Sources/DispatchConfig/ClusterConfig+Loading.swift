@@ -591,8 +591,14 @@ extension ClusterConfig {
                     "must not be empty",
                     line: section.line(of: "DataDirectory")
                 )
+            } else if let expanded = Self.expandStatePath(value, environment: ProcessInfo.processInfo.environment) {
+                settings.dataDirectory = expanded
             } else {
-                settings.dataDirectory = value
+                reader.error(
+                    section.path("DataDirectory"),
+                    "\"\(value)\" names a home directory, but HOME is not set",
+                    line: section.line(of: "DataDirectory")
+                )
             }
         }
         if let value = section.bool("EmbeddedContainerAPI") { settings.embeddedContainerAPI = value }
@@ -665,4 +671,26 @@ extension ClusterConfig {
 extension Section {
     /// The sub-section `key`, or nil when it is absent, null or not a mapping (reported).
     fileprivate func section(_ key: String, reader: ConfigReader) -> Section? { reader.section(self, key) }
+}
+
+extension ClusterConfig {
+    /// `DataDirectory` with a leading `~/` or `$XDG_STATE_HOME/` expanded for the user running the dispatcher:
+    /// `~` is `$HOME`, and `$XDG_STATE_HOME` is that variable when it holds an absolute path, else
+    /// `$HOME/.local/state` (the XDG base directory default). Other values are returned as written; nil when the
+    /// value needs `HOME` and it is not set.
+    public static func expandStatePath(_ value: String, environment: [String: String]) -> String? {
+        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        if value == "~" || value.hasPrefix("~/") {
+            guard let home else { return nil }
+            return home + value.dropFirst()
+        }
+        let variable = "$XDG_STATE_HOME"
+        if value == variable || value.hasPrefix(variable + "/") {
+            let rest = value.dropFirst(variable.count)
+            if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + rest }
+            guard let home else { return nil }
+            return home + "/.local/state" + rest
+        }
+        return value
+    }
 }

@@ -391,7 +391,7 @@ enum FreePort {
     /// A port the kernel reports free on 127.0.0.1 right now.
     static func pick() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ValidationError("cannot open a socket to find a free port") }
+        guard fd >= 0 else { throw runtimeFailure("cannot open a socket to find a free port") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -401,7 +401,7 @@ enum FreePort {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0 else { throw ValidationError("cannot bind a socket on 127.0.0.1 to find a free port") }
+        guard bound == 0 else { throw runtimeFailure("cannot bind a socket on 127.0.0.1 to find a free port") }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }

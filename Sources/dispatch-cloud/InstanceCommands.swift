@@ -25,15 +25,32 @@ struct ManagementOptions: ParsableArguments {
     var urls: [String] = []
 
     /// One client per dispatcher URL.
+    ///
+    /// `--url`, else `DISPATCH_CLOUD_URL`; the token is `DISPATCH_CLOUD_MANAGEMENT_TOKEN`; whatever is missing
+    /// comes from the cluster configuration (`--config`, `DISPATCH_CLOUD_CONFIG` or a default file). When
+    /// nothing names a dispatcher, the one error says which option or variable would.
     func clients() throws -> [ManagementClient] {
-        let environment = ProcessInfo.processInfo.environment
+        let settings = ClientSettings.current()
         var urls = self.urls
-        if urls.isEmpty, let fromEnvironment = environment["DISPATCH_CLOUD_URL"], !fromEnvironment.isEmpty {
-            urls = fromEnvironment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if urls.isEmpty, self.configOptions.path == nil, let fromSettings = settings["DISPATCH_CLOUD_URL"] {
+            urls = fromSettings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        var token = environment["DISPATCH_CLOUD_MANAGEMENT_TOKEN"] ?? ""
+        var token = self.configOptions.path == nil ? settings["DISPATCH_CLOUD_MANAGEMENT_TOKEN"] ?? "" : ""
         if urls.isEmpty || token.isEmpty {
-            let config = try self.configOptions.load().config
+            guard let source = self.configOptions.source(settings) else {
+                if urls.isEmpty {
+                    throw usageFailure(
+                        "no dispatcher to talk to: pass --url URL or set DISPATCH_CLOUD_URL (the dispatcher's "
+                            + "Services.DispatchCloud.InternalURLs) with DISPATCH_CLOUD_MANAGEMENT_TOKEN, or name "
+                            + "the cluster configuration: \(settings.howToNameConfig)"
+                    )
+                }
+                throw usageFailure(
+                    "no management token: set DISPATCH_CLOUD_MANAGEMENT_TOKEN, or name the cluster configuration "
+                        + "(its ManagementToken): \(settings.howToNameConfig)"
+                )
+            }
+            let config = try ConfigOptions.load(source).config
             if urls.isEmpty {
                 urls = config.services.dispatchCloud.internalURLs.map(\.url)
                 if urls.isEmpty && !config.services.dispatchCloud.externalURL.isEmpty {
@@ -41,26 +58,23 @@ struct ManagementOptions: ParsableArguments {
                 }
             }
             if token.isEmpty { token = config.managementToken.value }
-        }
-        guard !urls.isEmpty else {
-            printToStandardError(
-                "error: no dispatcher URL: set Services.DispatchCloud.InternalURLs in the configuration, "
-                    + "DISPATCH_CLOUD_URL, or --url"
-            )
-            throw ExitCode(2)
-        }
-        guard !token.isEmpty else {
-            printToStandardError(
-                "error: no management token: set ManagementToken in the configuration or DISPATCH_CLOUD_MANAGEMENT_TOKEN"
-            )
-            throw ExitCode(2)
+            guard !urls.isEmpty else {
+                throw usageFailure(
+                    "no dispatcher URL: set Services.DispatchCloud.InternalURLs in \(source.path), "
+                        + "DISPATCH_CLOUD_URL, or --url"
+                )
+            }
+            guard !token.isEmpty else {
+                throw usageFailure(
+                    "no management token: set ManagementToken in \(source.path) or DISPATCH_CLOUD_MANAGEMENT_TOKEN"
+                )
+            }
         }
         return try urls.map { text in
             guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
                 url.host != nil
             else {
-                printToStandardError("error: \(text) is not a valid dispatcher URL (expected http://host:port/)")
-                throw ExitCode(2)
+                throw usageFailure("\(text) is not a valid dispatcher URL (expected http://host:port/)")
             }
             return ManagementClient(baseURL: url, token: token)
         }
@@ -126,10 +140,14 @@ struct InstancesListCommand: AsyncParsableCommand {
     @Flag(help: "Print column headings first.")
     var header = false
 
+    @Flag(help: "Print the instances as one compact JSON array (the management API's fields).")
+    var json = false
+
     func run() async throws {
         let clients = try self.management.clients()
         var lines: [String] = []
-        if self.header {
+        var all: [ManagedInstance] = []
+        if self.header && !self.json {
             lines.append(
                 "instance\taddress\tstate\tidle-behavior\tconfig-type\tprovider-type\tprice\trunning-containers"
             )
@@ -142,9 +160,14 @@ struct InstancesListCommand: AsyncParsableCommand {
                 printToStandardError("error: \(error.explanation(for: client))")
                 throw ExitCode(1)
             }
+            all.append(contentsOf: instances)
             lines.append(contentsOf: instances.map(Self.line))
         }
-        if !lines.isEmpty { print(lines.joined(separator: "\n")) }
+        if self.json {
+            print(try CompactJSON.string(all))
+        } else if !lines.isEmpty {
+            print(lines.joined(separator: "\n"))
+        }
     }
 
     static func line(_ instance: ManagedInstance) -> String {
@@ -172,8 +195,11 @@ protocol InstanceAction: AsyncParsableCommand {
 extension InstanceAction {
     /// Tries every dispatcher for every ID until one answers 200, printing `<id>: <status> (<host>)` on standard
     /// error as Arvados does; fails with status 1 if an ID never succeeded.
-    func run() async throws {
+    func validate() throws {
         guard !self.ids.isEmpty else { throw ValidationError("give at least one instance ID") }
+    }
+
+    func run() async throws {
         let clients = try self.management.clients()
         var pending = self.ids
         for client in clients {

@@ -21,7 +21,7 @@ struct CloudTestCommandTests {
         let example = ProcessRunner.repositoryRoot().appendingPathComponent("examples/standalone.yml").path
         var text = try String(contentsOfFile: example, encoding: .utf8)
         text = text.replacingOccurrences(
-            of: "DataDirectory: /tmp/dispatch-cloud-standalone",
+            of: "DataDirectory: $XDG_STATE_HOME/dispatch-cloud-standalone",
             with: "DataDirectory: \(directory.file("data"))"
         )
         for (old, new) in replacements {

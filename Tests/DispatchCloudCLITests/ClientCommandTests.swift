@@ -104,7 +104,7 @@ struct ClientCommandTests {
         }
     }
 
-    @Test("logs prints a container's output in order, and --follow returns once it is final")
+    @Test("logs prints a container's stdout and stderr apart, in order, and --follow returns once it is final")
     func logs() async throws {
         try await EmbeddedContainerAPI.with { api in
             let container = try await api.createContainer(command: ["true"])
@@ -123,9 +123,11 @@ struct ClientCommandTests {
             }
             let plain = try await Self.run(api, ["logs", container.uuid.rawValue])
             #expect(plain.status == 0, "stderr: \(plain.stderr)")
-            #expect(plain.stdout == "one\ntwo\nthree\n")
+            #expect(plain.stdout == "one\nthree\n")
+            #expect(plain.stderr == "two\n")
             let all = try await Self.run(api, ["logs", "--all", container.uuid.rawValue])
-            #expect(all.stdout == "one\ntwo\nrunner note\nthree\n")
+            #expect(all.stdout == "one\nthree\n")
+            #expect(all.stderr == "two\nrunner note\n")
 
             _ = try await api.rootClient.updateContainer(
                 container.uuid,
@@ -133,7 +135,8 @@ struct ClientCommandTests {
             )
             let followed = try await Self.run(api, ["logs", "--follow", container.uuid.rawValue])
             #expect(followed.status == 0)
-            #expect(followed.stdout == "one\ntwo\nthree\n")
+            #expect(followed.stdout == "one\nthree\n")
+            #expect(followed.stderr == "two\n")
         }
     }
 
