@@ -513,7 +513,9 @@ for target in package.targets where target.name != "CRunnerSupport" {
     settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     // SE-0409: imports are internal unless written `public import`.
     settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
-    // Every public type states whether it is Sendable.
-    settings.append(.unsafeFlags(["-Xfrontend", "-require-explicit-sendable"]))
+    // Every public type states whether it is Sendable; and warnings are errors, for this package's own targets
+    // only. Here rather than as `-Xswiftc -warnings-as-errors` on the command line, which changes every
+    // dependency's compile too: `swift run dispatch-cloud demo` and `scripts/check.sh` then share one build.
+    settings.append(.unsafeFlags(["-Xfrontend", "-require-explicit-sendable", "-warnings-as-errors"]))
     target.swiftSettings = settings
 }

@@ -5,8 +5,10 @@ set -euo pipefail
 
 # Debian packages: SQLite headers (GRDB), OpenSSH server and client (SSH interop tests), bubblewrap (the
 # process engine's container sandbox), the sqlite3 shell (tests that edit a stored record), prometheus (its
-# promtool checks the /metrics exposition).
-debian_packages=(libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap prometheus)
+# promtool checks the /metrics exposition), and for the package test (scripts/package-deb.sh): systemd
+# (systemd-analyze verify, which works without a running systemd), groff (renders the man page), python3 (writes
+# it).
+debian_packages=(libsqlite3-dev sqlite3 openssh-server openssh-client bubblewrap prometheus systemd groff-base python3)
 # Headless Chromium for the dashboard's browser test: required in CI, optional elsewhere (the test skips).
 if [[ ${CI:-} == true ]]; then
     debian_packages+=(chromium)
