@@ -19,7 +19,7 @@ struct ClientSettings: Sendable {
     /// The variables a settings file may set.
     static let settingNames: Set<String> = [
         "ARVADOS_API_HOST", "ARVADOS_API_TOKEN", "ARVADOS_API_HOST_INSECURE", "ARVADOS_API_CA",
-        "DISPATCH_CLOUD_CONFIG", "DISPATCH_CLOUD_URL", "DISPATCH_CLOUD_MANAGEMENT_TOKEN",
+        "DISPATCH_CLOUD_CONFIG", "DISPATCH_CLOUD_URL", "DISPATCH_CLOUD_MANAGEMENT_TOKEN", "DISPATCH_CLOUD_CA",
     ]
 
     /// Settings files larger than this are ignored (they hold a few lines).

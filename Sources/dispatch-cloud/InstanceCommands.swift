@@ -4,6 +4,7 @@ import DispatchConfig
 import DispatchModel
 import Foundation
 import ManagementAPI
+import TLSSupport
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -24,6 +25,19 @@ struct ManagementOptions: ParsableArguments {
     )
     var urls: [String] = []
 
+    @Option(
+        name: .customLong("ca-file"),
+        help: ArgumentHelp(
+            "PEM file of the CA to trust for an https:// dispatcher instead of the system's roots.",
+            discussion: """
+                Defaults to $DISPATCH_CLOUD_CA, then $ARVADOS_API_CA, then, when the configuration is read, the \
+                private CA at the end of its TLS.Certificate chain (dispatch-cloud tls init writes it there).
+                """,
+            valueName: "file"
+        )
+    )
+    var caFile: String?
+
     /// One client per dispatcher URL.
     ///
     /// `--url`, else `DISPATCH_CLOUD_URL`; the token is `DISPATCH_CLOUD_MANAGEMENT_TOKEN`; whatever is missing
@@ -36,7 +50,19 @@ struct ManagementOptions: ParsableArguments {
             urls = fromSettings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
         var token = self.configOptions.path == nil ? settings["DISPATCH_CLOUD_MANAGEMENT_TOKEN"] ?? "" : ""
-        if urls.isEmpty || token.isEmpty {
+        var caPEM: String?
+        do throws(ArvadosAPIError) {
+            if let caFile = self.caFile {
+                caPEM = try ArvadosClient.caPEM(APIOptions.absolute(caFile), source: "--ca-file")
+            } else if let ca = settings["DISPATCH_CLOUD_CA"] ?? settings[ArvadosClient.caVariable] {
+                caPEM = try ArvadosClient.caPEM(APIOptions.absolute(ca))
+            }
+        } catch {
+            throw usageFailure(error.message)
+        }
+        // The configuration also names the CA when the management API serves its TLS.Certificate.
+        let readsConfig = urls.isEmpty || token.isEmpty
+        if readsConfig || (caPEM == nil && self.configOptions.path != nil) {
             guard let source = self.configOptions.source(settings) else {
                 if urls.isEmpty {
                     throw usageFailure(
@@ -58,6 +84,10 @@ struct ManagementOptions: ParsableArguments {
                 }
             }
             if token.isEmpty { token = config.managementToken.value }
+            if caPEM == nil, !config.tls.certificate.isEmpty, !config.tls.key.isEmpty {
+                caPEM = try? ServerIdentity.load(certificate: config.tls.certificate, key: config.tls.key.value)
+                    .privateCAPEM
+            }
             guard !urls.isEmpty else {
                 throw usageFailure(
                     "no dispatcher URL: set Services.DispatchCloud.InternalURLs in \(source.path), "
@@ -76,7 +106,12 @@ struct ManagementOptions: ParsableArguments {
             else {
                 throw usageFailure("\(text) is not a valid dispatcher URL (expected http://host:port/)")
             }
-            return ManagementClient(baseURL: url, token: token)
+            guard let caPEM, scheme == "https" else { return ManagementClient(baseURL: url, token: token) }
+            do throws(ManagementError) {
+                return try ManagementClient(baseURL: url, token: token, trustingCA: caPEM)
+            } catch {
+                throw usageFailure(error.message)
+            }
         }
     }
 }

@@ -131,6 +131,23 @@ struct TLSServeTests {
             ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caPath, "https://127.0.0.1:\(port)/"]
         )
         #expect(dashboard.stdout == "200", "\(dashboard.stderr)")
+        // The admin commands over https: the CA from the configuration, or given with --ca-file.
+        let instances = try await Self.run(["instances", "--json", "--config", configPath])
+        #expect(instances.status == 0 && instances.stdout.hasPrefix("["), "\(instances.stderr)")
+        let managementURL = "https://127.0.0.1:\(port)/"
+        let environment = ["DISPATCH_CLOUD_MANAGEMENT_TOKEN": cluster.managementToken]
+        let withCA = try await Self.run(
+            ["instances", "--url", managementURL, "--ca-file", caPath],
+            environment: environment
+        )
+        #expect(withCA.status == 0, "\(withCA.stderr)")
+        let untrusted = try await Self.run(["instances", "--url", managementURL], environment: environment)
+        #expect(untrusted.status == 1, "\(untrusted.stdout)")
+        #expect(
+            untrusted.stderr.hasPrefix("error: cannot connect to the dispatcher at \(managementURL)")
+                && untrusted.stderr.contains("not trusted") && untrusted.stderr.split(separator: "\n").count == 1,
+            "\(untrusted.stderr)"
+        )
         let plain = try await ProcessRunner.run(
             URL(fileURLWithPath: "/usr/bin/curl"),
             ["-sS", "-m", "5", "http://127.0.0.1:\(cluster.apiPort)/arvados/v1/containers"]
