@@ -225,6 +225,11 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Fetches the containers this dispatcher cares about and merges them into the cache.
+    ///
+    /// Everything that suspends (the lists, and the mounts of containers seen for the first time) happens
+    /// before the merge; the merge itself runs without suspending, as Arvados holds its queue lock across it,
+    /// so a lock, unlock or cancel response or a pushed record applied while the poll was in flight is never
+    /// overwritten by the poll's older view.
     public func update() async throws(ArvadosAPIError) {
         let started = self.clock.now
         self.dontUpdate = []
@@ -236,14 +241,29 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             self.noteFailure(error)
             throw error
         }
+        var mounts: [ContainerUUID: [String: Mount]] = [:]
+        var unreadable: [ContainerUUID: String] = [:]
+        for (uuid, container) in next where self.current[uuid] == nil {
+            switch await self.fetchMounts(container) {
+            case .success(let found): mounts[uuid] = found
+            case .failure(let message): unreadable[uuid] = message
+            case .none: break
+            }
+        }
         await self.afterPollForTesting?()
+        // From here on, nothing suspends until the merge is done.
         let skip = self.dontUpdate ?? []
-        for (uuid, container) in next where !skip.contains(uuid) {
+        var unsatisfiable: [(Container, String)] = []
+        for (uuid, polled) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {
-                entry.container.refreshPolledAttributes(from: container)
+                entry.container.refreshPolledAttributes(from: polled)
                 self.current[uuid] = entry
-            } else {
-                await self.add(container)
+            } else if let message = unreadable[uuid] {
+                unsatisfiable.append((polled, message))
+            } else if let found = mounts[uuid] {
+                var container = polled
+                container.mounts = found
+                if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
             }
         }
         for uuid in self.current.byUUID.keys where next[uuid] == nil && !skip.contains(uuid) {
@@ -252,6 +272,33 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         self.updatedAt = started
         self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
         self.notify()
+        for (container, reason) in unsatisfiable {
+            await self.cancelUnsatisfiable(container, message: reason)
+        }
+    }
+
+    /// The outcome of fetching a new container's mounts.
+    private enum MountsResult {
+        case success([String: Mount])
+        /// The mounts cannot be read: the container must be cancelled, for this reason.
+        case failure(String)
+    }
+
+    /// Fetches the mounts of a container seen for the first time; `nil` (logged) if the call failed and the
+    /// next poll should try again.
+    private func fetchMounts(_ polled: Container) async -> MountsResult? {
+        do {
+            return .success(try await self.client.container(polled.uuid, select: ["mounts"]).mounts)
+        } catch  where error.code == .decoding {
+            return .failure("cannot read the container's mounts: \(error.message)")
+        } catch {
+            self.noteFailure(error)
+            self.logger.warning(
+                "Cannot fetch mounts",
+                metadata: ["container.uuid": "\(polled.uuid)", "error": "\(error)"]
+            )
+            return nil
+        }
     }
 
     private func poll() async throws(ArvadosAPIError) -> [ContainerUUID: Container] {
@@ -339,26 +386,6 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
             nonSupervisors += page.items.count { !$0.schedulingParameters.supervisor }
         }
         return results
-    }
-
-    /// First sight: fetch the mounts, work out the instance types, or cancel if none fits.
-    private func add(_ polled: Container) async {
-        var container = polled
-        do {
-            container.mounts = try await self.client.container(polled.uuid, select: ["mounts"]).mounts
-        } catch  where error.code == .decoding {
-            await self.cancelUnsatisfiable(container, message: "cannot read the container's mounts: \(error.message)")
-            return
-        } catch {
-            self.logger.warning(
-                "Cannot fetch mounts",
-                metadata: ["container.uuid": "\(polled.uuid)", "error": "\(error)"]
-            )
-            return
-        }
-        if let reason = self.admitOrReject(container) {
-            await self.cancelUnsatisfiable(container, message: reason)
-        }
     }
 
     /// Admits a container seen for the first time; when no instance type can run it, returns why it must be
