@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
 /// A transport that is polite to the API server, as Arvados's Go client is (`sdk/go/arvados/client.go`): it
 /// limits the requests in flight with a ``RequestLimiter`` (start 8, cap `API.MaxConcurrentRequests/4`, halve
 /// on 503, grow when answers are good) and retries 502, 503 and 504 answers with exponential back-off and
@@ -55,6 +61,8 @@ public actor PoliteTransport<C: Clock>: ArvadosTransport where C.Duration == Dur
     private var retries = 0
     private var serviceUnavailable = 0
     private var lastServiceUnavailableAt: C.Instant?
+    /// The wall-clock time of the last 503, read when it arrived (so it does not drift from pass to pass).
+    public private(set) var lastServiceUnavailableDate: Date?
     private let onChange: (@Sendable (Statistics) -> Void)?
 
     /// - Parameters:
@@ -147,6 +155,7 @@ public actor PoliteTransport<C: Clock>: ArvadosTransport where C.Duration == Dur
         if status == 503 {
             self.serviceUnavailable += 1
             self.lastServiceUnavailableAt = self.clock.now
+            self.lastServiceUnavailableDate = Date()
         }
         if self.limiter.report(status: status, at: self.clock.now) { self.wakeAll() }
         self.changed()

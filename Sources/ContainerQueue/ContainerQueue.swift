@@ -51,6 +51,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var authorizationUUID: String?
     private var updatedAt: C.Instant?
     private var lastServiceUnavailable: C.Instant?
+    /// The wall-clock time of ``lastServiceUnavailable``, read once when the 503 came, so every reader sees
+    /// the same value (converting the instant again at each pass would make clock jitter look like a new 503).
+    private var lastServiceUnavailableAt: Timestamp?
     private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
     /// The `queue_entries` values last reported, so only changed ones are set again.
     private var reportedEntryCounts: [Entries.CountKey: Int] = [:]
@@ -102,6 +105,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// When the API last answered 503; the scheduler lowers its container limit after one.
     public func last503() -> C.Instant? { self.lastServiceUnavailable }
+
+    /// When the API last answered 503, wall clock, as read when the answer came; the same value until the next.
+    public func last503Timestamp() -> Timestamp? { self.lastServiceUnavailableAt }
 
     func setAfterPollForTesting(_ hook: (@Sendable () async -> Void)?) { self.afterPollForTesting = hook }
 
@@ -536,7 +542,10 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// Remembers a 503 from any call, as Arvados's client does for `Last503()` (reference §3.4 step 3).
     private func noteFailure(_ error: ArvadosAPIError) {
-        if error.code == .serviceUnavailable { self.lastServiceUnavailable = self.clock.now }
+        if error.code == .serviceUnavailable {
+            self.lastServiceUnavailable = self.clock.now
+            self.lastServiceUnavailableAt = self.wallClock()
+        }
     }
 
     /// Drops a container the dispatcher no longer needs to track: only final ones, or Queued with priority 0.

@@ -19,8 +19,9 @@ struct QueueForScheduling: SchedulingQueue {
 
     /// The last 503 the queue saw or its client retried (Arvados's `Client.Last503()` counts both).
     func last503() async -> Timestamp? {
-        let seen = [await self.queue.last503(), await self.transport?.lastServiceUnavailable].compactMap { $0 }
-        return seen.max().map(Self.wallTime)
+        // Both recorded in wall time when the 503 arrived, so the value is the same from pass to pass.
+        let retried = await self.transport?.lastServiceUnavailableDate.map(Timestamp.init)
+        return [await self.queue.last503Timestamp(), retried].compactMap { $0 }.max()
     }
 
     func changes() async -> AsyncStream<Void> { await self.queue.subscribe() }
@@ -63,6 +64,7 @@ struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
             },
             runners: state.runners.mapValues { PoolSnapshot.Runner(exitedAt: $0) },
             atQuota: state.atQuota,
+            quotaErrors: state.quotaErrors,
             maxInstances: state.maxInstances,
             createBudget: state.createBudget,
             capacityHolds: holds

@@ -8,8 +8,9 @@ public import DispatchModel
 public struct Plan: Sendable {
     /// One thing for the queue or the pool to do.
     public enum Action: Hashable, Sendable {
-        /// Lock a Queued container for this dispatcher. The applier first asks the pool to kill any
-        /// runner left from a previous attempt ("about to lock") and skips the lock if there was one.
+        /// Lock a Queued container for this dispatcher. Planned only for a container with no runner in
+        /// the pool's snapshot; one with a runner left from an earlier attempt gets the status
+        /// ``SchedulingStatus/waitingForPreviousAttempt`` and the reconciliation kills that runner.
         case lock(ContainerUUID)
         /// Unlock (requeue) a Locked container.
         case unlock(ContainerUUID, reason: String)
@@ -17,9 +18,11 @@ public struct Plan: Sendable {
         case cancel(ContainerUUID, reason: String)
         /// Ask the pool to create an instance of the type. (Boxed: the type is large and creates are few.)
         indirect case create(InstanceType)
-        /// Start a Locked container on a ready instance. The applier first asks the pool to kill any
-        /// runner left from a previous attempt ("about to start"); if there was one, it reports
-        /// ``SchedulingStatus/waitingForPreviousAttempt`` instead.
+        /// Start a Locked container on a ready instance. Planned only for a container with no runner in the
+        /// pool's snapshot, and only once the queue has been read and the previous process's workers probed
+        /// (or `StaleLockTimeout` passed): see ``StaleLockFixer``. (Arvados asks the pool to kill a runner
+        /// "about to lock" or "about to start" instead; the snapshot, taken in one pool actor turn, already
+        /// shows every runner the pool knows.)
         case start(ContainerUUID, on: InstanceID)
         /// Shut down an instance that has nothing to run (only booting or idle instances not on hold).
         case shutdown(InstanceID)

@@ -12,6 +12,9 @@ public struct PoolSnapshot: Sendable {
     /// Whether the cloud reported a quota error that still holds (Arvados's `atQuotaUntil` and
     /// `atQuotaUntilFewerInstances`).
     public var atQuota: Bool
+    /// How many quota errors the pool's creates have met so far. The planner notices a new one even when
+    /// the hold it caused has already lifted (the pool's quota state can change between two passes).
+    public var quotaErrors: Int
     /// `CloudVMs.MaxInstances`: the pool is at quota once it holds this many workers and creates; 0 for no limit.
     public var maxInstances: Int
     /// How many more create calls the pool would accept right now, or `nil` for no limit.
@@ -30,6 +33,7 @@ public struct PoolSnapshot: Sendable {
         instances: [InstanceSnapshot] = [],
         runners: [ContainerUUID: Runner] = [:],
         atQuota: Bool = false,
+        quotaErrors: Int = 0,
         maxInstances: Int = 0,
         createBudget: Int? = nil,
         capacityHolds: Set<CapacityScope> = [],
@@ -39,6 +43,7 @@ public struct PoolSnapshot: Sendable {
         self.instances = instances
         self.runners = runners
         self.atQuota = atQuota
+        self.quotaErrors = quotaErrors
         self.maxInstances = maxInstances
         self.createBudget = createBudget
         self.capacityHolds = capacityHolds

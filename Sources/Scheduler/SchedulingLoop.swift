@@ -156,16 +156,24 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         }
     }
 
-    /// Waits for unknown workers to be probed (or `StaleLockTimeout`), then unlocks the containers this
-    /// dispatcher holds locked that no worker runs.
+    /// Waits for the queue's first successful update (Arvados retries `queue.Update()` until it succeeds),
+    /// then for unknown workers to be probed (or `StaleLockTimeout`, counted from that update), then unlocks
+    /// the containers this dispatcher holds locked that no worker runs.
+    ///
+    /// Scheduling before the queue is known would miss the locks a previous process left: a Locked container
+    /// whose runner is on a worker not yet probed would be started a second time elsewhere.
     private func fixStaleLocks(_ wakeups: AsyncStream<Void>) async throws {
         var fixer = StaleLockFixer()
-        let deadline = self.clock.now.advanced(by: self.configuration.staleLockTimeout)
+        var deadline: C.Instant?
         var iterator = wakeups.makeAsyncIterator()
         while true {
             let queue = await self.queue.schedulingSnapshot()
             let pool = await self.pool.schedulingSnapshot()
-            switch fixer.evaluate(queue: queue, pool: pool, timedOut: self.clock.now >= deadline) {
+            if queue.updatedAt != nil && deadline == nil {
+                deadline = self.clock.now.advanced(by: self.configuration.staleLockTimeout)
+            }
+            let timedOut = deadline.map { self.clock.now >= $0 } ?? false
+            switch fixer.evaluate(queue: queue, pool: pool, timedOut: timedOut) {
             case .done:
                 return
             case .unlock(let stale):

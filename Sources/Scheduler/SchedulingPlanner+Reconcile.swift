@@ -5,7 +5,7 @@ extension SchedulingPlanner {
     ///
     /// | Queue says | Pool says | Action |
     /// |---|---|---|
-    /// | Running | no runner, and no worker in state unknown | cancel |
+    /// | Running | no runner, and no unknown worker without runners (one not yet listed) | cancel |
     /// | Running | runner exited before the last queue update started | cancel |
     /// | Running | runner alive, priority 0 | kill |
     /// | Complete, Cancelled | runner | kill |
@@ -29,7 +29,13 @@ extension SchedulingPlanner {
         match: RunnerMatch,
         into actions: inout [Plan.Action]
     ) {
-        let anyUnknownWorkers = pool.instances.contains { $0.id != nil && $0.state == .unknown }
+        // A worker whose run probe has not answered yet might be running anything. One whose run probe has
+        // listed runners is known well enough (its containers are among the runners), so keeping it past
+        // TimeoutBooting for them does not hold up this rule for the rest of the cluster; one with none is
+        // destroyed at TimeoutBooting, which bounds the wait.
+        let anyUnknownWorkers = pool.instances.contains {
+            $0.id != nil && $0.state == .unknown && $0.runningContainers.isEmpty
+        }
         let exitedBeforeUpdate = { (runner: PoolSnapshot.Runner) -> Bool in
             guard let exited = runner.exitedAt, let updated = queue.updatedAt else { return false }
             return updated > exited

@@ -16,8 +16,10 @@ public import DispatchModel
 ///   candidate while scanning, which depends on scan order when the two preferences disagree.
 /// - The pool says how many creates it will accept (``PoolSnapshot/createBudget``); the planner plans no
 ///   more, instead of calling a create that the pool refuses.
-/// - The pool's "kill the previous attempt first" check before a lock or a start is the applier's, as
-///   documented on ``Plan/Action``: a consistent snapshot never shows a runner for a container it locks.
+/// - There is no "kill the previous attempt first" call before a lock or a start: placement skips every
+///   container with a runner in the snapshot (a Queued one is reported as waiting for its previous
+///   attempt, and the reconciliation kills that runner), and the loop plans nothing before the queue's
+///   first update and the stale-lock check (``StaleLockFixer``).
 /// - Shutdowns at quota are planned only for booting or idle instances not on hold (Arvados asks the
 ///   pool for every instance with nothing allocated and the pool ignores the rest).
 /// - Placement and reconciliation run on the same snapshot; they act on disjoint containers (placement
@@ -49,17 +51,26 @@ public struct SchedulingPlanner: Sendable {
         public var instancesWithinQuota: Int
         /// How many containers the instances known to be within the quota can hold; 0 until a quota error.
         public var slotsWithinQuota: Int
+        /// Whether a quota error (or `MaxInstances`) has ever held creates: from then on the pass counts
+        /// on at most one instance beyond ``instancesWithinQuota``.
+        public var quotaLimited: Bool
+        /// The pool's quota error count already acted on (``PoolSnapshot/quotaErrors``).
+        public var quotaErrorsSeen: Int
 
         public init(
             maxContainers: Int,
             last503Seen: Timestamp? = nil,
             instancesWithinQuota: Int = 0,
-            slotsWithinQuota: Int = 0
+            slotsWithinQuota: Int = 0,
+            quotaLimited: Bool = false,
+            quotaErrorsSeen: Int = 0
         ) {
             self.maxContainers = maxContainers
             self.last503Seen = last503Seen
             self.instancesWithinQuota = instancesWithinQuota
             self.slotsWithinQuota = slotsWithinQuota
+            self.quotaLimited = quotaLimited
+            self.quotaErrorsSeen = quotaErrorsSeen
         }
     }
 

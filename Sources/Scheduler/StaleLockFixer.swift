@@ -28,7 +28,10 @@ public struct StaleLockFixer: Hashable, Sendable {
     /// scheduled as already-locked work, as in Arvados). Once every lock is explained by a runner, nothing
     /// is unlocked. When the last unknown worker has been probed after waiting, or on timeout, the Locked
     /// containers still without a runner are unlocked.
+    /// Before the queue's first update (``QueueSnapshot/updatedAt`` is `nil`) it always waits: an empty
+    /// queue then means "not known yet", not "nothing locked".
     public mutating func evaluate(queue: QueueSnapshot, pool: PoolSnapshot, timedOut: Bool) -> Decision {
+        if queue.updatedAt == nil { return .keepWaiting }
         let anyUnknown = pool.instances.contains { $0.id != nil && $0.state == .unknown }
         if !anyUnknown && !self.waited && !timedOut { return .done }
         let stale = queue.entries.filter { $0.container.state == .locked && pool.runners[$0.uuid] == nil }

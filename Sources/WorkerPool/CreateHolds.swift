@@ -13,6 +13,9 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
     /// How long creates pause once `MaxConcurrentInstanceCreateOps` are in flight.
     public static var concurrentCreatesHold: Duration { .seconds(5) }
 
+    /// How many quota errors creates have met so far; the scheduler learns from each one, however short
+    /// the hold it caused.
+    public private(set) var quotaErrors = 0
     /// Creates are refused until then (quota error with no instances).
     public private(set) var atQuotaUntil: Instant?
     /// Creates are refused until fewer than this many instances exist (0 for no such hold).
@@ -64,6 +67,7 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
     public mutating func createFailed(_ error: CloudError, otherInstances: Int, at now: Instant) -> Instant? {
         var expiry: Instant?
         if error.code == .quotaExceeded {
+            self.quotaErrors &+= 1
             if otherInstances < 1 {
                 let until = now.advanced(by: Self.quotaErrorTTL)
                 self.atQuotaUntil = until

@@ -8,6 +8,8 @@ public struct PoolSchedulingState: Sendable {
     public var runners: [ContainerUUID: Timestamp?]
     /// Whether creates are held by quota or `MaxInstances`.
     public var atQuota: Bool
+    /// How many quota errors creates have met so far.
+    public var quotaErrors: Int
     /// `MaxInstances`.
     public var maxInstances: Int
     /// How many more creates the pool accepts now; `nil` for no limit.
@@ -30,6 +32,7 @@ extension WorkerPool {
             instances: self.instances(),
             runners: self.running(),
             atQuota: self.atQuota(),
+            quotaErrors: self.holds.quotaErrors,
             maxInstances: self.configuration.maxInstances,
             createBudget: budget,
             typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name))

@@ -157,13 +157,18 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
     ///
     /// A held worker never shuts down by itself. One difference from Arvados (reference §9.4 item 1): an
     /// `unknown` worker past `TimeoutBooting` is destroyed only when no runner is known on it, so a VM whose
-    /// boot probe fails after a dispatcher restart keeps the containers it is running.
+    /// boot probe fails after a dispatcher restart keeps the containers it is running. That keeping is
+    /// bounded: it ends when its runners end, when its probes stop answering for `TimeoutBooting`, and, once
+    /// it is draining (reported broken, or a runner ignored SIGTERM), when every runner it listed is given up.
     func shutdownReason(at now: Instant) -> ShutdownReason? {
         guard self.idleBehavior != .hold else { return nil }
         let draining = self.idleBehavior == .drain
+        let allGivenUp = self.starting.values.allSatisfy(\.givenUp) && self.running.values.allSatisfy(\.givenUp)
         switch self.state {
         case .unknown:
             let unused = self.starting.isEmpty && self.running.isEmpty
+            // With no runner known it may not have been listed yet: only the boot timeout applies.
+            if draining && !unused && allGivenUp { return .drained }
             return unused && self.appeared.duration(to: now) >= self.timeouts.booting ? .bootTimeout : nil
         case .booting:
             return draining ? .drained : nil
@@ -172,8 +177,6 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
             return self.busy.duration(to: now) >= self.timeouts.idle ? .idleTimeout : nil
         case .running:
             guard draining else { return nil }
-            let allGivenUp =
-                self.starting.values.allSatisfy(\.givenUp) && self.running.values.allSatisfy(\.givenUp)
             return allGivenUp ? .drained : nil
         case .shutdown:
             return nil

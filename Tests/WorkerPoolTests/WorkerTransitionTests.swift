@@ -53,6 +53,12 @@ struct WorkerTransitionTests {
         IdleCase(state: .unknown, behavior: .hold, elapsed: 36_000, expected: nil),
         // Differs from Arvados on purpose (reference §9.4 item 1): containers on an unknown worker keep it.
         IdleCase(state: .unknown, behavior: .run, elapsed: 36_000, runners: [false], expected: nil),
+        // …but the keeping is bounded: drained (broken, or a runner ignored SIGTERM) with every listed runner
+        // given up, it goes; with none listed yet only the boot timeout applies.
+        IdleCase(state: .unknown, behavior: .drain, elapsed: 0, runners: [true, true], expected: .drained),
+        IdleCase(state: .unknown, behavior: .drain, elapsed: 0, runners: [true, false], expected: nil),
+        IdleCase(state: .unknown, behavior: .drain, elapsed: 0, expected: nil),
+        IdleCase(state: .unknown, behavior: .drain, elapsed: 600, expected: .bootTimeout),
         IdleCase(state: .shutdown, behavior: .run, elapsed: 36_000, expected: nil),
     ]
 

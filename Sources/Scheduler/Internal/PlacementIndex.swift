@@ -90,8 +90,11 @@ struct PlacementIndex {
                     remaining: remaining,
                     containers: instance.runningContainers.count,
                     ready: instance.state == .idle || instance.state == .running,
+                    // An unknown worker counts as soon available only while nothing runs on it (Arvados's
+                    // `Unallocated`): one kept for the runners a previous process left may never boot.
                     acceptsContainers: instance.idleBehavior == .run
-                        && [.unknown, .booting, .idle, .running].contains(instance.state),
+                        && ([.booting, .idle, .running].contains(instance.state)
+                            || (instance.state == .unknown && instance.runningContainers.isEmpty)),
                     state: instance.state,
                     idleBehavior: instance.idleBehavior
                 )

@@ -33,6 +33,9 @@ struct PlacementPass {
     private var maxContainers = 0
     private var maxSupervisors = 0
     private var plannedCreates = 0
+    /// How many more new instances this pass may count on (each Locked container that needs one, and each
+    /// Queued one locked to get one, takes one); `nil` for no limit.
+    private var instanceBudget: Int?
     private var overQuotaFrom: Int?
     /// Positions of supervisors over the limit.
     private var overMaxSupervisors: [Int] = []
@@ -123,25 +126,35 @@ struct PlacementPass {
             // Grow about 10% beyond the current load while the API is quiet.
             state.maxContainers = max(state.maxContainers, running * 11 / 10 + 1)
         }
-        if state.instancesWithinQuota > 0 && state.instancesWithinQuota < self.totalInstances {
+        if state.quotaLimited && state.instancesWithinQuota < self.totalInstances {
             state.instancesWithinQuota = self.totalInstances
         }
-        if state.slotsWithinQuota > 0 && state.slotsWithinQuota < self.totalSlots {
+        if state.quotaLimited && state.slotsWithinQuota < self.totalSlots {
             state.slotsWithinQuota = self.totalSlots
         }
         // Arvados caps the container limit at the instance count here (reference §9.4 item 5); with several
         // containers per instance that starves the instances, so the cap counts the containers they can hold.
         // With one container per instance the two are the same.
-        if self.atQuota {
+        // A quota error the pool met since the last pass counts even if its hold has lifted meanwhile.
+        let newQuotaError = self.pool.quotaErrors != state.quotaErrorsSeen
+        state.quotaErrorsSeen = self.pool.quotaErrors
+        if self.atQuota || newQuotaError {
             if state.maxContainers == 0 || state.maxContainers > self.totalSlots {
                 state.maxContainers = max(1, self.totalSlots)
             }
             state.instancesWithinQuota = self.totalInstances
             state.slotsWithinQuota = self.totalSlots
-        } else if state.slotsWithinQuota > 0 && state.maxContainers > state.slotsWithinQuota + 1 {
-            // Go at most one beyond the known-good level, so repeated quota errors do not lock and
-            // unlock the next containers until they run out of attempts.
-            state.maxContainers = state.slotsWithinQuota + 1
+            state.quotaLimited = true
+        } else if state.quotaLimited {
+            if state.slotsWithinQuota > 0 && state.maxContainers > state.slotsWithinQuota + 1 {
+                state.maxContainers = state.slotsWithinQuota + 1
+            }
+            // Arvados's rule (#20457) in its own unit: count on at most one instance beyond the number known
+            // to fit in the quota. Containers that fit the instances there are stay bounded by the slot
+            // count above; those that need a new instance are locked only while this budget lasts, so a
+            // quota that comes and goes does not lock and unlock the next containers until they run out of
+            // attempts.
+            self.instanceBudget = max(0, state.instancesWithinQuota + 1 - self.pool.instances.count)
         }
         self.maxContainers = state.maxContainers
         let fraction = self.configuration.supervisorFraction
@@ -161,7 +174,10 @@ struct PlacementPass {
             let isSupervisor = self.info[k].isSupervisor
             if isSupervisor { supervisors += 1 }
             if self.info[k].onWorker {
-                if state == .queued || state == .locked { self.statuses[k].kind = .preparing }
+                // A Queued container with a runner is left from an earlier attempt (the reconciliation kills
+                // it); it is neither locked nor started again until that runner is gone.
+                if state == .queued { self.statuses[k].kind = .previousAttempt }
+                if state == .locked { self.statuses[k].kind = .preparing }
                 continue
             }
             if self.info[k].priority < 1 {
@@ -217,6 +233,11 @@ struct PlacementPass {
                     self.statuses[k] = .init(kind: .instanceTypes, position: Int32(position))
                 }
                 continue
+            }
+            if let budget = self.instanceBudget {
+                // Within the quota's known level only: wait (Locked, or Queued) rather than churn.
+                guard budget > 0 else { continue }
+                self.instanceBudget = budget - 1
             }
             if state == .queued {
                 // Lock now; the instance is created on a later pass, once the container is Locked.
