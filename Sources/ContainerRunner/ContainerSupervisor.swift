@@ -145,14 +145,25 @@ public final class ContainerSupervisor: Sendable {
         await logs.noteLater("dispatch-runner: started \(container.command.joined(separator: " ")) (pid \(pid))")
         if let sandboxNote { await logs.noteLater("dispatch-runner: \(sandboxNote)") }
         if container.state == .locked {
-            do {
-                try await self.client.setContainerAttributes(self.uuid, ["state": .string("Running")])
-            } catch  where [.conflict, .unprocessable, .notFound, .forbidden].contains(error.code) {
-                // Cancelled, or unlocked (and perhaps requeued) since the dispatcher locked it: stop, and
-                // leave its state to whoever holds it now.
-                self.stop(.notLocked(error.message))
-            } catch {
-                await logs.note("dispatch-runner: cannot set state Running: \(error.message)")
+            // Retried while the API is unreachable (a dispatcher serving it restarting, say): a container left
+            // Locked could never be finalized, and would be unlocked and started a second time.
+            var delay = Duration.milliseconds(250)
+            for attempt in 1...Self.transientAttempts {
+                do {
+                    try await self.client.setContainerAttributes(self.uuid, ["state": .string("Running")])
+                    break
+                } catch  where [.conflict, .unprocessable, .notFound, .forbidden].contains(error.code) {
+                    // Cancelled, or unlocked (and perhaps requeued) since the dispatcher locked it: stop, and
+                    // leave its state to whoever holds it now.
+                    self.stop(.notLocked(error.message))
+                    break
+                } catch  where attempt < Self.transientAttempts && Self.isTransient(error) {
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(30))
+                } catch {
+                    await logs.note("dispatch-runner: cannot set state Running: \(error.message)")
+                    break
+                }
             }
         }
         let limit = container.schedulingParameters.maxRunTime
@@ -505,14 +516,22 @@ public final class ContainerSupervisor: Sendable {
         return directory
     }
 
+    /// How many times an update is tried while the API is unreachable or overloaded (about two minutes).
+    static let transientAttempts = 12
+
+    /// Whether an API error may go away by itself: no answer, or a 503 or 5xx.
+    static func isTransient(_ error: ArvadosAPIError) -> Bool {
+        [.transport, .serviceUnavailable, .server].contains(error.code)
+    }
+
     /// Finalizes the container, retrying while the API is unreachable or overloaded (up to about two minutes).
     private func finalize(_ attributes: [String: JSONValue]) async {
         var delay = Duration.milliseconds(250)
-        for _ in 0..<12 {
+        for _ in 0..<Self.transientAttempts {
             do {
                 try await self.client.setContainerAttributes(self.uuid, attributes)
                 return
-            } catch  where [.transport, .serviceUnavailable, .server].contains(error.code) {
+            } catch  where Self.isTransient(error) {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(30))
             } catch {
