@@ -369,6 +369,7 @@ let package = Package(
             dependencies: [
                 "TLSSupport",
                 "ArvadosAPI",
+                "ContainerAPIServer",
                 "ContainerQueue",
                 "CloudDriver",
                 "CloudDriverLoopback",

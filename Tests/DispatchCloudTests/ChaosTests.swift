@@ -1,6 +1,7 @@
 import ArvadosAPI
 import CloudDriver
 import CloudDriverSimulated
+import ContainerAPIServer
 import DispatchCloud
 import DispatchConfig
 import DispatchModel
@@ -159,6 +160,21 @@ struct ChaosTests {
             quietAfter503: .seconds(5)
         )
         let cloud = try #require(holder.cloud)
+        // The invariants, checked on every record the API commits and every cloud event.
+        let checker = InvariantChecker(
+            limits: .init(
+                maxInstances: 10,
+                lockedWithoutInstance: .seconds(30),
+                maxDispatchAttempts: Self.maxDispatchAttempts
+            )
+        )
+        let feed = try #require(dispatcher.containerAPI).changes.subscribe()
+        let feedTask = Task {
+            while let batch = await feed.next() {
+                checker.observe(batch.containers, at: ContinuousClock.now - started)
+            }
+        }
+        defer { feed.cancel() }
         // The runners' side goes straight to the API, as runners on the VMs would not share the
         // dispatcher's overloaded path.
         // Every tenth instance is deleted behind the dispatcher's back while it boots (as a spot instance
@@ -166,6 +182,7 @@ struct ChaosTests {
         let bridge = SimulatedRunnerBridge(
             client: ArvadosClient(baseURL: apiURL, token: "chaos-root-token"),
             observe: { event in
+                checker.observe(event)
                 guard case .instanceCreated = event.kind, let id = event.instanceID,
                     id.rawValue.hasSuffix("5")
                 else { return }
@@ -248,10 +265,14 @@ struct ChaosTests {
         }
         let leftInCloud = await cloud.instanceCount
         #expect(drained == true, "instances left: \(leftInCloud) in the cloud")
+        checker.finish(instancesLeft: leftInCloud, at: ContinuousClock.now - started)
         await dispatcher.shutdown()
         _ = await service.result
         await cloud.stop()
         await bridgeTask.value
+        feed.cancel()
+        await feedTask.value
+        #expect(checker.violations.isEmpty, "\(checker.violations.prefix(20))")
 
         let events = await bridge.recordedEvents
         let updates = await bridge.recordedUpdates
@@ -266,7 +287,8 @@ struct ChaosTests {
             "chaos: \(complete) complete, \(uuids.count - complete) cancelled, \(crashes) runner crashes, "
                 + "\(events.count { $0.kind == .instanceDestroyed }) instances destroyed, "
                 + "\(proxy.counts.refused) requests refused 503, \(refused) runner updates refused; finished in \(finishedAfter), "
-                + "drained in \(ContinuousClock.now - started); finished over time: \(timeline.joined(separator: " "))"
+                + "drained in \(ContinuousClock.now - started); \(checker.checks) invariant checks, "
+                + "\(checker.violations.count) violations; finished over time: \(timeline.joined(separator: " "))"
         )
     }
 
