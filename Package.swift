@@ -371,6 +371,7 @@ let package = Package(
                 "ArvadosAPI",
                 "ContainerAPIServer",
                 "ContainerQueue",
+                "Scheduler",
                 "CloudDriver",
                 "CloudDriverLoopback",
                 "CloudDriverSimulated",

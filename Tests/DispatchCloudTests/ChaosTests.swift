@@ -8,6 +8,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import Scheduler
 import Synchronization
 import Testing
 import WorkerPool
@@ -16,7 +17,9 @@ import WorkerPool
 /// `TestDispatchToStubDriver` (reference §8.2).
 @Suite("Chaos", .serialized)
 struct ChaosTests {
-    static let containerCount = 200
+    /// `CHAOS_CONTAINERS` and `CHAOS_RESTARTS` make a longer run.
+    static let containerCount = Int(ProcessInfo.processInfo.environment["CHAOS_CONTAINERS"] ?? "") ?? 200
+    static let restarts = Int(ProcessInfo.processInfo.environment["CHAOS_RESTARTS"] ?? "") ?? 5
     static let maxDispatchAttempts = 5
 
     /// The simulated cloud the test's `simulated` driver made, so the test can read its events.
@@ -25,12 +28,17 @@ struct ChaosTests {
         private let storage = Mutex<Cloud?>(nil)
         var cloud: Cloud? { self.storage.withLock { $0 } }
 
-        /// A `simulated` driver on the real clock that keeps the cloud it makes.
+        /// A `simulated` driver on the real clock that keeps the cloud it makes, and hands the same cloud to
+        /// a dispatcher started again (a restart finds the instances it left).
         var driver: Driver {
             Driver(name: "simulated") { context throws(DriverConfigurationError) in
                 let parameters = try SimulatedCloudParameters(context.parameters)
-                let cloud = Cloud(parameters: parameters, clock: ContinuousClock(), logger: context.logger)
-                self.storage.withLock { $0 = cloud }
+                let cloud = self.storage.withLock { existing in
+                    if let existing { return existing }
+                    let cloud = Cloud(parameters: parameters, clock: ContinuousClock(), logger: context.logger)
+                    existing = cloud
+                    return cloud
+                }
                 return Driver.Product(instanceSet: cloud, run: { await cloud.run() })
             }
         }
@@ -152,13 +160,16 @@ struct ChaosTests {
         // CHAOS_LOG_LEVEL=info shows what the dispatcher did, to study a failure.
         logger.logLevel =
             ProcessInfo.processInfo.environment["CHAOS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        let dispatcher = try Dispatcher(
-            config: config,
-            drivers: DriverRegistry([holder.driver]),
-            logger: logger,
-            metricsFactory: metrics,
-            quietAfter503: .seconds(5)
-        )
+        let makeDispatcher = {
+            try Dispatcher(
+                config: config,
+                drivers: DriverRegistry([holder.driver]),
+                logger: logger,
+                metricsFactory: metrics,
+                quietAfter503: .seconds(5)
+            )
+        }
+        var dispatcher = try makeDispatcher()
         let cloud = try #require(holder.cloud)
         // The invariants, checked on every record the API commits and every cloud event.
         let checker = InvariantChecker(
@@ -168,13 +179,22 @@ struct ChaosTests {
                 maxDispatchAttempts: Self.maxDispatchAttempts
             )
         )
-        let feed = try #require(dispatcher.containerAPI).changes.subscribe()
-        let feedTask = Task {
-            while let batch = await feed.next() {
-                checker.observe(batch.containers, at: ContinuousClock.now - started)
-            }
+        // Each dispatcher's embedded API has its own feed.
+        var feeds: [ChangeFeed.Subscription] = []
+        var feedTasks: [Task<Void, Never>] = []
+        func follow(_ dispatcher: Dispatcher) throws {
+            let feed = try #require(dispatcher.containerAPI).changes.subscribe()
+            feeds.append(feed)
+            feedTasks.append(
+                Task {
+                    while let batch = await feed.next() {
+                        checker.observe(batch.containers, at: ContinuousClock.now - started)
+                    }
+                }
+            )
         }
-        defer { feed.cancel() }
+        try follow(dispatcher)
+        defer { for feed in feeds { feed.cancel() } }
         // The runners' side goes straight to the API, as runners on the VMs would not share the
         // dispatcher's overloaded path.
         // Every tenth instance is deleted behind the dispatcher's back while it boots (as a spot instance
@@ -193,7 +213,7 @@ struct ChaosTests {
             finalized: { uuid, id in await cloud.finalized(uuid, on: id) }
         )
         let bridgeTask = Task { await bridge.run(cloud.events) }
-        let service = Task { try await dispatcher.run(signals: false) }
+        var service = Task { [dispatcher] in try await dispatcher.run(signals: false) }
         defer { service.cancel() }
 
         let submitter = ArvadosClient(baseURL: apiURL, token: "chaos-submitter-token")
@@ -220,6 +240,12 @@ struct ChaosTests {
         var lastProgress = ContinuousClock.now
         var burst = false
         var timeline: [String] = []
+        // Restarts at random points: a new dispatcher on the same store and cloud, the old one cancelled
+        // without a graceful shutdown (the kill -9 equivalent in one process).
+        var random = SeededRandomNumberGenerator(seed: 20_261_203)
+        let share = Self.containerCount / (Self.restarts + 1)
+        let restartAt = (0..<Self.restarts).map { share * $0 + Int.random(in: 1...max(1, share), using: &random) }
+        var restartsDone = 0
         while final.count < uuids.count {
             try await Task.sleep(for: .milliseconds(250))
             let pending = uuids.filter { final[$0] == nil }
@@ -243,7 +269,22 @@ struct ChaosTests {
                 lastProgress = ContinuousClock.now
                 timeline.append("\((lastProgress - started).components.seconds)s:\(final.count)")
             }
-            if !burst && final.count >= uuids.count / 2 {
+            if restartsDone < restartAt.count && final.count >= restartAt[restartsDone] {
+                service.cancel()
+                _ = await service.result
+                restartsDone += 1
+                dispatcher = try makeDispatcher()
+                try follow(dispatcher)
+                service = Task { [dispatcher] in try await dispatcher.run(signals: false) }
+                let up = await eventually(timeout: .seconds(60)) { try? await submitter.currentAuthorization() }
+                try #require(up != nil, "the dispatcher did not come back after restart \(restartsDone)")
+                lastProgress = ContinuousClock.now
+                timeline.append("restart\(restartsDone)")
+            }
+            // After the last restart, so the last dispatcher's gauges show it.
+            if !burst && final.count >= max(uuids.count / 2, (restartAt.last ?? 0) + 1)
+                && restartsDone == restartAt.count
+            {
                 burst = true
                 proxy.refuse(for: .seconds(1))
             }
@@ -251,7 +292,12 @@ struct ChaosTests {
                 let instances = await dispatcher.pool.instances().map {
                     "\($0.instance?.rawValue ?? "creating") \($0.workerState) \($0.runningContainerUUIDs)"
                 }
-                Issue.record("no progress in 30 s with \(uuids.count - final.count) containers left: \(instances)")
+                let queue = await dispatcher.scheduler.scheduledQueue().prefix(20).map {
+                    "\($0.uuid) \($0.status.map { "\($0)" } ?? "-")"
+                }
+                Issue.record(
+                    "no progress in 30 s with \(uuids.count - final.count) containers left (restarts \(restartsDone)): \(instances); queue \(queue)"
+                )
                 return
             }
         }
@@ -270,8 +316,9 @@ struct ChaosTests {
         _ = await service.result
         await cloud.stop()
         await bridgeTask.value
-        feed.cancel()
-        await feedTask.value
+        for feed in feeds { feed.cancel() }
+        for task in feedTasks { await task.value }
+        #expect(restartsDone == Self.restarts)
         #expect(checker.violations.isEmpty, "\(checker.violations.prefix(20))")
 
         let events = await bridge.recordedEvents
@@ -283,11 +330,21 @@ struct ChaosTests {
         let complete = final.values.count { $0.state == .complete }
         let crashes = events.count { if case .runnerCrashed = $0.kind { true } else { false } }
         let refused = updates.count { $0.failure != nil }
+        var faults: [String: Int] = [:]
+        for event in events {
+            switch event.kind {
+            case .errorInjected(let operation, let code): faults["\(operation) \(code)", default: 0] += 1
+            case .runnerCrashed: faults["runner crash", default: 0] += 1
+            case .lockLeftStale: faults["stale lock", default: 0] += 1
+            default: break
+            }
+        }
+        let faultList = faults.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         print(
-            "chaos: \(complete) complete, \(uuids.count - complete) cancelled, \(crashes) runner crashes, "
+            "chaos: \(uuids.count) containers, \(restartsDone) restarts, \(complete) complete, \(uuids.count - complete) cancelled, \(crashes) runner crashes, "
                 + "\(events.count { $0.kind == .instanceDestroyed }) instances destroyed, "
                 + "\(proxy.counts.refused) requests refused 503, \(refused) runner updates refused; finished in \(finishedAfter), "
-                + "drained in \(ContinuousClock.now - started); \(checker.checks) invariant checks, "
+                + "drained in \(ContinuousClock.now - started); faults: \(faultList); \(checker.checks) invariant checks, "
                 + "\(checker.violations.count) violations; finished over time: \(timeline.joined(separator: " "))"
         )
     }
