@@ -148,7 +148,10 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     private func loop(_ wakeups: AsyncStream<Void>) async throws {
         await self.pool.waitUntilLoaded()
-        try await self.fixStaleLocks(wakeups)
+        guard try await self.fixStaleLocks(wakeups) else {
+            // Graceful shutdown before the queue was ever read: nothing to schedule, nothing to undo.
+            return
+        }
         self.logger.info("Scheduling started")
         for await _ in wakeups {
             try Task.checkCancellation()
@@ -162,7 +165,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     ///
     /// Scheduling before the queue is known would miss the locks a previous process left: a Locked container
     /// whose runner is on a worker not yet probed would be started a second time elsewhere.
-    private func fixStaleLocks(_ wakeups: AsyncStream<Void>) async throws {
+    /// Returns `false` if graceful shutdown ended the wait.
+    private func fixStaleLocks(_ wakeups: AsyncStream<Void>) async throws -> Bool {
         var fixer = StaleLockFixer()
         var deadline: C.Instant?
         var iterator = wakeups.makeAsyncIterator()
@@ -175,7 +179,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             let timedOut = deadline.map { self.clock.now >= $0 } ?? false
             switch fixer.evaluate(queue: queue, pool: pool, timedOut: timedOut) {
             case .done:
-                return
+                return true
             case .unlock(let stale):
                 self.logger.info(
                     "Unlocking containers a previous dispatcher left locked",
@@ -191,9 +195,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                         )
                     }
                 }
-                return
+                return true
             case .keepWaiting:
-                guard await iterator.next() != nil else { throw CancellationError() }
+                guard await iterator.next() != nil else { return false }
             }
         }
     }
