@@ -137,7 +137,7 @@ struct ChaosTests {
 
     @Test(
         "200 containers through cloud errors, broken and lost instances, runner crashes and a 503 burst each finish exactly once, and no instance is left",
-        .timeLimit(.minutes(5))
+        .timeLimit(.minutes(Self.containerCount > 200 ? 60 : 5))
     )
     func dispatchThroughChaos() async throws {
         let started = ContinuousClock.now
