@@ -64,6 +64,7 @@ struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
             },
             runners: state.runners.mapValues { PoolSnapshot.Runner(exitedAt: $0) },
             atQuota: state.atQuota,
+            quotaHeld: state.quotaHeld,
             quotaErrors: state.quotaErrors,
             maxInstances: state.maxInstances,
             createBudget: state.createBudget,

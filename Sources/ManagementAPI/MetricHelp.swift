@@ -38,6 +38,8 @@ public enum MetricHelp: Sendable {
         "arvados_dispatchcloud_max_concurrent_containers":
             "Dynamically assigned limit on number of containers scheduled concurrency, set after receiving 503 errors from API.",
         "arvados_dispatchcloud_at_quota": "Flag indicating the cloud driver is reporting an at-quota condition.",
+        "arvados_dispatchcloud_at_max_instances":
+            "Flag indicating the configured MaxInstances is reached (the dispatcher's own limit, not the cloud's quota).",
         // Queue (lib/dispatchcloud/container/queue.go).
         "arvados_dispatchcloud_queue_entries": "Number of active container entries in the controller database.",
         // Cloud driver (lib/dispatchcloud/driver.go, lib/cloud/ec2/ec2.go).

@@ -60,12 +60,14 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
             case newInstance
             case instanceTypes
             case cloudLimits
+            case maxInstances
             case clusterCapacity
         }
 
         var kind: Kind = .none
         var position: Int32 = 0
-        /// For ``Kind/newInstance``: the index into ``ScheduledQueue/typeNames``.
+        /// For ``Kind/newInstance``: the index into ``ScheduledQueue/typeNames``; for ``Kind/maxInstances``: the
+        /// limit.
         var type: Int32 = 0
     }
 
@@ -111,6 +113,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         case .instanceTypes:
             return .waitingForInstanceType(position: position, eligible: self.entries[entry].instanceTypes.map(\.name))
         case .cloudLimits: return .waitingForCloudResources(position: position)
+        case .maxInstances: return .waitingForMaxInstances(position: position, limit: Int(code.type))
         case .clusterCapacity: return .waitingForClusterCapacity(position: position)
         }
     }
@@ -141,8 +144,10 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
     case waitingForNewInstance(InstanceTypeName)
     /// Every eligible type is at cloud capacity.
     case waitingForInstanceType(position: Int, eligible: [InstanceTypeName])
-    /// The cloud account is at its instance quota.
+    /// The cloud account is at its instance quota (the provider's limit).
     case waitingForCloudResources(position: Int)
+    /// The configured `CloudVMs.MaxInstances` is reached (the dispatcher's own limit, not the provider's).
+    case waitingForMaxInstances(position: Int, limit: Int)
     /// The dispatcher's own limits leave no room.
     case waitingForClusterCapacity(position: Int)
 
@@ -165,6 +170,9 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
         case .waitingForCloudResources(let position):
             "Waiting in queue at position \(position).  "
                 + "Cluster is at cloud account limits and cannot start any new instances right now."
+        case .waitingForMaxInstances(let position, let limit):
+            "Waiting in queue at position \(position).  "
+                + "Cluster has reached its configured MaxInstances (\(limit)) and cannot start any new instances right now."
         case .waitingForClusterCapacity(let position):
             "Waiting in queue at position \(position).  "
                 + "Cluster is at capacity and cannot start any new instances right now."
@@ -185,8 +193,11 @@ public struct SchedulerMetrics: Hashable, Sendable {
     public var last503Time: Double
     /// `max_concurrent_containers`: the dynamic container limit; 0 for none.
     public var maxConcurrentContainers: Int
-    /// `at_quota`: whether the pool is at quota after this pass's creates.
+    /// `at_quota`: whether the provider's quota holds creates (a quota error that still holds). Arvados also
+    /// counts `MaxInstances` here; this dispatcher reports that one apart, in ``atMaxInstances``.
     public var atQuota: Bool
+    /// `at_max_instances`: whether the configured `MaxInstances` is reached after this pass's creates.
+    public var atMaxInstances: Bool
 
     public init(
         containersAllocatedNotStarted: Int = 0,
@@ -194,7 +205,8 @@ public struct SchedulerMetrics: Hashable, Sendable {
         containersLongestWaitTimeSeconds: Double = 0,
         last503Time: Double = 0,
         maxConcurrentContainers: Int = 0,
-        atQuota: Bool = false
+        atQuota: Bool = false,
+        atMaxInstances: Bool = false
     ) {
         self.containersAllocatedNotStarted = containersAllocatedNotStarted
         self.containersNotAllocatedOverQuota = containersNotAllocatedOverQuota
@@ -202,6 +214,7 @@ public struct SchedulerMetrics: Hashable, Sendable {
         self.last503Time = last503Time
         self.maxConcurrentContainers = maxConcurrentContainers
         self.atQuota = atQuota
+        self.atMaxInstances = atMaxInstances
     }
 
     /// The Prometheus names (namespace `arvados`, subsystem `dispatchcloud`) of these gauges, in field order.
@@ -212,5 +225,6 @@ public struct SchedulerMetrics: Hashable, Sendable {
         "arvados_dispatchcloud_last_503_time",
         "arvados_dispatchcloud_max_concurrent_containers",
         "arvados_dispatchcloud_at_quota",
+        "arvados_dispatchcloud_at_max_instances",
     ]
 }

@@ -12,6 +12,9 @@ public struct PoolSnapshot: Sendable {
     /// Whether the cloud reported a quota error that still holds (Arvados's `atQuotaUntil` and
     /// `atQuotaUntilFewerInstances`).
     public var atQuota: Bool
+    /// Whether a quota error from the provider still holds creates (``atQuota`` without `MaxInstances`); `nil`
+    /// when the pool does not say, and then any quota short of `MaxInstances` counts as the provider's.
+    public var quotaHeld: Bool?
     /// How many quota errors the pool's creates have met so far. The planner notices a new one even when
     /// the hold it caused has already lifted (the pool's quota state can change between two passes).
     public var quotaErrors: Int
@@ -33,6 +36,7 @@ public struct PoolSnapshot: Sendable {
         instances: [InstanceSnapshot] = [],
         runners: [ContainerUUID: Runner] = [:],
         atQuota: Bool = false,
+        quotaHeld: Bool? = nil,
         quotaErrors: Int = 0,
         maxInstances: Int = 0,
         createBudget: Int? = nil,
@@ -43,6 +47,7 @@ public struct PoolSnapshot: Sendable {
         self.instances = instances
         self.runners = runners
         self.atQuota = atQuota
+        self.quotaHeld = quotaHeld
         self.quotaErrors = quotaErrors
         self.maxInstances = maxInstances
         self.createBudget = createBudget

@@ -353,6 +353,7 @@ struct SchedulerGauges: Sendable {
     let last503: Gauge
     let maxConcurrent: Gauge
     let atQuota: Gauge
+    let atMaxInstances: Gauge
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         func gauge(_ name: String) -> Gauge { Gauge(label: "arvados_dispatchcloud_" + name, factory: factory) }
@@ -362,6 +363,7 @@ struct SchedulerGauges: Sendable {
         self.last503 = gauge("last_503_time")
         self.maxConcurrent = gauge("max_concurrent_containers")
         self.atQuota = gauge("at_quota")
+        self.atMaxInstances = gauge("at_max_instances")
     }
 
     func record(_ metrics: SchedulerMetrics) {
@@ -371,5 +373,6 @@ struct SchedulerGauges: Sendable {
         self.last503.record(metrics.last503Time)
         self.maxConcurrent.record(metrics.maxConcurrentContainers)
         self.atQuota.record(metrics.atQuota ? 1 : 0)
+        self.atMaxInstances.record(metrics.atMaxInstances ? 1 : 0)
     }
 }

@@ -32,9 +32,15 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
     /// Whether a create is not expected to work: a quota hold, or `maxInstances` (when positive) reached by
     /// `instanceCount` (workers plus creates in flight).
     public func atQuota(instanceCount: Int, maxInstances: Int, at now: Instant) -> Bool {
+        self.quotaHeld(at: now) || (maxInstances > 0 && instanceCount >= maxInstances)
+    }
+
+    /// Whether a quota error from the provider still holds creates (``atQuota(instanceCount:maxInstances:at:)``
+    /// without `MaxInstances`).
+    public func quotaHeld(at now: Instant) -> Bool {
         if self.atQuotaUntilFewerInstances > 0 { return true }
         if let until = self.atQuotaUntil, now < until { return true }
-        return maxInstances > 0 && instanceCount >= maxInstances
+        return false
     }
 
     /// Whether `type` (in quota group `group`) is held by a capacity error: for every type, for its group,

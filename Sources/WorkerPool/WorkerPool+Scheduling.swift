@@ -8,6 +8,8 @@ public struct PoolSchedulingState: Sendable {
     public var runners: [ContainerUUID: Timestamp?]
     /// Whether creates are held by quota or `MaxInstances`.
     public var atQuota: Bool
+    /// Whether a provider quota error holds creates (without `MaxInstances`).
+    public var quotaHeld: Bool
     /// How many quota errors creates have met so far.
     public var quotaErrors: Int
     /// `MaxInstances`.
@@ -32,6 +34,7 @@ extension WorkerPool {
             instances: self.instances(),
             runners: self.running(),
             atQuota: self.atQuota(),
+            quotaHeld: self.holds.quotaHeld(at: now),
             quotaErrors: self.holds.quotaErrors,
             maxInstances: self.configuration.maxInstances,
             createBudget: budget,

@@ -125,7 +125,8 @@ struct DashboardBrowserTests {
             "document.querySelector('#chart-running polyline').getAttribute('points').split(' ').length",
             session: page
         )
-        #expect(points == .int(61), "60 stored samples and the new one")
+        // 60 stored samples and the new one; a loaded machine may let the page's periodic refresh add one more.
+        #expect(points == .int(61) || points == .int(62), "60 stored samples and the new one: \(points)")
 
         // The hold button calls the API, and the table shows the new behaviour.
         let events = control.callEvents

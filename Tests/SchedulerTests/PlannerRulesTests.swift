@@ -34,6 +34,11 @@ struct PlannerRulesTests {
                 "Waiting in queue at position 1.  Cluster is at cloud account limits and cannot start any new instances right now."
             ),
             (
+                .waitingForMaxInstances(position: 2, limit: 64),
+                "Waiting in queue at position 2.  Cluster has reached its configured MaxInstances (64) and cannot "
+                    + "start any new instances right now."
+            ),
+            (
                 .waitingForClusterCapacity(position: 4),
                 "Waiting in queue at position 4.  Cluster is at capacity and cannot start any new instances right now."
             ),
@@ -188,6 +193,33 @@ struct PlannerRulesTests {
             harness.status(of: containerUUID(2))
                 == "Waiting in queue at position 2.  Cluster is at cloud account limits and cannot start any new instances right now."
         )
+    }
+
+    @Test("MaxInstances reached is our limit, not the provider's: its own status and gauge, at_quota stays 0")
+    func maxInstancesNamed() {
+        let containers = (1...4).map { container($0, priority: 5 - $0, vcpus: 4, ram: Self.gib) }
+        var pool = StubPool(quota: 100, canCreate: 100)
+        pool.maxInstances = 2
+        pool.create(instanceType(4))
+        pool.create(instanceType(4))
+        pool.bootAllInstances()
+        for i in 1...2 { pool.startContainer(containerUUID(i), on: pool.workers[i - 1].id) }
+        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool)
+        var plan = harness.runPass()
+        #expect(plan.metrics.atMaxInstances)
+        #expect(!plan.metrics.atQuota)
+        #expect(
+            harness.status(of: containerUUID(4))
+                == "Waiting in queue at position 2.  Cluster has reached its configured MaxInstances (2) and cannot "
+                + "start any new instances right now."
+        )
+        // The provider's quota (below MaxInstances) is at_quota and worded as the cloud's.
+        harness.pool.maxInstances = 10
+        harness.pool.quota = 2
+        plan = harness.runPass(now: testNow.addingSeconds(60))
+        #expect(plan.metrics.atQuota)
+        #expect(!plan.metrics.atMaxInstances)
+        #expect(harness.status(of: containerUUID(4))?.contains("cloud account limits") == true)
     }
 
     @Test("No more creates than the pool's budget; the rest wait without a pending instance")

@@ -50,8 +50,11 @@ struct StubPool {
     var workers: [Worker] = []
     /// Runners: exit time, or `nil` while running.
     var running: [ContainerUUID: Timestamp?] = [:]
-    /// `AtQuota` once the pool holds this many workers.
+    /// `AtQuota` once the pool holds this many workers (the provider's quota; also `MaxInstances` unless
+    /// ``maxInstances`` is set).
     var quota = 0
+    /// `MaxInstances`, when it differs from the provider's quota.
+    var maxInstances: Int?
     /// Provider type → how many instances of it the cloud can supply.
     var capacity: [String: Int] = [:]
     /// How many more creates the pool accepts.
@@ -119,8 +122,9 @@ struct StubPool {
                 )
             },
             runners: self.running.mapValues { PoolSnapshot.Runner(exitedAt: $0) },
-            atQuota: self.workers.count >= self.quota,
-            maxInstances: self.quota,
+            atQuota: self.workers.count >= min(self.quota, self.maxInstances ?? self.quota),
+            quotaHeld: self.workers.count >= self.quota,
+            maxInstances: self.maxInstances ?? self.quota,
             createBudget: self.canCreate,
             capacityHolds: holds,
             last503At: self.last503At

@@ -108,9 +108,17 @@ struct PlacementPass {
     /// Whether the pool will report quota: a held quota error, or `MaxInstances` reached counting this
     /// pass's creates.
     private var atQuota: Bool {
-        self.pool.atQuota
-            || (self.pool.maxInstances > 0
-                && self.pool.instances.count + self.plannedCreates >= self.pool.maxInstances)
+        self.pool.atQuota || self.atMaxInstances
+    }
+
+    /// Whether `MaxInstances`, the dispatcher's own limit, is reached counting this pass's creates.
+    private var atMaxInstances: Bool {
+        self.pool.maxInstances > 0 && self.pool.instances.count + self.plannedCreates >= self.pool.maxInstances
+    }
+
+    /// Whether the provider's quota holds creates (reported as `at_quota`, apart from `MaxInstances`).
+    private var atProviderQuota: Bool {
+        self.pool.quotaHeld ?? (self.pool.atQuota && !self.atMaxInstances)
     }
 
     /// Updates the dynamic container limit (reference §3.4 step 3) and derives the supervisor limit.
@@ -254,12 +262,15 @@ struct PlacementPass {
         }
 
         // Everything else waiting gets a queue position.
-        let atQuota = self.atQuota
+        // The provider's quota first (no configuration change helps while it holds), then our own MaxInstances.
+        let kind: ScheduledQueue.Code.Kind =
+            self.atProviderQuota ? .cloudLimits : self.atMaxInstances ? .maxInstances : .clusterCapacity
+        let limit = Int32(clamping: self.pool.maxInstances)
         for k in self.info.indices where self.statuses[k].kind == .none {
             let state = self.info[k].state
             guard state == .queued || state == .locked else { continue }
             position += 1
-            self.statuses[k] = .init(kind: atQuota ? .cloudLimits : .clusterCapacity, position: Int32(position))
+            self.statuses[k] = .init(kind: kind, position: Int32(position), type: kind == .maxInstances ? limit : 0)
         }
     }
 
@@ -360,7 +371,8 @@ struct PlacementPass {
             containersLongestWaitTimeSeconds: earliest.map { self.now.duration(since: $0).inSeconds } ?? 0,
             last503Time: state.last503Seen?.unixSeconds ?? 0,
             maxConcurrentContainers: state.maxContainers,
-            atQuota: self.atQuota
+            atQuota: self.atProviderQuota,
+            atMaxInstances: self.atMaxInstances
         )
     }
 }
