@@ -43,6 +43,8 @@ struct MetricsExpositionTests {
         .init(name: "last_503_time", type: "gauge", labels: []),
         .init(name: "max_concurrent_containers", type: "gauge", labels: []),
         .init(name: "at_quota", type: "gauge", labels: []),
+        // Ours (Arvados counts MaxInstances in at_quota): the configured MaxInstances is reached.
+        .init(name: "at_max_instances", type: "gauge", labels: []),
         .init(name: "queue_entries", type: "gauge", labels: ["state", "instance_type"]),
         .init(name: "ec2_instances", type: "gauge", labels: ["subnet_id"]),
         .init(name: "ec2_instance_starts_total", type: "counter", labels: ["subnet_id", "success"]),
@@ -105,6 +107,7 @@ struct MetricsExpositionTests {
         for name in [
             "containers_allocated_not_started", "containers_not_allocated_over_quota",
             "containers_longest_wait_time_seconds", "last_503_time", "max_concurrent_containers", "at_quota",
+            "at_max_instances",
         ] {
             Gauge(label: prefix + name, factory: factory).record(1)
         }
