@@ -95,6 +95,7 @@ let package = Package(
                 "CloudDriver",
                 "CloudDriverLoopback",
                 "CloudDriverSimulated",
+                "SimulatedRunner",
                 "RemoteExecution",
                 "SSHExecutor",
                 "WorkerPool",
@@ -176,6 +177,17 @@ let package = Package(
                 "DispatchModel",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The simulated driver as a product: the simulated cloud with its runners played against the container API.
+        .target(
+            name: "SimulatedRunner",
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                "ContainerRunner",
+                "DispatchModel",
             ]
         ),
         // The embedded Arvados-compatible container API (containers, logs, token check, discovery) on SQLite.
@@ -301,6 +313,7 @@ let package = Package(
             dependencies: [
                 "CloudDriver",
                 "CloudDriverSimulated",
+                "SimulatedRunner",
                 "DispatchModel",
                 "DispatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
@@ -375,6 +388,7 @@ let package = Package(
                 "CloudDriver",
                 "CloudDriverLoopback",
                 "CloudDriverSimulated",
+                "SimulatedRunner",
                 "DispatchCloud",
                 "DispatchConfig",
                 "DispatchModel",

@@ -14,7 +14,7 @@ import Foundation
 /// | `md5sum PATH` | `<md5>  PATH` for a deployed path, else exit 1 |
 /// | `RUNNER --list` | running UUIDs, `UUID stale` lines and `broken`, per `RunnerList` |
 /// | `RUNNER --detach --stdin-config … UUID` | starts the container (stdin must be a JSON object); exit 1 if its lock is held |
-/// | `RUNNER --kill SIGNAL UUID` | stops the container if it runs; exit 0 |
+/// | `RUNNER --kill SIGNAL UUID` | stops the container if it runs (with `WaitsForRunnerUpdates`, it stays listed until finalized); exit 0 |
 /// | any other command (the boot probe) | exit 0 |
 ///
 /// `RUNNER` is `crunch-run` or `dispatch-runner` on the path, or a deployed path; with the runner missing
@@ -136,7 +136,9 @@ extension SimulatedCloud {
             sequence: self.makeSequence(),
             endsAt: now.advanced(by: duration),
             exitCode: exitCode,
-            leavesStaleLock: self.chance(self.parameters.staleLockRate)
+            leavesStaleLock: self.chance(self.parameters.staleLockRate),
+            startedAt: now,
+            configuration: config
         )
         let pid = vm.nextPID
         vm.nextPID += 1
@@ -148,7 +150,16 @@ extension SimulatedCloud {
     }
 
     private func kill(_ uuid: ContainerUUID, signal: Int32, on id: InstanceID, now: C.Instant) {
-        guard let run = self.vms[id]?.runs.removeValue(forKey: uuid) else { return }
+        guard var run = self.vms[id]?.runs[uuid], !run.exited else { return }
+        if self.parameters.waitsForRunnerUpdates {
+            // As a real runner: it stops the container, stores the final state, and leaves the list then.
+            run.exited = true
+            run.exitCode = nil
+            self.vms[id]?.runs[uuid] = run
+            self.emit(.containerKilled(uuid, signal: signal), id, at: now)
+            return
+        }
+        self.vms[id]?.runs[uuid] = nil
         self.emit(.containerKilled(uuid, signal: signal), id, at: now)
         if run.leavesStaleLock {
             self.vms[id]?.staleLocks.append(uuid)

@@ -58,6 +58,12 @@ where C.Duration == Duration {
         var endDue = false
         /// The container exited and the run waits for ``SimulatedCloud/finalized(_:on:)`` to leave the list.
         var exited = false
+        /// When `--detach` started it.
+        var startedAt: C.Instant
+        /// The configuration `--detach` read on stdin (crunch-run's `ConfigData`).
+        var configuration: [UInt8] = []
+        /// The run was cut short at the container's `max_run_time` (``SimulatedCloud/limitRun(_:on:to:)``).
+        var stoppedAtMaxRunTime = false
     }
 
     /// When a container run ends, or (with no container) a destroyed instance disappears; kept sorted
@@ -356,17 +362,20 @@ where C.Duration == Duration {
             self.vms[id] = vm
             return
         }
-        if let exitCode = run.exitCode, handshake {
+        let ending: SimulatedCloudEvent.Kind? =
+            run.stoppedAtMaxRunTime
+            ? .maxRunTimeExceeded(container) : run.exitCode.map { .containerExited(container, exitCode: $0) }
+        if let ending, handshake {
             // Still listed, as a real runner is until it has stored the final state.
             run.exited = true
             vm.runs[container] = run
             self.vms[id] = vm
-            self.emit(.containerExited(container, exitCode: exitCode), id, at: instant)
+            self.emit(ending, id, at: instant)
             return
         }
         vm.runs[container] = nil
-        if let exitCode = run.exitCode {
-            self.emit(.containerExited(container, exitCode: exitCode), id, at: instant)
+        if let ending {
+            self.emit(ending, id, at: instant)
         } else {
             self.emit(.runnerCrashed(container), id, at: instant)
         }
@@ -397,6 +406,33 @@ where C.Duration == Duration {
             self.emit(.lockLeftStale(uuid), id, at: now)
         }
         self.vms[id] = vm
+    }
+
+    /// The configuration a container's `--detach` read on stdin (crunch-run's `ConfigData`: the API address
+    /// and token among it), while its run is listed; `nil` otherwise.
+    public func runnerConfiguration(of uuid: ContainerUUID, on id: InstanceID) -> [UInt8]? {
+        self.vms[id]?.runs[uuid]?.configuration
+    }
+
+    /// Cuts a run short at `limit` after its start, as a runner's watchdog stops a container at its
+    /// `max_run_time`: if the run would last longer, it ends then with ``SimulatedCloudEvent/Kind/maxRunTimeExceeded(_:)``
+    /// instead of exiting or crashing. Nothing happens to a shorter run or one that is not there.
+    public func limitRun(_ uuid: ContainerUUID, on id: InstanceID, to limit: Duration) {
+        guard var run = self.vms[id]?.runs[uuid], !run.exited, limit >= .zero else { return }
+        let deadline = run.startedAt.advanced(by: limit)
+        guard deadline < run.endsAt else { return }
+        run.sequence = self.makeSequence()
+        run.endsAt = deadline
+        run.stoppedAtMaxRunTime = true
+        self.vms[id]?.runs[uuid] = run
+        self.schedule(Deadline(at: deadline, sequence: run.sequence, instanceID: id, container: uuid))
+        self.fireDue(self.clock.now)
+    }
+
+    /// Ends a run without a report, as a runner stops when the API refuses its move to Running (the container
+    /// was cancelled or unlocked meanwhile): it leaves `--list` and leaves no lock behind.
+    public func abandon(_ uuid: ContainerUUID, on id: InstanceID) {
+        self.vms[id]?.runs[uuid] = nil
     }
 
     // MARK: Randomness and events

@@ -25,6 +25,9 @@ public struct SimulatedCloudEvent: Hashable, Sendable, CustomStringConvertible {
         case runnerCrashed(ContainerUUID)
         /// `--kill` stopped a container.
         case containerKilled(ContainerUUID, signal: Int32)
+        /// A container's run reached the limit set by ``SimulatedCloud/limitRun(_:on:to:)`` (its
+        /// `max_run_time`) and was stopped.
+        case maxRunTimeExceeded(ContainerUUID)
         /// A container's lock outlived it; `--list` reports it `stale` from now on.
         case lockLeftStale(ContainerUUID)
     }

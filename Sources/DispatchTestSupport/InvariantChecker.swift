@@ -98,7 +98,8 @@ public final class InvariantChecker: Sendable {
                     state.violations.append("\(uuid) started on \(id) while running on \(other)")
                 }
                 state.runningOn[uuid] = id
-            case .containerExited(let uuid, _), .runnerCrashed(let uuid), .containerKilled(let uuid, _):
+            case .containerExited(let uuid, _), .runnerCrashed(let uuid), .containerKilled(let uuid, _),
+                .maxRunTimeExceeded(let uuid):
                 if state.runningOn[uuid] == event.instanceID { state.runningOn[uuid] = nil }
             case .errorInjected, .lockLeftStale:
                 break

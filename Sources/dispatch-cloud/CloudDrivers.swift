@@ -2,6 +2,7 @@ import CloudDriver
 import CloudDriverEC2
 import CloudDriverLoopback
 import CloudDriverSimulated
+import SimulatedRunner
 
 extension DriverRegistry {
     /// The drivers this build knows: `ec2`, `loopback` and `simulated`.

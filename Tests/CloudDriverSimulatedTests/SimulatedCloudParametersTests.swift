@@ -2,6 +2,7 @@ import CloudDriver
 import CloudDriverSimulated
 import DispatchModel
 import Logging
+import SimulatedRunner
 import Testing
 
 @Suite("Simulated cloud parameters")

@@ -9,6 +9,7 @@ import DispatchTestSupport
 import Foundation
 import Logging
 import Scheduler
+import SimulatedRunner
 import Synchronization
 import Testing
 import WorkerPool
@@ -200,7 +201,9 @@ struct ChaosTests {
         // Every tenth instance is deleted behind the dispatcher's back while it boots (as a spot instance
         // reclaimed at once), so the pool sees booting instances disappear.
         let bridge = SimulatedRunnerBridge(
+            cloud: cloud,
             client: ArvadosClient(baseURL: apiURL, token: "chaos-root-token"),
+            record: true,
             observe: { event in
                 checker.observe(event)
                 guard case .instanceCreated = event.kind, let id = event.instanceID,
@@ -208,11 +211,9 @@ struct ChaosTests {
                 else { return }
                 let instance = try? await cloud.instances(tagged: [:]).first { $0.id == id }
                 try? await instance?.destroy()
-            },
-            started: { uuid, id in await cloud.acknowledgeStarted(uuid, on: id) },
-            finalized: { uuid, id in await cloud.finalized(uuid, on: id) }
+            }
         )
-        let bridgeTask = Task { await bridge.run(cloud.events) }
+        let bridgeTask = Task { await bridge.run() }
         var service = Task { [dispatcher] in try await dispatcher.run(signals: false) }
         defer { service.cancel() }
 
@@ -361,7 +362,7 @@ struct ChaosTests {
         uuids: [ContainerUUID],
         final: [ContainerUUID: Container],
         events: [SimulatedCloudEvent],
-        updates: [SimulatedRunnerBridge.Update]
+        updates: [SimulatedRunnerUpdate]
     ) {
         var running: [ContainerUUID: Int] = [:]
         var completed: [ContainerUUID: [Int32]] = [:]
@@ -403,7 +404,7 @@ struct ChaosTests {
     static func history(
         of uuid: ContainerUUID,
         events: [SimulatedCloudEvent],
-        updates: [SimulatedRunnerBridge.Update]
+        updates: [SimulatedRunnerUpdate]
     ) -> String {
         let mentioned = events.filter { "\($0.kind)".contains(uuid.rawValue) }.map(\.description)
         let changes = updates.filter { "\($0.event.kind)".contains(uuid.rawValue) }.map {

@@ -8,6 +8,7 @@ import DispatchTestSupport
 import Foundation
 import Logging
 import SSHExecutor
+import SimulatedRunner
 import Testing
 import WorkerPool
 
