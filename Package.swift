@@ -179,6 +179,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Simulated time: a virtual clock and the one-thread executor that moves it when everything waits.
+        .target(name: "Simulation"),
         // The simulated driver as a product: the simulated cloud with its runners played against the container API.
         .target(
             name: "SimulatedRunner",
@@ -308,6 +310,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
         .testTarget(
             name: "CloudDriverSimulatedTests",
             dependencies: [

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Runs a simulation on one thread, in a repeatable order, as fast as the machine allows.
+///
+/// Every job of the simulation's tasks runs on this executor's thread, first come first served: the task
+/// started by ``run(_:)`` prefers this executor, and so do its child tasks and the default actors they call.
+/// Whenever no job is ready, every task is waiting, so the executor moves the ``VirtualClock`` to its next
+/// deadline and wakes the sleepers due then. The same code with the same inputs therefore runs the same
+/// jobs in the same order, and simulated hours pass in the time the work takes.
+///
+/// Determinism holds only for work that stays on this executor: an unstructured `Task {}` (which does not
+/// inherit the preference), a real-time sleep or a callback from another thread (a socket, a database queue)
+/// runs elsewhere and comes back at a moment that depends on the machine.
+public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
+    /// The simulation's clock.
+    public let clock: VirtualClock
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+    private var head = 0
+    private var finished = false
+    private var jobsRun: UInt64 = 0
+
+    public init(clock: VirtualClock = VirtualClock()) {
+        self.clock = clock
+    }
+
+    /// The number of jobs run so far.
+    public var jobCount: UInt64 {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.jobsRun
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.condition.lock()
+        self.jobs.append(job)
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    /// Runs `body` on the simulation's thread and returns its result once it ends.
+    ///
+    /// Time stands still while any job is ready and jumps to the next deadline when none is. When nobody is
+    /// ready or asleep yet `body` has not ended, the executor waits for a job from outside the simulation.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+            let thread = Thread { [self] in
+                Task(executorPreference: self) {
+                    let result = await body()
+                    self.finish()
+                    continuation.resume(returning: result)
+                }
+                self.loop()
+            }
+            thread.name = "simulation"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    private func finish() {
+        self.condition.lock()
+        self.finished = true
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    private func loop() {
+        let executor = self.asUnownedTaskExecutor()
+        while true {
+            self.condition.lock()
+            while self.head == self.jobs.count {
+                if self.finished {
+                    self.condition.unlock()
+                    return
+                }
+                // Nothing is ready: move time on, or wait for a job from outside.
+                self.condition.unlock()
+                let advanced = self.clock.advanceToNextDeadline()
+                self.condition.lock()
+                if !advanced && self.head == self.jobs.count && !self.finished {
+                    self.condition.wait()
+                }
+            }
+            let job = self.jobs[self.head]
+            self.head += 1
+            if self.head > 4096 && self.head * 2 > self.jobs.count {
+                self.jobs.removeFirst(self.head)
+                self.head = 0
+            }
+            self.jobsRun += 1
+            self.condition.unlock()
+            job.runSynchronously(on: executor)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Simulation
+import Synchronization
+import Testing
+
+@Suite("Simulation executor and virtual clock")
+struct SimulationExecutorTests {
+    actor Log {
+        var lines: [String] = []
+        func append(_ line: String) { self.lines.append(line) }
+    }
+
+    /// Tasks sleeping on the virtual clock, talking to an actor: a run of many simulated hours.
+    static func scenario(_ executor: SimulationExecutor) async -> [String] {
+        let clock = executor.clock
+        return await executor.run {
+            let log = Log()
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<20 {
+                    group.addTask {
+                        for step in 0..<50 {
+                            try? await clock.sleep(until: clock.now.advanced(by: .seconds(37 * (worker + 1) + step)))
+                            await log.append("\(clock.now.offset) w\(worker) s\(step)")
+                        }
+                    }
+                }
+            }
+            return await log.lines
+        }
+    }
+
+    @Test("Simulated hours pass at once, sleepers wake in deadline order, and two runs are identical")
+    func deterministic() async throws {
+        let first = await Self.scenario(SimulationExecutor())
+        let second = await Self.scenario(SimulationExecutor())
+        #expect(first.count == 1000)
+        #expect(first == second)
+        #expect(first.first?.hasPrefix("37.0 seconds w0 s0") == true, "\(first.first ?? "")")
+        #expect(first.last?.contains("w19") == true)
+        // The last of the slowest worker: 50 sleeps of 740 s + step.
+        #expect(first.last?.hasPrefix("\(Duration.seconds(50 * 740 + 49 * 50 / 2))") == true, "\(first.last ?? "")")
+    }
+
+    @Test("A cancelled sleep ends with CancellationError and does not hold the clock")
+    func cancellation() async throws {
+        let executor = SimulationExecutor()
+        let clock = executor.clock
+        let outcome = await executor.run { () async -> String in
+            let sleeper = Task(executorPreference: executor) {
+                do {
+                    try await clock.sleep(until: clock.now.advanced(by: .seconds(3600)))
+                    return "woke"
+                } catch {
+                    return "cancelled at \(clock.now.offset)"
+                }
+            }
+            try? await clock.sleep(until: clock.now.advanced(by: .seconds(5)))
+            sleeper.cancel()
+            return await sleeper.value
+        }
+        #expect(outcome == "cancelled at 5.0 seconds")
+    }
+}
