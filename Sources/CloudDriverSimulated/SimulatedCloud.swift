@@ -88,7 +88,8 @@ where C.Duration == Duration {
     private var timeline: [Deadline] = []
     private var nextSequence: UInt64 = 0
     private var nextInstanceNumber = 1
-    private var sleeper: (task: Task<Void, any Error>, deadline: C.Instant)?
+    private var sleeper: (continuation: CheckedContinuation<Void, Never>, deadline: C.Instant)?
+    private var sleepGeneration: UInt64 = 0
     private var stopped = false
     private var lastCalls: [String: C.Instant] = [:]
     private var hold = Hold()
@@ -194,7 +195,7 @@ where C.Duration == Duration {
     public func stop() {
         self.stopped = true
         self.releaseCloudOperations(Int.max)
-        self.sleeper?.task.cancel()
+        self.wake(nil)
         self.eventContinuation.finish()
     }
 
@@ -312,22 +313,44 @@ where C.Duration == Duration {
             self.fireDue(self.clock.now)
             let deadline = self.timeline.last?.at ?? self.clock.now.advanced(by: .seconds(3600))
             let clock = self.clock
-            let task = Task { try await clock.sleep(until: deadline, tolerance: nil) }
-            self.sleeper = (task, deadline)
-            await withTaskCancellationHandler {
-                _ = await task.result
-            } onCancel: {
-                task.cancel()
+            self.sleepGeneration &+= 1
+            let generation = self.sleepGeneration
+            // The timer is a child task, on the caller's executor; an earlier deadline or stop() wakes the
+            // loop before it fires.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try? await clock.sleep(until: deadline, tolerance: nil)
+                    await self.wake(generation)
+                }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        if Task.isCancelled || self.stopped {
+                            continuation.resume()
+                        } else {
+                            self.sleeper = (continuation, deadline)
+                        }
+                    }
+                } onCancel: {
+                    Task { await self.wake(nil) }
+                }
+                group.cancelAll()
             }
-            self.sleeper = nil
         }
+    }
+
+    /// Ends the run loop's wait of `generation` (`nil`: whichever is in progress).
+    private func wake(_ generation: UInt64?) {
+        if let generation, generation != self.sleepGeneration { return }
+        guard let sleeper = self.sleeper else { return }
+        self.sleeper = nil
+        sleeper.continuation.resume()
     }
 
     func schedule(_ deadline: Deadline) {
         let index = self.timeline.partitioningIndex { !deadline.isBefore($0) }
         self.timeline.insert(deadline, at: index)
         if let sleeper = self.sleeper, deadline.at < sleeper.deadline {
-            sleeper.task.cancel()
+            self.wake(nil)
         }
     }
 

@@ -203,22 +203,25 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         self.pauseGeneration &+= 1
         let generation = self.pauseGeneration
         let clock = self.clock
-        let timer = Task {
-            try? await clock.sleep(for: interval)
-            self.endPause(generation)
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                if Task.isCancelled {
-                    continuation.resume()
-                } else {
-                    self.pauseWaiter = continuation
-                }
+        // The timer is a child task, on the caller's executor (a simulation's clock sees it asleep at once).
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await clock.sleep(for: interval)
+                await self.endPause(generation)
             }
-        } onCancel: {
-            Task { await self.endPause(nil) }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    if Task.isCancelled {
+                        continuation.resume()
+                    } else {
+                        self.pauseWaiter = continuation
+                    }
+                }
+            } onCancel: {
+                Task { await self.endPause(nil) }
+            }
+            group.cancelAll()
         }
-        timer.cancel()
     }
 
     /// Ends the pause of `generation` (`nil`: whichever is in progress).

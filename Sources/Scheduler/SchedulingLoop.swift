@@ -88,6 +88,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var queueCalls = 0
     private var lastPlan = Plan()
     private var wake: AsyncStream<Void>.Continuation?
+    /// Queue calls for ``run()`` to run in its own task group (so a shutdown waits for those in flight).
+    private var calls: AsyncStream<@Sendable () async -> Void>.Continuation?
     private var passes = 0
 
     public init(
@@ -123,6 +125,25 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         self.wake = continuation
         let queueChanges = await self.queue.changes()
         let poolChanges = await self.pool.changes()
+        let (calls, callContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+        self.calls = callContinuation
+        defer { self.calls = nil }
+        // Queue calls run as children of this group, which waits for those in flight once the loop ends.
+        try await withThrowingDiscardingTaskGroup { callGroup in
+            callGroup.addTask {
+                defer { callContinuation.finish() }
+                try await self.runLoop(wakeups, continuation, queueChanges: queueChanges, poolChanges: poolChanges)
+            }
+            for await call in calls { callGroup.addTask { await call() } }
+        }
+    }
+
+    private func runLoop(
+        _ wakeups: AsyncStream<Void>,
+        _ continuation: AsyncStream<Void>.Continuation,
+        queueChanges: AsyncStream<Void>,
+        poolChanges: AsyncStream<Void>
+    ) async throws {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await _ in queueChanges { continuation.yield() } }
@@ -285,13 +306,18 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         guard self.busy.insert(uuid).inserted else { return }
         self.queueCalls += 1
         let queue = self.queue
-        Task {
+        let call: @Sendable () async -> Void = {
             do {
                 try await body(queue)
-                self.succeeded(uuid, operation)
+                await self.succeeded(uuid, operation)
             } catch {
-                self.failed(uuid, operation, error)
+                await self.failed(uuid, operation, error)
             }
+        }
+        if let calls = self.calls {
+            calls.yield(call)
+        } else {
+            Task { await call() }
         }
     }
 
