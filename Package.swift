@@ -96,6 +96,7 @@ let package = Package(
                 "CloudDriverLoopback",
                 "CloudDriverSimulated",
                 "SimulatedRunner",
+                "DispatchSimulation",
                 "RemoteExecution",
                 "SSHExecutor",
                 "WorkerPool",
@@ -181,6 +182,26 @@ let package = Package(
         ),
         // Simulated time: a virtual clock and the one-thread executor that moves it when everything waits.
         .target(name: "Simulation"),
+        // dispatch-cloud simulate: workloads, the dispatcher on a virtual clock over the simulated cloud, reports.
+        .target(
+            name: "DispatchSimulation",
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                "ContainerAPIServer",
+                "ContainerQueue",
+                "DispatchCloud",
+                "DispatchConfig",
+                "DispatchModel",
+                "Scheduler",
+                "Simulation",
+                "SimulatedRunner",
+                "WorkerPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // The simulated driver as a product: the simulated cloud with its runners played against the container API.
         .target(
             name: "SimulatedRunner",
@@ -196,6 +217,7 @@ let package = Package(
         .target(
             name: "ContainerAPIServer",
             dependencies: [
+                "ArvadosAPI",
                 "TLSSupport",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -311,6 +333,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
+        .testTarget(name: "DispatchSimulationTests", dependencies: ["DispatchSimulation", "DispatchConfig"]),
         .testTarget(
             name: "CloudDriverSimulatedTests",
             dependencies: [

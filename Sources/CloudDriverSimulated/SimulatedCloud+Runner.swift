@@ -128,10 +128,11 @@ extension SimulatedCloud {
         guard vm.runs[uuid] == nil, !vm.staleLocks.contains(uuid) else {
             return InProcessCommandResult(stderr: "lock \(uuid) is held by another process\n", exitStatus: 1)
         }
-        let runTime = self.sample(self.parameters.runTime)
+        let plan = self.plans[uuid]
+        let runTime = plan?.runTime ?? self.sample(self.parameters.runTime)
         let crashes = self.chance(self.parameters.runnerCrashRate)
         let duration = crashes ? self.sample(from: .zero, to: runTime) : runTime
-        let exitCode = crashes ? nil : self.sampleExitCode()
+        let exitCode = crashes ? nil : (plan?.exitCode ?? self.sampleExitCode())
         let run = Run(
             sequence: self.makeSequence(),
             endsAt: now.advanced(by: duration),

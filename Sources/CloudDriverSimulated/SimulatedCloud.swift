@@ -93,6 +93,8 @@ where C.Duration == Duration {
     private var stopped = false
     private var lastCalls: [String: C.Instant] = [:]
     private var hold = Hold()
+    /// Run times and exit codes set for particular containers (``plan(_:runTime:exitCode:)``).
+    var plans: [ContainerUUID: (runTime: Duration, exitCode: Int32)] = [:]
 
     /// Held `create` and `destroy` calls, as Arvados's stub driver's `HoldCloudOps`.
     struct Hold {
@@ -429,6 +431,21 @@ where C.Duration == Duration {
             self.emit(.lockLeftStale(uuid), id, at: now)
         }
         self.vms[id] = vm
+    }
+
+    /// Sets the run time and exit code of a container's runs, instead of sampling them (a workload replayed
+    /// by a simulation): every later run of it lasts `runTime` and exits with `exitCode` (a configured runner
+    /// crash may still cut it short).
+    public func plan(_ uuid: ContainerUUID, runTime: Duration, exitCode: Int32) {
+        self.plans[uuid] = (runTime, exitCode)
+    }
+
+    /// An instance's tags, while it is listed.
+    public func tags(of id: InstanceID) -> InstanceTags? { self.vms[id]?.tags }
+
+    /// Forgets a container's plan (it has ended for good).
+    public func forgetPlan(_ uuid: ContainerUUID) {
+        self.plans[uuid] = nil
     }
 
     /// The configuration a container's `--detach` read on stdin (crunch-run's `ConfigData`: the API address

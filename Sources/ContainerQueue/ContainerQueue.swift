@@ -40,7 +40,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let client: ArvadosClient
     private let chooser: InstanceTypeChooser
     private let configuration: Configuration
-    private let clock: C
+    public nonisolated let clock: C
     private let wallClock: @Sendable () -> Timestamp
     private let logger: Logger
     private let metricsFactory: any MetricsFactory

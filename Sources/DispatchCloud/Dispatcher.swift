@@ -111,7 +111,7 @@ public final class Dispatcher: Sendable {
             logger: logger
         )
 
-        let poolConfiguration = try Self.poolConfiguration(
+        let poolConfiguration: WorkerPool<Instances, ContinuousClock>.Configuration = try Self.poolConfiguration(
             config,
             instanceSetID: self.instanceSetID,
             publicKey: cloudVMs.deployPublicKey
@@ -181,13 +181,10 @@ public final class Dispatcher: Sendable {
             logger: queueLogger,
             metricsFactory: metricsFactory
         )
-        var schedulerConfiguration = SchedulingLoop<ContinuousClock>.Configuration()
-        schedulerConfiguration.planner.maxInstances = cloudVMs.maxInstances
-        schedulerConfiguration.planner.initialQuotaEstimate = cloudVMs.initialQuotaEstimate
-        schedulerConfiguration.planner.supervisorFraction = cloudVMs.supervisorFraction
-        schedulerConfiguration.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
-        schedulerConfiguration.staleLockTimeout = config.containers.staleLockTimeout
-        schedulerConfiguration.planner.quietAfter503 = quietAfter503
+        let schedulerConfiguration: SchedulingLoop<ContinuousClock>.Configuration = Self.schedulerConfiguration(
+            config,
+            quietAfter503: quietAfter503
+        )
         var schedulerLogger = logger
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(
@@ -381,6 +378,13 @@ public final class Dispatcher: Sendable {
         )
     }
 
+    /// The executor of an instance that runs commands in this process (the simulated cloud's), else one that
+    /// refuses every command.
+    package static func inProcessExecutor(for instance: some CloudInstance) -> any WorkerExecutor {
+        if let local = Self.inProcess(instance) { return InProcessWorkerExecutor(local) }
+        return UnreachableExecutor(reason: "the instance does not run commands in this process")
+    }
+
     /// The driver's instance under the decorators, if it runs commands in this process (simulated).
     static func inProcess(_ instance: any CloudInstance) -> (any InProcessExecutable)? {
         var current: any CloudInstance = instance
@@ -392,15 +396,18 @@ public final class Dispatcher: Sendable {
         return nil
     }
 
-    static func poolConfiguration(
+    /// The pool's configuration from the cluster's; `deploysRunner: false` (a simulation) deploys nothing.
+    package static func poolConfiguration<I: InstanceSet, C: Clock>(
         _ config: ClusterConfig,
         instanceSetID: InstanceSetID,
         publicKey: String?,
         runnerSearchDirectory: String?,
-        privateCA: String? = nil
-    ) throws(DispatcherError) -> WorkerPool<Instances, ContinuousClock>.Configuration {
+        privateCA: String? = nil,
+        deploysRunner: Bool = true,
+        for _: WorkerPool<I, C>.Type = WorkerPool<I, C>.self
+    ) throws(DispatcherError) -> WorkerPool<I, C>.Configuration {
         let cloudVMs = config.containers.cloudVMs
-        var pool = WorkerPool<Instances, ContinuousClock>.Configuration(
+        var pool = WorkerPool<I, C>.Configuration(
             clusterID: config.clusterID,
             instanceSetID: instanceSetID,
             instanceTypes: config.sortedInstanceTypes
@@ -411,10 +418,10 @@ public final class Dispatcher: Sendable {
         pool.instanceInitCommand = cloudVMs.instanceInitCommand
         pool.publicKey = publicKey
         pool.bootProbeCommand = cloudVMs.bootProbeCommand
-        pool.deployRunnerBinary = try Self.runnerBinary(
-            cloudVMs.deployRunnerBinary,
-            searchDirectory: runnerSearchDirectory
-        )
+        pool.deployRunnerBinary =
+            deploysRunner
+            ? try Self.runnerBinary(cloudVMs.deployRunnerBinary, searchDirectory: runnerSearchDirectory) : ""
+
         pool.deployRunnerDirectory = cloudVMs.deployRunnerDirectory
         pool.crunchRunCommand = config.containers.crunchRunCommand
         pool.crunchRunArguments = config.containers.crunchRunArgumentsList
@@ -443,6 +450,22 @@ public final class Dispatcher: Sendable {
         pool.ec2SpotCheck = cloudVMs.driver == "ec2"
         pool.runnerSandbox = try Self.runnerSandbox(config)
         return pool
+    }
+
+    /// The scheduling loop's configuration from the cluster's.
+    package static func schedulerConfiguration<C: Clock>(
+        _ config: ClusterConfig,
+        quietAfter503: Duration
+    ) -> SchedulingLoop<C>.Configuration {
+        let cloudVMs = config.containers.cloudVMs
+        var scheduler = SchedulingLoop<C>.Configuration()
+        scheduler.planner.maxInstances = cloudVMs.maxInstances
+        scheduler.planner.initialQuotaEstimate = cloudVMs.initialQuotaEstimate
+        scheduler.planner.supervisorFraction = cloudVMs.supervisorFraction
+        scheduler.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
+        scheduler.staleLockTimeout = config.containers.staleLockTimeout
+        scheduler.planner.quietAfter503 = quietAfter503
+        return scheduler
     }
 
     /// `DeployRunnerBinary`; its default (`/proc/self/exe`, as in Arvados where one binary is both) names the

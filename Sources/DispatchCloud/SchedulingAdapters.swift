@@ -1,50 +1,69 @@
-import ArvadosAPI
-import CloudDriver
-import ContainerQueue
-import DispatchModel
+package import ArvadosAPI
+package import CloudDriver
+package import ContainerQueue
+package import DispatchModel
 import Foundation
-import Scheduler
-import WorkerPool
+package import Scheduler
+package import WorkerPool
 
 /// The container queue, as the scheduling loop sees it.
-struct QueueForScheduling: SchedulingQueue {
-    let queue: ContainerQueue<ContinuousClock>
+package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration == Duration {
+    let queue: ContainerQueue<C>
     /// The queue client's transport, whose retried 503s count too.
-    var transport: PoliteTransport<ContinuousClock>? = nil
+    var transport: PoliteTransport<C>? = nil
+    /// The wall-clock time now (the simulation's, in a simulation).
+    var wallClock: @Sendable () -> Timestamp = Timestamp.now
 
-    func schedulingSnapshot() async -> QueueSnapshot {
+    package init(queue: ContainerQueue<C>, transport: PoliteTransport<C>? = nil) {
+        self.queue = queue
+        self.transport = transport
+    }
+
+    package init(queue: ContainerQueue<C>, wallClock: @escaping @Sendable () -> Timestamp) {
+        self.queue = queue
+        self.wallClock = wallClock
+    }
+
+    package func schedulingSnapshot() async -> QueueSnapshot {
         let (entries, threshold) = await self.queue.entries()
-        return QueueSnapshot(entries: Array(entries.values), updatedAt: threshold.map(Self.wallTime))
+        let now = self.queue.clock.now
+        let wall = self.wallClock()
+        return QueueSnapshot(
+            entries: Array(entries.values),
+            updatedAt: threshold.map { Self.wallTime($0, now: now, wallNow: wall) }
+        )
     }
 
     /// The last 503 the queue saw or its client retried (Arvados's `Client.Last503()` counts both).
-    func last503() async -> Timestamp? {
+    package func last503() async -> Timestamp? {
         // Both recorded in wall time when the 503 arrived, so the value is the same from pass to pass.
         let retried = await self.transport?.lastServiceUnavailableDate.map(Timestamp.init)
         return [await self.queue.last503Timestamp(), retried].compactMap { $0 }.max()
     }
 
-    func changes() async -> AsyncStream<Void> { await self.queue.subscribe() }
-    func lock(_ uuid: ContainerUUID) async throws { try await self.queue.lock(uuid) }
-    func unlock(_ uuid: ContainerUUID) async throws { try await self.queue.unlock(uuid) }
-    func cancel(_ uuid: ContainerUUID) async throws { try await self.queue.cancel(uuid) }
-    func forget(_ uuid: ContainerUUID) async { await self.queue.forget(uuid) }
+    package func changes() async -> AsyncStream<Void> { await self.queue.subscribe() }
+    package func lock(_ uuid: ContainerUUID) async throws { try await self.queue.lock(uuid) }
+    package func unlock(_ uuid: ContainerUUID) async throws { try await self.queue.unlock(uuid) }
+    package func cancel(_ uuid: ContainerUUID) async throws { try await self.queue.cancel(uuid) }
+    package func forget(_ uuid: ContainerUUID) async { await self.queue.forget(uuid) }
 
-    /// The wall-clock time of a monotonic instant in the past.
-    static func wallTime(_ instant: ContinuousClock.Instant) -> Timestamp {
-        let age = instant.duration(to: ContinuousClock.now)
+    /// The wall-clock time of an instant in the past on the queue's clock.
+    static func wallTime(_ instant: C.Instant, now: C.Instant, wallNow: Timestamp) -> Timestamp {
+        let age = instant.duration(to: now)
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
-        return Timestamp(Date().addingTimeInterval(-seconds))
+        return Timestamp(wallNow.date.addingTimeInterval(-seconds))
     }
 }
 
 /// The worker pool, as the scheduling loop sees it.
-struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
-    let pool: WorkerPool<Instances, ContinuousClock>
+package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPool where C.Duration == Duration {
+    let pool: WorkerPool<Instances, C>
 
-    func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
+    package init(pool: WorkerPool<Instances, C>) { self.pool = pool }
 
-    func schedulingSnapshot() async -> PoolSnapshot {
+    package func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
+
+    package func schedulingSnapshot() async -> PoolSnapshot {
         let state = await self.pool.schedulingState()
         var holds: Set<CapacityScope> = []
         for name in state.typesAtCapacity {
@@ -72,18 +91,18 @@ struct PoolForScheduling<Instances: InstanceSet>: SchedulingPool {
         )
     }
 
-    func changes() async -> AsyncStream<Void> { await self.pool.subscribe() }
-    func create(_ type: InstanceType) async -> Bool { await self.pool.create(type) }
+    package func changes() async -> AsyncStream<Void> { await self.pool.subscribe() }
+    package func create(_ type: InstanceType) async -> Bool { await self.pool.create(type) }
 
-    func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
+    package func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
         await self.pool.startContainer(container, on: id)
     }
 
-    func shutdown(_ id: InstanceID) async -> Bool { await self.pool.shutdown(id) }
+    package func shutdown(_ id: InstanceID) async -> Bool { await self.pool.shutdown(id) }
 
-    func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool {
+    package func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool {
         await self.pool.killContainer(uuid, reason: reason)
     }
 
-    func forgetContainer(_ uuid: ContainerUUID) async { await self.pool.forgetContainer(uuid) }
+    package func forgetContainer(_ uuid: ContainerUUID) async { await self.pool.forgetContainer(uuid) }
 }

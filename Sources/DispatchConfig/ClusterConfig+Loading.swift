@@ -12,7 +12,8 @@ extension ClusterConfig {
     ///   `TLS.Certificate` and `TLS.Key` (for `tls init`, which writes them).
     public static func load(
         contentsOfFile path: String,
-        checkingTransportSecurity: Bool = true
+        checkingTransportSecurity: Bool = true,
+        overrides: [ConfigOverride] = []
     ) throws(ConfigError) -> LoadedClusterConfig {
         let text: String
         do {
@@ -24,7 +25,12 @@ extension ClusterConfig {
                 cause: error
             )
         }
-        return try Self.load(yaml: text, sourceName: path, checkingTransportSecurity: checkingTransportSecurity)
+        return try Self.load(
+            yaml: text,
+            sourceName: path,
+            checkingTransportSecurity: checkingTransportSecurity,
+            overrides: overrides
+        )
     }
 
     /// Loads the only cluster of an Arvados-style configuration document.
@@ -38,7 +44,8 @@ extension ClusterConfig {
     public static func load(
         yaml: String,
         sourceName: String = "configuration",
-        checkingTransportSecurity: Bool = true
+        checkingTransportSecurity: Bool = true,
+        overrides: [ConfigOverride] = []
     ) throws(ConfigError)
         -> LoadedClusterConfig
     {
@@ -51,9 +58,12 @@ extension ClusterConfig {
                 diagnostics: [diagnostic]
             )
         }
-        let rootNode: Node?
+        var rootNode: Node?
         do {
             rootNode = try Yams.compose(yaml: yaml, ConfigReader.composeResolver)
+            for override in overrides { rootNode = try override.applied(to: rootNode) }
+        } catch let error as ConfigError {
+            throw error
         } catch {
             let diagnostic = Self.syntaxDiagnostic(error, sourceName: sourceName)
             throw ConfigError(

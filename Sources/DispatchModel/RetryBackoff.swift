@@ -31,7 +31,7 @@ public struct RetryBackoff: Hashable, Sendable {
 
     /// Counts one more failure and returns how long to wait before trying again: ``step`` times `jitter`,
     /// which is clamped to `0.5...1`.
-    public mutating func failed(jitter: Double = Double.random(in: 0.5...1)) -> Duration {
+    public mutating func failed(jitter: Double = 0.5 + Jitter.fraction() / 2) -> Duration {
         if self.failures < Int.max { self.failures += 1 }
         let factor = jitter.isFinite ? min(max(jitter, 0.5), 1) : 1
         return self.step * factor

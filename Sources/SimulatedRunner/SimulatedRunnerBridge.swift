@@ -83,12 +83,13 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
         cloud: Cloud,
         connect: @escaping Connect,
         record: Bool = false,
+        observe: (@Sendable (SimulatedCloudEvent) async -> Void)? = nil,
         backoff: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
     ) {
         self.cloud = cloud
         self.connect = connect
         self.record = record
-        self.observe = nil
+        self.observe = observe
         self.backoff = backoff
     }
 

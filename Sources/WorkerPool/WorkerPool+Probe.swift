@@ -17,7 +17,7 @@ extension WorkerPool {
             deadline = deadline.advanced(by: interval)
             if deadline < self.clock.now { deadline = self.clock.now }
             let jitterRange = max(1, interval.nanoseconds / 23)
-            let jitter = Duration.nanoseconds(Int64.random(in: 0..<jitterRange))
+            let jitter = Duration.nanoseconds(Jitter.integer(below: jitterRange))
             do {
                 try await self.clock.sleep(until: deadline.advanced(by: jitter), tolerance: nil)
             } catch {

@@ -44,12 +44,17 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// Loads the configuration at `source`; on failure prints every error and exits with status 2.
-    static func load(_ source: ConfigSource, checkingTransportSecurity: Bool = true) throws -> LoadedClusterConfig {
+    static func load(
+        _ source: ConfigSource,
+        checkingTransportSecurity: Bool = true,
+        overrides: [ConfigOverride] = []
+    ) throws -> LoadedClusterConfig {
         let loaded: LoadedClusterConfig
         do {
             loaded = try ClusterConfig.load(
                 contentsOfFile: source.path,
-                checkingTransportSecurity: checkingTransportSecurity
+                checkingTransportSecurity: checkingTransportSecurity,
+                overrides: overrides
             )
         } catch {
             for warning in error.warnings { printToStandardError("warning: \(warning)") }

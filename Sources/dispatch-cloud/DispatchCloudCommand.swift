@@ -27,6 +27,7 @@ struct DispatchCloudCommand: AsyncParsableCommand {
             CloudTestCommand.self,
             ServeCommand.self,
             DemoCommand.self,
+            SimulateCommand.self,
             SubmitCommand.self,
             ContainersCommand.self,
             LogsCommand.self,

@@ -1,0 +1,349 @@
+public import ArvadosAPI
+public import DispatchModel
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The container API in memory, answering ``ArvadosClient`` requests in this process: the embedded API's
+/// rules (``ContainerRules``: create, update, lock, unlock; tokens, admission, list parameters) over
+/// dictionaries instead of SQLite, with no socket, thread or timer of its own.
+///
+/// For simulations (`dispatch-cloud simulate`), where the dispatcher's queue and the simulated runners must
+/// talk to an API on a virtual clock, fast and in a repeatable order. It serves what the dispatcher and
+/// runners call: containers (list, get, create, update, lock, unlock), `api_client_authorizations/current`
+/// and creating logs (which it counts but does not keep). Timestamps come from `wallClock`; container UUIDs
+/// are numbered, so a run repeats exactly.
+public actor InMemoryContainerAPI: ArvadosTransport {
+    /// A change to containers, as the embedded API's change feed pushes it.
+    public struct Change: Sendable {
+        public var containers: [Container]
+        /// The change's number: 1, 2, 3…; ``InMemoryContainerAPI/sequence`` is the latest.
+        public var sequence: UInt64
+    }
+
+    private let clusterID: ClusterID
+    private let tokens: TokenDirectory
+    private let admission: InstanceTypeChooser?
+    private let maxDispatchAttempts: Int
+    private let wallClock: @Sendable () -> Timestamp
+    private var stored: [ContainerUUID: StoredContainer] = [:]
+    /// The containers in each state, for the state filters the dispatcher's polls use.
+    private var byState: [ContainerState: Set<ContainerUUID>] = [:]
+    private var nextNumber = 0
+    private var changeContinuation: AsyncStream<Change>.Continuation
+    /// Every container change, in commit order (one consumer; unbounded).
+    public nonisolated let changes: AsyncStream<Change>
+    /// The number of the latest change.
+    public private(set) var sequence: UInt64 = 0
+    /// The number of log records written.
+    public private(set) var logCount = 0
+    /// The number of requests served.
+    public private(set) var requestCount = 0
+
+    /// - Parameters:
+    ///   - systemRootToken: the dispatcher's (and runners') token.
+    ///   - submitterTokens: tokens that may create containers.
+    ///   - admission: refuses at create what no instance type can run, as the embedded API does.
+    public init(
+        clusterID: ClusterID,
+        systemRootToken: String,
+        submitterTokens: [String] = [],
+        admission: InstanceTypeChooser? = nil,
+        maxDispatchAttempts: Int = 5,
+        wallClock: @escaping @Sendable () -> Timestamp
+    ) {
+        self.clusterID = clusterID
+        self.tokens = TokenDirectory(
+            clusterID: clusterID,
+            systemRootToken: systemRootToken,
+            submitterTokens: submitterTokens
+        )
+        self.admission = admission
+        self.maxDispatchAttempts = maxDispatchAttempts
+        self.wallClock = wallClock
+        (self.changes, self.changeContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+    }
+
+    /// Ends ``changes``.
+    public func finish() { self.changeContinuation.finish() }
+
+    /// A container by UUID.
+    public func container(_ uuid: ContainerUUID) -> Container? { self.stored[uuid]?.container }
+
+    /// The number of containers in `state`.
+    public func count(in state: ContainerState) -> Int { self.byState[state]?.count ?? 0 }
+
+    // MARK: Transport
+
+    public func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+        self.requestCount += 1
+        do throws(ContainerAPIError) {
+            return ArvadosHTTPResponse(status: 200, body: try self.handle(request))
+        } catch {
+            let body = WireJSON.bytes(
+                .object(["errors": .array([.string(error.message)]), "error_token": .string("in-memory")])
+            )
+            return ArvadosHTTPResponse(status: error.code.httpStatus, body: body)
+        }
+    }
+
+    private func handle(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> [UInt8] {
+        let caller = try self.caller(request)
+        let components = URLComponents(url: request.url, resolvingAgainstBaseURL: false)
+        let parameters = try RequestParameters.parse(
+            query: components?.percentEncodedQuery,
+            body: request.body ?? [],
+            contentType: request.headers.first { $0.name.lowercased() == "content-type" }?.value
+        )
+        var path = request.url.path.split(separator: "/").map(String.init)
+        guard path.count >= 3, path[0] == "arvados", path[1] == "v1" else {
+            throw ContainerAPIError(.notFound, "Not found: \(request.url.path)")
+        }
+        path.removeFirst(2)
+        var method = request.method.uppercased()
+        if method == "POST", parameters["_method"]?.stringValue?.uppercased() == "GET" { method = "GET" }
+        switch (method, path[0], path.count) {
+        case ("GET", "containers", 1):
+            return try self.list(parameters, caller: caller)
+        case ("POST", "containers", 1):
+            guard let attributes = parameters["container"]?.objectValue else {
+                throw ContainerAPIError(.unprocessable, "The request needs a \"container\" object parameter")
+            }
+            return try self.create(attributes, caller: caller).document
+        case ("GET", "containers", 2):
+            let current = try self.visible(path[1], caller: caller)
+            return try Self.rendered(current, parameters)
+        case ("PUT", "containers", 2), ("PATCH", "containers", 2):
+            guard let attributes = parameters["container"]?.objectValue else {
+                throw ContainerAPIError(.unprocessable, "The request needs a \"container\" object parameter")
+            }
+            let now = self.wallClock()
+            let next = try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
+                try ContainerRules.update(current, with: attributes, by: caller, now: now)
+            }
+            return try Self.rendered(next, parameters)
+        case ("POST", "containers", 3) where path[2] == "lock":
+            let now = self.wallClock()
+            return try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
+                try ContainerRules.lock(current, by: caller, now: now)
+            }.document
+        case ("POST", "containers", 3) where path[2] == "unlock":
+            let now = self.wallClock()
+            let attempts = self.maxDispatchAttempts
+            return try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
+                try ContainerRules.unlock(current, by: caller, maxDispatchAttempts: attempts, now: now)
+            }.document
+        case ("GET", "api_client_authorizations", 2) where path[1] == "current":
+            return WireJSON.bytes(
+                .object([
+                    "kind": .string("arvados#apiClientAuthorization"),
+                    "uuid": .string(caller.tokenUUID),
+                    "owner_uuid": .string(caller.userUUID),
+                    "scopes": .array([.string("all")]),
+                ])
+            )
+        case ("POST", "logs", 1):
+            guard let log = parameters["log"]?.objectValue, let object = log["object_uuid"]?.stringValue else {
+                throw ContainerAPIError(.unprocessable, "The request needs a \"log\" object parameter")
+            }
+            _ = try self.visible(object, caller: caller)
+            self.logCount += 1
+            return WireJSON.bytes(.object(["kind": .string("arvados#log"), "object_uuid": .string(object)]))
+        default:
+            throw ContainerAPIError(.notFound, "Not served by the in-memory API: \(method) \(request.url.path)")
+        }
+    }
+
+    private func caller(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> Caller {
+        guard let header = request.headers.first(where: { $0.name.lowercased() == "authorization" })?.value,
+            let token = header.split(separator: " ", maxSplits: 1).last.map(String.init),
+            let caller = self.tokens.caller(for: token)
+        else { throw ContainerAPIError(.unauthorized, "Not logged in") }
+        return caller
+    }
+
+    // MARK: Containers
+
+    /// Creates a Queued container as `caller` (a submitter token's or the root token's caller).
+    public func create(_ attributes: [String: JSONValue], token: String) throws(ContainerAPIError) -> Container {
+        guard let caller = self.tokens.caller(for: token) else {
+            throw ContainerAPIError(.unauthorized, "Not logged in")
+        }
+        return try self.create(attributes, caller: caller).container
+    }
+
+    private func create(_ attributes: [String: JSONValue], caller: Caller) throws(ContainerAPIError) -> StoredContainer
+    {
+        self.nextNumber += 1
+        let uuid = ContainerUUID(rawValue: Self.uuid(cluster: self.clusterID, number: self.nextNumber))
+        let container = try ContainerRules.makeContainer(
+            attributes: attributes,
+            uuid: uuid,
+            caller: caller,
+            now: self.wallClock()
+        )
+        if let admission = self.admission {
+            do throws(InstanceTypeChoiceError) {
+                _ = try admission.eligibleTypes(for: container)
+            } catch {
+                throw ContainerAPIError(.unprocessable, ContainerRules.unsatisfiable(container, error, by: admission))
+            }
+        }
+        let stored = try ContainerStore.stored(container, newEtag: true)
+        self.put(stored)
+        return stored
+    }
+
+    /// `<cluster>-dz642-<number in base 36, 15 digits>`.
+    static func uuid(cluster: ClusterID, number: Int) -> String {
+        let digits = String(number, radix: 36)
+        return
+            "\(cluster)-\(ContainerUUID.typeInfix)-\(String(repeating: "0", count: max(0, 15 - digits.count)))\(digits)"
+    }
+
+    private func visible(_ uuid: String, caller: Caller) throws(ContainerAPIError) -> StoredContainer {
+        guard let current = self.stored[ContainerUUID(rawValue: uuid)],
+            ContainerRules.canSee(current.container, caller: caller)
+        else { throw ContainerAPIError(.notFound, "Container \(uuid) not found") }
+        return current
+    }
+
+    private func change(
+        _ uuid: String,
+        caller: Caller,
+        _ rule: (Container) throws(ContainerAPIError) -> Container
+    ) throws(ContainerAPIError) -> StoredContainer {
+        let current = try self.visible(uuid, caller: caller)
+        let next = try rule(current.container)
+        guard next != current.container else { return current }
+        let stored = try ContainerStore.stored(next, newEtag: true)
+        self.put(stored)
+        return stored
+    }
+
+    private func put(_ stored: StoredContainer) {
+        let uuid = stored.container.uuid
+        if let previous = self.stored[uuid]?.container.state { self.byState[previous]?.remove(uuid) }
+        self.byState[stored.container.state, default: []].insert(uuid)
+        self.stored[uuid] = stored
+        self.sequence += 1
+        self.changeContinuation.yield(Change(containers: [stored.container], sequence: self.sequence))
+    }
+
+    private static func rendered(
+        _ stored: StoredContainer,
+        _ parameters: [String: JSONValue]
+    ) throws(ContainerAPIError) -> [UInt8] {
+        try RequestHandlers.checkSelect(parameters["select"], allowed: ContainerRules.fieldSet)
+        let selection = RenderedJSON.Selection(parameters["select"]?.arrayValue?.compactMap(\.stringValue))
+        return RenderedJSON.object(stored.document, selection: selection)
+    }
+
+    // MARK: Lists
+
+    private func list(_ parameters: [String: JSONValue], caller: Caller) throws(ContainerAPIError) -> [UInt8] {
+        let query = try ListQuery(parameters: parameters, schema: .containers, maxLimit: 1000)
+        var candidates: [StoredContainer]
+        if let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue {
+            let uuids = ContainerState(rawValue: state).flatMap { self.byState[$0] } ?? []
+            candidates = uuids.compactMap { self.stored[$0] }
+        } else if let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue {
+            candidates = uuids.compactMap { $0.stringValue.flatMap { self.stored[ContainerUUID(rawValue: $0)] } }
+        } else {
+            candidates = Array(self.stored.values)
+        }
+        var matching: [StoredContainer] = []
+        candidates: for candidate in candidates where ContainerRules.canSee(candidate.container, caller: caller) {
+            for filter in query.filters where !(try Self.matches(candidate.container, filter)) {
+                continue candidates
+            }
+            matching.append(candidate)
+        }
+        var order = query.order.isEmpty ? ListSchema.containers.defaultOrder : query.order
+        if !order.contains(ListSchema.containers.tiebreaker) { order.append(ListSchema.containers.tiebreaker) }
+        matching.sort { Self.precedes($0.container, $1.container, order: order) }
+        let page = matching.dropFirst(query.offset).prefix(query.limit)
+        let selection = RenderedJSON.Selection(query.select)
+        var items: [UInt8] = [UInt8(ascii: "[")]
+        for (index, stored) in page.enumerated() {
+            if index > 0 { items.append(UInt8(ascii: ",")) }
+            stored.document.withUnsafeBytes { RenderedJSON.appendObject($0, selection: selection, to: &items) }
+        }
+        items.append(UInt8(ascii: "]"))
+        return RenderedJSON.listEnvelope(
+            kind: ListSchema.containers.listKind,
+            items: items,
+            available: query.countItems ? matching.count : nil,
+            offset: query.offset,
+            limit: query.limit
+        )
+    }
+
+    /// A filterable attribute of a container, as a comparable value.
+    private enum Value: Comparable {
+        case null
+        case integer(Int64)
+        case text(String)
+    }
+
+    private static func value(_ container: Container, _ name: String) throws(ContainerAPIError) -> Value {
+        switch name {
+        case "uuid": return .text(container.uuid.rawValue)
+        case "owner_uuid": return container.ownerUUID.map(Value.text) ?? .null
+        case "locked_by_uuid": return container.lockedByUUID.map(Value.text) ?? .null
+        case "state": return .text(container.state.rawValue)
+        case "container_image": return .text(container.containerImage)
+        case "priority": return .integer(Int64(container.priority))
+        case "lock_count": return .integer(Int64(container.lockCount))
+        case "exit_code": return container.exitCode.map { .integer(Int64($0)) } ?? .null
+        case "created_at": return container.createdAt.map { .integer($0.microseconds) } ?? .null
+        case "modified_at": return container.modifiedAt.map { .integer($0.microseconds) } ?? .null
+        default: throw ContainerAPIError(.unprocessable, "The in-memory API cannot filter or order on \(name)")
+        }
+    }
+
+    private static func operand(_ value: JSONValue, for name: String) -> Value {
+        switch value {
+        case .null: return .null
+        case .int(let number): return .integer(number)
+        case .double(let number): return .integer(Int64(exactly: number.rounded(.down)) ?? 0)
+        case .string(let text):
+            if name == "created_at" || name == "modified_at", let timestamp = Timestamp(rfc3339: text) {
+                return .integer(timestamp.microseconds)
+            }
+            return .text(text)
+        default: return .null
+        }
+    }
+
+    private static func matches(_ container: Container, _ filter: ListQuery.Filter) throws(ContainerAPIError) -> Bool {
+        let value = try Self.value(container, filter.name)
+        switch filter.op {
+        case "=": return value == Self.operand(filter.operand, for: filter.name)
+        case "!=", "<>": return value != Self.operand(filter.operand, for: filter.name)
+        case "<": return value < Self.operand(filter.operand, for: filter.name)
+        case "<=": return value <= Self.operand(filter.operand, for: filter.name)
+        case ">": return value > Self.operand(filter.operand, for: filter.name) && value != .null
+        case ">=": return value >= Self.operand(filter.operand, for: filter.name) && value != .null
+        case "in", "not in":
+            let members = (filter.operand.arrayValue ?? []).map { Self.operand($0, for: filter.name) }
+            return members.contains(value) == (filter.op == "in")
+        default:
+            throw ContainerAPIError(.unprocessable, "The in-memory API does not take the operator \(filter.op)")
+        }
+    }
+
+    private static func precedes(_ a: Container, _ b: Container, order: [ListQuery.OrderTerm]) -> Bool {
+        for term in order {
+            guard let left = try? Self.value(a, term.column), let right = try? Self.value(b, term.column) else {
+                continue
+            }
+            if left == right { continue }
+            return term.descending ? right < left : left < right
+        }
+        return false
+    }
+}

@@ -1,0 +1,73 @@
+import DispatchConfig
+import DispatchSimulation
+import Foundation
+import Testing
+
+@Suite("Simulator")
+struct SimulatorTests {
+    static var examples: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples").path
+    }
+
+    static func config(_ overrides: [String] = []) throws -> ClusterConfig {
+        let yaml = try String(contentsOfFile: Self.examples + "/simulation.yml", encoding: .utf8)
+        return try ClusterConfig.load(
+            yaml: yaml,
+            sourceName: "simulation.yml",
+            overrides: try overrides.map(ConfigOverride.init(parsing:))
+        ).config
+    }
+
+    /// 40 containers over an hour: small ones, some large, one on a GPU.
+    static func workload() -> Workload {
+        var entries: [Workload.Entry] = []
+        for i in 0..<40 {
+            entries.append(
+                Workload.Entry(
+                    submit: .seconds(i * 90),
+                    vcpus: [1, 2, 4, 8, 16][i % 5],
+                    ram: Int64([2, 4, 8, 16, 48][i % 5]) << 30,
+                    gpus: i % 40 == 0 ? 1 : 0,
+                    priority: i % 10 + 1,
+                    runTime: .seconds(300 + (i * 97) % 3000),
+                    exitCode: i % 13 == 0 ? 1 : 0
+                )
+            )
+        }
+        return Workload(entries: entries)
+    }
+
+    @Test("A simulated run completes every container of its workload with its exit code, and stops when all is done")
+    func completes() async throws {
+        let simulator = Simulator(
+            config: try Self.config(["Containers.CloudVMs.DriverParameters.RunnerCrashRate=0"]),
+            configurationName: "simulation.yml",
+            seed: 7
+        )
+        let first = try await simulator.run(Self.workload())
+        #expect(first.containers.submitted == 40)
+        #expect(first.containers.complete == 40 - first.containers.cancelled)
+        #expect(first.containers.unfinished == 0)
+        #expect(first.containers.failed == 4, "exit code 1 for every 13th container")
+        #expect(first.cost > 0)
+        #expect(first.peakInstances > 0 && first.peakInstances <= 64)
+        #expect(first.byType["g5.2xlarge"] != nil, "the GPU containers ran on the GPU type: \(first.byType.keys)")
+        #expect(!first.stoppedUnfinished)
+        #expect(first.waitSeconds.p50 >= 60, "every container waits for a boot of 1–3 minutes")
+        #expect(first.utilisation > 0 && first.utilisation <= 1)
+        #expect(first.series.seconds.count > 10)
+    }
+
+    @Test("--set changes the run: fewer instances allowed, longer waits")
+    func overrides() async throws {
+        let wide = try await Simulator(config: try Self.config(), configurationName: "a", seed: 3).run(Self.workload())
+        let narrow = try await Simulator(
+            config: try Self.config(["Containers.CloudVMs.MaxInstances=4"]),
+            configurationName: "b",
+            seed: 3
+        ).run(Self.workload())
+        #expect(narrow.peakInstances <= 4)
+        #expect(narrow.waitSeconds.p90 > wide.waitSeconds.p90)
+    }
+}
