@@ -68,6 +68,7 @@ let package = Package(
                 "CloudDriver",
                 "ContainerAPIServer",
                 "ContainerQueue",
+                "DecisionJournal",
                 "DispatchConfig",
                 "DispatchModel",
                 "ManagementAPI",
@@ -146,6 +147,16 @@ let package = Package(
                 "DispatchModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The decision journal: typed events in a bounded ring and in their own SQLite file.
+        .target(
+            name: "DecisionJournal",
+            dependencies: [
+                "DispatchModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -406,6 +417,7 @@ let package = Package(
         .testTarget(
             name: "DispatchCloudTests",
             dependencies: [
+                "DecisionJournal",
                 "TLSSupport",
                 "ArvadosAPI",
                 "ContainerAPIServer",

@@ -3,6 +3,7 @@ public import CloudDriver
 public import ContainerAPIServer
 public import ContainerQueue
 import Crypto
+public import DecisionJournal
 public import DispatchConfig
 public import DispatchModel
 import Foundation
@@ -35,6 +36,10 @@ public final class Dispatcher: Sendable {
     public let pool: WorkerPool<Instances, ContinuousClock>
     public let queue: ContainerQueue<ContinuousClock>
     public let scheduler: SchedulingLoop<ContinuousClock>
+    /// The decision journal (`journal.sqlite` in the data directory, and a ring for the live views).
+    public let journal: DecisionJournal
+    /// The journal's file.
+    public let journalStore: JournalStore
     /// The embedded container API, when `DispatchCloud.EmbeddedContainerAPI` is on.
     public let containerAPI: ContainerAPIServer?
     /// The client the queue uses (the dispatcher's token).
@@ -89,6 +94,12 @@ public final class Dispatcher: Sendable {
         let privateCA = tlsIdentity?.current.privateCAPEM
 
         let privateKey = try Self.privateKey(config, dataDirectory: dataDirectory)
+        do throws(JournalError) {
+            self.journalStore = try JournalStore(dataDirectory: dataDirectory)
+            self.journal = DecisionJournal(lastSequence: try self.journalStore.lastSequence())
+        } catch {
+            throw DispatcherError(.dataDirectory, "cannot open the decision journal: \(error)")
+        }
         let context = Driver.Context(
             parameters: cloudVMs.driverParameters.raw,
             clusterID: config.clusterID,
@@ -138,7 +149,8 @@ public final class Dispatcher: Sendable {
                     port: port
                 )
             },
-            metricsFactory: metricsFactory
+            metricsFactory: metricsFactory,
+            journal: self.journal.sink
         )
 
         var containerAPI: ContainerAPIServer?
@@ -193,10 +205,22 @@ public final class Dispatcher: Sendable {
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,
             logger: schedulerLogger,
-            metricsFactory: metricsFactory
+            metricsFactory: metricsFactory,
+            journal: self.journal.sink
         )
 
-        var services: [any Service] = []
+        var journalLogger = logger
+        journalLogger[metadataKey: "component"] = "journal"
+        // First, so it stops last and writes what the others recorded while stopping.
+        var services: [any Service] = [
+            JournalWriter(
+                journal: self.journal,
+                store: self.journalStore,
+                retention: config.dispatchCloud.journalRetention,
+                clock: ContinuousClock(),
+                logger: journalLogger
+            )
+        ]
         if let containerAPI {
             services.append(containerAPI)
             // Subscribed before anything can change a container, so the queue misses nothing.
@@ -213,7 +237,13 @@ public final class Dispatcher: Sendable {
                 ManagementServer(
                     host: listen.host,
                     port: listen.port,
-                    control: DispatcherManagement(pool: self.pool, queue: self.queue, scheduler: self.scheduler),
+                    control: DispatcherManagement(
+                        pool: self.pool,
+                        queue: self.queue,
+                        scheduler: self.scheduler,
+                        journal: self.journal,
+                        journalStore: self.journalStore
+                    ),
                     token: config.managementToken.value,
                     metrics: metrics,
                     logger: managementLogger,
@@ -438,6 +468,11 @@ public final class Dispatcher: Sendable {
         pool.timeouts.signal = cloudVMs.timeoutSignal
         pool.timeouts.term = cloudVMs.timeoutTERM
         pool.timeouts.staleRunLock = cloudVMs.timeoutStaleRunLock
+        let quarantine = config.dispatchCloud.bootQuarantine
+        pool.bootQuarantine.failures = quarantine.failures
+        pool.bootQuarantine.window = quarantine.window
+        pool.bootQuarantine.cooldown = quarantine.cooldown
+        pool.bootQuarantine.maxCooldown = quarantine.maxCooldown
         pool.systemRootToken = config.systemRootToken.value
         let apiURL = try Self.apiURL(config)
         pool.apiHost = Self.runnerAPIHost(apiURL)

@@ -1,5 +1,6 @@
 import CloudDriver
 import ContainerQueue
+import DecisionJournal
 import DispatchModel
 import ManagementAPI
 import Scheduler
@@ -11,6 +12,8 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
     let pool: WorkerPool<Instances, ContinuousClock>
     let queue: ContainerQueue<ContinuousClock>
     let scheduler: SchedulingLoop<ContinuousClock>
+    let journal: DecisionJournal
+    let journalStore: JournalStore
 
     func instances() async -> [ManagedInstance] {
         await self.pool.instances().map { view in
@@ -33,18 +36,100 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
     func queue() async -> [ManagedContainer] {
         let entries = await self.queue.entries().entries
         let scheduled = await self.scheduler.scheduledQueue()
+        let quarantined = Dictionary(
+            (await self.pool.quarantines()).map { ($0.instanceType, $0.until) },
+            uniquingKeysWith: max
+        )
         var listed = Set<ContainerUUID>()
         var result: [ManagedContainer] = []
         for schedule in scheduled {
             guard let entry = entries[schedule.uuid] else { continue }
             listed.insert(schedule.uuid)
-            result.append(Self.managed(entry, status: schedule.status.map { "\($0)" } ?? ""))
+            var status = schedule.status.map { "\($0)" } ?? ""
+            if !quarantined.isEmpty, schedule.status != nil, schedule.status != .preparingRuntimeEnvironment {
+                status += Self.quarantineNote(entry, quarantined)
+            }
+            result.append(Self.managed(entry, status: status))
         }
         // Entries that arrived after the last pass, in no particular order.
         for (uuid, entry) in entries where !listed.contains(uuid) {
             result.append(Self.managed(entry, status: ""))
         }
         return result
+    }
+
+    /// The scheduling status's addition for a container with eligible types in quarantine.
+    private static func quarantineNote(_ entry: QueueEntry, _ quarantined: [InstanceTypeName: Timestamp]) -> String {
+        let names = entry.instanceTypes.map(\.name).filter { quarantined[$0] != nil }
+        guard !names.isEmpty else { return "" }
+        return "  Instance type" + (names.count == 1 ? " " : "s ") + names.map(\.rawValue).joined(separator: ", ")
+            + (names.count == 1 ? " is" : " are") + " quarantined after failed boots."
+    }
+
+    func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation {
+        // What is recorded but not yet written is in the ring; the store has the rest.
+        let journalSubject: JournalSubject
+        switch subject {
+        case .container(let uuid): journalSubject = .container(uuid)
+        case .instance(let id): journalSubject = .instance(id)
+        }
+        var events: [JournalEvent]
+        do throws(JournalError) {
+            events = try self.journalStore.events(about: journalSubject)
+        } catch {
+            throw ManagementError(.internalError, error.description)
+        }
+        let stored = Set(events.map(\.sequence))
+        events += self.journal.recent(about: journalSubject).filter { !stored.contains($0.sequence) }
+        events.sort { $0.sequence < $1.sequence }
+        switch subject {
+        case .instance(let id):
+            let known = await self.pool.instances().contains { $0.instance == id }
+            guard known || !events.isEmpty else { throw ManagementError(.notFound, "instance \(id) not found") }
+            return Explanation(subject: subject, events: events)
+        case .container(let uuid):
+            guard let entry = await self.queue.entries().entries[uuid] else {
+                guard !events.isEmpty else { throw ManagementError(.notFound, "container \(uuid) not found") }
+                return Explanation(subject: subject, events: events)
+            }
+            let view = await self.scheduler.planningView(of: uuid)
+            let quarantines = await self.pool.quarantines()
+            let context = WhatIf.Context(
+                menu: Array(self.pool.configuration.instanceTypes.values),
+                pool: view.pool,
+                capacityHeldUntil: await self.pool.capacityHeldUntil(),
+                quarantinedUntil: Dictionary(quarantines.map { ($0.instanceType, $0.until) }, uniquingKeysWith: max),
+                maxContainers: view.maxContainers
+            )
+            let whatIf = WhatIf.evaluate(entry: entry, status: view.status, context: context)
+            return Explanation(
+                subject: subject,
+                events: events,
+                schedulingStatus: view.status.map { "\($0)" },
+                waitingBecause: whatIf?.reason,
+                wouldStartIf: whatIf?.change
+            )
+        }
+    }
+
+    func quarantined() async -> [QuarantineEntry] {
+        await self.pool.quarantines().map {
+            QuarantineEntry(
+                instanceType: $0.instanceType,
+                imageID: $0.imageID.rawValue,
+                until: $0.until,
+                failures: self.pool.configuration.bootQuarantine.failures,
+                level: $0.level
+            )
+        }
+    }
+
+    func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError) {
+        do throws(WorkerPoolError) {
+            try await self.pool.liftQuarantine(type)
+        } catch {
+            throw ManagementError(.notFound, error.message)
+        }
     }
 
     private static func managed(_ entry: QueueEntry, status: String) -> ManagedContainer {

@@ -628,6 +628,46 @@ extension ClusterConfig {
         if let sandbox = reader.section(section, "ProcessSandbox") {
             Self.readProcessSandbox(sandbox, into: &settings.processSandbox, reader: reader)
         }
+        if let value = section.duration("JournalRetention") {
+            if value <= .zero {
+                reader.error(
+                    section.path("JournalRetention"),
+                    "must be positive",
+                    line: section.line(of: "JournalRetention")
+                )
+            } else {
+                settings.journalRetention = value
+            }
+        }
+        if let quarantine = reader.section(section, "BootQuarantine") {
+            Self.readBootQuarantine(quarantine, into: &settings.bootQuarantine, reader: reader)
+        }
+        section.finish()
+    }
+
+    private static func readBootQuarantine(
+        _ section: Section,
+        into quarantine: inout BootQuarantine,
+        reader: ConfigReader
+    ) {
+        if let value = section.nonNegativeInt("Failures") { quarantine.failures = value }
+        for (key, path) in [
+            ("Window", \BootQuarantine.window), ("Cooldown", \.cooldown), ("MaxCooldown", \.maxCooldown),
+        ] {
+            guard let value = section.duration(key) else { continue }
+            if value <= .zero {
+                reader.error(section.path(key), "must be positive", line: section.line(of: key))
+            } else {
+                quarantine[keyPath: path] = value
+            }
+        }
+        if quarantine.maxCooldown < quarantine.cooldown {
+            reader.error(
+                section.path("MaxCooldown"),
+                "must not be shorter than Cooldown",
+                line: section.line(of: "MaxCooldown")
+            )
+        }
         section.finish()
     }
 

@@ -41,6 +41,16 @@ extension ClusterConfig {
                         Self.bool(self.dispatchCloud.insecurePlainHTTPOnPrivateNetwork)
                     ),
                     ("SubmitterTokens", Self.sequence(self.dispatchCloud.submitterTokens.map(Self.secret))),
+                    ("JournalRetention", Self.duration(self.dispatchCloud.journalRetention)),
+                    (
+                        "BootQuarantine",
+                        Self.mapping([
+                            ("Failures", Self.int(self.dispatchCloud.bootQuarantine.failures)),
+                            ("Window", Self.duration(self.dispatchCloud.bootQuarantine.window)),
+                            ("Cooldown", Self.duration(self.dispatchCloud.bootQuarantine.cooldown)),
+                            ("MaxCooldown", Self.duration(self.dispatchCloud.bootQuarantine.maxCooldown)),
+                        ])
+                    ),
                     (
                         "ProcessSandbox",
                         Self.mapping([

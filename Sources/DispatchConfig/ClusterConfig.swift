@@ -225,6 +225,25 @@ extension ClusterConfig {
         /// `InsecurePlainHTTPOnPrivateNetwork`: allow plain HTTP (tokens in clear) on non-loopback addresses,
         /// for a network the operator asserts is private. Off: `serve` refuses it.
         public var insecurePlainHTTPOnPrivateNetwork = false
+        /// `JournalRetention`: how long the decision journal keeps events on disk (in the data directory).
+        public var journalRetention: Duration = .seconds(7 * 24 * 3600)
+        /// `BootQuarantine`: when to stop creating an (instance type, image) pair whose boots keep failing.
+        public var bootQuarantine = BootQuarantine()
+
+        public init() {}
+    }
+
+    /// `DispatchCloud.BootQuarantine.*`: stop creating a pair whose boots keep failing.
+    public struct BootQuarantine: Hashable, Sendable {
+        /// `Failures`: boot failures (boot timeout, or broken) in a row, within ``window``, that start a
+        /// quarantine; 0 turns quarantine off.
+        public var failures = 3
+        /// `Window`: the failures must fall within this long.
+        public var window: Duration = .seconds(3600)
+        /// `Cooldown`: the first quarantine's length; each further one in a row doubles it.
+        public var cooldown: Duration = .seconds(600)
+        /// `MaxCooldown`: the longest quarantine.
+        public var maxCooldown: Duration = .seconds(24 * 3600)
 
         public init() {}
     }

@@ -23,6 +23,23 @@ public actor RecordingDispatcherControl: DispatcherControl {
     private let callContinuation: AsyncStream<Call>.Continuation
     /// When set, `checkHealth` fails with this message.
     public var healthError: String?
+    /// What `explain` answers, by container UUID or instance ID.
+    public private(set) var explanations: [String: Explanation] = [:]
+
+    /// Sets what `explain` answers for the explanation's subject.
+    public func set(explanation: Explanation) {
+        self.explanations[explanation.subject] = explanation
+    }
+
+    public func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation {
+        let key =
+            switch subject {
+            case .container(let uuid): uuid.rawValue
+            case .instance(let id): id.rawValue
+            }
+        guard let explanation = self.explanations[key] else { throw ManagementError(.notFound, "\(key) not found") }
+        return explanation
+    }
 
     public init(instances: [ManagedInstance] = [], queue: [ManagedContainer] = []) {
         self.managedInstances = instances

@@ -36,9 +36,37 @@ public protocol DispatcherControl: Sendable {
     /// Whether the dispatcher is healthy, for `GET /_health/ping` (Arvados checks that the runner binary
     /// loads); throws a message for people when it is not.
     func checkHealth() async throws(ManagementError)
+
+    /// The decision journal's timeline of a container or an instance, with the what-if for a waiting
+    /// container (`GET /arvados/v1/dispatch/explain`).
+    ///
+    /// - Throws: ``ManagementError/Code-swift.struct/notFound`` when the journal knows nothing of it and it is
+    ///   neither queued nor a worker.
+    func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation
+
+    /// Every quarantined (instance type, image) pair (`GET /arvados/v1/dispatch/quarantine`).
+    func quarantined() async -> [QuarantineEntry]
+
+    /// Lifts a type's quarantine now (`POST /arvados/v1/dispatch/quarantine/lift`).
+    ///
+    /// - Throws: ``ManagementError/Code-swift.struct/notFound`` when the type is not quarantined.
+    func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError)
 }
 
 extension DispatcherControl {
+    /// No journal: nothing to explain.
+    public func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation {
+        throw ManagementError(.notFound, "this dispatcher keeps no decision journal")
+    }
+
+    /// No quarantine.
+    public func quarantined() async -> [QuarantineEntry] { [] }
+
+    /// No quarantine.
+    public func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError) {
+        throw ManagementError(.notFound, "instance type \(type) is not quarantined")
+    }
+
     /// Healthy whenever it answers.
     public func checkHealth() async throws(ManagementError) {}
 }

@@ -90,6 +90,27 @@ public struct ManagementClient: Sendable {
         )
     }
 
+    /// `GET /arvados/v1/dispatch/explain`.
+    public func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation {
+        let parameter =
+            switch subject {
+            case .container(let uuid): ("container_uuid", uuid.rawValue)
+            case .instance(let id): ("instance_id", id.rawValue)
+            }
+        return try self.decode(Explanation.self, try await self.call("GET", "arvados/v1/dispatch/explain", [parameter]))
+    }
+
+    /// `GET /arvados/v1/dispatch/quarantine`.
+    public func quarantined() async throws(ManagementError) -> [QuarantineEntry] {
+        try self.decode(ItemList<QuarantineEntry>.self, try await self.call("GET", "arvados/v1/dispatch/quarantine"))
+            .items ?? []
+    }
+
+    /// `POST /arvados/v1/dispatch/quarantine/lift`.
+    public func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError) {
+        _ = try await self.call("POST", "arvados/v1/dispatch/quarantine/lift", [("instance_type", type.rawValue)])
+    }
+
     /// `GET /metrics`, as text.
     public func metrics() async throws(ManagementError) -> String {
         String(decoding: try await self.call("GET", "metrics"), as: UTF8.self)

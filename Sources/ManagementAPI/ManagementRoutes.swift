@@ -94,6 +94,41 @@ public enum ManagementRoutes: Sendable {
                 return Self.empty()
             }
         }
+        api.get("/arvados/v1/dispatch/explain") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let parameters = try await Self.parameters(of: request)
+                let uuid = parameters["container_uuid"].flatMap { $0.isEmpty ? nil : $0 }
+                let id = parameters["instance_id"].flatMap { $0.isEmpty ? nil : $0 }
+                let subject: Explanation.Subject
+                switch (uuid, id) {
+                case (let uuid?, nil):
+                    guard Self.isIdentifier(uuid) else {
+                        throw ManagementError(.badRequest, "container_uuid: not a container UUID")
+                    }
+                    subject = .container(ContainerUUID(rawValue: uuid))
+                case (nil, let id?):
+                    guard Self.isIdentifier(id) else {
+                        throw ManagementError(.badRequest, "instance_id: not an instance ID")
+                    }
+                    subject = .instance(InstanceID(rawValue: id))
+                case (nil, nil):
+                    throw ManagementError(.badRequest, "container_uuid or instance_id parameter not provided")
+                case (_?, _?):
+                    throw ManagementError(.badRequest, "give container_uuid or instance_id, not both")
+                }
+                return Self.json(try await control.explain(subject))
+            }
+        }
+        api.get("/arvados/v1/dispatch/quarantine") { _, _ in
+            Self.json(ItemList(items: await control.quarantined()))
+        }
+        api.post("/arvados/v1/dispatch/quarantine/lift") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let type = try await Self.required("instance_type", in: request)
+                try await control.liftQuarantine(InstanceTypeName(rawValue: type))
+                return Self.empty()
+            }
+        }
         for path in ["/metrics", "/metrics.json"] {
             api.get(RouterPath(path)) { _, _ in
                 Response(
@@ -196,6 +231,11 @@ public enum ManagementRoutes: Sendable {
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes))
         )
+    }
+
+    /// Whether `text` can be a container UUID or an instance ID: 1 to 256 printable ASCII characters.
+    static func isIdentifier(_ text: String) -> Bool {
+        text.utf8.count <= 256 && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     static func empty() -> Response {

@@ -27,6 +27,11 @@ public enum MetricHelp: Sendable {
         "arvados_dispatchcloud_containers_time_from_queue_to_crunch_run_seconds":
             "Number of seconds between the queuing of a container and the start of crunch-run.",
         "arvados_dispatchcloud_instances_run_probe_duration_seconds": "Number of seconds per runProbe call.",
+        // This dispatcher's boot-failure quarantine.
+        "arvados_dispatchcloud_boot_quarantines":
+            "Number of times an (instance type, image) pair was quarantined after failed boots.",
+        "arvados_dispatchcloud_instance_types_quarantined":
+            "Number of instance types whose creates are held by a boot-failure quarantine.",
         // Scheduler (lib/dispatchcloud/scheduler/scheduler.go).
         "arvados_dispatchcloud_containers_allocated_not_started":
             "Number of containers allocated to a worker but not started yet (worker is booting).",

@@ -99,6 +99,12 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         )
     }
 
+    /// The compact status at a position (no text built), for the journal's wait records.
+    func kind(at position: Int) -> Code.Kind { self.codes[position].kind }
+
+    /// The queue entry at a position.
+    func entry(at position: Int) -> QueueEntry { self.entries[Int(self.order[position])] }
+
     private func status(at index: Int) -> SchedulingStatus? {
         let entry = Int(self.order[index])
         let code = self.codes[index]

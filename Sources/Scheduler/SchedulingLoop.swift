@@ -77,7 +77,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private let configuration: Configuration
     private let logger: Logger
     private let metrics: SchedulerGauges
-    private var planner: SchedulingPlanner
+    var planner: SchedulingPlanner
     /// Containers with a lock, unlock or cancel in flight.
     private var busy: Set<ContainerUUID> = []
     /// Containers whose last queue call failed: no call for them before the instant.
@@ -87,6 +87,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// How many queue calls the loop has started (for tests and metrics).
     private var queueCalls = 0
     private var lastPlan = Plan()
+    /// The pool as the last pass saw it, for the what-if of ``explain(_:)``.
+    var lastPool = PoolSnapshot()
+    /// Where the loop records the decisions it applies.
+    let journal: JournalSink
+    /// Each waiting container's last journalled wait, so only changes are recorded.
+    var journalledWaits: [ContainerUUID: ScheduledQueue.Code.Kind] = [:]
     private var wake: AsyncStream<Void>.Continuation?
     /// Queue calls for ``run()`` to run in its own task group (so a shutdown waits for those in flight).
     private var calls: AsyncStream<@Sendable () async -> Void>.Continuation?
@@ -99,8 +105,10 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
         configuration: Configuration = .init(),
         logger: Logger,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        journal: JournalSink = .none
     ) {
+        self.journal = journal
         self.queue = queue
         self.pool = pool
         self.clock = clock
@@ -228,7 +236,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         let queue = await self.queue.schedulingSnapshot()
         var pool = await self.pool.schedulingSnapshot()
         pool.last503At = await self.queue.last503()
-        let plan = self.planner.plan(queue: queue, pool: pool, now: self.wallClock())
+        let now = self.wallClock()
+        let plan = self.planner.plan(queue: queue, pool: pool, now: now)
         self.passes += 1
         if self.logger.logLevel <= .debug {
             self.logger.debug(
@@ -255,7 +264,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             await self.apply(action, containers: containers)
         }
         self.lastPlan = plan
+        self.lastPool = pool
         self.metrics.record(plan.metrics)
+        if self.journal.isEnabled { self.record(plan, queue: queue, pool: pool, now: now) }
     }
 
     private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {

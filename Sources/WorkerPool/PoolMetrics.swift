@@ -22,6 +22,8 @@ struct PoolMetrics: Sendable {
         static let timeFromShutdownToGone = prefix + "instances_time_from_shutdown_request_to_disappearance_seconds"
         static let timeFromQueueToRunner = prefix + "containers_time_from_queue_to_crunch_run_seconds"
         static let runProbeDuration = prefix + "instances_run_probe_duration_seconds"
+        static let quarantines = prefix + "boot_quarantines"
+        static let quarantined = prefix + "instance_types_quarantined"
     }
 
     /// The `category` label values of the instance gauges.
@@ -39,6 +41,10 @@ struct PoolMetrics: Sendable {
     let timeFromQueueToRunner: Timer
     let runProbeSuccess: Timer
     let runProbeFailure: Timer
+    /// Quarantines started (``BootQuarantine``).
+    let quarantines: Counter
+    /// Instance types quarantined now.
+    let quarantined: Gauge
     let price: [String: Gauge]
     let vcpus: [String: Gauge]
     let memory: [String: Gauge]
@@ -66,6 +72,8 @@ struct PoolMetrics: Sendable {
             )
         }
         self.disappeared = disappeared
+        self.quarantines = Counter(label: Name.quarantines, factory: factory)
+        self.quarantined = Gauge(label: Name.quarantined, factory: factory)
         self.timeToSSH = Timer(label: Name.timeToSSH, factory: factory)
         self.timeToReady = Timer(label: Name.timeToReady, factory: factory)
         self.timeFromShutdownToGone = Timer(label: Name.timeFromShutdownToGone, factory: factory)

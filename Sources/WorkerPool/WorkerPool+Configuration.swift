@@ -46,6 +46,8 @@ extension WorkerPool {
         /// The worker timeouts (`TimeoutIdle`, `TimeoutBooting`, `TimeoutProbe`, `TimeoutShutdown`,
         /// `TimeoutTERM`, `TimeoutSignal`, `TimeoutStaleRunLock`).
         public var timeouts = WorkerStateMachine<C.Instant>.Timeouts()
+        /// `DispatchCloud.BootQuarantine`: when to stop creating a type whose boots keep failing.
+        public var bootQuarantine = BootQuarantine<C.Instant>.Configuration()
         /// `SystemRootToken`: the runners' API token and the key of the gateway auth secrets. Never logged.
         public var systemRootToken = ""
         /// The API host (`host:port`) runners talk to (`Services.Controller.ExternalURL`).

@@ -20,6 +20,12 @@ extension WorkerPool {
                 metadata: ["pool.creating": "\(self.creating.count)"]
             )
             self.notify(at: self.holds.tooManyCreates(at: now))
+            self.record(
+                .hold,
+                type: type.name,
+                reason: "MaxConcurrentInstanceCreateOps reached: creates paused",
+                figures: [.init("creating", "\(self.creating.count)"), .init("limit", "\(limit)")]
+            )
             return false
         }
         let secret = Digests.randomSecret()
@@ -73,9 +79,9 @@ extension WorkerPool {
                 metadata: ["instance.type": "\(type.name)", "error": "\(error)"]
             )
             let others = self.workers.count + self.creating.count - 1
-            if let expiry = self.holds.createFailed(error, otherInstances: others, at: self.clock.now) {
-                self.notify(at: expiry)
-            }
+            let expiry = self.holds.createFailed(error, otherInstances: others, at: self.clock.now)
+            if let expiry { self.notify(at: expiry) }
+            self.recordCreateFailed(type, error, otherInstances: others, expiry: expiry)
         }
     }
 }

@@ -7,6 +7,7 @@ extension WorkerPool {
     /// Recomputes the gauges from the workers (after every change, as Arvados does on each notification).
     func refreshMetrics() {
         let now = self.clock.now
+        self.metrics.quarantined.record(self.quarantine.quarantined(at: now).count)
         var instances: [InstanceGaugeKey: Int] = [:]
         for category in PoolMetrics.categories {
             for name in self.configuration.instanceTypes.keys {

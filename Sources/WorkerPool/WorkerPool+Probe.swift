@@ -108,6 +108,7 @@ extension WorkerPool {
             }
             self.workers[id] = worker
         }
+        let before = worker.machine.state
         let actions = self.withMachine(id) {
             let run: Machine.RunProbeOutcome
             switch result.run {
@@ -117,6 +118,7 @@ extension WorkerPool {
             }
             return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
         }
+        self.recordProbe(id, before: before, booted: result.booted, actions: actions ?? [])
         self.perform(actions ?? [], on: id)
     }
 }

@@ -121,6 +121,7 @@ extension WorkerPool {
                 "worker.state": "\(state.rawValue)", "worker.idleBehavior": "\(behavior.rawValue)",
             ]
         )
+        self.recordAppeared(id, type: type!, state: state, behavior: behavior)
         self.saveTags(id)
         self.notify()
     }
@@ -138,6 +139,7 @@ extension WorkerPool {
         if let destroyed = machine.destroyed {
             self.metrics.timeFromShutdownToGone.recordNanoseconds(destroyed.duration(to: now).nanoseconds)
         }
+        self.recordVanished(id, worker, machine: machine)
         self.workers[id] = nil
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)

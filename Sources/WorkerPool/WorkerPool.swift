@@ -47,6 +47,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let makeExecutor: @Sendable (Instance) -> any WorkerExecutor
     nonisolated let wallClock: @Sendable () -> Timestamp
     nonisolated let metrics: PoolMetrics
+    /// Where the pool records its decisions (shutdowns, probe outcomes, adoptions, holds).
+    nonisolated let journal: JournalSink
     nonisolated let jobs: AsyncStream<Job>
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
@@ -57,6 +59,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
     var holds = CreateHolds<C.Instant>()
+    var quarantine: BootQuarantine<C.Instant>
     var loaded = false
     /// ``run()`` has returned: no more creates.
     var stopped = false
@@ -80,6 +83,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     ///     simulated cloud: ``InProcessWorkerExecutor``).
     ///   - wallClock: The current wall-clock time, for the times the API shows and container queue times.
     ///   - metricsFactory: Where the pool's metrics go.
+    ///   - journal: Where the pool records its decisions.
     public init(
         configuration: Configuration,
         instanceSet: Instances,
@@ -87,8 +91,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         logger: Logger,
         makeExecutor: @escaping @Sendable (Instance) -> any WorkerExecutor,
         wallClock: @escaping @Sendable () -> Timestamp = { WorkerPool.systemWallClock() },
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        journal: JournalSink = .none
     ) {
+        self.journal = journal
         self.configuration = configuration
         self.instanceSet = instanceSet
         self.clock = clock
@@ -97,6 +103,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         self.wallClock = wallClock
         self.metrics = PoolMetrics(factory: metricsFactory)
         (self.jobs, self.jobContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        self.quarantine = BootQuarantine(configuration: configuration.bootQuarantine)
         self.probeBudget = configuration.probeRate
         self.probeBudgetAt = clock.now
     }
@@ -302,6 +309,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Whether creates of `type` are held by a capacity error (of the type, its quota group, or all).
     public func atCapacity(_ type: InstanceType) -> Bool {
         self.holds.atCapacity(type, quotaGroup: self.instanceSet.quotaGroup(for: type), at: self.clock.now)
+            || self.isQuarantined(type.name)
     }
 
     /// The number of workers in each state, once the first cloud list has been applied.
@@ -380,6 +388,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 self.destroy(id, reason: reason)
             case .reportBootOutcome(let outcome):
                 self.metrics.bootOutcomes[outcome]?.increment()
+                self.bootOutcome(outcome, of: id)
             case .saveTags:
                 self.saveTags(id)
             case .notifyScheduler:
@@ -391,8 +400,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                     "Runner adopted",
                     metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"]
                 )
+                self.record(.adopt, instance: id, container: uuid, reason: "runner left by a previous dispatcher")
             case .runnerEnded(let uuid):
                 self.exited[uuid] = self.wallClock()
+                self.record(.runnerEnded, instance: id, container: uuid, reason: "runner no longer listed")
                 self.logger.info("Runner ended", metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"])
             case .sendTerm(let uuid):
                 self.sendTerm(uuid, on: id)
@@ -412,6 +423,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 "instance.id": "\(id)", "instance.type": "\(worker.type.name)", "shutdown.reason": "\(reason.rawValue)",
             ]
         )
+        self.recordShutdown(id, worker, reason: reason)
         let instance = worker.instance
         let logger = self.logger
         self.spawn {

@@ -5,6 +5,7 @@ public struct WorkerPoolError: Error, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
             case instanceNotFound
             case runnerBinaryUnreadable
+            case notQuarantined
         }
 
         private let wrapped: Wrapped
@@ -14,6 +15,8 @@ public struct WorkerPoolError: Error, Sendable, CustomStringConvertible {
         public static let instanceNotFound = Code(.instanceNotFound)
         /// `DeployRunnerBinary` cannot be read, so no worker can pass its boot probe.
         public static let runnerBinaryUnreadable = Code(.runnerBinaryUnreadable)
+        /// No quarantine holds the given instance type.
+        public static let notQuarantined = Code(.notQuarantined)
 
         public var description: String { "\(self.wrapped)" }
     }

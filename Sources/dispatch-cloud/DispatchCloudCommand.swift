@@ -33,6 +33,8 @@ struct DispatchCloudCommand: AsyncParsableCommand {
             LogsCommand.self,
             CancelCommand.self,
             InstancesCommand.self,
+            ExplainCommand.self,
+            QuarantineCommand.self,
             TLSCommand.self,
         ]
     )

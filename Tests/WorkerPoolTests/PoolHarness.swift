@@ -112,7 +112,8 @@ struct PoolHarness: Sendable {
         clock: ManualClock = ManualClock(),
         cloud existing: SimCloud? = nil,
         override: (@Sendable (String) -> WorkerCommandResult?)? = nil,
-        gate: CommandGate? = nil
+        gate: CommandGate? = nil,
+        journal: JournalSink = .none
     ) -> PoolHarness {
         var logger = Logger(label: "test.pool")
         logger.logLevel = .warning
@@ -136,7 +137,8 @@ struct PoolHarness: Sendable {
                 )
             },
             wallClock: { Timestamp(secondsSince1970: 1_800_000_000 + Int64(clock.now.offset.components.seconds)) },
-            metricsFactory: metrics
+            metricsFactory: metrics,
+            journal: journal
         )
         let task = Task { try await pool.run() }
         return PoolHarness(

@@ -414,6 +414,9 @@ struct PoolWorkerTests {
             "arvados_dispatchcloud_instances_time_from_shutdown_request_to_disappearance_seconds{}",
             "arvados_dispatchcloud_containers_time_from_queue_to_crunch_run_seconds{}",
             "arvados_dispatchcloud_instances_run_probe_duration_seconds{outcome}",
+            // This dispatcher's own: boot-failure quarantines.
+            "arvados_dispatchcloud_boot_quarantines{}",
+            "arvados_dispatchcloud_instance_types_quarantined{}",
         ]
         #expect(rendered == expected)
         let values = { (label: String, dimensions: [String: String]) in

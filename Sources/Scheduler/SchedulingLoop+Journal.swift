@@ -1,0 +1,119 @@
+public import DispatchModel
+
+extension SchedulingLoop {
+    /// Records what a pass decided: its locks, unlocks, cancels, starts, creates (with the containers they are
+    /// for and why that type) and kills, then every container whose reason to wait changed.
+    func record(_ plan: Plan, queue: QueueSnapshot, pool: PoolSnapshot, now: Timestamp) {
+        var instanceTypes: [InstanceID: InstanceTypeName] = [:]
+        var creates: [InstanceTypeName: [InstanceType]] = [:]
+        for action in plan.actions {
+            switch action {
+            case .lock(let uuid):
+                self.journal.record(JournalEvent(time: now, kind: .lock, container: uuid, reason: "locked to run"))
+            case .unlock(let uuid, let reason):
+                self.journal.record(JournalEvent(time: now, kind: .unlock, container: uuid, reason: reason))
+            case .cancel(let uuid, let reason):
+                self.journal.record(JournalEvent(time: now, kind: .cancel, container: uuid, reason: reason))
+            case .kill(let uuid, let reason):
+                self.journal.record(JournalEvent(time: now, kind: .kill, container: uuid, reason: reason))
+            case .start(let uuid, let id):
+                if instanceTypes.isEmpty {
+                    for instance in pool.instances {
+                        if let id = instance.id { instanceTypes[id] = instance.type.name }
+                    }
+                }
+                self.journal.record(
+                    JournalEvent(
+                        time: now,
+                        kind: .start,
+                        container: uuid,
+                        instance: id,
+                        instanceType: instanceTypes[id],
+                        reason: "started on a ready instance"
+                    )
+                )
+            case .create(let type):
+                creates[type.name, default: []].append(type)
+            case .shutdown, .forget:
+                // The pool records shutdowns with their reason; forgetting is bookkeeping.
+                break
+            }
+        }
+        var waiting: [ContainerUUID: ScheduledQueue.Code.Kind] = [:]
+        for position in plan.queue.indices {
+            let kind = plan.queue.kind(at: position)
+            guard kind.isJournalledWait else { continue }
+            let entry = plan.queue.entry(at: position)
+            let uuid = entry.uuid
+            waiting[uuid] = kind
+            guard self.journalledWaits[uuid] != kind, let status = plan.queue[position].status else { continue }
+            if case .waitingForNewInstance(let name) = status, creates[name]?.isEmpty == false {
+                let type = creates[name]!.removeFirst()
+                self.journal.record(Self.createEvent(type, for: entry, pool: pool, now: now))
+            }
+            self.journal.record(
+                JournalEvent(time: now, kind: .wait, container: uuid, reason: status.description)
+            )
+        }
+        self.journalledWaits = waiting
+    }
+
+    /// A create, for the container it is for: the type, its figures, and why not a cheaper eligible type.
+    static func createEvent(
+        _ type: InstanceType,
+        for entry: QueueEntry,
+        pool: PoolSnapshot,
+        now: Timestamp
+    )
+        -> JournalEvent
+    {
+        var skipped: [String] = []
+        for cheaper in entry.instanceTypes {
+            if cheaper.name == type.name { break }
+            let why = pool.isAtCapacity(cheaper) ? "at capacity" : "not chosen"
+            skipped.append("\(cheaper.name) (\(why))")
+        }
+        let reason =
+            skipped.isEmpty
+            ? "cheapest eligible type" : "cheaper eligible types passed over: " + skipped.joined(separator: ", ")
+        return JournalEvent(
+            time: now,
+            kind: .create,
+            container: entry.uuid,
+            instanceType: type.name,
+            reason: reason,
+            figures: [
+                .init("price", "\(type.price)"), .init("vcpus", "\(type.vcpus)"), .init("ram", "\(type.ram)"),
+                .init("needs_vcpus", "\(entry.resources.vcpus)"), .init("needs_ram", "\(entry.resources.ram)"),
+                .init("preemptible", "\(type.preemptible)"),
+            ]
+        )
+    }
+}
+
+extension ScheduledQueue.Code.Kind {
+    /// The statuses the journal records a change into: the reasons to wait.
+    var isJournalledWait: Bool {
+        switch self {
+        case .supervisorLimit, .previousAttempt, .newInstance, .instanceTypes, .cloudLimits, .maxInstances,
+            .clusterCapacity:
+            true
+        case .none, .preparing, .priorityZero:
+            false
+        }
+    }
+}
+
+extension SchedulingLoop {
+    /// The last pass's view of one container: its status and the pool as that pass saw it, with the
+    /// dynamic container limit (`nil` status: not in the last pass).
+    public func planningView(
+        of uuid: ContainerUUID
+    ) -> (status: SchedulingStatus?, pool: PoolSnapshot, maxContainers: Int) {
+        let queue = self.scheduledQueue()
+        for position in queue.indices where queue.entry(at: position).uuid == uuid {
+            return (queue[position].status, self.lastPool, self.planner.state.maxContainers)
+        }
+        return (nil, self.lastPool, self.planner.state.maxContainers)
+    }
+}
