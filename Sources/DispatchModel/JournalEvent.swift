@@ -90,6 +90,12 @@ public struct JournalEvent: Hashable, Sendable, Codable {
         self.figures = figures
     }
 
+    enum CodingKeys: String, CodingKey {
+        case sequence, time, kind, container, instance
+        case instanceType = "instance_type"
+        case reason, figures
+    }
+
     /// The event on one line, for the `explain` command: time, kind, subjects, reason, figures.
     public var line: String {
         var parts = [self.time.rfc3339, self.kind.rawValue]

@@ -94,6 +94,11 @@ enum DashboardPage {
           border-radius:5px; }
         #login p.error { color:var(--bad); }
         [hidden] { display:none !important; }
+        #quarantine-badge { background:#fde4e1; color:#8f2a22; font-weight:600; }
+        #timeline .whatif { margin:6px 0 10px; }
+        #timeline .whatif b { color:var(--fg); }
+        #timeline td.reason { white-space:normal; min-width:260px; }
+        #timeline td.figures { white-space:normal; color:var(--muted); font-size:12px; }
         </style>
         </head>
         <body>
@@ -101,6 +106,7 @@ enum DashboardPage {
           <h1>dispatch-cloud</h1>
           <span id="status">not connected</span>
           <span class="spacer"></span>
+          <span id="quarantine-badge" class="pill" hidden></span>
           <button id="logout" type="button" hidden>Forget token</button>
         </header>
         <form id="login" hidden>
@@ -141,6 +147,15 @@ enum DashboardPage {
                 <th class="num">VCPUs</th><th class="num">RAM</th><th class="num">Cost</th><th>Waiting</th>
                 <th>Scheduling status</th>
                 <th>Actions</th></tr></thead>
+              <tbody></tbody>
+            </table>
+          </section>
+          <section id="timeline" hidden>
+            <h2><span id="timeline-title"></span> <button id="timeline-close" type="button">close</button></h2>
+            <div class="whatif" id="timeline-whatif"></div>
+            <table id="timeline-events">
+              <thead><tr><th>Time</th><th>Decision</th><th>Container</th><th>Instance</th><th>Type</th>
+                <th>Reason</th><th>Figures</th></tr></thead>
               <tbody></tbody>
             </table>
           </section>
@@ -258,6 +273,10 @@ enum DashboardPage {
             onclick: (event) => act(event.target, "POST", "arvados/v1/dispatch/instances/kill", { instance_id: id },
               "Destroy " + id + " now, abandoning its containers? Reason:")
           }, "kill"));
+          actions.append(" ", el("button", {
+            type: "button", "data-action": "timeline", "data-instance": id,
+            onclick: () => openTimeline({ instance_id: id }, "Instance " + id)
+          }, "timeline"));
           if (!id) for (const button of actions.querySelectorAll("button")) button.disabled = true;
           const containers = (instance.running_container_uuids || []);
           return el("tr", { "data-instance": id || "", "data-state": instance.worker_state },
@@ -283,6 +302,10 @@ enum DashboardPage {
                 { container_uuid: c.uuid }, "Stop container " + c.uuid + "? Reason:")
             }, "kill"));
           }
+          actions.append(" ", el("button", {
+            type: "button", "data-action": "timeline", "data-container": c.uuid,
+            onclick: () => openTimeline({ container_uuid: c.uuid }, "Container " + c.uuid)
+          }, "timeline"));
           return el("tr", { "data-container": c.uuid, "data-state": c.state },
             el("td", {}, c.uuid), el("td", {}, el("span", { className: "pill " + c.state }, c.state)),
             el("td", { className: "num" }, c.priority), el("td", {}, type.ProviderType || "–"),
@@ -291,6 +314,31 @@ enum DashboardPage {
             el("td", {}, age(entry.first_seen_at)),
             el("td", { className: "status" }, entry.scheduling_status || ""), actions);
         }
+
+        async function openTimeline(params, title) {
+          $("timeline").hidden = false;
+          $("timeline-title").textContent = title;
+          $("timeline-whatif").replaceChildren("loading…");
+          try {
+            const answer = await api("GET", "arvados/v1/dispatch/explain", params);
+            const whatif = [];
+            if (answer.waiting_because) whatif.push(el("div", {}, el("b", {}, "Waiting because: "), answer.waiting_because));
+            if (answer.would_start_if) whatif.push(el("div", {}, el("b", {}, "Would start if: "), answer.would_start_if));
+            $("timeline-whatif").replaceChildren(...whatif);
+            const rows = (answer.events || []).map((e) => el("tr", { "data-kind": e.kind },
+              el("td", {}, e.time), el("td", {}, el("span", { className: "pill" }, e.kind)),
+              el("td", {}, e.container || "–"), el("td", {}, e.instance || "–"), el("td", {}, e.instance_type || "–"),
+              el("td", { className: "reason" }, e.reason),
+              el("td", { className: "figures" }, (e.figures || []).map((f) => f.name + "=" + f.value).join(", "))));
+            fill("timeline-events", rows, "No decisions recorded.", 7);
+          } catch (error) {
+            $("timeline-whatif").replaceChildren("error: " + error.message);
+            fill("timeline-events", [], "", 7);
+            if (error.auth) showLogin(error.message);
+          }
+          $("timeline").scrollIntoView({ block: "nearest" });
+        }
+        $("timeline-close").addEventListener("click", () => { $("timeline").hidden = true; });
 
         function fill(table, rows, emptyText, columns) {
           const body = $(table).tBodies[0];
@@ -353,8 +401,13 @@ enum DashboardPage {
         async function refresh() {
           clearTimeout(timer);
           try {
-            const [instances, queue] = await Promise.all([
-              api("GET", "arvados/v1/dispatch/instances"), api("GET", "arvados/v1/dispatch/containers")]);
+            const [instances, queue, quarantine] = await Promise.all([
+              api("GET", "arvados/v1/dispatch/instances"), api("GET", "arvados/v1/dispatch/containers"),
+              api("GET", "arvados/v1/dispatch/quarantine")]);
+            const held = (quarantine && quarantine.items) || [];
+            $("quarantine-badge").hidden = held.length === 0;
+            $("quarantine-badge").textContent = "quarantined: " +
+              held.map((q) => q.instance_type + " until " + new Date(q.until).toLocaleTimeString()).join(", ");
             const items = (instances && instances.items) || [], entries = (queue && queue.items) || [];
             fill("instances", items.map(instanceRow), "No instances.", 11);
             fill("queue", entries.map(queueRow), "The queue is empty.", 9);
