@@ -9,12 +9,17 @@ extension SchedulingLoop {
         for action in plan.actions {
             switch action {
             case .lock(let uuid):
+                guard self.journalCallsStarted.contains(uuid) else { continue }
                 self.journal.record(JournalEvent(time: now, kind: .lock, container: uuid, reason: "locked to run"))
             case .unlock(let uuid, let reason):
+                guard self.journalCallsStarted.contains(uuid) else { continue }
                 self.journal.record(JournalEvent(time: now, kind: .unlock, container: uuid, reason: reason))
             case .cancel(let uuid, let reason):
+                guard self.journalCallsStarted.contains(uuid) else { continue }
                 self.journal.record(JournalEvent(time: now, kind: .cancel, container: uuid, reason: reason))
             case .kill(let uuid, let reason):
+                guard self.journalledKills[uuid] != reason else { continue }
+                self.journalledKills[uuid] = reason
                 self.journal.record(JournalEvent(time: now, kind: .kill, container: uuid, reason: reason))
             case .start(let uuid, let id):
                 if instanceTypes.isEmpty {
@@ -56,6 +61,11 @@ extension SchedulingLoop {
             )
         }
         self.journalledWaits = waiting
+        self.journalCallsStarted.removeAll(keepingCapacity: true)
+        if !self.journalledKills.isEmpty {
+            let cached = Set(queue.entries.map(\.uuid))
+            self.journalledKills = self.journalledKills.filter { cached.contains($0.key) }
+        }
     }
 
     /// A create, for the container it is for: the type, its figures, and why not a cheaper eligible type.

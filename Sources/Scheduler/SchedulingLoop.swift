@@ -93,6 +93,11 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     let journal: JournalSink
     /// Each waiting container's last journalled wait, so only changes are recorded.
     var journalledWaits: [ContainerUUID: ScheduledQueue.Code.Kind] = [:]
+    /// Containers whose lock, unlock or cancel this pass actually started (a planned call for a container with
+    /// one in flight, or in its retry delay, is not made, and not journalled).
+    var journalCallsStarted: Set<ContainerUUID> = []
+    /// The last kill reason journalled per container, so a kill repeated while the runner stops is recorded once.
+    var journalledKills: [ContainerUUID: String] = [:]
     private var wake: AsyncStream<Void>.Continuation?
     /// Queue calls for ``run()`` to run in its own task group (so a shutdown waits for those in flight).
     private var calls: AsyncStream<@Sendable () async -> Void>.Continuation?
@@ -315,6 +320,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     ) {
         if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return }
         guard self.busy.insert(uuid).inserted else { return }
+        if self.journal.isEnabled { self.journalCallsStarted.insert(uuid) }
         self.queueCalls += 1
         let queue = self.queue
         let call: @Sendable () async -> Void = {

@@ -6,7 +6,7 @@ import Testing
 @testable import Scheduler
 
 /// The scheduling loop's journal records: a container through quota, capacity, a create, a start and, after
-/// its instance vanished, a requeue, in order.
+/// its instance vanished, a requeue, in order, through the loop's own passes.
 @Suite("Journal timeline")
 struct JournalTimelineTests {
     final class Collected: Sendable {
@@ -15,64 +15,148 @@ struct JournalTimelineTests {
         var all: [JournalEvent] { self.events.withLock { $0 } }
     }
 
+    /// A queue whose lock and unlock succeed (and change the container's state), counting calls.
+    final class ScriptedQueue: SchedulingQueue {
+        let state: Mutex<(entries: [QueueEntry], calls: Int)>
+
+        init(_ entries: [QueueEntry]) { self.state = Mutex((entries, 0)) }
+
+        var calls: Int { self.state.withLock { $0.calls } }
+
+        func set(_ uuid: ContainerUUID, _ newState: ContainerState) {
+            self.state.withLock { state in
+                for i in state.entries.indices where state.entries[i].uuid == uuid {
+                    state.entries[i].container.state = newState
+                }
+            }
+        }
+
+        func schedulingSnapshot() async -> QueueSnapshot {
+            QueueSnapshot(entries: self.state.withLock { $0.entries }, updatedAt: testNow)
+        }
+        func last503() async -> Timestamp? { nil }
+        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+        func lock(_ uuid: ContainerUUID) async throws {
+            self.set(uuid, .locked)
+            self.state.withLock { $0.calls += 1 }
+        }
+        func unlock(_ uuid: ContainerUUID) async throws {
+            self.set(uuid, .queued)
+            self.state.withLock { $0.calls += 1 }
+        }
+        func cancel(_ uuid: ContainerUUID) async throws { self.state.withLock { $0.calls += 1 } }
+        func forget(_ uuid: ContainerUUID) async {}
+    }
+
+    /// A pool whose snapshot the test sets; it accepts creates and starts.
+    final class ScriptedPool: SchedulingPool {
+        let snapshot = Mutex(PoolSnapshot())
+
+        func waitUntilLoaded() async {}
+        func schedulingSnapshot() async -> PoolSnapshot { self.snapshot.withLock { $0 } }
+        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+        func create(_ type: InstanceType) async -> Bool { true }
+        func startContainer(_ container: Container, on id: InstanceID) async -> Bool { true }
+        func shutdown(_ id: InstanceID) async -> Bool { true }
+        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }
+        func forgetContainer(_ uuid: ContainerUUID) async {}
+    }
+
+    static func makeLoop(
+        _ queue: ScriptedQueue,
+        _ pool: ScriptedPool,
+        _ collected: Collected
+    )
+        -> SchedulingLoop<ManualClock>
+    {
+        let second = Mutex<Int64>(0)
+        return SchedulingLoop(
+            queue: queue,
+            pool: pool,
+            clock: ManualClock(),
+            wallClock: {
+                Timestamp(
+                    secondsSince1970: testNow.secondsSince1970
+                        + second.withLock {
+                            $0 += 1
+                            return $0
+                        }
+                )
+            },
+            logger: LogLines().logger(),
+            journal: collected.sink
+        )
+    }
+
     @Test("Quota, capacity, create, start, preemption: the container's timeline reads in order")
     func timeline() async throws {
         let collected = Collected()
         let uuid = containerUUID(1)
+        let entries = StubQueue([container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)], chooser: .suite())
+            .snapshot.entries
+        let type = try #require(entries.first?.instanceTypes.first)
+        let queue = ScriptedQueue(entries)
+        let pool = ScriptedPool()
+        let loop = Self.makeLoop(queue, pool, collected)
+        func pass(_ snapshot: PoolSnapshot, calls: Int? = nil) async {
+            pool.snapshot.withLock { $0 = snapshot }
+            await loop.pass()
+            if let calls { _ = await eventually { queue.calls >= calls ? true : nil } }
+        }
+        // 1. Locked while creates are possible.
+        await pass(PoolSnapshot(), calls: 1)
+        // 2. The provider's quota holds creates: the Locked container that fits nowhere is unlocked and waits.
+        await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 1), calls: 2)
+        // 3. Quota lifted: locked again.
+        await pass(PoolSnapshot(quotaErrors: 1), calls: 3)
+        // 4. Every type out of capacity.
+        await pass(PoolSnapshot(quotaErrors: 1, capacityHolds: [.all]))
+        // 5. Capacity back: a create; then the instance is ready: a start.
+        await pass(PoolSnapshot(quotaErrors: 1))
+        let id = InstanceID(rawValue: "i-1")
+        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1))
+        // 6. The instance vanished with the container's runner (preempted): the reconciliation acts on it.
+        queue.set(uuid, .running)
+        await pass(PoolSnapshot(quotaErrors: 1))
+
+        let mine = collected.all.filter { $0.container == uuid }
+        let story = mine.map { event -> String in
+            guard event.kind == .wait else { return event.kind.rawValue }
+            if event.reason.contains("cloud account limits") { return "wait:quota" }
+            if event.reason.contains("all eligible instance types") { return "wait:types" }
+            if event.reason.contains("to boot") { return "wait:boot" }
+            return "wait:capacity"
+        }
+        #expect(
+            story == [
+                "lock", "wait:capacity", "unlock", "wait:quota", "lock", "wait:capacity", "wait:types", "create",
+                "wait:boot", "start", "cancel",
+            ],
+            "\(mine.map(\.line))"
+        )
+        #expect(mine.first { $0.kind == .unlock }?.reason == "pool capacity is used by higher priority containers")
+        #expect(mine.first { $0.kind == .create }?.reason == "cheapest eligible type")
+        #expect(mine.first { $0.kind == .create }?.instanceType == type.name)
+        #expect(mine.first { $0.kind == .start }?.instance == id)
+        // Times never go back.
+        #expect(mine.map(\.time) == mine.map(\.time).sorted())
+    }
+
+    @Test("A lock the loop does not make (one in flight or backing off) is not journalled")
+    func repeatedLockJournalledOnce() async throws {
+        let collected = Collected()
+        let queue = SchedulingLoopBackoffTests.FailingQueue(SchedulingLoopBackoffTests.queuedContainers(1))
         let loop = SchedulingLoop(
-            queue: SchedulingLoopBackoffTests.FailingQueue([]),
+            queue: queue,
             pool: SchedulingLoopBackoffTests.IdlePool(),
             clock: ManualClock(),
             logger: LogLines().logger(),
             journal: collected.sink
         )
-        var planner = SchedulingPlanner(configuration: .init())
-        var queue = StubQueue([container(1, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30)], chooser: .suite())
-        var second = 0
-        func pass(_ pool: PoolSnapshot) async -> Plan {
-            second += 1
-            let now = Timestamp(secondsSince1970: testNow.secondsSince1970 + Int64(second))
-            let plan = planner.plan(queue: queue.snapshot, pool: pool, now: now)
-            await loop.record(plan, queue: queue.snapshot, pool: pool, now: now)
-            return plan
-        }
-        // 1. The provider's quota holds creates.
-        _ = await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 1))
-        // 2. Quota lifted, every type out of capacity.
-        _ = await pass(PoolSnapshot(quotaErrors: 1, capacityHolds: [.all]))
-        // 3. Capacity back: a create.
-        let create = await pass(PoolSnapshot(quotaErrors: 1))
-        #expect(create.actions.contains { if case .create = $0 { true } else { false } })
-        // 4. The instance is ready: a start.
-        let id = InstanceID(rawValue: "i-1")
-        let type = try #require(queue.snapshot.entries.first?.instanceTypes.first)
-        _ = await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1))
-        // 5. The instance vanished with the container's runner: the reconciliation requeues it.
-        queue.changeState(uuid, from: .locked, to: .running)
-        let after = await pass(PoolSnapshot(quotaErrors: 1))
-        let kinds = collected.all.filter { $0.container == uuid }.map(\.kind)
-        let reasons = collected.all.filter { $0.container == uuid }.map(\.reason)
-        // At quota, the Locked container that fits no instance is unlocked first (Arvados's rule), then waits.
-        #expect(Array(kinds.prefix(6)) == [.unlock, .wait, .wait, .create, .wait, .start], "\(kinds) \(reasons)")
-        #expect(reasons[0] == "pool capacity is used by higher priority containers", "\(reasons[0])")
-        #expect(reasons[1].contains("cloud account limits"), "\(reasons[1])")
-        #expect(reasons[2].contains("at capacity for all eligible instance types"), "\(reasons[2])")
-        #expect(reasons[3] == "cheapest eligible type")
-        #expect(reasons[4].contains("Waiting for a \(type.name) instance to boot"))
-        #expect(collected.all.filter { $0.container == uuid }[5].instance == id)
-        // The pass after the preemption decided something about the container, and the journal has it last.
-        let decided = after.actions.compactMap { action -> JournalEvent.Kind? in
-            switch action {
-            case .unlock(uuid, _): .unlock
-            case .cancel(uuid, _): .cancel
-            case .kill(uuid, _): .kill
-            default: nil
-            }
-        }
-        #expect(!decided.isEmpty, "\(after.actions)")
-        #expect(kinds.last == decided.last)
-        // Times never go back.
-        let times = collected.all.map(\.time)
-        #expect(times == times.sorted())
+        await loop.pass()
+        await loop.pass()
+        await loop.pass()
+        #expect(collected.all.filter { $0.kind == .lock }.count == 1)
+        #expect(await loop.queueCallCount() == 1)
     }
 }
