@@ -151,7 +151,14 @@ struct Stack {
         logger.logLevel =
             ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_LOG"].flatMap { Logger.Level(rawValue: $0) }
             ?? .error
-        let dispatcher = try Dispatcher(config: config, drivers: DriverRegistry([.loopback]), logger: logger)
+        // DISPATCH_BENCHMARK_JOURNAL=off: no decision journal sink (the before/after comparison).
+        let journal = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_JOURNAL"] != "off"
+        let dispatcher = try Dispatcher(
+            config: config,
+            drivers: DriverRegistry([.loopback]),
+            logger: logger,
+            recordsDecisions: journal
+        )
         let service = Task { try await dispatcher.run(signals: false) }
         let root = URL(string: "\(scheme)://127.0.0.1:\(port)")!
         let client =
@@ -209,7 +216,10 @@ struct Stack {
 }
 
 func latency(count: Int) async throws {
-    print("== warm dispatch latency: \(count) containers one after another on an idle loopback instance")
+    let journal = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_JOURNAL"] == "off" ? "off" : "on"
+    print(
+        "== warm dispatch latency: \(count) containers one after another on an idle loopback instance (journal \(journal))"
+    )
     let stack = try await Stack.start(
         instanceTypes: """
                   small:

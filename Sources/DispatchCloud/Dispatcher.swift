@@ -61,6 +61,9 @@ public final class Dispatcher: Sendable {
     /// (tests pass an in-memory one). `quietAfter503` is how long after an API 503 the container limit stays
     /// down (Arvados: one minute, not configurable; tests shorten it).
     ///
+    /// `recordsDecisions: false` gives the pool and the scheduler no journal sink (the journal file is still
+    /// opened, and `explain` shows what is already in it): the benchmarks' before/after switch.
+    ///
     /// Throws ``DispatcherError`` naming the key or the resource at fault: a missing token, an unusable key,
     /// an unknown driver, a data directory another dispatcher holds.
     public init(
@@ -70,7 +73,8 @@ public final class Dispatcher: Sendable {
         metrics: MetricsRegistry? = nil,
         runnerSearchDirectory: String? = nil,
         metricsFactory: (any MetricsFactory)? = nil,
-        quietAfter503: Duration = .seconds(60)
+        quietAfter503: Duration = .seconds(60),
+        recordsDecisions: Bool = true
     ) throws(DispatcherError) {
         let metricsFactory = metricsFactory ?? metrics?.factory ?? MetricsSystem.factory
         self.config = config
@@ -150,7 +154,7 @@ public final class Dispatcher: Sendable {
                 )
             },
             metricsFactory: metricsFactory,
-            journal: self.journal.sink
+            journal: recordsDecisions ? self.journal.sink : .none
         )
 
         var containerAPI: ContainerAPIServer?
@@ -206,7 +210,7 @@ public final class Dispatcher: Sendable {
             configuration: schedulerConfiguration,
             logger: schedulerLogger,
             metricsFactory: metricsFactory,
-            journal: self.journal.sink
+            journal: recordsDecisions ? self.journal.sink : .none
         )
 
         var journalLogger = logger
