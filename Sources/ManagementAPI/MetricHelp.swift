@@ -28,7 +28,7 @@ public enum MetricHelp: Sendable {
             "Number of seconds between the queuing of a container and the start of crunch-run.",
         "arvados_dispatchcloud_instances_run_probe_duration_seconds": "Number of seconds per runProbe call.",
         // This dispatcher's boot-failure quarantine.
-        "arvados_dispatchcloud_boot_quarantines":
+        "arvados_dispatchcloud_boot_quarantines_total":
             "Number of times an (instance type, image) pair was quarantined after failed boots.",
         "arvados_dispatchcloud_instance_types_quarantined":
             "Number of instance types whose creates are held by a boot-failure quarantine.",

@@ -22,7 +22,7 @@ struct PoolMetrics: Sendable {
         static let timeFromShutdownToGone = prefix + "instances_time_from_shutdown_request_to_disappearance_seconds"
         static let timeFromQueueToRunner = prefix + "containers_time_from_queue_to_crunch_run_seconds"
         static let runProbeDuration = prefix + "instances_run_probe_duration_seconds"
-        static let quarantines = prefix + "boot_quarantines"
+        static let quarantines = prefix + "boot_quarantines_total"
         static let quarantined = prefix + "instance_types_quarantined"
     }
 

@@ -173,7 +173,7 @@ struct BootQuarantineTests {
         #expect(await pool.create(Self.type1))
         await #expect(throws: WorkerPoolError.self) { try await pool.liftQuarantine(Self.type2.name) }
         #expect(events.kinds(.quarantineLifted).map(\.reason).contains("lifted by operator"))
-        #expect(harness.metrics.counterValue("arvados_dispatchcloud_boot_quarantines") == 2)
+        #expect(harness.metrics.counterValue("arvados_dispatchcloud_boot_quarantines_total") == 2)
         await harness.stop()
     }
 }

@@ -415,7 +415,7 @@ struct PoolWorkerTests {
             "arvados_dispatchcloud_containers_time_from_queue_to_crunch_run_seconds{}",
             "arvados_dispatchcloud_instances_run_probe_duration_seconds{outcome}",
             // This dispatcher's own: boot-failure quarantines.
-            "arvados_dispatchcloud_boot_quarantines{}",
+            "arvados_dispatchcloud_boot_quarantines_total{}",
             "arvados_dispatchcloud_instance_types_quarantined{}",
         ]
         #expect(rendered == expected)
