@@ -68,6 +68,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var shuttingDown = false
     /// Failed polls, for rate-limited logging.
     private var pollFailures: RepeatedFailureLog<C.Instant>
+    /// How many times subscribers were told of a change; tests count scheduler wake-ups with it.
+    private(set) var notifications = 0
     /// Runs between fetching and merging; tests use it to race a lock against a poll.
     var afterPollForTesting: (@Sendable () async -> Void)?
 
@@ -123,6 +125,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private func unsubscribe(_ id: UUID) { self.subscribers[id] = nil }
 
     private func notify() {
+        self.notifications &+= 1
         for continuation in self.subscribers.values { continuation.yield() }
         self.reportMetrics()
     }
@@ -468,15 +471,12 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         for container in containers {
             if latest.updateValue(container, forKey: container.uuid) == nil { order.append(container.uuid) }
         }
+        var changed = false
         for uuid in order {
             guard let container = latest[uuid] else { continue }
             self.dontUpdate?.insert(uuid)
-            if var entry = self.current[uuid] {
-                // Set once: each change of the entry's container makes a new shared record.
-                var record = container
-                record.mounts = [:]
-                entry.container = record
-                self.current[uuid] = entry
+            if self.current[uuid] != nil {
+                changed = self.replace(with: container) || changed
                 continue
             }
             let wanted =
@@ -484,6 +484,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 || ((container.state == .locked || container.state == .running)
                     && self.authorizationUUID != nil && container.lockedByUUID == self.authorizationUUID)
             guard wanted else { continue }
+            changed = true
             if let reason = self.admitOrReject(container) {
                 Task { await self.cancelUnsatisfiable(container, message: reason) }
             }
@@ -491,7 +492,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         if let complete, let updatedAt = self.updatedAt, complete > updatedAt {
             self.updatedAt = complete
         }
-        self.notify()
+        // A record the cache already holds (the answer to this dispatcher's own lock, unlock or cancel, pushed
+        // again by the change feed) changes nothing: no second scheduling pass for it.
+        if changed { self.notify() }
     }
 
     // MARK: - Changing containers
@@ -566,12 +569,26 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// sends it along); mounts stay dropped, as in every cached record.
     private func apply(_ response: Container) {
         self.dontUpdate?.insert(response.uuid)
-        guard var entry = self.current[response.uuid] else { return }
-        var record = response
+        if self.replace(with: response) { self.notify() }
+    }
+
+    /// Replaces a cached entry's container with `record` (without its mounts); `false` when there is no
+    /// such entry or it already holds that record (pushed by the change feed before the call's answer, say).
+    private func replace(with record: Container) -> Bool {
+        guard var entry = self.current[record.uuid] else { return false }
+        var record = record
         record.mounts = [:]
+        // Cheap checks first: a different record almost always differs in one of these.
+        let cached = entry.container
+        if cached.modifiedAt == record.modifiedAt && cached.state == record.state
+            && cached.priority == record.priority && cached == record
+        {
+            return false
+        }
+        // Set once: each change of the entry's container makes a new shared record.
         entry.container = record
-        self.current[response.uuid] = entry
-        self.notify()
+        self.current[record.uuid] = entry
+        return true
     }
 
     // MARK: - Metrics

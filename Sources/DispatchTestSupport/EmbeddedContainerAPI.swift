@@ -16,6 +16,8 @@ public struct EmbeddedContainerAPI: Sendable {
     public let rootToken: String
     /// Submitter tokens the server trusts.
     public let submitterTokens: [String]
+    /// The server's feed of committed changes.
+    let changeFeed: ChangeFeed
 
     public static let defaultRootToken = "root-token-for-tests"
 
@@ -54,9 +56,26 @@ public struct EmbeddedContainerAPI: Sendable {
                 port: port,
                 dataDirectory: directory,
                 rootToken: rootToken,
-                submitterTokens: submitterTokens
+                submitterTokens: submitterTokens,
+                changeFeed: server.changes
             )
             return try await body(api)
+        }
+    }
+
+    /// Every container change the server commits from now on, in commit order, in the batches an embedded
+    /// dispatcher's queue gets them (``ContainerAPIServer/changes``).
+    public func changes() -> AsyncStream<[Container]> {
+        let subscription = self.changeFeed.subscribe()
+        return AsyncStream { continuation in
+            let task = Task {
+                while let batch = await subscription.next() { continuation.yield(batch.containers) }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in
+                task.cancel()
+                subscription.cancel()
+            }
         }
     }
 

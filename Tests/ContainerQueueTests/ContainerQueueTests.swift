@@ -339,6 +339,33 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("The lock's answer and the same record pushed by the change feed wake the scheduler once, not twice")
+    func lockNotifiesOnce() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queue = Self.queue(api)
+            let container = try await api.createContainer(command: ["true"])
+            try await queue.update()
+            let changes = api.changes()
+            var pushed = changes.makeAsyncIterator()
+            let before = await queue.notifications
+            try await queue.lock(container.uuid)
+            #expect(await queue.notifications == before + 1)
+            #expect(await queue.entry(container.uuid)?.container.state == .locked)
+            // The record the store committed for the lock, as the embedded dispatcher's feed delivers it.
+            let committed = try #require(await pushed.next()).last { $0.uuid == container.uuid }
+            let record = try #require(committed)
+            #expect(record.state == .locked)
+            await queue.applyPushed([record], complete: nil)
+            #expect(await queue.notifications == before + 1, "the same record again changes nothing")
+            // A record that differs still notifies.
+            var raised = record
+            raised.priority = 7
+            await queue.applyPushed([raised], complete: nil)
+            #expect(await queue.notifications == before + 2)
+            #expect(await queue.entry(container.uuid)?.container.priority == 7)
+        }
+    }
+
     @Test("Subscribers hear of every update")
     func notifications() async throws {
         try await EmbeddedContainerAPI.with { api in
