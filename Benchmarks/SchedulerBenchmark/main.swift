@@ -240,6 +240,7 @@ for scenario in scenarios {
             case .start: "start"
             case .shutdown: "shutdown"
             case .kill: "kill"
+            case .finished: "finished"
             case .forget: "forget"
             }
         counts[kind, default: 0] += 1

@@ -81,7 +81,11 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
                     lastBusy: view.lastBusy
                 )
             },
-            runners: state.runners.mapValues { PoolSnapshot.Runner(exitedAt: $0) },
+            runners: Dictionary(
+                uniqueKeysWithValues: state.runners.map { uuid, exitedAt in
+                    (uuid, PoolSnapshot.Runner(exitedAt: exitedAt, finishing: state.finishing.contains(uuid)))
+                }
+            ),
             atQuota: state.atQuota,
             quotaHeld: state.quotaHeld,
             quotaErrors: state.quotaErrors,
@@ -103,6 +107,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
     package func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool {
         await self.pool.killContainer(uuid, reason: reason)
     }
+
+    package func containerFinished(_ uuid: ContainerUUID) async { await self.pool.containerFinished(uuid) }
 
     package func forgetContainer(_ uuid: ContainerUUID) async { await self.pool.forgetContainer(uuid) }
 }

@@ -28,6 +28,10 @@ public struct Plan: Sendable {
         case shutdown(InstanceID)
         /// Kill the container's runner and make the pool forget it.
         case kill(ContainerUUID, reason: String)
+        /// The container is Complete and its runner alive: it finalized the container and exits by itself, so
+        /// the pool stops counting it and sends SIGTERM only if a probe still finds it `TimeoutSignal` later.
+        /// (Arvados kills it at once: a program start and an SSH session per container.)
+        case finished(ContainerUUID)
         /// Drop the container from the queue cache.
         case forget(ContainerUUID)
     }

@@ -60,10 +60,22 @@ public struct PoolSnapshot: Sendable {
     public struct Runner: Hashable, Sendable {
         /// When the pool noticed the runner had exited; `nil` while it is starting or running.
         public var exitedAt: Timestamp?
+        /// Its container is Complete and the pool already waits for it to exit by itself
+        /// (``Plan/Action/finished(_:)`` was applied).
+        public var finishing: Bool
 
-        public init(exitedAt: Timestamp? = nil) {
+        public init(exitedAt: Timestamp? = nil, finishing: Bool = false) {
             self.exitedAt = exitedAt
+            self.finishing = finishing
         }
+    }
+
+    /// The runners that count against the container limit: all but those whose container is Complete and that
+    /// are exiting by themselves (``Runner/finishing``), which hold no slot and make no more API requests.
+    public var activeRunnerCount: Int {
+        var count = self.runners.count
+        for runner in self.runners.values where runner.finishing { count -= 1 }
+        return count
     }
 
     /// Whether the pool would refuse to create an instance of `type` because the cloud is out of capacity.

@@ -38,6 +38,8 @@ public protocol SchedulingPool: Sendable {
     func shutdown(_ id: InstanceID) async -> Bool
     /// Starts stopping the container's runner; `false` if no worker has it.
     func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool
+    /// The container is Complete and its runner is exiting by itself (``Plan/Action/finished(_:)``).
+    func containerFinished(_ uuid: ContainerUUID) async
     /// Forgets that the container's runner ended.
     func forgetContainer(_ uuid: ContainerUUID) async
 }
@@ -301,6 +303,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         case .kill(let uuid, let reason):
             _ = await self.pool.killContainer(uuid, reason: reason)
             await self.pool.forgetContainer(uuid)
+        case .finished(let uuid):
+            await self.pool.containerFinished(uuid)
         case .forget(let uuid):
             await self.queue.forget(uuid)
         }

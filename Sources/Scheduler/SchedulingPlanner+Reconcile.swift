@@ -8,14 +8,16 @@ extension SchedulingPlanner {
     /// | Running | no runner, and no unknown worker without runners (one not yet listed) | cancel |
     /// | Running | runner exited before the last queue update started | cancel |
     /// | Running | runner alive, priority 0 | kill |
-    /// | Complete, Cancelled | runner | kill |
+    /// | Complete | runner alive | finished (once) |
+    /// | Complete | runner exited, not yet forgotten | kill |
+    /// | Cancelled | runner | kill |
     /// | Complete, Cancelled | no runner | forget |
     /// | Queued | runner | kill |
     /// | Queued | no runner, priority 0 | forget |
     /// | Locked | runner exited before the last queue update started | unlock |
     /// | Locked | runner alive, priority 0 | kill |
     /// | Locked | no runner, priority 0 | unlock |
-    /// | (absent) | runner | kill |
+    /// | (absent) | runner, not finishing | kill |
     ///
     /// "Before the last queue update started" means a queue poll that began after the runner's exit has
     /// completed, so a container that finalized itself has had the chance to show its final state.
@@ -60,7 +62,10 @@ extension SchedulingPlanner {
                     actions.append(.cancel(uuid, reason: "not running on any worker"))
                 }
             case .complete, .cancelled:
-                if runner != nil {
+                if let runner, runner.exitedAt == nil, state == .complete {
+                    // It finalized the container and is exiting: no `--kill` unless it lingers.
+                    if !runner.finishing { actions.append(.finished(uuid)) }
+                } else if runner != nil {
                     // Nothing the runner does now matters; killing it frees the worker.
                     actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
                 } else {
@@ -85,7 +90,9 @@ extension SchedulingPlanner {
                 }
             }
         }
-        for uuid in match.unmatched {
+        // A finishing runner's container (Complete) may leave the queue before a probe sees the runner gone:
+        // the pool already waits for it, and kills it itself if it lingers.
+        for uuid in match.unmatched where pool.runners[uuid]?.finishing != true {
             actions.append(.kill(uuid, reason: "not in queue"))
         }
     }

@@ -54,6 +54,21 @@ extension WorkerPool {
         return true
     }
 
+    /// The container is Complete: its runner finalized it and exits by itself, so it stops counting against its
+    /// worker's capacity now, without the `--kill` Arvados sends; a probe confirms it is gone, and one still there
+    /// `TimeoutSignal` later is sent SIGTERM (``WorkerStateMachine/runnerFinished(_:at:)``).
+    public func containerFinished(_ uuid: ContainerUUID) {
+        guard let id = self.workers.first(where: { $0.value.machine.hasContainer(uuid) })?.key else { return }
+        let now = self.clock.now
+        let actions = self.withMachine(id) { $0.runnerFinished(uuid, at: now) } ?? []
+        guard !actions.isEmpty else { return }
+        self.logger.debug(
+            "Container complete: its runner is finishing",
+            metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"]
+        )
+        self.perform(actions, on: id)
+    }
+
     /// Forgets that a container's runner ended (the scheduler has dealt with it).
     public func forgetContainer(_ uuid: ContainerUUID) {
         // The scheduler counts an instance running a container it no longer knows as full: tell it the

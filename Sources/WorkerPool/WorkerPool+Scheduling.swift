@@ -6,6 +6,9 @@ public struct PoolSchedulingState: Sendable {
     public var instances: [InstanceView]
     /// Containers with a runner (`nil`) or whose runner ended (when) (``WorkerPool/running()``).
     public var runners: [ContainerUUID: Timestamp?]
+    /// The runners among them whose container is Complete, waiting to exit by themselves
+    /// (``WorkerPool/containerFinished(_:)``).
+    public var finishing: Set<ContainerUUID>
     /// Whether creates are held by quota or `MaxInstances`.
     public var atQuota: Bool
     /// Whether a provider quota error holds creates (without `MaxInstances`).
@@ -33,6 +36,7 @@ extension WorkerPool {
         return PoolSchedulingState(
             instances: self.instances(),
             runners: self.running(),
+            finishing: Set(self.workers.values.flatMap { $0.machine.finishing.keys }),
             atQuota: self.atQuota(),
             quotaHeld: self.holds.quotaHeld(at: now),
             quotaErrors: self.holds.quotaErrors,

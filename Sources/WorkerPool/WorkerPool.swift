@@ -329,6 +329,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         for worker in self.workers.values {
             for uuid in worker.machine.starting.keys { result[uuid] = .some(nil) }
             for uuid in worker.machine.running.keys { result[uuid] = .some(nil) }
+            for uuid in worker.machine.finishing.keys { result[uuid] = .some(nil) }
         }
         for (uuid, exitedAt) in self.exited { result[uuid] = .some(exitedAt) }
         return result

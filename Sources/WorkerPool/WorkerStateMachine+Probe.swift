@@ -75,6 +75,10 @@ extension WorkerStateMachine {
         }
 
         self.probed = now
+        if let list, !self.finishing.isEmpty {
+            // Valid whatever changed meanwhile: it only concerns runners marked before the probe started.
+            actions += self.finishingProbed(listed: Set(list.running), probeStartedAt: ticket.startedAt, at: now)
+        }
         guard self.currentGeneration == ticket.generation else {
             // A start, kill or sync changed the worker after the probe began: the listing may predate a
             // container that was just started. Leave the runners alone; the next probe catches up.
@@ -133,7 +137,7 @@ extension WorkerStateMachine {
         at now: Instant
     ) -> Bool {
         var changed = false
-        for uuid in listed where self.running[uuid] == nil {
+        for uuid in listed where self.running[uuid] == nil && self.finishing[uuid] == nil {
             if let runner = self.starting.removeValue(forKey: uuid) {
                 self.running[uuid] = runner
             } else {

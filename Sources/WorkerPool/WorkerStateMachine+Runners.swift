@@ -39,6 +39,45 @@ extension WorkerStateMachine {
         return [.sendTerm(uuid), .scheduleKillTick(uuid, after: self.timeouts.signal)]
     }
 
+    /// The container is Complete: its runner finalized it and is exiting by itself. Instead of Arvados's
+    /// immediate `--kill` (a program start and an SSH session per container, for a runner that is nearly
+    /// always gone by then), the runner moves to ``finishing``: it stops counting against the worker's
+    /// capacity at once, the next probe that no longer lists it ends it, and one still listed `TimeoutSignal`
+    /// later gets SIGTERM (``finishingProbed(listed:probeStartedAt:at:)``).
+    ///
+    /// Idempotent; `[]` when the worker has no such runner or it is already finishing.
+    public mutating func runnerFinished(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
+        guard self.finishing[uuid] == nil,
+            var runner = self.running.removeValue(forKey: uuid) ?? self.starting.removeValue(forKey: uuid)
+        else { return [] }
+        runner.finishedAt = now
+        self.finishing[uuid] = runner
+        self.touch(at: now)
+        self.busy = now
+        if self.state == .running && self.running.isEmpty && self.starting.isEmpty { self.state = .idle }
+        return [.notifyScheduler]
+    }
+
+    /// A probe started at `probeStartedAt` listed `listed`: ends the finishing runners it no longer lists
+    /// (their locks are released: they have exited) and sends SIGTERM to those still listed `TimeoutSignal`
+    /// after their container completed. Listings from probes started before a runner was marked finishing
+    /// say nothing about it.
+    mutating func finishingProbed(listed: Set<ContainerUUID>, probeStartedAt: Instant, at now: Instant) -> [Action] {
+        var actions: [Action] = []
+        for (uuid, runner) in self.finishing.sorted(by: { $0.key < $1.key }) {
+            guard let since = runner.finishedAt, since <= probeStartedAt else { continue }
+            if !listed.contains(uuid) {
+                actions += self.closeRunner(uuid, at: now)
+            } else if runner.killRequestedAt == nil && since.duration(to: probeStartedAt) >= self.timeouts.signal {
+                actions += self.killContainer(uuid, reason: "still running after its container completed", at: now)
+            }
+        }
+        if actions.contains(where: { if case .runnerEnded = $0 { true } else { false } }) {
+            actions.append(.notifyScheduler)
+        }
+        return actions
+    }
+
     /// A `--kill 15` finished. Exit 0 means the runner is gone.
     public mutating func termSent(_ uuid: ContainerUUID, succeeded: Bool, at now: Instant) -> [Action] {
         guard succeeded else { return [] }
@@ -69,7 +108,8 @@ extension WorkerStateMachine {
 
     /// Forgets a runner that has ended; the worker goes idle when it was the last one.
     mutating func closeRunner(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
-        guard self.running.removeValue(forKey: uuid) != nil else { return [] }
+        guard self.running.removeValue(forKey: uuid) != nil || self.finishing.removeValue(forKey: uuid) != nil
+        else { return [] }
         self.touch(at: now)
         if self.state == .running && self.running.isEmpty && self.starting.isEmpty { self.state = .idle }
         return [.runnerEnded(uuid)]
@@ -83,6 +123,10 @@ extension WorkerStateMachine {
         }
         if var runner = self.starting[uuid] {
             defer { self.starting[uuid] = runner }
+            return body(&runner)
+        }
+        if var runner = self.finishing[uuid] {
+            defer { self.finishing[uuid] = runner }
             return body(&runner)
         }
         return nil

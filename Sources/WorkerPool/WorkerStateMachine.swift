@@ -61,6 +61,8 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
         public var killReason: String?
         /// SIGTERM went unanswered for `TimeoutTERM`: the pool has given up on this runner.
         public var givenUp: Bool = false
+        /// When the scheduler reported the container Complete (the runner is then in ``finishing``).
+        public var finishedAt: Instant?
 
         public init() {}
     }
@@ -84,6 +86,10 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
     public internal(set) var starting: [ContainerUUID: Runner] = [:]
     /// Runners the last probe or start confirmed.
     public internal(set) var running: [ContainerUUID: Runner] = [:]
+    /// Runners whose container is Complete: each finalized its container and exits by itself, so it no longer
+    /// counts against the worker's capacity. A probe started after that which no longer lists one ends it; one
+    /// still listed `TimeoutSignal` after is sent SIGTERM as any other runner (see ``runnerFinished(_:at:)``).
+    public internal(set) var finishing: [ContainerUUID: Runner] = [:]
     /// The boot outcome, once reported.
     public internal(set) var bootOutcome: BootOutcome?
     /// Whether a probe is in flight; the pool never runs two at once on one worker.
@@ -115,9 +121,9 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
         (Array(self.starting.keys) + Array(self.running.keys)).sorted()
     }
 
-    /// Whether a runner for `uuid` is starting or running on this worker.
+    /// Whether a runner for `uuid` is starting, running or finishing on this worker.
     public func hasContainer(_ uuid: ContainerUUID) -> Bool {
-        self.starting[uuid] != nil || self.running[uuid] != nil
+        self.starting[uuid] != nil || self.running[uuid] != nil || self.finishing[uuid] != nil
     }
 
     /// Whether the scheduler may start containers here now.

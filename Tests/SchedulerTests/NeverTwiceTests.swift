@@ -75,6 +75,7 @@ struct NeverTwiceTests {
         }
         func shutdown(_ id: InstanceID) async -> Bool { false }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
+        func containerFinished(_ uuid: ContainerUUID) async {}
         func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 

@@ -151,7 +151,7 @@ struct QuotaChurnTests {
             case .shutdown(let id):
                 guard let vm = self.vms[id], vm.state == .booting || vm.state == .idle else { return }
                 self.vms[id] = nil
-            case .kill(let uuid, _):
+            case .kill(let uuid, _), .finished(let uuid):
                 if let runner = self.runners.removeValue(forKey: uuid) {
                     self.vms[runner.instance]?.running = nil
                     self.vms[runner.instance]?.state = .idle

@@ -53,6 +53,8 @@ struct ReconcileTests {
     enum RunnerState: String, Sendable {
         case none
         case alive
+        /// Alive, and the pool already waits for it to exit by itself.
+        case finishing
         /// Exited before the last queue update started.
         case exitedBeforeUpdate
         /// Exited after the last queue update started, so the queue may not show the outcome yet.
@@ -85,7 +87,12 @@ struct ReconcileTests {
         Row(state: .running, priority: 1, runner: .exitedAfterUpdate, expected: nil),
         Row(state: .running, priority: 1, runner: .alive, expected: nil),
         Row(state: .running, priority: 0, runner: .alive, expected: .kill(uuid, reason: "priority=0")),
-        Row(state: .complete, priority: 1, runner: .alive, expected: .kill(uuid, reason: "state=Complete")),
+        // The runner that finalized it is exiting: the pool stops counting it, without Arvados's `--kill`.
+        Row(state: .complete, priority: 1, runner: .alive, expected: .finished(uuid)),
+        Row(state: .complete, priority: 1, runner: .finishing, expected: nil),
+        Row(state: .complete, priority: 1, runner: .exitedAfterUpdate, expected: .kill(uuid, reason: "state=Complete")),
+        // Cancelled by a user while it ran: the runner may still be running the process.
+        Row(state: .cancelled, priority: 1, runner: .alive, expected: .kill(uuid, reason: "state=Cancelled")),
         Row(
             state: .cancelled,
             priority: 0,
@@ -119,6 +126,7 @@ struct ReconcileTests {
         switch row.runner {
         case .none: break
         case .alive: runners[Self.uuid] = .init()
+        case .finishing: runners[Self.uuid] = .init(finishing: true)
         case .exitedBeforeUpdate: runners[Self.uuid] = .init(exitedAt: updated.addingSeconds(-1))
         case .exitedAfterUpdate: runners[Self.uuid] = .init(exitedAt: updated.addingSeconds(1))
         }
@@ -150,5 +158,41 @@ struct ReconcileTests {
                 .kill(containerUUID(3), reason: "not in queue"), .kill(containerUUID(9), reason: "not in queue"),
             ]
         )
+    }
+
+    @Test("A finishing runner whose Complete container left the queue is left to the pool, not killed")
+    func finishingRunnerNotInQueue() {
+        var actions: [Plan.Action] = []
+        SchedulingPlanner.reconcile(
+            queue: QueueSnapshot(entries: [], updatedAt: testNow),
+            pool: PoolSnapshot(runners: [containerUUID(9): .init(finishing: true), containerUUID(3): .init()]),
+            into: &actions
+        )
+        #expect(actions == [.kill(containerUUID(3), reason: "not in queue")])
+    }
+
+    @Test("Finishing runners hold no slot: at MaxInstances a new container still starts on the freed worker")
+    func finishingRunnerHoldsNoSlot() {
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxInstances = 1
+        let next = container(2, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30)
+        let entry = QueueEntry(
+            container: next,
+            instanceTypes: [instanceType(1)],
+            resources: InstanceResources(vcpus: 1, ram: .giB(1)),
+            firstSeenAt: testNow
+        )
+        var planner = SchedulingPlanner(configuration: configuration)
+        let plan = planner.plan(
+            queue: QueueSnapshot(entries: [entry], updatedAt: testNow),
+            pool: PoolSnapshot(
+                instances: [InstanceSnapshot(id: "i-1", type: instanceType(1), state: .idle)],
+                runners: [containerUUID(1): .init(finishing: true)],
+                atQuota: true,
+                maxInstances: 1
+            ),
+            now: testNow
+        )
+        #expect(plan.actions.contains(.start(next.uuid, on: "i-1")))
     }
 }

@@ -226,7 +226,7 @@ struct Harness {
         case .create(let type): self.pool.create(type)
         case .start(let uuid, let id): self.pool.startContainer(uuid, on: id)
         case .shutdown: self.pool.shutdowns += 1
-        case .kill(let uuid, _):
+        case .kill(let uuid, _), .finished(let uuid):
             self.pool.kills.append(uuid)
             self.pool.running[uuid] = nil
         case .forget(let uuid): self.queue.forget(uuid)

@@ -62,6 +62,7 @@ struct SchedulingLoopBackoffTests {
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
         func shutdown(_ id: InstanceID) async -> Bool { false }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
+        func containerFinished(_ uuid: ContainerUUID) async {}
         func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 

@@ -290,6 +290,33 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("A Complete container's runner frees its slot at once and is never sent --kill once a probe finds it gone")
+    func finishedRunnerWithoutKill() async throws {
+        // The runner is listed until the test says it exited (its lock released).
+        let exited = Mutex(false)
+        let (harness, id) = try await Self.idleWorker(override: { command in
+            command.contains("--list") && exited.withLock({ $0 }) ? WorkerCommandResult(exitStatus: 0) : nil
+        })
+        let uuid = Fixtures.container(1).uuid
+        #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
+        await harness.eventually("the runner started") { await $0.workers[id]?.machine.running[uuid] != nil }
+        await harness.pool.containerFinished(uuid)
+        let state = await harness.pool.schedulingState()
+        #expect(state.finishing == [uuid])
+        #expect(state.runners[uuid] == .some(nil), "still there for the scheduler, as alive")
+        #expect(state.instances.first?.runningContainerUUIDs == [])
+        #expect(state.instances.first?.workerState == .idle)
+        // Another container may start on the worker at once.
+        #expect(await harness.pool.startContainer(Fixtures.container(2), type: Self.type1.name))
+        exited.withLock { $0 = true }
+        harness.advanceProbeTick()
+        await harness.eventually("the finished runner ended") { pool in
+            (await pool.running()[uuid] ?? nil) != nil
+        }
+        #expect(harness.commands.matching("--kill").isEmpty)
+        await harness.stop()
+    }
+
     @Test("A runner that ignores SIGTERM gets it every TimeoutSignal until TimeoutTERM, then the worker drains")
     func termLoopThenDrain() async throws {
         let (harness, id) = try await Self.idleWorker(override: { command in

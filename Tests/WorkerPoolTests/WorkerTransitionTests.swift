@@ -301,6 +301,82 @@ struct WorkerTransitionTests {
         #expect(machine.killTick(Self.uuid, at: Self.at(130)).isEmpty)
     }
 
+    @Test("A Complete container's runner stops counting at once and a later probe ends it, with no SIGTERM")
+    func finishedRunnerNeedsNoKill() throws {
+        var machine = Self.machine(.running, running: [Self.uuid, Self.other])
+        // A probe in flight from before the container completed says nothing about its runner.
+        let earlyStarted = machine.probeStarting(at: Self.at(0))
+        let early = try #require(earlyStarted)
+        #expect(machine.runnerFinished(Self.uuid, at: Self.at(1)) == [.notifyScheduler])
+        #expect(machine.runnerFinished(Self.uuid, at: Self.at(1)).isEmpty)
+        #expect(machine.containers == [Self.other])
+        #expect(machine.hasContainer(Self.uuid))
+        #expect(machine.state == .running)
+        let stale = machine.probeFinished(
+            early,
+            booted: true,
+            run: .listed(RunnerList(running: [Self.other])),
+            at: Self.at(1)
+        )
+        #expect(!stale.contains(.runnerEnded(Self.uuid)))
+        #expect(machine.finishing[Self.uuid] != nil)
+        // Still listed just after: it is exiting; neither adopted again nor signalled.
+        let listedStarted = machine.probeStarting(at: Self.at(2))
+        let listed = try #require(listedStarted)
+        let still = machine.probeFinished(
+            listed,
+            booted: true,
+            run: .listed(RunnerList(running: [Self.uuid, Self.other])),
+            at: Self.at(2)
+        )
+        #expect(!still.contains(.adoptRunner(Self.uuid)) && !still.contains(.sendTerm(Self.uuid)))
+        #expect(machine.running[Self.uuid] == nil)
+        // Gone from a later listing: its lock is released, the runner ended.
+        let laterStarted = machine.probeStarting(at: Self.at(3))
+        let later = try #require(laterStarted)
+        let ended = machine.probeFinished(
+            later,
+            booted: true,
+            run: .listed(RunnerList(running: [Self.other])),
+            at: Self.at(3)
+        )
+        #expect(ended.contains(.runnerEnded(Self.uuid)) && ended.contains(.notifyScheduler))
+        #expect(!ended.contains(.sendTerm(Self.uuid)))
+        #expect(!machine.hasContainer(Self.uuid))
+    }
+
+    @Test("The last runner finishing makes the worker idle and ready for the next container")
+    func finishedRunnerFreesTheWorker() {
+        var machine = Self.machine(.running, running: [Self.uuid])
+        _ = machine.runnerFinished(Self.uuid, at: Self.at(1))
+        #expect(machine.state == .idle)
+        #expect(machine.containers.isEmpty)
+        #expect(machine.startContainer(Self.other, at: Self.at(1)) == [.startRunner(Self.other), .notifyScheduler])
+        // A runner whose container completes before its `--detach` returned finishes the same way.
+        #expect(machine.runnerFinished(Self.other, at: Self.at(2)) == [.notifyScheduler])
+        machine.runnerStarted(Self.other, at: Self.at(2))
+        #expect(machine.running.isEmpty && machine.state == .idle)
+    }
+
+    @Test("A finishing runner still listed TimeoutSignal after its container completed gets SIGTERM as Arvados's")
+    func lingeringFinishedRunnerIsKilled() throws {
+        var machine = Self.machine(.running, running: [Self.uuid])
+        _ = machine.runnerFinished(Self.uuid, at: Self.at(0))
+        let list = Machine.RunProbeOutcome.listed(RunnerList(running: [Self.uuid]))
+        let firstStarted = machine.probeStarting(at: Self.at(4))
+        let first = try #require(firstStarted)
+        #expect(!machine.probeFinished(first, booted: true, run: list, at: Self.at(4)).contains(.sendTerm(Self.uuid)))
+        let secondStarted = machine.probeStarting(at: Self.at(5))
+        let second = try #require(secondStarted)
+        let actions = machine.probeFinished(second, booted: true, run: list, at: Self.at(5))
+        #expect(actions.contains(.sendTerm(Self.uuid)))
+        #expect(actions.contains(.scheduleKillTick(Self.uuid, after: .seconds(5))))
+        #expect(
+            machine.termSent(Self.uuid, succeeded: true, at: Self.at(6)) == [.runnerEnded(Self.uuid), .notifyScheduler]
+        )
+        #expect(!machine.hasContainer(Self.uuid))
+    }
+
     @Test("A destroyed instance still listed is destroyed again after TimeoutShutdown")
     func destroyRetry() {
         var machine = Self.machine(.idle)

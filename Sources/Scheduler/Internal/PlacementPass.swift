@@ -123,7 +123,7 @@ struct PlacementPass {
 
     /// Updates the dynamic container limit (reference §3.4 step 3) and derives the supervisor limit.
     mutating func adjustLimits(_ state: inout SchedulingPlanner.State) {
-        let running = self.pool.runners.count
+        let running = self.pool.activeRunnerCount
         if let last503 = self.pool.last503At, state.last503Seen.map({ last503 > $0 }) ?? true {
             // Stay just below the load at which the API started refusing requests.
             state.last503Seen = last503
@@ -174,7 +174,7 @@ struct PlacementPass {
 
     /// Walks the queue in order: locks, starts, creates and tentative allocations (reference §3.4 step 4).
     mutating func place() {
-        var trying = self.pool.runners.count
+        var trying = self.pool.activeRunnerCount
         var position = 0
         var supervisors = 0
         for k in self.info.indices {
