@@ -39,8 +39,9 @@ extension SchedulingLoop {
                 )
             case .create(let type):
                 creates[type.name, default: []].append(type)
-            case .shutdown, .forget:
-                // The pool records shutdowns with their reason; forgetting is bookkeeping.
+            case .shutdown, .forget, .finished:
+                // The pool records shutdowns with their reason; forgetting and a finished runner's release are
+                // bookkeeping.
                 break
             }
         }

