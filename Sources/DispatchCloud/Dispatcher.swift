@@ -504,6 +504,7 @@ public final class Dispatcher: Sendable {
         scheduler.planner.maxRunningContainersPerInstance = cloudVMs.maxRunningContainersPerInstance
         scheduler.staleLockTimeout = config.containers.staleLockTimeout
         scheduler.planner.quietAfter503 = quietAfter503
+        scheduler.planner.maxHourlySpend = config.dispatchCloud.maxHourlySpend
         return scheduler
     }
 

@@ -91,7 +91,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             quotaErrors: state.quotaErrors,
             maxInstances: state.maxInstances,
             createBudget: state.createBudget,
-            capacityHolds: holds
+            capacityHolds: holds,
+            currentPrices: state.currentPrices
         )
     }
 

@@ -615,6 +615,7 @@ extension ClusterConfig {
         if let value = section.bool("InsecurePlainHTTPOnPrivateNetwork") {
             settings.insecurePlainHTTPOnPrivateNetwork = value
         }
+        if let value = section.nonNegativeDouble("MaxHourlySpend") { settings.maxHourlySpend = value }
         if let tokens = section.stringList("SubmitterTokens") {
             for (index, token) in tokens.enumerated() where token.isEmpty {
                 reader.error(

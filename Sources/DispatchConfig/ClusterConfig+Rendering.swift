@@ -51,6 +51,7 @@ extension ClusterConfig {
                             ("MaxCooldown", Self.duration(self.dispatchCloud.bootQuarantine.maxCooldown)),
                         ])
                     ),
+                    ("MaxHourlySpend", Self.double(self.dispatchCloud.maxHourlySpend)),
                     (
                         "ProcessSandbox",
                         Self.mapping([

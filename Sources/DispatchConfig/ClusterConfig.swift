@@ -229,6 +229,9 @@ extension ClusterConfig {
         public var journalRetention: Duration = .seconds(7 * 24 * 3600)
         /// `BootQuarantine`: when to stop creating an (instance type, image) pair whose boots keep failing.
         public var bootQuarantine = BootQuarantine()
+        /// `MaxHourlySpend`: the summed hourly price of all instances (any state, spot at its current price)
+        /// that no create may exceed, in the currency of `InstanceTypes.*.Price`; 0 for no cap.
+        public var maxHourlySpend = 0.0
 
         public init() {}
     }

@@ -45,6 +45,11 @@ public enum MetricHelp: Sendable {
         "arvados_dispatchcloud_at_quota": "Flag indicating the cloud driver is reporting an at-quota condition.",
         "arvados_dispatchcloud_at_max_instances":
             "Flag indicating the configured MaxInstances is reached (the dispatcher's own limit, not the cloud's quota).",
+        "arvados_dispatchcloud_hourly_spend":
+            "Summed hourly price of all instances and pending creates (spot types at their current price).",
+        "arvados_dispatchcloud_max_hourly_spend": "Configured DispatchCloud.MaxHourlySpend (0: no cap).",
+        "arvados_dispatchcloud_containers_waiting_on_spend_cap":
+            "Number of containers waiting for a new instance because of a spend cap.",
         // Queue (lib/dispatchcloud/container/queue.go).
         "arvados_dispatchcloud_queue_entries": "Number of active container entries in the controller database.",
         // Cloud driver (lib/dispatchcloud/driver.go, lib/cloud/ec2/ec2.go).

@@ -66,6 +66,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
             case cloudLimits
             case maxInstances
             case clusterCapacity
+            case hourlySpendCap
         }
 
         var kind: Kind = .none
@@ -80,17 +81,26 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
     /// Statuses by position.
     private let codes: [Code]
     private let typeNames: [InstanceTypeName]
+    /// `MaxHourlySpend`, for ``Code/Kind/hourlySpendCap``.
+    private let hourlySpendCap: Double
 
     /// An empty queue.
     public init() {
         self.init(entries: [], order: [], codes: [], typeNames: [])
     }
 
-    init(entries: [QueueEntry], order: [Int32], codes: [Code], typeNames: [InstanceTypeName]) {
+    init(
+        entries: [QueueEntry],
+        order: [Int32],
+        codes: [Code],
+        typeNames: [InstanceTypeName],
+        hourlySpendCap: Double = 0
+    ) {
         self.entries = entries
         self.order = order
         self.codes = codes
         self.typeNames = typeNames
+        self.hourlySpendCap = hourlySpendCap
     }
 
     public var startIndex: Int { 0 }
@@ -125,6 +135,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         case .cloudLimits: return .waitingForCloudResources(position: position)
         case .maxInstances: return .waitingForMaxInstances(position: position, limit: Int(code.type))
         case .clusterCapacity: return .waitingForClusterCapacity(position: position)
+        case .hourlySpendCap: return .waitingForHourlySpendCap(position: position, cap: self.hourlySpendCap)
         }
     }
 }
@@ -160,6 +171,9 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
     case waitingForMaxInstances(position: Int, limit: Int)
     /// The dispatcher's own limits leave no room.
     case waitingForClusterCapacity(position: Int)
+    /// A new instance would take the summed hourly price of all instances above `DispatchCloud.MaxHourlySpend`
+    /// (not an Arvados status).
+    case waitingForHourlySpendCap(position: Int, cap: Double)
 
     public var description: String {
         switch self {
@@ -186,7 +200,23 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
         case .waitingForClusterCapacity(let position):
             "Waiting in queue at position \(position).  "
                 + "Cluster is at capacity and cannot start any new instances right now."
+        case .waitingForHourlySpendCap(let position, let cap):
+            "waiting: hourly spend cap of \(Self.dollars(cap)) reached (position \(position) in queue)"
         }
+    }
+
+    /// An amount of money as `$1.50`: two decimals, or as many as it needs below a cent.
+    public static func dollars(_ amount: Double) -> String {
+        guard amount.isFinite else { return "$\(amount)" }
+        let cents = (amount * 100).rounded()
+        if abs(cents - amount * 100) < 1e-6, abs(cents) < 1e15 {
+            let whole = Int64(cents)
+            let sign = whole < 0 ? "-" : ""
+            let magnitude = whole.magnitude
+            let fraction = magnitude % 100
+            return "\(sign)$\(magnitude / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
+        }
+        return "$\(amount)"
     }
 }
 
@@ -208,6 +238,13 @@ public struct SchedulerMetrics: Hashable, Sendable {
     public var atQuota: Bool
     /// `at_max_instances`: whether the configured `MaxInstances` is reached after this pass's creates.
     public var atMaxInstances: Bool
+    /// `hourly_spend`: the summed hourly price of every instance and in-flight create after this pass's
+    /// creates (spot at its current price).
+    public var hourlySpend: Double
+    /// `max_hourly_spend`: `DispatchCloud.MaxHourlySpend`; 0 for no cap.
+    public var maxHourlySpend: Double
+    /// `containers_waiting_on_spend_cap`: containers that would get a new instance but for a spend cap.
+    public var containersWaitingOnSpendCap: Int
 
     public init(
         containersAllocatedNotStarted: Int = 0,
@@ -216,7 +253,10 @@ public struct SchedulerMetrics: Hashable, Sendable {
         last503Time: Double = 0,
         maxConcurrentContainers: Int = 0,
         atQuota: Bool = false,
-        atMaxInstances: Bool = false
+        atMaxInstances: Bool = false,
+        hourlySpend: Double = 0,
+        maxHourlySpend: Double = 0,
+        containersWaitingOnSpendCap: Int = 0
     ) {
         self.containersAllocatedNotStarted = containersAllocatedNotStarted
         self.containersNotAllocatedOverQuota = containersNotAllocatedOverQuota
@@ -225,6 +265,9 @@ public struct SchedulerMetrics: Hashable, Sendable {
         self.maxConcurrentContainers = maxConcurrentContainers
         self.atQuota = atQuota
         self.atMaxInstances = atMaxInstances
+        self.hourlySpend = hourlySpend
+        self.maxHourlySpend = maxHourlySpend
+        self.containersWaitingOnSpendCap = containersWaitingOnSpendCap
     }
 
     /// The Prometheus names (namespace `arvados`, subsystem `dispatchcloud`) of these gauges, in field order.
@@ -236,5 +279,8 @@ public struct SchedulerMetrics: Hashable, Sendable {
         "arvados_dispatchcloud_max_concurrent_containers",
         "arvados_dispatchcloud_at_quota",
         "arvados_dispatchcloud_at_max_instances",
+        "arvados_dispatchcloud_hourly_spend",
+        "arvados_dispatchcloud_max_hourly_spend",
+        "arvados_dispatchcloud_containers_waiting_on_spend_cap",
     ]
 }

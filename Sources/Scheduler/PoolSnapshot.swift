@@ -31,6 +31,9 @@ public struct PoolSnapshot: Sendable {
     public var quotaGroups: [String: String]
     /// When the Arvados API last answered HTTP 503, or `nil` if it never did.
     public var last503At: Timestamp?
+    /// The current hourly price of the types whose price moves (spot), where the pool knows it; every other
+    /// type costs its configured `Price`. See ``hourlyPrice(of:)``.
+    public var currentPrices: [InstanceTypeName: Double]
 
     public init(
         instances: [InstanceSnapshot] = [],
@@ -42,7 +45,8 @@ public struct PoolSnapshot: Sendable {
         createBudget: Int? = nil,
         capacityHolds: Set<CapacityScope> = [],
         quotaGroups: [String: String] = [:],
-        last503At: Timestamp? = nil
+        last503At: Timestamp? = nil,
+        currentPrices: [InstanceTypeName: Double] = [:]
     ) {
         self.instances = instances
         self.runners = runners
@@ -54,6 +58,17 @@ public struct PoolSnapshot: Sendable {
         self.capacityHolds = capacityHolds
         self.quotaGroups = quotaGroups
         self.last503At = last503At
+        self.currentPrices = currentPrices
+    }
+
+    /// What an instance of `type` costs an hour now: its current spot price when known, else its `Price`.
+    public func hourlyPrice(of type: InstanceType) -> Double {
+        self.currentPrices[type.name] ?? type.price
+    }
+
+    /// The summed hourly price of every instance, whatever its state, and of every create still in flight.
+    public var hourlySpend: Double {
+        self.instances.reduce(0) { $0 + self.hourlyPrice(of: $1.type) }
     }
 
     /// A runner process the pool knows about.

@@ -401,6 +401,9 @@ struct SchedulerGauges: Sendable {
     let maxConcurrent: Gauge
     let atQuota: Gauge
     let atMaxInstances: Gauge
+    let hourlySpend: Gauge
+    let maxHourlySpend: Gauge
+    let waitingOnSpendCap: Gauge
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         func gauge(_ name: String) -> Gauge { Gauge(label: "arvados_dispatchcloud_" + name, factory: factory) }
@@ -411,6 +414,9 @@ struct SchedulerGauges: Sendable {
         self.maxConcurrent = gauge("max_concurrent_containers")
         self.atQuota = gauge("at_quota")
         self.atMaxInstances = gauge("at_max_instances")
+        self.hourlySpend = gauge("hourly_spend")
+        self.maxHourlySpend = gauge("max_hourly_spend")
+        self.waitingOnSpendCap = gauge("containers_waiting_on_spend_cap")
     }
 
     func record(_ metrics: SchedulerMetrics) {
@@ -421,5 +427,8 @@ struct SchedulerGauges: Sendable {
         self.maxConcurrent.record(metrics.maxConcurrentContainers)
         self.atQuota.record(metrics.atQuota ? 1 : 0)
         self.atMaxInstances.record(metrics.atMaxInstances ? 1 : 0)
+        self.hourlySpend.record(metrics.hourlySpend)
+        self.maxHourlySpend.record(metrics.maxHourlySpend)
+        self.waitingOnSpendCap.record(metrics.containersWaitingOnSpendCap)
     }
 }

@@ -37,6 +37,9 @@ public struct SchedulingPlanner: Sendable {
         public var maxRunningContainersPerInstance: Int = 0
         /// How long without an API 503 before the container limit may grow again (Arvados: one minute).
         public var quietAfter503: Duration = .seconds(60)
+        /// `DispatchCloud.MaxHourlySpend`: no create may take the summed hourly price of every instance (any
+        /// state, in-flight creates included, spot types at their current price) above this; 0 for no cap.
+        public var maxHourlySpend: Double = 0
 
         public init() {}
     }

@@ -1,3 +1,4 @@
+import CloudDriver
 public import DispatchModel
 
 /// The pool as one scheduling pass needs it, read in one actor turn so the parts agree.
@@ -21,6 +22,9 @@ public struct PoolSchedulingState: Sendable {
     public var createBudget: Int?
     /// The configured types whose creates a capacity error holds.
     public var typesAtCapacity: Set<InstanceTypeName>
+    /// The newest known hourly price of each type whose instances report a price history (spot); types
+    /// not listed cost their configured `Price`.
+    public var currentPrices: [InstanceTypeName: Double] = [:]
 }
 
 extension WorkerPool {
@@ -42,8 +46,23 @@ extension WorkerPool {
             quotaErrors: self.holds.quotaErrors,
             maxInstances: self.configuration.maxInstances,
             createBudget: budget,
-            typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name))
+            typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name)),
+            currentPrices: self.currentPrices()
         )
+    }
+
+    /// The newest price any instance of each type reports (spot price history, newest first); a type none
+    /// of whose instances reports one is absent.
+    public func currentPrices() -> [InstanceTypeName: Double] {
+        var prices: [InstanceTypeName: (since: Timestamp, price: Double)] = [:]
+        for worker in self.workers.values {
+            guard let newest = worker.instance.priceHistory(for: worker.type).first,
+                newest.price.isFinite, newest.price >= 0
+            else { continue }
+            if let known = prices[worker.type.name], known.since >= newest.startTime { continue }
+            prices[worker.type.name] = (newest.startTime, newest.price)
+        }
+        return prices.mapValues(\.price)
     }
 
     /// Returns once the first cloud list has been applied.

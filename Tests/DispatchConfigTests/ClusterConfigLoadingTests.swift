@@ -270,6 +270,9 @@ struct ClusterConfigLoadingTests {
                 "DispatchCloud:\n  EmbeddedContainerAPI: 1", "DispatchCloud.EmbeddedContainerAPI",
                 "expected true or false", 4
             ),
+            ("DispatchCloud:\n  MaxHourlySpend: -2", "DispatchCloud.MaxHourlySpend", "must not be negative", 4),
+            ("DispatchCloud:\n  MaxHourlySpend: lots", "DispatchCloud.MaxHourlySpend", "expected a number", 4),
+            ("DispatchCloud:\n  MaxHourlySpend: .inf", "DispatchCloud.MaxHourlySpend", "finite", 4),
         ]
     )
     func invalidValue(body: String, keyPath: String, message: String, line: Int) throws {

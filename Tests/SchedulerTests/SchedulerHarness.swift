@@ -66,6 +66,8 @@ struct StubPool {
     var shutdowns = 0
     var kills: [ContainerUUID] = []
     var last503At: Timestamp?
+    /// Current (spot) prices the pool reports.
+    var currentPrices: [InstanceTypeName: Double] = [:]
 
     init(quota: Int = 0, canCreate: Int = 0, capacity: [String: Int] = [:]) {
         self.quota = quota
@@ -127,7 +129,8 @@ struct StubPool {
             maxInstances: self.maxInstances ?? self.quota,
             createBudget: self.canCreate,
             capacityHolds: holds,
-            last503At: self.last503At
+            last503At: self.last503At,
+            currentPrices: self.currentPrices
         )
     }
 }

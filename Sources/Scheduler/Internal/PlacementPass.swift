@@ -40,6 +40,14 @@ struct PlacementPass {
     /// Positions of supervisors over the limit.
     private var overMaxSupervisors: [Int] = []
     private var allocatedNotStarted = 0
+    /// The summed hourly price of the pool's instances and in-flight creates at the start of the pass.
+    private let hourlySpend: Double
+    /// What this pass's creates, and the instances its locks count on, add to ``hourlySpend``.
+    private var plannedSpend = 0.0
+    /// What this pass's creates alone add to ``hourlySpend``.
+    private var plannedCreateSpend = 0.0
+    /// Containers that would have locked or created but for `MaxHourlySpend`.
+    private var waitingOnSpendCap = 0
     private var eligible: [Int] = []
     private var eligibleMemo: [UnsafeRawPointer: Range<Int>] = [:]
     private var eligibleStore: [Int] = []
@@ -71,6 +79,7 @@ struct PlacementPass {
             maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
             isAtCapacity: pool.isAtCapacity
         )
+        self.hourlySpend = pool.hourlySpend
         self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
         let perInstanceCap =
             configuration.maxRunningContainersPerInstance > 0
@@ -242,17 +251,30 @@ struct PlacementPass {
                 }
                 continue
             }
+            let price = self.pool.hourlyPrice(of: self.index.types[available].type)
+            if !self.spendAllows(price) {
+                // A new instance would take the hourly spend over the cap: wait, Locked or Queued, until
+                // instances go away (idle ones are shut down below).
+                self.waitingOnSpendCap += 1
+                position += 1
+                self.statuses[k] = .init(kind: .hourlySpendCap, position: Int32(position))
+                continue
+            }
             if let budget = self.instanceBudget {
                 // Within the quota's known level only: wait (Locked, or Queued) rather than churn.
                 guard budget > 0 else { continue }
                 self.instanceBudget = budget - 1
             }
             if state == .queued {
-                // Lock now; the instance is created on a later pass, once the container is Locked.
+                // Lock now; the instance is created on a later pass, once the container is Locked. Its price
+                // counts against the cap in this pass, so the cap does not lock more than it can pay for.
+                self.plannedSpend += price
                 self.actions.append(.lock(uuid))
                 continue
             }
             if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
+            self.plannedSpend += price
+            self.plannedCreateSpend += price
             let type = self.index.types[available].type
             self.actions.append(.create(type))
             self.plannedCreates += 1
@@ -272,6 +294,14 @@ struct PlacementPass {
             position += 1
             self.statuses[k] = .init(kind: kind, position: Int32(position), type: kind == .maxInstances ? limit : 0)
         }
+    }
+
+    /// Whether `MaxHourlySpend` leaves room for one more instance costing `price` an hour.
+    private func spendAllows(_ price: Double) -> Bool {
+        let cap = self.configuration.maxHourlySpend
+        guard cap > 0 else { return true }
+        // A relative tolerance keeps a sum of prices that equals the cap exactly from reading as above it.
+        return self.hourlySpend + self.plannedSpend + price <= cap * (1 + 1e-9)
     }
 
     /// Fills ``eligible`` with the type indices of the entry's eligible types.
@@ -331,7 +361,8 @@ struct PlacementPass {
             let uuid = self.queue.entries[Int(self.order[k])].uuid
             self.actions.append(.unlock(uuid, reason: "pool capacity is used by higher priority containers"))
         }
-        guard self.overQuotaFrom != nil else { return }
+        // At quota, or with a container waiting on the spend cap, instances nothing was allocated to give way.
+        guard self.overQuotaFrom != nil || self.waitingOnSpendCap > 0 else { return }
         for slot in self.index.slots {
             guard let id = slot.id, slot.containers == 0, slot.idleBehavior != .hold,
                 slot.state == .booting || slot.state == .idle
@@ -351,7 +382,8 @@ struct PlacementPass {
             entries: self.queue.entries,
             order: self.order,
             codes: self.statuses,
-            typeNames: self.index.types.map(\.type.name)
+            typeNames: self.index.types.map(\.type.name),
+            hourlySpendCap: self.configuration.maxHourlySpend
         )
     }
 
@@ -372,7 +404,10 @@ struct PlacementPass {
             last503Time: state.last503Seen?.unixSeconds ?? 0,
             maxConcurrentContainers: state.maxContainers,
             atQuota: self.atProviderQuota,
-            atMaxInstances: self.atMaxInstances
+            atMaxInstances: self.atMaxInstances,
+            hourlySpend: self.hourlySpend + self.plannedCreateSpend,
+            maxHourlySpend: self.configuration.maxHourlySpend,
+            containersWaitingOnSpendCap: self.waitingOnSpendCap
         )
     }
 }
