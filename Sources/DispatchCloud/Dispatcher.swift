@@ -201,11 +201,15 @@ public final class Dispatcher: Sendable {
             config,
             quietAfter503: quietAfter503
         )
+        // The daily cap needs what was spent, kept in the data directory across restarts.
+        let accountant =
+            config.dispatchCloud.maxSpendPerDay > 0
+            ? SpendAccountant(directory: dataDirectory, logger: logger) : nil
         var schedulerLogger = logger
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(
             queue: QueueForScheduling(queue: self.queue, transport: self.apiTransport),
-            pool: PoolForScheduling(pool: self.pool),
+            pool: PoolForScheduling(pool: self.pool, accountant: accountant),
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,
             logger: schedulerLogger,
@@ -232,6 +236,10 @@ public final class Dispatcher: Sendable {
         }
         if let run = product.run { services.append(DriverService(body: run)) }
         services.append(self.pool)
+        if let accountant {
+            let pool = self.pool
+            services.append(SpendAccounting(accountant: accountant, hourlySpend: { await pool.billedHourlySpend() }))
+        }
         services.append(AfterAPI(api: containerAPI, service: self.queue))
         services.append(self.scheduler)
         if let listen = try Self.managementListenAddress(config) {
@@ -505,6 +513,7 @@ public final class Dispatcher: Sendable {
         scheduler.staleLockTimeout = config.containers.staleLockTimeout
         scheduler.planner.quietAfter503 = quietAfter503
         scheduler.planner.maxHourlySpend = config.dispatchCloud.maxHourlySpend
+        scheduler.planner.maxSpendPerDay = config.dispatchCloud.maxSpendPerDay
         return scheduler
     }
 

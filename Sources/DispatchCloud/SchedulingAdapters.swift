@@ -58,8 +58,15 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
 /// The worker pool, as the scheduling loop sees it.
 package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPool where C.Duration == Duration {
     let pool: WorkerPool<Instances, C>
+    /// The daily spend, when `MaxSpendPerDay` is set.
+    var accountant: SpendAccountant? = nil
 
     package init(pool: WorkerPool<Instances, C>) { self.pool = pool }
+
+    init(pool: WorkerPool<Instances, C>, accountant: SpendAccountant?) {
+        self.pool = pool
+        self.accountant = accountant
+    }
 
     package func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
 
@@ -92,7 +99,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             maxInstances: state.maxInstances,
             createBudget: state.createBudget,
             capacityHolds: holds,
-            currentPrices: state.currentPrices
+            currentPrices: state.currentPrices,
+            dailySpend: await self.accountant?.dailySpend(at: SpendAccounting.wallSeconds())
         )
     }
 

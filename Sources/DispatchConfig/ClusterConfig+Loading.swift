@@ -616,6 +616,7 @@ extension ClusterConfig {
             settings.insecurePlainHTTPOnPrivateNetwork = value
         }
         if let value = section.nonNegativeDouble("MaxHourlySpend") { settings.maxHourlySpend = value }
+        if let value = section.nonNegativeDouble("MaxSpendPerDay") { settings.maxSpendPerDay = value }
         if let tokens = section.stringList("SubmitterTokens") {
             for (index, token) in tokens.enumerated() where token.isEmpty {
                 reader.error(

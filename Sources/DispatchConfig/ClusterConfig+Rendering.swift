@@ -52,6 +52,7 @@ extension ClusterConfig {
                         ])
                     ),
                     ("MaxHourlySpend", Self.double(self.dispatchCloud.maxHourlySpend)),
+                    ("MaxSpendPerDay", Self.double(self.dispatchCloud.maxSpendPerDay)),
                     (
                         "ProcessSandbox",
                         Self.mapping([

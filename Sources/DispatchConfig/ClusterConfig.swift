@@ -232,6 +232,10 @@ extension ClusterConfig {
         /// `MaxHourlySpend`: the summed hourly price of all instances (any state, spot at its current price)
         /// that no create may exceed, in the currency of `InstanceTypes.*.Price`; 0 for no cap.
         public var maxHourlySpend = 0.0
+        /// `MaxSpendPerDay`: money the instances may spend in any rolling 24 hours (accounted per second and kept
+        /// in `DataDirectory`); no create once what is left cannot pay the instances and a new one for an hour.
+        /// 0 for no cap.
+        public var maxSpendPerDay = 0.0
 
         public init() {}
     }

@@ -67,6 +67,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
             case maxInstances
             case clusterCapacity
             case hourlySpendCap
+            case dailySpendCap
         }
 
         var kind: Kind = .none
@@ -83,6 +84,8 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
     private let typeNames: [InstanceTypeName]
     /// `MaxHourlySpend`, for ``Code/Kind/hourlySpendCap``.
     private let hourlySpendCap: Double
+    /// `MaxSpendPerDay`, for ``Code/Kind/dailySpendCap``.
+    private let dailySpendCap: Double
 
     /// An empty queue.
     public init() {
@@ -94,13 +97,15 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         order: [Int32],
         codes: [Code],
         typeNames: [InstanceTypeName],
-        hourlySpendCap: Double = 0
+        hourlySpendCap: Double = 0,
+        dailySpendCap: Double = 0
     ) {
         self.entries = entries
         self.order = order
         self.codes = codes
         self.typeNames = typeNames
         self.hourlySpendCap = hourlySpendCap
+        self.dailySpendCap = dailySpendCap
     }
 
     public var startIndex: Int { 0 }
@@ -136,6 +141,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         case .maxInstances: return .waitingForMaxInstances(position: position, limit: Int(code.type))
         case .clusterCapacity: return .waitingForClusterCapacity(position: position)
         case .hourlySpendCap: return .waitingForHourlySpendCap(position: position, cap: self.hourlySpendCap)
+        case .dailySpendCap: return .waitingForDailySpendCap(position: position, cap: self.dailySpendCap)
         }
     }
 }
@@ -174,6 +180,9 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
     /// A new instance would take the summed hourly price of all instances above `DispatchCloud.MaxHourlySpend`
     /// (not an Arvados status).
     case waitingForHourlySpendCap(position: Int, cap: Double)
+    /// The money left of `DispatchCloud.MaxSpendPerDay` in the rolling 24 hours cannot pay for the instances and a
+    /// new one for the next hour (not an Arvados status).
+    case waitingForDailySpendCap(position: Int, cap: Double)
 
     public var description: String {
         switch self {
@@ -202,6 +211,8 @@ public enum SchedulingStatus: Hashable, Sendable, CustomStringConvertible {
                 + "Cluster is at capacity and cannot start any new instances right now."
         case .waitingForHourlySpendCap(let position, let cap):
             "waiting: hourly spend cap of \(Self.dollars(cap)) reached (position \(position) in queue)"
+        case .waitingForDailySpendCap(let position, let cap):
+            "waiting: daily spend cap of \(Self.dollars(cap)) reached (position \(position) in queue)"
         }
     }
 
@@ -245,6 +256,10 @@ public struct SchedulerMetrics: Hashable, Sendable {
     public var maxHourlySpend: Double
     /// `containers_waiting_on_spend_cap`: containers that would get a new instance but for a spend cap.
     public var containersWaitingOnSpendCap: Int
+    /// `spend_in_window`: money spent in the rolling 24 hours (0 when not accounted).
+    public var spendInWindow: Double
+    /// `max_spend_per_day`: `DispatchCloud.MaxSpendPerDay`; 0 for no cap.
+    public var maxSpendPerDay: Double
 
     public init(
         containersAllocatedNotStarted: Int = 0,
@@ -256,7 +271,9 @@ public struct SchedulerMetrics: Hashable, Sendable {
         atMaxInstances: Bool = false,
         hourlySpend: Double = 0,
         maxHourlySpend: Double = 0,
-        containersWaitingOnSpendCap: Int = 0
+        containersWaitingOnSpendCap: Int = 0,
+        spendInWindow: Double = 0,
+        maxSpendPerDay: Double = 0
     ) {
         self.containersAllocatedNotStarted = containersAllocatedNotStarted
         self.containersNotAllocatedOverQuota = containersNotAllocatedOverQuota
@@ -268,6 +285,8 @@ public struct SchedulerMetrics: Hashable, Sendable {
         self.hourlySpend = hourlySpend
         self.maxHourlySpend = maxHourlySpend
         self.containersWaitingOnSpendCap = containersWaitingOnSpendCap
+        self.spendInWindow = spendInWindow
+        self.maxSpendPerDay = maxSpendPerDay
     }
 
     /// The Prometheus names (namespace `arvados`, subsystem `dispatchcloud`) of these gauges, in field order.
@@ -282,5 +301,7 @@ public struct SchedulerMetrics: Hashable, Sendable {
         "arvados_dispatchcloud_hourly_spend",
         "arvados_dispatchcloud_max_hourly_spend",
         "arvados_dispatchcloud_containers_waiting_on_spend_cap",
+        "arvados_dispatchcloud_spend_in_window",
+        "arvados_dispatchcloud_max_spend_per_day",
     ]
 }

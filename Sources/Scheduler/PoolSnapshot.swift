@@ -34,6 +34,8 @@ public struct PoolSnapshot: Sendable {
     /// The current hourly price of the types whose price moves (spot), where the pool knows it; every other
     /// type costs its configured `Price`. See ``hourlyPrice(of:)``.
     public var currentPrices: [InstanceTypeName: Double]
+    /// The money spent in the rolling 24 hours, for `MaxSpendPerDay`; `nil` when not accounted.
+    public var dailySpend: DailySpend?
 
     public init(
         instances: [InstanceSnapshot] = [],
@@ -46,7 +48,8 @@ public struct PoolSnapshot: Sendable {
         capacityHolds: Set<CapacityScope> = [],
         quotaGroups: [String: String] = [:],
         last503At: Timestamp? = nil,
-        currentPrices: [InstanceTypeName: Double] = [:]
+        currentPrices: [InstanceTypeName: Double] = [:],
+        dailySpend: DailySpend? = nil
     ) {
         self.instances = instances
         self.runners = runners
@@ -59,6 +62,7 @@ public struct PoolSnapshot: Sendable {
         self.quotaGroups = quotaGroups
         self.last503At = last503At
         self.currentPrices = currentPrices
+        self.dailySpend = dailySpend
     }
 
     /// What an instance of `type` costs an hour now: its current spot price when known, else its `Price`.

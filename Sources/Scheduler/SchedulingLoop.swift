@@ -404,6 +404,8 @@ struct SchedulerGauges: Sendable {
     let hourlySpend: Gauge
     let maxHourlySpend: Gauge
     let waitingOnSpendCap: Gauge
+    let spendInWindow: Gauge
+    let maxSpendPerDay: Gauge
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         func gauge(_ name: String) -> Gauge { Gauge(label: "arvados_dispatchcloud_" + name, factory: factory) }
@@ -417,6 +419,8 @@ struct SchedulerGauges: Sendable {
         self.hourlySpend = gauge("hourly_spend")
         self.maxHourlySpend = gauge("max_hourly_spend")
         self.waitingOnSpendCap = gauge("containers_waiting_on_spend_cap")
+        self.spendInWindow = gauge("spend_in_window")
+        self.maxSpendPerDay = gauge("max_spend_per_day")
     }
 
     func record(_ metrics: SchedulerMetrics) {
@@ -430,5 +434,7 @@ struct SchedulerGauges: Sendable {
         self.hourlySpend.record(metrics.hourlySpend)
         self.maxHourlySpend.record(metrics.maxHourlySpend)
         self.waitingOnSpendCap.record(metrics.containersWaitingOnSpendCap)
+        self.spendInWindow.record(metrics.spendInWindow)
+        self.maxSpendPerDay.record(metrics.maxSpendPerDay)
     }
 }

@@ -40,6 +40,10 @@ public struct SchedulingPlanner: Sendable {
         /// `DispatchCloud.MaxHourlySpend`: no create may take the summed hourly price of every instance (any
         /// state, in-flight creates included, spot types at their current price) above this; 0 for no cap.
         public var maxHourlySpend: Double = 0
+        /// `DispatchCloud.MaxSpendPerDay`: no create while the money spent in the last 24 hours, plus what every
+        /// instance and the new one would cost over the next hour, less what leaves the window in that hour,
+        /// would exceed this; 0 for no cap. Needs ``PoolSnapshot/dailySpend``.
+        public var maxSpendPerDay: Double = 0
 
         public init() {}
     }

@@ -51,6 +51,13 @@ extension WorkerPool {
         )
     }
 
+    /// The summed hourly price of the instances that exist (any state; not creates in flight), spot types at
+    /// their newest known price: what the cloud is billing for now.
+    public func billedHourlySpend() -> Double {
+        let prices = self.currentPrices()
+        return self.workers.values.reduce(0) { $0 + (prices[$1.type.name] ?? $1.type.price) }
+    }
+
     /// The newest price any instance of each type reports (spot price history, newest first); a type none
     /// of whose instances reports one is absent.
     public func currentPrices() -> [InstanceTypeName: Double] {

@@ -273,6 +273,7 @@ struct ClusterConfigLoadingTests {
             ("DispatchCloud:\n  MaxHourlySpend: -2", "DispatchCloud.MaxHourlySpend", "must not be negative", 4),
             ("DispatchCloud:\n  MaxHourlySpend: lots", "DispatchCloud.MaxHourlySpend", "expected a number", 4),
             ("DispatchCloud:\n  MaxHourlySpend: .inf", "DispatchCloud.MaxHourlySpend", "finite", 4),
+            ("DispatchCloud:\n  MaxSpendPerDay: -1", "DispatchCloud.MaxSpendPerDay", "must not be negative", 4),
         ]
     )
     func invalidValue(body: String, keyPath: String, message: String, line: Int) throws {

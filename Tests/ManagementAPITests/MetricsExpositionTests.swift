@@ -49,6 +49,8 @@ struct MetricsExpositionTests {
         .init(name: "hourly_spend", type: "gauge", labels: []),
         .init(name: "max_hourly_spend", type: "gauge", labels: []),
         .init(name: "containers_waiting_on_spend_cap", type: "gauge", labels: []),
+        .init(name: "spend_in_window", type: "gauge", labels: []),
+        .init(name: "max_spend_per_day", type: "gauge", labels: []),
         .init(name: "queue_entries", type: "gauge", labels: ["state", "instance_type"]),
         .init(name: "ec2_instances", type: "gauge", labels: ["subnet_id"]),
         .init(name: "ec2_instance_starts_total", type: "counter", labels: ["subnet_id", "success"]),
@@ -112,6 +114,7 @@ struct MetricsExpositionTests {
             "containers_allocated_not_started", "containers_not_allocated_over_quota",
             "containers_longest_wait_time_seconds", "last_503_time", "max_concurrent_containers", "at_quota",
             "at_max_instances", "hourly_spend", "max_hourly_spend", "containers_waiting_on_spend_cap",
+            "spend_in_window", "max_spend_per_day",
         ] {
             Gauge(label: prefix + name, factory: factory).record(1)
         }

@@ -68,6 +68,8 @@ struct StubPool {
     var last503At: Timestamp?
     /// Current (spot) prices the pool reports.
     var currentPrices: [InstanceTypeName: Double] = [:]
+    /// The daily spend the pool reports.
+    var dailySpend: DailySpend?
 
     init(quota: Int = 0, canCreate: Int = 0, capacity: [String: Int] = [:]) {
         self.quota = quota
@@ -130,7 +132,8 @@ struct StubPool {
             createBudget: self.canCreate,
             capacityHolds: holds,
             last503At: self.last503At,
-            currentPrices: self.currentPrices
+            currentPrices: self.currentPrices,
+            dailySpend: self.dailySpend
         )
     }
 }

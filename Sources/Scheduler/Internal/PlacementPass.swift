@@ -252,12 +252,12 @@ struct PlacementPass {
                 continue
             }
             let price = self.pool.hourlyPrice(of: self.index.types[available].type)
-            if !self.spendAllows(price) {
-                // A new instance would take the hourly spend over the cap: wait, Locked or Queued, until
-                // instances go away (idle ones are shut down below).
+            if let cap = self.spendCapReached(price) {
+                // A new instance would take the spend over a cap: wait, Locked or Queued, until instances go
+                // away (idle ones are shut down below) or the daily window frees money.
                 self.waitingOnSpendCap += 1
                 position += 1
-                self.statuses[k] = .init(kind: .hourlySpendCap, position: Int32(position))
+                self.statuses[k] = .init(kind: cap, position: Int32(position))
                 continue
             }
             if let budget = self.instanceBudget {
@@ -296,12 +296,19 @@ struct PlacementPass {
         }
     }
 
-    /// Whether `MaxHourlySpend` leaves room for one more instance costing `price` an hour.
-    private func spendAllows(_ price: Double) -> Bool {
-        let cap = self.configuration.maxHourlySpend
-        guard cap > 0 else { return true }
-        // A relative tolerance keeps a sum of prices that equals the cap exactly from reading as above it.
-        return self.hourlySpend + self.plannedSpend + price <= cap * (1 + 1e-9)
+    /// The spend cap one more instance costing `price` an hour would break, or `nil` if none.
+    private func spendCapReached(_ price: Double) -> ScheduledQueue.Code.Kind? {
+        // A relative tolerance keeps a sum of prices that equals a cap exactly from reading as above it.
+        let hourly = self.hourlySpend + self.plannedSpend + price
+        let hourlyCap = self.configuration.maxHourlySpend
+        if hourlyCap > 0 && hourly > hourlyCap * (1 + 1e-9) { return .hourlySpendCap }
+        let dailyCap = self.configuration.maxSpendPerDay
+        if dailyCap > 0, let daily = self.pool.dailySpend {
+            // The instances, the new one included, must be paid for over the next hour by what is left of the
+            // daily budget and what leaves the window in that hour.
+            if daily.spent + hourly - daily.freedNextHour > dailyCap * (1 + 1e-9) { return .dailySpendCap }
+        }
+        return nil
     }
 
     /// Fills ``eligible`` with the type indices of the entry's eligible types.
@@ -383,7 +390,8 @@ struct PlacementPass {
             order: self.order,
             codes: self.statuses,
             typeNames: self.index.types.map(\.type.name),
-            hourlySpendCap: self.configuration.maxHourlySpend
+            hourlySpendCap: self.configuration.maxHourlySpend,
+            dailySpendCap: self.configuration.maxSpendPerDay
         )
     }
 
@@ -407,7 +415,9 @@ struct PlacementPass {
             atMaxInstances: self.atMaxInstances,
             hourlySpend: self.hourlySpend + self.plannedCreateSpend,
             maxHourlySpend: self.configuration.maxHourlySpend,
-            containersWaitingOnSpendCap: self.waitingOnSpendCap
+            containersWaitingOnSpendCap: self.waitingOnSpendCap,
+            spendInWindow: self.pool.dailySpend?.spent ?? 0,
+            maxSpendPerDay: self.configuration.maxSpendPerDay
         )
     }
 }

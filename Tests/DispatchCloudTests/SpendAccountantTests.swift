@@ -1,0 +1,44 @@
+import DispatchTestSupport
+import Foundation
+import Logging
+import Scheduler
+import Testing
+
+@testable import DispatchCloud
+
+/// The daily spend is kept in the data directory: a restart (a new accountant on the same directory) keeps it.
+@Suite("Spend accountant")
+struct SpendAccountantTests {
+    static let t0: Int64 = 1_800_000_000 - 1_800_000_000 % 60
+
+    @Test("The daily spend survives a restart, and the file is replaced whole")
+    func survivesRestart() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logger = Logger(label: "test")
+        let first = SpendAccountant(directory: directory.path, logger: logger)
+        await first.account(hourlySpend: 3.6, at: Self.t0)
+        for step in 1...30 { await first.account(hourlySpend: 3.6, at: Self.t0 + Int64(step) * 10) }
+        let before = await first.dailySpend(at: Self.t0 + 300)
+        #expect(abs(before.spent - 0.3) < 1e-9)
+
+        // Restarted five minutes later: the money is still spent; the time the dispatcher was down is not charged.
+        let second = SpendAccountant(directory: directory.path, logger: logger)
+        #expect(await second.dailySpend(at: Self.t0 + 600) == before)
+        await second.account(hourlySpend: 3.6, at: Self.t0 + 600)
+        await second.account(hourlySpend: 3.6, at: Self.t0 + 610)
+        #expect(abs(await second.dailySpend(at: Self.t0 + 610).spent - 0.31) < 1e-9)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(names == [SpendAccountant.fileName], "\(names)")
+    }
+
+    @Test("A damaged ledger file starts the count from zero instead of stopping the dispatcher")
+    func damagedFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/" + SpendAccountant.fileName
+        try Data(#"{"minutes":{"60":-5}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let accountant = SpendAccountant(directory: directory.path, logger: Logger(label: "test"))
+        #expect(await accountant.dailySpend(at: Self.t0).spent == 0)
+    }
+}
