@@ -40,6 +40,7 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
             (await self.pool.quarantines()).map { ($0.instanceType, $0.until) },
             uniquingKeysWith: max
         )
+        let preemptions = await self.pool.preemptionCounts()
         var listed = Set<ContainerUUID>()
         var result: [ManagedContainer] = []
         for schedule in scheduled {
@@ -49,11 +50,11 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
             if !quarantined.isEmpty, schedule.status != nil, schedule.status != .preparingRuntimeEnvironment {
                 status += Self.quarantineNote(entry, quarantined)
             }
-            result.append(Self.managed(entry, status: status))
+            result.append(Self.managed(entry, status: status, preemptions: preemptions[schedule.uuid] ?? 0))
         }
         // Entries that arrived after the last pass, in no particular order.
         for (uuid, entry) in entries where !listed.contains(uuid) {
-            result.append(Self.managed(entry, status: ""))
+            result.append(Self.managed(entry, status: "", preemptions: preemptions[uuid] ?? 0))
         }
         return result
     }
@@ -132,13 +133,14 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
         }
     }
 
-    private static func managed(_ entry: QueueEntry, status: String) -> ManagedContainer {
+    private static func managed(_ entry: QueueEntry, status: String, preemptions: Int) -> ManagedContainer {
         ManagedContainer(
             container: entry.container,
             instanceResources: entry.resources,
             instanceTypes: entry.instanceTypes,
             firstSeenAt: entry.firstSeenAt,
-            schedulingStatus: status
+            schedulingStatus: status,
+            preemptions: preemptions
         )
     }
 

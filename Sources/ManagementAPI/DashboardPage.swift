@@ -312,7 +312,8 @@ enum DashboardPage {
             el("td", { className: "num" }, resources.VCPUs), el("td", { className: "num" }, bytes(resources.RAM)),
             el("td", { className: "num cost" }, Number(c.cost) > 0 ? Number(c.cost).toFixed(4) : "–"),
             el("td", {}, age(entry.first_seen_at)),
-            el("td", { className: "status" }, entry.scheduling_status || ""), actions);
+            el("td", { className: "status" }, (entry.scheduling_status || "")
+              + (entry.preemptions > 0 ? " (preempted " + entry.preemptions + "×)" : "")), actions);
         }
 
         async function openTimeline(params, title) {

@@ -14,19 +14,24 @@ public struct ManagedContainer: Hashable, Sendable, Codable {
     public var firstSeenAt: Timestamp
     /// Why it is not running yet, in Arvados's words; empty when there is nothing to say (`scheduling_status`).
     public var schedulingStatus: String
+    /// How many times an instance vanished under it while it ran, as this dispatcher process counted (`preemptions`;
+    /// not an Arvados field).
+    public var preemptions: Int
 
     public init(
         container: Container,
         instanceResources: InstanceResources,
         instanceTypes: [InstanceType],
         firstSeenAt: Timestamp,
-        schedulingStatus: String = ""
+        schedulingStatus: String = "",
+        preemptions: Int = 0
     ) {
         self.container = container
         self.instanceResources = instanceResources
         self.instanceTypes = instanceTypes
         self.firstSeenAt = firstSeenAt
         self.schedulingStatus = schedulingStatus
+        self.preemptions = preemptions
     }
 
     enum CodingKeys: String, CodingKey {
@@ -35,6 +40,7 @@ public struct ManagedContainer: Hashable, Sendable, Codable {
         case instanceTypes = "instance_types"
         case firstSeenAt = "first_seen_at"
         case schedulingStatus = "scheduling_status"
+        case preemptions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,7 +51,8 @@ public struct ManagedContainer: Hashable, Sendable, Codable {
                 ?? InstanceResources(),
             instanceTypes: try container.decodeIfPresent([InstanceType].self, forKey: .instanceTypes) ?? [],
             firstSeenAt: try container.decode(Timestamp.self, forKey: .firstSeenAt),
-            schedulingStatus: try container.decodeIfPresent(String.self, forKey: .schedulingStatus) ?? ""
+            schedulingStatus: try container.decodeIfPresent(String.self, forKey: .schedulingStatus) ?? "",
+            preemptions: try container.decodeIfPresent(Int.self, forKey: .preemptions) ?? 0
         )
     }
 }

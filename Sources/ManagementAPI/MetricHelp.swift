@@ -50,6 +50,8 @@ public enum MetricHelp: Sendable {
         "arvados_dispatchcloud_max_hourly_spend": "Configured DispatchCloud.MaxHourlySpend (0: no cap).",
         "arvados_dispatchcloud_containers_waiting_on_spend_cap":
             "Number of containers waiting for a new instance because of a spend cap.",
+        "arvados_dispatchcloud_preemptions_total":
+            "Number of containers whose instance vanished under them (spot preemption), by instance type.",
         "arvados_dispatchcloud_spend_in_window": "Money spent by instances in the last 24 hours (MaxSpendPerDay).",
         "arvados_dispatchcloud_max_spend_per_day": "Configured DispatchCloud.MaxSpendPerDay (0: no cap).",
         // Queue (lib/dispatchcloud/container/queue.go).

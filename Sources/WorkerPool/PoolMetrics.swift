@@ -17,6 +17,9 @@ struct PoolMetrics: Sendable {
         static let memoryBytesTotal = prefix + "memory_bytes_total"
         static let bootOutcomes = prefix + "boot_outcomes"
         static let instancesDisappeared = prefix + "instances_disappeared"
+        /// Ours: containers whose instance vanished under them (a spot preemption, or any loss the dispatcher did
+        /// not ask for), by instance type.
+        static let preemptions = prefix + "preemptions_total"
         static let timeToSSH = prefix + "instances_time_to_ssh_seconds"
         static let timeToReady = prefix + "instances_time_to_ready_for_container_seconds"
         static let timeFromShutdownToGone = prefix + "instances_time_from_shutdown_request_to_disappearance_seconds"
@@ -115,5 +118,11 @@ struct PoolMetrics: Sendable {
         case .unknown: return "unknown"
         default: return "idle"
         }
+    }
+
+    /// Counts `count` containers lost with an instance of `type`.
+    func recordPreemptions(_ count: Int, type: InstanceTypeName) {
+        Counter(label: Name.preemptions, dimensions: [("instance_type", type.rawValue)], factory: self.factory)
+            .increment(by: count)
     }
 }

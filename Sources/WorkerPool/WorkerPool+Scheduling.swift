@@ -51,6 +51,10 @@ extension WorkerPool {
         )
     }
 
+    /// How many times each container has lost its instance under it, counted by this process (not kept across a
+    /// restart).
+    public func preemptionCounts() -> [ContainerUUID: Int] { self.preemptions }
+
     /// The summed hourly price of the instances that exist (any state; not creates in flight), spot types at
     /// their newest known price: what the cloud is billing for now.
     public func billedHourlySpend() -> Double {

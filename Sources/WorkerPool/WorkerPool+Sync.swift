@@ -126,6 +126,26 @@ extension WorkerPool {
         self.notify()
     }
 
+    /// Counts a preemption against each container whose runner was alive on an instance that vanished without
+    /// the dispatcher asking (no destroy requested, the runner not being killed): a spot interruption, or any
+    /// other loss of the instance.
+    private func countPreemptions(_ worker: Worker, machine: Machine, id: InstanceID) {
+        guard machine.destroyed == nil else { return }
+        let lost = machine.containers.filter {
+            (machine.running[$0] ?? machine.starting[$0])?.killRequestedAt == nil
+        }
+        guard !lost.isEmpty else { return }
+        for uuid in lost { self.preemptions[uuid, default: 0] += 1 }
+        self.metrics.recordPreemptions(lost.count, type: worker.type.name)
+        self.logger.warning(
+            "Instance vanished with containers running: counted as a preemption",
+            metadata: [
+                "instance.id": "\(id)", "instance.type": "\(worker.type.name)",
+                "containers": "\(lost.map(\.rawValue).joined(separator: ","))",
+            ]
+        )
+    }
+
     /// Forgets a worker whose instance is gone from the cloud; its runners are abandoned.
     private func remove(_ id: InstanceID, _ worker: Worker) {
         var machine = worker.machine
@@ -140,6 +160,7 @@ extension WorkerPool {
             self.metrics.timeFromShutdownToGone.recordNanoseconds(destroyed.duration(to: now).nanoseconds)
         }
         self.recordVanished(id, worker, machine: machine)
+        self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)

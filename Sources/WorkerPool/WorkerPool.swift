@@ -58,6 +58,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var exited: [ContainerUUID: Timestamp] = [:]
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
+    /// How many times each container has lost its instance under it while its runner was alive (this process's
+    /// count; see ``preemptionCounts()``).
+    var preemptions: [ContainerUUID: Int] = [:]
     var holds = CreateHolds<C.Instant>()
     var quarantine: BootQuarantine<C.Instant>
     var loaded = false

@@ -148,6 +148,7 @@ struct ManagementRoutesTests {
             #expect(
                 Set(entry.keys) == [
                     "container", "instance_resources", "instance_types", "first_seen_at", "scheduling_status",
+                    "preemptions",
                 ]
             )
             let resources = try #require(entry["instance_resources"] as? [String: Any])

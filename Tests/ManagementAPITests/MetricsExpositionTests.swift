@@ -50,6 +50,8 @@ struct MetricsExpositionTests {
         .init(name: "max_hourly_spend", type: "gauge", labels: []),
         .init(name: "containers_waiting_on_spend_cap", type: "gauge", labels: []),
         .init(name: "spend_in_window", type: "gauge", labels: []),
+        // Ours: containers whose instance vanished under them.
+        .init(name: "preemptions_total", type: "counter", labels: ["instance_type"]),
         .init(name: "max_spend_per_day", type: "gauge", labels: []),
         .init(name: "queue_entries", type: "gauge", labels: ["state", "instance_type"]),
         .init(name: "ec2_instances", type: "gauge", labels: ["subnet_id"]),
@@ -125,6 +127,8 @@ struct MetricsExpositionTests {
         )
         .record(2)
         Gauge(label: prefix + "ec2_instances", dimensions: [("subnet_id", "subnet-1")], factory: factory).record(1)
+        Counter(label: prefix + "preemptions_total", dimensions: [("instance_type", "type1")], factory: factory)
+            .increment()
         Counter(
             label: prefix + "ec2_instance_starts_total",
             dimensions: [("subnet_id", "subnet-1"), ("success", "1")],
