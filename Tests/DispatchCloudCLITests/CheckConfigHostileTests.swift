@@ -43,6 +43,8 @@ struct CheckConfigHostileTests {
                 "Clusters.z1234.Services.DispatchCloud.InternalURLs"
             ),
             ("InstanceTypes:\n  a: {VCPUs: 2, RAM: 4GiB, Price: .nan}", "Clusters.z1234.InstanceTypes.a.Price"),
+            ("DispatchCloud:\n  MaxHourlySpend: -1", "Clusters.z1234.DispatchCloud.MaxHourlySpend"),
+            ("DispatchCloud:\n  MaxSpendPerDay: .inf", "Clusters.z1234.DispatchCloud.MaxSpendPerDay"),
         ]
     )
     func refused(body: String, key: String) async throws {
