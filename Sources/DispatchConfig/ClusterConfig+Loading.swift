@@ -202,6 +202,7 @@ extension ClusterConfig {
         Self.checkOverheads(config, cluster, reader: reader)
         if let section = reader.section(cluster, "DispatchCloud") {
             Self.readDispatchCloud(section, into: &config.dispatchCloud, reader: reader)
+            Self.checkSpendCaps(config, section, reader: reader)
         }
         Self.checkTransportSecurity(config, cluster, reader: reader)
         for key in Self.unmodelledClusterSections.sorted() {
@@ -587,6 +588,23 @@ extension ClusterConfig {
         }
         section.finish()
         return gpu
+    }
+
+    /// Warns about a spend cap below the price of every instance type: no instance could start (unless a spot
+    /// price falls below it).
+    private static func checkSpendCaps(_ config: ClusterConfig, _ section: Section, reader: ConfigReader) {
+        guard let cheapest = config.instanceTypes.values.map(\.price).min() else { return }
+        let caps = [
+            ("MaxHourlySpend", config.dispatchCloud.maxHourlySpend),
+            ("MaxSpendPerDay", config.dispatchCloud.maxSpendPerDay),
+        ]
+        for (key, cap) in caps where cap > 0 && cap < cheapest {
+            reader.warning(
+                section.path(key),
+                "\(cap) is below the cheapest instance type's Price (\(cheapest)): no instance can start",
+                line: section.line(of: key)
+            )
+        }
     }
 
     private static func readDispatchCloud(

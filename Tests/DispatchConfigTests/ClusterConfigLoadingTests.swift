@@ -604,6 +604,28 @@ struct UnknownKeyTests {
         )
     }
 
+    @Test("A spend cap below every instance type's price is a warning naming the key")
+    func spendCapBelowEveryPrice() throws {
+        let yaml = cluster(
+            """
+            InstanceTypes:
+              a: {VCPUs: 1, RAM: 1GiB, Price: 0.5}
+            DispatchCloud:
+              MaxHourlySpend: 0.25
+              MaxSpendPerDay: 12
+            """
+        )
+        let loaded = try #require(loadValid(yaml))
+        #expect(
+            loaded.warnings.map(\.description) == [
+                "Clusters.z1234.DispatchCloud.MaxHourlySpend: 0.25 is below the cheapest instance type's Price (0.5): "
+                    + "no instance can start (line 6)"
+            ]
+        )
+        #expect(loaded.config.dispatchCloud.maxHourlySpend == 0.25)
+        #expect(loaded.config.dispatchCloud.maxSpendPerDay == 12)
+    }
+
     @Test("Arvados sections and keys the dispatcher does not read load without warnings")
     func arvadosKeysAreSilent() throws {
         let yaml = cluster(
