@@ -236,6 +236,17 @@ public final class Dispatcher: Sendable {
         }
         if let run = product.run { services.append(DriverService(body: run)) }
         services.append(self.pool)
+        do {
+            let pool = self.pool
+            services.append(
+                PreemptionPersistence(
+                    record: PreemptionRecord(directory: dataDirectory),
+                    logger: logger,
+                    restore: { await pool.restorePreemptions($0) },
+                    counts: { await pool.preemptionCounts() }
+                )
+            )
+        }
         if let accountant {
             let pool = self.pool
             services.append(SpendAccounting(accountant: accountant, hourlySpend: { await pool.billedHourlySpend() }))

@@ -51,9 +51,16 @@ extension WorkerPool {
         )
     }
 
-    /// How many times each container has lost its instance under it, counted by this process (not kept across a
-    /// restart).
+    /// How many times each container has lost its instance under it (with what ``restorePreemptions(_:)`` added).
     public func preemptionCounts() -> [ContainerUUID: Int] { self.preemptions }
+
+    /// Adds counts kept from an earlier process (the data directory's record) to this process's.
+    public func restorePreemptions(_ counts: [ContainerUUID: Int]) {
+        for (uuid, count) in counts where count > 0 {
+            let (sum, overflow) = self.preemptions[uuid, default: 0].addingReportingOverflow(count)
+            self.preemptions[uuid] = overflow ? Int.max : sum
+        }
+    }
 
     /// The summed hourly price of the instances that exist (any state; not creates in flight), spot types at
     /// their newest known price: what the cloud is billing for now.

@@ -1,7 +1,9 @@
+import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
 import Scheduler
+import Synchronization
 import Testing
 
 @testable import DispatchCloud
@@ -40,5 +42,46 @@ struct SpendAccountantTests {
         try Data(#"{"minutes":{"60":-5}}"#.utf8).write(to: URL(fileURLWithPath: path))
         let accountant = SpendAccountant(directory: directory.path, logger: Logger(label: "test"))
         #expect(await accountant.dailySpend(at: Self.t0).spent == 0)
+    }
+}
+
+/// The preemption counts are kept in the data directory: what one process saved, the next restores.
+@Suite("Preemption record")
+struct PreemptionRecordTests {
+    @Test("Saved counts load back; no file is no counts; a damaged file is an error, not a crash")
+    func roundTrip() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let record = PreemptionRecord(directory: directory.path)
+        #expect(try record.load().isEmpty)
+        let counts = [ContainerUUID(rawValue: "zzzzz-dz642-000000000000001"): 2]
+        try record.save(counts)
+        #expect(try PreemptionRecord(directory: directory.path).load() == counts)
+        try Data("{\"a\":".utf8).write(to: record.url)
+        #expect(throws: (any Error).self) { try record.load() }
+    }
+
+    @Test("The service restores the counts at start and saves a change at shutdown")
+    func serviceRestoresAndSaves() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let record = PreemptionRecord(directory: directory.path)
+        let first = ContainerUUID(rawValue: "zzzzz-dz642-000000000000001")
+        let second = ContainerUUID(rawValue: "zzzzz-dz642-000000000000002")
+        try record.save([first: 1])
+        let pool = Mutex<[ContainerUUID: Int]>([:])
+        let service = PreemptionPersistence(
+            record: record,
+            logger: Logger(label: "test"),
+            restore: { restored in pool.withLock { $0.merge(restored, uniquingKeysWith: +) } },
+            counts: { pool.withLock { $0 } },
+            interval: .seconds(3600)
+        )
+        let task = Task { try await service.run() }
+        #expect(await eventually { pool.withLock { $0 } == [first: 1] ? true : nil } == true)
+        pool.withLock { $0[second, default: 0] += 1 }
+        task.cancel()
+        try await task.value
+        #expect(try record.load() == [first: 1, second: 1])
     }
 }

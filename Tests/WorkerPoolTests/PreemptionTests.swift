@@ -20,6 +20,9 @@ struct PreemptionTests {
         harness.advanceSync()
         await harness.eventually("the worker is gone") { await $0.instances().isEmpty }
         #expect(await harness.pool.preemptionCounts() == [uuid: 1])
+        // Counts an earlier process saved add up with this one's.
+        await harness.pool.restorePreemptions([uuid: 2, Fixtures.container(9).uuid: 1])
+        #expect(await harness.pool.preemptionCounts() == [uuid: 3, Fixtures.container(9).uuid: 1])
         let type = PoolWorkerTests.type1.name.rawValue
         #expect(harness.metrics.counterValue("arvados_dispatchcloud_preemptions_total", ["instance_type": type]) == 1)
         await harness.stop()
