@@ -55,15 +55,18 @@ struct PreemptionPersistence: Service {
     var interval: Duration = .seconds(5)
 
     func run() async throws {
+        // What the file holds: any difference from it is saved, even one made before the first look.
+        var loaded: [ContainerUUID: Int] = [:]
         do {
-            await self.restore(try self.record.load())
+            loaded = try self.record.load()
+            await self.restore(loaded)
         } catch {
             self.logger.warning(
                 "The preemption record could not be read; counts start from zero",
                 metadata: ["file": "\(self.record.url.path)", "error": "\(error)"]
             )
         }
-        let initial = await self.counts()
+        let initial = loaded
         let last = await cancelWhenGracefulShutdown {
             var saved = initial
             while !Task.isCancelled {
