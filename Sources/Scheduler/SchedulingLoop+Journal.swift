@@ -107,7 +107,7 @@ extension ScheduledQueue.Code.Kind {
     var isJournalledWait: Bool {
         switch self {
         case .supervisorLimit, .previousAttempt, .newInstance, .instanceTypes, .cloudLimits, .maxInstances,
-            .clusterCapacity:
+            .clusterCapacity, .hourlySpendCap, .dailySpendCap:
             true
         case .none, .preparing, .priorityZero:
             false

@@ -92,6 +92,17 @@ public struct WhatIf: Hashable, Sendable {
             )
         case .waitingForInstanceType(let position, _):
             result = Self.capacity(entry, position: position, context: context)
+        case .waitingForHourlySpendCap(let position, let cap):
+            result = WhatIf(
+                reason: "position \(position); DispatchCloud.MaxHourlySpend \(SchedulingStatus.dollars(cap)) reached",
+                change: "a higher MaxHourlySpend, or instances shutting down, would start it"
+            )
+        case .waitingForDailySpendCap(let position, let cap):
+            result = WhatIf(
+                reason: "position \(position); DispatchCloud.MaxSpendPerDay \(SchedulingStatus.dollars(cap)) "
+                    + "cannot pay for another instance for an hour",
+                change: "a higher MaxSpendPerDay, or money leaving the 24-hour window, would start it"
+            )
         }
         if var quarantined = Self.quarantineNote(entry, context: context) {
             if let result { quarantined.reason = result.reason + "; " + quarantined.reason }
