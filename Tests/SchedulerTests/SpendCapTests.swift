@@ -264,6 +264,8 @@ struct CapSimulation {
             }
         case .forget(let uuid):
             self.entries[uuid] = nil
+        case .finished:
+            break
         }
     }
 }
