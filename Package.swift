@@ -462,6 +462,12 @@ let package = Package(
             dependencies: ["Scheduler", "DispatchModel"],
             path: "Benchmarks/SchedulerBenchmark"
         ),
+        // `swift run -c release simulation-benchmark day|week`: dispatch-cloud simulate's engine at scale.
+        .executableTarget(
+            name: "simulation-benchmark",
+            dependencies: ["DispatchSimulation", "DispatchConfig"],
+            path: "Benchmarks/SimulationBenchmark"
+        ),
         // `swift run -c release dispatch-benchmark`: warm dispatch latency and throughput of the standalone stack.
         .executableTarget(
             name: "dispatch-benchmark",
