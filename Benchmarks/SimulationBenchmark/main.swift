@@ -12,6 +12,8 @@ import Synchronization
 import Glibc
 #endif
 
+// Line-buffered, so progress shows (and survives a timeout) when the output is a pipe.
+setvbuf(stdout, nil, _IOLBF, 0)
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first ?? "day"
 let days = mode == "week" ? 7 : 1
@@ -57,7 +59,7 @@ struct SplitMix {
 
 let yaml = """
     Clusters:
-      zbench:
+      zbnch:
         SystemRootToken: benchmark-root-token
         Services: {Controller: {ExternalURL: "https://simulation.invalid"}}
         Containers:
