@@ -12,8 +12,11 @@ import Synchronization
 import Glibc
 #endif
 
-// Line-buffered, so progress shows (and survives a timeout) when the output is a pipe.
-setvbuf(stdout, nil, _IOLBF, 0)
+/// Writes a line at once (unbuffered), so progress shows, and survives a timeout, when the output is a pipe.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first ?? "day"
 let days = mode == "week" ? 7 : 1
@@ -75,7 +78,7 @@ let yaml = """
     """
 let config = try ClusterConfig.load(yaml: yaml, sourceName: "benchmark").config
 let work = workload()
-print("simulation-benchmark \(mode): \(count) containers over \(days) simulated day(s), MaxInstances \(maxInstances)")
+say("simulation-benchmark \(mode): \(count) containers over \(days) simulated day(s), MaxInstances \(maxInstances)")
 let started = ContinuousClock.now
 let lastReport = Mutex(started)
 var simulator = Simulator(config: config, configurationName: "benchmark", seed: 1)
@@ -87,7 +90,7 @@ simulator.progress = { progress in
         return true
     }
     guard due else { return }
-    print(
+    say(
         "  … simulated \(SimulationSummary.duration(progress.simulated)) after \(SimulationSummary.wall(now - started)): "
             + "\(progress.finished)/\(progress.total) done, \(progress.instances) instances"
     )
@@ -97,7 +100,7 @@ let took = ContinuousClock.now - started
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)
 let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18
-print(
+say(
     """
     wall time          \(SimulationSummary.wall(took))
     simulated          \(SimulationSummary.duration(seconds: result.simulatedSeconds)) (\(Int(result.simulatedSeconds / max(seconds, 0.001)))× real time)

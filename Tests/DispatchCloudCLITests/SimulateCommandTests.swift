@@ -11,7 +11,7 @@ struct SimulateCommandTests {
     static let required = ProcessInfo.processInfo.environment["CI"] == "true"
 
     /// The first `count` containers of the bursty example (a burst with GPU jobs), as a file.
-    static func workload(_ directory: TemporaryDirectory, count: Int = 30) throws -> String {
+    static func workload(_ directory: TemporaryDirectory, count: Int = 12) throws -> String {
         let lines = try String(contentsOfFile: Self.examples + "/workloads/bursty.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(count)
         return try directory.write(lines.joined(separator: "\n") + "\n", to: "workload.jsonl")
@@ -37,7 +37,7 @@ struct SimulateCommandTests {
             try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
         )
         let containers = try #require(result["containers"] as? [String: Any])
-        #expect(containers["submitted"] as? Int == 30)
+        #expect(containers["submitted"] as? Int == 12)
         #expect(containers["unfinished"] as? Int == 0)
         #expect((result["cost"] as? Double ?? 0) > 0)
     }
@@ -89,7 +89,7 @@ struct SimulateCommandTests {
         try #require(HeadlessChromium.isAvailable, "chromium is not installed (run scripts/bootstrap.sh)")
         let directory = try TemporaryDirectory(prefix: "simulate-report")
         defer { directory.remove() }
-        let workload = try Self.workload(directory, count: 60)
+        let workload = try Self.workload(directory, count: 20)
         let reportDirectory = directory.file("report")
         let output = try await Self.simulate([
             "--config", Self.examples + "/simulation.yml", "--workload", workload, "--report", reportDirectory,
