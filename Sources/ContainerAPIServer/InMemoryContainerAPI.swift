@@ -91,13 +91,13 @@ public actor InMemoryContainerAPI: ArvadosTransport {
     }
 
     private func handle(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> [UInt8] {
-        let caller = try self.caller(request)
         let components = URLComponents(url: request.url, resolvingAgainstBaseURL: false)
         let parameters = try RequestParameters.parse(
             query: components?.percentEncodedQuery,
             body: request.body ?? [],
             contentType: request.headers.first { $0.name.lowercased() == "content-type" }?.value
         )
+        let caller = try self.caller(request, query: parameters)
         var path = request.url.path.split(separator: "/").map(String.init)
         guard path.count >= 3, path[0] == "arvados", path[1] == "v1" else {
             throw ContainerAPIError(.notFound, "Not found: \(request.url.path)")
@@ -157,9 +157,13 @@ public actor InMemoryContainerAPI: ArvadosTransport {
         }
     }
 
-    private func caller(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> Caller {
-        guard let header = request.headers.first(where: { $0.name.lowercased() == "authorization" })?.value,
-            let token = header.split(separator: " ", maxSplits: 1).last.map(String.init),
+    /// The caller, by the embedded API's own token rule (`Bearer` or `OAuth2` header, else `api_token`).
+    private func caller(
+        _ request: ArvadosHTTPRequest,
+        query: [String: JSONValue]
+    ) throws(ContainerAPIError) -> Caller {
+        let header = request.headers.first { $0.name.lowercased() == "authorization" }?.value
+        guard case .token(let token) = RequestHandlers.credential(authorization: header, query: query),
             let caller = self.tokens.caller(for: token)
         else { throw ContainerAPIError(.unauthorized, "Not logged in") }
         return caller

@@ -267,7 +267,7 @@ struct RequestHandlers: Sendable {
     }
 
     /// Where a request's token comes from, before its body is read.
-    private enum Credential {
+    enum Credential {
         /// A token in the `Authorization` header or the `api_token` query parameter.
         case token(String)
         /// An `Authorization` header that holds no usable token.
@@ -278,7 +278,12 @@ struct RequestHandlers: Sendable {
 
     /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` query parameter.
     private static func credential(request: Request, query: [String: JSONValue]) -> Credential {
-        if let header = request.headers[.authorization] {
+        Self.credential(authorization: request.headers[.authorization], query: query)
+    }
+
+    /// The same rule on the `Authorization` header's value (the in-memory API's requests have no `Request`).
+    static func credential(authorization: String?, query: [String: JSONValue]) -> Credential {
+        if let header = authorization {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, ["bearer", "oauth2"].contains(parts[0].lowercased()) {
                 let token = parts[1].trimmingCharacters(in: .whitespaces)
