@@ -36,11 +36,13 @@ struct ServeCommandTests {
 
     static func setUp(
         _ directory: TemporaryDirectory,
-        processSandboxMode: String? = nil
+        processSandboxMode: String? = nil,
+        timeoutIdle: String = "2s"
     ) throws -> (StandaloneCluster, String) {
         var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
         cluster.managementPort = try LoopbackPort.free()
         cluster.processSandboxMode = processSandboxMode
+        cluster.timeoutIdle = timeoutIdle
         let path = try directory.write(cluster.yaml, to: "config.yml")
         return (cluster, path)
     }
@@ -75,7 +77,9 @@ struct ServeCommandTests {
     func serveSubmitStop() async throws {
         let directory = try TemporaryDirectory(prefix: "serve-cli")
         defer { directory.remove() }
-        let (cluster, configPath) = try Self.setUp(directory)
+        // The instance must still be there when `instances` runs after the container: a runner of a Complete
+        // container frees its worker at once, and 2 s of idle time can pass before the CLI starts under load.
+        let (cluster, configPath) = try Self.setUp(directory, timeoutIdle: "5m")
         let daemon = try Daemon.start(configPath, log: directory.file("serve.log"))
         defer { daemon.process.signal(SIGKILL) }
         let client = Self.client(cluster)
