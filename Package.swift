@@ -300,6 +300,7 @@ let package = Package(
             name: "DispatchTestSupport",
             dependencies: [
                 "TLSSupport",
+                "DispatchConfig",
                 "ArvadosAPI",
                 "CRunnerSupport",
                 "ContainerAPIServer",
@@ -440,7 +441,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DispatchCloudCLITests",
-            dependencies: ["dispatch-cloud", "DispatchTestSupport"]
+            dependencies: ["dispatch-cloud", "DispatchConfig", "DispatchTestSupport"]
         ),
         // Scheduling: a pure planner (queue and pool snapshots in, a plan of actions out).
         .target(

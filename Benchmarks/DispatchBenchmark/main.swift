@@ -98,7 +98,19 @@ struct Stack {
         let sandboxMode = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_SANDBOX"] ?? "bwrap"
         // DISPATCH_BENCHMARK_SCHEME=https: both the dispatcher and its runners over TLS with a private CA.
         let scheme = ProcessInfo.processInfo.environment["DISPATCH_BENCHMARK_SCHEME"] ?? "http"
-        var tlsLine = ""
+        var cluster = StandaloneConfiguration(dataDirectory: directory, apiPort: port, rootToken: "bench-root-token")
+        cluster.clusterID = "bench"
+        cluster.scheme = scheme
+        cluster.driverParameters = "{MaxInstances: \(maxInstances)}"
+        cluster.imageID = "loopback"
+        cluster.maxInstances = maxInstances
+        cluster.probeInterval = "1s"
+        cluster.syncInterval = "5s"
+        cluster.timeoutIdle = "10m"
+        (cluster.staleLockTimeout, cluster.timeoutBooting, cluster.timeoutProbe) = (nil, nil, nil)
+        (cluster.timeoutShutdown, cluster.timeoutSignal, cluster.timeoutTERM) = (nil, nil, nil)
+        cluster.instanceTypesYAML = instanceTypes
+        cluster.processSandboxMode = sandboxMode
         var caPEM: String?
         if scheme == "https" {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -108,44 +120,11 @@ struct Stack {
                 to: directory + "/cert.pem"
             )
             try PEMFiles.writePrivate(generated.serverKeyPEM, to: directory + "/key.pem")
-            tlsLine = "    TLS: {Certificate: \"file://\(directory)/cert.pem\", Key: \"file://\(directory)/key.pem\"}"
+            cluster.tlsCertificate = "file://\(directory)/cert.pem"
+            cluster.tlsKey = "file://\(directory)/key.pem"
             caPEM = generated.caCertificatePEM
         }
-        let yaml = """
-            Clusters:
-              bench:
-                SystemRootToken: bench-root-token
-            \(tlsLine)
-                Services:
-                  Controller:
-                    ExternalURL: \(scheme)://127.0.0.1:\(port)
-                    InternalURLs:
-                      \(scheme)://127.0.0.1:\(port): {}
-                Containers:
-                  RuntimeEngine: process
-                  ReserveExtraRAM: 256MiB
-                  LocalKeepBlobBuffersPerVCPU: 0
-                  CloudVMs:
-                    Enable: true
-                    Driver: loopback
-                    DriverParameters:
-                      MaxInstances: \(maxInstances)
-                    BootProbeCommand: "true"
-                    ImageID: loopback
-                    MaxInstances: \(maxInstances)
-                    PollInterval: 1s
-                    ProbeInterval: 1s
-                    SyncInterval: 5s
-                    TimeoutIdle: 10m
-                    DeployRunnerDirectory: \(directory)/runner
-                InstanceTypes:
-            \(instanceTypes)
-                DispatchCloud:
-                  DataDirectory: \(directory)
-                  EmbeddedContainerAPI: true
-                  ProcessSandbox:
-                    Mode: \(sandboxMode)
-            """
+        let yaml = cluster.yaml
         let config = try ClusterConfig.load(yaml: yaml, sourceName: "benchmark").config
         var logger = Logger(label: "dispatch-benchmark")
         logger.logLevel =

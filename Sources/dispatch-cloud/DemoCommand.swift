@@ -324,65 +324,23 @@ struct DemoCommand: AsyncParsableCommand {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
-    /// The demo's cluster: standalone, loopback, quick timeouts, tokens made up for this run.
+    /// The demo's cluster: standalone, loopback, quick timeouts, tokens made up for this run; bwrap where
+    /// installed, else unsandboxed with a warning, so the demo runs on any machine.
     static func configuration(directory: String, port: Int, rootToken: String, submitter: String) -> String {
-        """
-        Clusters:
-          demo1:
-            SystemRootToken: \(rootToken)
-            Services:
-              Controller:
-                ExternalURL: http://127.0.0.1:\(port)
-                InternalURLs:
-                  http://127.0.0.1:\(port): {}
-            Containers:
-              RuntimeEngine: process
-              ReserveExtraRAM: 256MiB
-              LocalKeepBlobBuffersPerVCPU: 0
-              CloudVMs:
-                Enable: true
-                Driver: loopback
-                DriverParameters:
-                  MaxInstances: 4
-                BootProbeCommand: "true"
-                ImageID: loopback
-                MaxInstances: 4
-                PollInterval: 1s
-                ProbeInterval: 500ms
-                SyncInterval: 5s
-                TimeoutIdle: 10s
-                TimeoutBooting: 1m
-                TimeoutProbe: 1m
-                TimeoutShutdown: 5s
-                TimeoutSignal: 1s
-                TimeoutTERM: 10s
-                DeployRunnerDirectory: \(directory)/runner
-            InstanceTypes:
-              small:
-                VCPUs: 1
-                RAM: 1GiB
-                IncludedScratch: 2GiB
-                Price: 0.01
-              medium:
-                VCPUs: 2
-                RAM: 2GiB
-                IncludedScratch: 4GiB
-                Price: 0.02
-              large:
-                VCPUs: 4
-                RAM: 4GiB
-                IncludedScratch: 8GiB
-                Price: 0.04
-            DispatchCloud:
-              DataDirectory: \(directory)
-              EmbeddedContainerAPI: true
-              SubmitterTokens:
-                - \(submitter)
-              # bwrap where installed, else unsandboxed with a warning: the demo runs on any machine.
-              ProcessSandbox:
-                Mode: auto
-
-        """
+        var cluster = StandaloneConfiguration(
+            dataDirectory: directory,
+            apiPort: port,
+            rootToken: rootToken,
+            submitterToken: submitter
+        )
+        cluster.clusterID = "demo1"
+        cluster.driverParameters = "{MaxInstances: 4}"
+        cluster.imageID = "loopback"
+        cluster.syncInterval = "5s"
+        cluster.timeoutIdle = "10s"
+        cluster.staleLockTimeout = nil
+        cluster.processSandboxMode = "auto"
+        return cluster.yaml
     }
 }
 
