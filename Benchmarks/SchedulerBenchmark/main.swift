@@ -235,6 +235,7 @@ for scenario in scenarios {
             switch action {
             case .lock: "lock"
             case .unlock: "unlock"
+            case .requeue: "requeue"
             case .cancel: "cancel"
             case .create: "create"
             case .start: "start"

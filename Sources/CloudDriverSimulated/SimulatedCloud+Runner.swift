@@ -146,6 +146,11 @@ extension SimulatedCloud {
         vm.runs[uuid] = run
         self.vms[id] = vm
         self.schedule(Deadline(at: run.endsAt, sequence: run.sequence, instanceID: id, container: uuid))
+        if vm.preemptible, let rate = self.parameters.preemptions[vm.providerType], self.chance(rate) {
+            // The instance is preempted part-way through this run: it leaves the list, as a spot interruption.
+            let at = now.advanced(by: self.sample(from: .zero, to: duration))
+            self.schedule(Deadline(at: at, sequence: self.makeSequence(), instanceID: id, container: nil))
+        }
         self.emit(.containerStarted(uuid), id, at: now)
         return InProcessCommandResult(stdout: "{\"UUID\":\"\(uuid)\",\"PID\":\(pid)}\n", exitStatus: 0)
     }

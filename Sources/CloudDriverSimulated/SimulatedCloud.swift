@@ -148,6 +148,17 @@ where C.Duration == Duration {
             )
             throw .insufficientCapacity(.instanceType(type), "simulated: no capacity for \(type.providerType)")
         }
+        if type.preemptible, let rate = self.parameters.spotCapacityErrors[type.providerType], self.chance(rate) {
+            self.emit(
+                .errorInjected(operation: "Create", code: "\(CloudError.Code.insufficientCapacity)"),
+                nil,
+                at: now
+            )
+            throw .insufficientCapacity(
+                .instanceType(type),
+                "simulated: no spot capacity for \(type.providerType)"
+            )
+        }
         let number = self.nextInstanceNumber
         self.nextInstanceNumber += 1
         let id = InstanceID(rawValue: "sim\(number)")
@@ -365,6 +376,8 @@ where C.Duration == Duration {
         while let next = self.timeline.last, next.at <= now {
             self.timeline.removeLast()
             guard let container = next.container else {
+                // A destroyed instance's end, or a preemption (``SimulatedCloudParameters/preemptions``).
+                guard self.vms[next.instanceID] != nil else { continue }
                 self.vms[next.instanceID] = nil
                 self.emit(.instanceDisappeared, next.instanceID, at: next.at)
                 continue
@@ -372,6 +385,14 @@ where C.Duration == Duration {
             guard let run = self.vms[next.instanceID]?.runs[container], run.sequence == next.sequence else { continue }
             self.end(container, on: next.instanceID, at: next.at)
         }
+    }
+
+    /// Takes an instance away as a spot interruption does: it leaves the list at once, with whatever runs on it,
+    /// and nobody asked for it (reported as ``SimulatedCloudEvent/Kind/instanceDisappeared``).
+    public func preempt(_ id: InstanceID) {
+        guard self.vms[id] != nil else { return }
+        self.vms[id] = nil
+        self.emit(.instanceDisappeared, id, at: self.clock.now)
     }
 
     /// Ends a run that came due: the container exits or its runner crashes.

@@ -15,6 +15,8 @@ public import DispatchModel
 /// | `ErrorRates` | `{Create: 0, List: 0, Destroy: 0, SetTags: 0}` | Chance each call fails with an `other` error |
 /// | `MaxInstances` | `0` (no quota) | Creating beyond this many listed instances fails with `quotaExceeded` |
 /// | `CapacityErrors` | `{}` | `{"<ProviderType>": rate}`: chance a create of that type fails with `insufficientCapacity` scoped to the type |
+/// | `SpotCapacityErrors` | `{}` | `{"<ProviderType>": rate}`: as `CapacityErrors`, for creates of the type's preemptible (spot) variants only |
+/// | `Preemptions` | `{}` | `{"<ProviderType>": rate}`: chance a container run on a preemptible instance of that type is cut short by a preemption: the instance leaves the list at a uniform point of the run, with no destroy asked |
 /// | `MinTimeBetweenCalls` | `{}` | `{Create: 1s, List: 0s, Destroy: 0s, SetTags: 0s}`: a call sooner than this after the last accepted one fails with `rateLimited` until then |
 /// | `RateLimitErrorRate` | `0` | Chance any call fails with `rateLimited` |
 /// | `RateLimitRetryAfter` | `5s` | The `retryAfter` of those errors |
@@ -64,6 +66,10 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
     public var maxInstances = 0
     /// Chance of a capacity error per provider type.
     public var capacityErrors: [String: Double] = [:]
+    /// Chance of a capacity error per provider type, for preemptible creates only.
+    public var spotCapacityErrors: [String: Double] = [:]
+    /// Chance, per provider type, that a container run on a preemptible instance ends with the instance preempted.
+    public var preemptions: [String: Double] = [:]
     /// The least time between two accepted calls of an operation (`Create`, `List`, `Destroy`, `SetTags`).
     public var minTimeBetweenCalls: [String: Duration] = [:]
     public var rateLimitErrorRate = 0.0
@@ -109,6 +115,16 @@ public struct SimulatedCloudParameters: Hashable, Sendable {
         if var capacity = try reader.object("CapacityErrors") {
             for key in capacity.remainingKeys {
                 self.capacityErrors[key] = try capacity.rate(key)
+            }
+        }
+        if var capacity = try reader.object("SpotCapacityErrors") {
+            for key in capacity.remainingKeys {
+                self.spotCapacityErrors[key] = try capacity.rate(key)
+            }
+        }
+        if var preemptions = try reader.object("Preemptions") {
+            for key in preemptions.remainingKeys {
+                self.preemptions[key] = try preemptions.rate(key)
             }
         }
         if var spacing = try reader.object("MinTimeBetweenCalls") {

@@ -230,7 +230,9 @@ enum ContainerRules {
     /// Returns a Locked container to the queue; cancels it instead when its priority is 0 (its owner cancelled it)
     /// or once it has been locked `maxDispatchAttempts` times.
     ///
-    /// Only the token that holds the lock may unlock.
+    /// Only the token that holds the lock may unlock. A Running container may be unlocked too (not in Arvados, whose
+    /// API cancels it instead): its dispatcher requeues a container whose instance was preempted. See
+    /// ``requeueRunning(_:now:)``.
     static func unlock(
         _ current: Container,
         by caller: Caller,
@@ -240,11 +242,16 @@ enum ContainerRules {
         guard Self.canSee(current, caller: caller) else {
             throw ContainerAPIError(.notFound, "Container \(current.uuid) not found")
         }
-        guard current.state == .locked else {
+        guard current.state == .locked || current.state == .running else {
             throw ContainerAPIError(.unprocessable, "cannot unlock when \(current.state.rawValue)")
         }
         guard current.lockedByUUID == caller.tokenUUID else {
             throw ContainerAPIError(.unprocessable, "locked by a different token")
+        }
+        if current.state == .running && current.priority > 0 {
+            var next = Self.requeueRunning(current, now: now)
+            next.modifiedByUserUUID = caller.userUUID
+            return next
         }
         var next = current
         next.lockedByUUID = nil
@@ -268,6 +275,28 @@ enum ContainerRules {
         }
         next.modifiedAt = now
         next.modifiedByUserUUID = caller.userUUID
+        return next
+    }
+
+    /// A Running container back in the queue, as if this attempt had never started: the run's fields are cleared,
+    /// `runtime_status` keeps its warnings (the dispatcher notes the preemption there before it unlocks) and
+    /// `lock_count` gives back the attempt, since it did start: a preemption does not use up one of
+    /// `Containers.MaxDispatchAttempts`, which count attempts that failed to start.
+    static func requeueRunning(_ current: Container, now: Timestamp) -> Container {
+        var next = current
+        next.state = .queued
+        next.lockedByUUID = nil
+        next.authUUID = nil
+        next.startedAt = nil
+        next.progress = nil
+        next.exitCode = nil
+        next.output = nil
+        next.log = nil
+        next.gatewayAddress = nil
+        next.interactiveSessionStarted = false
+        next.runtimeStatus = next.runtimeStatus.filter { $0.key == "warning" || $0.key == "warningDetail" }
+        next.lockCount = max(0, next.lockCount - 1)
+        next.modifiedAt = now
         return next
     }
 

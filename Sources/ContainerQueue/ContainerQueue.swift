@@ -424,12 +424,20 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         var container = container
         let types = try self.chooser.eligibleTypes(for: container)
         let resources = self.chooser.resourcesNeeded(for: container)
+        var onDemandTypes: [InstanceType] = []
+        if container.schedulingParameters.preemptible {
+            // What a spot fallback would run it on: the same choice for an on-demand container.
+            var onDemand = container
+            onDemand.schedulingParameters.preemptible = false
+            onDemandTypes = (try? self.chooser.eligibleTypes(for: onDemand)) ?? []
+        }
         container.mounts = [:]
         self.current[container.uuid] = QueueEntry(
             container: container,
             instanceTypes: types,
             resources: resources,
-            firstSeenAt: self.wallClock()
+            firstSeenAt: self.wallClock(),
+            onDemandTypes: onDemandTypes
         )
     }
 
@@ -513,6 +521,46 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
         do {
             self.apply(try await self.client.unlockContainer(uuid))
+        } catch {
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Returns a Running container whose instance was preempted to the queue, with `runtime_status` warning
+    /// `note` (kept by the requeue).
+    ///
+    /// The embedded API allows this unlock; an API that refuses it (422: Arvados has no Running → Queued) gets
+    /// Arvados's path instead, a cancel, and its container request's retry.
+    public func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws(ArvadosAPIError) {
+        do {
+            if !note.isEmpty {
+                var status = self.current[uuid]?.container.runtimeStatus ?? [:]
+                for (key, value) in note { status[key] = value }
+                self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
+            }
+            self.apply(try await self.client.unlockContainer(uuid))
+        } catch {
+            if error.code == .unprocessable, self.current[uuid]?.container.state == .running {
+                self.logger.info(
+                    "The API does not requeue a running container: cancelling it",
+                    metadata: ["container.uuid": "\(uuid)"]
+                )
+                try await self.cancel(uuid)
+                return
+            }
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Merges `note` into a Locked or Running container's `runtime_status` (the keys it names replace the ones
+    /// stored).
+    public func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws(ArvadosAPIError) {
+        var status = self.current[uuid]?.container.runtimeStatus ?? [:]
+        for (key, value) in note { status[key] = value }
+        do {
+            self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
         } catch {
             await self.failed(uuid, error)
             throw error

@@ -209,7 +209,11 @@ public final class Dispatcher: Sendable {
         schedulerLogger[metadataKey: "component"] = "scheduler"
         self.scheduler = SchedulingLoop(
             queue: QueueForScheduling(queue: self.queue, transport: self.apiTransport),
-            pool: PoolForScheduling(pool: self.pool, accountant: accountant),
+            pool: PoolForScheduling(
+                pool: self.pool,
+                accountant: accountant,
+                countsPreemptions: config.dispatchCloud.preemptionBudget > 0
+            ),
             clock: ContinuousClock(),
             configuration: schedulerConfiguration,
             logger: schedulerLogger,
@@ -525,6 +529,10 @@ public final class Dispatcher: Sendable {
         scheduler.planner.quietAfter503 = quietAfter503
         scheduler.planner.maxHourlySpend = config.dispatchCloud.maxHourlySpend
         scheduler.planner.maxSpendPerDay = config.dispatchCloud.maxSpendPerDay
+        scheduler.planner.spotFallback = SpotFallback.Configuration(
+            hold: config.dispatchCloud.spotFallbackAfter,
+            budget: config.dispatchCloud.preemptionBudget
+        )
         return scheduler
     }
 

@@ -41,6 +41,7 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
             uniquingKeysWith: max
         )
         let preemptions = await self.pool.preemptionCounts()
+        let fallbacks = await self.scheduler.spotFallbacks()
         var listed = Set<ContainerUUID>()
         var result: [ManagedContainer] = []
         for schedule in scheduled {
@@ -49,6 +50,10 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
             var status = schedule.status.map { "\($0)" } ?? ""
             if !quarantined.isEmpty, schedule.status != nil, schedule.status != .preparingRuntimeEnvironment {
                 status += Self.quarantineNote(entry, quarantined)
+            }
+            if let fallback = fallbacks[schedule.uuid], !status.isEmpty {
+                // When and why it runs on on-demand instead of spot.
+                status += "  Fell back from spot: \(fallback)."
             }
             result.append(Self.managed(entry, status: status, preemptions: preemptions[schedule.uuid] ?? 0))
         }

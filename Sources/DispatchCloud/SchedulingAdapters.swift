@@ -47,6 +47,14 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
     package func cancel(_ uuid: ContainerUUID) async throws { try await self.queue.cancel(uuid) }
     package func forget(_ uuid: ContainerUUID) async { await self.queue.forget(uuid) }
 
+    package func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws {
+        try await self.queue.requeue(uuid, note: note)
+    }
+
+    package func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws {
+        try await self.queue.noteRuntimeStatus(uuid, note)
+    }
+
     /// The wall-clock time of an instant in the past on the queue's clock.
     static func wallTime(_ instant: C.Instant, now: C.Instant, wallNow: Timestamp) -> Timestamp {
         let age = instant.duration(to: now)
@@ -60,12 +68,21 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
     let pool: WorkerPool<Instances, C>
     /// The daily spend, when `MaxSpendPerDay` is set.
     var accountant: SpendAccountant? = nil
+    /// Whether the snapshot carries the pool's preemption counts (`PreemptionBudget` is set).
+    var countsPreemptions = false
 
     package init(pool: WorkerPool<Instances, C>) { self.pool = pool }
 
-    init(pool: WorkerPool<Instances, C>, accountant: SpendAccountant?) {
+    /// A pool whose snapshots carry its preemption counts when `countsPreemptions` (`PreemptionBudget` is set).
+    package init(pool: WorkerPool<Instances, C>, countsPreemptions: Bool) {
+        self.pool = pool
+        self.countsPreemptions = countsPreemptions
+    }
+
+    init(pool: WorkerPool<Instances, C>, accountant: SpendAccountant?, countsPreemptions: Bool = false) {
         self.pool = pool
         self.accountant = accountant
+        self.countsPreemptions = countsPreemptions
     }
 
     package func waitUntilLoaded() async { await self.pool.waitUntilLoaded() }
@@ -77,7 +94,7 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             guard let type = self.pool.configuration.instanceTypes[name] else { continue }
             holds.insert(.instanceType(providerType: type.providerType, preemptible: type.preemptible))
         }
-        return PoolSnapshot(
+        var snapshot = PoolSnapshot(
             instances: state.instances.map { view in
                 InstanceSnapshot(
                     id: view.instance,
@@ -102,6 +119,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             currentPrices: state.currentPrices,
             dailySpend: await self.accountant?.dailySpend(at: SpendAccounting.wallSeconds())
         )
+        if self.countsPreemptions { snapshot.preemptions = await self.pool.preemptionCounts() }
+        return snapshot
     }
 
     package func changes() async -> AsyncStream<Void> { await self.pool.subscribe() }

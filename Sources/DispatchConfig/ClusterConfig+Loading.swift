@@ -635,6 +635,18 @@ extension ClusterConfig {
         }
         if let value = section.nonNegativeDouble("MaxHourlySpend") { settings.maxHourlySpend = value }
         if let value = section.nonNegativeDouble("MaxSpendPerDay") { settings.maxSpendPerDay = value }
+        if let value = section.duration("SpotFallbackAfter") {
+            if value < .zero {
+                reader.error(
+                    section.path("SpotFallbackAfter"),
+                    "must not be negative",
+                    line: section.line(of: "SpotFallbackAfter")
+                )
+            } else {
+                settings.spotFallbackAfter = value
+            }
+        }
+        if let value = section.nonNegativeInt("PreemptionBudget") { settings.preemptionBudget = value }
         if let tokens = section.stringList("SubmitterTokens") {
             for (index, token) in tokens.enumerated() where token.isEmpty {
                 reader.error(

@@ -53,6 +53,8 @@ extension ClusterConfig {
                     ),
                     ("MaxHourlySpend", Self.double(self.dispatchCloud.maxHourlySpend)),
                     ("MaxSpendPerDay", Self.double(self.dispatchCloud.maxSpendPerDay)),
+                    ("SpotFallbackAfter", Self.duration(self.dispatchCloud.spotFallbackAfter)),
+                    ("PreemptionBudget", Self.int(self.dispatchCloud.preemptionBudget)),
                     (
                         "ProcessSandbox",
                         Self.mapping([

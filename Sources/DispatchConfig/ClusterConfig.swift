@@ -236,6 +236,14 @@ extension ClusterConfig {
         /// in `DataDirectory`); no create once what is left cannot pay the instances and a new one for an hour.
         /// 0 for no cap.
         public var maxSpendPerDay = 0.0
+        /// `SpotFallbackAfter`: a container that may run on spot falls back to the on-demand variant of an eligible
+        /// type once every eligible spot type has been held for capacity this long; zero (the default) never falls
+        /// back, as Arvados.
+        public var spotFallbackAfter: Duration = .zero
+        /// `PreemptionBudget`: how many preemptions (its instance vanishing under it) a container is requeued after
+        /// instead of cancelled; once it has been preempted this many times it falls back to on-demand. 0 (the
+        /// default) cancels a preempted container, as Arvados.
+        public var preemptionBudget = 0
 
         public init() {}
     }

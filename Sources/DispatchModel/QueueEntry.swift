@@ -22,17 +22,23 @@ public struct QueueEntry: Hashable, Sendable {
     public var resources: InstanceResources
     /// When this dispatcher first saw it; ties in priority go to the earliest.
     public var firstSeenAt: Timestamp
+    /// For a container that must run on spot (`scheduling_parameters.preemptible`): the on-demand types that could
+    /// run it, cheapest first, which it falls back to under `DispatchCloud.SpotFallbackAfter` or
+    /// `PreemptionBudget`; empty for other containers, or when no on-demand type fits.
+    public var onDemandTypes: [InstanceType]
 
     public init(
         container: Container,
         instanceTypes: [InstanceType],
         resources: InstanceResources,
-        firstSeenAt: Timestamp
+        firstSeenAt: Timestamp,
+        onDemandTypes: [InstanceType] = []
     ) {
         self.box = Box(container)
         self.instanceTypes = instanceTypes
         self.resources = resources
         self.firstSeenAt = firstSeenAt
+        self.onDemandTypes = onDemandTypes
     }
 
     /// The container's UUID.
@@ -44,6 +50,7 @@ public struct QueueEntry: Hashable, Sendable {
     public static func == (lhs: QueueEntry, rhs: QueueEntry) -> Bool {
         (lhs.box === rhs.box || lhs.box.value == rhs.box.value) && lhs.instanceTypes == rhs.instanceTypes
             && lhs.resources == rhs.resources && lhs.firstSeenAt == rhs.firstSeenAt
+            && lhs.onDemandTypes == rhs.onDemandTypes
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -190,7 +190,10 @@ struct Run: Sendable {
         )
         let scheduler = SchedulingLoop(
             queue: QueueForScheduling(queue: queue, wallClock: wallClock),
-            pool: PoolForScheduling(pool: pool),
+            pool: PoolForScheduling(
+                pool: pool,
+                countsPreemptions: self.config.dispatchCloud.preemptionBudget > 0
+            ),
             clock: clock,
             wallClock: wallClock,
             configuration: Dispatcher.schedulerConfiguration(self.config, quietAfter503: .seconds(60)),

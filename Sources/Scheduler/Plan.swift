@@ -16,6 +16,9 @@ public struct Plan: Sendable {
         case unlock(ContainerUUID, reason: String)
         /// Cancel a container.
         case cancel(ContainerUUID, reason: String)
+        /// Return a Running container whose instance vanished under it (preempted this many times, within
+        /// `DispatchCloud.PreemptionBudget`) to the queue, instead of cancelling it.
+        case requeue(ContainerUUID, preemptions: Int)
         /// Ask the pool to create an instance of the type. (Boxed: the type is large and creates are few.)
         indirect case create(InstanceType)
         /// Start a Locked container on a ready instance. Planned only for a container with no runner in the

@@ -36,6 +36,9 @@ public struct PoolSnapshot: Sendable {
     public var currentPrices: [InstanceTypeName: Double]
     /// The money spent in the rolling 24 hours, for `MaxSpendPerDay`; `nil` when not accounted.
     public var dailySpend: DailySpend?
+    /// How many times each container's instance vanished under it (the pool's preemption count), for
+    /// `PreemptionBudget`; empty when the budget is off.
+    public var preemptions: [ContainerUUID: Int] = [:]
 
     public init(
         instances: [InstanceSnapshot] = [],

@@ -14,6 +14,16 @@ extension SchedulingLoop {
             case .unlock(let uuid, let reason):
                 guard self.journalCallsStarted.contains(uuid) else { continue }
                 self.journal.record(JournalEvent(time: now, kind: .unlock, container: uuid, reason: reason))
+            case .requeue(let uuid, let preemptions):
+                guard self.journalCallsStarted.contains(uuid) else { continue }
+                self.journal.record(
+                    JournalEvent(
+                        time: now,
+                        kind: .unlock,
+                        container: uuid,
+                        reason: "preempted \(preemptions)×: requeued"
+                    )
+                )
             case .cancel(let uuid, let reason):
                 guard self.journalCallsStarted.contains(uuid) else { continue }
                 self.journal.record(JournalEvent(time: now, kind: .cancel, container: uuid, reason: reason))

@@ -20,6 +20,21 @@ public protocol SchedulingQueue: Sendable {
     func cancel(_ uuid: ContainerUUID) async throws
     /// Drops a container from the cache.
     func forget(_ uuid: ContainerUUID) async
+    /// Returns a Running container whose instance was preempted to the queue, noting `note` in its
+    /// `runtime_status` first.
+    func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws
+    /// Merges `note` into a Locked or Running container's `runtime_status`.
+    func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws
+}
+
+extension SchedulingQueue {
+    /// Unlocks, without a note: for queues that keep no `runtime_status`.
+    public func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws {
+        try await self.unlock(uuid)
+    }
+
+    /// Does nothing: for queues that keep no `runtime_status`.
+    public func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws {}
 }
 
 /// The worker pool as the scheduling loop uses it.
@@ -100,6 +115,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     var journalCallsStarted: Set<ContainerUUID> = []
     /// The last kill reason journalled per container, so a kill repeated while the runner stops is recorded once.
     var journalledKills: [ContainerUUID: String] = [:]
+    /// Containers whose spot fallback is already noted in their `runtime_status`.
+    private var fallbackNoted: Set<ContainerUUID> = []
     private var wake: AsyncStream<Void>.Continuation?
     /// Queue calls for ``run()`` to run in its own task group (so a shutdown waits for those in flight).
     private var calls: AsyncStream<@Sendable () async -> Void>.Continuation?
@@ -128,6 +145,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     /// The last plan's queue, in scheduling order, with each entry's status (the management API's queue).
     public func scheduledQueue() -> ScheduledQueue { self.lastPlan.queue }
+
+    /// The spot containers that fell back to on-demand instance types, with when and why.
+    public func spotFallbacks() -> [ContainerUUID: SpotFallback.Decision] { self.planner.fallback.decisions }
 
     /// The number of planning passes so far (for tests and metrics).
     public func passCount() -> Int { self.passes }
@@ -270,10 +290,32 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             }
             await self.apply(action, containers: containers)
         }
+        if !self.planner.fallback.decisions.isEmpty || !self.fallbackNoted.isEmpty {
+            self.noteFallbacks(queue)
+        }
         self.lastPlan = plan
         self.lastPool = pool
         self.metrics.record(plan.metrics)
         if self.journal.isEnabled { self.record(plan, queue: queue, pool: pool, now: now) }
+    }
+
+    /// Writes each new spot fallback into its container's `runtime_status` once it is Locked (a Queued container's
+    /// cannot change), so its submitter sees when and why.
+    private func noteFallbacks(_ queue: QueueSnapshot) {
+        let decisions = self.planner.fallback.decisions
+        self.fallbackNoted = self.fallbackNoted.filter { decisions[$0] != nil }
+        for entry in queue.entries where entry.container.state == .locked {
+            let uuid = entry.uuid
+            guard let decision = decisions[uuid], !self.fallbackNoted.contains(uuid) else { continue }
+            let note = decision.runtimeStatus
+            if self.background(uuid, "note", { queue in try await queue.noteRuntimeStatus(uuid, note) }) {
+                self.logger.info(
+                    "Container falls back from spot to on-demand",
+                    metadata: ["container.uuid": "\(uuid)", "reason": "\(decision.why)"]
+                )
+                self.fallbackNoted.insert(uuid)
+            }
+        }
     }
 
     private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {
@@ -286,6 +328,20 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         case .cancel(let uuid, let reason):
             self.logger.info("Cancelling container", metadata: ["container.uuid": "\(uuid)", "reason": "\(reason)"])
             self.background(uuid, "cancel") { queue in try await queue.cancel(uuid) }
+        case .requeue(let uuid, let preemptions):
+            let budget = self.configuration.planner.spotFallback.budget
+            self.logger.info(
+                "Requeueing preempted container",
+                metadata: ["container.uuid": "\(uuid)", "preemptions": "\(preemptions)", "budget": "\(budget)"]
+            )
+            let note: [String: JSONValue] = [
+                "warning": .string("Preempted: requeued"),
+                "warningDetail": .string(
+                    "At \(self.wallClock()): its instance vanished while it ran (preemption \(preemptions) of "
+                        + "DispatchCloud.PreemptionBudget \(budget)); requeued to run again."
+                ),
+            ]
+            self.background(uuid, "requeue") { queue in try await queue.requeue(uuid, note: note) }
         case .create(let type):
             if !(await self.pool.create(type)) {
                 self.logger.debug("Create refused by the pool", metadata: ["instance.type": "\(type.name)"])
@@ -317,13 +373,14 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// up to ``Configuration/retryMaximumDelay``, with jitter), so an API that keeps failing (a full disk, say)
     /// costs a bounded number of calls, not one per pass; and it is logged at most once per
     /// ``Configuration/failureLogInterval`` per operation, with a count.
+    @discardableResult
     private func background(
         _ uuid: ContainerUUID,
         _ operation: String,
         _ body: @escaping @Sendable (any SchedulingQueue) async throws -> Void
-    ) {
-        if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return }
-        guard self.busy.insert(uuid).inserted else { return }
+    ) -> Bool {
+        if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return false }
+        guard self.busy.insert(uuid).inserted else { return false }
         if self.journal.isEnabled { self.journalCallsStarted.insert(uuid) }
         self.queueCalls += 1
         let queue = self.queue
@@ -340,6 +397,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         } else {
             Task { await call() }
         }
+        return true
     }
 
     private func succeeded(_ uuid: ContainerUUID, _ operation: String) {

@@ -5,6 +5,7 @@ extension SchedulingPlanner {
     ///
     /// | Queue says | Pool says | Action |
     /// |---|---|---|
+    /// | Running | no runner, preempted 1…`PreemptionBudget` times, and no unknown worker without runners | requeue |
     /// | Running | no runner, and no unknown worker without runners (one not yet listed) | cancel |
     /// | Running | runner exited before the last queue update started | cancel |
     /// | Running | runner alive, priority 0 | kill |
@@ -29,6 +30,7 @@ extension SchedulingPlanner {
         queue: QueueSnapshot,
         pool: PoolSnapshot,
         match: RunnerMatch,
+        preemptionBudget: Int = 0,
         into actions: inout [Plan.Action]
     ) {
         // A worker whose run probe has not answered yet might be running anything. One whose run probe has
@@ -59,7 +61,13 @@ extension SchedulingPlanner {
                     }
                 } else if !anyUnknownWorkers {
                     // A worker not yet probed might be running it: wait until every worker is known.
-                    actions.append(.cancel(uuid, reason: "not running on any worker"))
+                    let preempted = pool.preemptions[uuid] ?? 0
+                    if preempted > 0 && preempted <= preemptionBudget {
+                        // Its instance vanished under it: run it again, while its preemption budget lasts.
+                        actions.append(.requeue(uuid, preemptions: preempted))
+                    } else {
+                        actions.append(.cancel(uuid, reason: "not running on any worker"))
+                    }
                 }
             case .complete, .cancelled:
                 if let runner, runner.exitedAt == nil, state == .complete {

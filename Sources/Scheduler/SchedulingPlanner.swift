@@ -44,6 +44,10 @@ public struct SchedulingPlanner: Sendable {
         /// instance and the new one would cost over the next hour, less what leaves the window in that hour,
         /// would exceed this; 0 for no cap. Needs ``PoolSnapshot/dailySpend``.
         public var maxSpendPerDay: Double = 0
+        /// `DispatchCloud.SpotFallbackAfter` and `DispatchCloud.PreemptionBudget`: when a spot container falls back
+        /// to on-demand types (``SpotFallback``), and how many preemptions requeue a container instead of
+        /// cancelling it. Off by default.
+        public var spotFallback = SpotFallback.Configuration()
 
         public init() {}
     }
@@ -83,9 +87,12 @@ public struct SchedulingPlanner: Sendable {
 
     public let configuration: Configuration
     public var state: State
+    /// The spot containers that fell back to on-demand types, kept between passes.
+    public var fallback: SpotFallback
 
     public init(configuration: Configuration) {
         self.configuration = configuration
+        self.fallback = SpotFallback(configuration: configuration.spotFallback)
         let initial =
             configuration.initialQuotaEstimate > 0 ? configuration.initialQuotaEstimate : configuration.maxInstances
         self.state = State(maxContainers: initial)
@@ -105,6 +112,11 @@ public struct SchedulingPlanner: Sendable {
             configuration: self.configuration,
             now: now
         )
+        if self.configuration.spotFallback.isEnabled {
+            let match = pass.match
+            self.fallback.update(queue: queue, pool: pool, hasRunner: { match.hasRunner($0) }, now: now)
+            pass.onDemand = self.fallback.decisions
+        }
         pass.adjustLimits(&self.state)
         pass.place()
         pass.releaseOverflow()

@@ -221,6 +221,56 @@ struct ContainerRulesTests {
         #expect(outcome == expected)
     }
 
+    @Test(
+        "A Running container unlocked by its holder is requeued (a preemption); others may not, priority 0 cancels",
+        arguments: [
+            (1, 3, Role.holder, Outcome.state(.queued)),
+            (3, 3, .holder, .state(.queued)),
+            (1, 3, .otherAdmin, .refused(422)),
+            (1, 3, .owner, .refused(422)),
+        ]
+    )
+    func unlockRunning(lockCount: Int, maxAttempts: Int, role: Role, expected: Outcome) {
+        let outcome = Self.outcome { () throws(ContainerAPIError) in
+            try ContainerRules.unlock(
+                Self.container(.running, lockCount: lockCount),
+                by: role.caller,
+                maxDispatchAttempts: maxAttempts,
+                now: Self.now
+            )
+        }
+        #expect(outcome == expected)
+    }
+
+    @Test("A requeued Running container gives back its attempt and forgets the run, keeping the warning")
+    func unlockRunningBookkeeping() throws {
+        var running = Self.container(.running, lockCount: 2)
+        running.startedAt = Self.now
+        running.progress = 0.5
+        running.log = "abc+1"
+        running.runtimeStatus = ["warning": .string("Preempted: requeued"), "activity": .string("running")]
+        let requeued = try ContainerRules.unlock(
+            running,
+            by: Role.holder.caller,
+            maxDispatchAttempts: 2,
+            now: Self.now
+        )
+        #expect(requeued.state == .queued)
+        #expect(requeued.lockedByUUID == nil && requeued.authUUID == nil)
+        #expect(requeued.lockCount == 1, "a preemption does not use up one of MaxDispatchAttempts")
+        #expect(requeued.startedAt == nil && requeued.progress == nil && requeued.log == nil)
+        #expect(requeued.runtimeStatus == ["warning": .string("Preempted: requeued")])
+        var cancelled = Self.container(.running, priority: 0)
+        cancelled.startedAt = Self.now
+        let stopped = try ContainerRules.unlock(
+            cancelled,
+            by: Role.holder.caller,
+            maxDispatchAttempts: 2,
+            now: Self.now
+        )
+        #expect(stopped.state == .cancelled, "priority 0: its owner cancelled it")
+    }
+
     @Test("Unlock clears the holder, and a cancelling unlock says why")
     func unlockBookkeeping() throws {
         let requeued = try ContainerRules.unlock(

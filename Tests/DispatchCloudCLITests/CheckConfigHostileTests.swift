@@ -45,6 +45,10 @@ struct CheckConfigHostileTests {
             ("InstanceTypes:\n  a: {VCPUs: 2, RAM: 4GiB, Price: .nan}", "Clusters.z1234.InstanceTypes.a.Price"),
             ("DispatchCloud:\n  MaxHourlySpend: -1", "Clusters.z1234.DispatchCloud.MaxHourlySpend"),
             ("DispatchCloud:\n  MaxSpendPerDay: .inf", "Clusters.z1234.DispatchCloud.MaxSpendPerDay"),
+            ("DispatchCloud:\n  SpotFallbackAfter: -2m", "Clusters.z1234.DispatchCloud.SpotFallbackAfter"),
+            ("DispatchCloud:\n  SpotFallbackAfter: 120", "Clusters.z1234.DispatchCloud.SpotFallbackAfter"),
+            ("DispatchCloud:\n  PreemptionBudget: -1", "Clusters.z1234.DispatchCloud.PreemptionBudget"),
+            ("DispatchCloud:\n  PreemptionBudget: lots", "Clusters.z1234.DispatchCloud.PreemptionBudget"),
         ]
     )
     func refused(body: String, key: String) async throws {

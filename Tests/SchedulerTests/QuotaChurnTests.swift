@@ -158,6 +158,8 @@ struct QuotaChurnTests {
                 }
             case .forget(let uuid):
                 self.entries[uuid] = nil
+            case .requeue:
+                break
             }
         }
     }

@@ -228,6 +228,7 @@ struct Harness {
         switch action {
         case .lock(let uuid): self.queue.changeState(uuid, from: .queued, to: .locked)
         case .unlock(let uuid, _): self.queue.changeState(uuid, from: .locked, to: .queued)
+        case .requeue(let uuid, _): self.queue.changeState(uuid, from: .running, to: .queued)
         case .cancel(let uuid, _): self.queue.changeState(uuid, from: nil, to: .cancelled)
         case .create(let type): self.pool.create(type)
         case .start(let uuid, let id): self.pool.startContainer(uuid, on: id)

@@ -264,7 +264,7 @@ struct CapSimulation {
             }
         case .forget(let uuid):
             self.entries[uuid] = nil
-        case .finished:
+        case .finished, .requeue:
             break
         }
     }

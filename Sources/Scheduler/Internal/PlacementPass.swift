@@ -54,6 +54,8 @@ struct PlacementPass {
     private var eligibleMemoHits = 0
     /// The pool's runners matched to entries, shared with the reconciliation.
     let match: RunnerMatch
+    /// Spot containers placed on their on-demand types instead (``SpotFallback``).
+    var onDemand: [ContainerUUID: SpotFallback.Decision] = [:]
 
     private(set) var actions: [Plan.Action] = []
 
@@ -317,6 +319,10 @@ struct PlacementPass {
     /// buffer identity (an array's buffer cannot change while the snapshot holds it); others are resolved
     /// by name.
     private mutating func resolveEligibleTypes(of i: Int) {
+        if !self.onDemand.isEmpty, self.onDemand[self.queue.entries[i].uuid] != nil {
+            self.resolve(self.queue.entries[i].onDemandTypes)
+            return
+        }
         // Once the memo is full and has rarely hit, lists are evidently not shared: stop looking.
         let useMemo =
             self.eligibleMemo.count < Self.eligibleMemoLimit || self.eligibleMemoHits >= Self.eligibleMemoLimit
@@ -346,6 +352,18 @@ struct PlacementPass {
     }
 
     private static let eligibleMemoLimit = 4096
+
+    /// Fills ``eligible`` with the type indices of `types`, without the memo.
+    private mutating func resolve(_ types: [InstanceType]) {
+        self.eligible.removeAll(keepingCapacity: true)
+        for type in types {
+            if let t = self.index.typeIndex(named: type.name) {
+                self.eligible.append(t)
+            } else {
+                self.eligible.append(self.index.register(type, atCapacity: self.pool.isAtCapacity(type)))
+            }
+        }
+    }
 
     /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
     /// (reference §3.4 steps 7–8).
@@ -380,7 +398,13 @@ struct PlacementPass {
 
     /// Appends the reconciliation of queue and pool (reference §3.5).
     mutating func reconcile() {
-        SchedulingPlanner.reconcile(queue: self.queue, pool: self.pool, match: self.match, into: &self.actions)
+        SchedulingPlanner.reconcile(
+            queue: self.queue,
+            pool: self.pool,
+            match: self.match,
+            preemptionBudget: self.configuration.spotFallback.budget,
+            into: &self.actions
+        )
     }
 
     /// The queue in scheduling order with statuses.
