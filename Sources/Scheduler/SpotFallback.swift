@@ -8,7 +8,10 @@ public import DispatchModel
 /// - every one of its eligible spot types has been held for capacity for ``Configuration/hold``, counted from the
 ///   first pass that found them all held while it waited with no runner; passes between two capacity errors (the
 ///   hold lifted, a new create in flight) do not restart the count, only the container starting does; or
-/// - it has been preempted ``Configuration/budget`` times (the pool's count, which survives a restart).
+/// - it has been preempted ``Configuration/budget`` times (the pool's count, which survives a restart); or
+/// - (with either knob on) every eligible spot type has a current price (``PoolSnapshot/currentPrices``), and the
+///   cheapest of them is not below the cheapest on-demand type's price: spot counts as cheaper only at its current
+///   price.
 ///
 /// From then on the planner places it on its on-demand types for as long as it stays in the queue. The decision
 /// is a value the planner keeps between passes; it is not kept across a restart (a capacity wait starts again,
@@ -37,6 +40,8 @@ public struct SpotFallback: Sendable {
             case capacity(since: Timestamp, hold: Duration)
             /// It had been preempted this many times, the budget.
             case preemptions(Int)
+            /// The cheapest eligible spot type's current price was not below the cheapest on-demand type's price.
+            case price(spot: Double, onDemand: Double)
         }
 
         /// When the planner decided.
@@ -55,6 +60,8 @@ public struct SpotFallback: Sendable {
                 "every eligible spot type held for capacity for \(GoDuration.format(hold))"
             case .preemptions(let count):
                 "preempted \(count) time\(count == 1 ? "" : "s") (DispatchCloud.PreemptionBudget)"
+            case .price(let spot, let onDemand):
+                "spot costs \(SchedulingStatus.dollars(spot))/h now, on-demand \(SchedulingStatus.dollars(onDemand))/h"
             }
         }
 
@@ -116,6 +123,12 @@ public struct SpotFallback: Sendable {
                 fellBack.append(uuid)
                 continue
             }
+            if let prices = Self.spotNotCheaper(entry, pool) {
+                self.decisions[uuid] = Decision(at: now, reason: .price(spot: prices.spot, onDemand: prices.onDemand))
+                self.heldSince[uuid] = nil
+                fellBack.append(uuid)
+                continue
+            }
             let hold = self.configuration.hold
             guard hold > .zero else { continue }
             if entry.instanceTypes.allSatisfy({ pool.isAtCapacity($0) }) {
@@ -129,5 +142,18 @@ public struct SpotFallback: Sendable {
             }
         }
         return fellBack
+    }
+
+    /// The cheapest spot and on-demand prices when every eligible spot type has a current price and none is
+    /// cheaper than the cheapest on-demand type; `nil` otherwise.
+    private static func spotNotCheaper(_ entry: QueueEntry, _ pool: PoolSnapshot) -> (spot: Double, onDemand: Double)? {
+        guard !pool.currentPrices.isEmpty else { return nil }
+        var spot = Double.infinity
+        for type in entry.instanceTypes {
+            guard let price = pool.currentPrices[type.name] else { return nil }
+            spot = min(spot, price)
+        }
+        let onDemand = entry.onDemandTypes.map { pool.hourlyPrice(of: $0) }.min() ?? .infinity
+        return spot.isFinite && onDemand.isFinite && spot >= onDemand ? (spot, onDemand) : nil
     }
 }

@@ -118,6 +118,20 @@ struct SpotFallbackTests {
     }
 
     @Test(
+        "A spot type counts as cheaper only at its current price",
+        arguments: [(0.05, [Self.spot.name]), (0.123, [Self.onDemand.name]), (0.2, [Self.onDemand.name])]
+    )
+    func currentSpotPrice(spotPrice: Double, expected: [InstanceTypeName]) {
+        var planner = Self.planner(budget: 3)
+        let queue = QueueSnapshot(entries: [Self.entry(.locked)], updatedAt: testNow)
+        let pool = PoolSnapshot(currentPrices: [Self.spot.name: spotPrice])
+        #expect(Self.creates(planner.plan(queue: queue, pool: pool, now: testNow)) == expected)
+        if expected == [Self.onDemand.name] {
+            #expect(planner.fallback.decisions[Self.uuid]?.why.hasPrefix("spot costs") == true)
+        }
+    }
+
+    @Test(
         "A Running container whose instance vanished is requeued while its budget lasts, cancelled after",
         arguments: [
             (0, 2, Plan.Action.cancel(containerUUID(1), reason: "not running on any worker")),
