@@ -255,6 +255,17 @@ public final class Dispatcher: Sendable {
             let pool = self.pool
             services.append(SpendAccounting(accountant: accountant, hourlySpend: { await pool.billedHourlySpend() }))
         }
+        do {
+            // What the instances cost, by day, type and container, for `dispatch-cloud costs`.
+            let pool = self.pool
+            let queue = self.queue
+            services.append(
+                CostAccounting(
+                    recorder: CostRecorder(directory: dataDirectory, logger: logger),
+                    instances: { await Self.costSample(pool: pool, queue: queue) }
+                )
+            )
+        }
         services.append(AfterAPI(api: containerAPI, service: self.queue))
         services.append(self.scheduler)
         if let listen = try Self.managementListenAddress(config) {

@@ -35,6 +35,7 @@ struct DispatchCloudCommand: AsyncParsableCommand {
             InstancesCommand.self,
             ExplainCommand.self,
             QuarantineCommand.self,
+            CostsCommand.self,
             TLSCommand.self,
         ]
     )
