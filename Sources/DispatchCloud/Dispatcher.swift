@@ -255,13 +255,14 @@ public final class Dispatcher: Sendable {
             let pool = self.pool
             services.append(SpendAccounting(accountant: accountant, hourlySpend: { await pool.billedHourlySpend() }))
         }
+        // What the instances cost, by day, type and container, for `dispatch-cloud costs` and the dashboard.
+        let costRecorder = CostRecorder(directory: dataDirectory, logger: logger)
         do {
-            // What the instances cost, by day, type and container, for `dispatch-cloud costs`.
             let pool = self.pool
             let queue = self.queue
             services.append(
                 CostAccounting(
-                    recorder: CostRecorder(directory: dataDirectory, logger: logger),
+                    recorder: costRecorder,
                     instances: { await Self.costSample(pool: pool, queue: queue) }
                 )
             )
@@ -280,7 +281,8 @@ public final class Dispatcher: Sendable {
                         queue: self.queue,
                         scheduler: self.scheduler,
                         journal: self.journal,
-                        journalStore: self.journalStore
+                        journalStore: self.journalStore,
+                        costRecorder: costRecorder
                     ),
                     token: config.managementToken.value,
                     metrics: metrics,

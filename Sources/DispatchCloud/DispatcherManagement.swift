@@ -14,6 +14,20 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
     let scheduler: SchedulingLoop<ContinuousClock>
     let journal: DecisionJournal
     let journalStore: JournalStore
+    /// The cost records, for the dashboard's spend card.
+    var costRecorder: CostRecorder? = nil
+
+    func costs() async -> CostSummary? {
+        guard let recorder = self.costRecorder else { return nil }
+        let now = Int64(Timestamp.now().secondsSince1970)
+        let report = await recorder.ledger.report(since: now - 13 * 86400, by: .day)
+        return CostSummary(
+            days: report.rows.map { CostSummary.Day(day: $0.key, cost: $0.cost, overhead: $0.overhead) },
+            total: report.total,
+            overhead: report.overhead,
+            overheadShare: report.overheadShare
+        )
+    }
 
     func instances() async -> [ManagedInstance] {
         await self.pool.instances().map { view in

@@ -23,6 +23,14 @@ public actor RecordingDispatcherControl: DispatcherControl {
     private let callContinuation: AsyncStream<Call>.Continuation
     /// When set, `checkHealth` fails with this message.
     public var healthError: String?
+    /// What `costs` answers.
+    public var costSummary: CostSummary?
+
+    /// Sets what `costs` answers.
+    public func set(costs: CostSummary?) { self.costSummary = costs }
+
+    public func costs() async -> CostSummary? { self.costSummary }
+
     /// What `explain` answers, by container UUID or instance ID.
     public private(set) var explanations: [String: Explanation] = [:]
 

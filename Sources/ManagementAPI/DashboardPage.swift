@@ -64,6 +64,10 @@ enum DashboardPage {
         .card { padding:12px 14px; }
         .card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
         .card .value { font-size:24px; font-weight:600; margin-top:2px; }
+        .card .sub { color:var(--muted); font-size:12px; margin-top:2px; }
+        .card svg.days { width:100%; height:36px; display:block; margin-top:4px; }
+        .card svg.days rect.used { fill:#3b82f6; }
+        .card svg.days rect.overhead { fill:#f59e0b; }
         section { padding:12px 14px; overflow-x:auto; }
         section h2 { font-size:14px; margin:0 0 8px; }
         .charts { display:grid; grid-template-columns:repeat(auto-fit,minmax(320px,1fr)); gap:12px; }
@@ -123,7 +127,9 @@ enum DashboardPage {
             <div class="card"><div class="label">Containers running</div>
               <div class="value" id="card-running">–</div></div>
             <div class="card"><div class="label">Queue depth</div><div class="value" id="card-queue">–</div></div>
-            <div class="card"><div class="label">Hourly spend</div><div class="value" id="card-spend">–</div></div>
+            <div class="card"><div class="label">Hourly spend</div><div class="value" id="card-spend">–</div>
+              <div class="sub" id="card-overhead" hidden></div>
+              <svg class="days" id="chart-spend-days" viewBox="0 0 140 36" preserveAspectRatio="none" hidden></svg></div>
           </div>
           <div class="charts">
             <section><h2>Instances by category (last hour)</h2><svg class="chart" id="chart-instances"></svg>
@@ -399,12 +405,37 @@ enum DashboardPage {
             el("span", {}, el("i", { style: "background:" + colors[i] }), c)));
         }
 
+        // The spend card's day chart (the last 14 UTC days: used in blue, overhead in amber) and overhead share.
+        function drawSpendDays(costs) {
+          const svg = $("chart-spend-days"), note = $("card-overhead");
+          const days = (costs && costs.days) || [];
+          svg.hidden = note.hidden = !costs;
+          if (!costs) return;
+          note.textContent = "overhead " + (100 * (costs.overhead_share || 0)).toFixed(1) + "% of " +
+            Number(costs.total || 0).toFixed(2) + " over " + days.length + " day" + (days.length === 1 ? "" : "s");
+          svg.replaceChildren();
+          const top = Math.max(...days.map((d) => d.cost), 1e-9), width = 140 / 14;
+          days.slice(-14).forEach((d, i) => {
+            const x = (14 - Math.min(days.length, 14) + i) * width, h = 36 * d.cost / top, o = 36 * d.overhead / top;
+            for (const [cls, y, height] of [["used", 36 - h, h - o], ["overhead", 36 - o, o]]) {
+              const rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+              rect.setAttribute("class", cls); rect.setAttribute("x", x + 1); rect.setAttribute("width", width - 2);
+              rect.setAttribute("y", y); rect.setAttribute("height", Math.max(0, height));
+              const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+              title.textContent = d.day + ": " + d.cost.toFixed(2) + " (overhead " + d.overhead.toFixed(2) + ")";
+              rect.appendChild(title); svg.appendChild(rect);
+            }
+          });
+        }
+
         async function refresh() {
           clearTimeout(timer);
           try {
-            const [instances, queue, quarantine] = await Promise.all([
+            const [instances, queue, quarantine, costs] = await Promise.all([
               api("GET", "arvados/v1/dispatch/instances"), api("GET", "arvados/v1/dispatch/containers"),
-              api("GET", "arvados/v1/dispatch/quarantine")]);
+              api("GET", "arvados/v1/dispatch/quarantine"),
+              api("GET", "arvados/v1/dispatch/costs").catch((e) => { if (e.auth) throw e; return null; })]);
+            drawSpendDays(costs);
             const held = (quarantine && quarantine.items) || [];
             $("quarantine-badge").hidden = held.length === 0;
             $("quarantine-badge").textContent = "quarantined: " +

@@ -51,6 +51,9 @@ public protocol DispatcherControl: Sendable {
     ///
     /// - Throws: ``ManagementError/Code-swift.struct/notFound`` when the type is not quarantined.
     func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError)
+
+    /// What the instances cost over the last days (`GET /arvados/v1/dispatch/costs`); `nil` when not accounted.
+    func costs() async -> CostSummary?
 }
 
 extension DispatcherControl {
@@ -66,6 +69,9 @@ extension DispatcherControl {
     public func liftQuarantine(_ type: InstanceTypeName) async throws(ManagementError) {
         throw ManagementError(.notFound, "instance type \(type) is not quarantined")
     }
+
+    /// No cost accounting.
+    public func costs() async -> CostSummary? { nil }
 
     /// Healthy whenever it answers.
     public func checkHealth() async throws(ManagementError) {}

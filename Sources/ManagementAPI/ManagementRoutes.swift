@@ -119,6 +119,12 @@ public enum ManagementRoutes: Sendable {
                 return Self.json(try await control.explain(subject))
             }
         }
+        api.get("/arvados/v1/dispatch/costs") { _, _ in
+            guard let costs = await control.costs() else {
+                return Self.json(ErrorBody(errors: ["this dispatcher keeps no cost records"]), status: .notFound)
+            }
+            return Self.json(costs)
+        }
         api.get("/arvados/v1/dispatch/quarantine") { _, _ in
             Self.json(ItemList(items: await control.quarantined()))
         }

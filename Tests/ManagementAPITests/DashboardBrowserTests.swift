@@ -24,6 +24,17 @@ struct DashboardBrowserTests {
     func dashboard() async throws {
         try #require(HeadlessChromium.isAvailable, "chromium is not installed (run scripts/bootstrap.sh)")
         let control = RecordingDispatcherControl.sample()
+        await control.set(
+            costs: CostSummary(
+                days: [
+                    .init(day: "2026-12-01", cost: 4, overhead: 1), .init(day: "2026-12-02", cost: 6, overhead: 0.5),
+                    .init(day: "2026-12-03", cost: 2, overhead: 0.5),
+                ],
+                total: 12,
+                overhead: 2,
+                overheadShare: 2.0 / 12
+            )
+        )
         try await ManagementFixture.with(control: control, metrics: MetricsRegistry(version: "test")) { server in
             let profile = try TemporaryDirectory(prefix: "chromium-profile")
             defer { profile.remove() }
@@ -116,6 +127,14 @@ struct DashboardBrowserTests {
             session: page
         )
         #expect(cards == .array([.string("3"), .string("1"), .string("2"), .string("0.49 /h")]))
+        // The spend card's day chart (a used and an overhead bar per day) and the overhead share.
+        let spend = try await browser.evaluate(
+            "[document.getElementById('card-overhead').textContent, "
+                + "document.querySelectorAll('#chart-spend-days rect.used').length, "
+                + "document.querySelectorAll('#chart-spend-days rect.overhead').length]",
+            session: page
+        )
+        #expect(spend == .array([.string("overhead 16.7% of 12.00 over 3 days"), .int(3), .int(3)]))
         let lines = try await browser.evaluate(
             "['instances','running','queue'].map(c => document.querySelectorAll('#chart-' + c + ' polyline').length)",
             session: page

@@ -299,3 +299,28 @@ struct ManagementRoutesTests {
         }
     }
 }
+
+extension ManagementRoutesTests {
+    @Test("GET costs: the days with their overhead, or 404 where nothing is accounted")
+    func costs() async throws {
+        let control = RecordingDispatcherControl.sample()
+        try await ManagementFixture.with(control: control) { server in
+            let none = try await server.request("GET", "arvados/v1/dispatch/costs")
+            #expect(none.status == 404)
+            #expect(none.object?["errors"] as? [String] == ["this dispatcher keeps no cost records"])
+            await control.set(
+                costs: CostSummary(
+                    days: [.init(day: "2026-12-03", cost: 2, overhead: 0.5)],
+                    total: 2,
+                    overhead: 0.5,
+                    overheadShare: 0.25
+                )
+            )
+            let some = try await server.request("GET", "arvados/v1/dispatch/costs")
+            #expect(some.status == 200)
+            #expect(some.object?["overhead_share"] as? Double == 0.25)
+            let days = try #require(some.object?["days"] as? [[String: Any]])
+            #expect(days.first?["day"] as? String == "2026-12-03")
+        }
+    }
+}
