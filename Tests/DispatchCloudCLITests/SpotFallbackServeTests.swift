@@ -1,4 +1,5 @@
 import ArvadosAPI
+import DispatchConfig
 import DispatchModel
 import DispatchTestSupport
 import Foundation
