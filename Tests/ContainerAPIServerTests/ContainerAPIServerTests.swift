@@ -344,7 +344,8 @@ struct ContainerAPIServerTests {
             let running = try await put(["state": .string("Running")])
             #expect(running.status == 200)
             #expect(running["started_at"]?.stringValue != nil)
-            #expect(try await server.call(.POST, path + "/unlock").status == 422)
+            // Only the lock holder may unlock a Running container (its dispatcher requeues a preempted one).
+            #expect(try await server.call(.POST, path + "/unlock", token: TestTokens.alice).status == 422)
 
             #expect(try await put(["exit_code": .int(0)]).status == 422)
             let progress = try await put([
