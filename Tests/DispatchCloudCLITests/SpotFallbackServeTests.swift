@@ -36,12 +36,10 @@ struct SpotFallbackServeTests {
         cluster.maxInstances = 10
         cluster.extraClusterYAML = "      SpotFallbackAfter: \(Self.hold)s"
         // A spot variant of `small` (same provider type, cheaper): the only type a preemptible container may use.
-        let yaml = cluster.yaml.replacingOccurrences(
-            of: "    InstanceTypes:\n",
-            with: "    InstanceTypes:\n      small.spot:\n        ProviderType: small\n        Preemptible: true\n"
-                + "        VCPUs: 1\n        RAM: 1GiB\n        IncludedScratch: 2GiB\n        Price: 0.004\n"
-        )
-        let configPath = try directory.write(yaml, to: "config.yml")
+        cluster.instanceTypesYAML +=
+            "\n      small.spot:\n        ProviderType: small\n        Preemptible: true\n"
+            + "        VCPUs: 1\n        RAM: 1GiB\n        IncludedScratch: 2GiB\n        Price: 0.004"
+        let configPath = try directory.write(cluster.yaml, to: "config.yml")
         let daemon = try ServeCommandTests.Daemon.start(configPath, log: directory.file("serve.log"))
         defer { daemon.process.signal(SIGKILL) }
         let client = ServeCommandTests.client(cluster)
