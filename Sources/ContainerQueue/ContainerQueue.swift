@@ -46,6 +46,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let metricsFactory: any MetricsFactory
 
     private var current = Entries()
+    /// ``current`` as an array, for ``schedulingEntries()``, as of a version.
+    private var entryList: (version: UInt64, entries: [QueueEntry])?
     /// Containers changed locally since the poll in progress began; its results for them are stale.
     private var dontUpdate: Set<ContainerUUID>?
     private var authorizationUUID: String?
@@ -100,6 +102,18 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// not updated by the runner: the scheduler may act on that.
     public func entries() -> (entries: [ContainerUUID: QueueEntry], threshold: C.Instant?) {
         (self.current.byUUID, self.updatedAt)
+    }
+
+    /// Every cached entry as an array, with a version that moves whenever an entry changes (the array is
+    /// rebuilt only then), and when the update that produced them began: what a scheduling pass reads.
+    public func schedulingEntries() -> (entries: [QueueEntry], version: UInt64, threshold: C.Instant?) {
+        let version = self.current.version
+        if let list = self.entryList, list.version == version {
+            return (list.entries, version, self.updatedAt)
+        }
+        let entries = Array(self.current.byUUID.values)
+        self.entryList = (version, entries)
+        return (entries, version, self.updatedAt)
     }
 
     /// One entry.
@@ -680,6 +694,8 @@ extension ContainerQueue {
 
         private(set) var byUUID: [ContainerUUID: QueueEntry] = [:]
         private(set) var counts: [CountKey: Int] = [:]
+        /// Moves at every change.
+        private(set) var version: UInt64 = 0
 
         subscript(uuid: ContainerUUID) -> QueueEntry? {
             get { self.byUUID[uuid] }
@@ -691,6 +707,7 @@ extension ContainerQueue {
                 }
                 if let newValue { self.counts[CountKey(newValue), default: 0] += 1 }
                 self.byUUID[uuid] = newValue
+                self.version &+= 1
             }
         }
     }

@@ -4,6 +4,7 @@ package import ContainerQueue
 package import DispatchModel
 import Foundation
 package import Scheduler
+import Synchronization
 package import WorkerPool
 
 /// The container queue, as the scheduling loop sees it.
@@ -25,12 +26,13 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
     }
 
     package func schedulingSnapshot() async -> QueueSnapshot {
-        let (entries, threshold) = await self.queue.entries()
+        let (entries, version, threshold) = await self.queue.schedulingEntries()
         let now = self.queue.clock.now
         let wall = self.wallClock()
         return QueueSnapshot(
-            entries: Array(entries.values),
-            updatedAt: threshold.map { Self.wallTime($0, now: now, wallNow: wall) }
+            entries: entries,
+            updatedAt: threshold.map { Self.wallTime($0, now: now, wallNow: wall) },
+            version: version
         )
     }
 
@@ -70,6 +72,18 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
     var accountant: SpendAccountant? = nil
     /// Whether the snapshot carries the pool's preemption counts (`PreemptionBudget` is set).
     var countsPreemptions = false
+    /// The last conversion of the pool's workers and runners, reused while the pool's version holds.
+    private let converted = ConversionCache()
+
+    private struct Converted: Sendable {
+        var version: UInt64
+        var instances: [InstanceSnapshot]
+        var runners: [ContainerUUID: PoolSnapshot.Runner]
+    }
+
+    private final class ConversionCache: Sendable {
+        let last = Mutex<Converted?>(nil)
+    }
 
     package init(pool: WorkerPool<Instances, C>) { self.pool = pool }
 
@@ -94,22 +108,32 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             guard let type = self.pool.configuration.instanceTypes[name] else { continue }
             holds.insert(.instanceType(providerType: type.providerType, preemptible: type.preemptible))
         }
-        var snapshot = PoolSnapshot(
-            instances: state.instances.map { view in
-                InstanceSnapshot(
-                    id: view.instance,
-                    type: view.instanceType,
-                    state: view.workerState,
-                    idleBehavior: view.idleBehavior,
-                    runningContainers: view.runningContainerUUIDs,
-                    lastBusy: view.lastBusy
+        let converted = self.converted.last.withLock { cached in
+            if let cached, cached.version == state.version { return cached }
+            let fresh = Converted(
+                version: state.version,
+                instances: state.instances.map { view in
+                    InstanceSnapshot(
+                        id: view.instance,
+                        type: view.instanceType,
+                        state: view.workerState,
+                        idleBehavior: view.idleBehavior,
+                        runningContainers: view.runningContainerUUIDs,
+                        lastBusy: view.lastBusy
+                    )
+                },
+                runners: Dictionary(
+                    uniqueKeysWithValues: state.runners.map { uuid, exitedAt in
+                        (uuid, PoolSnapshot.Runner(exitedAt: exitedAt, finishing: state.finishing.contains(uuid)))
+                    }
                 )
-            },
-            runners: Dictionary(
-                uniqueKeysWithValues: state.runners.map { uuid, exitedAt in
-                    (uuid, PoolSnapshot.Runner(exitedAt: exitedAt, finishing: state.finishing.contains(uuid)))
-                }
-            ),
+            )
+            cached = fresh
+            return fresh
+        }
+        var snapshot = PoolSnapshot(
+            instances: converted.instances,
+            runners: converted.runners,
             atQuota: state.atQuota,
             quotaHeld: state.quotaHeld,
             quotaErrors: state.quotaErrors,
@@ -117,7 +141,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             createBudget: state.createBudget,
             capacityHolds: holds,
             currentPrices: state.currentPrices,
-            dailySpend: await self.accountant?.dailySpend(at: SpendAccounting.wallSeconds())
+            dailySpend: await self.accountant?.dailySpend(at: SpendAccounting.wallSeconds()),
+            version: state.version
         )
         if self.countsPreemptions { snapshot.preemptions = await self.pool.preemptionCounts() }
         return snapshot

@@ -47,6 +47,10 @@ public struct Plan: Sendable {
     /// The scheduler's gauges after this pass.
     public var metrics: SchedulerMetrics
 
+    /// When the container behind ``SchedulerMetrics/containersLongestWaitTimeSeconds`` was created, so a plan
+    /// reused at a later time reports its wait then.
+    var longestWaitSince: Timestamp?
+
     public init(actions: [Action] = [], queue: ScheduledQueue = .init(), metrics: SchedulerMetrics = .init()) {
         self.actions = actions
         self.queue = queue

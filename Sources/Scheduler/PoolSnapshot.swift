@@ -39,6 +39,9 @@ public struct PoolSnapshot: Sendable {
     /// How many times each container's instance vanished under it (the pool's preemption count), for
     /// `PreemptionBudget`; empty when the budget is off.
     public var preemptions: [ContainerUUID: Int] = [:]
+    /// Identifies ``instances`` and ``runners``: two snapshots from one pool with the same non-nil version hold
+    /// the same instances (in the same order) and runners.
+    public var version: UInt64?
 
     public init(
         instances: [InstanceSnapshot] = [],
@@ -52,7 +55,8 @@ public struct PoolSnapshot: Sendable {
         quotaGroups: [String: String] = [:],
         last503At: Timestamp? = nil,
         currentPrices: [InstanceTypeName: Double] = [:],
-        dailySpend: DailySpend? = nil
+        dailySpend: DailySpend? = nil,
+        version: UInt64? = nil
     ) {
         self.instances = instances
         self.runners = runners
@@ -66,6 +70,7 @@ public struct PoolSnapshot: Sendable {
         self.last503At = last503At
         self.currentPrices = currentPrices
         self.dailySpend = dailySpend
+        self.version = version
     }
 
     /// What an instance of `type` costs an hour now: its current spot price when known, else its `Price`.

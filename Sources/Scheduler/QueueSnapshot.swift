@@ -11,9 +11,13 @@ public struct QueueSnapshot: Sendable {
     /// The reconciliation acts on a runner's exit only once a queue update that started after the exit
     /// has completed, so a container that finalized itself is not wrongly cancelled or requeued.
     public var updatedAt: Timestamp?
+    /// Identifies ``entries``: two snapshots from one queue with the same non-nil version hold the same entries
+    /// in the same order (the scheduling loop then skips planning again what it has just planned).
+    public var version: UInt64?
 
-    public init(entries: [QueueEntry], updatedAt: Timestamp?) {
+    public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
         self.entries = entries
         self.updatedAt = updatedAt
+        self.version = version
     }
 }

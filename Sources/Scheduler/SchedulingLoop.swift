@@ -121,6 +121,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// Queue calls for ``run()`` to run in its own task group (so a shutdown waits for those in flight).
     private var calls: AsyncStream<@Sendable () async -> Void>.Continuation?
     private var passes = 0
+    /// The last plan and its inputs, reused by a pass whose inputs are the same (``PassInputs``).
+    private var memo: PassMemo?
+    /// Passes that reused the last plan.
+    private var reusedPlans = 0
+    /// The queue's containers by UUID as of a queue version.
+    private var containerLookup: (version: UInt64, containers: [ContainerUUID: Container])?
 
     public init(
         queue: any SchedulingQueue,
@@ -151,6 +157,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     /// The number of planning passes so far (for tests and metrics).
     public func passCount() -> Int { self.passes }
+
+    /// The number of passes that reused the previous plan, nothing it depends on having changed.
+    public func reusedPlanCount() -> Int { self.reusedPlans }
 
     /// The number of queue calls (lock, unlock, cancel) started so far.
     public func queueCallCount() -> Int { self.queueCalls }
@@ -264,7 +273,17 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         var pool = await self.pool.schedulingSnapshot()
         pool.last503At = await self.queue.last503()
         let now = self.wallClock()
-        let plan = self.planner.plan(queue: queue, pool: pool, now: now)
+        let inputs = PassInputs(queue: queue, pool: pool, planner: self.planner, now: now)
+        let plan: Plan
+        if let inputs, let memo = self.memo, memo.inputs == inputs {
+            // Nothing the planner reads has changed since the last pass: the same plan.
+            plan = memo.plan.reused(at: now)
+            self.planner.state = memo.stateAfter
+            self.reusedPlans += 1
+        } else {
+            plan = self.planner.plan(queue: queue, pool: pool, now: now)
+            self.memo = inputs.map { PassMemo(inputs: $0, plan: plan, stateAfter: self.planner.state) }
+        }
         self.passes += 1
         if self.logger.logLevel <= .debug {
             self.logger.debug(
@@ -286,7 +305,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         var containers: [ContainerUUID: Container] = [:]
         for action in plan.actions {
             if case .start = action, containers.isEmpty {
-                for entry in queue.entries { containers[entry.uuid] = entry.container }
+                containers = self.containersByUUID(queue)
             }
             await self.apply(action, containers: containers)
         }
@@ -316,6 +335,18 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 self.fallbackNoted.insert(uuid)
             }
         }
+    }
+
+    /// The queue's containers by UUID, for starts; kept while the queue's version holds.
+    private func containersByUUID(_ queue: QueueSnapshot) -> [ContainerUUID: Container] {
+        if let version = queue.version, let cached = self.containerLookup, cached.version == version {
+            return cached.containers
+        }
+        var containers: [ContainerUUID: Container] = [:]
+        containers.reserveCapacity(queue.entries.count)
+        for entry in queue.entries { containers[entry.uuid] = entry.container }
+        self.containerLookup = queue.version.map { ($0, containers) }
+        return containers
     }
 
     private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {

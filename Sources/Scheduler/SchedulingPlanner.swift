@@ -121,6 +121,19 @@ public struct SchedulingPlanner: Sendable {
         pass.place()
         pass.releaseOverflow()
         pass.reconcile()
-        return Plan(actions: pass.actions, queue: pass.schedule(), metrics: pass.metrics(state: self.state))
+        let earliest = pass.longestWaitSince()
+        var plan = Plan(
+            actions: pass.actions,
+            queue: pass.schedule(),
+            metrics: pass.metrics(state: self.state, earliest: earliest)
+        )
+        plan.longestWaitSince = earliest
+        return plan
+    }
+
+    /// Whether the API has been quiet long enough after its last 503 for the container limit to grow at `now`:
+    /// the only way `now` changes a plan (besides the wait-time gauge).
+    func isQuietAfter503(at now: Timestamp) -> Bool {
+        self.state.last503Seen.map { now.duration(since: $0) > self.configuration.quietAfter503 } ?? true
     }
 }

@@ -38,7 +38,7 @@ extension WorkerPool {
     /// up (and draining the worker) after `TimeoutTERM`. `false` when no worker has the container.
     @discardableResult
     public func killContainer(_ uuid: ContainerUUID, reason: String) -> Bool {
-        guard let id = self.workers.first(where: { $0.value.machine.hasContainer(uuid) })?.key else {
+        guard let id = self.worker(running: uuid) else {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }
@@ -58,7 +58,7 @@ extension WorkerPool {
     /// worker's capacity now, without the `--kill` Arvados sends; a probe confirms it is gone, and one still there
     /// `TimeoutSignal` later is sent SIGTERM (``WorkerStateMachine/runnerFinished(_:at:)``).
     public func containerFinished(_ uuid: ContainerUUID) {
-        guard let id = self.workers.first(where: { $0.value.machine.hasContainer(uuid) })?.key else { return }
+        guard let id = self.worker(running: uuid) else { return }
         let now = self.clock.now
         let actions = self.withMachine(id) { $0.runnerFinished(uuid, at: now) } ?? []
         guard !actions.isEmpty else { return }

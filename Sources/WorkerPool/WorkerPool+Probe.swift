@@ -31,10 +31,14 @@ extension WorkerPool {
     func probeTick() async {
         for id in self.workers.keys.sorted() {
             let now = self.clock.now
-            guard self.workers[id]?.machine.state != .shutdown,
+            guard let machine = self.workers[id]?.machine, machine.state != .shutdown else { continue }
+            // Asked without changing the machine first: most workers have no reason to shut down, and a
+            // worker left unchanged needs no new scheduling view.
+            if machine.shutdownReason(at: now) != nil,
                 let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
-            else { continue }
-            self.perform(actions, on: id)
+            {
+                self.perform(actions, on: id)
+            }
             guard let worker = self.workers[id], worker.machine.state != .shutdown, !worker.machine.probing else {
                 continue
             }

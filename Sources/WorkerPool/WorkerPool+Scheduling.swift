@@ -25,6 +25,9 @@ public struct PoolSchedulingState: Sendable {
     /// The newest known hourly price of each type whose instances report a price history (spot); types
     /// not listed cost their configured `Price`.
     public var currentPrices: [InstanceTypeName: Double] = [:]
+    /// Moves whenever ``instances``, ``runners`` or ``finishing`` change: two states with the same version
+    /// from one pool hold the same three (a reader may keep what it derived from them).
+    public var version: UInt64 = 0
 }
 
 extension WorkerPool {
@@ -37,17 +40,21 @@ extension WorkerPool {
         } else if self.configuration.maxConcurrentInstanceCreateOps > 0 {
             budget = max(0, self.configuration.maxConcurrentInstanceCreateOps - self.creating.count)
         }
+        self.refreshSchedulingViews()
+        assert(self.schedulingViewsMatchRebuild(), "the pool's incremental scheduling views went wrong")
+        let views = self.schedulingViews
         return PoolSchedulingState(
-            instances: self.instances(),
-            runners: self.running(),
-            finishing: Set(self.workers.values.flatMap { $0.machine.finishing.keys }),
+            instances: views.views,
+            runners: views.runners,
+            finishing: views.finishing,
             atQuota: self.atQuota(),
             quotaHeld: self.holds.quotaHeld(at: now),
             quotaErrors: self.holds.quotaErrors,
             maxInstances: self.configuration.maxInstances,
             createBudget: budget,
             typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name)),
-            currentPrices: self.currentPrices()
+            currentPrices: self.cachedCurrentPrices(),
+            version: views.version
         )
     }
 
@@ -67,6 +74,14 @@ extension WorkerPool {
     public func billedHourlySpend() -> Double {
         let prices = self.currentPrices()
         return self.workers.values.reduce(0) { $0 + (prices[$1.type.name] ?? $1.type.price) }
+    }
+
+    /// ``currentPrices()``, computed again only after an instance listing or a change of workers.
+    func cachedCurrentPrices() -> [InstanceTypeName: Double] {
+        if let prices = self.schedulingViews.prices { return prices }
+        let prices = self.currentPrices()
+        self.schedulingViews.prices = prices
+        return prices
     }
 
     /// The newest price any instance of each type reports (spot price history, newest first); a type none

@@ -74,6 +74,8 @@ extension WorkerPool {
             worker.instance = instance
             if worker.requestedTags == instance.tags { worker.requestedTags = nil }
             self.workers[id] = worker
+            if moved { self.schedulingViews.markDirty(id) }
+            self.schedulingViews.prices = nil
             if moved {
                 let executor = worker.executor
                 self.spawn { await executor.setTarget(instance) }
@@ -108,6 +110,7 @@ extension WorkerPool {
             appeared: self.clock.now,
             timeouts: configuration.timeouts
         )
+        self.schedulingViews.markStale()
         self.workers[id] = Worker(
             machine: machine,
             instance: instance,
@@ -162,6 +165,7 @@ extension WorkerPool {
         self.recordVanished(id, worker, machine: machine)
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
+        self.schedulingViews.markStale()
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)
         let executor = worker.executor

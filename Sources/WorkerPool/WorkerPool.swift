@@ -53,9 +53,15 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
     var workers: [InstanceID: Worker] = [:]
-    var creating: [String: PendingCreate] = [:]
+    var creating: [String: PendingCreate] = [:] {
+        didSet { self.schedulingViews.markStale() }
+    }
     /// Containers whose runner has ended, until the scheduler forgets them.
-    var exited: [ContainerUUID: Timestamp] = [:]
+    var exited: [ContainerUUID: Timestamp] = [:] {
+        didSet { self.schedulingViews.runnersStale = true }
+    }
+    /// What a scheduling pass reads, kept up to date incrementally (``SchedulingViews``).
+    var schedulingViews = SchedulingViews<C.Instant>()
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
     /// How many times each container has lost its instance under it while its runner was alive (this process's
@@ -380,6 +386,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Applies `body` to the machine of worker `id`; `nil` if there is no such worker.
     func withMachine<T>(_ id: InstanceID, _ body: (inout Machine) -> T) -> T? {
         guard self.workers[id] != nil else { return nil }
+        self.schedulingViews.markDirty(id)
         // In place: a copy out and back would copy the machine's runner tables on every change.
         return body(&self.workers[id]!.machine)
     }

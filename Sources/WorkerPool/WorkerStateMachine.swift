@@ -169,7 +169,11 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
     func shutdownReason(at now: Instant) -> ShutdownReason? {
         guard self.idleBehavior != .hold else { return nil }
         let draining = self.idleBehavior == .drain
-        let allGivenUp = self.starting.values.allSatisfy(\.givenUp) && self.running.values.allSatisfy(\.givenUp)
+        // Closures, not key paths: a key path into this generic type is instantiated at run time at every call,
+        // and the probe loop asks every worker this every `ProbeInterval`.
+        var allGivenUp: Bool {
+            self.starting.values.allSatisfy { $0.givenUp } && self.running.values.allSatisfy { $0.givenUp }
+        }
         switch self.state {
         case .unknown:
             let unused = self.starting.isEmpty && self.running.isEmpty

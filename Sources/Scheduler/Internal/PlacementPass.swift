@@ -419,8 +419,9 @@ struct PlacementPass {
         )
     }
 
-    /// The gauges after the pass.
-    func metrics(state: SchedulingPlanner.State) -> SchedulerMetrics {
+    /// When the longest-waiting container (Queued or Locked, priority above 0, not on an instance nor started
+    /// by this pass) was created; `nil` if none waits.
+    func longestWaitSince() -> Timestamp? {
         var earliest: Timestamp?
         for k in self.info.indices where !self.info[k].onWorker && !self.started[k] {
             let state = self.info[k].state
@@ -428,7 +429,12 @@ struct PlacementPass {
             else { continue }
             if earliest.map({ created < $0 }) ?? true { earliest = created }
         }
-        return SchedulerMetrics(
+        return earliest
+    }
+
+    /// The gauges after the pass; `earliest` is ``longestWaitSince()``.
+    func metrics(state: SchedulingPlanner.State, earliest: Timestamp?) -> SchedulerMetrics {
+        SchedulerMetrics(
             containersAllocatedNotStarted: self.allocatedNotStarted,
             containersNotAllocatedOverQuota: (self.overQuotaFrom.map { self.order.count - $0 } ?? 0)
                 + self.overMaxSupervisors.count,

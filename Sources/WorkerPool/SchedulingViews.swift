@@ -1,0 +1,173 @@
+import CloudDriver
+import DispatchModel
+import Foundation
+
+/// The pool as the scheduler reads it at every pass, kept up to date incrementally.
+///
+/// A pass used to rebuild every worker's view, the runner table and the finishing set from scratch: work
+/// proportional to the whole pool, many times a second at scale, whether or not anything had changed. Now the
+/// pool marks the workers it changes (``WorkerPool/withMachine(_:_:)`` and the sync), and a pass recomputes only
+/// those; a worker added or removed, or a create started or ended, rebuilds everything once.
+/// ``version`` moves whenever what a pass reads changes, so a reader can tell an unchanged pool in O(1).
+struct SchedulingViews<Instant: InstantProtocol> {
+    /// Workers changed since the views were last brought up to date.
+    var dirty: Set<InstanceID> = []
+    /// Workers added or removed, or creates started or ended: every view is rebuilt.
+    var stale = true
+    /// The runner table is rebuilt (a worker's runners changed, or the exited ones did).
+    var runnersStale = true
+    /// Every worker and pending create, in ``WorkerPool/instances()`` order.
+    var views: [InstanceView] = []
+    /// Each worker's index in ``views``.
+    var positions: [InstanceID: Int] = [:]
+    /// Each worker's runners last seen (starting and running, sorted; finishing, sorted).
+    var workerRunners: [InstanceID: WorkerRunners] = [:]
+    /// When each worker was last busy, as its view shows it: the view's wall-clock time is converted again only
+    /// when this instant moves (a conversion at every refresh would move with the drift between the clocks).
+    var busy: [InstanceID: Instant] = [:]
+    /// Every container with a runner on a worker (`nil`) or whose runner ended (when).
+    var runners: [ContainerUUID: Timestamp?] = [:]
+    /// The containers whose runner is finishing (Complete, exiting by itself).
+    var finishing: Set<ContainerUUID> = []
+    /// The worker each runner is on.
+    var runnerWorkers: [ContainerUUID: InstanceID] = [:]
+    /// Moves whenever ``views`` or ``runners`` change.
+    var version: UInt64 = 0
+    /// ``WorkerPool/currentPrices()``, until an instance listing or a worker changes.
+    var prices: [InstanceTypeName: Double]?
+
+    struct WorkerRunners: Equatable {
+        var active: [ContainerUUID]
+        var finishing: [ContainerUUID]
+    }
+
+    /// Marks worker `id` for recomputation.
+    mutating func markDirty(_ id: InstanceID) {
+        if !self.stale { self.dirty.insert(id) }
+    }
+
+    /// Marks everything for rebuilding (a worker or a create came or went).
+    mutating func markStale() {
+        self.stale = true
+        self.prices = nil
+        self.dirty.removeAll(keepingCapacity: true)
+    }
+}
+
+extension WorkerPool {
+    /// One worker's view, as ``instances()`` shows it.
+    func view(of id: InstanceID, _ worker: Worker, now: C.Instant, wallNow: Timestamp) -> InstanceView {
+        InstanceView(
+            instance: id,
+            address: worker.instance.address,
+            instanceType: worker.type,
+            lastContainerUUID: worker.machine.lastUUID,
+            lastBusy: Self.wallTime(of: worker.machine.busy, now: now, wallNow: wallNow),
+            runningContainerUUIDs: worker.machine.containers,
+            workerState: worker.machine.state,
+            idleBehavior: worker.machine.idleBehavior,
+            acceptsContainers: worker.machine.acceptsContainers,
+            firstSeenAt: Self.wallTime(of: worker.machine.appeared, now: now, wallNow: wallNow)
+        )
+    }
+
+    /// Brings ``schedulingViews`` up to date: the changed workers only, or everything after a structural change.
+    func refreshSchedulingViews() {
+        var cache = self.schedulingViews
+        self.schedulingViews = SchedulingViews()  // edit a unique copy in place
+        defer { self.schedulingViews = cache }
+        if !cache.stale && !cache.dirty.isEmpty {
+            let now = self.clock.now
+            let wallNow = self.wallClock()
+            for id in cache.dirty {
+                guard let worker = self.workers[id], let position = cache.positions[id] else {
+                    // Gone, or new, without a structural mark (not expected): rebuild.
+                    cache.stale = true
+                    break
+                }
+                let view = self.view(of: id, worker, now: now, wallNow: wallNow)
+                if cache.busy[id] != worker.machine.busy || !Self.sameForScheduling(cache.views[position], view) {
+                    cache.views[position] = view
+                    cache.busy[id] = worker.machine.busy
+                    cache.version &+= 1
+                }
+                let runners = Self.runners(of: worker.machine)
+                if cache.workerRunners[id] != runners {
+                    cache.workerRunners[id] = runners
+                    cache.runnersStale = true
+                }
+            }
+        }
+        cache.dirty.removeAll(keepingCapacity: true)
+        if cache.stale {
+            cache.views = self.instances()
+            cache.positions.removeAll(keepingCapacity: true)
+            for (index, view) in cache.views.enumerated() {
+                if let id = view.instance { cache.positions[id] = index }
+            }
+            cache.workerRunners.removeAll(keepingCapacity: true)
+            cache.busy.removeAll(keepingCapacity: true)
+            for (id, worker) in self.workers {
+                cache.workerRunners[id] = Self.runners(of: worker.machine)
+                cache.busy[id] = worker.machine.busy
+            }
+            cache.stale = false
+            cache.runnersStale = true
+            cache.version &+= 1
+        }
+        if cache.runnersStale {
+            cache.runners.removeAll(keepingCapacity: true)
+            cache.finishing.removeAll(keepingCapacity: true)
+            cache.runnerWorkers.removeAll(keepingCapacity: true)
+            for (id, runners) in cache.workerRunners {
+                for uuid in runners.active {
+                    cache.runners[uuid] = .some(nil)
+                    cache.runnerWorkers[uuid] = id
+                }
+                for uuid in runners.finishing {
+                    cache.runners[uuid] = .some(nil)
+                    cache.runnerWorkers[uuid] = id
+                    cache.finishing.insert(uuid)
+                }
+            }
+            for (uuid, exitedAt) in self.exited { cache.runners[uuid] = .some(exitedAt) }
+            cache.runnersStale = false
+            cache.version &+= 1
+        }
+    }
+
+    /// A worker's runners, as the runner table shows them.
+    static func runners(of machine: Machine) -> SchedulingViews<C.Instant>.WorkerRunners {
+        SchedulingViews<C.Instant>.WorkerRunners(active: machine.containers, finishing: machine.finishing.keys.sorted())
+    }
+
+    /// Whether two views of one worker are the same but for their wall-clock times (which are converted from the
+    /// pool's clock at every call, so move with the drift between the two clocks; ``SchedulingViews/busy`` tells
+    /// whether the worker was busy since).
+    static func sameForScheduling(_ a: InstanceView, _ b: InstanceView) -> Bool {
+        a.workerState == b.workerState && a.idleBehavior == b.idleBehavior
+            && a.acceptsContainers == b.acceptsContainers && a.lastContainerUUID == b.lastContainerUUID
+            && a.runningContainerUUIDs == b.runningContainerUUIDs && a.address == b.address
+            && a.instanceType == b.instanceType && a.instance == b.instance
+    }
+
+    /// The worker running `uuid`'s runner (starting, running or finishing), if any.
+    func worker(running uuid: ContainerUUID) -> InstanceID? {
+        self.refreshSchedulingViews()
+        return self.schedulingViews.runnerWorkers[uuid]
+    }
+
+    /// Checks the incremental views against a rebuild from scratch (debug builds: every test that schedules
+    /// checks the bookkeeping).
+    func schedulingViewsMatchRebuild() -> Bool {
+        let fresh = self.instances()
+        let cached = self.schedulingViews.views
+        guard fresh.count == cached.count else { return false }
+        for (a, b) in zip(fresh, cached) where a.instance != nil || b.instance != nil {
+            guard Self.sameForScheduling(a, b) else { return false }
+        }
+        return self.workers.allSatisfy { self.schedulingViews.busy[$0.key] == $0.value.machine.busy }
+            && self.schedulingViews.runners == self.running()
+            && self.schedulingViews.finishing == Set(self.workers.values.flatMap { $0.machine.finishing.keys })
+    }
+}

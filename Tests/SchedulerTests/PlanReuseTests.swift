@@ -1,0 +1,151 @@
+import DispatchModel
+import DispatchTestSupport
+import Synchronization
+import Testing
+
+@testable import Scheduler
+
+/// `testNow` plus `seconds`.
+private func later(_ seconds: Int64) -> Timestamp {
+    Timestamp(secondsSince1970: testNow.secondsSince1970 + seconds)
+}
+
+/// A pass whose inputs (queue and pool versions, the snapshots' other fields, the planner's state, the 503
+/// window) are those of the previous pass reuses its plan instead of planning again.
+@Suite("Plan reuse")
+struct PlanReuseTests {
+    /// One Queued container whose locks always fail (so every plan has an action), with a version.
+    final class VersionedQueue: SchedulingQueue {
+        struct Refused: Error {}
+
+        private let state: Mutex<(entries: [QueueEntry], version: UInt64, locks: Int)>
+
+        init(_ entries: [QueueEntry]) { self.state = Mutex((entries, 1, 0)) }
+
+        var locks: Int { self.state.withLock { $0.locks } }
+
+        /// Changes the cached entries (a new version).
+        func change(_ body: (inout [QueueEntry]) -> Void) {
+            self.state.withLock { state in
+                body(&state.entries)
+                state.version += 1
+            }
+        }
+
+        func schedulingSnapshot() async -> QueueSnapshot {
+            self.state.withLock { QueueSnapshot(entries: $0.entries, updatedAt: testNow, version: $0.version) }
+        }
+        func last503() async -> Timestamp? { nil }
+        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+        func lock(_ uuid: ContainerUUID) async throws {
+            self.state.withLock { $0.locks += 1 }
+            throw Refused()
+        }
+        func unlock(_ uuid: ContainerUUID) async throws { throw Refused() }
+        func cancel(_ uuid: ContainerUUID) async throws { throw Refused() }
+        func forget(_ uuid: ContainerUUID) async {}
+    }
+
+    /// One idle worker that never changes (version 1).
+    struct QuietPool: SchedulingPool {
+        func waitUntilLoaded() async {}
+        func schedulingSnapshot() async -> PoolSnapshot {
+            var pool = StubPool(quota: 100)
+            pool.workers = [.init(id: "i-1", type: instanceType(1), state: .idle)]
+            var snapshot = pool.snapshot
+            snapshot.version = 1
+            return snapshot
+        }
+        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+        func create(_ type: InstanceType) async -> Bool { false }
+        func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
+        func shutdown(_ id: InstanceID) async -> Bool { false }
+        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
+        func containerFinished(_ uuid: ContainerUUID) async {}
+        func forgetContainer(_ uuid: ContainerUUID) async {}
+    }
+
+    static func entries() -> [QueueEntry] {
+        StubQueue([container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)], chooser: .suite())
+            .snapshot.entries
+    }
+
+    /// Runs the loop's 1 s wake-ups for `seconds` simulated seconds, calling `midway` halfway.
+    static func run(
+        _ queue: VersionedQueue,
+        seconds: Int,
+        midway: @escaping @Sendable () -> Void = {}
+    ) async -> SchedulingLoop<ManualClock> {
+        let clock = ManualClock()
+        let loop = SchedulingLoop(
+            queue: queue,
+            pool: QuietPool(),
+            clock: clock,
+            wallClock: { testNow },
+            logger: LogLines().logger()
+        )
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await loop.run() }
+            for step in 0..<(seconds * 4) {
+                if step == seconds * 2 { midway() }
+                await clock.waitForSleepers(1)
+                for _ in 0..<20 { await Task.yield() }
+                clock.advance(by: .milliseconds(250))
+            }
+            group.cancelAll()
+            try? await group.waitForAll()
+        }
+        return loop
+    }
+
+    @Test("Wake-ups at a quiet cluster reuse the last plan, and still carry out its actions")
+    func quietPassesReuse() async {
+        let queue = VersionedQueue(Self.entries())
+        let loop = await Self.run(queue, seconds: 30)
+        let passes = await loop.passCount()
+        let reused = await loop.reusedPlanCount()
+        #expect(passes >= 20, "\(passes) passes")
+        #expect(reused == passes - 1, "\(reused) of \(passes) passes reused the plan")
+        // The reused plan keeps asking for the lock, which the loop retries with its backoff.
+        #expect(queue.locks >= 4, "\(queue.locks) lock calls")
+    }
+
+    @Test("A change in the queue plans again")
+    func changePlansAgain() async {
+        let queue = VersionedQueue(Self.entries())
+        let loop = await Self.run(queue, seconds: 20) {
+            queue.change { $0[0].container.priority = 2 }
+        }
+        let passes = await loop.passCount()
+        #expect(await loop.reusedPlanCount() == passes - 2, "the first pass and the one after the change plan")
+    }
+
+    @Test("The end of the 503 quiet period is a change: the container limit grows again")
+    func quietPeriodEnds() throws {
+        var planner = SchedulingPlanner(configuration: .init())
+        planner.state.last503Seen = testNow
+        let queue = QueueSnapshot(entries: Self.entries(), updatedAt: testNow, version: 1)
+        var pool = StubPool(quota: 100)
+        pool.workers = [.init(id: "i-1", type: instanceType(1), state: .idle)]
+        var snapshot = pool.snapshot
+        snapshot.version = 1
+        snapshot.last503At = testNow
+        let during = try #require(PassInputs(queue: queue, pool: snapshot, planner: planner, now: later(30)))
+        let again = try #require(PassInputs(queue: queue, pool: snapshot, planner: planner, now: later(30)))
+        let after = try #require(PassInputs(queue: queue, pool: snapshot, planner: planner, now: later(61)))
+        #expect(during == again)
+        #expect(during != after)
+        // Snapshots without versions never match.
+        let unversioned = QueueSnapshot(entries: [], updatedAt: nil)
+        #expect(PassInputs(queue: unversioned, pool: snapshot, planner: planner, now: testNow) == nil)
+    }
+
+    @Test("A reused plan reports the wait of its oldest container at the time it is reused")
+    func reusedWaitGauge() {
+        var plan = Plan()
+        plan.longestWaitSince = testNow
+        plan.metrics.containersLongestWaitTimeSeconds = 5
+        #expect(plan.reused(at: later(100)).metrics.containersLongestWaitTimeSeconds == 100)
+        #expect(Plan().reused(at: testNow).metrics.containersLongestWaitTimeSeconds == 0)
+    }
+}

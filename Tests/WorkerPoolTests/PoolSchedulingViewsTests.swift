@@ -1,0 +1,72 @@
+import CloudDriver
+import DispatchModel
+import DispatchTestSupport
+import Testing
+
+@testable import WorkerPool
+
+/// The pool's scheduling state is kept up to date incrementally: its version moves when, and only when, what a
+/// scheduling pass reads changes, so the scheduler can reuse its last plan at a quiet pool.
+@Suite("Pool scheduling views")
+struct PoolSchedulingViewsTests {
+    static let type1 = Fixtures.instanceType(1)
+
+    @Test("A probe that finds nothing new leaves the scheduling state's version alone; a change moves it")
+    func versionMovesOnlyOnChange() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.clock.advance(by: .seconds(1))
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+
+        let idle = await harness.pool.schedulingState()
+        #expect(idle.instances.count == 1)
+        #expect(idle.instances.first?.workerState == .idle)
+        // Several probe rounds that find the worker still idle and empty (they notify nobody: polled).
+        for _ in 0..<3 {
+            let probesBefore = harness.commands.matching("--list").count
+            harness.advanceProbeTick()
+            let probed = await eventually(timeout: .seconds(60)) {
+                harness.commands.matching("--list").count > probesBefore ? true : nil
+            }
+            #expect(probed == true, "another probe ran")
+            let settled = await eventually(timeout: .seconds(60)) {
+                await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
+            }
+            #expect(settled == true, "the probe finished")
+        }
+        let still = await harness.pool.schedulingState()
+        #expect(still.version == idle.version, "probes that changed nothing moved the version")
+        #expect(still.instances == idle.instances)
+
+        // A container started on the worker changes what a pass reads.
+        let id = try #require(idle.instances.first?.instance)
+        let container = Container(uuid: "zzzzz-dz642-000000000000001", state: .locked, priority: 1)
+        #expect(await harness.pool.startContainer(container, on: id))
+        let busy = await harness.pool.schedulingState()
+        #expect(busy.version != idle.version)
+        #expect(busy.runners.keys.contains(container.uuid))
+        #expect(busy.instances.first?.runningContainerUUIDs == [container.uuid])
+        // The runner table finds the worker of a container without a scan.
+        #expect(await harness.pool.worker(running: container.uuid) == id)
+        await harness.stop()
+    }
+
+    @Test("A create in flight and a vanished instance rebuild the views")
+    func structuralChanges() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        let empty = await harness.pool.schedulingState()
+        #expect(empty.instances.isEmpty)
+        #expect(await harness.pool.create(Self.type1))
+        let creating = await harness.pool.schedulingState()
+        #expect(creating.version != empty.version)
+        #expect(creating.instances.count == 1)
+        await harness.eventually(1, in: .booting)
+        let booting = await harness.pool.schedulingState()
+        #expect(booting.instances.count == 1)
+        #expect(booting.instances.first?.instance != nil)
+        #expect(await harness.pool.schedulingViewsMatchRebuild())
+        await harness.stop()
+    }
+}
