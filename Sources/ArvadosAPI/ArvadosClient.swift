@@ -94,6 +94,19 @@ public struct ArvadosClient: Sendable {
         select: [String]? = nil,
         count: String? = nil
     ) async throws(ArvadosAPIError) -> ArvadosList<Container> {
+        if let source = self.transport as? any ArvadosContainerSource,
+            let list = try await source.containers(
+                token: self.token,
+                filters: filters,
+                order: order,
+                limit: limit,
+                offset: offset,
+                select: select,
+                count: count
+            )
+        {
+            return list
+        }
         var query: [URLQueryItem] = []
         if !filters.isEmpty { query.append(URLQueryItem(name: "filters", value: Self.json(filters))) }
         if !order.isEmpty { query.append(URLQueryItem(name: "order", value: Self.json(order))) }

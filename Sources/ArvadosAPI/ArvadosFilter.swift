@@ -33,6 +33,14 @@ public struct ArvadosList<Item: Decodable & Sendable>: Decodable, Sendable {
         case kind, items, limit, offset
         case itemsAvailable = "items_available"
     }
+
+    public init(kind: String?, items: [Item], itemsAvailable: Int?, limit: Int?, offset: Int?) {
+        self.kind = kind
+        self.items = items
+        self.itemsAvailable = itemsAvailable
+        self.limit = limit
+        self.offset = offset
+    }
 }
 
 /// A log record (`logs` resource), as runners write container output.

@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-import DispatchModel
+public import DispatchModel
 import NIOCore
 import NIOHTTP1
 
@@ -59,6 +59,24 @@ public struct ArvadosHTTPResponse: Sendable {
 /// is a response, which the client interprets.
 public protocol ArvadosTransport: Sendable {
     func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse
+}
+
+/// A transport that answers container lists with values, with no JSON in between: an API in this process
+/// (a simulation's in-memory API), where encoding and decoding every polled container was most of the cost.
+///
+/// ``ArvadosClient/containers(filters:order:limit:offset:select:count:)`` asks it first; `nil` means "send
+/// it as HTTP after all" (a request the source does not take typed). The answer must be what the JSON round
+/// trip would give: only the selected attributes set, the others at their defaults.
+public protocol ArvadosContainerSource: ArvadosTransport {
+    func containers(
+        token: String,
+        filters: [ArvadosFilter],
+        order: [String],
+        limit: Int?,
+        offset: Int?,
+        select: [String]?,
+        count: String?
+    ) async throws(ArvadosAPIError) -> ArvadosList<Container>?
 }
 
 /// Requests through AsyncHTTPClient: a pool of kept-alive connections on NIO's event loops, with TLS and the

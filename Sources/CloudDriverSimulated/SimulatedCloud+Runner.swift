@@ -41,6 +41,13 @@ extension SimulatedCloud {
 
         var words = ShellWords.split(command)
         if words.first == "sudo" { words.removeFirst() }
+        // The runner's own commands (every probe) first, without a search of the command text.
+        if let runner = words.first, Self.isRunner(runner) {
+            guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
+                return InProcessCommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
+            }
+            return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
+        }
         if command.contains("cat >\"$dstfile\"") {
             return self.deploy(on: id, script: command, content: stdin)
         }
@@ -58,12 +65,6 @@ extension SimulatedCloud {
                 return InProcessCommandResult(stderr: "md5sum: \(words[1]): No such file or directory\n", exitStatus: 1)
             }
             return InProcessCommandResult(stdout: "\(digest)  \(words[1])\n", exitStatus: 0)
-        }
-        if let runner = words.first, Self.isRunner(runner) {
-            guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
-                return InProcessCommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
-            }
-            return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
         }
         return InProcessCommandResult(exitStatus: 0)
     }

@@ -16,7 +16,7 @@ import Foundation
 /// runners call: containers (list, get, create, update, lock, unlock), `api_client_authorizations/current`
 /// and creating logs (which it counts but does not keep). Timestamps come from `wallClock`; container UUIDs
 /// are numbered, so a run repeats exactly.
-public actor InMemoryContainerAPI: ArvadosTransport {
+public actor InMemoryContainerAPI: ArvadosContainerSource {
     /// A change to containers, as the embedded API's change feed pushes it.
     public struct Change: Sendable {
         public var containers: [Container]
@@ -32,6 +32,8 @@ public actor InMemoryContainerAPI: ArvadosTransport {
     private var stored: [ContainerUUID: StoredContainer] = [:]
     /// The containers in each state, for the state filters the dispatcher's polls use.
     private var byState: [ContainerState: Set<ContainerUUID>] = [:]
+    /// The containers locked by each token, for the dispatcher's `locked_by_uuid` polls.
+    private var byLocker: [String: Set<ContainerUUID>] = [:]
     private var nextNumber = 0
     private var changeContinuation: AsyncStream<Change>.Continuation
     /// Every container change, in commit order (one consumer; unbounded).
@@ -63,7 +65,12 @@ public actor InMemoryContainerAPI: ArvadosTransport {
         )
         self.admission = admission
         self.maxDispatchAttempts = maxDispatchAttempts
-        self.wallClock = wallClock
+        // Whole microseconds, the precision the embedded API's timestamps keep: a record then equals what its JSON
+        // text decodes to, so a typed list, a pushed record and a JSON answer agree.
+        self.wallClock = {
+            let now = wallClock()
+            return Timestamp(secondsSince1970: now.secondsSince1970, nanoseconds: now.nanoseconds / 1000 * 1000)
+        }
         (self.changes, self.changeContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
@@ -230,8 +237,12 @@ public actor InMemoryContainerAPI: ArvadosTransport {
 
     private func put(_ stored: StoredContainer) {
         let uuid = stored.container.uuid
-        if let previous = self.stored[uuid]?.container.state { self.byState[previous]?.remove(uuid) }
+        if let previous = self.stored[uuid]?.container {
+            self.byState[previous.state]?.remove(uuid)
+            if let locker = previous.lockedByUUID { self.byLocker[locker]?.remove(uuid) }
+        }
         self.byState[stored.container.state, default: []].insert(uuid)
+        if let locker = stored.container.lockedByUUID { self.byLocker[locker, default: []].insert(uuid) }
         self.stored[uuid] = stored
         self.sequence += 1
         self.changeContinuation.yield(Change(containers: [stored.container], sequence: self.sequence))
@@ -250,26 +261,7 @@ public actor InMemoryContainerAPI: ArvadosTransport {
 
     private func list(_ parameters: [String: JSONValue], caller: Caller) throws(ContainerAPIError) -> [UInt8] {
         let query = try ListQuery(parameters: parameters, schema: .containers, maxLimit: 1000)
-        var candidates: [StoredContainer]
-        if let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue {
-            let uuids = ContainerState(rawValue: state).flatMap { self.byState[$0] } ?? []
-            candidates = uuids.compactMap { self.stored[$0] }
-        } else if let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue {
-            candidates = uuids.compactMap { $0.stringValue.flatMap { self.stored[ContainerUUID(rawValue: $0)] } }
-        } else {
-            candidates = Array(self.stored.values)
-        }
-        var matching: [StoredContainer] = []
-        candidates: for candidate in candidates where ContainerRules.canSee(candidate.container, caller: caller) {
-            for filter in query.filters where !(try Self.matches(candidate.container, filter)) {
-                continue candidates
-            }
-            matching.append(candidate)
-        }
-        var order = query.order.isEmpty ? ListSchema.containers.defaultOrder : query.order
-        if !order.contains(ListSchema.containers.tiebreaker) { order.append(ListSchema.containers.tiebreaker) }
-        matching.sort { Self.precedes($0.container, $1.container, order: order) }
-        let page = matching.dropFirst(query.offset).prefix(query.limit)
+        let (page, available) = try self.page(query, caller: caller)
         let selection = RenderedJSON.Selection(query.select)
         var items: [UInt8] = [UInt8(ascii: "[")]
         for (index, stored) in page.enumerated() {
@@ -280,10 +272,123 @@ public actor InMemoryContainerAPI: ArvadosTransport {
         return RenderedJSON.listEnvelope(
             kind: ListSchema.containers.listKind,
             items: items,
-            available: query.countItems ? matching.count : nil,
+            available: query.countItems ? available : nil,
             offset: query.offset,
             limit: query.limit
         )
+    }
+
+    /// The containers a list query returns, and how many matched in all.
+    private func page(
+        _ query: ListQuery,
+        caller: Caller
+    ) throws(ContainerAPIError) -> (page: [StoredContainer], available: Int) {
+        // Candidates from an index where a filter allows (the dispatcher's polls always do), else every container.
+        let candidates: [ContainerUUID]
+        if let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue {
+            candidates = Array(ContainerState(rawValue: state).flatMap { self.byState[$0] } ?? [])
+        } else if let locker = query.filters.first(where: { $0.name == "locked_by_uuid" && $0.op == "=" })?
+            .operand.stringValue
+        {
+            candidates = Array(self.byLocker[locker] ?? [])
+        } else if let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue {
+            candidates = uuids.compactMap { $0.stringValue.map { ContainerUUID(rawValue: $0) } }
+        } else {
+            candidates = Array(self.stored.keys)
+        }
+        var order = query.order.isEmpty ? ListSchema.containers.defaultOrder : query.order
+        if !order.contains(ListSchema.containers.tiebreaker) { order.append(ListSchema.containers.tiebreaker) }
+        // Each match with its sort keys, computed once (sorting the records themselves copied them at every swap).
+        var matching: [(uuid: ContainerUUID, keys: [Value?])] = []
+        var seen: Set<ContainerUUID> = []
+        candidates: for uuid in candidates {
+            guard let candidate = self.stored[uuid], ContainerRules.canSee(candidate.container, caller: caller),
+                seen.insert(uuid).inserted
+            else { continue }
+            for filter in query.filters where !(try Self.matches(candidate.container, filter)) {
+                continue candidates
+            }
+            matching.append((uuid, order.map { try? Self.value(candidate.container, $0.column) }))
+        }
+        matching.sort { Self.precedes($0.keys, $1.keys, order: order) }
+        let page = matching.dropFirst(query.offset).prefix(query.limit).compactMap { self.stored[$0.uuid] }
+        return (page, matching.count)
+    }
+
+    // MARK: Typed lists
+
+    /// The attributes a typed list can select: those the dispatcher's queue polls.
+    static let typedAttributes: Set<String> = [
+        "uuid", "state", "priority", "runtime_constraints", "container_image", "scheduling_parameters",
+        "created_at", "locked_by_uuid", "modified_at",
+    ]
+
+    /// A container list answered with values: the same query rules, filters, order and paging as the JSON
+    /// list, and records with only the selected attributes, as decoding the JSON list gives them. `nil` (send
+    /// it as JSON) unless `select` names only ``typedAttributes``.
+    public func containers(
+        token: String,
+        filters: [ArvadosFilter],
+        order: [String],
+        limit: Int?,
+        offset: Int?,
+        select: [String]?,
+        count: String?
+    ) throws(ArvadosAPIError) -> ArvadosList<Container>? {
+        guard let select, !select.isEmpty, select.allSatisfy(Self.typedAttributes.contains) else { return nil }
+        self.requestCount += 1
+        var parameters: [String: JSONValue] = [:]
+        if !filters.isEmpty {
+            parameters["filters"] = .array(
+                filters.map { .array([.string($0.attribute), .string($0.operator), $0.operand]) }
+            )
+        }
+        if !order.isEmpty { parameters["order"] = .array(order.map { .string($0) }) }
+        if let limit { parameters["limit"] = .int(Int64(limit)) }
+        if let offset { parameters["offset"] = .int(Int64(offset)) }
+        parameters["select"] = .array(select.map { .string($0) })
+        if let count { parameters["count"] = .string(count) }
+        do throws(ContainerAPIError) {
+            guard let caller = self.tokens.caller(for: token) else {
+                throw ContainerAPIError(.unauthorized, "Not logged in")
+            }
+            let query = try ListQuery(parameters: parameters, schema: .containers, maxLimit: 1000)
+            let (page, available) = try self.page(query, caller: caller)
+            return ArvadosList(
+                kind: ListSchema.containers.listKind,
+                items: page.map { Self.selecting(select, of: $0.container) },
+                itemsAvailable: query.countItems ? available : nil,
+                limit: query.limit,
+                offset: query.offset
+            )
+        } catch {
+            throw ArvadosAPIError(
+                code: .forStatus(error.code.httpStatus),
+                status: error.code.httpStatus,
+                message: error.message
+            )
+        }
+    }
+
+    /// `container` with only `attributes` set (each one of ``typedAttributes``), the rest at the defaults a
+    /// record decoded without them has.
+    static func selecting(_ attributes: [String], of container: Container) -> Container {
+        var selected = Container(uuid: "")
+        for attribute in attributes {
+            switch attribute {
+            case "uuid": selected.uuid = container.uuid
+            case "state": selected.state = container.state
+            case "priority": selected.priority = container.priority
+            case "runtime_constraints": selected.runtimeConstraints = container.runtimeConstraints
+            case "container_image": selected.containerImage = container.containerImage
+            case "scheduling_parameters": selected.schedulingParameters = container.schedulingParameters
+            case "created_at": selected.createdAt = container.createdAt
+            case "locked_by_uuid": selected.lockedByUUID = container.lockedByUUID
+            case "modified_at": selected.modifiedAt = container.modifiedAt
+            default: break
+            }
+        }
+        return selected
     }
 
     /// A filterable attribute of a container, as a comparable value.
@@ -340,11 +445,9 @@ public actor InMemoryContainerAPI: ArvadosTransport {
         }
     }
 
-    private static func precedes(_ a: Container, _ b: Container, order: [ListQuery.OrderTerm]) -> Bool {
-        for term in order {
-            guard let left = try? Self.value(a, term.column), let right = try? Self.value(b, term.column) else {
-                continue
-            }
+    private static func precedes(_ a: [Value?], _ b: [Value?], order: [ListQuery.OrderTerm]) -> Bool {
+        for (index, term) in order.enumerated() {
+            guard let left = a[index], let right = b[index] else { continue }
             if left == right { continue }
             return term.descending ? right < left : left < right
         }

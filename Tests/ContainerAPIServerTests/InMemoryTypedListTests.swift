@@ -1,0 +1,121 @@
+import ArvadosAPI
+import ContainerAPIServer
+import DispatchModel
+import Foundation
+import Synchronization
+import Testing
+
+/// The in-memory API answers the queue's polls with values (no JSON); what it answers must be what the JSON
+/// list gives after decoding, for every filter, order and page the queue uses.
+@Suite("In-memory API typed lists")
+struct InMemoryTypedListTests {
+    /// Sends every request as HTTP, hiding the typed path.
+    struct JSONOnly: ArvadosTransport {
+        let api: InMemoryContainerAPI
+        func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+            try await self.api.send(request)
+        }
+    }
+
+    static let root = "typed-list-root-token"
+    static let polled = [
+        "uuid", "state", "priority", "runtime_constraints", "container_image", "scheduling_parameters",
+        "created_at", "locked_by_uuid",
+    ]
+
+    /// An API with containers in several states, priorities and shapes, at fractional-second times.
+    static func populated() async throws -> (InMemoryContainerAPI, ArvadosClient, ArvadosClient) {
+        let tick = Mutex(Int64(0))
+        let api = InMemoryContainerAPI(
+            clusterID: "zzzzz",
+            systemRootToken: Self.root,
+            submitterTokens: ["submitter"],
+            wallClock: {
+                let n = tick.withLock { value in
+                    value += 1
+                    return value
+                }
+                return Timestamp(
+                    secondsSince1970: 1_800_000_000 + n,
+                    nanoseconds: Int32(n * 123_456_789 % 1_000_000_000)
+                )
+            }
+        )
+        let url = URL(string: "http://in-memory.invalid/")!
+        let typed = ArvadosClient(baseURL: url, token: Self.root, transport: api)
+        let json = ArvadosClient(baseURL: url, token: Self.root, transport: JSONOnly(api: api))
+        for i in 0..<40 {
+            var attributes: [String: JSONValue] = [
+                "command": .array([.string("true")]),
+                "container_image": .string("image-\(i % 3)"),
+                "output_path": .string("/out"),
+                "priority": .int(Int64(i % 7 == 0 ? 0 : 1 + i % 5)),
+                "runtime_constraints": .object(["vcpus": .int(Int64(1 + i % 4)), "ram": .int(Int64(1 + i) << 28)]),
+            ]
+            if i % 4 == 0 { attributes["scheduling_parameters"] = .object(["preemptible": .bool(true)]) }
+            let created = try await api.create(attributes, token: "submitter")
+            if i % 3 == 0 && i % 7 != 0 { _ = try await typed.lockContainer(created.uuid) }
+            if i % 9 == 0 && i % 7 != 0 {
+                let running: [String: JSONValue] = ["state": .string("Running")]
+                _ = try await typed.updateContainer(created.uuid, running)
+            }
+        }
+        return (api, typed, json)
+    }
+
+    @Test("The queue's lists give the same records typed as through JSON")
+    func sameAsJSON() async throws {
+        let (api, typed, json) = try await Self.populated()
+        let me = try await typed.currentAuthorization().uuid
+        let queries: [([ArvadosFilter], [String], Int, Int?)] = [
+            ([ArvadosFilter("locked_by_uuid", "=", .string(me))], ["uuid"], 1000, nil),
+            ([ArvadosFilter("locked_by_uuid", "=", .string(me))], ["uuid"], 5, nil),
+            (
+                [ArvadosFilter("state", "=", .string("Queued")), ArvadosFilter("priority", ">", .int(0))],
+                ["priority desc", "uuid"], 7, 3
+            ),
+            ([ArvadosFilter("uuid", "in", .array([.string("zzzzz-dz642-000000000000005")]))], ["uuid"], 20, nil),
+            ([], ["created_at desc"], 1000, nil),
+        ]
+        for (filters, order, limit, offset) in queries {
+            let viaJSON = try await json.containers(
+                filters: filters,
+                order: order,
+                limit: limit,
+                offset: offset,
+                select: Self.polled,
+                count: "none"
+            )
+            let viaValues = try await typed.containers(
+                filters: filters,
+                order: order,
+                limit: limit,
+                offset: offset,
+                select: Self.polled,
+                count: "none"
+            )
+            #expect(!viaJSON.items.isEmpty)
+            #expect(viaValues.items == viaJSON.items, "\(filters) \(order)")
+            #expect(viaValues.itemsAvailable == viaJSON.itemsAvailable)
+        }
+        // A typed list is a request like any other.
+        let before = await api.requestCount
+        _ = try await typed.containers(select: Self.polled, count: "none")
+        #expect(await api.requestCount == before + 1)
+    }
+
+    @Test("A refused typed list fails as the JSON one does")
+    func errorsAsJSON() async throws {
+        let (api, _, _) = try await Self.populated()
+        let url = URL(string: "http://in-memory.invalid/")!
+        let stranger = ArvadosClient(baseURL: url, token: "not-a-token", transport: api)
+        await #expect(throws: ArvadosAPIError.self) { try await stranger.containers(select: Self.polled) }
+        let badFilter = ArvadosClient(baseURL: url, token: Self.root, transport: api)
+        do {
+            _ = try await badFilter.containers(filters: [ArvadosFilter("command", "=", .string("x"))], select: ["uuid"])
+            Issue.record("a filter on an unfilterable attribute was accepted")
+        } catch {
+            #expect(error.status == 422)
+        }
+    }
+}
