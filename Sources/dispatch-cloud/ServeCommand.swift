@@ -169,21 +169,11 @@ struct JSONLogHandler: LogHandler {
     }
 
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let micros = Int(now.tv_nsec) / 1000
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            micros
-        )
+        let now = Date().timeIntervalSince1970
+        let seconds = now.rounded(.down)
+        let micros = min(999_999, Int((now - seconds) * 1_000_000))
+        let whole = Date(timeIntervalSince1970: seconds).formatted(.iso8601)
+        let digits = String(micros)
+        return "\(whole.dropLast()).\(String(repeating: "0", count: 6 - digits.count))\(digits)Z"
     }
 }
