@@ -309,6 +309,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "ManagementAPI",
+                "CloudDriver",
                 "CloudDriverSimulated",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -345,7 +346,27 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation"]),
-        .testTarget(name: "DispatchSimulationTests", dependencies: ["DispatchSimulation", "DispatchConfig"]),
+        .testTarget(
+            name: "DispatchSimulationTests",
+            dependencies: [
+                "ArvadosAPI",
+                "CloudDriver",
+                "CloudDriverSimulated",
+                "ContainerAPIServer",
+                "ContainerQueue",
+                "DispatchCloud",
+                "DispatchConfig",
+                "DispatchModel",
+                "DispatchSimulation",
+                "DispatchTestSupport",
+                "Scheduler",
+                "SimulatedRunner",
+                "Simulation",
+                "WorkerPool",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(
             name: "CloudDriverSimulatedTests",
             dependencies: [
