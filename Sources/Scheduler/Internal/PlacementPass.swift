@@ -262,18 +262,24 @@ struct PlacementPass {
                 self.statuses[k] = .init(kind: cap, position: Int32(position))
                 continue
             }
+            var probesQuota = false
             if let budget = self.instanceBudget {
                 // Within the quota's known level only: wait (Locked, or Queued) rather than churn.
                 guard budget > 0 else { continue }
                 self.instanceBudget = budget - 1
+                // The budget's last instance is beyond what is known to fit: it tries the quota.
+                probesQuota = budget == 1
             }
-            if state == .queued {
+            if state == .queued && !probesQuota {
                 // Lock now; the instance is created on a later pass, once the container is Locked. Its price
                 // counts against the cap in this pass, so the cap does not lock more than it can pay for.
                 self.plannedSpend += price
                 self.actions.append(.lock(uuid))
                 continue
             }
+            // A Queued container that tries the quota is not locked for it: the instance is created first
+            // and the container locked once it exists, so a quota that refuses every try (it comes back just
+            // as the hold lifts, or there is no instance at all) costs no dispatch attempt.
             if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
             self.plannedSpend += price
             self.plannedCreateSpend += price
