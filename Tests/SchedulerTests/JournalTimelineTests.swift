@@ -108,13 +108,14 @@ struct JournalTimelineTests {
         await pass(PoolSnapshot(), calls: 1)
         // 2. The provider's quota holds creates: the Locked container that fits nowhere is unlocked and waits.
         await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 1), calls: 2)
-        // 3. Quota lifted: locked again.
-        await pass(PoolSnapshot(quotaErrors: 1), calls: 3)
+        // 3. Quota lifted, no instance known to fit: the instance that tries the quota is created before the
+        //    container is locked (a refused try costs it no dispatch attempt).
+        await pass(PoolSnapshot(quotaErrors: 1))
         // 4. Every type out of capacity.
         await pass(PoolSnapshot(quotaErrors: 1, capacityHolds: [.all]))
-        // 5. Capacity back: a create; then the instance is ready: a start.
-        await pass(PoolSnapshot(quotaErrors: 1))
+        // 5. The instance is there: the container is locked for it, then started on it.
         let id = InstanceID(rawValue: "i-1")
+        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1), calls: 3)
         await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1))
         // 6. The instance vanished with the container's runner (preempted): the reconciliation acts on it.
         queue.set(uuid, .running)
@@ -130,8 +131,8 @@ struct JournalTimelineTests {
         }
         #expect(
             story == [
-                "lock", "wait:capacity", "unlock", "wait:quota", "lock", "wait:capacity", "wait:types", "create",
-                "wait:boot", "start", "cancel",
+                "lock", "wait:capacity", "unlock", "wait:quota", "create", "wait:boot", "wait:capacity", "lock",
+                "start", "cancel",
             ],
             "\(mine.map(\.line))"
         )
