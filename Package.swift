@@ -506,6 +506,18 @@ let package = Package(
             ],
             path: "Benchmarks/DispatchBenchmark"
         ),
+        // `swift run -c release scale-benchmark 1000x100|all`: the built `serve` over the simulated cloud at scale.
+        .executableTarget(
+            name: "scale-benchmark",
+            dependencies: [
+                "ArvadosAPI",
+                "DispatchModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ScaleBenchmark"
+        ),
         // `swift run -c release container-api-benchmark`: creates/s over HTTP and list latency at 100,000 containers.
         .executableTarget(
             name: "container-api-benchmark",
