@@ -95,6 +95,9 @@ where C.Duration == Duration {
     private var hold = Hold()
     /// Run times and exit codes set for particular containers (``plan(_:runTime:exitCode:)``).
     var plans: [ContainerUUID: (runTime: Duration, exitCode: Int32)] = [:]
+    /// The last content deployed and its MD5: every instance receives the same runner binary (tens of MB),
+    /// which is hashed once, not once per instance.
+    var lastDeployed: (content: [UInt8], md5: String)?
 
     /// Held `create` and `destroy` calls, as Arvados's stub driver's `HoldCloudOps`.
     struct Hold {

@@ -212,6 +212,21 @@ struct SimulatedCloudTests {
         #expect(try await instance.run("md5sum /bin/x").stdoutText == "\(digest)  /bin/x\n")
     }
 
+    @Test("The MD5 remembered for one deploy is reused only for the same bytes, not for other content of its size")
+    func md5Remembered() async throws {
+        let cloud = try Sim.cloud()
+        let hello = Array("hello".utf8)
+        let world = Array("world".utf8)
+        for (content, digest) in [
+            (hello, "5d41402abc4b2a76b9719d911017c592"), (hello, "5d41402abc4b2a76b9719d911017c592"),
+            (world, "7d793037a0760186574b0282f2f435e7"), (Array("hello".utf8), "5d41402abc4b2a76b9719d911017c592"),
+        ] {
+            let instance = try await Sim.create(cloud)
+            _ = try await instance.run("dstfile=/bin/x; cat >\"$dstfile\"", stdin: content)
+            #expect(try await instance.run("md5sum /bin/x").stdoutText == "\(digest)  /bin/x\n")
+        }
+    }
+
     @Test("Detach, list and kill round-trip, and a container ends after its run time with its exit code")
     func runnerRoundTrip() async throws {
         let clock = ManualClock()
