@@ -11,6 +11,8 @@ public enum MetricHelp: Sendable {
             "Maximum number of seconds since an instance's most recent successful probe.",
         "arvados_dispatchcloud_probe_age_seconds_median":
             "Median number of seconds since an instance's most recent successful probe.",
+        "arvados_dispatchcloud_probe_round_duration_seconds":
+            "Number of seconds the last probe round over every worker took (DispatchCloud's own).",
         "arvados_dispatchcloud_instances_total": "Number of cloud VMs.",
         "arvados_dispatchcloud_instances_price": "Price of cloud VMs.",
         "arvados_dispatchcloud_vcpus_total": "Total VCPUs on all cloud VMs.",

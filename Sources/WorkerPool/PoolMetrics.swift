@@ -11,6 +11,8 @@ struct PoolMetrics: Sendable {
         static let containersRunning = prefix + "containers_running"
         static let probeAgeMax = prefix + "probe_age_seconds_max"
         static let probeAgeMedian = prefix + "probe_age_seconds_median"
+        /// Ours: how long the last probe round over every worker took, from its first probe start to its last.
+        static let probeRound = prefix + "probe_round_duration_seconds"
         static let instancesTotal = prefix + "instances_total"
         static let instancesPrice = prefix + "instances_price"
         static let vcpusTotal = prefix + "vcpus_total"
@@ -36,6 +38,7 @@ struct PoolMetrics: Sendable {
     let containersRunning: Gauge
     let probeAgeMax: Gauge
     let probeAgeMedian: Gauge
+    let probeRound: Gauge
     let bootOutcomes: [BootOutcome: Counter]
     let disappeared: [WorkerState: Counter]
     let timeToSSH: Timer
@@ -57,6 +60,7 @@ struct PoolMetrics: Sendable {
         self.containersRunning = Gauge(label: Name.containersRunning, factory: factory)
         self.probeAgeMax = Gauge(label: Name.probeAgeMax, factory: factory)
         self.probeAgeMedian = Gauge(label: Name.probeAgeMedian, factory: factory)
+        self.probeRound = Gauge(label: Name.probeRound, factory: factory)
         var outcomes: [BootOutcome: Counter] = [:]
         for outcome in BootOutcome.allCases {
             outcomes[outcome] = Counter(

@@ -75,8 +75,22 @@ extension WorkerPool {
             self.instanceTypes = Dictionary(instanceTypes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         }
 
-        /// The probe-start rate in force.
+        /// `MaxProbesPerSecond` in force: 10 when it is 0 or less.
         var probeRate: Double { Double(self.maxProbesPerSecond > 0 ? self.maxProbesPerSecond : 10) }
+
+        /// The probe-start rate of a round over `workers` workers: `MaxProbesPerSecond`, raised to
+        /// `workers / ProbeInterval` when that is more, so a round never takes longer than one `ProbeInterval`
+        /// (Arvados keeps `MaxProbesPerSecond` as a ceiling: 10,000 workers at 10 a second take 16 minutes).
+        ///
+        /// Probes are commands on an instance, not cloud API calls, so no cloud limit applies to them; what they
+        /// cost is the dispatcher's own work, which grows with the workers as everything else does. New SSH
+        /// connections, the costly part, arrive no faster than the cloud creates instances
+        /// (`MaxCloudOpsPerSecond`), except once after a restart.
+        public func probeRate(workers: Int) -> Double {
+            let interval = self.probeInterval.seconds
+            guard interval > 0, workers > 0 else { return self.probeRate }
+            return max(self.probeRate, Double(workers) / interval)
+        }
 
         /// The full tag key for `key` (`InstanceSetID`, `InstanceType`, `IdleBehavior`, `InstanceSecret`).
         public func tagKey(_ key: TagKey) -> String { self.tagKeyPrefix + key.rawValue }

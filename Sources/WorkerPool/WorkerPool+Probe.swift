@@ -6,7 +6,8 @@ import Logging
 
 extension WorkerPool {
     /// Every `ProbeInterval` plus up to 1/23 of it at random: shuts down idle workers and probes the others,
-    /// at most `MaxProbesPerSecond` probe starts a second (after a burst of one second's worth).
+    /// paced so that one round over all of them takes at most one `ProbeInterval` (see
+    /// ``Configuration-swift.struct/probeRate(workers:)``; after a burst of one second's worth).
     ///
     /// The first round comes one interval after the start (Arvados's comes at once, when the first cloud
     /// list has usually not arrived yet), so what a restarted pool adopts is first seen as `unknown`.
@@ -27,9 +28,13 @@ extension WorkerPool {
         }
     }
 
-    /// One round: the idle check, then a probe, for every worker not shutting down.
+    /// One round: the idle check, then a probe, for every worker not shutting down; records how long it took.
     func probeTick() async {
-        for id in self.workers.keys.sorted() {
+        let started = self.clock.now
+        let ids = self.workers.keys.sorted()
+        let rate = self.configuration.probeRate(workers: ids.count)
+        defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).seconds) }
+        for id in ids {
             let now = self.clock.now
             guard let machine = self.workers[id]?.machine, machine.state != .shutdown else { continue }
             // Asked without changing the machine first: most workers have no reason to shut down, and a
@@ -42,14 +47,16 @@ extension WorkerPool {
             guard let worker = self.workers[id], worker.machine.state != .shutdown, !worker.machine.probing else {
                 continue
             }
-            guard await self.takeProbeStart() else { return }
+            guard await self.takeProbeStart(rate: rate) else { return }
             self.startProbe(id)
         }
     }
 
-    /// Waits for the probe-rate budget; `false` when cancelled.
-    private func takeProbeStart() async -> Bool {
-        let rate = self.configuration.probeRate
+    /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.
+    ///
+    /// A wait lasts at least 10 ms, so a fast round (thousands of starts a second) takes its starts in small
+    /// batches rather than one timer per probe.
+    private func takeProbeStart(rate: Double) async -> Bool {
         while !Task.isCancelled {
             let now = self.clock.now
             self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).seconds * rate)
@@ -59,7 +66,7 @@ extension WorkerPool {
                 return true
             }
             do {
-                try await self.clock.sleep(for: .seconds((1 - self.probeBudget) / rate))
+                try await self.clock.sleep(for: .seconds(max((1 - self.probeBudget) / rate, 0.01)))
             } catch {
                 return false
             }

@@ -124,6 +124,35 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("A round over more workers than MaxProbesPerSecond × ProbeInterval still ends within one ProbeInterval")
+    func probeRoundFitsTheInterval() async throws {
+        // 40 workers at 1 probe a second would take 40 s a round (Arvados's rule); the round is paced at
+        // 40 / 10 s = 4 a second instead, so every worker is probed within the 10 s interval.
+        var configuration = PoolHarness.configuration(types: [Self.type1])
+        configuration.maxProbesPerSecond = 1
+        configuration.probeInterval = .seconds(10)
+        #expect(configuration.probeRate(workers: 40) == 4)
+        #expect(configuration.probeRate(workers: 3) == 1)
+        let harness = PoolHarness.start(configuration: configuration)
+        for _ in 0..<40 { #expect(await harness.pool.create(Self.type1)) }
+        await harness.eventually(40, in: .booting)
+        harness.advanceProbeTick()
+        await harness.waitForCommands("true", count: 1)
+        var seconds = 0
+        while harness.commands.matching("true").count < 40 && seconds < 40 {
+            // The sync loop and the probe pacing are asleep.
+            await harness.clock.waitForSleepers(2)
+            harness.clock.advance(by: .seconds(1))
+            seconds += 1
+            await harness.waitForCommands("true", count: min(40, 4 + 4 * seconds))
+        }
+        #expect(harness.commands.matching("true").count == 40)
+        #expect(seconds <= 9, "the round took \(seconds) s after its first second's burst")
+        let round = try #require(harness.metrics.lastRecordedValue(PoolMetrics.Name.probeRound))
+        #expect(round >= 8 && round <= 10, "probe round gauge: \(round)")
+        await harness.stop()
+    }
+
     @Test("A worker never has two probes in flight")
     func oneProbeAtATime() async throws {
         let gate = CommandGate(holding: "--list")
@@ -444,6 +473,8 @@ struct PoolWorkerTests {
             // This dispatcher's own: boot-failure quarantines.
             "arvados_dispatchcloud_boot_quarantines_total{}",
             "arvados_dispatchcloud_instance_types_quarantined{}",
+            // And the last probe round's duration.
+            "arvados_dispatchcloud_probe_round_duration_seconds{}",
         ]
         #expect(rendered == expected)
         let values = { (label: String, dimensions: [String: String]) in
