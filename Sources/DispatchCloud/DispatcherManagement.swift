@@ -78,6 +78,20 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
         return result
     }
 
+    func container(_ uuid: ContainerUUID) async -> ManagedContainer? {
+        guard let entry = await self.queue.entries().entries[uuid] else { return nil }
+        let schedule = await self.scheduler.planningView(of: uuid).status
+        var status = schedule.map { "\($0)" } ?? ""
+        if schedule != nil, schedule != .preparingRuntimeEnvironment {
+            let quarantined = Dictionary(
+                (await self.pool.quarantines()).map { ($0.instanceType, $0.until) },
+                uniquingKeysWith: max
+            )
+            if !quarantined.isEmpty { status += Self.quarantineNote(entry, quarantined) }
+        }
+        return Self.managed(entry, status: status, preemptions: await self.pool.preemptionCounts()[uuid] ?? 0)
+    }
+
     /// The scheduling status's addition for a container with eligible types in quarantine.
     private static func quarantineNote(_ entry: QueueEntry, _ quarantined: [InstanceTypeName: Timestamp]) -> String {
         let names = entry.instanceTypes.map(\.name).filter { quarantined[$0] != nil }

@@ -14,6 +14,10 @@ public protocol DispatcherControl: Sendable {
     /// Every container the dispatcher cares about, in scheduling order, for `GET /arvados/v1/dispatch/containers`.
     func queue() async -> [ManagedContainer]
 
+    /// One container of ``queue()``, for `GET /arvados/v1/dispatch/container`; `nil` when the dispatcher does
+    /// not hold it. Implement it without building the whole queue: it is called once per request.
+    func container(_ uuid: ContainerUUID) async -> ManagedContainer?
+
     /// Sets an instance's idle behaviour (the `hold`, `drain` and `run` routes).
     ///
     /// - Throws: ``ManagementError/Code-swift.struct/notFound`` when no worker has that ID.
@@ -57,6 +61,11 @@ public protocol DispatcherControl: Sendable {
 }
 
 extension DispatcherControl {
+    /// Looks the container up in the whole ``queue()``: for controls with small queues (tests).
+    public func container(_ uuid: ContainerUUID) async -> ManagedContainer? {
+        await self.queue().first { $0.container.uuid == uuid }
+    }
+
     /// No journal: nothing to explain.
     public func explain(_ subject: Explanation.Subject) async throws(ManagementError) -> Explanation {
         throw ManagementError(.notFound, "this dispatcher keeps no decision journal")

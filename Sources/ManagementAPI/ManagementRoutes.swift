@@ -12,10 +12,10 @@ import NIOCore
 ///
 /// | Route | Parameters | Answer |
 /// |---|---|---|
-/// | `GET /arvados/v1/dispatch/containers` | — | `{"items":[ManagedContainer…]}` in scheduling order |
+/// | `GET /arvados/v1/dispatch/containers` | `limit`, `offset` (optional) | `{"items":[ManagedContainer…]}` in scheduling order |
 /// | `GET /arvados/v1/dispatch/container` | `container_uuid` | one ``ManagedContainer``; 404 if unknown |
 /// | `POST /arvados/v1/dispatch/containers/kill` | `container_uuid`, `reason` | empty 200; 400, 404 |
-/// | `GET /arvados/v1/dispatch/instances` | — | `{"items":[ManagedInstance…]}` by instance ID, then type |
+/// | `GET /arvados/v1/dispatch/instances` | `limit`, `offset` (optional) | `{"items":[ManagedInstance…]}` by instance ID, then type |
 /// | `POST /arvados/v1/dispatch/instances/{hold,drain,run}` | `instance_id` | empty 200; 400, 404 |
 /// | `POST /arvados/v1/dispatch/instances/kill` | `instance_id`, `reason` | empty 200; 400, 404 |
 /// | `GET /metrics`, `GET /metrics.json` | — | Prometheus text exposition |
@@ -24,6 +24,10 @@ import NIOCore
 ///
 /// Parameters come from the query string or an `application/x-www-form-urlencoded` body. Errors are
 /// `{"errors":["<message>"]}` with the status of the ``ManagementError``.
+///
+/// The two listings answer Arvados's shape, every item in `{"items":[…]}`, unless the request gives `limit` or
+/// `offset` (ours, opt-in): then it gets that page of the same order with the total, as an Arvados list does:
+/// `{"items":[…],"items_available":N,"offset":O,"limit":L}` (a missing `limit` means the rest of the list).
 public enum ManagementRoutes: Sendable {
     /// The longest request body read for form parameters.
     static let maximumBodySize = 64 * 1024
@@ -48,13 +52,16 @@ public enum ManagementRoutes: Sendable {
         router.get("/") { _, _ in DashboardPage.response(notice: notice()) }
         let api = router.group().add(middleware: ManagementAuthMiddleware(token: token))
 
-        api.get("/arvados/v1/dispatch/containers") { _, _ in
-            Self.json(ItemList(items: await control.queue()))
+        api.get("/arvados/v1/dispatch/containers") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let page = try Page(parameters: try await Self.parameters(of: request))
+                return Self.list(await control.queue(), page: page)
+            }
         }
         api.get("/arvados/v1/dispatch/container") { request, _ in
             try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
                 let uuid = try await Self.required("container_uuid", in: request)
-                guard let entry = await control.queue().first(where: { $0.container.uuid.rawValue == uuid }) else {
+                guard Self.isIdentifier(uuid), let entry = await control.container(ContainerUUID(rawValue: uuid)) else {
                     throw ManagementError(.notFound, "container not found")
                 }
                 return Self.json(entry)
@@ -71,8 +78,11 @@ public enum ManagementRoutes: Sendable {
                 return Self.empty()
             }
         }
-        api.get("/arvados/v1/dispatch/instances") { _, _ in
-            Self.json(ItemList(items: await control.instances().sorted(by: ManagedInstance.listingOrder)))
+        api.get("/arvados/v1/dispatch/instances") { request, _ in
+            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
+                let page = try Page(parameters: try await Self.parameters(of: request))
+                return Self.list(await control.instances().sorted(by: ManagedInstance.listingOrder), page: page)
+            }
         }
         for behavior in IdleBehavior.allCases {
             api.post(RouterPath("/arvados/v1/dispatch/instances/\(behavior.rawValue)")) { request, _ in
@@ -169,6 +179,67 @@ public enum ManagementRoutes: Sendable {
 
     struct ItemList<Item: Encodable & Sendable>: Encodable, Sendable {
         var items: [Item]
+    }
+
+    /// One page of a listing, with Arvados's list fields.
+    struct PagedList<Item: Encodable & Sendable>: Encodable, Sendable {
+        var items: [Item]
+        var itemsAvailable: Int
+        var offset: Int
+        var limit: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case items
+            case itemsAvailable = "items_available"
+            case offset
+            case limit
+        }
+    }
+
+    /// The opt-in `limit` and `offset` of a listing; neither given means the whole list in Arvados's shape.
+    struct Page: Sendable, Equatable {
+        var offset: Int?
+        var limit: Int?
+
+        init(offset: Int? = nil, limit: Int? = nil) {
+            self.offset = offset
+            self.limit = limit
+        }
+
+        init(parameters: [String: String]) throws(ManagementError) {
+            self.offset = try Self.count("offset", parameters)
+            self.limit = try Self.count("limit", parameters)
+        }
+
+        /// A parameter that must be a whole number ≥ 0 when present (an empty value counts as absent).
+        private static func count(_ name: String, _ parameters: [String: String]) throws(ManagementError) -> Int? {
+            guard let text = parameters[name], !text.isEmpty else { return nil }
+            guard let value = Int(text), value >= 0 else {
+                throw ManagementError(.badRequest, "\(name): must be a whole number from 0 to \(Int.max)")
+            }
+            return value
+        }
+
+        /// The range of a list of `count` items this page covers.
+        func range(of count: Int) -> Range<Int> {
+            let start = min(self.offset ?? 0, count)
+            let (end, overflow) = start.addingReportingOverflow(self.limit ?? count)
+            return start..<(overflow ? count : min(end, count))
+        }
+    }
+
+    /// A listing's response: every item in Arvados's shape, or the page asked for with the total.
+    static func list<Item: Encodable & Sendable>(_ items: [Item], page: Page) -> Response {
+        guard page.offset != nil || page.limit != nil else { return Self.json(ItemList(items: items)) }
+        let range = page.range(of: items.count)
+        return Self.json(
+            PagedList(
+                items: Array(items[range]),
+                itemsAvailable: items.count,
+                offset: range.lowerBound,
+                limit: page.limit
+            )
+        )
     }
 
     struct Health: Encodable, Sendable {

@@ -110,6 +110,54 @@ struct ManagementRoutesTests {
         }
     }
 
+    @Test("instances and containers keep Arvados's {items} shape, and page with limit and offset when asked")
+    func pagedListings() async throws {
+        try await ManagementFixture.with { server in
+            for path in ["arvados/v1/dispatch/instances", "arvados/v1/dispatch/containers"] {
+                let whole = try await server.request("GET", path)
+                #expect(whole.status == 200)
+                let object = try #require(whole.object)
+                // The default shape is Arvados's: nothing but the items.
+                #expect(Set(object.keys) == ["items"], "\(path): \(whole.text)")
+                let all = try #require(object["items"] as? [[String: Any]])
+                #expect(all.count >= 2, "\(path): \(whole.text)")
+                let count = all.count
+
+                let page = try await server.request("GET", path + "?limit=1&offset=1")
+                #expect(page.status == 200, "\(path): \(page.text)")
+                let paged = try #require(page.object)
+                let items = try #require(paged["items"] as? [[String: Any]])
+                #expect(items.count == 1)
+                #expect(
+                    (try JSONSerialization.data(withJSONObject: items[0], options: .sortedKeys))
+                        == (try JSONSerialization.data(withJSONObject: all[1], options: .sortedKeys)),
+                    "\(path): the page is the second item of the whole list"
+                )
+                #expect(paged["items_available"] as? Int == count)
+                #expect(paged["offset"] as? Int == 1)
+                #expect(paged["limit"] as? Int == 1)
+
+                // An offset alone gives the rest; one past the end gives nothing; a huge limit is clamped.
+                let rest = try await server.request("GET", path + "?offset=1").object?["items"] as? [Any]
+                #expect(rest?.count == count - 1)
+                let none = try await server.request("GET", path + "?offset=\(count)&limit=5").object?["items"] as? [Any]
+                #expect(none?.count == 0)
+                let clamped = try await server.request("GET", path + "?offset=1&limit=\(Int.max)")
+                #expect((clamped.object?["items"] as? [Any])?.count == count - 1, "\(clamped.text)")
+
+                for (query, field) in [
+                    ("limit=-1", "limit"), ("limit=many", "limit"), ("offset=1e3", "offset"),
+                    ("offset=99999999999999999999999", "offset"),
+                ] {
+                    let bad = try await server.request("GET", path + "?" + query)
+                    #expect(bad.status == 400, "\(path)?\(query): \(bad.text)")
+                    let message = (bad.object?["errors"] as? [String])?.first ?? ""
+                    #expect(message.hasPrefix(field + ":"), "\(path)?\(query): \(bad.text)")
+                }
+            }
+        }
+    }
+
     @Test("A pending create is listed first with an empty instance ID")
     func pendingCreate() async throws {
         let control = RecordingDispatcherControl.sample()
