@@ -134,7 +134,15 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 group.addTask { await self.syncLoop() }
                 group.addTask { await self.probeLoop() }
                 group.addTask {
-                    for await _ in changes { await self.refreshMetrics() }
+                    for await _ in changes {
+                        // A refresh walks every worker: after one, wait nine times what it took (at most a
+                        // second), so the gauges take at most a tenth of the pool's time however often it
+                        // changes; the changes meanwhile coalesce into the next refresh.
+                        let started = ContinuousClock.now
+                        await self.refreshMetrics()
+                        let cost = ContinuousClock.now - started
+                        try? await Task.sleep(for: min(cost * 9, .seconds(1)))
+                    }
                 }
                 for await job in self.jobs {
                     group.addTask { await job() }
