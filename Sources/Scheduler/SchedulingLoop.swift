@@ -318,12 +318,15 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         if self.journal.isEnabled { self.record(plan, queue: queue, pool: pool, now: now) }
     }
 
-    /// Writes each new spot fallback into its container's `runtime_status` once it is Locked (a Queued container's
-    /// cannot change), so its submitter sees when and why.
+    /// Writes each new spot fallback into its container's `runtime_status` once it is Locked or Running (a Queued
+    /// container's cannot change), so its submitter sees when and why.
+    ///
+    /// Running too: the pass that first sees a container Locked may come while its lock call is still counted in
+    /// flight (the answer is applied before the call returns), and by the next pass it may be Running.
     private func noteFallbacks(_ queue: QueueSnapshot) {
         let decisions = self.planner.fallback.decisions
         self.fallbackNoted = self.fallbackNoted.filter { decisions[$0] != nil }
-        for entry in queue.entries where entry.container.state == .locked {
+        for entry in queue.entries where entry.container.state == .locked || entry.container.state == .running {
             let uuid = entry.uuid
             guard let decision = decisions[uuid], !self.fallbackNoted.contains(uuid) else { continue }
             let note = decision.runtimeStatus
