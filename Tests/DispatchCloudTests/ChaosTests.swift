@@ -271,7 +271,11 @@ struct ChaosTests {
                 timeline.append("\((lastProgress - started).components.seconds)s:\(final.count)")
             }
             if restartsDone < restartAt.count && final.count >= restartAt[restartsDone] {
-                service.cancel()
+                // A graceful stop: cancelling a Hummingbird server with connections open can trap in NIO
+                // ("Deinited NIOAsyncWriter without calling finish()", apple/swift-nio#3481). Restarts with no
+                // shutdown at all (kill -9) are VirtualChaosTests' (in process, no sockets) and
+                // KillRestartTests' (the real `serve`).
+                await dispatcher.shutdown()
                 _ = await service.result
                 restartsDone += 1
                 dispatcher = try makeDispatcher()
