@@ -149,8 +149,19 @@ public struct ArvadosClient: Sendable {
     }
 
     /// Returns a Locked container to the queue.
-    public func unlockContainer(_ uuid: ContainerUUID) async throws(ArvadosAPIError) -> Container {
-        try await self.call("POST", "arvados/v1/containers/\(uuid.rawValue)/unlock")
+    ///
+    /// With `requeueRunning`, a Running container too, as after a preemption (`requeue_running=true`, a
+    /// DispatchCloud extension: only the embedded API honours it; Arvados, like the embedded API without it,
+    /// refuses to unlock a Running container with 422).
+    public func unlockContainer(
+        _ uuid: ContainerUUID,
+        requeueRunning: Bool = false
+    ) async throws(ArvadosAPIError) -> Container {
+        try await self.call(
+            "POST",
+            "arvados/v1/containers/\(uuid.rawValue)/unlock",
+            query: requeueRunning ? [URLQueryItem(name: "requeue_running", value: "true")] : []
+        )
     }
 
     // MARK: - Logs and authorizations

@@ -237,12 +237,16 @@ enum ContainerRules {
         _ current: Container,
         by caller: Caller,
         maxDispatchAttempts: Int,
+        requeueRunning: Bool = false,
         now: Timestamp
     ) throws(ContainerAPIError) -> Container {
         guard Self.canSee(current, caller: caller) else {
             throw ContainerAPIError(.notFound, "Container \(current.uuid) not found")
         }
-        guard current.state == .locked || current.state == .running else {
+        // A Running container is unlocked only when the call says so (`requeue_running`, after a preemption):
+        // a plain unlock planned from a snapshot in which it was still Locked must fail, as in Arvados, or its
+        // runner would keep running while the container runs again elsewhere.
+        guard current.state == .locked || (current.state == .running && requeueRunning) else {
             throw ContainerAPIError(.unprocessable, "cannot unlock when \(current.state.rawValue)")
         }
         guard current.lockedByUUID == caller.tokenUUID else {

@@ -227,20 +227,33 @@ public final class ContainerStore: Sendable {
     public func unlockContainer(
         _ uuid: String,
         by caller: Caller,
-        maxDispatchAttempts: Int
+        maxDispatchAttempts: Int,
+        requeueRunning: Bool = false
     ) async throws(ContainerAPIError) -> Container {
-        try await self.unlockStoredContainer(uuid, by: caller, maxDispatchAttempts: maxDispatchAttempts).container
+        try await self.unlockStoredContainer(
+            uuid,
+            by: caller,
+            maxDispatchAttempts: maxDispatchAttempts,
+            requeueRunning: requeueRunning
+        ).container
     }
 
     /// Unlocks a container, returning it with its stored JSON.
     func unlockStoredContainer(
         _ uuid: String,
         by caller: Caller,
-        maxDispatchAttempts: Int
+        maxDispatchAttempts: Int,
+        requeueRunning: Bool = false
     ) async throws(ContainerAPIError) -> StoredContainer {
         let now = self.timestamp()
         return try await self.change(uuid, as: caller) { current throws(ContainerAPIError) in
-            try ContainerRules.unlock(current, by: caller, maxDispatchAttempts: maxDispatchAttempts, now: now)
+            try ContainerRules.unlock(
+                current,
+                by: caller,
+                maxDispatchAttempts: maxDispatchAttempts,
+                requeueRunning: requeueRunning,
+                now: now
+            )
         }
     }
 

@@ -140,8 +140,15 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         case ("POST", "containers", 3) where path[2] == "unlock":
             let now = self.wallClock()
             let attempts = self.maxDispatchAttempts
+            let requeueRunning = RequestHandlers.requeueRunning(parameters)
             return try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
-                try ContainerRules.unlock(current, by: caller, maxDispatchAttempts: attempts, now: now)
+                try ContainerRules.unlock(
+                    current,
+                    by: caller,
+                    maxDispatchAttempts: attempts,
+                    requeueRunning: requeueRunning,
+                    now: now
+                )
             }.document
         case ("GET", "api_client_authorizations", 2) where path[1] == "current":
             return WireJSON.bytes(

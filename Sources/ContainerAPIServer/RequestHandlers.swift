@@ -72,7 +72,8 @@ struct RequestHandlers: Sendable {
                 try await self.store.unlockStoredContainer(
                     call.pathUUID,
                     by: call.caller,
-                    maxDispatchAttempts: self.configuration.maxDispatchAttempts
+                    maxDispatchAttempts: self.configuration.maxDispatchAttempts,
+                    requeueRunning: Self.requeueRunning(call.parameters)
                 ).document
             }
         }
@@ -325,6 +326,16 @@ struct RequestHandlers: Sendable {
     }
 
     /// The attributes of a container that a `select` parameter keeps, after checking that it names only those.
+    /// `requeue_running=true` on an unlock (a DispatchCloud extension): the lock holder returns a Running container
+    /// to the queue, as after a preemption. Without it an unlock of a Running container fails, as in Arvados.
+    static func requeueRunning(_ parameters: [String: JSONValue]) -> Bool {
+        switch parameters["requeue_running"] {
+        case .bool(let value)?: value
+        case .string(let text)?: text == "true"
+        default: false
+        }
+    }
+
     static func containerSelection(_ select: JSONValue?) throws(ContainerAPIError) -> RenderedJSON.Selection? {
         try Self.checkSelect(select, allowed: ContainerRules.fieldSet)
         return RenderedJSON.Selection(select?.arrayValue?.compactMap(\.stringValue))

@@ -553,7 +553,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
                 for (key, value) in note { status[key] = value }
                 self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
             }
-            self.apply(try await self.client.unlockContainer(uuid))
+            self.apply(try await self.client.unlockContainer(uuid, requeueRunning: true))
         } catch {
             if error.code == .unprocessable, self.current[uuid]?.container.state == .running {
                 self.logger.info(

@@ -344,8 +344,13 @@ struct ContainerAPIServerTests {
             let running = try await put(["state": .string("Running")])
             #expect(running.status == 200)
             #expect(running["started_at"]?.stringValue != nil)
-            // Only the lock holder may unlock a Running container (its dispatcher requeues a preempted one).
-            #expect(try await server.call(.POST, path + "/unlock", token: TestTokens.alice).status == 422)
+            // A plain unlock of a Running container fails, as in Arvados; only the lock holder may requeue one
+            // explicitly (requeue_running, after a preemption).
+            #expect(try await server.call(.POST, path + "/unlock").status == 422)
+            #expect(
+                try await server.call(.POST, path + "/unlock?requeue_running=true", token: TestTokens.alice).status
+                    == 422
+            )
 
             #expect(try await put(["exit_code": .int(0)]).status == 422)
             let progress = try await put([

@@ -222,20 +222,22 @@ struct ContainerRulesTests {
     }
 
     @Test(
-        "A Running container unlocked by its holder is requeued (a preemption); others may not, priority 0 cancels",
+        "A Running container unlocked by its holder with requeue_running is requeued (a preemption); without it, or by others, refused as in Arvados",
         arguments: [
-            (1, 3, Role.holder, Outcome.state(.queued)),
-            (3, 3, .holder, .state(.queued)),
-            (1, 3, .otherAdmin, .refused(422)),
-            (1, 3, .owner, .refused(422)),
+            (1, 3, Role.holder, true, Outcome.state(.queued)),
+            (3, 3, .holder, true, .state(.queued)),
+            (1, 3, .holder, false, .refused(422)),
+            (1, 3, .otherAdmin, true, .refused(422)),
+            (1, 3, .owner, true, .refused(422)),
         ]
     )
-    func unlockRunning(lockCount: Int, maxAttempts: Int, role: Role, expected: Outcome) {
+    func unlockRunning(lockCount: Int, maxAttempts: Int, role: Role, requeueRunning: Bool, expected: Outcome) {
         let outcome = Self.outcome { () throws(ContainerAPIError) in
             try ContainerRules.unlock(
                 Self.container(.running, lockCount: lockCount),
                 by: role.caller,
                 maxDispatchAttempts: maxAttempts,
+                requeueRunning: requeueRunning,
                 now: Self.now
             )
         }
@@ -253,6 +255,7 @@ struct ContainerRulesTests {
             running,
             by: Role.holder.caller,
             maxDispatchAttempts: 2,
+            requeueRunning: true,
             now: Self.now
         )
         #expect(requeued.state == .queued)
@@ -266,6 +269,7 @@ struct ContainerRulesTests {
             cancelled,
             by: Role.holder.caller,
             maxDispatchAttempts: 2,
+            requeueRunning: true,
             now: Self.now
         )
         #expect(stopped.state == .cancelled, "priority 0: its owner cancelled it")
@@ -277,6 +281,7 @@ struct ContainerRulesTests {
             Self.container(.locked, lockCount: 1),
             by: Role.holder.caller,
             maxDispatchAttempts: 2,
+            requeueRunning: true,
             now: Self.now
         )
         #expect(requeued.lockedByUUID == nil)
@@ -285,6 +290,7 @@ struct ContainerRulesTests {
             Self.container(.locked, lockCount: 2),
             by: Role.holder.caller,
             maxDispatchAttempts: 2,
+            requeueRunning: true,
             now: Self.now
         )
         #expect(cancelled.lockedByUUID == nil)
