@@ -249,18 +249,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         let now = self.clock.now
         let wallNow = self.wallClock()
         var views: [InstanceView] = self.workers.map { id, worker in
-            InstanceView(
-                instance: id,
-                address: worker.instance.address,
-                instanceType: worker.type,
-                lastContainerUUID: worker.machine.lastUUID,
-                lastBusy: Self.wallTime(of: worker.machine.busy, now: now, wallNow: wallNow),
-                runningContainerUUIDs: worker.machine.containers,
-                workerState: worker.machine.state,
-                idleBehavior: worker.machine.idleBehavior,
-                acceptsContainers: worker.machine.acceptsContainers,
-                firstSeenAt: Self.wallTime(of: worker.machine.appeared, now: now, wallNow: wallNow)
-            )
+            self.view(of: id, worker, now: now, wallNow: wallNow)
         }
         views += self.creating.values.map { pending in
             InstanceView(
