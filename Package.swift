@@ -136,9 +136,14 @@ let package = Package(
             ]
         ),
         // The runner's work on a worker VM: lock files, detaching, running and finalizing a container.
-        .target(name: "ContainerRunner", dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport"]),
+        .target(
+            name: "ContainerRunner",
+            dependencies: ["DispatchModel", "ArvadosAPI", "CRunnerSupport", "ProcessSpawning"]
+        ),
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
         .target(name: "CRunnerSupport"),
+        // posix_spawn with nothing inherited but what is asked for, and children reaped on threads of their own.
+        .target(name: "ProcessSpawning", dependencies: ["CRunnerSupport"]),
         // The cached view of the containers this dispatcher cares about; lock, unlock, cancel.
         .target(
             name: "ContainerQueue",
@@ -259,7 +264,7 @@ let package = Package(
         .target(
             name: "SSHServer",
             dependencies: [
-                "CRunnerSupport",
+                "ProcessSpawning",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
@@ -302,7 +307,7 @@ let package = Package(
                 "TLSSupport",
                 "DispatchConfig",
                 "ArvadosAPI",
-                "CRunnerSupport",
+                "ProcessSpawning",
                 "ContainerAPIServer",
                 "DispatchModel",
                 .product(name: "Logging", package: "swift-log"),

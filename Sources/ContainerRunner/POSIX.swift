@@ -1,3 +1,5 @@
+import ProcessSpawning
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,29 +45,7 @@ public enum POSIX: Sendable {
     /// Runs `body` on a new detached thread of its own (for blocking calls that must stay off the cooperative
     /// pool: reading a pipe, waiting for a child).
     public static func startThread(_ body: @escaping @Sendable () -> Void) {
-        final class Box: @unchecked Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let status = pthread_create(
-            &thread,
-            nil,
-            { argument in
-                guard let argument else { return nil }
-                let box = Unmanaged<Box>.fromOpaque(argument).takeRetainedValue()
-                box.body()
-                return nil
-            },
-            box
-        )
-        if status == 0 {
-            pthread_detach(thread)
-        } else {
-            // No thread to be had: run it here rather than lose it.
-            Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
-        }
+        ExitWatch.startThread(body)
     }
 
     /// Whether `path` names a directory.

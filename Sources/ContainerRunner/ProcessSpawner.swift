@@ -1,4 +1,5 @@
 import CRunnerSupport
+import ProcessSpawning
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -38,57 +39,26 @@ enum ProcessSpawner {
         guard let executable = arguments.first, !executable.isEmpty else {
             throw RunnerError(.spawn, "empty command")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for (child, parent) in options.descriptors {
-            posix_spawn_file_actions_adddup2(&actions, parent, child)
-        }
+        var spawn = Spawn(arguments, environment: environment)
+        spawn.fileActions = options.descriptors.map { .duplicate($0.parent, to: $0.child) }
         // Nothing else reaches the child: descriptors inherited from whoever started this process (a test
         // runner's pipes, an SSH server's sockets) would otherwise be held open for the child's whole life.
-        let highest = options.descriptors.map(\.child).max() ?? 2
-        runner_spawn_file_actions_addclosefrom(&actions, max(3, highest + 1))
-        if let directory = options.workingDirectory {
-            runner_spawn_file_actions_addchdir(&actions, directory)
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
-        if options.newSession { flags |= Int32(runner_spawn_setsid_flag()) }
-        if options.newProcessGroup {
-            flags |= Int32(POSIX_SPAWN_SETPGROUP)
-            posix_spawnattr_setpgroup(&attributes, 0)
-        }
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result: Int32
+        spawn.keepDescriptorsBelow = (options.descriptors.map(\.child).max() ?? 2) + 1
+        spawn.workingDirectory = options.workingDirectory
+        spawn.newSession = options.newSession
+        spawn.newProcessGroup = options.newProcessGroup
         if options.searchPath {
             let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
             guard let resolved = Self.resolve(executable, path: path) else {
                 throw RunnerError(.spawn, "\(executable): command not found")
             }
-            result = posix_spawn(&pid, resolved, &actions, &attributes, argv, envp)
-        } else {
-            result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+            spawn.executable = resolved
         }
-        guard result == 0 else {
-            throw RunnerError(.spawn, "cannot start \(executable): \(String(cString: strerror(result)))")
+        do {
+            return try spawn.start()
+        } catch {
+            throw RunnerError(.spawn, error.description)
         }
-        return pid
     }
 
     /// What ``spawnConfined(_:environment:descriptors:workingDirectory:confinement:)`` applies to the child
@@ -176,7 +146,7 @@ enum ProcessSpawner {
     /// Waits for `pid` on a dedicated thread (never on the cooperative pool) and returns its wait status.
     static func waitForExit(_ pid: pid_t) async -> ExitStatus {
         await withCheckedContinuation { continuation in
-            POSIX.startThread {
+            ExitWatch.startThread {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 continuation.resume(returning: ExitStatus(waitStatus: status))

@@ -1,5 +1,5 @@
-import CRunnerSupport
 import Foundation
+import ProcessSpawning
 import Synchronization
 
 #if canImport(Glibc)
@@ -72,40 +72,26 @@ public final class MotoServer: Sendable {
         guard pipe(&ends) == 0 else { throw TestSupportError("pipe failed: errno \(errno)") }
         _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
-        posix_spawn_file_actions_addopen(&actions, 1, self.logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        runner_spawn_file_actions_addclosefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         // The shell runs moto in the background and waits on its standard input: end of file (this process
         // closed the pipe or died) kills moto.
         let script = #"m="$1"; shift; "$m" "$@" </dev/null & p=$!; read -r _ || true; kill $p 2>/dev/null; wait $p"#
-        let arguments = ["/bin/sh", "-c", script, "sh", executable, "-H", "127.0.0.1", "-p", String(port)]
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        close(ends[0])
-        guard result == 0 else {
+        var spawn = Spawn(
+            ["/bin/sh", "-c", script, "sh", executable, "-H", "127.0.0.1", "-p", String(port)],
+            environment: ProcessInfo.processInfo.environment
+        )
+        spawn.fileActions = [
+            .duplicate(ends[0], to: 0),
+            .open(self.logPath, as: 1, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600),
+            .duplicate(1, to: 2),
+        ]
+        let pid: pid_t
+        do {
+            pid = try spawn.start()
+            close(ends[0])
+        } catch {
+            close(ends[0])
             close(ends[1])
-            throw TestSupportError("posix_spawn of moto_server failed: errno \(result)")
+            throw TestSupportError("posix_spawn of moto_server failed: \(error)")
         }
         self.pid = pid
         self.control = Mutex(ends[1])
@@ -130,20 +116,16 @@ public final class MotoServer: Sendable {
 
 /// Reaps one child on a dedicated thread (`waitpid` blocks), so no cooperative thread ever waits on it.
 private final class ExitWatcher: Sendable {
-    private let exitStatus = Mutex<Int32?>(nil)
+    private let exitStatus = Mutex<Termination?>(nil)
 
     init(pid: pid_t) {
-        let thread = Thread { [self] in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-            self.exitStatus.withLock { $0 = status }
+        ExitWatch.onExit(of: pid) { [self] termination in
+            self.exitStatus.withLock { $0 = termination }
         }
-        thread.name = "moto-server-reaper"
-        thread.start()
     }
 
-    /// The raw wait status once the child has exited.
-    var status: Int32? { self.exitStatus.withLock { $0 } }
+    /// How the child ended, once it has.
+    var status: Termination? { self.exitStatus.withLock { $0 } }
 
     /// Suspends until the child has exited or `timeout` has passed; returns whether it exited.
     func wait(timeout: Duration) async -> Bool {

@@ -1,5 +1,5 @@
-import CRunnerSupport
 import Foundation
+import ProcessSpawning
 import Synchronization
 
 #if canImport(Glibc)
@@ -20,10 +20,11 @@ public final class SpawnedProcess: Sendable {
         case exited(Int32)
         case signalled(Int32)
 
-        init(waitStatus status: Int32) {
-            // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as functions.
-            let signal = status & 0x7f
-            self = signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+        init(_ termination: ProcessSpawning.Termination) {
+            switch termination {
+            case .exited(let code): self = .exited(code)
+            case .signalled(let signal): self = .signalled(signal)
+            }
         }
 
         /// The exit status, or the signal number for a process killed by a signal.
@@ -86,64 +87,30 @@ public final class SpawnedProcess: Sendable {
         guard !extraCopies.contains(where: { $0 < 0 }) else {
             throw TestSupportError("cannot copy a descriptor for \(executable): errno \(errno)")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
+        var fileActions: [Spawn.FileAction] = []
         for (target, stream) in [(Int32(0), stdin), (1, stdout), (2, stderr)] {
             switch stream {
             case .null:
-                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+                fileActions.append(.open("/dev/null", as: target, flags: target == 0 ? O_RDONLY : O_WRONLY, mode: 0))
             case .file(let path):
                 let flags = target == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC
-                posix_spawn_file_actions_addopen(&actions, target, path, flags, 0o600)
+                fileActions.append(.open(path, as: target, flags: flags, mode: 0o600))
             case .descriptor(let fd):
-                posix_spawn_file_actions_adddup2(&actions, fd, target)
+                fileActions.append(.duplicate(fd, to: target))
             }
         }
         for (index, copy) in extraCopies.enumerated() {
-            posix_spawn_file_actions_adddup2(&actions, copy, 3 + Int32(index))
+            fileActions.append(.duplicate(copy, to: 3 + Int32(index)))
         }
-        runner_spawn_file_actions_addclosefrom(&actions, 3 + Int32(extraCopies.count))
-        if let currentDirectory {
-            runner_spawn_file_actions_addchdir(&actions, currentDirectory)
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
-        if newProcessGroup {
-            flags |= Int32(POSIX_SPAWN_SETPGROUP)
-            posix_spawnattr_setpgroup(&attributes, 0)
-        }
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-
-        let environment = environment ?? ProcessInfo.processInfo.environment
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw TestSupportError("cannot start \(executable): \(String(cString: strerror(result)))")
-        }
+        var spawn = Spawn([executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment)
+        spawn.fileActions = fileActions
+        spawn.keepDescriptorsBelow = 3 + Int32(extraCopies.count)
+        spawn.workingDirectory = currentDirectory
+        spawn.newProcessGroup = newProcessGroup
+        let pid = try spawn.start()
         let child = pid
         let process = SpawnedProcess(pid: child)
-        let reaper = Thread { [process] in
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-            process.finish(Termination(waitStatus: status))
-        }
-        reaper.name = "reap \(child)"
-        reaper.start()
+        ExitWatch.onExit(of: child) { [process] in process.finish(Termination($0)) }
         return process
     }
 

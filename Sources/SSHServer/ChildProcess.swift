@@ -1,5 +1,5 @@
-import CRunnerSupport
 import Foundation
+import ProcessSpawning
 import Synchronization
 
 #if canImport(Glibc)
@@ -14,10 +14,7 @@ import Darwin
 /// ignore signals, as event-loop threads and NIO's SIGPIPE handling do), and its own process group.
 struct ChildProcess {
     /// How a process ended.
-    enum Termination: Sendable, Equatable {
-        case exited(Int32)
-        case signalled(Int32)
-    }
+    typealias Termination = ProcessSpawning.Termination
 
     let pid: pid_t
     /// The write end of the child's standard input.
@@ -106,8 +103,7 @@ struct ChildProcess {
         environment: [String: String],
         workingDirectory: String?
     ) throws -> ChildProcess {
-        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
-        return try Self.spawnLock.withLock { _ in
+        try Self.spawnLock.withLock { _ in
             // stdin: the child reads [0].read, the parent writes [0].write; stdout and stderr the other way.
             var pipes: [(read: CInt, write: CInt)] = []
             var childEnds: [CInt] { pipes.enumerated().map { $0.offset == 0 ? $0.element.read : $0.element.write } }
@@ -130,45 +126,16 @@ struct ChildProcess {
                 pipes.append((fds[0], fds[1]))
             }
 
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, pipes[0].read, 0)
-            posix_spawn_file_actions_adddup2(&actions, pipes[1].write, 1)
-            posix_spawn_file_actions_adddup2(&actions, pipes[2].write, 2)
-            // SwiftNIO's sockets are not close-on-exec on Linux: without this, a command (or a runner it
-            // detaches) would inherit the listening socket and the connections, keep the port bound after the
-            // server stops, and keep connections open after the server closes them.
-            _ = runner_spawn_file_actions_addclosefrom(&actions, 3)
-            if let workingDirectory { _ = runner_spawn_file_actions_addchdir(&actions, workingDirectory) }
-
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            var noSignals = sigset_t()
-            sigemptyset(&noSignals)
-            posix_spawnattr_setsigmask(&attributes, &noSignals)
-            var defaultSignals = sigset_t()
-            sigemptyset(&defaultSignals)
-            for signal: Int32 in 1..<32 where signal != SIGKILL && signal != SIGSTOP {
-                sigaddset(&defaultSignals, signal)
-            }
-            posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-            posix_spawnattr_setpgroup(&attributes, 0)
-            posix_spawnattr_setflags(
-                &attributes,
-                Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
-            )
-
-            var pid = pid_t()
-            let result = Self.withCStrings(arguments) { argv in
-                Self.withCStrings(environmentStrings) { envp in
-                    posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-                }
-            }
-            guard result == 0 else {
-                throw SSHServerError(message: "cannot start \(arguments[0]): errno \(result)")
-            }
+            var spawn = Spawn(arguments, environment: environment)
+            spawn.fileActions = [
+                .duplicate(pipes[0].read, to: 0), .duplicate(pipes[1].write, to: 1), .duplicate(pipes[2].write, to: 2),
+            ]
+            // SwiftNIO's sockets are not close-on-exec on Linux: the spawn closes every other descriptor, or a
+            // command (or a runner it detaches) would inherit the listening socket and the connections, keep the
+            // port bound after the server stops, and keep connections open after the server closes them.
+            spawn.workingDirectory = workingDirectory
+            spawn.newProcessGroup = true
+            let pid = try spawn.start()
             spawned = true
             return ChildProcess(pid: pid, stdin: pipes[0].write, stdout: pipes[1].read, stderr: pipes[2].read)
         }
@@ -176,36 +143,13 @@ struct ChildProcess {
 
     /// Waits for the process on a dedicated thread and calls `onExit` there once it has ended.
     func waitForExit(_ onExit: @escaping @Sendable (Termination) -> Void) {
-        let pid = self.pid
-        let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-            // WIFEXITED / WEXITSTATUS / WTERMSIG are C macros, unavailable in Swift.
-            if status & 0x7f == 0 {
-                onExit(.exited((status >> 8) & 0xff))
-            } else {
-                onExit(.signalled(status & 0x7f))
-            }
-        }
-        thread.start()
+        ExitWatch.onExit(of: self.pid, onExit)
     }
 
     /// Sends `signal` to the process's group: the shell and what it started in the foreground or background
     /// (a program that moved itself to a new group or session, as a detaching runner does, is not affected).
     func killGroup(_ signal: Int32) {
         sendSignal(signal, toGroup: self.pid)
-    }
-
-    private static func withCStrings<Result>(
-        _ strings: [String],
-        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result
-    ) -> Result {
-        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        pointers.append(nil)
-        defer {
-            for pointer in pointers { free(pointer) }
-        }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 
@@ -242,10 +186,7 @@ public enum ShellCommand: Sendable {
         }
         _ = await output
         let stderr = String(decoding: await errors, as: UTF8.self)
-        switch termination {
-        case .exited(let code): return (code, stderr)
-        case .signalled(let signal): return (128 + signal, stderr)
-        }
+        return (termination.shellStatus, stderr)
     }
 
     /// Reads `fd` to its end on a dedicated thread, then closes it.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSH
+import ProcessSpawning
 
 #if canImport(Glibc)
 import Glibc
