@@ -142,6 +142,8 @@ let package = Package(
         ),
         // Two glibc process-spawning symbols that Swift cannot see without _GNU_SOURCE.
         .target(name: "CRunnerSupport"),
+        // What both HTTP servers share: Arvados's token rule, form parameters, the "listening" event.
+        .target(name: "HTTPServing", dependencies: [.product(name: "Hummingbird", package: "hummingbird")]),
         // posix_spawn with nothing inherited but what is asked for, and children reaped on threads of their own.
         .target(name: "ProcessSpawning", dependencies: ["CRunnerSupport"]),
         // The cached view of the containers this dispatcher cares about; lock, unlock, cancel.
@@ -234,6 +236,7 @@ let package = Package(
             name: "ContainerAPIServer",
             dependencies: [
                 "ArvadosAPI",
+                "HTTPServing",
                 "TLSSupport",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -543,6 +546,7 @@ let package = Package(
             name: "ManagementAPI",
             dependencies: [
                 "ArvadosAPI",
+                "HTTPServing",
                 "TLSSupport",
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import DispatchModel
+import HTTPServing
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -30,7 +31,9 @@ public struct ContainerAPIServer: Service {
     /// of new work and of runners' updates at once.
     public var changes: ChangeFeed { self.store.changes }
     private let logger: Logger
-    private let listening = ListeningState()
+    private let listening = ListeningEvent<ContainerAPIError> {
+        ContainerAPIError(.internal, "Waiting for the server failed", cause: $0)
+    }
 
     /// Opens the store; the server listens only once ``run()`` is called.
     public init(configuration: Configuration, logger: Logger) throws(ContainerAPIError) {
@@ -100,71 +103,5 @@ public struct ContainerAPIServer: Service {
     /// The port the server listens on, once it does; throws if the server stopped or failed first.
     public func listeningPort() async throws(ContainerAPIError) -> Int {
         try await self.listening.port()
-    }
-}
-
-/// The one-shot "listening on port N" event, which any number of tasks may wait for.
-private final class ListeningState: Sendable {
-    private enum State {
-        case waiting([CheckedContinuation<Int, any Error>])
-        case listening(Int)
-        case stopped(ContainerAPIError)
-    }
-
-    private let state = Mutex(State.waiting([]))
-
-    func succeed(_ port: Int) {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
-            guard case .waiting(let waiters) = state else { return [] }
-            state = .listening(port)
-            return waiters
-        }
-        for waiter in waiters {
-            waiter.resume(returning: port)
-        }
-    }
-
-    func fail(_ error: ContainerAPIError) {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
-            switch state {
-            case .waiting(let waiters):
-                state = .stopped(error)
-                return waiters
-            case .listening:
-                state = .stopped(error)
-                return []
-            case .stopped:
-                return []
-            }
-        }
-        for waiter in waiters {
-            waiter.resume(throwing: error)
-        }
-    }
-
-    func port() async throws(ContainerAPIError) -> Int {
-        do {
-            return try await withCheckedThrowingContinuation { continuation in
-                let result = self.state.withLock { state -> Result<Int, ContainerAPIError>? in
-                    switch state {
-                    case .waiting(var waiters):
-                        waiters.append(continuation)
-                        state = .waiting(waiters)
-                        return nil
-                    case .listening(let port):
-                        return .success(port)
-                    case .stopped(let error):
-                        return .failure(error)
-                    }
-                }
-                if let result {
-                    continuation.resume(with: result)
-                }
-            }
-        } catch let error as ContainerAPIError {
-            throw error
-        } catch {
-            throw ContainerAPIError(.internal, "Waiting for the server failed", cause: error)
-        }
     }
 }

@@ -104,7 +104,7 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
             body: request.body ?? [],
             contentType: request.headers.first { $0.name.lowercased() == "content-type" }?.value
         )
-        let caller = try self.caller(request, query: parameters)
+        let caller = try self.caller(request)
         var path = request.url.path.split(separator: "/").map(String.init)
         guard path.count >= 3, path[0] == "arvados", path[1] == "v1" else {
             throw ContainerAPIError(.notFound, "Not found: \(request.url.path)")
@@ -171,13 +171,15 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         }
     }
 
-    /// The caller, by the embedded API's own token rule (`Bearer` or `OAuth2` header, else `api_token`).
-    private func caller(
-        _ request: ArvadosHTTPRequest,
-        query: [String: JSONValue]
-    ) throws(ContainerAPIError) -> Caller {
-        let header = request.headers.first { $0.name.lowercased() == "authorization" }?.value
-        guard case .token(let token) = RequestHandlers.credential(authorization: header, query: query),
+    /// The caller, by the embedded API's token rule (``RequestHandlers/credential(authorization:query:cookie:)``).
+    private func caller(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> Caller {
+        func header(_ name: String) -> String? { request.headers.first { $0.name.lowercased() == name }?.value }
+        let credential = RequestHandlers.credential(
+            authorization: header("authorization"),
+            query: request.url.query,
+            cookie: header("cookie")
+        )
+        guard case .token(let token) = credential,
             let caller = self.tokens.caller(for: token)
         else { throw ContainerAPIError(.unauthorized, "Not logged in") }
         return caller

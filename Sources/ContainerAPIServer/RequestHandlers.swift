@@ -1,5 +1,6 @@
 import DispatchModel
 import Foundation
+import HTTPServing
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -193,9 +194,10 @@ struct RequestHandlers: Sendable {
                     + "send long queries in the body of a POST with _method=GET"
             )
         }
-        let queryParameters = try RequestParameters.parse(query: query, body: [], contentType: nil)
+        // A malformed query string is a 400 before anything else, even for a caller with no token.
+        _ = try RequestParameters.parse(query: query, body: [], contentType: nil)
         let caller: Caller?
-        switch Self.credential(request: request, query: queryParameters) {
+        switch Self.credential(request: request) {
         case .token(let token):
             guard let known = self.tokens.caller(for: token) else {
                 throw ContainerAPIError(.unauthorized, "Not logged in: the token is not valid")
@@ -277,25 +279,21 @@ struct RequestHandlers: Sendable {
         case none
     }
 
-    /// The token from `Authorization: Bearer …` or `OAuth2 …`, or from the `api_token` query parameter.
-    private static func credential(request: Request, query: [String: JSONValue]) -> Credential {
-        Self.credential(authorization: request.headers[.authorization], query: query)
+    /// The token of `request` by Arvados's rule (``ArvadosCredentials``): the first it offers in the
+    /// `Authorization` header, the `api_token` query parameter or the `arvados_api_token` cookie.
+    private static func credential(request: Request) -> Credential {
+        Self.credential(
+            authorization: request.headers[.authorization],
+            query: request.uri.query,
+            cookie: request.headers[.cookie]
+        )
     }
 
-    /// The same rule on the `Authorization` header's value (the in-memory API's requests have no `Request`).
-    static func credential(authorization: String?, query: [String: JSONValue]) -> Credential {
-        if let header = authorization {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, ["bearer", "oauth2"].contains(parts[0].lowercased()) {
-                let token = parts[1].trimmingCharacters(in: .whitespaces)
-                return token.isEmpty ? .malformed : .token(token)
-            }
-            return .malformed
-        }
-        if let token = query["api_token"]?.stringValue, !token.isEmpty {
-            return .token(token)
-        }
-        return .none
+    /// The same rule on raw header values and query string (the in-memory API's requests have no `Request`).
+    static func credential(authorization: String?, query: String?, cookie: String?) -> Credential {
+        let offered = ArvadosCredentials.tokens(authorization: authorization, query: query, cookie: cookie)
+        if let token = offered.first(where: { !$0.isEmpty }) { return .token(token) }
+        return authorization == nil ? .none : .malformed
     }
 
     /// The header clients use to send a long `GET` as a `POST`.

@@ -1,6 +1,7 @@
 public import ArvadosAPI
 public import DispatchModel
 public import Foundation
+import HTTPServing
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking

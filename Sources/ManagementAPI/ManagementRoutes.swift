@@ -1,5 +1,6 @@
 import DispatchModel
 import Foundation
+import HTTPServing
 import HTTPTypes
 public import Hummingbird
 public import Logging

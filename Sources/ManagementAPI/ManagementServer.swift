@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServing
 import Hummingbird
 import HummingbirdTLS
 public import Logging
@@ -19,7 +20,9 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
     private let token: String
     private let metrics: MetricsRegistry?
     private let logger: Logger
-    private let listening = ListeningEvent()
+    private let listening = ListeningEvent<ManagementError> {
+        ManagementError(.internalError, "Waiting for the management server failed", cause: $0)
+    }
     private let tls: ServerIdentity?
 
     /// - Parameters:
@@ -90,56 +93,5 @@ public struct ManagementServer<Control: DispatcherControl>: Service {
     /// The port the server listens on, once it does; throws if it stopped or failed first.
     public func listeningPort() async throws(ManagementError) -> Int {
         try await self.listening.port()
-    }
-}
-
-/// The one-shot "listening on port N" event, which any number of tasks may wait for.
-private final class ListeningEvent: Sendable {
-    private enum State {
-        case waiting([CheckedContinuation<Int, any Error>])
-        case listening(Int)
-        case stopped(ManagementError)
-    }
-
-    private let state = Mutex(State.waiting([]))
-
-    func succeed(_ port: Int) {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
-            guard case .waiting(let waiters) = state else { return [] }
-            state = .listening(port)
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
-    }
-
-    func fail(_ error: ManagementError) {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Int, any Error>] in
-            defer { state = .stopped(error) }
-            guard case .waiting(let waiters) = state else { return [] }
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(throwing: error) }
-    }
-
-    func port() async throws(ManagementError) -> Int {
-        do {
-            return try await withCheckedThrowingContinuation { continuation in
-                let ready = self.state.withLock { state -> Result<Int, ManagementError>? in
-                    switch state {
-                    case .waiting(var waiters):
-                        waiters.append(continuation)
-                        state = .waiting(waiters)
-                        return nil
-                    case .listening(let port): return .success(port)
-                    case .stopped(let error): return .failure(error)
-                    }
-                }
-                if let ready { continuation.resume(with: ready) }
-            }
-        } catch let error as ManagementError {
-            throw error
-        } catch {
-            throw ManagementError(.internalError, "Waiting for the management server failed", cause: error)
-        }
     }
 }

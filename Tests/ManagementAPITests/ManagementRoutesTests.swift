@@ -77,6 +77,21 @@ struct ManagementRoutesTests {
         }
     }
 
+    @Test(
+        "A scheme name in other case, or an unknown scheme, offers no token: 401, as in Arvados",
+        arguments: ["bearer \(ManagementFixture.token)", "Token \(ManagementFixture.token)", "Basic !!!"]
+    )
+    func schemeCase(authorization: String) async throws {
+        try await ManagementFixture.with { server in
+            let response = try await server.request(
+                "GET",
+                "arvados/v1/dispatch/instances",
+                headers: ["Authorization": authorization]
+            )
+            #expect(response.status == 401, "\(authorization): \(response.text)")
+        }
+    }
+
     @Test("instances lists every instance with Arvados's field names, sorted by instance ID")
     func instances() async throws {
         let control = RecordingDispatcherControl.sample()

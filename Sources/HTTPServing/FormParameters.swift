@@ -1,9 +1,9 @@
 import Foundation
 
 /// `application/x-www-form-urlencoded` parsing, for query strings and form bodies.
-enum FormParameters {
+public enum FormParameters: Sendable {
     /// The decoded name–value pairs of `text`; malformed percent-escapes are kept as they are.
-    static func pairs(_ text: String) -> [(String, String)] {
+    public static func pairs(_ text: String) -> [(String, String)] {
         text.split(separator: "&").compactMap { item -> (String, String)? in
             guard !item.isEmpty else { return nil }
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -12,7 +12,7 @@ enum FormParameters {
     }
 
     /// Encodes pairs for a query string or form body.
-    static func encode(_ pairs: [(String, String)]) -> String {
+    public static func encode(_ pairs: [(String, String)]) -> String {
         pairs.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
     }
 
