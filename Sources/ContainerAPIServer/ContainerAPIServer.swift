@@ -15,7 +15,7 @@ import TLSSupport
 /// Run it as a `Service` in the dispatcher's `ServiceGroup`; graceful shutdown stops it. With port 0 it listens on a
 /// free port, which ``listeningPort()`` reports.
 ///
-/// Routes (all but discovery need `Authorization: Bearer <token>`, `OAuth2 <token>` or `api_token`):
+/// Routes (all but discovery need a token, by Arvados's rule, `ArvadosCredentials` in HTTPServing):
 /// - `GET /discovery/v1/apis/arvados/v1/rest`
 /// - `GET|POST /arvados/v1/containers` (list; create with `{"container": {...}}`)
 /// - `GET|PUT|PATCH /arvados/v1/containers/{uuid}`, `POST /arvados/v1/containers/{uuid}/lock|unlock`
