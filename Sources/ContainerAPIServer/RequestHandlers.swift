@@ -1,8 +1,8 @@
 import DispatchModel
 import Foundation
 import HTTPServing
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 import Logging
 
 /// The HTTP face of the container API: it authenticates, gathers parameters, calls the store and renders the
@@ -411,7 +411,7 @@ struct ArvadosErrorMiddleware: RouterMiddleware {
                     ]
                 )
             }
-            return Self.response(status: error.code.httpStatus, message: error.message)
+            return try error.response(from: request, context: context)
         } catch let error as HTTPError {
             let message = error.body ?? error.status.reasonPhrase
             return Self.response(status: error.status.code, message: message)
@@ -433,5 +433,15 @@ struct ArvadosErrorMiddleware: RouterMiddleware {
             .object(["errors": .array([.string(message)]), "error_token": .string(errorToken)]),
             status: status
         )
+    }
+}
+
+/// A handler throws a ``ContainerAPIError``; it answers as Arvados's API server does, an Arvados error body
+/// with the error's status.
+extension ContainerAPIError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: self.code.httpStatus) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        ArvadosErrorMiddleware.response(status: self.code.httpStatus, message: self.message)
     }
 }

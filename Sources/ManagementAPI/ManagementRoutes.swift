@@ -51,84 +51,72 @@ public enum ManagementRoutes: Sendable {
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/") { _, _ in DashboardPage.response(notice: notice()) }
-        let api = router.group().add(middleware: ManagementAuthMiddleware(token: token))
+        let api = router.group()
+            .add(middleware: ManagementAuthMiddleware(token: token))
+            .add(middleware: ManagementErrorLog(logger: logger))
 
         api.get("/arvados/v1/dispatch/containers") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let page = try Page(parameters: try await Self.parameters(of: request))
-                return Self.list(await control.queue(), page: page)
-            }
+            let page = try Page(parameters: try await Self.parameters(of: request))
+            return Self.list(await control.queue(), page: page)
         }
         api.get("/arvados/v1/dispatch/container") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let uuid = try await Self.required("container_uuid", in: request)
-                guard Self.isIdentifier(uuid), let entry = await control.container(ContainerUUID(rawValue: uuid)) else {
-                    throw ManagementError(.notFound, "container not found")
-                }
-                return Self.json(entry)
+            let uuid = try await Self.required("container_uuid", in: request)
+            guard Self.isIdentifier(uuid), let entry = await control.container(ContainerUUID(rawValue: uuid)) else {
+                throw ManagementError(.notFound, "container not found")
             }
+            return Self.json(entry)
         }
         api.post("/arvados/v1/dispatch/containers/kill") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let parameters = try await Self.parameters(of: request)
-                let uuid = try Self.required("container_uuid", in: parameters)
-                try await control.killContainer(
-                    ContainerUUID(rawValue: uuid),
-                    reason: "via management API: " + (parameters["reason"] ?? "")
-                )
-                return Self.empty()
-            }
+            let parameters = try await Self.parameters(of: request)
+            let uuid = try Self.required("container_uuid", in: parameters)
+            try await control.killContainer(
+                ContainerUUID(rawValue: uuid),
+                reason: "via management API: " + (parameters["reason"] ?? "")
+            )
+            return Self.empty()
         }
         api.get("/arvados/v1/dispatch/instances") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let page = try Page(parameters: try await Self.parameters(of: request))
-                return Self.list(await control.instances().sorted(by: ManagedInstance.listingOrder), page: page)
-            }
+            let page = try Page(parameters: try await Self.parameters(of: request))
+            return Self.list(await control.instances().sorted(by: ManagedInstance.listingOrder), page: page)
         }
         for behavior in IdleBehavior.allCases {
             api.post(RouterPath("/arvados/v1/dispatch/instances/\(behavior.rawValue)")) { request, _ in
-                try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                    let id = try await Self.required("instance_id", in: request)
-                    try await control.setIdleBehavior(InstanceID(rawValue: id), behavior)
-                    return Self.empty()
-                }
-            }
-        }
-        api.post("/arvados/v1/dispatch/instances/kill") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let parameters = try await Self.parameters(of: request)
-                let id = try Self.required("instance_id", in: parameters)
-                try await control.killInstance(
-                    InstanceID(rawValue: id),
-                    reason: "via management API: " + (parameters["reason"] ?? "")
-                )
+                let id = try await Self.required("instance_id", in: request)
+                try await control.setIdleBehavior(InstanceID(rawValue: id), behavior)
                 return Self.empty()
             }
         }
+        api.post("/arvados/v1/dispatch/instances/kill") { request, _ in
+            let parameters = try await Self.parameters(of: request)
+            let id = try Self.required("instance_id", in: parameters)
+            try await control.killInstance(
+                InstanceID(rawValue: id),
+                reason: "via management API: " + (parameters["reason"] ?? "")
+            )
+            return Self.empty()
+        }
         api.get("/arvados/v1/dispatch/explain") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let parameters = try await Self.parameters(of: request)
-                let uuid = parameters["container_uuid"].flatMap { $0.isEmpty ? nil : $0 }
-                let id = parameters["instance_id"].flatMap { $0.isEmpty ? nil : $0 }
-                let subject: Explanation.Subject
-                switch (uuid, id) {
-                case (let uuid?, nil):
-                    guard Self.isIdentifier(uuid) else {
-                        throw ManagementError(.badRequest, "container_uuid: not a container UUID")
-                    }
-                    subject = .container(ContainerUUID(rawValue: uuid))
-                case (nil, let id?):
-                    guard Self.isIdentifier(id) else {
-                        throw ManagementError(.badRequest, "instance_id: not an instance ID")
-                    }
-                    subject = .instance(InstanceID(rawValue: id))
-                case (nil, nil):
-                    throw ManagementError(.badRequest, "container_uuid or instance_id parameter not provided")
-                case (_?, _?):
-                    throw ManagementError(.badRequest, "give container_uuid or instance_id, not both")
+            let parameters = try await Self.parameters(of: request)
+            let uuid = parameters["container_uuid"].flatMap { $0.isEmpty ? nil : $0 }
+            let id = parameters["instance_id"].flatMap { $0.isEmpty ? nil : $0 }
+            let subject: Explanation.Subject
+            switch (uuid, id) {
+            case (let uuid?, nil):
+                guard Self.isIdentifier(uuid) else {
+                    throw ManagementError(.badRequest, "container_uuid: not a container UUID")
                 }
-                return Self.json(try await control.explain(subject))
+                subject = .container(ContainerUUID(rawValue: uuid))
+            case (nil, let id?):
+                guard Self.isIdentifier(id) else {
+                    throw ManagementError(.badRequest, "instance_id: not an instance ID")
+                }
+                subject = .instance(InstanceID(rawValue: id))
+            case (nil, nil):
+                throw ManagementError(.badRequest, "container_uuid or instance_id parameter not provided")
+            case (_?, _?):
+                throw ManagementError(.badRequest, "give container_uuid or instance_id, not both")
             }
+            return Self.json(try await control.explain(subject))
         }
         api.get("/arvados/v1/dispatch/costs") { _, _ in
             guard let costs = await control.costs() else {
@@ -140,11 +128,9 @@ public enum ManagementRoutes: Sendable {
             Self.json(ItemList(items: await control.quarantined()))
         }
         api.post("/arvados/v1/dispatch/quarantine/lift") { request, _ in
-            try await Self.respond(logger: logger) { () async throws(ManagementError) -> Response in
-                let type = try await Self.required("instance_type", in: request)
-                try await control.liftQuarantine(InstanceTypeName(rawValue: type))
-                return Self.empty()
-            }
+            let type = try await Self.required("instance_type", in: request)
+            try await control.liftQuarantine(InstanceTypeName(rawValue: type))
+            return Self.empty()
         }
         for path in ["/metrics", "/metrics.json"] {
             api.get(RouterPath(path)) { _, _ in
@@ -250,21 +236,6 @@ public enum ManagementRoutes: Sendable {
 
     struct ErrorBody: Codable, Sendable {
         var errors: [String]
-    }
-
-    /// Runs a handler body, turning a ``ManagementError`` into Arvados's error response.
-    static func respond(
-        logger: Logger,
-        _ body: () async throws(ManagementError) -> Response
-    ) async throws -> Response {
-        do {
-            return try await body()
-        } catch {
-            if error.code == .internalError {
-                logger.error("Management request failed", metadata: ["error": "\(error)"])
-            }
-            return Self.json(ErrorBody(errors: [error.message]), status: .init(code: error.code.httpStatus))
-        }
     }
 
     /// The request's parameters: form body values win over query values, as Go's `FormValue` has it.
