@@ -92,7 +92,10 @@ public struct ContainerAPIServer: Service {
             logger: self.logger
         )
         do {
-            try await application.run()
+            // Requests run on their own threads: the dispatcher's work on the cooperative pool never delays them.
+            try await withTaskExecutorPreference(RequestExecutor.shared) {
+                try await application.run()
+            }
             listening.fail(ContainerAPIError(.internal, "The container API server stopped"))
         } catch {
             listening.fail(ContainerAPIError(.internal, "The container API server failed", cause: error))

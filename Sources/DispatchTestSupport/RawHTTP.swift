@@ -48,11 +48,13 @@ public enum RawHTTP {
         }
     }
 
-    private static func blockingExchange(
+    /// As ``exchange(port:head:bodyBytes:timeoutSeconds:)``, on the calling thread: for a test that must not need
+    /// Swift's cooperative pool while it waits (see ``CooperativePoolBlocker``).
+    public static func blockingExchange(
         port: Int,
         head: String,
-        bodyBytes: Int,
-        timeoutSeconds: Int
+        bodyBytes: Int = 0,
+        timeoutSeconds: Int = 60
     ) throws
         -> Response
     {
