@@ -269,10 +269,16 @@ public final class ContainerStore: Sendable {
         let condition = try query.condition(visibility: Self.containerVisibility(caller))
         let selection = RenderedJSON.Selection(query.select)
         return try await self.performRead { db in
+            // The page is chosen on the indexed columns alone, then its documents are read one by one: when SQLite
+            // must sort the matches (an order the indexes do not give), it sorts row ids, not every matching
+            // document (10,000 Queued containers cost 40 ms of CPU a list that way).
+            let page = try Int64.fetchAll(db, sql: select.sql, arguments: StatementArguments(select.arguments))
+            let document = try db.cachedStatement(sql: "SELECT document FROM containers WHERE rowid = ?")
             var items: [UInt8] = [UInt8(ascii: "[")]
-            let rows = try Row.fetchCursor(db, sql: select.sql, arguments: StatementArguments(select.arguments))
             var first = true
-            while let row = try rows.next() {
+            for rowid in page {
+                // The read is one transaction: every row of the page is still there.
+                guard let row = try Row.fetchOne(document, arguments: [rowid]) else { continue }
                 if !first {
                     items.append(UInt8(ascii: ","))
                 }
@@ -308,14 +314,14 @@ public final class ContainerStore: Sendable {
         }
     }
 
-    /// The `SELECT` of a container list query: the page of documents the caller may see.
+    /// The `SELECT` of a container list query: the row ids of the page the caller may see, in the query's order.
     private static func containerListSQL(
         _ query: ListQuery,
         as caller: Caller
     ) throws(ContainerAPIError) -> SQLFragment {
         let condition = try query.condition(visibility: Self.containerVisibility(caller))
         return SQLFragment(
-            sql: "SELECT document FROM containers WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
+            sql: "SELECT rowid FROM containers WHERE \(condition.sql) ORDER BY \(query.orderSQL) LIMIT ? OFFSET ?",
             arguments: condition.arguments + [query.limit.databaseValue, query.offset.databaseValue]
         )
     }
