@@ -387,36 +387,12 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
     let start = ContinuousClock.now
     let stop = ManagedAtomicFlag()
 
-    // The polling client and the management watcher run for the whole cell.
-    let created = CreatedList()
+    // The polling client and the management watcher run for the whole cell. The client has its own thread and
+    // connection, so what it measures is the API's latency, not this process's busy task pool.
+    let poller = PollingClient(port: apiPort, token: rootToken)
+    poller.start()
     let watchers = Task {
         await withTaskGroup(of: Void.self) { group in
-            // A client polling the API: one GET of a container it created, one list of the queue, 5 times a second each.
-            group.addTask {
-                while !stop.isSet {
-                    if let uuid = await created.random() {
-                        do {
-                            let (_, ms) = try await timed { try await client.container(uuid) }
-                            await samples.add("get", milliseconds: ms)
-                        } catch {
-                            await samples.fail("get")
-                        }
-                    }
-                    do {
-                        let (_, ms) = try await timed {
-                            try await client.containers(
-                                filters: [ArvadosFilter("state", "=", .string("Queued"))],
-                                order: ["priority desc", "created_at"],
-                                limit: 100
-                            )
-                        }
-                        await samples.add("list", milliseconds: ms)
-                    } catch {
-                        await samples.fail("list")
-                    }
-                    try? await Task.sleep(for: .milliseconds(200))
-                }
-            }
             // An operator's view: the management instances listing every second, /metrics every 2 s.
             group.addTask {
                 var tick = 0
@@ -488,7 +464,7 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
                         while true {
                             do {
                                 let container = try await client.createContainer(attributes)
-                                await created.add(container.uuid)
+                                poller.add(container.uuid.rawValue)
                                 break
                             } catch {
                                 attempt += 1
@@ -518,6 +494,7 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
             creating.cancel()
             stop.set()
             await watchers.value
+            _ = poller.stop()
             throw BenchmarkFailure(
                 description:
                     "cell \(cell): \(doneTimes.last?.1 ?? 0) of \(cell.containers) done after \(Int(now)) s; see \(logPath)"
@@ -572,6 +549,7 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
     }
     stop.set()
     await watchers.value
+    let polled = poller.stop()
 
     // Every container Complete exactly once: its state, and one runner log line ("container exited").
     var complete = 0
@@ -623,8 +601,8 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
         completionRate: rate,
         cpuPerContainerMs: (cpuAfter - cpuBefore) * 1000 / Double(cell.containers),
         peakRSSMiB: Double(figures.peakRSSBytes) / 1_048_576,
-        getP99: percentile(await samples.all("get"), 99),
-        listP99: percentile(await samples.all("list"), 99),
+        getP99: percentile(polled.get, 99),
+        listP99: percentile(polled.list, 99),
         instancesP99: percentile(await samples.all("instances"), 99),
         instancesItems: instancesItems,
         metricsBytes: metricsBytes,
@@ -635,7 +613,7 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
         complete: complete,
         notComplete: notComplete,
         runnerLogsOff: runnerLogsOff,
-        apiFailures: await samples.failures("get") + samples.failures("list")
+        apiFailures: polled.failures
     )
     say(
         String(
@@ -658,12 +636,12 @@ func run(_ cell: Cell, _ options: Options) async throws -> CellResult {
         String(
             format:
                 "  polling client: GET p50 %.1f p99 %.1f ms (n=%d), list p50 %.1f p99 %.1f ms (n=%d), %d failed",
-            percentile(await samples.all("get"), 50),
+            percentile(polled.get, 50),
             result.getP99,
-            await samples.all("get").count,
-            percentile(await samples.all("list"), 50),
+            polled.get.count,
+            percentile(polled.list, 50),
             result.listP99,
-            await samples.all("list").count,
+            polled.list.count,
             result.apiFailures
         )
     )
@@ -698,13 +676,6 @@ final class ManagedAtomicFlag: @unchecked Sendable {
     private var value = false
     var isSet: Bool { self.lock.withLock { self.value } }
     func set() { self.lock.withLock { self.value = true } }
-}
-
-/// The UUIDs created so far, for the polling client's GETs.
-actor CreatedList {
-    private var uuids: [ContainerUUID] = []
-    func add(_ uuid: ContainerUUID) { self.uuids.append(uuid) }
-    func random() -> ContainerUUID? { self.uuids.randomElement() }
 }
 
 // MARK: - Main
