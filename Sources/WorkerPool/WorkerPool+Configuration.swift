@@ -45,7 +45,7 @@ extension WorkerPool {
         public var maxInstances = 64
         /// The worker timeouts (`TimeoutIdle`, `TimeoutBooting`, `TimeoutProbe`, `TimeoutShutdown`,
         /// `TimeoutTERM`, `TimeoutSignal`, `TimeoutStaleRunLock`).
-        public var timeouts = WorkerStateMachine<C.Instant>.Timeouts()
+        public var timeouts = WorkerTimeouts()
         /// `DispatchCloud.BootQuarantine`: when to stop creating a type whose boots keep failing.
         public var bootQuarantine = BootQuarantine<C.Instant>.Configuration()
         /// `SystemRootToken`: the runners' API token and the key of the gateway auth secrets. Never logged.

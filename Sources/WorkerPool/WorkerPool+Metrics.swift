@@ -21,7 +21,7 @@ extension WorkerPool {
         var probeAges: [Duration] = []
         for worker in self.workers.values {
             let machine = worker.machine
-            let count = machine.starting.count + machine.running.count
+            let count = machine.runners.activeCount
             let category = PoolMetrics.category(
                 state: machine.state,
                 behavior: machine.idleBehavior,

@@ -134,9 +134,8 @@ extension WorkerPool {
     /// other loss of the instance.
     private func countPreemptions(_ worker: Worker, machine: Machine, id: InstanceID) {
         guard machine.destroyed == nil else { return }
-        let lost = machine.containers.filter {
-            (machine.running[$0] ?? machine.starting[$0])?.killRequestedAt == nil
-        }
+        let lost = machine.runners.byUUID.compactMap { $0.value.isActive && $0.value.kill == nil ? $0.key : nil }
+            .sorted()
         guard !lost.isEmpty else { return }
         for uuid in lost { self.preemptions[uuid, default: 0] += 1 }
         self.metrics.recordPreemptions(lost.count, type: worker.type.name)

@@ -287,7 +287,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         for worker in self.workers.values {
             let machine = worker.machine
             guard machine.state != .shutdown, machine.state != .running, machine.idleBehavior == .run,
-                machine.running.isEmpty
+                !machine.runners.contains(stage: .running)
             else { continue }
             let name = worker.type.name
             unallocated[name, default: 0] += 1
@@ -333,9 +333,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     public func running() -> [ContainerUUID: Timestamp?] {
         var result: [ContainerUUID: Timestamp?] = [:]
         for worker in self.workers.values {
-            for uuid in worker.machine.starting.keys { result[uuid] = .some(nil) }
-            for uuid in worker.machine.running.keys { result[uuid] = .some(nil) }
-            for uuid in worker.machine.finishing.keys { result[uuid] = .some(nil) }
+            for uuid in worker.machine.runners.byUUID.keys { result[uuid] = .some(nil) }
         }
         for (uuid, exitedAt) in self.exited { result[uuid] = .some(exitedAt) }
         return result

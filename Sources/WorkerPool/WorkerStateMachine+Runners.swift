@@ -1,38 +1,43 @@
-public import DispatchModel
+import DispatchModel
 
 extension WorkerStateMachine {
     /// Starts a container here, if the worker accepts containers and is not already running it.
     ///
-    /// Returns `nil` when the worker cannot take it (not idle or running, or held or draining).
-    public mutating func startContainer(_ uuid: ContainerUUID, at now: Instant) -> [Action]? {
-        guard self.acceptsContainers, self.starting[uuid] == nil, self.running[uuid] == nil else { return nil }
-        self.starting[uuid] = Runner()
-        var actions: [Action] = [.startRunner(uuid)]
-        if self.state != .running {
-            self.state = .running
-            actions.append(.notifyScheduler)
+    /// Returns `nil` when the worker cannot take it (not idle or running, or held or draining), or a runner for
+    /// the container is still on it.
+    mutating func startContainer(_ uuid: ContainerUUID, at now: Instant) -> [Action]? {
+        guard self.acceptsContainers else { return nil }
+        let wasIdle = self.state == .idle
+        let started = self.modifyRunners { runners -> Bool in
+            guard runners[uuid] == nil else { return false }
+            runners[uuid] = Runner(.starting)
+            return true
         }
-        return actions
+        guard started == true else { return nil }
+        return wasIdle ? [.startRunner(uuid), .notifyScheduler] : [.startRunner(uuid)]
     }
 
     /// The runner's `--detach` returned: the container counts as running (its errors are only logged; the
     /// next probe tells whether it really runs).
-    public mutating func runnerStarted(_ uuid: ContainerUUID, at now: Instant) {
-        guard let runner = self.starting.removeValue(forKey: uuid) else { return }
+    mutating func runnerStarted(_ uuid: ContainerUUID, at now: Instant) {
+        let started = self.modifyRunners { runners -> Bool in
+            guard runners[uuid]?.stage == .starting else { return false }
+            runners[uuid]?.stage = .running
+            return true
+        }
+        guard started == true else { return }
         self.touch(at: now)
         self.busy = now
-        self.running[uuid] = runner
         self.lastUUID = uuid
     }
 
     /// Asks the container's runner to stop: SIGTERM now and every `TimeoutSignal`, never SIGKILL.
     ///
     /// Idempotent: a second request while the first is in progress does nothing.
-    public mutating func killContainer(_ uuid: ContainerUUID, reason: String, at now: Instant) -> [Action] {
-        let requested = self.updateRunner(uuid) { runner in
-            guard runner.killRequestedAt == nil else { return false }
-            runner.killRequestedAt = now
-            runner.killReason = reason
+    mutating func killContainer(_ uuid: ContainerUUID, reason: String, at now: Instant) -> [Action] {
+        let requested = self.modifyRunners { runners -> Bool in
+            guard let runner = runners[uuid], runner.kill == nil else { return false }
+            runners[uuid]?.kill = Runner.Kill(requestedAt: now, reason: reason)
             return true
         }
         guard requested == true else { return [] }
@@ -46,15 +51,15 @@ extension WorkerStateMachine {
     /// later gets SIGTERM (``finishingProbed(listed:probeStartedAt:at:)``).
     ///
     /// Idempotent; `[]` when the worker has no such runner or it is already finishing.
-    public mutating func runnerFinished(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
-        guard self.finishing[uuid] == nil,
-            var runner = self.running.removeValue(forKey: uuid) ?? self.starting.removeValue(forKey: uuid)
-        else { return [] }
-        runner.finishedAt = now
-        self.finishing[uuid] = runner
+    mutating func runnerFinished(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
+        let finished = self.modifyRunners { runners -> Bool in
+            guard let runner = runners[uuid], runner.isActive else { return false }
+            runners[uuid]?.stage = .finishing(since: now)
+            return true
+        }
+        guard finished == true else { return [] }
         self.touch(at: now)
         self.busy = now
-        if self.state == .running && self.running.isEmpty && self.starting.isEmpty { self.state = .idle }
         return [.notifyScheduler]
     }
 
@@ -68,7 +73,7 @@ extension WorkerStateMachine {
             guard let since = runner.finishedAt, since <= probeStartedAt else { continue }
             if !listed.contains(uuid) {
                 actions += self.closeRunner(uuid, at: now)
-            } else if runner.killRequestedAt == nil && since.duration(to: probeStartedAt) >= self.timeouts.signal {
+            } else if runner.kill == nil && since.duration(to: probeStartedAt) >= self.timeouts.signal {
                 actions += self.killContainer(uuid, reason: "still running after its container completed", at: now)
             }
         }
@@ -79,7 +84,7 @@ extension WorkerStateMachine {
     }
 
     /// A `--kill 15` finished. Exit 0 means the runner is gone.
-    public mutating func termSent(_ uuid: ContainerUUID, succeeded: Bool, at now: Instant) -> [Action] {
+    mutating func termSent(_ uuid: ContainerUUID, succeeded: Bool, at now: Instant) -> [Action] {
         guard succeeded else { return [] }
         let ended = self.closeRunner(uuid, at: now)
         return ended.isEmpty ? [] : ended + [.notifyScheduler]
@@ -87,12 +92,12 @@ extension WorkerStateMachine {
 
     /// The kill timer fired: send SIGTERM again, or give up after `TimeoutTERM` and drain the worker (unless it
     /// is held).
-    public mutating func killTick(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
+    mutating func killTick(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
         let timeouts = self.timeouts
-        let gaveUp = self.updateRunner(uuid) { runner -> Bool? in
-            guard let since = runner.killRequestedAt, !runner.givenUp else { return nil }
-            guard since.duration(to: now) > timeouts.term else { return false }
-            runner.givenUp = true
+        let gaveUp = self.modifyRunners { runners -> Bool? in
+            guard let kill = runners[uuid]?.kill, !kill.givenUp else { return nil }
+            guard kill.requestedAt.duration(to: now) > timeouts.term else { return false }
+            runners[uuid]?.kill?.givenUp = true
             return true
         }
         switch gaveUp {
@@ -106,29 +111,15 @@ extension WorkerStateMachine {
         }
     }
 
-    /// Forgets a runner that has ended; the worker goes idle when it was the last one.
+    /// Forgets a runner that has ended (running or finishing); the worker goes idle when it was the last one.
     mutating func closeRunner(_ uuid: ContainerUUID, at now: Instant) -> [Action] {
-        guard self.running.removeValue(forKey: uuid) != nil || self.finishing.removeValue(forKey: uuid) != nil
-        else { return [] }
+        let closed = self.modifyRunners { runners -> Bool in
+            guard let runner = runners[uuid], runner.stage != .starting else { return false }
+            runners[uuid] = nil
+            return true
+        }
+        guard closed == true else { return [] }
         self.touch(at: now)
-        if self.state == .running && self.running.isEmpty && self.starting.isEmpty { self.state = .idle }
         return [.runnerEnded(uuid)]
-    }
-
-    /// Applies `body` to the runner of `uuid` wherever it is kept; `nil` if there is no such runner.
-    private mutating func updateRunner<T>(_ uuid: ContainerUUID, _ body: (inout Runner) -> T) -> T? {
-        if var runner = self.running[uuid] {
-            defer { self.running[uuid] = runner }
-            return body(&runner)
-        }
-        if var runner = self.starting[uuid] {
-            defer { self.starting[uuid] = runner }
-            return body(&runner)
-        }
-        if var runner = self.finishing[uuid] {
-            defer { self.finishing[uuid] = runner }
-            return body(&runner)
-        }
-        return nil
     }
 }

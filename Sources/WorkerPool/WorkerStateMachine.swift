@@ -1,4 +1,4 @@
-public import DispatchModel
+import DispatchModel
 
 /// The lifecycle of one worker (one cloud VM), as a value whose event methods return the actions the owner
 /// must perform.
@@ -8,29 +8,11 @@ public import DispatchModel
 /// event. Every transition of reference §2.2 and every timeout of §2.4 lives here, so it is tested as tables.
 ///
 /// Time comes in with each event, so the machine works with any clock.
-public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
-    /// The timeouts that drive the machine; defaults are Arvados's.
-    public struct Timeouts: Hashable, Sendable {
-        /// `TimeoutBooting`: an unknown or booting worker with no successful probe for this long is destroyed.
-        public var booting: Duration = .seconds(600)
-        /// `TimeoutProbe`: a booted worker whose run probe fails for this long is destroyed.
-        public var probe: Duration = .seconds(600)
-        /// `TimeoutIdle`: an idle worker is destroyed after this long with nothing to run.
-        public var idle: Duration = .seconds(60)
-        /// `TimeoutStaleRunLock`: a `stale` lock reported for longer than this marks the worker broken.
-        public var staleRunLock: Duration = .seconds(5)
-        /// `TimeoutTERM`: stop sending SIGTERM to a runner after this long and drain the worker.
-        public var term: Duration = .seconds(120)
-        /// `TimeoutSignal`: the interval between SIGTERM attempts.
-        public var signal: Duration = .seconds(5)
-        /// `TimeoutShutdown`: destroy again if the instance is still listed this long after the last attempt.
-        public var shutdown: Duration = .seconds(10)
-
-        public init() {}
-    }
+struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+    typealias Timeouts = WorkerTimeouts
 
     /// Something the owner must do.
-    public enum Action: Hashable, Sendable {
+    enum Action: Hashable, Sendable {
         /// Call the cloud's destroy for the instance.
         case destroyInstance(reason: ShutdownReason)
         /// Count a boot outcome (at most once per worker).
@@ -53,61 +35,49 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
         case observeTimeToReady(Duration)
     }
 
-    /// What the pool knows about one runner on the VM.
-    public struct Runner: Hashable, Sendable {
-        /// When the first SIGTERM was sent, once a kill has been requested.
-        public var killRequestedAt: Instant?
-        /// Why the kill was requested.
-        public var killReason: String?
-        /// SIGTERM went unanswered for `TimeoutTERM`: the pool has given up on this runner.
-        public var givenUp: Bool = false
-        /// When the scheduler reported the container Complete (the runner is then in ``finishing``).
-        public var finishedAt: Instant?
-
-        public init() {}
-    }
-
-    public let timeouts: Timeouts
-    public internal(set) var state: WorkerState
-    public internal(set) var idleBehavior: IdleBehavior
+    // Only the machine's own event methods (this file and its extensions) change these; the pool reads them.
+    let timeouts: Timeouts
+    /// The lifecycle stage and the data only that stage has.
+    var phase: Phase
+    var idleBehavior: IdleBehavior
     /// When the instance first appeared (or was created).
-    public let appeared: Instant
+    let appeared: Instant
     /// The last successful probe, or the appearance.
-    public internal(set) var probed: Instant
+    var probed: Instant
     /// The last time the worker was known to be busy (or appeared).
-    public internal(set) var busy: Instant
+    var busy: Instant
     /// The last time anything changed that a concurrent probe or cloud list could have missed.
-    public internal(set) var updated: Instant
-    /// When destroy was last requested.
-    public internal(set) var destroyed: Instant?
+    var updated: Instant
     /// The container this worker ran most recently.
-    public internal(set) var lastUUID: ContainerUUID?
-    /// Runners being started (`--detach` in flight).
-    public internal(set) var starting: [ContainerUUID: Runner] = [:]
-    /// Runners the last probe or start confirmed.
-    public internal(set) var running: [ContainerUUID: Runner] = [:]
-    /// Runners whose container is Complete: each finalized its container and exits by itself, so it no longer
-    /// counts against the worker's capacity. A probe started after that which no longer lists one ends it; one
-    /// still listed `TimeoutSignal` after is sent SIGTERM as any other runner (see ``runnerFinished(_:at:)``).
-    public internal(set) var finishing: [ContainerUUID: Runner] = [:]
+    var lastUUID: ContainerUUID?
     /// The boot outcome, once reported.
-    public internal(set) var bootOutcome: BootOutcome?
+    var bootOutcome: BootOutcome?
     /// Whether a probe is in flight; the pool never runs two at once on one worker.
-    public internal(set) var probing = false
+    var probing = false
     /// Since when the run probe has reported a stale lock.
-    public internal(set) var staleRunLockSince: Instant?
+    var staleRunLockSince: Instant?
     /// Bumped on every change a probe in flight could race with.
-    var generation: UInt64 = 0
+    private var generation: UInt64 = 0
 
     /// A worker for an instance this process just created (`booting`) or found in the cloud list (`unknown`).
-    public init(
+    init(
         state: WorkerState,
         idleBehavior: IdleBehavior,
         appeared: Instant,
         timeouts: Timeouts = .init()
     ) {
         precondition(state == .booting || state == .unknown, "a new worker is booting or unknown")
-        self.state = state
+        self.init(
+            state == .booting ? .booting : .unknown(Runners()),
+            idleBehavior: idleBehavior,
+            appeared: appeared,
+            timeouts: timeouts
+        )
+    }
+
+    /// A worker in `phase` whose last probe, busy time and update were when it appeared.
+    init(_ phase: Phase, idleBehavior: IdleBehavior, appeared: Instant, timeouts: Timeouts = .init()) {
+        self.phase = phase
         self.idleBehavior = idleBehavior
         self.appeared = appeared
         self.probed = appeared
@@ -116,45 +86,95 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
         self.timeouts = timeouts
     }
 
+    // MARK: - Reading the phase
+
+    /// The state the pool, its views and its metrics show.
+    var state: WorkerState {
+        switch self.phase {
+        case .unknown: .unknown
+        case .booting: .booting
+        case .ready(let runners): runners.hasActive ? .running : .idle
+        case .shutdown: .shutdown
+        }
+    }
+
+    /// Every runner known on the worker (none while booting).
+    var runners: Runners {
+        switch self.phase {
+        case .unknown(let runners), .ready(let runners), .shutdown(_, let runners): runners
+        case .booting: Runners()
+        }
+    }
+
+    /// When destroy was last requested, once the worker is shutting down.
+    var destroyed: Instant? {
+        if case .shutdown(let destroyedAt, _) = self.phase { destroyedAt } else { nil }
+    }
+
+    /// Runners being started (`--detach` in flight).
+    var starting: [ContainerUUID: Runner] { self.runners.inStage(.starting) }
+    /// Runners the last probe or start confirmed.
+    var running: [ContainerUUID: Runner] { self.runners.inStage(.running) }
+    /// Runners whose container is Complete: each finalized its container and exits by itself, so it no longer
+    /// counts against the worker's capacity. A probe started after that which no longer lists one ends it; one
+    /// still listed `TimeoutSignal` after is sent SIGTERM as any other runner (see ``runnerFinished(_:at:)``).
+    var finishing: [ContainerUUID: Runner] {
+        switch self.phase {
+        case .unknown(let runners), .ready(let runners), .shutdown(_, let runners):
+            // Most workers have none: skip the filter.
+            runners.byUUID.count == runners.activeCount ? [:] : runners.inStage(.finishing(since: self.appeared))
+        case .booting: [:]
+        }
+    }
+
     /// Every container with a runner on this worker, starting or running, sorted.
-    public var containers: [ContainerUUID] {
-        (Array(self.starting.keys) + Array(self.running.keys)).sorted()
+    var containers: [ContainerUUID] {
+        self.runners.byUUID.compactMap { $0.value.isActive ? $0.key : nil }.sorted()
     }
 
     /// Whether a runner for `uuid` is starting, running or finishing on this worker.
-    public func hasContainer(_ uuid: ContainerUUID) -> Bool {
-        self.starting[uuid] != nil || self.running[uuid] != nil || self.finishing[uuid] != nil
+    func hasContainer(_ uuid: ContainerUUID) -> Bool {
+        self.runners[uuid] != nil
     }
 
     /// Whether the scheduler may start containers here now.
-    public var acceptsContainers: Bool {
-        self.idleBehavior == .run && (self.state == .idle || self.state == .running)
+    var acceptsContainers: Bool {
+        guard self.idleBehavior == .run, case .ready = self.phase else { return false }
+        return true
+    }
+
+    /// Whether the worker has not passed a probe yet (`unknown` or `booting`).
+    var notBooted: Bool {
+        switch self.phase {
+        case .unknown, .booting: true
+        case .ready, .shutdown: false
+        }
     }
 
     // MARK: - Operator and scheduler requests
 
     /// Sets the idle behaviour (hold, drain, run), persisting it and shutting down if it now applies.
-    public mutating func setIdleBehavior(_ behavior: IdleBehavior, at now: Instant) -> [Action] {
+    mutating func setIdleBehavior(_ behavior: IdleBehavior, at now: Instant) -> [Action] {
         self.idleBehavior = behavior
         return [.saveTags] + self.shutdownIfIdle(at: now)
     }
 
     /// The scheduler asks to shut down a worker it does not need: only a booting or idle worker that is not
     /// held. Returns `nil` if this worker is not eligible.
-    public mutating func shutdownIfUnneeded(at now: Instant) -> [Action]? {
+    mutating func shutdownIfUnneeded(at now: Instant) -> [Action]? {
         guard self.idleBehavior != .hold, self.state == .booting || self.state == .idle else { return nil }
         return self.reportingBootOutcome(.aborted) + self.shutdown(reason: .unneeded, at: now)
     }
 
     /// An operator kills the instance: destroy now, whatever its state or behaviour, abandoning containers.
-    public mutating func kill(at now: Instant) -> [Action] {
+    mutating func kill(at now: Instant) -> [Action] {
         self.reportingBootOutcome(.aborted) + self.shutdown(reason: .killed, at: now)
     }
 
     // MARK: - Timers
 
     /// The periodic check (each probe tick): shut down if idle too long, drained, or unknown too long.
-    public mutating func shutdownIfIdle(at now: Instant) -> [Action] {
+    mutating func shutdownIfIdle(at now: Instant) -> [Action] {
         guard let reason = self.shutdownReason(at: now) else { return [] }
         return self.reportingBootOutcome(.aborted) + self.shutdown(reason: reason, at: now)
     }
@@ -169,42 +189,42 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
     func shutdownReason(at now: Instant) -> ShutdownReason? {
         guard self.idleBehavior != .hold else { return nil }
         let draining = self.idleBehavior == .drain
-        // Closures, not key paths: a key path into this generic type is instantiated at run time at every call,
-        // and the probe loop asks every worker this every `ProbeInterval`.
-        var allGivenUp: Bool {
-            self.starting.values.allSatisfy { $0.givenUp } && self.running.values.allSatisfy { $0.givenUp }
-        }
-        switch self.state {
-        case .unknown:
-            let unused = self.starting.isEmpty && self.running.isEmpty
+        switch self.phase {
+        case .unknown(let runners):
+            let unused = !runners.contains(stage: .starting) && !runners.contains(stage: .running)
             // With no runner known it may not have been listed yet: only the boot timeout applies.
-            if draining && !unused && allGivenUp { return .drained }
+            if draining && !unused && Self.allGivenUp(runners) { return .drained }
             return unused && self.appeared.duration(to: now) >= self.timeouts.booting ? .bootTimeout : nil
         case .booting:
             return draining ? .drained : nil
-        case .idle:
+        case .ready(let runners) where !runners.hasActive:
             if draining { return .drained }
             return self.busy.duration(to: now) >= self.timeouts.idle ? .idleTimeout : nil
-        case .running:
+        case .ready(let runners):
             guard draining else { return nil }
-            return allGivenUp ? .drained : nil
+            return Self.allGivenUp(runners) ? .drained : nil
         case .shutdown:
             return nil
         }
     }
 
+    /// Whether every starting or running runner has been given up on.
+    private static func allGivenUp(_ runners: Runners) -> Bool {
+        runners.byUUID.values.allSatisfy { !$0.isActive || $0.givenUp }
+    }
+
     /// The cloud still lists the instance after a destroy: destroy again once `TimeoutShutdown` has passed.
-    public mutating func stillListed(at now: Instant) -> [Action] {
-        guard self.state == .shutdown, let destroyed = self.destroyed,
+    mutating func stillListed(at now: Instant) -> [Action] {
+        guard case .shutdown(let destroyed, let runners) = self.phase,
             destroyed.duration(to: now) >= self.timeouts.shutdown
         else { return [] }
-        self.destroyed = now
+        self.phase = .shutdown(destroyedAt: now, runners: runners)
         return [.destroyInstance(reason: .destroyRetry)]
     }
 
     /// The instance is gone from a cloud list fetched after the worker's last update: the pool removes the
     /// worker and abandons its runners.
-    public mutating func disappeared() -> [Action] {
+    mutating func disappeared() -> [Action] {
         self.reportingBootOutcome(.disappeared) + [.notifyScheduler]
     }
 
@@ -212,8 +232,7 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
 
     mutating func shutdown(reason: ShutdownReason, at now: Instant) -> [Action] {
         self.touch(at: now)
-        self.destroyed = now
-        self.state = .shutdown
+        self.phase = .shutdown(destroyedAt: now, runners: self.runners)
         return [.notifyScheduler, .destroyInstance(reason: reason)]
     }
 
@@ -231,11 +250,38 @@ public struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable 
 
     var currentGeneration: UInt64 { self.generation }
 
-    mutating func settleIdleRunning() {
-        if self.state == .idle && !(self.starting.isEmpty && self.running.isEmpty) {
-            self.state = .running
-        } else if self.state == .running && self.starting.isEmpty && self.running.isEmpty {
-            self.state = .idle
+    /// Tracks stale-lock reports; `true` once one has persisted longer than `TimeoutStaleRunLock`.
+    mutating func staleRunLockPersisted(reported: Bool, at now: Instant) -> Bool {
+        guard reported else {
+            self.staleRunLockSince = nil
+            return false
+        }
+        guard let since = self.staleRunLockSince else {
+            self.staleRunLockSince = now
+            return false
+        }
+        return since.duration(to: now) > self.timeouts.staleRunLock
+    }
+
+    /// Applies `body` to the worker's runners in place; `nil` while booting (no runner can be known then).
+    mutating func modifyRunners<T>(_ body: (inout Runners) -> T) -> T? {
+        // The phase is set to `.booting` for the duration of `body` so the runners' storage is uniquely
+        // referenced and changed in place, not copied (as SwiftNIO's state machines do with `.modifying`).
+        switch self.phase {
+        case .booting:
+            return nil
+        case .unknown(var runners):
+            self.phase = .booting
+            defer { self.phase = .unknown(runners) }
+            return body(&runners)
+        case .ready(var runners):
+            self.phase = .booting
+            defer { self.phase = .ready(runners) }
+            return body(&runners)
+        case .shutdown(let destroyedAt, var runners):
+            self.phase = .booting
+            defer { self.phase = .shutdown(destroyedAt: destroyedAt, runners: runners) }
+            return body(&runners)
         }
     }
 }

@@ -193,11 +193,20 @@ struct ProbeTrialTests {
         timeouts.booting = Self.bootTimeout
         timeouts.probe = Self.probeTimeout
         let then = Self.t0 - trial.age
-        var machine = Machine(state: .unknown, idleBehavior: .run, appeared: then, timeouts: timeouts)
-        machine.state = trial.state
-        if trial.running > 0 { machine.running[Self.runningUUID] = .init() }
-        if trial.starting > 0 { machine.starting[Self.startingUUID] = .init() }
-        return machine
+        let runners = Machine.Runners(
+            running: trial.running > 0 ? [Self.runningUUID] : [],
+            starting: trial.starting > 0 ? [Self.startingUUID] : []
+        )
+        // Arvados's table sets a flat state and runner counts; here each state holds what it can: idle and
+        // running are one booted phase whose runners decide which it is, and no runner is known while booting.
+        let phase: Machine.Phase =
+            switch trial.state {
+            case .unknown: .unknown(runners)
+            case .booting: .booting
+            case .idle, .running: .ready(runners)
+            case .shutdown: .shutdown(destroyedAt: then, runners: runners)
+            }
+        return Machine(phase, idleBehavior: .run, appeared: then, timeouts: timeouts)
     }
 
     /// Runs one probe the way the pool does: boot probe and deployment if not booted, then the run probe.

@@ -15,10 +15,21 @@ struct WorkerTransitionTests {
         _ behavior: IdleBehavior = .run,
         running: [ContainerUUID] = []
     ) -> Machine {
-        var machine = Machine(state: .booting, idleBehavior: behavior, appeared: Self.t0)
-        machine.state = state
-        for uuid in running { machine.running[uuid] = .init() }
-        return machine
+        Self.machine(state, behavior, runners: Machine.Runners(running: running))
+    }
+
+    /// A worker in `state` with `runners`. The phase holds only what the state can have: a booting worker has
+    /// no runners, and a running one has at least one (``other`` when none is given).
+    static func machine(_ state: WorkerState, _ behavior: IdleBehavior, runners: Machine.Runners) -> Machine {
+        let phase: Machine.Phase =
+            switch state {
+            case .unknown: .unknown(runners)
+            case .booting: .booting
+            case .idle: .ready(runners)
+            case .running: .ready(runners.hasActive ? runners : Machine.Runners(running: [Self.other]))
+            case .shutdown: .shutdown(destroyedAt: Self.t0, runners: runners)
+            }
+        return Machine(phase, idleBehavior: behavior, appeared: Self.t0)
     }
 
     static func at(_ seconds: Int) -> ContinuousClock.Instant { Self.t0 + .seconds(seconds) }
@@ -64,12 +75,16 @@ struct WorkerTransitionTests {
 
     @Test("The periodic check shuts workers down by state, behaviour and time", arguments: idleCases)
     func idleCheck(_ row: IdleCase) {
-        var machine = Self.machine(row.state, row.behavior)
+        var runners = Machine.Runners()
         for (index, givenUp) in row.runners.enumerated() {
-            var runner = Machine.Runner()
-            runner.givenUp = givenUp
-            machine.running[ContainerUUID(rawValue: "zzzzz-dz642-00000000000000\(index)")] = runner
+            // A runner is given up on only after a kill was requested.
+            let kill = givenUp ? Machine.Runner.Kill(requestedAt: Self.t0, reason: "test", givenUp: true) : nil
+            runners[ContainerUUID(rawValue: "zzzzz-dz642-00000000000000\(index)")] = Machine.Runner(
+                .running,
+                kill: kill
+            )
         }
+        var machine = Self.machine(row.state, row.behavior, runners: runners)
         let actions = machine.shutdownIfIdle(at: Self.at(row.elapsed))
         #expect(Self.destroyReason(actions) == row.expected)
         #expect(machine.state == (row.expected == nil ? row.state : .shutdown))
@@ -130,7 +145,8 @@ struct WorkerTransitionTests {
         if accepted {
             #expect(actions?.first == .startRunner(Self.uuid))
             #expect(machine.state == .running)
-            #expect(machine.containers == [Self.uuid])
+            // A running worker already runs one (``other``): a worker cannot be running with nothing on it.
+            #expect(machine.containers == (state == .running ? [Self.uuid, Self.other] : [Self.uuid]))
         }
     }
 
