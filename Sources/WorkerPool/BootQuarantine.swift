@@ -1,4 +1,4 @@
-public import DispatchModel
+import DispatchModel
 
 /// When to stop creating an (instance type, image) pair whose boots keep failing, and for how long: a value
 /// the pool owns, fed every boot outcome.
@@ -7,58 +7,46 @@ public import DispatchModel
 /// ``Configuration/window`` quarantine the pair for ``Configuration/cooldown``; each further quarantine in a
 /// row doubles it, up to ``Configuration/maxCooldown``. Once a quarantine has ended, a single failed boot of
 /// the trial instance quarantines the pair again (at the next length); a successful boot clears it all.
-public struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
-    /// `DispatchCloud.BootQuarantine`.
-    public struct Configuration: Hashable, Sendable {
-        /// Failed boots in a row that start a quarantine; 0 turns it off.
-        public var failures = 3
-        /// The window those failures must fall in.
-        public var window: Duration = .seconds(3600)
-        /// The first quarantine's length.
-        public var cooldown: Duration = .seconds(600)
-        /// The longest quarantine.
-        public var maxCooldown: Duration = .seconds(24 * 3600)
-
-        public init() {}
-    }
+struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+    typealias Configuration = BootQuarantineConfiguration
 
     /// An instance type booted from an image.
-    public struct Pair: Hashable, Sendable {
-        public var type: InstanceTypeName
-        public var image: ImageID
+    struct Pair: Hashable, Sendable {
+        var type: InstanceTypeName
+        var image: ImageID
 
-        public init(type: InstanceTypeName, image: ImageID) {
+        init(type: InstanceTypeName, image: ImageID) {
             self.type = type
             self.image = image
         }
     }
 
     /// What is known of one pair.
-    public struct Record: Hashable, Sendable {
+    struct Record: Hashable, Sendable {
         /// The failed boots in a row, oldest first, within the window.
-        public var failures: [Instant] = []
+        var failures: [Instant] = []
         /// How many quarantines in a row (0: never, or cleared by a successful boot).
-        public var level = 0
+        var level = 0
         /// When the current (or last) quarantine ends.
-        public var until: Instant?
+        var until: Instant?
     }
 
     /// What a boot outcome led to.
-    public enum Decision: Hashable, Sendable {
+    enum Decision: Hashable, Sendable {
         case none
         /// The pair is quarantined until the instant, for the duration, at this level.
         case quarantined(until: Instant, cooldown: Duration, level: Int, failures: Int)
     }
 
-    public let configuration: Configuration
-    public private(set) var records: [Pair: Record] = [:]
+    let configuration: Configuration
+    private(set) var records: [Pair: Record] = [:]
 
-    public init(configuration: Configuration) {
+    init(configuration: Configuration) {
         self.configuration = configuration
     }
 
     /// A boot of the pair failed.
-    public mutating func bootFailed(_ pair: Pair, at now: Instant) -> Decision {
+    mutating func bootFailed(_ pair: Pair, at now: Instant) -> Decision {
         guard self.configuration.failures > 0 else { return .none }
         var record = self.records[pair] ?? Record()
         if let until = record.until, now < until {
@@ -83,17 +71,17 @@ public struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable wher
     }
 
     /// A boot of the pair succeeded: its failures and quarantine level are forgotten.
-    public mutating func bootSucceeded(_ pair: Pair) {
+    mutating func bootSucceeded(_ pair: Pair) {
         self.records[pair] = nil
     }
 
     /// Whether creates of the pair are held now.
-    public func isQuarantined(_ pair: Pair, at now: Instant) -> Bool {
+    func isQuarantined(_ pair: Pair, at now: Instant) -> Bool {
         self.records[pair]?.until.map { now < $0 } ?? false
     }
 
     /// The pairs quarantined now, with when each ends.
-    public func quarantined(at now: Instant) -> [(pair: Pair, record: Record)] {
+    func quarantined(at now: Instant) -> [(pair: Pair, record: Record)] {
         self.records.compactMap { pair, record in
             guard let until = record.until, now < until else { return nil }
             return (pair, record)
@@ -103,7 +91,7 @@ public struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable wher
 
     /// Lifts every quarantine of `type` now (the next failure counts from zero, at the same level); `false`
     /// when none held.
-    public mutating func lift(_ type: InstanceTypeName, at now: Instant) -> Bool {
+    mutating func lift(_ type: InstanceTypeName, at now: Instant) -> Bool {
         var lifted = false
         for (pair, var record) in self.records where pair.type == type {
             guard let until = record.until, now < until else { continue }
@@ -117,7 +105,7 @@ public struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable wher
     }
 
     /// The length of the quarantine at `level` (1 for the first).
-    public func cooldown(level: Int) -> Duration {
+    func cooldown(level: Int) -> Duration {
         var cooldown = self.configuration.cooldown
         var step = 1
         while step < level && cooldown < self.configuration.maxCooldown {
@@ -126,4 +114,19 @@ public struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable wher
         }
         return min(cooldown, self.configuration.maxCooldown)
     }
+}
+
+/// `DispatchCloud.BootQuarantine`: when the pool stops creating an instance type whose boots keep failing
+/// (``BootQuarantine``).
+public struct BootQuarantineConfiguration: Hashable, Sendable {
+    /// Failed boots in a row that start a quarantine; 0 turns it off.
+    public var failures = 3
+    /// The window those failures must fall in.
+    public var window: Duration = .seconds(3600)
+    /// The first quarantine's length.
+    public var cooldown: Duration = .seconds(600)
+    /// The longest quarantine.
+    public var maxCooldown: Duration = .seconds(24 * 3600)
+
+    public init() {}
 }

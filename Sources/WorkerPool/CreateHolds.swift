@@ -1,43 +1,43 @@
-public import CloudDriver
-public import DispatchModel
+import CloudDriver
+import DispatchModel
 
 /// Why creates are refused for now: quota, capacity and rate-limit holds (reference §3.6, §1.4).
 ///
 /// A value the pool owns; it decides, the pool acts (and notifies the scheduler when a hold expires, at
 /// the instants ``expiry`` and friends return).
-public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
+struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where Instant.Duration == Duration {
     /// How long a quota error holds creates when no instance is left to wait for.
-    public static var quotaErrorTTL: Duration { .seconds(60) }
+    static var quotaErrorTTL: Duration { .seconds(60) }
     /// How long a capacity error holds creates of its scope.
-    public static var capacityErrorTTL: Duration { .seconds(60) }
+    static var capacityErrorTTL: Duration { .seconds(60) }
     /// How long creates pause once `MaxConcurrentInstanceCreateOps` are in flight.
-    public static var concurrentCreatesHold: Duration { .seconds(5) }
+    static var concurrentCreatesHold: Duration { .seconds(5) }
 
     /// How many quota errors creates have met so far; the scheduler learns from each one, however short
     /// the hold it caused.
-    public private(set) var quotaErrors = 0
+    private(set) var quotaErrors = 0
     /// Creates are refused until then (quota error with no instances).
-    public private(set) var atQuotaUntil: Instant?
+    private(set) var atQuotaUntil: Instant?
     /// Creates are refused until fewer than this many instances exist (0 for no such hold).
-    public private(set) var atQuotaUntilFewerInstances = 0
+    private(set) var atQuotaUntilFewerInstances = 0
     /// Capacity holds, by ``CloudError/CapacityScope/holdKey``.
-    public private(set) var atCapacityUntil: [String: Instant] = [:]
+    private(set) var atCapacityUntil: [String: Instant] = [:]
     /// `Create` calls are not made until then (rate limit, or too many creates in flight).
-    public private(set) var createThrottledUntil: Instant?
+    private(set) var createThrottledUntil: Instant?
     /// `Instances` (list) calls are not made until then (rate limit).
-    public private(set) var listThrottledUntil: Instant?
+    private(set) var listThrottledUntil: Instant?
 
-    public init() {}
+    init() {}
 
     /// Whether a create is not expected to work: a quota hold, or `maxInstances` (when positive) reached by
     /// `instanceCount` (workers plus creates in flight).
-    public func atQuota(instanceCount: Int, maxInstances: Int, at now: Instant) -> Bool {
+    func atQuota(instanceCount: Int, maxInstances: Int, at now: Instant) -> Bool {
         self.quotaHeld(at: now) || (maxInstances > 0 && instanceCount >= maxInstances)
     }
 
     /// Whether a quota error from the provider still holds creates (``atQuota(instanceCount:maxInstances:at:)``
     /// without `MaxInstances`).
-    public func quotaHeld(at now: Instant) -> Bool {
+    func quotaHeld(at now: Instant) -> Bool {
         if self.atQuotaUntilFewerInstances > 0 { return true }
         if let until = self.atQuotaUntil, now < until { return true }
         return false
@@ -45,23 +45,23 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
 
     /// Whether `type` (in quota group `group`) is held by a capacity error: for every type, for its group,
     /// or for itself.
-    public func atCapacity(_ type: InstanceType, quotaGroup group: InstanceQuotaGroup, at now: Instant) -> Bool {
+    func atCapacity(_ type: InstanceType, quotaGroup group: InstanceQuotaGroup, at now: Instant) -> Bool {
         let keys = ["", group.rawValue, CloudError.CapacityScope.instanceType(type).holdKey]
         return keys.contains { key in self.atCapacityUntil[key].map { now < $0 } ?? false }
     }
 
     /// Whether `Create` calls are paused.
-    public func createThrottled(at now: Instant) -> Bool {
+    func createThrottled(at now: Instant) -> Bool {
         self.createThrottledUntil.map { now < $0 } ?? false
     }
 
     /// Whether `Instances` calls are paused.
-    public func listThrottled(at now: Instant) -> Bool {
+    func listThrottled(at now: Instant) -> Bool {
         self.listThrottledUntil.map { now < $0 } ?? false
     }
 
     /// Pauses creates for ``concurrentCreatesHold``; returns when the pause ends.
-    public mutating func tooManyCreates(at now: Instant) -> Instant {
+    mutating func tooManyCreates(at now: Instant) -> Instant {
         let until = now.advanced(by: Self.concurrentCreatesHold)
         self.createThrottledUntil = max(until, self.createThrottledUntil ?? until)
         return until
@@ -70,7 +70,7 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
     /// Applies a failed create. `otherInstances` counts the workers and the other creates in flight.
     ///
     /// Returns the instant the new hold expires, if it expires by time, so the pool can notify then.
-    public mutating func createFailed(_ error: CloudError, otherInstances: Int, at now: Instant) -> Instant? {
+    mutating func createFailed(_ error: CloudError, otherInstances: Int, at now: Instant) -> Instant? {
         var expiry: Instant?
         if error.code == .quotaExceeded {
             self.quotaErrors &+= 1
@@ -91,13 +91,13 @@ public struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where I
     }
 
     /// Applies a failed list; returns when a rate-limit hold ends, if one was set.
-    public mutating func listFailed(_ error: CloudError, at now: Instant) -> Instant? {
+    mutating func listFailed(_ error: CloudError, at now: Instant) -> Instant? {
         self.rateLimited(error, at: now, list: true)
     }
 
     /// A cloud list saw `instanceCount` instances (plus creates in flight): lifts the quota hold once fewer
     /// than it waited for remain. Returns whether the hold was lifted.
-    public mutating func instancesCounted(_ instanceCount: Int) -> Bool {
+    mutating func instancesCounted(_ instanceCount: Int) -> Bool {
         guard self.atQuotaUntilFewerInstances > 0, instanceCount < self.atQuotaUntilFewerInstances else {
             return false
         }

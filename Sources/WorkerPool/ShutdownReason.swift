@@ -1,5 +1,5 @@
 /// Why a worker is being destroyed; logged, and shown to operators.
-public enum ShutdownReason: String, Hashable, Sendable {
+enum ShutdownReason: String, Hashable, Sendable {
     /// Idle for `TimeoutIdle`.
     case idleTimeout = "idle timeout"
     /// Draining and nothing left to wait for.

@@ -47,7 +47,7 @@ extension WorkerPool {
         /// `TimeoutTERM`, `TimeoutSignal`, `TimeoutStaleRunLock`).
         public var timeouts = WorkerTimeouts()
         /// `DispatchCloud.BootQuarantine`: when to stop creating a type whose boots keep failing.
-        public var bootQuarantine = BootQuarantine<C.Instant>.Configuration()
+        public var bootQuarantine = BootQuarantineConfiguration()
         /// `SystemRootToken`: the runners' API token and the key of the gateway auth secrets. Never logged.
         public var systemRootToken = ""
         /// The API host (`host:port`) runners talk to (`Services.Controller.ExternalURL`).
@@ -86,7 +86,7 @@ extension WorkerPool {
         /// cost is the dispatcher's own work, which grows with the workers as everything else does. New SSH
         /// connections, the costly part, arrive no faster than the cloud creates instances
         /// (`MaxCloudOpsPerSecond`), except once after a restart.
-        public func probeRate(workers: Int) -> Double {
+        func probeRate(workers: Int) -> Double {
             let interval = self.probeInterval.seconds
             guard interval > 0, workers > 0 else { return self.probeRate }
             return max(self.probeRate, Double(workers) / interval)

@@ -67,7 +67,7 @@ extension WorkerPool {
     }
 
     /// Whether creates of `type` are held by a boot quarantine.
-    public func isQuarantined(_ type: InstanceTypeName) -> Bool {
+    func isQuarantined(_ type: InstanceTypeName) -> Bool {
         self.quarantine.isQuarantined(.init(type: type, image: self.configuration.imageID), at: self.clock.now)
     }
 

@@ -99,7 +99,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         clock: C,
         logger: Logger,
         makeExecutor: @escaping @Sendable (Instance) -> any WorkerExecutor,
-        wallClock: @escaping @Sendable () -> Timestamp = { WorkerPool.systemWallClock() },
+        wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         journal: JournalSink = .none
     ) {
@@ -116,9 +116,6 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         self.probeBudget = configuration.probeRate
         self.probeBudgetAt = clock.now
     }
-
-    /// The system's wall-clock time: the default `wallClock`.
-    public static func systemWallClock() -> Timestamp { Timestamp(Date()) }
 
     // MARK: - Service
 
@@ -274,7 +271,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// The number of workers of each type that are (or will soon be) available for containers: creates in
     /// flight and booting, idle or unknown workers that run containers, none of them busy.
-    public func unallocated() -> [InstanceTypeName: Int] {
+    func unallocated() -> [InstanceTypeName: Int] {
         var unallocated: [InstanceTypeName: Int] = [:]
         var creating: [InstanceTypeName: Int] = [:]
         var oldestCreate: [InstanceTypeName: C.Instant] = [:]
@@ -304,7 +301,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     }
 
     /// Whether a create is not expected to work now (quota error hold, or `MaxInstances` reached).
-    public func atQuota() -> Bool {
+    func atQuota() -> Bool {
         self.holds.atQuota(
             instanceCount: self.workers.count + self.creating.count,
             maxInstances: self.configuration.maxInstances,
@@ -313,13 +310,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     }
 
     /// Whether creates of `type` are held by a capacity error (of the type, its quota group, or all).
-    public func atCapacity(_ type: InstanceType) -> Bool {
+    func atCapacity(_ type: InstanceType) -> Bool {
         self.holds.atCapacity(type, quotaGroup: self.instanceSet.quotaGroup(for: type), at: self.clock.now)
             || self.isQuarantined(type.name)
     }
 
     /// The number of workers in each state, once the first cloud list has been applied.
-    public func countWorkers() async -> [WorkerState: Int] {
+    func countWorkers() async -> [WorkerState: Int] {
         if !self.loaded {
             await withCheckedContinuation { self.loadedWaiters.append($0) }
         }
@@ -330,7 +327,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// Every container with a runner on a worker (`nil`), and every container whose runner ended (when),
     /// until ``forgetContainer(_:)``.
-    public func running() -> [ContainerUUID: Timestamp?] {
+    func running() -> [ContainerUUID: Timestamp?] {
         var result: [ContainerUUID: Timestamp?] = [:]
         for worker in self.workers.values {
             for uuid in worker.machine.runners.byUUID.keys { result[uuid] = .some(nil) }
