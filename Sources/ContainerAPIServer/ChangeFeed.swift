@@ -14,9 +14,9 @@ public final class ChangeFeed: Sendable {
     public struct Batch: Sendable {
         /// The containers as committed, oldest change first; a container changed twice appears twice.
         public var containers: [Container]
-        /// When the batch was taken: every change whose request was answered before this instant is in this
-        /// batch or an earlier one.
-        public var complete: ContinuousClock.Instant
+        /// When the batch was taken, read from the subscriber's wall clock as it was taken: every change whose
+        /// request was answered before this time is in this batch or an earlier one.
+        public var complete: Timestamp
     }
 
     /// One subscriber's pending changes.
@@ -35,13 +35,16 @@ public final class ChangeFeed: Sendable {
         }
 
         /// Waits for changes and takes every one pending; `nil` once cancelled.
-        public func next() async -> Batch? {
+        ///
+        /// - Parameter wallClock: The subscriber's wall clock, read as the batch is taken for
+        ///   ``Batch/complete``, so the time is in the subscriber's own time base (a simulation's, in one).
+        public func next(wallClock: () -> Timestamp = Timestamp.now) async -> Batch? {
             while true {
                 let taken: Batch?? = self.state.withLock { state in
                     if state.cancelled { return .some(nil) }
                     guard !state.pending.isEmpty else { return nil }
                     defer { state.pending = [] }
-                    return Batch(containers: state.pending, complete: .now)
+                    return Batch(containers: state.pending, complete: wallClock())
                 }
                 if let taken { return taken }
                 await withTaskCancellationHandler {

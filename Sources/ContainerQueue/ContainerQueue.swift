@@ -41,7 +41,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private let chooser: InstanceTypeChooser
     private let configuration: Configuration
     public nonisolated let clock: C
-    private let wallClock: @Sendable () -> Timestamp
+    /// The wall clock the queue reads where things happen (a poll begins, a 503 arrives, a container is first
+    /// seen); a push stamps its batch with it too (``applyPushed(_:complete:)``).
+    public nonisolated let wallClock: @Sendable () -> Timestamp
     private let logger: Logger
     private let metricsFactory: any MetricsFactory
 
@@ -51,7 +53,8 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// Containers changed locally since the poll in progress began; its results for them are stale.
     private var dontUpdate: Set<ContainerUUID>?
     private var authorizationUUID: String?
-    private var updatedAt: C.Instant?
+    /// When the last update that the cache reflects began, read from ``wallClock`` then.
+    private var updatedAt: Timestamp?
     private var lastServiceUnavailable: C.Instant?
     /// The wall-clock time of ``lastServiceUnavailable``, read once when the 503 came, so every reader sees
     /// the same value (converting the instant again at each pass would make clock jitter look like a new 503).
@@ -96,17 +99,18 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     // MARK: - Reading
 
-    /// Every cached entry, and when the update that produced them began.
+    /// Every cached entry, and the wall-clock time the update that produced them began.
     ///
     /// A container that a runner reports exited before `threshold` and is still listed here as Running was
     /// not updated by the runner: the scheduler may act on that.
-    public func entries() -> (entries: [ContainerUUID: QueueEntry], threshold: C.Instant?) {
+    public func entries() -> (entries: [ContainerUUID: QueueEntry], threshold: Timestamp?) {
         (self.current.byUUID, self.updatedAt)
     }
 
     /// Every cached entry as an array, with a version that moves whenever an entry changes (the array is
-    /// rebuilt only then), and when the update that produced them began: what a scheduling pass reads.
-    public func schedulingEntries() -> (entries: [QueueEntry], version: UInt64, threshold: C.Instant?) {
+    /// rebuilt only then), and the wall-clock time the update that produced them began: what a scheduling pass
+    /// reads.
+    public func schedulingEntries() -> (entries: [QueueEntry], version: UInt64, threshold: Timestamp?) {
         let version = self.current.version
         if let list = self.entryList, list.version == version {
             return (list.entries, version, self.updatedAt)
@@ -257,7 +261,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// so a lock, unlock or cancel response or a pushed record applied while the poll was in flight is never
     /// overwritten by the poll's older view.
     public func update() async throws(ArvadosAPIError) {
-        let started = self.clock.now
+        let started = self.wallClock()
         self.dontUpdate = []
         defer { self.dontUpdate = nil }
         let next: [ContainerUUID: Container]
@@ -483,11 +487,11 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     ///
     /// A cached container takes the pushed record; a new one is added when the queue would poll it (Queued with
     /// priority above 0, or locked by this dispatcher), its instance types worked out from the pushed record.
-    /// A poll in progress keeps what was pushed. With `complete`, the instant by which every change answered to
-    /// its client has been pushed (``updatedAt``), the scheduler's "exited before the last update" rule can act
+    /// A poll in progress keeps what was pushed. With `complete`, the wall-clock time (read from ``wallClock`` as
+    /// the batch was taken) by which every change answered to its client has been pushed, the scheduler's "exited before the last update" rule can act
     /// on pushes; it is only taken once a poll has completed, so a restarted dispatcher first learns what it had
     /// locked.
-    public func applyPushed(_ containers: [Container], complete: C.Instant?) {
+    public func applyPushed(_ containers: [Container], complete: Timestamp?) {
         var latest: [ContainerUUID: Container] = [:]
         var order: [ContainerUUID] = []
         for container in containers {

@@ -644,7 +644,7 @@ struct PushUpdates: Service {
         let changes = self.changes
         defer { changes.cancel() }
         await cancelWhenGracefulShutdown {
-            while let batch = await changes.next() {
+            while let batch = await changes.next(wallClock: self.queue.wallClock) {
                 await self.queue.applyPushed(batch.containers, complete: batch.complete)
             }
         }

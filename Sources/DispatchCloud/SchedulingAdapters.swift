@@ -12,28 +12,16 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
     let queue: ContainerQueue<C>
     /// The queue client's transport, whose retried 503s count too.
     var transport: PoliteTransport<C>? = nil
-    /// The wall-clock time now (the simulation's, in a simulation).
-    var wallClock: @Sendable () -> Timestamp = Timestamp.now
 
     package init(queue: ContainerQueue<C>, transport: PoliteTransport<C>? = nil) {
         self.queue = queue
         self.transport = transport
     }
 
-    package init(queue: ContainerQueue<C>, wallClock: @escaping @Sendable () -> Timestamp) {
-        self.queue = queue
-        self.wallClock = wallClock
-    }
-
     package func schedulingSnapshot() async -> QueueSnapshot {
+        // The queue reads its wall clock where an update begins: nothing to convert here.
         let (entries, version, threshold) = await self.queue.schedulingEntries()
-        let now = self.queue.clock.now
-        let wall = self.wallClock()
-        return QueueSnapshot(
-            entries: entries,
-            updatedAt: threshold.map { Self.wallTime($0, now: now, wallNow: wall) },
-            version: version
-        )
+        return QueueSnapshot(entries: entries, updatedAt: threshold, version: version)
     }
 
     /// The last 503 the queue saw or its client retried (Arvados's `Client.Last503()` counts both).
@@ -55,13 +43,6 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
 
     package func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws {
         try await self.queue.noteRuntimeStatus(uuid, note)
-    }
-
-    /// The wall-clock time of an instant in the past on the queue's clock.
-    static func wallTime(_ instant: C.Instant, now: C.Instant, wallNow: Timestamp) -> Timestamp {
-        let age = instant.duration(to: now)
-        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18
-        return Timestamp(wallNow.date.addingTimeInterval(-seconds))
     }
 }
 

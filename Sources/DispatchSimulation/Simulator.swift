@@ -189,7 +189,7 @@ struct Run: Sendable {
             metricsFactory: metrics
         )
         let scheduler = SchedulingLoop(
-            queue: QueueForScheduling(queue: queue, wallClock: wallClock),
+            queue: QueueForScheduling(queue: queue),
             pool: PoolForScheduling(
                 pool: pool,
                 countsPreemptions: self.config.dispatchCloud.preemptionBudget > 0
@@ -221,7 +221,7 @@ struct Run: Sendable {
             group.addTask {
                 for await change in api.changes {
                     let latest = await api.sequence
-                    await queue.applyPushed(change.containers, complete: change.sequence == latest ? clock.now : nil)
+                    await queue.applyPushed(change.containers, complete: change.sequence == latest ? wallClock() : nil)
                     await recorder.changed(change.containers)
                 }
             }

@@ -1,3 +1,4 @@
+public import DispatchModel
 import Synchronization
 
 /// A clock that moves only when a test advances it, and that lets the test wait until the code under test
@@ -52,6 +53,13 @@ public final class ManualClock: Clock, Sendable {
 
     /// Makes a clock at offset zero.
     public init() {}
+
+    /// A wall clock that moves with this clock: `epoch` plus the offset now.
+    public func wallClock(
+        from epoch: Timestamp = Timestamp(secondsSince1970: 1_700_000_000)
+    ) -> @Sendable () -> Timestamp {
+        { epoch.advanced(by: self.now.offset) }
+    }
 
     public var now: Instant { self.state.withLock { $0.now } }
     public var minimumResolution: Duration { .zero }

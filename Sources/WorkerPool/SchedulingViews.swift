@@ -62,12 +62,12 @@ extension WorkerPool {
             address: worker.instance.address,
             instanceType: worker.type,
             lastContainerUUID: worker.machine.lastUUID,
-            lastBusy: Self.wallTime(of: worker.machine.busy, now: now, wallNow: wallNow),
+            lastBusy: worker.busyAt,
             runningContainerUUIDs: worker.machine.containers,
             workerState: worker.machine.state,
             idleBehavior: worker.machine.idleBehavior,
             acceptsContainers: worker.machine.acceptsContainers,
-            firstSeenAt: Self.wallTime(of: worker.machine.appeared, now: now, wallNow: wallNow)
+            firstSeenAt: worker.appearedAt
         )
     }
 

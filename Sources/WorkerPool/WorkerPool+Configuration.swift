@@ -87,7 +87,7 @@ extension WorkerPool {
         /// connections, the costly part, arrive no faster than the cloud creates instances
         /// (`MaxCloudOpsPerSecond`), except once after a restart.
         func probeRate(workers: Int) -> Double {
-            let interval = self.probeInterval.seconds
+            let interval = self.probeInterval.inSeconds
             guard interval > 0, workers > 0 else { return self.probeRate }
             return max(self.probeRate, Double(workers) / interval)
         }

@@ -126,8 +126,8 @@ extension WorkerPool {
         let now = self.clock.now
         _ = self.withMachine(id) { $0.runnerStarted(uuid, at: now) }
         if let createdAt {
-            let wait = self.wallClock().date.timeIntervalSince(createdAt.date)
-            self.metrics.timeFromQueueToRunner.recordNanoseconds(Int64(max(0, wait) * 1e9))
+            let wait = self.wallClock().duration(since: createdAt)
+            self.metrics.timeFromQueueToRunner.recordNanoseconds(max(0, wait.nanoseconds))
         }
         self.notify()
     }

@@ -141,8 +141,9 @@ extension WorkerPool {
             reason = "create failed"
         }
         if let expiry {
-            let wallUntil = self.wallClock().date.addingTimeInterval(self.clock.now.duration(to: expiry).seconds)
-            figures.append(.init("until", Timestamp(wallUntil).rfc3339))
+            // A deadline, not an event: the wall time it ends at if the wall clock does not jump meanwhile.
+            let wallUntil = self.wallClock().advanced(by: self.clock.now.duration(to: expiry))
+            figures.append(.init("until", wallUntil.rfc3339))
         }
         self.record(.hold, type: type.name, reason: reason, figures: figures)
     }

@@ -47,7 +47,7 @@ extension WorkerPool {
         }
         self.metrics.containersRunning.record(containers)
         probeAges.sort()
-        self.metrics.probeAgeMax.record(probeAges.last?.seconds ?? 0)
-        self.metrics.probeAgeMedian.record(probeAges.isEmpty ? 0 : probeAges[probeAges.count / 2].seconds)
+        self.metrics.probeAgeMax.record(probeAges.last?.inSeconds ?? 0)
+        self.metrics.probeAgeMedian.record(probeAges.isEmpty ? 0 : probeAges[probeAges.count / 2].inSeconds)
     }
 }

@@ -33,7 +33,7 @@ extension WorkerPool {
         let started = self.clock.now
         let ids = self.workers.keys.sorted()
         let rate = self.configuration.probeRate(workers: ids.count)
-        defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).seconds) }
+        defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).inSeconds) }
         for id in ids {
             let now = self.clock.now
             guard let machine = self.workers[id]?.machine, machine.state != .shutdown else { continue }
@@ -59,7 +59,7 @@ extension WorkerPool {
     private func takeProbeStart(rate: Double) async -> Bool {
         while !Task.isCancelled {
             let now = self.clock.now
-            self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).seconds * rate)
+            self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).inSeconds * rate)
             self.probeBudgetAt = now
             if self.probeBudget >= 1 {
                 self.probeBudget -= 1

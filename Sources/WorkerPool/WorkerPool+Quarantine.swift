@@ -93,11 +93,10 @@ extension WorkerPool {
         self.notify()
     }
 
-    /// The wall-clock time of a future (or past) instant.
-    func wallTime(_ instant: C.Instant) -> Timestamp {
-        let now = self.clock.now
-        let seconds = now < instant ? now.duration(to: instant).seconds : -instant.duration(to: now).seconds
-        return Timestamp(self.wallClock().date.addingTimeInterval(seconds))
+    /// The wall-clock time of a deadline (a quarantine's or a hold's end): not an event that happened, so it
+    /// is the wall time it ends at if the wall clock does not jump meanwhile.
+    func wallTime(_ deadline: C.Instant) -> Timestamp {
+        self.wallClock().advanced(by: self.clock.now.duration(to: deadline))
     }
 }
 

@@ -111,8 +111,11 @@ extension WorkerPool {
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markStale()
+        let appearedAt = self.wallClock()
         self.workers[id] = Worker(
             machine: machine,
+            appearedAt: appearedAt,
+            busyAt: appearedAt,
             instance: instance,
             type: type!,
             executor: self.makeExecutor(instance)

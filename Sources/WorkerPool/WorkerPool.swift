@@ -24,6 +24,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// One instance and the machine that decides for it.
     struct Worker {
         var machine: Machine
+        /// The wall-clock time the instance appeared (the machine's `appeared`), read then.
+        let appearedAt: Timestamp
+        /// The wall-clock time the worker was last known busy (the machine's `busy`), read when that changed.
+        var busyAt: Timestamp
         var instance: Instance
         var type: InstanceType
         let executor: any WorkerExecutor
@@ -376,11 +380,24 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     // MARK: - Machines and actions
 
     /// Applies `body` to the machine of worker `id`; `nil` if there is no such worker.
+    ///
+    /// When the machine records the worker busy, the wall-clock time is read here, as the event happens.
     func withMachine<T>(_ id: InstanceID, _ body: (inout Machine) -> T) -> T? {
         guard self.workers[id] != nil else { return nil }
         self.schedulingViews.markDirty(id)
         // In place: a copy out and back would copy the machine's runner tables on every change.
-        return body(&self.workers[id]!.machine)
+        return Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
+    }
+
+    private static func update<T>(
+        _ worker: inout Worker,
+        _ body: (inout Machine) -> T,
+        wallClock: () -> Timestamp
+    ) -> T {
+        let busy = worker.machine.busy
+        let result = body(&worker.machine)
+        if worker.machine.busy != busy { worker.busyAt = wallClock() }
+        return result
     }
 
     /// Performs what a worker's machine decided.
@@ -478,13 +495,6 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         self.workers[id] = worker
         self.notify()
     }
-
-    // MARK: - Time
-
-    /// The wall-clock time of `instant`, given that `now` is `wallNow`.
-    static func wallTime(of instant: C.Instant, now: C.Instant, wallNow: Timestamp) -> Timestamp {
-        Timestamp(wallNow.date.addingTimeInterval(-instant.duration(to: now).seconds))
-    }
 }
 
 /// The runner to deploy: its bytes and MD5, or none (use `CrunchRunCommand`).
@@ -492,12 +502,4 @@ struct RunnerBinary: Sendable {
     var data: [UInt8]?
     var md5Hex: String
     var command: String
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

@@ -263,12 +263,12 @@ struct DemoCommand: AsyncParsableCommand {
             }
             let line = Self.progressLine(states: states, instances: instances)
             if line != lastLine {
-                say(String(format: "%6.1fs  ", Self.seconds(ContinuousClock.now - started)) + line)
+                say(String(format: "%6.1fs  ", (ContinuousClock.now - started).inSeconds) + line)
                 lastLine = line
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        let elapsed = Self.seconds(ContinuousClock.now - started)
+        let elapsed = (ContinuousClock.now - started).inSeconds
         let placements = placed.withLock { $0 }
 
         say("\nResults:")
@@ -318,10 +318,6 @@ struct DemoCommand: AsyncParsableCommand {
         let text = page.items.compactMap(\.text).joined()
         let line = text.split(separator: "\n").first.map(String.init) ?? ""
         return line.count > 48 ? String(line.prefix(47)) + "…" : line
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     /// The demo's cluster: standalone, loopback, quick timeouts, tokens made up for this run; bwrap where

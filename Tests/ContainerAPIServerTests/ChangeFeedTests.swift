@@ -43,7 +43,7 @@ struct ChangeFeedTests {
                 json: .object(["container": .object(["state": .string("Complete"), "exit_code": .int(3)])])
             )
             #expect(complete.status == 200)
-            let answered = ContinuousClock.now
+            let answered = Timestamp.now()
 
             let pushed = await Self.take(4, from: subscription)
             #expect(pushed.map(\.uuid.rawValue) == Array(repeating: uuid, count: 4))

@@ -289,15 +289,17 @@ struct ContainerQueueTests {
     func pushedChanges() async throws {
         try await EmbeddedContainerAPI.with { api in
             let clock = ManualClock()
+            let wall = clock.wallClock()
             let queue = ContainerQueue(
                 client: api.rootClient,
                 chooser: Self.menu,
                 clock: clock,
+                wallClock: wall,
                 logger: Logger(label: "queue-test")
             )
             let cached = try await api.createContainer(command: ["true"])
             // Before the first poll, pushes are applied but do not move the threshold.
-            await queue.applyPushed([], complete: clock.now)
+            await queue.applyPushed([], complete: wall())
             #expect(await queue.entries().threshold == nil)
             try await queue.update()
             let polledAt = try #require(await queue.entries().threshold)
@@ -319,10 +321,10 @@ struct ContainerQueueTests {
             complete.state = .complete
             complete.exitCode = 0
             clock.advance(by: .seconds(1))
-            await queue.applyPushed([fresh, others, zero, complete], complete: clock.now)
+            await queue.applyPushed([fresh, others, zero, complete], complete: wall())
 
             let entries = await queue.entries()
-            #expect(entries.threshold == clock.now)
+            #expect(entries.threshold == wall())
             #expect(entries.threshold != polledAt)
             let entry = try #require(entries.entries[fresh.uuid])
             #expect(entry.instanceTypes.map(\.name) == ["type2"])
@@ -335,7 +337,7 @@ struct ContainerQueueTests {
 
             // An older instant never moves the threshold back.
             await queue.applyPushed([], complete: polledAt)
-            #expect(await queue.entries().threshold == clock.now)
+            #expect(await queue.entries().threshold == wall())
         }
     }
 

@@ -324,7 +324,7 @@ struct VirtualChaos: Sendable {
                 metricsFactory: metrics
             )
             let scheduler = SchedulingLoop(
-                queue: QueueForScheduling(queue: queue, wallClock: wallClock),
+                queue: QueueForScheduling(queue: queue),
                 pool: PoolForScheduling(pool: pool),
                 clock: clock,
                 wallClock: wallClock,
@@ -396,7 +396,7 @@ struct VirtualChaos: Sendable {
                     }
                     guard let queue = shared.state.withLock({ $0.queue }) else { continue }
                     let latest = await api.sequence
-                    await queue.applyPushed(change.containers, complete: change.sequence == latest ? clock.now : nil)
+                    await queue.applyPushed(change.containers, complete: change.sequence == latest ? wallClock() : nil)
                 }
             }
             // The dispatcher, started again after each kill.

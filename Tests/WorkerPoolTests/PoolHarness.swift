@@ -57,6 +57,16 @@ final class ScriptedInstanceSet: InstanceSet, Sendable {
 }
 
 /// A pool over a simulated cloud, both on one manual clock, running until ``stop()``.
+/// A step of a wall clock that its monotonic clock does not see.
+final class WallClockStep: Sendable {
+    private let value = Mutex(Duration.zero)
+
+    var step: Duration { self.value.withLock { $0 } }
+
+    /// Steps the wall clock by `duration` more.
+    func jump(by duration: Duration) { self.value.withLock { $0 += duration } }
+}
+
 struct PoolHarness: Sendable {
     static let clusterID: ClusterID = "zzzzz"
     static let instanceSetID: InstanceSetID = "zzzzz-test-set"
@@ -69,6 +79,8 @@ struct PoolHarness: Sendable {
     let commands: CommandLog
     let configuration: Pool.Configuration
     let task: Task<Void, any Error>
+    /// A step of the pool's wall clock (NTP, an operator) that the monotonic clock does not see.
+    let wallClockStep: WallClockStep
 
     /// The default configuration of the tests: Arvados's defaults, a runner binary to deploy, and no
     /// `MaxConcurrentInstanceCreateOps` limit unless a test sets one.
@@ -122,6 +134,7 @@ struct PoolHarness: Sendable {
         let metrics = InMemoryMetricsFactory()
         let commands = CommandLog()
         let instanceSet = ScriptedInstanceSet(cloud: cloud)
+        let wallClockStep = WallClockStep()
         let pool = Pool(
             configuration: configuration,
             instanceSet: instanceSet,
@@ -136,7 +149,10 @@ struct PoolHarness: Sendable {
                     gate: gate
                 )
             },
-            wallClock: { Timestamp(secondsSince1970: 1_800_000_000 + Int64(clock.now.offset.components.seconds)) },
+            wallClock: {
+                Timestamp(secondsSince1970: 1_800_000_000 + Int64(clock.now.offset.components.seconds))
+                    .advanced(by: wallClockStep.step)
+            },
             metricsFactory: metrics,
             journal: journal
         )
@@ -149,7 +165,8 @@ struct PoolHarness: Sendable {
             metrics: metrics,
             commands: commands,
             configuration: configuration,
-            task: task
+            task: task,
+            wallClockStep: wallClockStep
         )
     }
 

@@ -388,6 +388,32 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test(
+        "First-seen and last-busy times are the wall-clock times read when they happened: a wall-clock step later moves neither"
+    )
+    func wallTimesRecordedWhenTheyHappen() async throws {
+        let (harness, id) = try await Self.idleWorker()
+        let seen = try #require(await harness.pool.instances().first?.firstSeenAt)
+        let busy = try #require(await harness.pool.instances().first?.lastBusy)
+        // The wall clock steps an hour (NTP, an operator) while the monotonic clock stands still.
+        harness.wallClockStep.jump(by: .seconds(3600))
+        let stepped = try #require(await harness.pool.instances().first)
+        #expect(stepped.firstSeenAt == seen)
+        #expect(stepped.lastBusy == busy)
+        // The next busy time is read from the stepped wall clock, as it happens.
+        harness.clock.advance(by: .seconds(2))
+        #expect(await harness.pool.startContainer(Fixtures.container(1), on: id))
+        await harness.eventually("the runner started") { await $0.running()[Fixtures.container(1).uuid] != nil }
+        await harness.eventually("the worker is busy") {
+            await $0.instances().first?.lastBusy != busy
+        }
+        let running = try #require(await harness.pool.instances().first)
+        let wallNow = Timestamp(secondsSince1970: 1_800_000_000 + harness.clock.now.offset.components.seconds)
+        #expect(running.lastBusy == wallNow.advanced(by: .seconds(3600)))
+        #expect(running.firstSeenAt == seen)
+        await harness.stop()
+    }
+
     @Test("An instance gone from the cloud list is removed and counted by state")
     func disappearance() async throws {
         let (harness, id) = try await Self.idleWorker()

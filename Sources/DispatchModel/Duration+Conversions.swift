@@ -8,4 +8,10 @@ extension Duration {
         if overflow2 { return seconds < 0 ? .min : .max }
         return total
     }
+
+    /// The duration in seconds as a floating-point number, for gauges, logs and figures.
+    public var inSeconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }
