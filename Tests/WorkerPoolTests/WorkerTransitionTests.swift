@@ -374,6 +374,15 @@ struct WorkerTransitionTests {
         #expect(machine.running.isEmpty && machine.state == .idle)
     }
 
+    @Test("A container whose runner is still finishing on the worker is not started there again")
+    func noStartOverAFinishingRunner() {
+        var machine = Self.machine(.running, running: [Self.uuid])
+        _ = machine.runnerFinished(Self.uuid, at: Self.at(1))
+        // Its runner would be both finishing and starting: the next probe listing it would leave it starting.
+        #expect(machine.startContainer(Self.uuid, at: Self.at(2)) == nil)
+        #expect(machine.finishing[Self.uuid] != nil && machine.containers.isEmpty)
+    }
+
     @Test("A finishing runner still listed TimeoutSignal after its container completed gets SIGTERM as Arvados's")
     func lingeringFinishedRunnerIsKilled() throws {
         var machine = Self.machine(.running, running: [Self.uuid])
