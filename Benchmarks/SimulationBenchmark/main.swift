@@ -95,6 +95,8 @@ simulator.progress = { progress in
             + "\(progress.finished)/\(progress.total) done, \(progress.instances) instances"
     )
 }
+let counts = Mutex(Simulator.Statistics())
+simulator.statistics = { statistics in counts.withLock { $0 = statistics } }
 let result = try await simulator.run(work)
 let took = ContinuousClock.now - started
 var usage = rusage()
@@ -110,5 +112,6 @@ say(
     CPU                user \(usage.ru_utime.tv_sec) s, system \(usage.ru_stime.tv_sec) s
     wait p50/p90/p99   \(SimulationSummary.duration(seconds: result.waitSeconds.p50)) / \(SimulationSummary.duration(seconds: result.waitSeconds.p90)) / \(SimulationSummary.duration(seconds: result.waitSeconds.p99))
     cost               \(Int(result.cost))
+    events             \(counts.withLock { $0 })
     """
 )

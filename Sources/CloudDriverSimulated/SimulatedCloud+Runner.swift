@@ -24,6 +24,7 @@ extension SimulatedCloud {
 
     func execute(on id: InstanceID, command: String, stdin: [UInt8]) throws(CloudError) -> InProcessCommandResult {
         let now = self.clock.now
+        self.commandCount += 1
         self.processDueEvents()
         guard let vm = self.vms[id] else { throw .notFound("simulated instance \(id) does not exist") }
         if vm.shutdownSince != nil {

@@ -126,6 +126,9 @@ where C.Duration == Duration {
     /// The number of listed instances, shutting-down ones included (they count against `MaxInstances`).
     public var instanceCount: Int { self.vms.count }
 
+    /// The number of commands instances have been asked to run (probes, starts, kills…).
+    public internal(set) var commandCount = 0
+
     // MARK: InstanceSet
 
     public func create(

@@ -99,8 +99,7 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
                         type: view.instanceType,
                         state: view.workerState,
                         idleBehavior: view.idleBehavior,
-                        runningContainers: view.runningContainerUUIDs,
-                        lastBusy: view.lastBusy
+                        runningContainers: view.runningContainerUUIDs
                     )
                 },
                 runners: Dictionary(

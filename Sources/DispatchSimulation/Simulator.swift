@@ -39,6 +39,30 @@ public struct Simulator: Sendable {
     public var seed: UInt64
     /// Called on every sample (about 600 in a run).
     public var progress: (@Sendable (Progress) -> Void)?
+    /// Called once at the end of a run with what the engine did (for benchmarks).
+    public var statistics: (@Sendable (Statistics) -> Void)?
+
+    /// How much work a run took, counted in events: what a benchmark reads to see where the time goes.
+    public struct Statistics: Sendable, CustomStringConvertible {
+        /// Jobs the simulation's executor ran (task resumptions).
+        public var jobs: UInt64 = 0
+        /// Sleeps on the virtual clock.
+        public var sleeps: UInt64 = 0
+        /// Planning passes, and how many of them reused the previous plan.
+        public var passes = 0
+        public var reusedPlans = 0
+        /// Requests the in-memory container API answered.
+        public var apiRequests = 0
+        /// Commands run on simulated instances (probes, starts, kills).
+        public var commands = 0
+
+        public init() {}
+
+        public var description: String {
+            "jobs \(self.jobs), sleeps \(self.sleeps), passes \(self.passes) (\(self.reusedPlans) reused), "
+                + "API requests \(self.apiRequests), instance commands \(self.commands)"
+        }
+    }
     /// The run stops, unfinished, at this much simulated time after the last submission.
     public var maxTimeAfterLastSubmission = Duration.seconds(30 * 86400)
 
@@ -93,13 +117,21 @@ public struct Simulator: Sendable {
             poolConfiguration: poolConfiguration,
             workload: workload,
             progress: self.progress,
+            statistics: self.statistics,
             maxTimeAfterLastSubmission: self.maxTimeAfterLastSubmission
         )
         let executor = SimulationExecutor()
         let jitter = JitterSource(seed: self.seed)
-        return await executor.run {
+        let result = await executor.run {
             await Jitter.$source.withValue(jitter) { await run.simulate(clock: executor.clock) }
         }
+        if let statistics = self.statistics {
+            var counts = result.statistics
+            counts.jobs = executor.jobCount
+            counts.sleeps = executor.clock.sleepCount
+            statistics(counts)
+        }
+        return result.result
     }
 }
 
@@ -123,9 +155,10 @@ struct Run: Sendable {
     let poolConfiguration: WorkerPool<Instances, VirtualClock>.Configuration
     let workload: Workload
     let progress: (@Sendable (Simulator.Progress) -> Void)?
+    let statistics: (@Sendable (Simulator.Statistics) -> Void)?
     let maxTimeAfterLastSubmission: Duration
 
-    func simulate(clock: VirtualClock) async -> SimulationResult {
+    func simulate(clock: VirtualClock) async -> (result: SimulationResult, statistics: Simulator.Statistics) {
         let epoch = Simulator.epoch
         let wallClock: @Sendable () -> Timestamp = {
             let offset = clock.now.offset
@@ -234,7 +267,14 @@ struct Run: Sendable {
             await self.sample(pool: pool, api: api, cloud: cloud, recorder: recorder, clock: clock)
             group.cancelAll()
         }
-        return await recorder.result(configurationName: self.configurationName, seed: self.seed)
+        var statistics = Simulator.Statistics()
+        if self.statistics != nil {
+            statistics.passes = await scheduler.passCount()
+            statistics.reusedPlans = await scheduler.reusedPlanCount()
+            statistics.apiRequests = await api.requestCount
+            statistics.commands = await cloud.commandCount
+        }
+        return (await recorder.result(configurationName: self.configurationName, seed: self.seed), statistics)
     }
 
     /// Submits the workload's containers at their times.

@@ -139,22 +139,20 @@ public struct InstanceSnapshot: Sendable {
     public var idleBehavior: IdleBehavior
     /// The containers with a runner on the instance (starting, running, or exited and not forgotten).
     public var runningContainers: [ContainerUUID]
-    /// When the instance last had a container, if ever.
-    public var lastBusy: Timestamp?
 
+    /// Not here: when the instance was last busy. No pass reads it, and it moves at every probe of a busy worker,
+    /// so carrying it would make every pass at a busy cluster plan afresh (``PoolSnapshot/version``).
     public init(
         id: InstanceID?,
         type: InstanceType,
         state: WorkerState,
         idleBehavior: IdleBehavior = .run,
-        runningContainers: [ContainerUUID] = [],
-        lastBusy: Timestamp? = nil
+        runningContainers: [ContainerUUID] = []
     ) {
         self.id = id
         self.type = type
         self.state = state
         self.idleBehavior = idleBehavior
         self.runningContainers = runningContainers
-        self.lastBusy = lastBusy
     }
 }

@@ -47,6 +47,9 @@ public final class VirtualClock: Clock, Sendable {
     /// The number of tasks asleep now.
     public var sleeperCount: Int { self.state.withLock { $0.waiting.count } }
 
+    /// The number of sleeps begun so far (a measure of the simulation's work).
+    public var sleepCount: UInt64 { self.state.withLock { $0.nextID } }
+
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = self.state.withLock { state in
             defer { state.nextID += 1 }

@@ -46,6 +46,8 @@ struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where Instant.
     /// Whether `type` (in quota group `group`) is held by a capacity error: for every type, for its group,
     /// or for itself.
     func atCapacity(_ type: InstanceType, quotaGroup group: InstanceQuotaGroup, at now: Instant) -> Bool {
+        // Asked for every type at every pass; most of the time nothing is held.
+        guard !self.atCapacityUntil.isEmpty else { return false }
         let keys = ["", group.rawValue, CloudError.CapacityScope.instanceType(type).holdKey]
         return keys.contains { key in self.atCapacityUntil[key].map { now < $0 } ?? false }
     }

@@ -31,7 +31,7 @@ struct SchedulingViews<Instant: InstantProtocol> {
     var finishing: Set<ContainerUUID> = []
     /// The worker each runner is on.
     var runnerWorkers: [ContainerUUID: InstanceID] = [:]
-    /// Moves whenever ``views`` or ``runners`` change.
+    /// Moves whenever ``views`` (but for a worker's last-busy time alone) or ``runners`` change.
     var version: UInt64 = 0
     /// ``WorkerPool/currentPrices()``, until an instance listing or a worker changes.
     var prices: [InstanceTypeName: Double]?
@@ -86,10 +86,15 @@ extension WorkerPool {
                     break
                 }
                 let view = self.view(of: id, worker, now: now, wallNow: wallNow)
-                if cache.busy[id] != worker.machine.busy || !Self.sameForScheduling(cache.views[position], view) {
+                if !Self.sameForScheduling(cache.views[position], view) {
                     cache.views[position] = view
                     cache.busy[id] = worker.machine.busy
                     cache.version &+= 1
+                } else if cache.busy[id] != worker.machine.busy {
+                    // Only the last-busy time moved (every probe of a busy worker moves it): no pass reads it, so
+                    // the version stays and an unchanged plan is reused.
+                    cache.views[position] = view
+                    cache.busy[id] = worker.machine.busy
                 }
                 let runners = Self.runners(of: worker.machine)
                 if cache.workerRunners[id] != runners {

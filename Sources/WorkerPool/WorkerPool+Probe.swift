@@ -77,7 +77,9 @@ extension WorkerPool {
     /// Starts a probe of worker `id` in the background, unless one is in flight.
     func startProbe(_ id: InstanceID) {
         let now = self.clock.now
-        guard let ticket = self.withMachine(id, { $0.probeStarting(at: now) }) ?? nil,
+        // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
+        // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
+        guard self.workers[id] != nil, let ticket = self.workers[id]!.machine.probeStarting(at: now),
             let worker = self.workers[id]
         else { return }
         let runner: RunnerBinary

@@ -26,7 +26,8 @@ public struct PoolSchedulingState: Sendable {
     /// not listed cost their configured `Price`.
     public var currentPrices: [InstanceTypeName: Double] = [:]
     /// Moves whenever ``instances``, ``runners`` or ``finishing`` change: two states with the same version
-    /// from one pool hold the same three (a reader may keep what it derived from them).
+    /// from one pool hold the same three (a reader may keep what it derived from them), but for the instances'
+    /// `lastBusy`, which moves at every probe of a busy worker and alone does not move the version.
     public var version: UInt64 = 0
 }
 
