@@ -40,8 +40,14 @@ extension SimulatedCloud {
             return InProcessCommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
         }
 
-        var words = ShellWords.split(command)
-        if words.first == "sudo" { words.removeFirst() }
+        var words: [String]
+        if let known = self.listCommands[command] {
+            words = known
+        } else {
+            words = ShellWords.split(command)
+            if words.first == "sudo" { words.removeFirst() }
+            if words.contains("--list") && self.listCommands.count < 8 { self.listCommands[command] = words }
+        }
         // The runner's own commands (every probe) first, without a search of the command text.
         if let runner = words.first, Self.isRunner(runner) {
             guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
@@ -49,7 +55,7 @@ extension SimulatedCloud {
             }
             return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
         }
-        if command.contains("cat >\"$dstfile\"") {
+        if Self.isDeployScript(command) {
             return self.deploy(on: id, script: command, content: stdin)
         }
         if words == ["cat", Self.secretPath] {
@@ -70,8 +76,19 @@ extension SimulatedCloud {
         return InProcessCommandResult(exitStatus: 0)
     }
 
+    /// Whether `command` is the deploy script (it writes `"$dstfile"`): a byte search, as every boot probe asks.
+    static func isDeployScript(_ command: String) -> Bool {
+        let needle = Array("cat >\"$dstfile\"".utf8)
+        let haystack = Array(command.utf8)
+        guard haystack.count >= needle.count else { return false }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
+    }
+
     static func isRunner(_ path: String) -> Bool {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
+        let name = path.lastIndex(of: "/").map { path[path.index(after: $0)...] } ?? path[...]
         return name == "crunch-run" || name.hasPrefix("crunch-run~") || name.hasPrefix("dispatch-runner")
     }
 
@@ -109,12 +126,12 @@ extension SimulatedCloud {
     ) -> InProcessCommandResult {
         guard let vm = self.vms[id] else { return InProcessCommandResult(exitStatus: 1) }
         if arguments.contains("--list") {
-            let list = RunnerList(
-                running: vm.runs.keys.sorted(),
-                stale: vm.staleLocks,
-                broken: vm.reportsBroken
+            if let listing = vm.listing { return InProcessCommandResult(stdout: listing, stderr: [], exitStatus: 0) }
+            let listing = Array(
+                RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8
             )
-            return InProcessCommandResult(stdout: list.rendered, exitStatus: 0)
+            self.vms[id]?.listing = listing
+            return InProcessCommandResult(stdout: listing, stderr: [], exitStatus: 0)
         }
         if let kill = arguments.firstIndex(of: "--kill") {
             guard kill + 2 < arguments.count, let signal = Int32(arguments[kill + 1]) else {

@@ -39,8 +39,14 @@ where C.Duration == Duration {
         var brokenOutright = false
         /// Deployed runner paths and the MD5 of what was written there.
         var deployed: [String: String] = [:]
-        var runs: [ContainerUUID: Run] = [:]
-        var staleLocks: [ContainerUUID] = []
+        var runs: [ContainerUUID: Run] = [:] {
+            didSet { self.listing = nil }
+        }
+        var staleLocks: [ContainerUUID] = [] {
+            didSet { self.listing = nil }
+        }
+        /// The `--list` answer, kept until the runs or stale locks change: most probes find nothing new.
+        var listing: [UInt8]?
         var nextPID = 1000
         /// When `destroy` was accepted; the instance is listed but not answering until it disappears.
         var shutdownSince: C.Instant?
@@ -95,6 +101,9 @@ where C.Duration == Duration {
     private var hold = Hold()
     /// Run times and exit codes set for particular containers (``plan(_:runTime:exitCode:)``).
     var plans: [ContainerUUID: (runTime: Duration, exitCode: Int32)] = [:]
+    /// The words of the run-probe commands seen (`RUNNER --list`, the same text for every instance), so a probe
+    /// does not split its command again; at most a few entries.
+    var listCommands: [String: [String]] = [:]
     /// The last content deployed and its MD5: every instance receives the same runner binary (tens of MB),
     /// which is hashed once, not once per instance.
     var lastDeployed: (content: [UInt8], md5: String)?

@@ -234,6 +234,8 @@ struct SimulatedCloudTests {
         let instance = try await Sim.create(cloud)
         let a = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
         let b = ContainerUUID(rawValue: "zzzzz-dz642-bbbbbbbbbbbbbbb")
+        // Listed before any start: a kept answer must not outlive the starts below.
+        #expect(try await instance.run("crunch-run --list").stdoutText == "")
         for uuid in [b, a] {
             let started = try await instance.run(
                 "crunch-run --detach --stdin-config '--runtime-engine=docker' '\(uuid)'",
@@ -251,6 +253,7 @@ struct SimulatedCloudTests {
         #expect(badConfig.exitStatus == 1)
 
         #expect(try await instance.run("crunch-run --list").stdoutText == "\(a)\n\(b)\n")
+        #expect(try await instance.run("sudo crunch-run --list").stdoutText == "\(a)\n\(b)\n")
         #expect(try await instance.run("crunch-run --kill 15 \(a)").exitStatus == 0)
         #expect(try await instance.run("crunch-run --kill 15 \(a)").exitStatus == 0)
         #expect(try await instance.run("crunch-run --list").stdoutText == "\(b)\n")

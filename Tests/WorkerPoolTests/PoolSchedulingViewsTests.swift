@@ -53,6 +53,45 @@ struct PoolSchedulingViewsTests {
         await harness.stop()
     }
 
+    @Test("Probes of a busy worker that list the same runners move its last-busy time but not the version")
+    func busyProbesKeepVersion() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.clock.advance(by: .seconds(1))
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+        let id = try #require(await harness.pool.schedulingState().instances.first?.instance)
+        let container = Container(uuid: "zzzzz-dz642-000000000000001", state: .locked, priority: 1)
+        #expect(await harness.pool.startContainer(container, on: id))
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .running)
+
+        let running = await harness.pool.schedulingState()
+        let busyBefore = try #require(running.instances.first?.lastBusy)
+        for _ in 0..<3 {
+            let probesBefore = harness.commands.matching("--list").count
+            harness.advanceProbeTick()
+            let probed = await eventually(timeout: .seconds(60)) {
+                harness.commands.matching("--list").count > probesBefore ? true : nil
+            }
+            #expect(probed == true, "another probe ran")
+            let settled = await eventually(timeout: .seconds(60)) {
+                await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
+            }
+            #expect(settled == true, "the probe finished")
+        }
+        // Each probe listed the container and moved the worker's last-busy time, which no pass reads: the same
+        // version, so the scheduler reuses its plan instead of planning afresh after every probe.
+        let later = await harness.pool.schedulingState()
+        #expect(later.version == running.version, "probes that only moved the last-busy time moved the version")
+        #expect(later.instances.first?.runningContainerUUIDs == [container.uuid])
+        let busyAfter = try #require(await harness.pool.instances().first?.lastBusy)
+        #expect(busyAfter > busyBefore, "the worker's listing shows the newer last-busy time")
+        #expect(await harness.pool.schedulingViewsMatchRebuild())
+        await harness.stop()
+    }
+
     @Test("A create in flight and a vanished instance rebuild the views")
     func structuralChanges() async throws {
         let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
