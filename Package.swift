@@ -173,6 +173,7 @@ let package = Package(
             dependencies: [
                 "DispatchModel",
                 "CloudDriver",
+                "RemoteExecution",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -184,6 +185,7 @@ let package = Package(
             name: "CloudDriver",
             dependencies: [
                 "DispatchModel",
+                "RemoteExecution",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -194,6 +196,7 @@ let package = Package(
             dependencies: [
                 "CloudDriver",
                 "DispatchModel",
+                "RemoteExecution",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -340,6 +343,7 @@ let package = Package(
                 "DispatchTestSupport",
                 "CloudDriver",
                 "CloudDriverSimulated",
+                "RemoteExecution",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -380,6 +384,7 @@ let package = Package(
             dependencies: [
                 "CloudDriver",
                 "CloudDriverSimulated",
+                "RemoteExecution",
                 "SimulatedRunner",
                 "DispatchModel",
                 "DispatchTestSupport",
@@ -462,6 +467,7 @@ let package = Package(
                 "DispatchModel",
                 "DispatchTestSupport",
                 "ManagementAPI",
+                "RemoteExecution",
                 "SSHExecutor",
                 "WorkerPool",
                 .product(name: "Logging", package: "swift-log"),

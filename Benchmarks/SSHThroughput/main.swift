@@ -28,7 +28,7 @@ struct PinnedTarget: ExecutorTarget {
     var hostKey: HostKey
     var remoteUser: String { NSUserName() }
 
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws {
         guard hostKey == self.hostKey else {
             throw RemoteExecutionError(code: .hostKeyRejected, message: "unexpected host key")
         }

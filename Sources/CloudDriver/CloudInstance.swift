@@ -71,45 +71,6 @@ public struct InstancePrice: Hashable, Sendable, Codable {
     }
 }
 
-/// An instance whose commands run inside this process rather than over SSH (the simulated cloud's).
-///
-/// The worker pool runs its probes and runner commands through ``execute(environment:command:stdin:)``
-/// when an instance conforms, and through SSH otherwise.
-public protocol InProcessExecutable: Sendable {
-    /// Runs `command` as a shell would on the instance, with `environment` set and `stdin` as input.
-    ///
-    /// Throws when the instance cannot be reached (not answering, or gone), as an SSH connection would
-    /// fail; a command that runs and fails returns a non-zero ``InProcessCommandResult/exitStatus``.
-    func execute(
-        environment: [String: String],
-        command: String,
-        stdin: [UInt8]
-    ) async throws(CloudError) -> InProcessCommandResult
-}
-
-/// What a command run through ``InProcessExecutable`` produced.
-public struct InProcessCommandResult: Hashable, Sendable {
-    public var stdout: [UInt8]
-    public var stderr: [UInt8]
-    public var exitStatus: Int32
-
-    public init(stdout: [UInt8], stderr: [UInt8], exitStatus: Int32) {
-        self.stdout = stdout
-        self.stderr = stderr
-        self.exitStatus = exitStatus
-    }
-
-    /// A result with UTF-8 text output.
-    public init(stdout: String = "", stderr: String = "", exitStatus: Int32) {
-        self.init(stdout: Array(stdout.utf8), stderr: Array(stderr.utf8), exitStatus: exitStatus)
-    }
-
-    /// The standard output decoded as UTF-8.
-    public var stdoutText: String { String(decoding: self.stdout, as: UTF8.self) }
-    /// The standard error decoded as UTF-8.
-    public var stderrText: String { String(decoding: self.stderr, as: UTF8.self) }
-}
-
 /// An instance that wraps another (a decorator's): lets callers reach the driver's own instance, for example
 /// to find one that runs commands in process.
 public protocol WrappingCloudInstance: CloudInstance {

@@ -107,16 +107,6 @@ public struct InstrumentedInstance<Base: CloudInstance>: CloudInstance {
     }
 }
 
-extension InstrumentedInstance: InProcessExecutable where Base: InProcessExecutable {
-    public func execute(
-        environment: [String: String],
-        command: String,
-        stdin: [UInt8]
-    ) async throws(CloudError) -> InProcessCommandResult {
-        try await self.base.execute(environment: environment, command: command, stdin: stdin)
-    }
-}
-
 /// The eight `driver_operations` counters.
 struct DriverOperationCounters: Sendable {
     /// The metric name, with Arvados's namespace and subsystem.

@@ -97,16 +97,6 @@ public struct RateLimitedInstance<Base: CloudInstance, C: Clock>: CloudInstance 
     }
 }
 
-extension RateLimitedInstance: InProcessExecutable where Base: InProcessExecutable {
-    public func execute(
-        environment: [String: String],
-        command: String,
-        stdin: [UInt8]
-    ) async throws(CloudError) -> InProcessCommandResult {
-        try await self.base.execute(environment: environment, command: command, stdin: stdin)
-    }
-}
-
 /// The shared schedule of turns behind ``RateLimitedInstanceSet``.
 final class CloudOperationRateLimiter<C: Clock>: Sendable where C.Duration == Duration {
     private let clock: C

@@ -1,6 +1,7 @@
 import CloudDriver
 import DispatchModel
 import Foundation
+import RemoteExecution
 
 /// The runner protocol as a simulated instance answers it (reference §7.3).
 ///
@@ -22,7 +23,7 @@ import Foundation
 extension SimulatedCloud {
     static var secretPath: String { "/var/run/arvados-instance-secret" }
 
-    func execute(on id: InstanceID, command: String, stdin: [UInt8]) throws(CloudError) -> InProcessCommandResult {
+    func execute(on id: InstanceID, command: String, stdin: [UInt8]) throws(CloudError) -> CommandResult {
         let now = self.clock.now
         self.commandCount += 1
         self.processDueEvents()
@@ -34,10 +35,10 @@ extension SimulatedCloud {
             throw .other("simulated instance \(id) is not answering")
         }
         if vm.brokenOutright {
-            return InProcessCommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2)
+            return CommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2)
         }
         guard vm.bootedAt <= now else {
-            return InProcessCommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
+            return CommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
         }
 
         var words: [String]
@@ -51,7 +52,7 @@ extension SimulatedCloud {
         // The runner's own commands (every probe) first, without a search of the command text.
         if let runner = words.first, Self.isRunner(runner) {
             guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
-                return InProcessCommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
+                return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
             }
             return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
         }
@@ -60,20 +61,20 @@ extension SimulatedCloud {
         }
         if words == ["cat", Self.secretPath] {
             guard let secret = vm.secret else {
-                return InProcessCommandResult(
+                return CommandResult(
                     stderr: "cat: \(Self.secretPath): No such file or directory\n",
                     exitStatus: 1
                 )
             }
-            return InProcessCommandResult(stdout: secret, exitStatus: 0)
+            return CommandResult(stdout: secret, exitStatus: 0)
         }
         if words.count == 2, words[0] == "md5sum" {
             guard let digest = vm.deployed[words[1]] else {
-                return InProcessCommandResult(stderr: "md5sum: \(words[1]): No such file or directory\n", exitStatus: 1)
+                return CommandResult(stderr: "md5sum: \(words[1]): No such file or directory\n", exitStatus: 1)
             }
-            return InProcessCommandResult(stdout: "\(digest)  \(words[1])\n", exitStatus: 0)
+            return CommandResult(stdout: "\(digest)  \(words[1])\n", exitStatus: 0)
         }
-        return InProcessCommandResult(exitStatus: 0)
+        return CommandResult(exitStatus: 0)
     }
 
     /// Whether `command` is the deploy script (it writes `"$dstfile"`): a byte search, as every boot probe asks.
@@ -92,15 +93,15 @@ extension SimulatedCloud {
         return name == "crunch-run" || name.hasPrefix("crunch-run~") || name.hasPrefix("dispatch-runner")
     }
 
-    private func deploy(on id: InstanceID, script: String, content: [UInt8]) -> InProcessCommandResult {
+    private func deploy(on id: InstanceID, script: String, content: [UInt8]) -> CommandResult {
         guard let assignment = script.range(of: "dstfile="),
             let path = ShellWords.split(String(script[assignment.upperBound...].prefix { $0 != ";" })).first,
             !path.isEmpty
         else {
-            return InProcessCommandResult(stderr: "simulated deploy: no dstfile in script\n", exitStatus: 2)
+            return CommandResult(stderr: "simulated deploy: no dstfile in script\n", exitStatus: 2)
         }
         self.vms[id]?.deployed[path] = self.md5(of: content)
-        return InProcessCommandResult(exitStatus: 0)
+        return CommandResult(exitStatus: 0)
     }
 
     /// The MD5 of deployed content, remembered for the last content: the same array (the pool's one copy of
@@ -123,30 +124,30 @@ extension SimulatedCloud {
         arguments: [String],
         stdin: [UInt8],
         now: C.Instant
-    ) -> InProcessCommandResult {
-        guard let vm = self.vms[id] else { return InProcessCommandResult(exitStatus: 1) }
+    ) -> CommandResult {
+        guard let vm = self.vms[id] else { return CommandResult(exitStatus: 1) }
         if arguments.contains("--list") {
-            if let listing = vm.listing { return InProcessCommandResult(stdout: listing, stderr: [], exitStatus: 0) }
+            if let listing = vm.listing { return CommandResult(stdout: listing, stderr: [], exitStatus: 0) }
             let listing = Array(
                 RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8
             )
             self.vms[id]?.listing = listing
-            return InProcessCommandResult(stdout: listing, stderr: [], exitStatus: 0)
+            return CommandResult(stdout: listing, stderr: [], exitStatus: 0)
         }
         if let kill = arguments.firstIndex(of: "--kill") {
             guard kill + 2 < arguments.count, let signal = Int32(arguments[kill + 1]) else {
-                return InProcessCommandResult(stderr: "usage: --kill SIGNAL UUID\n", exitStatus: 2)
+                return CommandResult(stderr: "usage: --kill SIGNAL UUID\n", exitStatus: 2)
             }
             self.kill(ContainerUUID(rawValue: arguments[kill + 2]), signal: signal, on: id, now: now)
-            return InProcessCommandResult(exitStatus: 0)
+            return CommandResult(exitStatus: 0)
         }
         if arguments.contains("--detach") {
             guard let uuid = arguments.last, !uuid.hasPrefix("-") else {
-                return InProcessCommandResult(stderr: "usage: --detach [options] UUID\n", exitStatus: 2)
+                return CommandResult(stderr: "usage: --detach [options] UUID\n", exitStatus: 2)
             }
             return self.detach(ContainerUUID(rawValue: uuid), config: stdin, on: id, now: now)
         }
-        return InProcessCommandResult(stderr: "simulated runner: unsupported arguments\n", exitStatus: 2)
+        return CommandResult(stderr: "simulated runner: unsupported arguments\n", exitStatus: 2)
     }
 
     private func detach(
@@ -154,13 +155,13 @@ extension SimulatedCloud {
         config: [UInt8],
         on id: InstanceID,
         now: C.Instant
-    ) -> InProcessCommandResult {
+    ) -> CommandResult {
         guard case .object = try? JSONDecoder().decode(JSONValue.self, from: Data(config)) else {
-            return InProcessCommandResult(stderr: "error reading config from stdin: not a JSON object\n", exitStatus: 1)
+            return CommandResult(stderr: "error reading config from stdin: not a JSON object\n", exitStatus: 1)
         }
-        guard var vm = self.vms[id] else { return InProcessCommandResult(exitStatus: 1) }
+        guard var vm = self.vms[id] else { return CommandResult(exitStatus: 1) }
         guard vm.runs[uuid] == nil, !vm.staleLocks.contains(uuid) else {
-            return InProcessCommandResult(stderr: "lock \(uuid) is held by another process\n", exitStatus: 1)
+            return CommandResult(stderr: "lock \(uuid) is held by another process\n", exitStatus: 1)
         }
         let plan = self.plans[uuid]
         let runTime = plan?.runTime ?? self.sample(self.parameters.runTime)
@@ -186,7 +187,7 @@ extension SimulatedCloud {
             self.schedule(Deadline(at: at, sequence: self.makeSequence(), instanceID: id, container: nil))
         }
         self.emit(.containerStarted(uuid), id, at: now)
-        return InProcessCommandResult(stdout: "{\"UUID\":\"\(uuid)\",\"PID\":\(pid)}\n", exitStatus: 0)
+        return CommandResult(stdout: "{\"UUID\":\"\(uuid)\",\"PID\":\(pid)}\n", exitStatus: 0)
     }
 
     private func kill(_ uuid: ContainerUUID, signal: Int32, on id: InstanceID, now: C.Instant) {

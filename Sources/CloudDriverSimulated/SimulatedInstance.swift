@@ -1,11 +1,12 @@
 public import CloudDriver
 public import DispatchModel
+public import RemoteExecution
 
 /// An instance of a ``SimulatedCloud``, as listed or created at one moment.
 ///
 /// Its commands run in memory through ``execute(environment:command:stdin:)``; its ``address`` is under
 /// the reserved `.invalid` domain, so nothing can dial it by mistake.
-public struct SimulatedInstance<C: Clock, RNG: RandomNumberGenerator & Sendable>: CloudInstance, InProcessExecutable
+public struct SimulatedInstance<C: Clock, RNG: RandomNumberGenerator & Sendable>: CloudInstance, RemoteExecutor
 where C.Duration == Duration {
     let cloud: SimulatedCloud<C, RNG>
     public let id: InstanceID
@@ -27,7 +28,7 @@ where C.Duration == Duration {
         environment: [String: String],
         command: String,
         stdin: [UInt8]
-    ) async throws(CloudError) -> InProcessCommandResult {
+    ) async throws(CloudError) -> CommandResult {
         try await self.cloud.execute(on: self.id, command: command, stdin: stdin)
     }
 }

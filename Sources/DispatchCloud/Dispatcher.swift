@@ -11,7 +11,7 @@ public import Logging
 public import ManagementAPI
 public import Metrics
 import NIOSSH
-import RemoteExecution
+package import RemoteExecution
 import SSHExecutor
 public import Scheduler
 import ServiceLifecycle
@@ -144,9 +144,9 @@ public final class Dispatcher: Sendable {
             instanceSet: instances,
             clock: ContinuousClock(),
             logger: poolLogger,
-            makeExecutor: { instance in
+            makeExecutor: { listing in
                 Self.executor(
-                    for: instance,
+                    for: listing,
                     secretTag: secretTag,
                     privateKey: privateKey,
                     dialPolicy: dialPolicy,
@@ -430,17 +430,17 @@ public final class Dispatcher: Sendable {
         return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
-    static func executor(
-        for instance: some CloudInstance,
+    static func executor<Instance: CloudInstance>(
+        for listing: InstanceListing<Instance>,
         secretTag: String,
         privateKey: NIOSSHPrivateKey?,
         dialPolicy: DialPolicy,
         port: Int
-    ) -> any WorkerExecutor {
-        if let local = Self.inProcess(instance) { return InProcessWorkerExecutor(local) }
+    ) -> any RemoteExecutor {
+        if let local = Self.inProcess(listing.current) { return local }
         guard let privateKey else { return UnreachableExecutor(reason: "no SSH key is configured") }
-        return SSHWorkerExecutor(
-            instance: instance,
+        return Self.sshExecutor(
+            listing,
             secretTag: secretTag,
             privateKey: privateKey,
             dialPolicy: dialPolicy,
@@ -450,16 +450,16 @@ public final class Dispatcher: Sendable {
 
     /// The executor of an instance that runs commands in this process (the simulated cloud's), else one that
     /// refuses every command.
-    package static func inProcessExecutor(for instance: some CloudInstance) -> any WorkerExecutor {
-        if let local = Self.inProcess(instance) { return InProcessWorkerExecutor(local) }
+    package static func inProcessExecutor(for instance: some CloudInstance) -> any RemoteExecutor {
+        if let local = Self.inProcess(instance) { return local }
         return UnreachableExecutor(reason: "the instance does not run commands in this process")
     }
 
     /// The driver's instance under the decorators, if it runs commands in this process (simulated).
-    static func inProcess(_ instance: any CloudInstance) -> (any InProcessExecutable)? {
+    static func inProcess(_ instance: any CloudInstance) -> (any RemoteExecutor)? {
         var current: any CloudInstance = instance
         for _ in 0..<8 {
-            if let local = current as? any InProcessExecutable { return local }
+            if let local = current as? any RemoteExecutor { return local }
             guard let wrapped = (current as? any WrappingCloudInstance)?.wrappedInstance else { return nil }
             current = wrapped
         }
@@ -672,14 +672,12 @@ struct DriverService: Service {
 }
 
 /// An executor for instances that cannot be reached: every command fails, so the worker times out.
-struct UnreachableExecutor: WorkerExecutor {
+struct UnreachableExecutor: RemoteExecutor {
     let reason: String
 
-    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> WorkerCommandResult {
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         throw RemoteExecutionError(code: .connectFailed, message: self.reason)
     }
-
-    func close() async {}
 }
 
 extension String {

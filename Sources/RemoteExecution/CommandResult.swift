@@ -1,10 +1,10 @@
-/// What a remote command produced: its output streams and how it ended.
+/// What a command run through a ``RemoteExecutor`` produced: its output streams and how it ended.
 public struct CommandResult: Sendable, Hashable {
     /// Everything the command wrote to standard output.
     public var stdout: [UInt8]
     /// Everything the command wrote to standard error.
     public var stderr: [UInt8]
-    /// The exit status the server reported, or `nil` when the command was killed by a signal or the server sent none.
+    /// The exit status, or `nil` when the command was killed by a signal or the server sent none.
     public var exitStatus: Int?
     /// The name of the signal that killed the command, without the `SIG` prefix (`"TERM"`), or `nil`.
     public var exitSignal: String?
@@ -16,6 +16,11 @@ public struct CommandResult: Sendable, Hashable {
         self.exitSignal = exitSignal
     }
 
+    /// A result with UTF-8 text output that exited with `exitStatus`.
+    public init(stdout: String = "", stderr: String = "", exitStatus: Int) {
+        self.init(stdout: Array(stdout.utf8), stderr: Array(stderr.utf8), exitStatus: exitStatus)
+    }
+
     /// Whether the command exited with status 0.
     public var succeeded: Bool { self.exitStatus == 0 }
 
@@ -24,4 +29,11 @@ public struct CommandResult: Sendable, Hashable {
 
     /// Standard error decoded as UTF-8 (invalid bytes are replaced).
     public var stderrText: String { String(decoding: self.stderr, as: UTF8.self) }
+
+    /// How the command ended, for logs: `"1"`, `"signal TERM"`, or `"none"` when the server said nothing.
+    public var ending: String {
+        if let exitStatus = self.exitStatus { return String(exitStatus) }
+        if let exitSignal = self.exitSignal { return "signal \(exitSignal)" }
+        return "none"
+    }
 }

@@ -31,5 +31,5 @@ public protocol ExecutorTarget: Sendable {
     /// target can ask the host to prove its identity — see ``InstanceSecretVerifier``. Throw to reject the key;
     /// the executor then closes the connection without running the caller's command.
     /// Called only when the key differs from the last key this executor verified.
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws
 }

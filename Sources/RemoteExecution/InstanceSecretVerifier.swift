@@ -26,13 +26,13 @@ public struct InstanceSecretVerifier: Sendable {
 
     /// Throws ``RemoteExecutionError/Code-swift.struct/hostKeyRejected`` unless the host proves it holds the
     /// expected secret.
-    public func verify(over connection: some CommandRunner) async throws {
+    public func verify(over connection: some RemoteExecutor) async throws {
         guard !self.expected.rawValue.isEmpty else {
             throw RemoteExecutionError(code: .hostKeyRejected, message: "the instance has no secret to verify")
         }
         let result: CommandResult
         do {
-            result = try await connection.execute(env: [:], command: self.readCommand, stdin: [])
+            result = try await connection.execute(self.readCommand)
         } catch {
             throw RemoteExecutionError(
                 code: .hostKeyRejected,
@@ -43,8 +43,7 @@ public struct InstanceSecretVerifier: Sendable {
         guard result.exitStatus == 0 else {
             throw RemoteExecutionError(
                 code: .hostKeyRejected,
-                message:
-                    "reading the instance secret failed with exit status \(result.exitStatus.map(String.init) ?? "none")"
+                message: "reading the instance secret failed with exit status \(result.ending)"
             )
         }
         guard result.stdout == Array(self.expected.rawValue.utf8) else {

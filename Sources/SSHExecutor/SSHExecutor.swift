@@ -67,8 +67,12 @@ public actor SSHExecutor<Target: ExecutorTarget>: RemoteExecutor {
         self.verifiedHostKey.map { String(openSSHPublicKey: $0) }
     }
 
-    public func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
-        let line = try ShellQuote.command(command, environment: env)
+    public func execute(
+        environment: [String: String],
+        command: String,
+        stdin: [UInt8]
+    ) async throws -> CommandResult {
+        let line = try ShellQuote.command(command, environment: environment)
         try self.checkOpen()
         await self.acquireSlot()
         defer { self.releaseSlot() }
@@ -213,11 +217,11 @@ extension DialAddress {
 }
 
 /// Runs commands over a connection whose host key is not yet trusted: only for host verification.
-private struct UnverifiedConnection: CommandRunner {
+private struct UnverifiedConnection: RemoteExecutor {
     let connection: SSHConnection
 
-    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
-        let line = try ShellQuote.command(command, environment: env)
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
+        let line = try ShellQuote.command(command, environment: environment)
         do {
             return try await self.connection.execute(line, stdin: stdin)
         } catch let error as SessionNotOpened {

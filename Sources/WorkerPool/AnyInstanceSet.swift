@@ -44,7 +44,7 @@ public struct AnyInstanceSet: InstanceSet {
     }
 }
 
-/// Any cloud instance; ``base`` keeps the driver's own value (and its `InProcessExecutable` conformance).
+/// Any cloud instance; ``base`` keeps the driver's own value.
 public struct AnyCloudInstance: CloudInstance {
     /// The driver's instance.
     public let base: any CloudInstance
@@ -73,16 +73,6 @@ public struct AnyCloudInstance: CloudInstance {
 
     public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {
         try await self.base.verifyHostKey(publicKeyOpenSSH)
-    }
-}
-
-extension InProcessWorkerExecutor {
-    /// An executor for `instance` if it runs commands in process (directly or inside ``AnyCloudInstance``);
-    /// `nil` if it needs SSH.
-    public init?(instance: any CloudInstance) {
-        let base = (instance as? AnyCloudInstance)?.base ?? instance
-        guard let target = base as? any InProcessExecutable else { return nil }
-        self.init(target)
     }
 }
 

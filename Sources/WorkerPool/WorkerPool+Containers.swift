@@ -3,6 +3,7 @@ import CoreMetrics
 public import DispatchModel
 import Foundation
 import Logging
+import RemoteExecution
 
 extension WorkerPool {
     /// Starts `container` on the idle worker of type `type` that was busy most recently; `false` when no
@@ -107,7 +108,7 @@ extension WorkerPool {
                         "Runner start failed",
                         metadata: [
                             "instance.id": "\(id)", "container.uuid": "\(uuid)",
-                            "command.exitStatus": "\(result.exitStatus)", "command.stderr": "\(result.stderrText)",
+                            "command.exitStatus": "\(result.ending)", "command.stderr": "\(result.stderrText)",
                         ]
                     )
                 }

@@ -3,6 +3,7 @@ import CoreMetrics
 import DispatchModel
 import Foundation
 import Logging
+import RemoteExecution
 
 extension WorkerPool {
     /// Every `ProbeInterval` plus up to 1/23 of it at random: shuts down idle workers and probes the others,
@@ -139,7 +140,7 @@ extension WorkerPool {
 /// Everything one probe needs, so it runs off the pool's actor.
 struct ProbeContext: Sendable {
     var id: InstanceID
-    var executor: any WorkerExecutor
+    var executor: any RemoteExecutor
     var commands: RemoteCommands
     var runner: RunnerBinary
     var bootProbeCommand: String

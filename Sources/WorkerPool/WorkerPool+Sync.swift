@@ -2,6 +2,7 @@ import CloudDriver
 import CoreMetrics
 import DispatchModel
 import Logging
+import RemoteExecution
 
 extension WorkerPool {
     /// Lists the cloud now and every `SyncInterval`, as a ticker: a list that ends after the next tick was
@@ -76,10 +77,7 @@ extension WorkerPool {
             self.workers[id] = worker
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil
-            if moved {
-                let executor = worker.executor
-                self.spawn { await executor.setTarget(instance) }
-            }
+            if moved { worker.listing.update(instance) }
             self.saveTags(id)
             return
         }
@@ -112,13 +110,15 @@ extension WorkerPool {
         )
         self.schedulingViews.markStale()
         let appearedAt = self.wallClock()
+        let listing = InstanceListing(instance)
         self.workers[id] = Worker(
             machine: machine,
             appearedAt: appearedAt,
             busyAt: appearedAt,
             instance: instance,
             type: type!,
-            executor: self.makeExecutor(instance)
+            listing: listing,
+            executor: self.makeExecutor(listing)
         )
         self.logger.info(
             "Instance appeared",

@@ -3,6 +3,7 @@ public import CoreMetrics
 public import DispatchModel
 import Foundation
 public import Logging
+public import RemoteExecution
 public import ServiceLifecycle
 
 /// The set of worker VMs one dispatcher owns: creates, adopts, probes and destroys instances, starts and
@@ -30,7 +31,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var busyAt: Timestamp
         var instance: Instance
         var type: InstanceType
-        let executor: any WorkerExecutor
+        /// The listing ``executor`` reads the instance's address from.
+        let listing: InstanceListing<Instance>
+        let executor: any RemoteExecutor
         /// The tags last sent to `setTags`, while they are not yet listed.
         var requestedTags: InstanceTags?
         /// Whether a command has reached the instance yet (for the time-to-SSH metric).
@@ -48,7 +51,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let instanceSet: Instances
     nonisolated let clock: C
     nonisolated let logger: Logger
-    nonisolated let makeExecutor: @Sendable (Instance) -> any WorkerExecutor
+    nonisolated let makeExecutor: @Sendable (InstanceListing<Instance>) -> any RemoteExecutor
     nonisolated let wallClock: @Sendable () -> Timestamp
     nonisolated let metrics: PoolMetrics
     /// Where the pool records its decisions (shutdowns, probe outcomes, adoptions, holds).
@@ -93,7 +96,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     ///
     /// - Parameters:
     ///   - makeExecutor: Makes the executor that runs commands on an instance (SSH, or in process for the
-    ///     simulated cloud: ``InProcessWorkerExecutor``).
+    ///     simulated cloud), given the instance's listing, which the pool keeps up to date.
     ///   - wallClock: The current wall-clock time, for the times the API shows and container queue times.
     ///   - metricsFactory: Where the pool's metrics go.
     ///   - journal: Where the pool records its decisions.
@@ -102,7 +105,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         instanceSet: Instances,
         clock: C,
         logger: Logger,
-        makeExecutor: @escaping @Sendable (Instance) -> any WorkerExecutor,
+        makeExecutor: @escaping @Sendable (InstanceListing<Instance>) -> any RemoteExecutor,
         wallClock: @escaping @Sendable () -> Timestamp = Timestamp.now,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         journal: JournalSink = .none

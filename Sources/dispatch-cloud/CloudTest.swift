@@ -249,7 +249,7 @@ struct CloudTest {
 
     /// How the run reaches the instance: over SSH, or in memory for the simulated driver.
     struct Connection: Sendable {
-        var runner: any CommandRunner
+        var runner: any RemoteExecutor
         var closer: @Sendable () async -> Void
 
         func close() async { await self.closer() }
@@ -264,8 +264,7 @@ struct CloudTest {
         let secretPath = (listed as? LoopbackInstance<ContinuousClock>)?.secretPath ?? InstanceSecret.path
         let verifier = InstanceSecretVerifier(expected: secret, remoteUser: listed.remoteUser, secretPath: secretPath)
 
-        if let inProcess = listed as? any InProcessExecutable {
-            let runner = InProcessCommandRunner(instance: inProcess)
+        if let runner = listed as? any RemoteExecutor {
             _ = try await self.poll(every: self.plan.probeInterval, until: "the instance secret reads back") {
                 () async throws -> Bool? in
                 (try? await verifier.verify(over: runner)) != nil ? true : nil
@@ -361,19 +360,9 @@ struct CloudTestFailure: Error, CustomStringConvertible {
 }
 
 /// The runner of an API-only run, which never connects: any command fails.
-struct NoCommandRunner: CommandRunner {
-    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
+struct NoCommandRunner: RemoteExecutor {
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         throw CloudTestFailure("API only: not connecting to the instance")
-    }
-}
-
-/// Runs commands through an in-memory instance (the simulated driver's).
-struct InProcessCommandRunner: CommandRunner {
-    let instance: any InProcessExecutable
-
-    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
-        let result = try await self.instance.execute(environment: env, command: command, stdin: stdin)
-        return CommandResult(stdout: result.stdout, stderr: result.stderr, exitStatus: Int(result.exitStatus))
     }
 }
 
@@ -386,7 +375,7 @@ struct CloudTestTarget<Instance: CloudInstance>: ExecutorTarget {
     var address: String { self.instance.address }
     var remoteUser: String { self.instance.remoteUser }
 
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws {
         let verdict = try await self.instance.verifyHostKey(hostKey.openSSHString)
         // Read the secret back even when the driver vouched for the key: it checks the init command ran.
         try await self.verifier.verify(over: connection)

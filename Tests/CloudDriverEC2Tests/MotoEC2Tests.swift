@@ -238,7 +238,7 @@ struct AddressTarget: ExecutorTarget {
     var address: String
     var remoteUser: String { "crunch" }
 
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws {
         throw RemoteExecutionError(code: .hostKeyRejected, message: "not expected to connect")
     }
 }

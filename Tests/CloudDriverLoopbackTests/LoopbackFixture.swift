@@ -94,7 +94,7 @@ struct LoopbackTarget: ExecutorTarget {
     var address: String { self.instance.address }
     var remoteUser: String { self.instance.remoteUser }
 
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws {
         guard try await self.instance.verifyHostKey(hostKey.openSSHString) == .verified else {
             throw RemoteExecutionError(code: .hostKeyRejected, message: "the driver did not verify the key")
         }

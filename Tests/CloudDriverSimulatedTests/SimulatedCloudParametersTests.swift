@@ -2,6 +2,7 @@ import CloudDriver
 import CloudDriverSimulated
 import DispatchModel
 import Logging
+import RemoteExecution
 import SimulatedRunner
 import Testing
 
@@ -137,7 +138,7 @@ struct SimulatedCloudParametersTests {
             initCommand: Sim.initCommand,
             publicKey: nil
         )
-        let probe = try await (instance as? any InProcessExecutable)?.run("true")
+        let probe = try await (instance as? any RemoteExecutor)?.execute("true")
         #expect(probe?.exitStatus == 0)
         return instance.id.rawValue
     }

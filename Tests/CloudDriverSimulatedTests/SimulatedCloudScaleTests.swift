@@ -3,6 +3,7 @@ import CloudDriverSimulated
 import DispatchModel
 import DispatchTestSupport
 import Foundation
+import RemoteExecution
 import Testing
 
 @Suite("Simulated cloud at scale")

@@ -4,6 +4,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import RemoteExecution
 
 typealias TestCloud = SimulatedCloud<ManualClock, SeededRandomNumberGenerator>
 
@@ -49,9 +50,9 @@ extension JSONValue {
     }
 }
 
-extension InProcessExecutable {
+extension SimulatedInstance {
     /// Runs `command` with no environment.
-    func run(_ command: String, stdin: [UInt8] = []) async throws(CloudError) -> InProcessCommandResult {
+    func run(_ command: String, stdin: [UInt8] = []) async throws(CloudError) -> CommandResult {
         try await self.execute(environment: [:], command: command, stdin: stdin)
     }
 }

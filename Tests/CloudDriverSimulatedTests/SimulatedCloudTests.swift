@@ -4,6 +4,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import RemoteExecution
 import Testing
 
 @Suite("Simulated cloud")
@@ -175,7 +176,7 @@ struct SimulatedCloudTests {
         let cloud = try Sim.cloud()
         let instance = try await Sim.create(cloud)
         let result = try await instance.run("sudo cat /var/run/arvados-instance-secret")
-        #expect(result == InProcessCommandResult(stdout: Sim.secret, exitStatus: 0))
+        #expect(result == CommandResult(stdout: Sim.secret, exitStatus: 0))
     }
 
     @Test("A deployed runner answers md5sum with the MD5 of what was written")
@@ -191,7 +192,7 @@ struct SimulatedCloudTests {
         let quoted = "'" + script.replacingOccurrences(of: "'", with: "'\\''") + "'"
         #expect(try await instance.run("sudo sh -c \(quoted)", stdin: Array("hello".utf8)).exitStatus == 0)
         let md5 = try await instance.run("md5sum \(path)")
-        #expect(md5 == InProcessCommandResult(stdout: "5d41402abc4b2a76b9719d911017c592  \(path)\n", exitStatus: 0))
+        #expect(md5 == CommandResult(stdout: "5d41402abc4b2a76b9719d911017c592  \(path)\n", exitStatus: 0))
         #expect(try await instance.run("\(path) --list").exitStatus == 0)
     }
 
@@ -432,7 +433,7 @@ struct SimulatedCloudTests {
             publicKey: nil
         )
         #expect(instance.tags == ["team": "sim"])
-        #expect(try await instance.run("cat /var/run/arvados-instance-secret").stdoutText == Sim.secret)
+        #expect(try await instance.base.base.run("cat /var/run/arvados-instance-secret").stdoutText == Sim.secret)
     }
 }
 

@@ -7,6 +7,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import RemoteExecution
 import SSHExecutor
 import SimulatedRunner
 import Testing

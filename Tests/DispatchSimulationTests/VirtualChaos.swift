@@ -308,7 +308,7 @@ struct VirtualChaos: Sendable {
                 instanceSet: instances,
                 clock: clock,
                 logger: logger,
-                makeExecutor: { instance in Dispatcher.inProcessExecutor(for: instance) },
+                makeExecutor: { listing in Dispatcher.inProcessExecutor(for: listing.current) },
                 wallClock: wallClock,
                 metricsFactory: metrics
             )

@@ -53,7 +53,7 @@ struct OpenSSHInteropTests {
 
         let input = [UInt8](repeating: UInt8(ascii: "z"), count: 1_000_000)
         let counted = try await executor.execute(
-            env: ["LABEL": "it's"],
+            environment: ["LABEL": "it's"],
             command: #"sh -c 'printf "%s " "$LABEL"; wc -c'"#,
             stdin: input
         )

@@ -136,10 +136,10 @@ struct RemoteExecutionTests {
 }
 
 /// Answers every command with the same result.
-private struct CannedRunner: CommandRunner {
+private struct CannedRunner: RemoteExecutor {
     var result: CommandResult
 
-    func execute(env: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         self.result
     }
 }

@@ -27,7 +27,7 @@ struct SSHExecutorTests {
         let fixture = try await SSHFixture()
         let executor = fixture.executor(fixture.pinnedTarget)
         let result = try await executor.execute(
-            env: ["GREETING": "it's \"quoted\" $HOME `x` \\", "EMPTY": ""],
+            environment: ["GREETING": "it's \"quoted\" $HOME `x` \\", "EMPTY": ""],
             // The assignments reach the environment of the command's first program (here a shell).
             command: #"sh -c 'printf "%s|%s|" "$GREETING" "$EMPTY"; cat'"#,
             stdin: Array("from stdin".utf8)
@@ -57,7 +57,7 @@ struct SSHExecutorTests {
         #expect(output.stdout.count == 5_000_000)
         #expect(output.stdout.allSatisfy { $0 == UInt8(ascii: "x") })
         let input = [UInt8](repeating: UInt8(ascii: "y"), count: 3_000_000)
-        let counted = try await executor.execute(env: [:], command: "wc -c", stdin: input)
+        let counted = try await executor.execute(environment: [:], command: "wc -c", stdin: input)
         #expect(counted.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "3000000")
         await executor.close()
         await fixture.tearDown()

@@ -12,10 +12,10 @@ import Synchronization
 struct TestTarget: ExecutorTarget {
     var address: String
     var remoteUser: String = "root"
-    var check: @Sendable (HostKey, any CommandRunner) async throws -> Void
+    var check: @Sendable (HostKey, any RemoteExecutor) async throws -> Void
     let verifications = Counter()
 
-    func verifyHostKey(_ hostKey: HostKey, over connection: some CommandRunner) async throws {
+    func verifyHostKey(_ hostKey: HostKey, over connection: some RemoteExecutor) async throws {
         self.verifications.increment()
         try await self.check(hostKey, connection)
     }

@@ -4,6 +4,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import RemoteExecution
 import Synchronization
 import Testing
 
@@ -123,7 +124,7 @@ struct PoolHarness: Sendable {
         parameters: SimulatedCloudParameters = Self.parameters(),
         clock: ManualClock = ManualClock(),
         cloud existing: SimCloud? = nil,
-        override: (@Sendable (String) -> WorkerCommandResult?)? = nil,
+        override: (@Sendable (String) -> CommandResult?)? = nil,
         gate: CommandGate? = nil,
         journal: JournalSink = .none
     ) -> PoolHarness {
@@ -140,10 +141,10 @@ struct PoolHarness: Sendable {
             instanceSet: instanceSet,
             clock: clock,
             logger: logger,
-            makeExecutor: { instance in
+            makeExecutor: { listing in
                 RecordingExecutor(
-                    id: instance.id,
-                    inner: InProcessWorkerExecutor(instance),
+                    id: listing.id,
+                    inner: listing.current,
                     log: commands,
                     override: override,
                     gate: gate
@@ -245,21 +246,19 @@ final class CommandLog: Sendable {
 }
 
 /// Runs commands on a simulated instance, logging them, and lets a test answer some commands itself.
-struct RecordingExecutor: WorkerExecutor {
+struct RecordingExecutor: RemoteExecutor {
     var id: InstanceID
-    var inner: InProcessWorkerExecutor
+    var inner: any RemoteExecutor
     var log: CommandLog
-    var override: (@Sendable (String) -> WorkerCommandResult?)?
+    var override: (@Sendable (String) -> CommandResult?)?
     var gate: CommandGate?
 
-    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> WorkerCommandResult {
+    func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         self.log.append(.init(instance: self.id, command: command, stdin: stdin))
         await self.gate?.pass(command)
         if let answer = self.override?(command) { return answer }
         return try await self.inner.execute(environment: environment, command: command, stdin: stdin)
     }
-
-    func close() async {}
 }
 
 /// Holds commands containing a fragment until the test opens the gate.

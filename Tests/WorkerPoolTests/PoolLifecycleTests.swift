@@ -2,6 +2,7 @@ import CloudDriver
 import CloudDriverSimulated
 import DispatchModel
 import DispatchTestSupport
+import RemoteExecution
 import Synchronization
 import Testing
 
@@ -134,7 +135,7 @@ struct PoolLifecycleTests {
         let harness = PoolHarness.start(
             configuration: PoolHarness.configuration(types: [Self.type1]),
             override: { command in
-                failing.withLock { $0 } && command.contains("--list") ? WorkerCommandResult(exitStatus: 1) : nil
+                failing.withLock { $0 } && command.contains("--list") ? CommandResult(exitStatus: 1) : nil
             }
         )
         #expect(await harness.pool.create(Self.type1))

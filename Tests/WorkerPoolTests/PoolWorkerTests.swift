@@ -4,6 +4,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import RemoteExecution
 import Synchronization
 import Testing
 
@@ -20,7 +21,7 @@ struct PoolWorkerTests {
     /// Starts a pool and brings one worker of `type` to idle.
     static func idleWorker(
         _ type: InstanceType = Self.type1,
-        override: (@Sendable (String) -> WorkerCommandResult?)? = nil,
+        override: (@Sendable (String) -> CommandResult?)? = nil,
         configure: (inout Pool.Configuration) -> Void = { _ in }
     ) async throws -> (PoolHarness, InstanceID) {
         var configuration = PoolHarness.configuration(types: [type])
@@ -324,7 +325,7 @@ struct PoolWorkerTests {
         // The runner is listed until the test says it exited (its lock released).
         let exited = Mutex(false)
         let (harness, id) = try await Self.idleWorker(override: { command in
-            command.contains("--list") && exited.withLock({ $0 }) ? WorkerCommandResult(exitStatus: 0) : nil
+            command.contains("--list") && exited.withLock({ $0 }) ? CommandResult(exitStatus: 0) : nil
         })
         let uuid = Fixtures.container(1).uuid
         #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
@@ -349,7 +350,7 @@ struct PoolWorkerTests {
     @Test("A runner that ignores SIGTERM gets it every TimeoutSignal until TimeoutTERM, then the worker drains")
     func termLoopThenDrain() async throws {
         let (harness, id) = try await Self.idleWorker(override: { command in
-            command.contains("--kill") ? WorkerCommandResult(stderr: "still running", exitStatus: 1) : nil
+            command.contains("--kill") ? CommandResult(stderr: "still running", exitStatus: 1) : nil
         })
         let uuid = Fixtures.container(1).uuid
         #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
@@ -579,7 +580,7 @@ struct AnyInstanceSetTests {
             instanceSet: AnyInstanceSet(erased),
             clock: clock,
             logger: logger,
-            makeExecutor: { InProcessWorkerExecutor(instance: $0)! },
+            makeExecutor: { ($0.current.base as? any RemoteExecutor)! },
             metricsFactory: InMemoryMetricsFactory()
         )
         let task = Task { try await pool.run() }
