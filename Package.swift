@@ -459,6 +459,7 @@ let package = Package(
                 "ContainerQueue",
                 "Scheduler",
                 "CloudDriver",
+                "CloudDriverEC2",
                 "CloudDriverLoopback",
                 "CloudDriverSimulated",
                 "SimulatedRunner",
@@ -587,6 +588,7 @@ let package = Package(
             dependencies: [
                 "CloudDriver",
                 "DispatchModel",
+                "RemoteExecution",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 public import DispatchModel
+import RemoteExecution
 
 /// One VM instance as a driver reports it.
 ///
@@ -27,6 +28,10 @@ public protocol CloudInstance: Sendable {
     /// The recent prices of the instance, newest first, for `type`'s spot pricing; empty when unknown.
     func priceHistory(for type: InstanceType) -> [InstancePrice]
 
+    /// Where the init command writes the instance secret on the instance: `InstanceSecret.path`, except where
+    /// several instances share one host (the loopback driver's).
+    var instanceSecretPath: String { get }
+
     /// Checks an SSH host key that the instance presented, in OpenSSH form (`ssh-ed25519 AAAA…`).
     ///
     /// Returns ``HostKeyVerification/verified`` when the driver knows the key is the instance's, and
@@ -38,6 +43,9 @@ public protocol CloudInstance: Sendable {
 extension CloudInstance {
     /// No price history: the default for drivers without spot pricing.
     public func priceHistory(for type: InstanceType) -> [InstancePrice] { [] }
+
+    /// `InstanceSecret.path`: the default for instances that each are a host of their own.
+    public var instanceSecretPath: String { InstanceSecret.path }
 
     /// Defers to the instance secret: the default for drivers that cannot check host keys themselves.
     public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {
@@ -69,19 +77,4 @@ public struct InstancePrice: Hashable, Sendable, Codable {
         case startTime = "StartTime"
         case price = "Price"
     }
-}
-
-/// An instance that wraps another (a decorator's): lets callers reach the driver's own instance, for example
-/// to find one that runs commands in process.
-public protocol WrappingCloudInstance: CloudInstance {
-    /// The instance inside.
-    var wrappedInstance: any CloudInstance { get }
-}
-
-extension RateLimitedInstance: WrappingCloudInstance {
-    public var wrappedInstance: any CloudInstance { self.base }
-}
-
-extension InstrumentedInstance: WrappingCloudInstance {
-    public var wrappedInstance: any CloudInstance { self.base }
 }

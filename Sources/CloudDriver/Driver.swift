@@ -27,16 +27,28 @@ public struct Driver: Sendable {
         }
     }
 
-    /// An instance set as a driver made it, with the background work it needs.
+    /// An instance set as a driver made it, with what the assembly needs to know about its instances and the
+    /// background work it needs.
+    ///
+    /// The assembly opens ``instanceSet`` once, with a generic function, and reads everything else it needs
+    /// about the driver from here: it never asks for a driver by name or casts to a driver's types.
     public struct Product: Sendable {
         /// The instance set.
         public var instanceSet: any InstanceSet
+        /// How commands reach the instances (in process, or over SSH with its dial policy and key needs).
+        public var access: InstanceAccess
         /// Work to run for as long as the instance set is in use (as a `Service` of the service group),
         /// or `nil` if the driver needs none. It returns when its task is cancelled.
         public var run: (@Sendable () async throws -> Void)?
 
-        public init(instanceSet: any InstanceSet, run: (@Sendable () async throws -> Void)? = nil) {
+        /// A product whose instances are reached as `access` says: by default over SSH with loopback dials only.
+        public init(
+            instanceSet: any InstanceSet,
+            access: InstanceAccess = .loopbackSSH,
+            run: (@Sendable () async throws -> Void)? = nil
+        ) {
             self.instanceSet = instanceSet
+            self.access = access
             self.run = run
         }
     }

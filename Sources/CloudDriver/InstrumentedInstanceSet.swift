@@ -102,6 +102,8 @@ public struct InstrumentedInstance<Base: CloudInstance>: CloudInstance {
         self.base.priceHistory(for: type)
     }
 
+    public var instanceSecretPath: String { self.base.instanceSecretPath }
+
     public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {
         try await self.base.verifyHostKey(publicKeyOpenSSH)
     }

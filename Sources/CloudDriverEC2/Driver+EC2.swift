@@ -1,10 +1,15 @@
 public import CloudDriver
 import Foundation
 import Logging
+import RemoteExecution
 
 extension Driver {
     /// The `ec2` driver: an ``EC2InstanceSet`` on the real clock, configured by ``EC2Parameters``, signing
     /// with the configured credentials or those in the standard `AWS_*` environment variables.
+    ///
+    /// Its instances are reached over SSH with the configured key, at any address, unless the endpoint is on
+    /// this host (a fake cloud such as moto, ``EC2Parameters/isFakeCloud``): then the addresses are made up
+    /// and only loopback addresses may be dialled.
     public static let ec2 = Driver(name: "ec2") { context throws(DriverConfigurationError) in
         let environment = ProcessInfo.processInfo.environment
         let parameters = try EC2Parameters(context.parameters, environment: environment)
@@ -22,6 +27,9 @@ extension Driver {
             )
         }
         let instanceSet = EC2InstanceSet(parameters: parameters, credentials: credentials, logger: context.logger)
-        return Driver.Product(instanceSet: instanceSet)
+        return Driver.Product(
+            instanceSet: instanceSet,
+            access: .ssh(SSHAccess(dialPolicy: parameters.instanceDialPolicy, addressesAreFake: parameters.isFakeCloud))
+        )
     }
 }

@@ -1,5 +1,7 @@
 public import CloudDriver
 public import DispatchModel
+import Foundation
+public import RemoteExecution
 
 /// How the EC2 driver reaches EC2 and what it asks for: the `CloudVMs.DriverParameters` of the `ec2` driver.
 ///
@@ -43,6 +45,8 @@ public struct EC2Parameters: Hashable, Sendable, CustomStringConvertible {
     public var quotaGroups = Self.defaultQuotaGroups
     /// The keys that were present but are not EC2 driver keys.
     public var ignoredKeys: [String] = []
+    /// The host of an `EndpointURL` (not a key of this driver, which reads `Endpoint`), if one was given.
+    var endpointURLHost: String?
 
     public init() {}
 
@@ -142,7 +146,22 @@ public struct EC2Parameters: Hashable, Sendable, CustomStringConvertible {
                 self.quotaGroups[prefix.lowercased()] = name
             }
         }
+        if case .string(let url)? = members["EndpointURL"] {
+            self.endpointURLHost = URLComponents(string: url)?.host ?? URLComponents(string: "https://" + url)?.host
+        }
         self.ignoredKeys = members.keys.sorted()
+    }
+
+    /// Whether the cloud is a fake one on this host (moto): the endpoint is on this host, so the instances'
+    /// addresses are made up.
+    public var isFakeCloud: Bool { self.resolvedEndpoint.isLoopback }
+
+    /// Which addresses may be dialled for the instances: any for a cloud elsewhere, loopback only when the
+    /// endpoint is (or looks) local, or when an `EndpointURL` does (read by other tools and ignored here, but a
+    /// sign of a test set-up whose instance addresses must never be dialled).
+    public var instanceDialPolicy: DialPolicy {
+        let hosts = [self.resolvedEndpoint.host] + (self.endpointURLHost.map { [$0] } ?? [])
+        return hosts.contains { DialPolicy.forInstances(ofCloudAt: $0).loopbackOnly } ? .loopbackOnly : .unrestricted
     }
 
     /// The credentials to sign with: the configured ones, else the environment's; `nil` if neither.

@@ -322,7 +322,7 @@ public actor LoopbackCloud<C: Clock>: InstanceSet where C.Duration == Duration {
             hostPublicKey: Self.hostPublicKey(of: live.record),
             stateDirectory: layout.stateDirectory,
             lockDirectory: layout.lockDirectory,
-            secretPath: layout.secretFile
+            instanceSecretPath: layout.secretFile
         )
     }
 

@@ -22,7 +22,7 @@ public struct LoopbackInstance<C: Clock>: CloudInstance where C.Duration == Dura
     /// Where the init command wrote the instance secret (pass it as `secretPath:` when verifying).
     ///
     /// Commands naming the standard path `/var/run/arvados-instance-secret` are rewritten to this file.
-    public let secretPath: String
+    public let instanceSecretPath: String
 
     public func setTags(_ tags: InstanceTags) async throws(CloudError) {
         try await self.cloud.setTags(tags, on: self.id)

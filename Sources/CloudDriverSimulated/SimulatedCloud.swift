@@ -5,7 +5,7 @@ public import Logging
 /// An in-memory cloud for tests, chaos runs, benchmarks and what-if simulation (the `simulated` driver).
 ///
 /// Instances cost a small struct each in one dictionary that this actor owns, and they answer the
-/// runner protocol in memory (``SimulatedInstance`` is `InProcessExecutable`), so ten thousand of them fit
+/// runner protocol in memory (through ``SimulatedCloud/executor(for:)``, a `RemoteExecutor`), so ten thousand of them fit
 /// in one process. Behaviour — boot times, injected errors, quota, capacity, broken instances, runner
 /// crashes, stale locks, container run times and exit codes — comes from ``SimulatedCloudParameters``;
 /// every random choice comes from one generator, in call order, so a seeded run repeats exactly.

@@ -2,6 +2,31 @@ public import CloudDriver
 public import DispatchModel
 public import RemoteExecution
 
+/// Runs commands on one instance of a ``SimulatedCloud``, in memory: the executor the simulated driver's
+/// product gives the assembly for each instance.
+public struct SimulatedInstanceExecutor<C: Clock, RNG: RandomNumberGenerator & Sendable>: RemoteExecutor
+where C.Duration == Duration {
+    let cloud: SimulatedCloud<C, RNG>
+    /// The instance the commands run on.
+    public let id: InstanceID
+
+    public func execute(
+        environment: [String: String],
+        command: String,
+        stdin: [UInt8]
+    ) async throws(CloudError) -> CommandResult {
+        try await self.cloud.execute(on: self.id, command: command, stdin: stdin)
+    }
+}
+
+extension SimulatedCloud {
+    /// The executor of the instance `id`: its commands run in memory, and fail as an unreachable host's would
+    /// while the instance does not answer or is gone.
+    public nonisolated func executor(for id: InstanceID) -> SimulatedInstanceExecutor<C, RNG> {
+        SimulatedInstanceExecutor(cloud: self, id: id)
+    }
+}
+
 /// An instance of a ``SimulatedCloud``, as listed or created at one moment.
 ///
 /// Its commands run in memory through ``execute(environment:command:stdin:)``; its ``address`` is under

@@ -1,3 +1,4 @@
+import CloudDriver
 import ContainerQueue
 import DispatchModel
 import WorkerPool
@@ -5,7 +6,7 @@ import WorkerPool
 extension Dispatcher {
     /// The instances that exist now (not creates in flight), each at its hourly price (spot at its current one),
     /// with the containers running on them and their owners, for ``CostLedger``.
-    static func costSample(
+    static func costSample<Instances: InstanceSet>(
         pool: WorkerPool<Instances, ContinuousClock>,
         queue: ContainerQueue<ContinuousClock>
     ) async -> [CostLedger.Instance] {

@@ -11,14 +11,14 @@ public import Logging
 public import ManagementAPI
 public import Metrics
 import NIOSSH
-package import RemoteExecution
+import RemoteExecution
 import SSHExecutor
 public import Scheduler
 import ServiceLifecycle
 import Synchronization
 public import TLSSupport
 import UnixSignals
-public import WorkerPool
+package import WorkerPool
 
 /// The whole daemon, assembled from a cluster configuration: the embedded container API (standalone), the
 /// container queue, the worker pool over the configured cloud driver, and the scheduling loop, as one
@@ -27,13 +27,11 @@ public import WorkerPool
 /// SIGTERM or SIGINT shuts it down gracefully: no more creates, and containers already running are left
 /// running on their instances, to be adopted by the next start.
 public final class Dispatcher: Sendable {
-    /// The pool's instance set: the driver's, behind the decorators of reference §1.4.
-    public typealias Instances = DecoratedInstanceSet<AnyInstanceSet, ContinuousClock>
-
     public let config: ClusterConfig
     /// The ownership tag value of every instance this dispatcher creates (reference §1.2).
     public let instanceSetID: InstanceSetID
-    public let pool: WorkerPool<Instances, ContinuousClock>
+    /// The worker pool, as code outside the assembly sees it (its type depends on the driver's instance set).
+    public let pool: DispatcherPool
     public let queue: ContainerQueue<ContinuousClock>
     public let scheduler: SchedulingLoop<ContinuousClock>
     /// The decision journal (`journal.sqlite` in the data directory, and a ring for the live views).
@@ -97,7 +95,7 @@ public final class Dispatcher: Sendable {
         self.tlsIdentity = tlsIdentity
         let privateCA = tlsIdentity?.current.privateCAPEM
 
-        let privateKey = try Self.privateKey(config, dataDirectory: dataDirectory)
+        let configuredKey = try Self.configuredKey(config)
         do throws(JournalError) {
             self.journalStore = try JournalStore(dataDirectory: dataDirectory)
             self.journal = DecisionJournal(lastSequence: try self.journalStore.lastSequence())
@@ -116,46 +114,10 @@ public final class Dispatcher: Sendable {
         } catch {
             throw DispatcherError(.configuration, "Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
         }
-        var resourceTags = InstanceTags()
-        for (key, value) in cloudVMs.resourceTags { resourceTags[key] = value }
-        let instances = AnyInstanceSet(product.instanceSet).decorated(
-            maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
-            resourceTags: resourceTags,
-            clock: ContinuousClock(),
-            metricsFactory: metricsFactory,
-            logger: logger
-        )
-
-        let poolConfiguration: WorkerPool<Instances, ContinuousClock>.Configuration = try Self.poolConfiguration(
-            config,
-            instanceSetID: self.instanceSetID,
-            publicKey: cloudVMs.deployPublicKey
-                ? privateKey.map { OpenSSHPrivateKey.authorizedKeysLine(for: $0) } : nil,
-            runnerSearchDirectory: runnerSearchDirectory,
-            privateCA: privateCA
-        )
-        let secretTag = poolConfiguration.tagKey(.instanceSecret)
-        let dialPolicy = Self.dialPolicy(driver: cloudVMs.driver, parameters: cloudVMs.driverParameters.raw)
-        let port = Int(cloudVMs.sshPort) ?? 22
-        var poolLogger = logger
-        poolLogger[metadataKey: "component"] = "pool"
-        self.pool = WorkerPool(
-            configuration: poolConfiguration,
-            instanceSet: instances,
-            clock: ContinuousClock(),
-            logger: poolLogger,
-            makeExecutor: { listing in
-                Self.executor(
-                    for: listing,
-                    secretTag: secretTag,
-                    privateKey: privateKey,
-                    dialPolicy: dialPolicy,
-                    port: port
-                )
-            },
-            metricsFactory: metricsFactory,
-            journal: recordsDecisions ? self.journal.sink : .none
-        )
+        var privateKey = configuredKey
+        if privateKey == nil {
+            privateKey = try Self.fallbackKey(config, access: product.access, dataDirectory: dataDirectory)
+        }
 
         var containerAPI: ContainerAPIServer?
         if config.dispatchCloud.embeddedContainerAPI {
@@ -197,29 +159,29 @@ public final class Dispatcher: Sendable {
             logger: queueLogger,
             metricsFactory: metricsFactory
         )
-        let schedulerConfiguration: SchedulingLoop<ContinuousClock>.Configuration = Self.schedulerConfiguration(
-            config,
-            quietAfter503: quietAfter503
+        // What the instances cost, by day, type and container, for `dispatch-cloud costs` and the dashboard.
+        let costRecorder = CostRecorder(directory: dataDirectory, logger: logger)
+        // The one place that knows the driver's instance-set type.
+        let assembly = try Self.assemble(
+            product.instanceSet,
+            access: product.access,
+            privateKey: privateKey,
+            parts: Parts(
+                config: config,
+                instanceSetID: self.instanceSetID,
+                runnerSearchDirectory: runnerSearchDirectory,
+                privateCA: privateCA,
+                metricsFactory: metricsFactory,
+                quietAfter503: quietAfter503,
+                journal: recordsDecisions ? self.journal.sink : .none,
+                queue: self.queue,
+                apiTransport: self.apiTransport,
+                costRecorder: costRecorder,
+                logger: logger
+            )
         )
-        // The daily cap needs what was spent, kept in the data directory across restarts.
-        let accountant =
-            config.dispatchCloud.maxSpendPerDay > 0
-            ? SpendAccountant(directory: dataDirectory, logger: logger) : nil
-        var schedulerLogger = logger
-        schedulerLogger[metadataKey: "component"] = "scheduler"
-        self.scheduler = SchedulingLoop(
-            queue: QueueForScheduling(queue: self.queue, transport: self.apiTransport),
-            pool: PoolForScheduling(
-                pool: self.pool,
-                accountant: accountant,
-                countsPreemptions: config.dispatchCloud.preemptionBudget > 0
-            ),
-            clock: ContinuousClock(),
-            configuration: schedulerConfiguration,
-            logger: schedulerLogger,
-            metricsFactory: metricsFactory,
-            journal: recordsDecisions ? self.journal.sink : .none
-        )
+        self.pool = assembly.pool
+        self.scheduler = assembly.scheduler
 
         var journalLogger = logger
         journalLogger[metadataKey: "component"] = "journal"
@@ -239,51 +201,17 @@ public final class Dispatcher: Sendable {
             services.append(PushUpdates(changes: containerAPI.changes.subscribe(), queue: self.queue))
         }
         if let run = product.run { services.append(DriverService(body: run)) }
-        services.append(self.pool)
-        do {
-            let pool = self.pool
-            services.append(
-                PreemptionPersistence(
-                    record: PreemptionRecord(directory: dataDirectory),
-                    logger: logger,
-                    restore: { await pool.restorePreemptions($0) },
-                    counts: { await pool.preemptionCounts() }
-                )
-            )
-        }
-        if let accountant {
-            let pool = self.pool
-            services.append(SpendAccounting(accountant: accountant, hourlySpend: { await pool.billedHourlySpend() }))
-        }
-        // What the instances cost, by day, type and container, for `dispatch-cloud costs` and the dashboard.
-        let costRecorder = CostRecorder(directory: dataDirectory, logger: logger)
-        do {
-            let pool = self.pool
-            let queue = self.queue
-            services.append(
-                CostAccounting(
-                    recorder: costRecorder,
-                    instances: { await Self.costSample(pool: pool, queue: queue) }
-                )
-            )
-        }
+        services += assembly.poolServices
         services.append(AfterAPI(api: containerAPI, service: self.queue))
         services.append(self.scheduler)
         if let listen = try Self.managementListenAddress(config) {
             var managementLogger = logger
             managementLogger[metadataKey: "component"] = "management"
             services.append(
-                ManagementServer(
+                Self.managementServer(
+                    assembly.control(self.journal, self.journalStore),
                     host: listen.host,
                     port: listen.port,
-                    control: DispatcherManagement(
-                        pool: self.pool,
-                        queue: self.queue,
-                        scheduler: self.scheduler,
-                        journal: self.journal,
-                        journalStore: self.journalStore,
-                        costRecorder: costRecorder
-                    ),
                     token: config.managementToken.value,
                     metrics: metrics,
                     logger: managementLogger,
@@ -386,84 +314,57 @@ public final class Dispatcher: Sendable {
         return InstanceSetID(rawValue: digest.lowercaseHex)
     }
 
-    /// `DispatchPrivateKey`; for the loopback driver without one, a key kept in the data directory.
-    static func privateKey(_ config: ClusterConfig, dataDirectory: String) throws(DispatcherError) -> NIOSSHPrivateKey?
-    {
+    /// The management API's server over `control`.
+    static func managementServer(
+        _ control: some DispatcherControl,
+        host: String,
+        port: Int,
+        token: String,
+        metrics: MetricsRegistry?,
+        logger: Logger,
+        tls: ServerIdentity?
+    ) -> any Service {
+        ManagementServer(
+            host: host,
+            port: port,
+            control: control,
+            token: token,
+            metrics: metrics,
+            logger: logger,
+            tls: tls
+        )
+    }
+
+    /// `Containers.DispatchPrivateKey`, parsed; `nil` when it is empty.
+    static func configuredKey(_ config: ClusterConfig) throws(DispatcherError) -> NIOSSHPrivateKey? {
         let value = config.containers.dispatchPrivateKey
-        if !value.isEmpty {
-            do throws(RemoteExecutionError) {
-                return try OpenSSHPrivateKey.parse(configurationValue: value.value)
-            } catch {
-                throw DispatcherError(.configuration, "Containers.DispatchPrivateKey: \(error.message)")
-            }
+        guard !value.isEmpty else { return nil }
+        do throws(RemoteExecutionError) {
+            return try OpenSSHPrivateKey.parse(configurationValue: value.value)
+        } catch {
+            throw DispatcherError(.configuration, "Containers.DispatchPrivateKey: \(error.message)")
         }
-        switch config.containers.cloudVMs.driver {
-        case "simulated":
+    }
+
+    /// The key to use when `Containers.DispatchPrivateKey` is empty, as the driver's product says: none for
+    /// instances that run commands in process, a key kept in the data directory where the driver allows one of
+    /// the dispatcher's own (loopback); otherwise the key is required.
+    static func fallbackKey(
+        _ config: ClusterConfig,
+        access: InstanceAccess,
+        dataDirectory: String
+    ) throws(DispatcherError) -> NIOSSHPrivateKey? {
+        switch access {
+        case .inProcess:
             return nil
-        case "loopback":
+        case .ssh(let ssh) where ssh.allowsGeneratedKey:
             return try LocalKey.loadOrCreate(in: dataDirectory)
-        default:
+        case .ssh:
             throw DispatcherError(
                 .configuration,
                 "Containers.DispatchPrivateKey is empty: the \(config.containers.cloudVMs.driver) driver needs an SSH key"
             )
         }
-    }
-
-    /// Which addresses SSH may dial: anything only for EC2 at a real endpoint; loopback addresses only for
-    /// every other driver (loopback, simulated) and for an EC2 `Endpoint` on this host (a fake cloud such as
-    /// moto, whose instance addresses are made up and must never be dialled).
-    static func dialPolicy(driver: String, parameters: JSONValue) -> DialPolicy {
-        Self.dialsLoopbackOnly(driver: driver, parameters: parameters) ? .loopbackOnly : .unrestricted
-    }
-
-    /// Whether SSH to the instances of `driver` with `parameters` may dial loopback addresses only (the rule
-    /// of ``dialPolicy(driver:parameters:)``, for `cloudtest`).
-    public static func dialsLoopbackOnly(driver: String, parameters: JSONValue) -> Bool {
-        guard driver == "ec2" else { return true }
-        guard case .object(let members) = parameters,
-            let endpoint = (members["Endpoint"] ?? members["EndpointURL"])?.stringValue, !endpoint.isEmpty
-        else { return false }
-        guard let host = URL(string: endpoint)?.host ?? URL(string: "https://" + endpoint)?.host else {
-            return true
-        }
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
-    }
-
-    static func executor<Instance: CloudInstance>(
-        for listing: InstanceListing<Instance>,
-        secretTag: String,
-        privateKey: NIOSSHPrivateKey?,
-        dialPolicy: DialPolicy,
-        port: Int
-    ) -> any RemoteExecutor {
-        if let local = Self.inProcess(listing.current) { return local }
-        guard let privateKey else { return UnreachableExecutor(reason: "no SSH key is configured") }
-        return Self.sshExecutor(
-            listing,
-            secretTag: secretTag,
-            privateKey: privateKey,
-            dialPolicy: dialPolicy,
-            port: port
-        )
-    }
-
-    /// The executor of an instance that runs commands in this process (the simulated cloud's), else one that
-    /// refuses every command.
-    package static func inProcessExecutor(for instance: some CloudInstance) -> any RemoteExecutor {
-        if let local = Self.inProcess(instance) { return local }
-        return UnreachableExecutor(reason: "the instance does not run commands in this process")
-    }
-
-    /// The driver's instance under the decorators, if it runs commands in this process (simulated).
-    static func inProcess(_ instance: any CloudInstance) -> (any RemoteExecutor)? {
-        var current: any CloudInstance = instance
-        for _ in 0..<8 {
-            if let local = current as? any RemoteExecutor { return local }
-            guard let wrapped = (current as? any WrappingCloudInstance)?.wrappedInstance else { return nil }
-            current = wrapped
-        }
-        return nil
     }
 
     /// The pool's configuration from the cluster's; `deploysRunner: false` (a simulation) deploys nothing.

@@ -96,7 +96,7 @@ public struct Simulator: Sendable {
         parameters.waitsForRunnerUpdates = true
         parameters.seed = self.seed
         let poolConfiguration:
-            WorkerPool<DecoratedInstanceSet<AnyInstanceSet, VirtualClock>, VirtualClock>
+            WorkerPool<Run.Instances, VirtualClock>
                 .Configuration
         do throws(DispatcherError) {
             poolConfiguration = try Dispatcher.poolConfiguration(
@@ -146,7 +146,7 @@ public struct SimulationError: Error, Sendable, CustomStringConvertible {
 
 /// One run, on the simulation's executor.
 struct Run: Sendable {
-    typealias Instances = DecoratedInstanceSet<AnyInstanceSet, VirtualClock>
+    typealias Instances = DecoratedInstanceSet<SimulatedCloud<VirtualClock, SeededRandomNumberGenerator>, VirtualClock>
 
     let config: ClusterConfig
     let configurationName: String
@@ -194,7 +194,7 @@ struct Run: Sendable {
         )
         var resourceTags = InstanceTags()
         for (key, value) in cloudVMs.resourceTags { resourceTags[key] = value }
-        let instances = AnyInstanceSet(cloud).decorated(
+        let instances = cloud.decorated(
             maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
             resourceTags: resourceTags,
             clock: clock,
@@ -206,7 +206,7 @@ struct Run: Sendable {
             instanceSet: instances,
             clock: clock,
             logger: logger,
-            makeExecutor: { listing in Dispatcher.inProcessExecutor(for: listing.current) },
+            makeExecutor: { listing in cloud.executor(for: listing.id) },
             wallClock: wallClock,
             metricsFactory: metrics
         )

@@ -26,18 +26,24 @@ public struct DialPolicy: Hashable, Sendable {
     public static let loopbackOnly = DialPolicy(loopbackOnly: true)
 
     /// The policy for the instances of a cloud whose API is at `endpointHost` (a host name or address, with or
-    /// without IPv6 brackets): ``loopbackOnly`` when the endpoint is on this host (a fake or test cloud, see
-    /// ``isOnThisHost(_:)``), else ``unrestricted``.
+    /// without IPv6 brackets): ``loopbackOnly`` when the endpoint is on this host (``isOnThisHost(_:)``, a fake
+    /// or test cloud) or merely looks like it (a name that starts with `127.`, such as `127.0.0.1.nip.io`), else
+    /// ``unrestricted``. It leans to refusing: instances of a cloud wrongly taken for a local one are only
+    /// never dialled.
     public static func forInstances(ofCloudAt endpointHost: String) -> DialPolicy {
-        Self.isOnThisHost(endpointHost) ? .loopbackOnly : .unrestricted
+        let bare = Self.unbracketed(endpointHost)
+        return Self.isOnThisHost(bare) || bare.hasPrefix("127.") ? .loopbackOnly : .unrestricted
     }
 
-    /// Whether `host` names this host: `localhost` in any case, a loopback literal (127.0.0.0/8, any spelling
-    /// of `::1`, with or without brackets), or any name that starts with `127.` (such as `127.0.0.1.nip.io`).
-    /// Leans to "yes": a cloud that is wrongly taken for a fake one is only never dialled.
+    /// Whether `host` is this host: `localhost` in any case, or a loopback literal (127.0.0.0/8, any spelling of
+    /// `::1`), with or without IPv6 brackets.
     public static func isOnThisHost(_ host: String) -> Bool {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        return bare.lowercased() == "localhost" || bare.hasPrefix("127.") || Self.isLoopbackLiteral(bare)
+        let bare = Self.unbracketed(host)
+        return bare.lowercased() == "localhost" || Self.isLoopbackLiteral(bare)
+    }
+
+    private static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
     /// Returns the host to dial for `host`, or throws

@@ -1,7 +1,6 @@
 import CloudDriver
 import CloudDriverEC2
 import CloudDriverLoopback
-import CloudDriverSimulated
 import SimulatedRunner
 
 extension DriverRegistry {
@@ -9,9 +8,4 @@ extension DriverRegistry {
     static var builtIn: DriverRegistry {
         DriverRegistry([.ec2, .loopback, .simulated])
     }
-}
-
-/// Whether the instances of `instanceSet` cannot be connected to at all: an EC2 endpoint on this host.
-func instancesAreFake(_ instanceSet: any InstanceSet) -> Bool {
-    (instanceSet as? EC2InstanceSet<ContinuousClock>)?.dialsLoopbackOnly ?? false
 }

@@ -1,5 +1,4 @@
 import CloudDriver
-import CloudDriverLoopback
 import DispatchModel
 import Foundation
 import NIOSSH
@@ -56,7 +55,7 @@ struct CloudTest {
         )
         if let note = self.plan.keyNote { say("note: \(note)") }
         let background = product.run.map { run in Task { try? await run() } }
-        let passed = await self.run(on: product.instanceSet)
+        let passed = await self.run(on: product.instanceSet, access: product.access)
         await product.instanceSet.stop()
         background?.cancel()
         let total = self.report.elapsed
@@ -70,7 +69,7 @@ struct CloudTest {
 
     private var setTag: String { self.plan.tagKeyPrefix + "InstanceSetID" }
 
-    private func run<S: InstanceSet>(on set: S) async -> Bool {
+    private func run<S: InstanceSet>(on set: S, access: InstanceAccess) async -> Bool {
         let ours: InstanceTags = [self.setTag: self.plan.instanceSetID]
 
         let existingCleared: Bool = await self.report.step("check for leftover instances") {
@@ -114,7 +113,7 @@ struct CloudTest {
         }
         guard let created else { return false }
 
-        let passed = await self.exercise(set, created: created, tags: tags, secret: secret)
+        let passed = await self.exercise(set, access: access, created: created, tags: tags, secret: secret)
         if !passed {
             await self.report.step("destroy instance (cleanup)") { () async throws -> String in
                 try await created.destroy()
@@ -127,6 +126,7 @@ struct CloudTest {
     /// The steps between create and gone; returns false at the first failure (the caller cleans up).
     private func exercise<S: InstanceSet>(
         _ set: S,
+        access: InstanceAccess,
         created: S.Instance,
         tags: InstanceTags,
         secret: InstanceSecret
@@ -153,7 +153,7 @@ struct CloudTest {
         } else {
             let reachable = await self.report.step("reachable, host verified") {
                 () async throws -> (Connection, String) in
-                try await self.connect(set, listed: listed, secret: secret)
+                try await self.connect(set, access: access, listed: listed, secret: secret)
             }
             guard let reachable else { return false }
             connected = reachable
@@ -257,14 +257,16 @@ struct CloudTest {
 
     private func connect<S: InstanceSet>(
         _ set: S,
+        access: InstanceAccess,
         listed: S.Instance,
         secret: InstanceSecret
     ) async throws -> (Connection, String) {
         let ours: InstanceTags = [self.setTag: self.plan.instanceSetID]
-        let secretPath = (listed as? LoopbackInstance<ContinuousClock>)?.secretPath ?? InstanceSecret.path
+        let secretPath = listed.instanceSecretPath
         let verifier = InstanceSecretVerifier(expected: secret, remoteUser: listed.remoteUser, secretPath: secretPath)
 
-        if let runner = listed as? any RemoteExecutor {
+        if case .inProcess(let executor) = access {
+            let runner = executor(listed.id)
             _ = try await self.poll(every: self.plan.probeInterval, until: "the instance secret reads back") {
                 () async throws -> Bool? in
                 (try? await verifier.verify(over: runner)) != nil ? true : nil

@@ -97,6 +97,7 @@ struct CloudTestCommand: AsyncParsableCommand {
         let driver = config.containers.cloudVMs.driver
         let runs = Self.subnetRuns(driver: driver, parameters: config.containers.cloudVMs.driverParameters.raw)
         var failed = 0
+        var key: (key: NIOSSHPrivateKey?, note: String?)?
         for (index, run) in runs.enumerated() {
             if let subnet = run.subnet {
                 say("cloudtest: run \(index + 1) of \(runs.count): SubnetID[\(index)] \(subnet)")
@@ -114,17 +115,26 @@ struct CloudTestCommand: AsyncParsableCommand {
                 printToStandardError("error: Containers.CloudVMs.DriverParameters.\(error.key): \(error.message)")
                 throw ExitCode(2)
             }
+            if key == nil {
+                do throws(CloudTestConfigurationError) {
+                    key = try Self.key(plan, access: product.access)
+                } catch {
+                    printToStandardError("error: \(error.message)")
+                    throw ExitCode(2)
+                }
+            }
             var runPlan = plan
-            if instancesAreFake(product.instanceSet) && !runPlan.apiOnly {
+            runPlan.privateKey = key?.key
+            runPlan.keyNote = key?.note
+            if case .ssh(let ssh) = product.access, ssh.addressesAreFake, !runPlan.apiOnly {
                 runPlan.apiOnly = true
                 runPlan.keyNote = [
                     runPlan.keyNote, "the EC2 endpoint is on this host (a fake cloud): checking the API only",
                 ].compactMap { $0 }.joined(separator: "; ")
             }
-            // The same rule as the daemon's: only EC2 at a real endpoint may dial anything.
-            runPlan.dialPolicy =
-                Dispatcher.dialsLoopbackOnly(driver: plan.driver, parameters: context.parameters)
-                ? .loopbackOnly : .unrestricted
+            // The daemon's rule, as the driver states it: only instances that are real remote machines may be
+            // dialled at other than loopback addresses.
+            runPlan.dialPolicy = product.access.dialPolicy
             if !(await CloudTest(plan: runPlan).run(product)) {
                 failed += 1
                 if let subnet = run.subnet { say("cloudtest: failed using SubnetID[\(index)] \(subnet)") }
@@ -167,27 +177,13 @@ struct CloudTestCommand: AsyncParsableCommand {
             }
             type = cheapest
         }
-        var keyNote: String?
-        let key: NIOSSHPrivateKey?
+        var key: NIOSSHPrivateKey?
         if !config.containers.dispatchPrivateKey.isEmpty {
             do throws(RemoteExecutionError) {
                 key = try OpenSSHPrivateKey.parse(configurationValue: config.containers.dispatchPrivateKey.value)
             } catch {
                 throw CloudTestConfigurationError("Containers.DispatchPrivateKey: \(error.message)")
             }
-        } else if cloudVMs.driver == "loopback" {
-            key = NIOSSHPrivateKey(ed25519Key: Curve25519.Signing.PrivateKey())
-            keyNote = "Containers.DispatchPrivateKey is empty: using a throwaway Ed25519 key generated for this run"
-        } else if cloudVMs.driver == "simulated" {
-            key = nil
-            keyNote = "the simulated driver runs commands in memory: no SSH key is used"
-        } else if self.apiOnly || Self.isFakeEC2(driver: cloudVMs.driver, parameters: cloudVMs.driverParameters.raw) {
-            // The API steps need only a public key to authorize: a throwaway one does. (At a real EC2 it would
-            // leave one more key pair behind per run, so there the configured key is required.)
-            key = NIOSSHPrivateKey(ed25519Key: Curve25519.Signing.PrivateKey())
-            keyNote = "Containers.DispatchPrivateKey is empty: using a throwaway Ed25519 key generated for this run"
-        } else {
-            throw CloudTestConfigurationError("Containers.DispatchPrivateKey is empty: the driver needs an SSH key")
         }
         return CloudTest.Plan(
             driver: cloudVMs.driver,
@@ -204,7 +200,7 @@ struct CloudTestCommand: AsyncParsableCommand {
             probeInterval: cloudVMs.probeInterval,
             syncInterval: cloudVMs.syncInterval,
             privateKey: key,
-            keyNote: keyNote,
+            keyNote: nil,
             destroyExisting: self.destroyExisting,
             shellCommand: self.shellCommand,
             pauseBeforeDestroy: self.pauseBeforeDestroy,
@@ -214,11 +210,27 @@ struct CloudTestCommand: AsyncParsableCommand {
 }
 
 extension CloudTestCommand {
-    /// Whether the configuration selects the EC2 driver at an endpoint on this host (a fake cloud).
-    static func isFakeEC2(driver: String, parameters: JSONValue) -> Bool {
-        guard driver == "ec2", case .object(let members) = parameters, case .string(let url)? = members["Endpoint"]
-        else { return false }
-        return EC2Endpoint(url: url)?.isLoopback ?? false
+    /// The key of the run: the configured one; else, as the driver's product says, none for instances that run
+    /// commands in this process, or a throwaway key where the driver allows a key of the dispatcher's own
+    /// (loopback) or only the API is checked (`--api-only`, a fake cloud). At a real cloud a throwaway key would
+    /// leave one more key pair behind per run, so there the configured key is required.
+    static func key(
+        _ plan: CloudTest.Plan,
+        access: InstanceAccess
+    ) throws(CloudTestConfigurationError) -> (key: NIOSSHPrivateKey?, note: String?) {
+        if let configured = plan.privateKey { return (configured, nil) }
+        let throwaway = (
+            key: NIOSSHPrivateKey(ed25519Key: Curve25519.Signing.PrivateKey()),
+            note: "Containers.DispatchPrivateKey is empty: using a throwaway Ed25519 key generated for this run"
+        )
+        switch access {
+        case .inProcess:
+            return (nil, "the \(plan.driver) driver runs commands in memory: no SSH key is used")
+        case .ssh(let ssh) where ssh.allowsGeneratedKey || ssh.addressesAreFake || plan.apiOnly:
+            return throwaway
+        case .ssh:
+            throw CloudTestConfigurationError("Containers.DispatchPrivateKey is empty: the driver needs an SSH key")
+        }
     }
 }
 

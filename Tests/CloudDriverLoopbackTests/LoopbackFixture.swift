@@ -102,7 +102,7 @@ struct LoopbackTarget: ExecutorTarget {
         try await InstanceSecretVerifier(
             expected: secret,
             remoteUser: self.instance.remoteUser,
-            secretPath: self.instance.secretPath
+            secretPath: self.instance.instanceSecretPath
         ).verify(over: connection)
     }
 }

@@ -1,5 +1,6 @@
 import ArvadosAPI
 import CloudDriver
+import CloudDriverEC2
 import CloudDriverLoopback
 import CloudDriverSimulated
 import DispatchConfig
@@ -159,10 +160,37 @@ struct DialPolicyTests {
             ("ec2", .object(["Endpoint": .string("http://127.0.0.1:5000")]), true),
             ("ec2", .object(["Endpoint": .string("http://localhost:5000")]), true),
             ("ec2", .object(["Endpoint": .string("http://[::1]:5000")]), true),
+            ("ec2", .object(["Endpoint": .string("http://LOCALHOST:5000")]), true),
+            ("ec2", .object(["Endpoint": .string("http://127.0.0.1.nip.io:5000")]), true),
+            ("ec2", .object(["EndpointURL": .string("http://127.0.0.1:5000")]), true),
             ("something-else", .object([:]), true),
         ]
     )
-    func policy(driver: String, parameters: JSONValue, loopbackOnly: Bool) {
-        #expect(Dispatcher.dialPolicy(driver: driver, parameters: parameters).loopbackOnly == loopbackOnly)
+    func policy(driver: String, parameters: JSONValue, loopbackOnly: Bool) async throws {
+        // The policy is the driver's own statement, read from its product as the assembly reads it.
+        let directory = try TemporaryDirectory()
+        let unspecified = Driver(name: "something-else") { context in
+            Driver.Product(
+                instanceSet: SimulatedCloud(parameters: .init(), clock: ManualClock(), logger: context.logger)
+            )
+        }
+        var members: [String: JSONValue] = [:]
+        if case .object(let given) = parameters { members = given }
+        if driver == "ec2" {
+            members["Region"] = .string("us-east-1")
+            members["AccessKeyID"] = .string("AKIDEXAMPLE")
+            members["SecretAccessKey"] = .string("secret")
+        }
+        let product = try DriverRegistry([.ec2, .loopback, .simulated, unspecified]).makeInstanceSet(
+            driver: driver,
+            context: Driver.Context(
+                parameters: .object(members),
+                clusterID: "zzzzz",
+                logger: Logger(label: "test"),
+                dataDirectory: directory.path
+            )
+        )
+        #expect(product.access.dialPolicy.loopbackOnly == loopbackOnly)
+        await product.instanceSet.stop()
     }
 }

@@ -26,7 +26,7 @@ import WorkerPool
 /// ``InvariantChecker`` reads every record the API commits and every event of the cloud.
 struct VirtualChaos: Sendable {
     typealias Cloud = SimulatedCloud<VirtualClock, SeededRandomNumberGenerator>
-    typealias Instances = DecoratedInstanceSet<AnyInstanceSet, VirtualClock>
+    typealias Instances = DecoratedInstanceSet<QuotaWindowInstanceSet<Cloud>, VirtualClock>
 
     /// What goes wrong, and how much work there is.
     struct Options: Sendable {
@@ -296,7 +296,7 @@ struct VirtualChaos: Sendable {
             queue: ContainerQueue<VirtualClock>, pool: WorkerPool<Instances, VirtualClock>,
             scheduler: SchedulingLoop<VirtualClock>
         ) {
-            let instances = AnyInstanceSet(quotaWindowed).decorated(
+            let instances = quotaWindowed.decorated(
                 maxCloudOpsPerSecond: cloudVMs.maxCloudOpsPerSecond,
                 resourceTags: InstanceTags(),
                 clock: clock,
@@ -308,7 +308,7 @@ struct VirtualChaos: Sendable {
                 instanceSet: instances,
                 clock: clock,
                 logger: logger,
-                makeExecutor: { listing in Dispatcher.inProcessExecutor(for: listing.current) },
+                makeExecutor: { listing in cloud.executor(for: listing.id) },
                 wallClock: wallClock,
                 metricsFactory: metrics
             )

@@ -556,17 +556,26 @@ extension PoolHarness {
     }
 }
 
-@Suite("Type-erased instance sets")
-struct AnyInstanceSetTests {
-    @Test("A pool over an erased simulated cloud creates, probes in process, and reaches idle")
-    func erasedPool() async throws {
+@Suite("Instance sets opened once")
+struct OpenedInstanceSetTests {
+    @Test("A pool over a simulated cloud given as `any InstanceSet`, opened once, probes in process and reaches idle")
+    func openedPool() async throws {
         let clock = ManualClock()
         var parameters = PoolHarness.parameters()
         parameters.seed = 2
         let cloud = SimCloud(parameters: parameters, clock: clock, logger: .init(label: "test.cloud"))
         let erased: any InstanceSet = cloud
+        try await Self.run(erased, executor: { cloud.executor(for: $0) }, clock: clock)
+    }
+
+    /// Opens the existential, as the assembly does: the pool is generic over the driver's own instance set.
+    private static func run<S: InstanceSet>(
+        _ set: S,
+        executor: @escaping @Sendable (InstanceID) -> any RemoteExecutor,
+        clock: ManualClock
+    ) async throws {
         let type = Fixtures.instanceType(1)
-        var configuration = WorkerPool<AnyInstanceSet, ManualClock>.Configuration(
+        var configuration = WorkerPool<S, ManualClock>.Configuration(
             clusterID: PoolHarness.clusterID,
             instanceSetID: PoolHarness.instanceSetID,
             instanceTypes: [type]
@@ -577,10 +586,10 @@ struct AnyInstanceSetTests {
         logger.logLevel = .warning
         let pool = WorkerPool(
             configuration: configuration,
-            instanceSet: AnyInstanceSet(erased),
+            instanceSet: set,
             clock: clock,
             logger: logger,
-            makeExecutor: { ($0.current.base as? any RemoteExecutor)! },
+            makeExecutor: { executor($0.id) },
             metricsFactory: InMemoryMetricsFactory()
         )
         let task = Task { try await pool.run() }

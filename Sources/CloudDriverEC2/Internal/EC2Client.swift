@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import RemoteExecution
 
 /// Calls the EC2 Query API: a signed form POST per call, an XML document back.
 struct EC2Client: Sendable {
@@ -123,12 +124,7 @@ public struct EC2Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the endpoint is on this host (`localhost`, 127.0.0.0/8, `::1`): a fake or test cloud, whose
     /// instance addresses must never be dialled.
-    public var isLoopback: Bool {
-        let host = self.host.lowercased()
-        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
-    }
+    public var isLoopback: Bool { DialPolicy.isOnThisHost(self.host) }
 
     public var description: String { self.url }
 }
