@@ -40,7 +40,11 @@ struct ChaosTests {
                     existing = cloud
                     return cloud
                 }
-                return Driver.Product(instanceSet: cloud, run: { await cloud.run() })
+                return Driver.Product(
+                    instanceSet: cloud,
+                    access: .inProcess(executor: { id in cloud.executor(for: id) }),
+                    run: { await cloud.run() }
+                )
             }
         }
     }
