@@ -18,7 +18,6 @@ struct PassInputs: Equatable {
     var maxInstances: Int
     var createBudget: Int?
     var capacityHolds: Set<CapacityScope>
-    var quotaGroups: [String: String]
     var last503At: Timestamp?
     var currentPrices: [InstanceTypeName: Double]
     var dailySpend: DailySpend?
@@ -41,7 +40,6 @@ struct PassInputs: Equatable {
         self.maxInstances = pool.maxInstances
         self.createBudget = pool.createBudget
         self.capacityHolds = pool.capacityHolds
-        self.quotaGroups = pool.quotaGroups
         self.last503At = pool.last503At
         self.currentPrices = pool.currentPrices
         self.dailySpend = pool.dailySpend

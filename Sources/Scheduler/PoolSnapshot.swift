@@ -25,10 +25,9 @@ public struct PoolSnapshot: Sendable {
     /// Zero while creates are throttled (rate limit, `MaxConcurrentInstanceCreateOps`); the planner
     /// plans no more creates than this, so it never counts on an instance the pool would refuse.
     public var createBudget: Int?
-    /// The scopes the cloud reported out of capacity, still held.
+    /// The scopes the cloud reported out of capacity, still held. The pool expands a hold on a quota group
+    /// (instance family) to the configured types of that group, so the planner needs no family mapping.
     public var capacityHolds: Set<CapacityScope>
-    /// The quota group (instance family) of each provider type, for ``CapacityScope/quotaGroup(_:)`` holds.
-    public var quotaGroups: [String: String]
     /// When the Arvados API last answered HTTP 503, or `nil` if it never did.
     public var last503At: Timestamp?
     /// The current hourly price of the types whose price moves (spot), where the pool knows it; every other
@@ -52,7 +51,6 @@ public struct PoolSnapshot: Sendable {
         maxInstances: Int = 0,
         createBudget: Int? = nil,
         capacityHolds: Set<CapacityScope> = [],
-        quotaGroups: [String: String] = [:],
         last503At: Timestamp? = nil,
         currentPrices: [InstanceTypeName: Double] = [:],
         dailySpend: DailySpend? = nil,
@@ -66,7 +64,6 @@ public struct PoolSnapshot: Sendable {
         self.maxInstances = maxInstances
         self.createBudget = createBudget
         self.capacityHolds = capacityHolds
-        self.quotaGroups = quotaGroups
         self.last503At = last503At
         self.currentPrices = currentPrices
         self.dailySpend = dailySpend
@@ -112,9 +109,6 @@ public struct PoolSnapshot: Sendable {
         if self.capacityHolds.contains(.instanceType(providerType: type.providerType, preemptible: type.preemptible)) {
             return true
         }
-        if let group = self.quotaGroups[type.providerType], self.capacityHolds.contains(.quotaGroup(group)) {
-            return true
-        }
         return false
     }
 }
@@ -123,8 +117,6 @@ public struct PoolSnapshot: Sendable {
 public enum CapacityScope: Hashable, Sendable {
     /// Every instance type.
     case all
-    /// Every type of one instance family, as the driver groups them.
-    case quotaGroup(String)
     /// One provider type, preemptible or not.
     case instanceType(providerType: String, preemptible: Bool)
 }

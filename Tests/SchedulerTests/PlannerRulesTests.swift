@@ -253,18 +253,16 @@ struct PlannerRulesTests {
     static let type4 = instanceType(4)
 
     @Test(
-        "Capacity holds apply by provider type, quota group, or to everything",
+        "Capacity holds apply by provider type or to everything",
         arguments: [
             (CapacityScope.all, true),
             (.instanceType(providerType: "providertype4", preemptible: false), true),
             (.instanceType(providerType: "providertype4", preemptible: true), false),
             (.instanceType(providerType: "providertype5", preemptible: false), false),
-            (.quotaGroup("family-a"), true),
-            (.quotaGroup("family-b"), false),
         ]
     )
     func capacityScopes(hold: CapacityScope, atCapacity: Bool) {
-        let pool = PoolSnapshot(capacityHolds: [hold], quotaGroups: ["providertype4": "family-a"])
+        let pool = PoolSnapshot(capacityHolds: [hold])
         #expect(pool.isAtCapacity(Self.type4) == atCapacity)
     }
 

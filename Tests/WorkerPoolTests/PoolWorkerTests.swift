@@ -521,28 +521,6 @@ struct PoolWorkerTests {
         #expect(harness.metrics.timerValues(PoolMetrics.Name.timeToSSH).count == 1)
         await harness.stop()
     }
-
-    @Test("The instance view encodes Arvados's JSON fields")
-    func instanceViewJSON() throws {
-        let view = InstanceView(
-            instance: nil,
-            address: "",
-            instanceType: Self.type1,
-            lastContainerUUID: nil,
-            lastBusy: Timestamp(secondsSince1970: 0),
-            runningContainerUUIDs: [],
-            workerState: .booting,
-            idleBehavior: .run,
-            acceptsContainers: false
-        )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = String(decoding: try encoder.encode(view), as: UTF8.self)
-        #expect(
-            json
-                == #"{"address":"","arvados_instance_type":"type1","idle_behavior":"run","instance":"","last_busy":"1970-01-01T00:00:00Z","last_container_uuid":"","price":0.123,"provider_instance_type":"providertype1","running_container_uuids":[],"worker_state":"booting"}"#
-        )
-    }
 }
 
 extension PoolHarness {
