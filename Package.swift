@@ -101,11 +101,24 @@ let package = Package(
                 "RemoteExecution",
                 "SSHExecutor",
                 "WorkerPool",
+                "CloudTesting",
+                .product(name: "Logging", package: "swift-log"),
+                "ManagementAPI",
+                "CloudDriverEC2",
+            ]
+        ),
+        // `dispatch-cloud cloudtest`'s steps: one instance created, listed, reached, probed, tagged, destroyed.
+        .target(
+            name: "CloudTesting",
+            dependencies: [
+                "CloudDriver",
+                "DispatchConfig",
+                "DispatchModel",
+                "RemoteExecution",
+                "SSHExecutor",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSH", package: "swift-nio-ssh"),
-                "ManagementAPI",
-                "CloudDriverEC2",
             ]
         ),
         .executableTarget(
@@ -388,6 +401,18 @@ let package = Package(
                 "SimulatedRunner",
                 "DispatchModel",
                 "DispatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudTestingTests",
+            dependencies: [
+                "CloudDriver",
+                "CloudTesting",
+                "DispatchConfig",
+                "DispatchModel",
+                "DispatchTestSupport",
+                "SimulatedRunner",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -79,3 +79,8 @@ struct ConfigOptions: ParsableArguments {
 func printToStandardError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// Writes one line to standard output at once (unbuffered, so progress shows as it happens).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

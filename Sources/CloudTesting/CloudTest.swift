@@ -1,68 +1,95 @@
-import CloudDriver
-import DispatchModel
+public import CloudDriver
+public import DispatchModel
 import Foundation
-import NIOSSH
-import RemoteExecution
+public import NIOSSH
+public import RemoteExecution
 import SSHExecutor
 import Synchronization
 
 /// The steps of `dispatch-cloud cloudtest`, run against one instance set.
-struct CloudTest {
+///
+/// Creates one instance and takes it through its life — listed with its tags, reachable over the executor
+/// with its host verified, boot probe, new tags, destroy, gone — writing each step to its ``Console`` with ✔
+/// or ✘ and its duration as it ends. ``run(_:)`` returns whether every step passed, after destroying what it
+/// created when one did not.
+public struct CloudTest: Sendable {
     /// What to create and how long to wait, from the configuration and the options.
-    struct Plan: Sendable {
-        var driver: String
-        var instanceType: InstanceType
-        var imageID: ImageID
-        var instanceSetID: String
-        var tagKeyPrefix: String
-        var resourceTags: [String: String]
-        var instanceInitCommand: String
-        var deployPublicKey: Bool
-        var bootProbeCommand: String
-        var sshPort: Int
-        var timeoutBooting: Duration
-        var probeInterval: Duration
-        var syncInterval: Duration
+    public struct Plan: Sendable {
+        /// `CloudVMs.Driver`: the driver's name, as the run reports it.
+        public var driver: String
+        /// The type of the test instance (`--instance-type`, else the cheapest configured).
+        public var instanceType: InstanceType
+        /// The image of the test instance (`--image-id`, else `CloudVMs.ImageID`).
+        public var imageID: ImageID
+        /// The `InstanceSetID` tag of the test instance (`--instance-set-id`).
+        public var instanceSetID: String
+        /// `CloudVMs.TagKeyPrefix`.
+        public var tagKeyPrefix: String
+        /// `CloudVMs.ResourceTags`, added to the instance's own tags.
+        public var resourceTags: [String: String]
+        /// `CloudVMs.InstanceInitCommand`, run after the instance secret is written.
+        public var instanceInitCommand: String
+        /// `CloudVMs.DeployPublicKey`: whether the key's public half goes to the create call.
+        public var deployPublicKey: Bool
+        /// `CloudVMs.BootProbeCommand` (`true` when empty).
+        public var bootProbeCommand: String
+        /// `CloudVMs.SSHPort`: the port dialled when an address has none.
+        public var sshPort: Int
+        /// `CloudVMs.TimeoutBooting`: how long any step that waits for the instance may wait.
+        public var timeoutBooting: Duration
+        /// `CloudVMs.ProbeInterval`: the pause between boot probes.
+        public var probeInterval: Duration
+        /// `CloudVMs.SyncInterval`: the pause between lists while waiting for the instance to be gone.
+        public var syncInterval: Duration
         /// The dispatcher's key; `nil` when the driver's instances run commands in memory.
-        var privateKey: NIOSSHPrivateKey?
+        public var privateKey: NIOSSHPrivateKey?
         /// Said once before the steps, such as where the key came from.
-        var keyNote: String?
-        var destroyExisting: Bool
+        public var keyNote: String?
+        /// `--destroy-existing`: destroy instances left with the test's instance set ID instead of failing.
+        public var destroyExisting: Bool
         /// `-command`: a shell command to run on the booted instance, its output shown.
-        var shellCommand: String?
+        public var shellCommand: String?
         /// `-pause-before-destroy`: wait for Enter on standard input before destroying the instance.
-        var pauseBeforeDestroy = false
+        public var pauseBeforeDestroy = false
         /// Check the API only: skip connecting to the instance and the boot probe.
-        var apiOnly = false
+        public var apiOnly = false
         /// Which addresses SSH may dial.
-        var dialPolicy = DialPolicy.loopbackOnly
+        public var dialPolicy = DialPolicy.loopbackOnly
     }
 
-    let plan: Plan
-    private let report = StepReport()
+    public let plan: Plan
+    private let console: Console
+    private let report: StepReport
     private let clock = ContinuousClock()
 
-    init(plan: Plan) {
+    /// A run of `plan` that writes its lines to `console`.
+    public init(plan: Plan, console: Console = .standard) {
         self.plan = plan
+        self.console = console
+        self.report = StepReport(console: console)
     }
 
+    private func say(_ line: String) { self.console.say(line) }
+
     /// Runs every step against the driver's instance set and stops the set; returns whether all passed.
-    func run(_ product: Driver.Product) async -> Bool {
-        say(
+    public func run(_ product: Driver.Product) async -> Bool {
+        self.say(
             "cloudtest: driver \(self.plan.driver), instance type \(self.plan.instanceType.name) "
                 + "(\(self.plan.instanceType.providerType)), image \(self.plan.imageID), "
                 + "instance set ID \(self.plan.instanceSetID)"
         )
-        if let note = self.plan.keyNote { say("note: \(note)") }
+        if let note = self.plan.keyNote { self.say("note: \(note)") }
         let background = product.run.map { run in Task { try? await run() } }
         let passed = await self.run(on: product.instanceSet, access: product.access)
         await product.instanceSet.stop()
         background?.cancel()
         let total = self.report.elapsed
         if passed {
-            say("cloudtest: PASS — all \(self.report.passed) steps passed in \(StepReport.format(total))")
+            self.say("cloudtest: PASS — all \(self.report.passed) steps passed in \(StepReport.format(total))")
         } else {
-            say("cloudtest: FAIL — \(self.report.failed) of \(self.report.passed + self.report.failed) steps failed")
+            self.say(
+                "cloudtest: FAIL — \(self.report.failed) of \(self.report.passed + self.report.failed) steps failed"
+            )
         }
         return passed
     }
@@ -146,10 +173,10 @@ struct CloudTest {
 
         let connected: Connection
         if self.plan.apiOnly {
-            say(
+            self.say(
                 "note: API only: not connecting to \(listed.id) (\(listed.address.isEmpty ? "no address" : listed.address))"
             )
-            connected = Connection(runner: NoCommandRunner(), closer: {})
+            connected = Connection(runner: APIOnlyExecutor(), closer: {})
         } else {
             let reachable = await self.report.step("reachable, host verified") {
                 () async throws -> (Connection, String) in
@@ -187,10 +214,7 @@ struct CloudTest {
         let commanded = await self.runShellCommand(connected)
         await connected.close()
         guard commanded else { return false }
-        if self.plan.pauseBeforeDestroy {
-            FileHandle.standardError.write(Data("Press Enter to continue: ".utf8))
-            _ = readLine(strippingNewline: true)
-        }
+        if self.plan.pauseBeforeDestroy { self.console.waitForEnter() }
         let destroyed: Bool = await self.report.step("destroy instance") { () async throws -> String in
             try await listed.destroy()
             return "\(created.id)"
@@ -212,15 +236,15 @@ struct CloudTest {
     private func runShellCommand(_ connected: Connection) async -> Bool {
         guard let command = self.plan.shellCommand else { return true }
         if self.plan.apiOnly {
-            say("note: API only: -command \(ShellQuote.quote(command)) not run")
+            self.say("note: API only: -command \(ShellQuote.quote(command)) not run")
             return true
         }
         return await self.report.step("run -command") { () async throws -> String in
             let result = try await connected.runner.execute(command)
-            say("-command \(ShellQuote.quote(command)) stdout:")
-            say(String(decoding: result.stdout, as: UTF8.self))
-            say("-command stderr:")
-            say(String(decoding: result.stderr, as: UTF8.self))
+            self.say("-command \(ShellQuote.quote(command)) stdout:")
+            self.say(String(decoding: result.stdout, as: UTF8.self))
+            self.say("-command stderr:")
+            self.say(String(decoding: result.stderr, as: UTF8.self))
             guard result.succeeded else {
                 throw CloudTestFailure(
                     "exited with \(result.exitStatus.map { "status \($0)" } ?? "signal \(result.exitSignal ?? "?")")"
@@ -361,8 +385,8 @@ struct CloudTestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The runner of an API-only run, which never connects: any command fails.
-struct NoCommandRunner: RemoteExecutor {
+/// The executor of an API-only run, which never connects to the instance: every command fails.
+struct APIOnlyExecutor: RemoteExecutor {
     func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         throw CloudTestFailure("API only: not connecting to the instance")
     }
@@ -392,64 +416,4 @@ final class HostVerificationLog: Sendable {
 
     func record(_ summary: String) { self.storage.withLock { $0 = summary } }
     var summary: String? { self.storage.withLock { $0 } }
-}
-
-/// Prints each step as it ends, with ✔ or ✘ and its duration, and counts them.
-final class StepReport: Sendable {
-    private let counts = Mutex((passed: 0, failed: 0))
-    private let started = ContinuousClock.now
-
-    var passed: Int { self.counts.withLock { $0.passed } }
-    var failed: Int { self.counts.withLock { $0.failed } }
-    var elapsed: Duration { ContinuousClock.now - self.started }
-
-    /// Runs a step that yields a value and a detail line; returns the value, or `nil` if it failed.
-    func step<T>(_ name: String, _ body: () async throws -> (T, String)) async -> T? {
-        let start = ContinuousClock.now
-        do {
-            let (value, detail) = try await body()
-            self.finish(name, passed: true, since: start, detail: detail)
-            return value
-        } catch {
-            self.finish(name, passed: false, since: start, detail: "\(error)")
-            return nil
-        }
-    }
-
-    /// Runs a step that yields only a detail line; returns whether it passed.
-    @discardableResult
-    func step(_ name: String, _ body: () async throws -> String) async -> Bool {
-        await self.step(name) { () async throws -> (Bool, String) in (true, try await body()) } ?? false
-    }
-
-    private func finish(_ name: String, passed: Bool, since start: ContinuousClock.Instant, detail: String) {
-        self.counts.withLock { counts in
-            if passed {
-                counts.passed += 1
-            } else {
-                counts.failed += 1
-            }
-        }
-        let mark = passed ? "✔" : "✘"
-        let padded = name.padding(toLength: 30, withPad: " ", startingAt: 0)
-        say("\(mark) \(padded) \(Self.format(ContinuousClock.now - start).leftPadded(to: 9))  \(detail)")
-    }
-
-    /// `1.234s`.
-    static func format(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        let fraction = String(milliseconds % 1000)
-        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        self.count >= width ? self : String(repeating: " ", count: width - self.count) + self
-    }
-}
-
-/// Writes one line to standard output at once (unbuffered, so steps show as they end).
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
