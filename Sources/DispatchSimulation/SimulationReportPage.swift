@@ -1,6 +1,6 @@
 /// The HTML report of a simulation (`--report DIR`): one self-contained page, plots as inline SVG, no script
 /// from anywhere else, no build step.
-public enum SimulationReportPage {
+public enum SimulationReportPage: Sendable {
     static let palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7"]
 
     public static func html(_ a: SimulationResult, _ b: SimulationResult?, workload: String) -> String {

@@ -1,5 +1,5 @@
 /// The terminal summary of a simulation, and of two compared.
-public enum SimulationSummary {
+public enum SimulationSummary: Sendable {
     /// `2h 05m`, `3m 10s`, `42s`.
     public static func duration(_ duration: Duration) -> String {
         Self.duration(seconds: Double(duration.components.seconds))
