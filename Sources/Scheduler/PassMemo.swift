@@ -4,13 +4,21 @@ import DispatchModel
 /// instances and runners (not the arrays), every other field of the two snapshots, the planner's state, and the
 /// one thing `now` decides (whether the API has been quiet long enough since its last 503).
 ///
+/// The queue's update time enters the plan only through the runners that exited before it (a Running
+/// container whose runner exited before the queue's last update is cancelled), so that count stands for it:
+/// a poll that changes no entry leaves the plan as it was, instead of planning every container again after
+/// every `PollInterval`.
+///
 /// ``SchedulingPlanner/plan(queue:pool:now:)`` is a pure function of these and `now`, and `now` enters it only
 /// through that flag and the wait-time gauge; so when two passes have equal inputs the second plan is the
 /// first with its gauge brought up to date (``Plan/reused(at:)``). The loop's 1 s wake-ups at a large, quiet
 /// cluster then cost two version reads instead of a pass over every container and instance.
 struct PassInputs: Equatable {
     var queueVersion: UInt64
-    var queueUpdatedAt: Timestamp?
+    /// Whether the queue has been read at least once.
+    var queueKnown: Bool
+    /// How many of the pool's runners exited before the queue's last update.
+    var runnersExitedBeforeUpdate: Int
     var poolVersion: UInt64
     var atQuota: Bool
     var quotaHeld: Bool?
@@ -32,7 +40,15 @@ struct PassInputs: Equatable {
             !planner.configuration.spotFallback.isEnabled
         else { return nil }
         self.queueVersion = queueVersion
-        self.queueUpdatedAt = queue.updatedAt
+        self.queueKnown = queue.updatedAt != nil
+        if let updated = queue.updatedAt {
+            self.runnersExitedBeforeUpdate = pool.runners.values.reduce(0) { count, runner in
+                guard let exited = runner.exitedAt, updated > exited else { return count }
+                return count + 1
+            }
+        } else {
+            self.runnersExitedBeforeUpdate = 0
+        }
         self.poolVersion = poolVersion
         self.atQuota = pool.atQuota
         self.quotaHeld = pool.quotaHeld

@@ -140,6 +140,60 @@ struct PlanReuseTests {
         #expect(PassInputs(queue: unversioned, pool: snapshot, planner: planner, now: testNow) == nil)
     }
 
+    @Test("A poll that changes no entry keeps the plan, unless a runner exited before it")
+    func pollWithoutChange() throws {
+        let planner = SchedulingPlanner(configuration: .init())
+        var pool = StubPool(quota: 100)
+        pool.workers = [.init(id: "i-1", type: instanceType(1), state: .idle)]
+        var snapshot = pool.snapshot
+        snapshot.version = 1
+        let entries = Self.entries()
+        func inputs(updatedAt: Timestamp?, _ pool: PoolSnapshot) throws -> PassInputs {
+            let queue = QueueSnapshot(entries: entries, updatedAt: updatedAt, version: 1)
+            return try #require(PassInputs(queue: queue, pool: pool, planner: planner, now: testNow))
+        }
+        // No runner has exited: the time of the queue's update cannot change the plan, only whether it came.
+        #expect(try inputs(updatedAt: later(10), snapshot) == inputs(updatedAt: later(20), snapshot))
+        #expect(try inputs(updatedAt: nil, snapshot) != inputs(updatedAt: later(10), snapshot))
+        // A runner that exited at 15 s: a Running container whose runner exited before the queue's last update is
+        // cancelled, so an update after the exit is a change and one before it is not.
+        var exited = snapshot
+        exited.runners = [containerUUID(1): .init(exitedAt: later(15))]
+        #expect(try inputs(updatedAt: later(10), exited) == inputs(updatedAt: later(12), exited))
+        #expect(try inputs(updatedAt: later(12), exited) != inputs(updatedAt: later(20), exited))
+    }
+
+    @Test(
+        "The spacing after a pass grows with the containers and instances planned over, within its bounds",
+        arguments: [(0, 0), (1000, 0), (1001, 100_100), (2000, 200_000), (10_000, 1_000_000), (250_000, 1_000_000)]
+    )
+    func passSpacing(items: Int, microseconds: Int64) {
+        let configuration = SchedulingLoop<ManualClock>.Configuration()
+        #expect(configuration.passSpacing(items: items) == .microseconds(microseconds))
+    }
+
+    @Test("A pass over a large queue that planned afresh asks for spacing; a reused plan or a small queue does not")
+    func passSpacingFromPass() async {
+        let many = StubQueue(
+            (1...1500).map { container($0, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30) },
+            chooser: .suite()
+        ).snapshot.entries
+        for (entries, expected) in [(many, Duration.microseconds(150_100)), (Self.entries(), .zero)] {
+            let queue = VersionedQueue(entries)
+            let loop = SchedulingLoop(
+                queue: queue,
+                pool: QuietPool(),
+                clock: ManualClock(),
+                wallClock: { testNow },
+                logger: LogLines().logger()
+            )
+            #expect(await loop.pass() == expected, "\(entries.count) entries")
+            #expect(await loop.pass() == .zero, "a reused plan needs no spacing")
+            queue.change { $0[0].container.priority = 2 }
+            #expect(await loop.pass() == expected, "a change plans afresh")
+        }
+    }
+
     @Test("A reused plan reports the wait of its oldest container at the time it is reused")
     func reusedWaitGauge() {
         var plan = Plan()
