@@ -512,6 +512,21 @@ extension ContainerStore {
                 try statement.execute(arguments: [stored.documentText, row["uuid"] as String?])
             }
         }
+        migrator.registerMigration("v4: walk the Queued lists in their own orders") { db in
+            // Clients list `state = Queued ORDER BY priority DESC, created_at` (then the uuid tie-breaker every list
+            // order ends with), the dispatcher `state = Queued AND priority > 0 ORDER BY priority DESC, uuid`. On
+            // (state, priority) both read every match of the top priority to sort it by the rest of the order (90,000
+            // Queued containers of one priority: one list walked all 90,000); an index holding each whole order is a
+            // covering walk that stops at the page's end. The order of the results is unchanged: each is total.
+            try db.execute(
+                sql: """
+                    CREATE INDEX containers_state_priority_created_at
+                        ON containers (state, priority DESC, created_at, uuid);
+                    CREATE INDEX containers_state_priority_uuid ON containers (state, priority DESC, uuid);
+                    DROP INDEX containers_state_priority;
+                    """
+            )
+        }
         return migrator
     }
 

@@ -1,20 +1,21 @@
 import DispatchModel
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ContainerAPIServer
 
-/// The dispatcher's list calls must stay index walks at 100,000 containers; these tests read SQLite's plans.
+/// The dispatcher's and clients' list calls must stay index walks at 100,000 containers; these tests read SQLite's
+/// plans.
 @Suite("Container list query plans")
 struct ListQueryPlanTests {
     static let lockHolder = Caller.systemRoot(cluster: "zzzzz").tokenUUID
 
-    /// A dispatcher list call, the index its plan must use, and whether SQLite may sort the tail of the order.
+    /// A list call of the dispatcher or a client, and the index its plan must walk in the call's order.
     struct Case: Sendable, CustomTestStringConvertible {
         var name: String
         var parameters: [String: JSONValue]
         var index: String
-        var sortsOrderTail: Bool
         var testDescription: String { self.name }
     }
 
@@ -26,8 +27,7 @@ struct ListQueryPlanTests {
                 "order": .array([.string("uuid")]),
                 "limit": .int(1000),
             ],
-            index: "containers_locked_by_uuid_uuid",
-            sortsOrderTail: false
+            index: "containers_locked_by_uuid_uuid"
         ),
         Case(
             name: "locked by a token, next page after a UUID",
@@ -39,8 +39,7 @@ struct ListQueryPlanTests {
                 "order": .array([.string("uuid")]),
                 "limit": .int(1000),
             ],
-            index: "containers_locked_by_uuid_uuid",
-            sortsOrderTail: false
+            index: "containers_locked_by_uuid_uuid"
         ),
         Case(
             name: "Queued with priority above 0, highest first",
@@ -52,13 +51,23 @@ struct ListQueryPlanTests {
                 "order": .array([.string("priority desc"), .string("uuid")]),
                 "limit": .int(1000),
             ],
-            index: "containers_state_priority",
-            // Containers of equal priority are put in UUID order as the index yields them, which stops at the limit.
-            sortsOrderTail: true
+            index: "containers_state_priority_uuid"
+        ),
+        Case(
+            name: "a client's Queued list, highest priority first, then oldest",
+            parameters: [
+                "filters": .array([.array([.string("state"), .string("="), .string("Queued")])]),
+                "order": .array([.string("priority desc"), .string("created_at")]),
+                "limit": .int(100),
+            ],
+            index: "containers_state_priority_created_at"
         ),
     ]
 
-    @Test("The dispatcher's list calls walk an index instead of sorting every match", arguments: Self.cases)
+    @Test(
+        "The dispatcher's and clients' list calls walk an index in their order, sorting nothing",
+        arguments: Self.cases
+    )
     func dispatcherListsUseIndexes(_ testCase: Case) async throws {
         let directory = LiveServer.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -86,10 +95,77 @@ struct ListQueryPlanTests {
             "\(plan)"
         )
         #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(plan)")
-        if testCase.sortsOrderTail {
-            #expect(!plan.contains("USE TEMP B-TREE FOR ORDER BY"), "\(plan)")
-        } else {
-            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+        // No sort, not even of the matches of one priority by the rest of the order: the walk stops at the limit.
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
+
+    @Test(
+        "The Queued lists come in their whole order, ties in priority and creation time by UUID, page after page",
+        arguments: [
+            (["priority desc", "created_at"], false),
+            (["priority desc", "uuid"], true),
+        ]
+    )
+    func queuedListsKeepTheirOrder(order: [String], priorityAboveZero: Bool) async throws {
+        let directory = LiveServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Creation times repeat: each batch shares one, and the clock stands still between some batches.
+        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+        let store = try ContainerStore(dataDirectory: directory, clusterID: "zzzzz", now: { clock.withLock { $0 } })
+        let root = Caller.systemRoot(cluster: "zzzzz")
+        var created: [Container] = []
+        for batch in 0..<6 {
+            let attributes = (0..<5).map { index -> [String: JSONValue] in
+                [
+                    "command": .array([.string("true")]),
+                    "container_image": .string("arvados/jobs"),
+                    "output_path": .string("/out"),
+                    "priority": .int(Int64((batch + index) % 4)),
+                    "runtime_constraints": .object(["vcpus": .int(1), "ram": .int(1 << 30)]),
+                ]
+            }
+            created += try await store.createContainers(attributes: attributes, by: root)
+            if batch % 2 == 1 {
+                clock.withLock { $0 += 1 }
+            }
         }
+        var locked: Set<ContainerUUID> = []
+        for container in created where container.priority > 0 && locked.count < 4 {
+            _ = try await store.lockContainer(container.uuid.rawValue, by: root)
+            locked.insert(container.uuid)
+        }
+        let expected = created.filter { container in
+            !locked.contains(container.uuid) && (!priorityAboveZero || container.priority > 0)
+        }.sorted { a, b in
+            if a.priority != b.priority { return a.priority > b.priority }
+            if order.contains("created_at"), let first = a.createdAt, let second = b.createdAt, first != second {
+                return first < second
+            }
+            return a.uuid.rawValue < b.uuid.rawValue
+        }.map(\.uuid)
+
+        var filters: [JSONValue] = [.array([.string("state"), .string("="), .string("Queued")])]
+        if priorityAboveZero {
+            filters.append(.array([.string("priority"), .string(">"), .int(0)]))
+        }
+        var listed: [ContainerUUID] = []
+        while true {
+            let query = try ListQuery(
+                parameters: [
+                    "filters": .array(filters), "order": .array(order.map { .string($0) }), "limit": .int(4),
+                    "offset": .int(Int64(listed.count)),
+                ],
+                schema: .containers,
+                maxLimit: 1000
+            )
+            let page = try JSONDecoder().decode(
+                [Container].self,
+                from: Data(try await store.listContainers(query, as: root).items)
+            )
+            guard !page.isEmpty else { break }
+            listed += page.map(\.uuid)
+        }
+        #expect(expected.count > 10)
+        #expect(listed == expected)
     }
 }
