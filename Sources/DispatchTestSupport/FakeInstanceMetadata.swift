@@ -17,10 +17,27 @@ public final class FakeInstanceMetadata: Service, Sendable {
         public var unauthorized = 0
     }
 
+    private struct Waiter {
+        var condition: @Sendable (Counts) -> Bool
+        var continuation: CheckedContinuation<Counts, Never>
+    }
+
     private struct State {
         var token = "fake-imds-token-1"
         var notice: String?
-        var counts = Counts()
+        var counts = Counts() {
+            didSet { self.resumeWaiters() }
+        }
+        var waiters: [Int: Waiter] = [:]
+        var lastWaiter = 0
+
+        /// Resumes, with the counts, every waiter whose condition they now meet.
+        mutating func resumeWaiters() {
+            for (id, waiter) in self.waiters where waiter.condition(self.counts) {
+                self.waiters[id] = nil
+                waiter.continuation.resume(returning: self.counts)
+            }
+        }
     }
 
     private let state = Mutex(State())
@@ -40,6 +57,31 @@ public final class FakeInstanceMetadata: Service, Sendable {
     }
 
     public var counts: Counts { self.state.withLock { $0.counts } }
+
+    /// Waits until the counts meet `condition` (checked now and after every answer) and returns them: however
+    /// long the runner under test takes on a loaded machine, with no window of wall-clock time to miss. The
+    /// caller's task being cancelled (a test's time limit) ends the wait with the counts as they are.
+    public func counts(where condition: @escaping @Sendable (Counts) -> Bool) async -> Counts {
+        let id = self.state.withLock { state in
+            state.lastWaiter += 1
+            return state.lastWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                self.state.withLock { state in
+                    guard !Task.isCancelled, !condition(state.counts) else {
+                        continuation.resume(returning: state.counts)
+                        return
+                    }
+                    state.waiters[id] = Waiter(condition: condition, continuation: continuation)
+                }
+            }
+        } onCancel: {
+            self.state.withLock { state in
+                state.waiters.removeValue(forKey: id)?.continuation.resume(returning: state.counts)
+            }
+        }
+    }
 
     /// The port the service listens on, once it does.
     public func listeningPort() async -> Int {

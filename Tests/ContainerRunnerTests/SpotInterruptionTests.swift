@@ -9,8 +9,13 @@ import Testing
 /// notice, as `crunch-run` does; 169.254.169.254 is never dialled in a test.
 @Suite("Spot interruption notices")
 struct SpotInterruptionTests {
+    // Every wait below is for an event (an answer of the fake metadata service, a committed change of the container),
+    // not a window of wall-clock time: in the whole suite this test took 84-106 s, 57 s of it before the fake
+    // service even listened, so its former 20-second `eventually` windows could close before the runner's first
+    // checks. The time limit bounds a real hang.
     @Test(
-        "A notice becomes crunch-run's runtime_status warning and a log line; IMDSv2 token first, renewed after a 401"
+        "A notice becomes crunch-run's runtime_status warning and a log line; IMDSv2 token first, renewed after a 401",
+        .timeLimit(.minutes(5))
     )
     func noticeThroughSupervisor() async throws {
         let imds = FakeInstanceMetadata()
@@ -25,6 +30,7 @@ struct SpotInterruptionTests {
                 command: ["sh", "-c", "while [ ! -e \(go) ]; do sleep 0.02; done"]
             )
             let locked = try await api.rootClient.lockContainer(created.uuid)
+            let changes = api.changes()
             let supervisor = ContainerSupervisor(
                 uuid: locked.uuid,
                 client: api.rootClient,
@@ -40,31 +46,32 @@ struct SpotInterruptionTests {
             )
             let run = Task { await supervisor.run() }
             // Checks go on with no notice (404), with a token obtained first.
-            let checking = await eventually { imds.counts.checks >= 3 ? true : nil }
-            #expect(checking == true)
-            #expect(imds.counts.tokens == 1)
+            let checking = await imds.counts { $0.checks >= 3 }
+            #expect(checking.checks >= 3)
+            #expect(checking.tokens == 1)
             // A rotated token gets a 401: the next round fetches a new one.
             imds.rotateToken()
-            let renewed = await eventually { imds.counts.tokens >= 2 ? true : nil }
-            #expect(renewed == true)
-            #expect(imds.counts.unauthorized >= 1)
+            let renewed = await imds.counts { $0.tokens >= 2 }
+            #expect(renewed.tokens >= 2)
+            #expect(renewed.unauthorized >= 1)
             #expect(try await api.rootClient.container(locked.uuid).runtimeStatus["warning"] == nil)
 
             imds.schedule(action: "terminate", time: "2026-12-03T13:40:00Z")
             let text = "Cloud provider scheduled instance terminate at 2026-12-03T13:40:00Z"
-            let warned = try await eventually { () async throws -> Container? in
-                let container = try await api.rootClient.container(locked.uuid)
-                return container.runtimeStatus["warning"] != nil ? container : nil
+            var committed: Container?
+            for await batch in changes {
+                committed = batch.last { $0.uuid == locked.uuid && $0.runtimeStatus["warning"] != nil }
+                if committed != nil { break }
             }
-            let status = try #require(warned).runtimeStatus
+            #expect(committed != nil)
+            let status = try await api.rootClient.container(locked.uuid).runtimeStatus
             #expect(status["warning"] == .string("preemption notice"))
             #expect(status["warningDetail"] == .string(text))
             #expect(status["preemptionNotice"] == .string(text))
-            let log = try await eventually { () async throws -> String? in
-                let log = try await RunnerProcessTests.logText(api, locked.uuid, "crunch-run")
-                return log.contains(text) ? log : nil
-            }
-            #expect(log?.contains("Checking for spot instance interruptions every") == true)
+            // The runner writes the notice's log line (and the lines noted before it) before the warning.
+            let log = try await RunnerProcessTests.logText(api, locked.uuid, "crunch-run")
+            #expect(log.contains(text))
+            #expect(log.contains("Checking for spot instance interruptions every"))
             // The container carries on until it ends by itself.
             #expect(FileManager.default.createFile(atPath: go, contents: Data()))
             #expect(await run.value == 0)
