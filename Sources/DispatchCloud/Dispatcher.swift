@@ -452,8 +452,26 @@ public final class Dispatcher: Sendable {
 
     /// `DeployRunnerBinary`; its default (`/proc/self/exe`, as in Arvados where one binary is both) names the
     /// `dispatch-runner` installed next to `dispatch-cloud` instead.
+    ///
+    /// A binary that cannot be read is a configuration error: the pool creates no instance without it, so
+    /// every container would wait Queued with nothing in the log.
     static func runnerBinary(_ configured: String, searchDirectory: String?) throws(DispatcherError) -> String {
-        guard configured == "/proc/self/exe" else { return configured }
+        guard configured == "/proc/self/exe" else {
+            var isDirectory: ObjCBool = false
+            guard
+                configured.isEmpty
+                    || (FileManager.default.fileExists(atPath: configured, isDirectory: &isDirectory)
+                        && !isDirectory.boolValue && FileManager.default.isReadableFile(atPath: configured))
+            else {
+                throw DispatcherError(
+                    .configuration,
+                    "Containers.CloudVMs.DeployRunnerBinary is \(configured), which is not a readable file: "
+                        + "no instance can be created without the runner to deploy; install dispatch-runner there, "
+                        + "or leave DeployRunnerBinary out to use the one next to dispatch-cloud"
+                )
+            }
+            return configured
+        }
         let directory =
             searchDirectory
             ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path

@@ -69,6 +69,32 @@ struct SimulatedServeTests {
     }
 
     @Test(
+        "serve refuses to start when DeployRunnerBinary is no readable file, instead of leaving every container Queued",
+        .timeLimit(.minutes(2))
+    )
+    func unreadableRunnerBinary() async throws {
+        let directory = try TemporaryDirectory(prefix: "serve-simulated-no-runner")
+        defer { directory.remove() }
+        var (cluster, _) = try Self.setUp(directory, driverParameters: "{}", maxInstances: 2)
+        // A missing file and a directory: before, serve started, took containers and never created an instance.
+        for binary in [directory.file("no-such-dispatch-runner"), directory.path] {
+            cluster.deployRunnerBinary = binary
+            let configPath = try directory.write(cluster.yaml, to: "config.yml")
+            let output = try await ProcessRunner.run(
+                ProcessRunner.product("dispatch-cloud"),
+                ["serve", "--config", configPath]
+            )
+            #expect(output.status == 2, "\(output.stderr)")
+            #expect(
+                output.stderr.contains(
+                    "Containers.CloudVMs.DeployRunnerBinary is \(binary), which is not a readable file"
+                ),
+                "\(output.stderr)"
+            )
+        }
+    }
+
+    @Test(
         "300 containers on the simulated cloud each complete exactly once through serve, and idle instances go",
         .timeLimit(.minutes(5))
     )
