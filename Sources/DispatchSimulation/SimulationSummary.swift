@@ -85,8 +85,10 @@ public enum SimulationSummary: Sendable {
 
     /// Two runs side by side, with the differences.
     public static func comparison(_ a: SimulationResult, _ b: SimulationResult) -> String {
+        // Columns as wide as the runs' names (a `--compare-set` run's name lists the keys it changed).
+        let width = max(14, a.configuration.count, b.configuration.count)
         func row(_ label: String, _ left: String, _ right: String, _ change: String) -> String {
-            "  \(Self.padded(label, 14)) \(Self.leftPadded(left, 14)) \(Self.leftPadded(right, 14))  \(change)"
+            "  \(Self.padded(label, 14)) \(Self.leftPadded(left, width)) \(Self.leftPadded(right, width))  \(change)"
         }
         func percent(_ from: Double, _ to: Double) -> String {
             guard from != 0 else { return to == 0 ? "=" : "new" }

@@ -9,7 +9,7 @@ import Glibc
 /// client sends: a head that promises a body it never sends, a body streamed after the answer came.
 ///
 /// Each exchange runs on a Dispatch thread, never on the cooperative pool the server's handlers need.
-public enum RawHTTP {
+public enum RawHTTP: Sendable {
     public struct Response: Sendable {
         public var status: Int
         public var body: [UInt8]

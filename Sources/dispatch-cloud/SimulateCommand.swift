@@ -20,8 +20,9 @@ struct SimulateCommand: AsyncParsableCommand {
             defaults) with the container API in memory, on a virtual clock: simulated days take seconds. Each \
             container runs for the run time and ends with the exit code its workload entry gives. Prints a \
             summary (or --json), writes an HTML report with --report, and runs a second configuration on the \
-            same workload and seed with --compare. The same configuration, workload and --seed give the same \
-            output, byte for byte. Workload formats and the model's limits: docs/simulation.md.
+            same workload and seed with --compare FILE, or the same file with some keys changed with \
+            --compare-set KEY=VALUE (--set changes both runs). The same configuration, workload and --seed give \
+            the same output, byte for byte. Workload formats and the model's limits: docs/simulation.md.
             """
     )
 
@@ -52,6 +53,16 @@ struct SimulateCommand: AsyncParsableCommand {
     )
     var compare: String?
 
+    @Option(
+        name: .customLong("compare-set"),
+        help: ArgumentHelp(
+            "Override one key in the second run only (repeatable); without --compare, the second run is --config "
+                + "with these keys changed, e.g. --compare-set Containers.CloudVMs.MaxInstances=256.",
+            valueName: "key=value"
+        )
+    )
+    var compareOverrides: [String] = []
+
     @Option(help: ArgumentHelp("Write report.html (and result.json) into this directory.", valueName: "dir"))
     var report: String?
 
@@ -61,11 +72,26 @@ struct SimulateCommand: AsyncParsableCommand {
     @Flag(help: "No progress on standard error.")
     var quiet = false
 
+    /// A run's name in the summary: its file's name, and the keys `--compare-set` changed in it (last path
+    /// component and value), as `simulation.yml [MaxInstances=256]`.
+    static func runName(file: String, changes: [String]) -> String {
+        let name = URL(fileURLWithPath: file).lastPathComponent
+        guard !changes.isEmpty else { return name }
+        let keys = changes.map { change in
+            let parts = change.split(separator: "=", maxSplits: 1)
+            let key = parts.first.map { $0.split(separator: ".").last.map(String.init) ?? String($0) } ?? change
+            return parts.count == 2 ? "\(key)=\(parts[1])" : key
+        }
+        return "\(name) [\(keys.joined(separator: ", "))]"
+    }
+
     func run() async throws {
         Self.reexecWithDeterministicHashing()
         let overrides: [ConfigOverride]
+        let compareOverrides: [ConfigOverride]
         do {
             overrides = try self.overrides.map(ConfigOverride.init(parsing:))
+            compareOverrides = try self.compareOverrides.map(ConfigOverride.init(parsing:))
         } catch {
             throw usageFailure(error.message)
         }
@@ -74,13 +100,16 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         let primary = try ConfigOptions.load(source, checkingTransportSecurity: false, overrides: overrides).config
         var secondary: ClusterConfig?
-        if let compare = self.compare {
+        var secondName = ""
+        if self.compare != nil || !compareOverrides.isEmpty {
+            let secondSource = self.compare.map { ConfigSource(path: $0, origin: .option) } ?? source
             secondary =
                 try ConfigOptions.load(
-                    ConfigSource(path: compare, origin: .option),
+                    secondSource,
                     checkingTransportSecurity: false,
-                    overrides: overrides
+                    overrides: overrides + compareOverrides
                 ).config
+            secondName = Self.runName(file: secondSource.path, changes: self.compareOverrides)
         }
         let workload: Workload
         do {
@@ -94,8 +123,8 @@ struct SimulateCommand: AsyncParsableCommand {
         let name = URL(fileURLWithPath: source.path).lastPathComponent
         let first = try await self.simulate(primary, name: name, workload)
         var second: SimulationResult?
-        if let secondary, let compare = self.compare {
-            second = try await self.simulate(secondary, name: URL(fileURLWithPath: compare).lastPathComponent, workload)
+        if let secondary {
+            second = try await self.simulate(secondary, name: secondName, workload)
         }
         let took = ContinuousClock.now - started
 

@@ -68,6 +68,23 @@ struct SimulateCommandTests {
         let result = try #require(try JSONSerialization.jsonObject(with: Data(set.stdout.utf8)) as? [String: Any])
         #expect(result["peakInstances"] as? Int == 2)
 
+        // --compare-set: the second run is the same file with the key changed (--set changes both runs).
+        let what = try await Self.simulate([
+            "--config", config, "--workload", workload, "--set", "Containers.CloudVMs.TimeoutIdle=5m",
+            "--compare-set", "Containers.CloudVMs.MaxInstances=2",
+        ])
+        #expect(what.status == 0, "\(what.stderr)")
+        #expect(
+            what.stdout.contains("Comparison: simulation.yml → simulation.yml [MaxInstances=2]"),
+            "\(what.stdout)"
+        )
+        // The second run never exceeds 2 instances; the first, with MaxInstances 64, is not narrowed.
+        #expect(what.stdout.components(separatedBy: "peak 2;").count == 2, "\(what.stdout)")
+        let badCompare = try await Self.simulate([
+            "--config", config, "--workload", workload, "--compare-set", "Containers.CloudVMs.MaxInstances",
+        ])
+        #expect(badCompare.status == 2, "\(badCompare.stderr)")
+
         // A bad key value is a configuration error naming the key, exit 2; a bad workload names its line.
         let bad = try await Self.simulate([
             "--config", config, "--workload", workload, "--set", "Containers.CloudVMs.MaxInstances=many",
