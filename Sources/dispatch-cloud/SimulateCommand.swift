@@ -74,14 +74,10 @@ struct SimulateCommand: AsyncParsableCommand {
 
     /// A run's name in the summary: its file's name, and the keys `--compare-set` changed in it (last path
     /// component and value), as `simulation.yml [MaxInstances=256]`.
-    static func runName(file: String, changes: [String]) -> String {
+    static func runName(file: String, changes: [ConfigOverride]) -> String {
         let name = URL(fileURLWithPath: file).lastPathComponent
         guard !changes.isEmpty else { return name }
-        let keys = changes.map { change in
-            let parts = change.split(separator: "=", maxSplits: 1)
-            let key = parts.first.map { $0.split(separator: ".").last.map(String.init) ?? String($0) } ?? change
-            return parts.count == 2 ? "\(key)=\(parts[1])" : key
-        }
+        let keys = changes.map { "\($0.path.last ?? "")=\($0.value)" }
         return "\(name) [\(keys.joined(separator: ", "))]"
     }
 
@@ -109,7 +105,7 @@ struct SimulateCommand: AsyncParsableCommand {
                     checkingTransportSecurity: false,
                     overrides: overrides + compareOverrides
                 ).config
-            secondName = Self.runName(file: secondSource.path, changes: self.compareOverrides)
+            secondName = Self.runName(file: secondSource.path, changes: compareOverrides)
         }
         let workload: Workload
         do {
