@@ -215,7 +215,9 @@ let package = Package(
             ]
         ),
         // Simulated time: a virtual clock and the one-thread executor that moves it when everything waits.
-        .target(name: "Simulation"),
+        .target(name: "Simulation", dependencies: ["CSimulationSupport"]),
+        // The Swift runtime's global-enqueue hook, so work a simulation starts off its executor comes back to it.
+        .target(name: "CSimulationSupport"),
         // dispatch-cloud simulate: workloads, the dispatcher on a virtual clock over the simulated cloud, reports.
         .target(
             name: "DispatchSimulation",
@@ -642,7 +644,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.name != "CRunnerSupport" {
+for target in package.targets where !["CRunnerSupport", "CSimulationSupport"].contains(target.name) {
     var settings = target.swiftSettings ?? []
     // SE-0335: write `any` for existentials, so every dynamic dispatch is visible.
     settings.append(.enableUpcomingFeature("ExistentialAny"))

@@ -1,3 +1,4 @@
+import CSimulationSupport
 import Foundation
 
 /// Runs a simulation on one thread, in a repeatable order, as fast as the machine allows.
@@ -8,9 +9,12 @@ import Foundation
 /// deadline and wakes the sleepers due then. The same code with the same inputs therefore runs the same
 /// jobs in the same order, and simulated hours pass in the time the work takes.
 ///
-/// Determinism holds only for work that stays on this executor: an unstructured `Task {}` (which does not
-/// inherit the preference), a real-time sleep or a callback from another thread (a socket, a database queue)
-/// runs elsewhere and comes back at a moment that depends on the machine.
+/// Work the simulation's thread hands to the global executor (an unstructured `Task {}`, which does not inherit
+/// the preference, as in a cancellation handler or a library's termination callback) comes here too, through
+/// the Swift runtime's global-enqueue hook, which only this thread's jobs take. Determinism holds only for work
+/// that stays on this thread: a real-time sleep or a callback from another thread (a socket, a database queue)
+/// runs elsewhere and comes back at a moment that depends on the machine; ``outsideJobCount`` counts those
+/// returns.
 public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
     /// The simulation's clock.
     public let clock: VirtualClock
@@ -21,6 +25,8 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
     private var head = 0
     private var finished = false
     private var jobsRun: UInt64 = 0
+    private var outsideJobs: UInt64 = 0
+    private var thread: pthread_t?
 
     public init(clock: VirtualClock = VirtualClock()) {
         self.clock = clock
@@ -33,9 +39,22 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
         return self.jobsRun
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+    /// The number of jobs that came from another thread than the simulation's: work that ran outside it and
+    /// came back at a moment the machine chose. Zero in a run that is repeatable.
+    public var outsideJobCount: UInt64 {
         self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.outsideJobs
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        self.append(UnownedJob(job))
+    }
+
+    fileprivate func append(_ job: UnownedJob) {
+        let current = pthread_self()
+        self.condition.lock()
+        if let thread = self.thread, pthread_equal(thread, current) == 0 { self.outsideJobs += 1 }
         self.jobs.append(job)
         self.condition.signal()
         self.condition.unlock()
@@ -48,6 +67,13 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
     public func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             let thread = Thread { [self] in
+                self.condition.lock()
+                self.thread = pthread_self()
+                self.condition.unlock()
+                // Jobs this thread gives the global executor join this one's queue.
+                simulation_install_global_hook()
+                simulation_thread_enter(Unmanaged.passUnretained(self).toOpaque(), redirectToSimulation)
+                defer { simulation_thread_leave() }
                 Task(executorPreference: self) {
                     let result = await body()
                     self.finish()
@@ -96,4 +122,11 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
             job.runSynchronously(on: executor)
         }
     }
+}
+
+/// The global-enqueue hook's way back: a job the simulation's thread gave the global executor joins the queue.
+private func redirectToSimulation(_ context: UnsafeMutableRawPointer?, _ job: UnsafeMutableRawPointer?) {
+    guard let context, let job else { return }
+    let executor = Unmanaged<SimulationExecutor>.fromOpaque(context).takeUnretainedValue()
+    executor.append(unsafeBitCast(job, to: UnownedJob.self))
 }

@@ -141,11 +141,12 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                     for await _ in changes {
                         // A refresh walks every worker: after one, wait nine times what it took (at most a
                         // second), so the gauges take at most a tenth of the pool's time however often it
-                        // changes; the changes meanwhile coalesce into the next refresh.
-                        let started = ContinuousClock.now
+                        // changes; the changes meanwhile coalesce into the next refresh. On the pool's clock,
+                        // so a simulation (whose refreshes take no time) does not wait on the machine.
+                        let started = self.clock.now
                         await self.refreshMetrics()
-                        let cost = ContinuousClock.now - started
-                        try? await Task.sleep(for: min(cost * 9, .seconds(1)))
+                        let cost = started.duration(to: self.clock.now)
+                        if cost > .zero { try? await self.clock.sleep(for: min(cost * 9, .seconds(1))) }
                     }
                 }
                 for await job in self.jobs {

@@ -112,6 +112,8 @@ struct VirtualChaos: Sendable {
         var createMinutes: Set<Int> = []
         var stuck: String?
         var jobs: UInt64 = 0
+        /// Jobs that came back from another thread (0 when the run is repeatable).
+        var outsideJobs: UInt64 = 0
     }
 
     var options: Options
@@ -185,6 +187,7 @@ struct VirtualChaos: Sendable {
             await Jitter.$source.withValue(jitter) { await self.simulate(config: config, clock: executor.clock) }
         }
         report.jobs = executor.jobCount
+        report.outsideJobs = executor.outsideJobCount
         return report
     }
 

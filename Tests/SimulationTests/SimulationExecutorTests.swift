@@ -59,4 +59,41 @@ struct SimulationExecutorTests {
         }
         #expect(outcome == "cancelled at 5.0 seconds")
     }
+
+    /// An unstructured `Task {}` does not inherit the executor preference: without the global-enqueue hook it
+    /// would run on the global executor while the simulation's thread, seeing nothing ready, moved the clock
+    /// on (or waited forever for it). With the hook its jobs join the simulation's queue, in order.
+    @Test("Unstructured tasks started inside a simulation run on its thread, in order, with the clock held")
+    func unstructuredTasksStayInside() async throws {
+        let executor = SimulationExecutor()
+        let clock = executor.clock
+        let (order, woke) = await executor.run { () async -> ([Int], [VirtualClock.Instant]) in
+            let log = Log()
+            var tasks: [Task<VirtualClock.Instant, Never>] = []
+            for index in 0..<50 {
+                tasks.append(
+                    Task {
+                        await log.append("\(index)")
+                        try? await clock.sleep(until: clock.now.advanced(by: .seconds(5)))
+                        return clock.now
+                    }
+                )
+            }
+            var woke: [VirtualClock.Instant] = []
+            for task in tasks { woke.append(await task.value) }
+            return (await log.lines.compactMap { Int($0) }, woke)
+        }
+        #expect(order == Array(0..<50))
+        #expect(woke.allSatisfy { $0.offset == .seconds(5) }, "\(woke)")
+        #expect(executor.outsideJobCount == 0)
+    }
+
+    @Test("Work that comes back from another thread, as a real-time sleep does, is counted")
+    func outsideJobsAreCounted() async throws {
+        let executor = SimulationExecutor()
+        await executor.run {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(executor.outsideJobCount == 1)
+    }
 }
