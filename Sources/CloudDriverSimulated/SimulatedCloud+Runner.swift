@@ -32,6 +32,10 @@ extension SimulatedCloud {
             throw .other("simulated instance \(id) is shutting down")
         }
         if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
+            if !vm.refusedCommands {
+                self.vms[id]?.refusedCommands = true
+                self.emit(.instanceStoppedAnswering, id, at: now)
+            }
             throw .other("simulated instance \(id) is not answering")
         }
         if vm.brokenOutright {

@@ -33,6 +33,8 @@ where C.Duration == Duration {
         var secret: String?
         var bootedAt: C.Instant
         var unresponsiveAt: C.Instant?
+        /// Whether a command has met the instance not answering (``SimulatedCloudEvent/Kind/instanceStoppedAnswering``).
+        var refusedCommands = false
         var reportsBroken: Bool
         var runnerMissing: Bool
         /// Created during its type's `BrokenAtFirst` window: every command fails.

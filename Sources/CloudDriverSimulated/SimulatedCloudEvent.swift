@@ -30,6 +30,9 @@ public struct SimulatedCloudEvent: Hashable, Sendable, CustomStringConvertible {
         case maxRunTimeExceeded(ContainerUUID)
         /// A container's lock outlived it; `--list` reports it `stale` from now on.
         case lockLeftStale(ContainerUUID)
+        /// An unresponsive instance (`UnresponsiveRate`) refused its first command: it answers nothing from now
+        /// on, though its containers run on. Reported when the first command meets it, not when it began.
+        case instanceStoppedAnswering
     }
 
     /// What happened.

@@ -101,7 +101,7 @@ public final class InvariantChecker: Sendable {
             case .containerExited(let uuid, _), .runnerCrashed(let uuid), .containerKilled(let uuid, _),
                 .maxRunTimeExceeded(let uuid):
                 if state.runningOn[uuid] == event.instanceID { state.runningOn[uuid] = nil }
-            case .errorInjected, .lockLeftStale:
+            case .errorInjected, .lockLeftStale, .instanceStoppedAnswering:
                 break
             }
             Self.checkLocked(at: now, limits: self.limits, &state)

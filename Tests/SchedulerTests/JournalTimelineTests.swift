@@ -104,22 +104,26 @@ struct JournalTimelineTests {
             await loop.pass()
             if let calls { _ = await eventually { queue.calls >= calls ? true : nil } }
         }
-        // 1. Locked while creates are possible.
-        await pass(PoolSnapshot(), calls: 1)
-        // 2. The provider's quota holds creates: the Locked container that fits nowhere is unlocked and waits.
-        await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 1), calls: 2)
-        // 3. Quota lifted, no instance known to fit: the instance that tries the quota is created before the
-        //    container is locked (a refused try costs it no dispatch attempt).
+        // 1. No instance yet: one is created for the container, which waits for it, still Queued.
+        await pass(PoolSnapshot())
+        // 2. The provider's quota holds creates: the container waits on it.
+        await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 1))
+        // 3. Quota lifted, no instance known to fit: one instance tries the quota.
         await pass(PoolSnapshot(quotaErrors: 1))
         // 4. Every type out of capacity.
         await pass(PoolSnapshot(quotaErrors: 1, capacityHolds: [.all]))
-        // 5. The instance is there: the container is locked for it, then started on it.
+        // 5. The instance is there: the container is locked for it.
         let id = InstanceID(rawValue: "i-1")
-        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1), calls: 3)
-        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1))
-        // 6. The instance vanished with the container's runner (preempted): the reconciliation acts on it.
+        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 1), calls: 1)
+        // 6. The instance went away before the container started, and the quota holds with no instance left:
+        //    the Locked container that fits nowhere is unlocked.
+        await pass(PoolSnapshot(atQuota: true, quotaHeld: true, quotaErrors: 2), calls: 2)
+        // 7. Another instance: locked again, then started on it.
+        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 2), calls: 3)
+        await pass(PoolSnapshot(instances: [.init(id: id, type: type, state: .idle)], quotaErrors: 2))
+        // 8. The instance vanished with the container's runner (preempted): the reconciliation acts on it.
         queue.set(uuid, .running)
-        await pass(PoolSnapshot(quotaErrors: 1))
+        await pass(PoolSnapshot(quotaErrors: 2))
 
         let mine = collected.all.filter { $0.container == uuid }
         let story = mine.map { event -> String in
@@ -131,8 +135,8 @@ struct JournalTimelineTests {
         }
         #expect(
             story == [
-                "lock", "wait:capacity", "unlock", "wait:quota", "create", "wait:boot", "wait:capacity", "lock",
-                "start", "cancel",
+                "create", "wait:boot", "wait:quota", "create", "wait:boot", "wait:capacity", "lock", "unlock",
+                "wait:quota", "lock", "wait:capacity", "start", "cancel",
             ],
             "\(mine.map(\.line))"
         )

@@ -69,7 +69,7 @@ struct SpendCapTests {
         #expect(risen.status(of: containerUUID(1))?.hasPrefix("waiting: hourly spend cap of $1.00 reached") == true)
     }
 
-    @Test("Queued containers are locked only as far as the cap pays for their instances")
+    @Test("Instances are created for Queued containers only as far as the cap pays for them")
     func locksBoundedByCap() {
         var configuration = SchedulingPlanner.Configuration.suite
         configuration.maxHourlySpend = 1.0
@@ -82,10 +82,14 @@ struct SpendCapTests {
             configuration: configuration
         )
         harness.runPass()
-        // Two type4 instances (0.984) fit under 1.0; the other three stay Queued, not locked.
+        // Two type4 instances (0.984) fit under 1.0; the other three wait on the cap.
+        #expect(harness.pool.creates.count == 2, "\(harness.pool.creates)")
+        #expect(harness.lastPlan.metrics.containersWaitingOnSpendCap == 3)
+        // Once the instances exist, the two containers they are for are locked, and no others.
+        harness.runPass()
         let locked = (1...5).filter { harness.queue.state(of: containerUUID($0)) == .locked }
         #expect(locked == [1, 2])
-        #expect(harness.lastPlan.metrics.containersWaitingOnSpendCap == 3)
+        #expect(harness.pool.creates.count == 2)
     }
 
     @Test(

@@ -225,11 +225,18 @@ struct PlacementPass {
 
             if let best {
                 self.index.allocate(need, to: best)
+                let slot = self.index.slots[best]
                 if state == .queued {
-                    self.actions.append(.lock(uuid))
+                    if slot.id != nil {
+                        self.actions.append(.lock(uuid))
+                    } else {
+                        // The instance is a create still in flight: lock once the cloud has made it, so a
+                        // create the quota refuses costs the container no dispatch attempt.
+                        self.statuses[k] = .init(kind: .newInstance, type: Int32(slot.typeIndex))
+                        self.allocatedNotStarted += 1
+                    }
                     continue
                 }
-                let slot = self.index.slots[best]
                 if slot.ready, let id = slot.id {
                     self.actions.append(.start(uuid, on: id))
                     self.statuses[k].kind = .preparing
@@ -262,24 +269,15 @@ struct PlacementPass {
                 self.statuses[k] = .init(kind: cap, position: Int32(position))
                 continue
             }
-            var probesQuota = false
             if let budget = self.instanceBudget {
-                // Within the quota's known level only: wait (Locked, or Queued) rather than churn.
+                // Within the quota's known level, and one instance beyond it: wait (Locked, or Queued) rather
+                // than churn.
                 guard budget > 0 else { continue }
                 self.instanceBudget = budget - 1
-                // The budget's last instance is beyond what is known to fit: it tries the quota.
-                probesQuota = budget == 1
             }
-            if state == .queued && !probesQuota {
-                // Lock now; the instance is created on a later pass, once the container is Locked. Its price
-                // counts against the cap in this pass, so the cap does not lock more than it can pay for.
-                self.plannedSpend += price
-                self.actions.append(.lock(uuid))
-                continue
-            }
-            // A Queued container that tries the quota is not locked for it: the instance is created first
-            // and the container locked once it exists, so a quota that refuses every try (it comes back just
-            // as the hold lifts, or there is no instance at all) costs no dispatch attempt.
+            // A Queued container is not locked for a new instance: the instance is created first and the
+            // container locked once it exists (above, on a later pass). A quota or capacity error, however
+            // often it comes, then costs no dispatch attempt: only containers with an instance are Locked.
             if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
             self.plannedSpend += price
             self.plannedCreateSpend += price
