@@ -1,0 +1,139 @@
+public import ArvadosAPI
+public import DispatchModel
+import Logging
+
+extension ContainerQueue {
+    // MARK: - Changing containers
+
+    /// Locks a Queued container for this dispatcher.
+    public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        do {
+            self.apply(try await self.client.lockContainer(uuid))
+        } catch {
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Returns a Locked container to the queue.
+    public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        do {
+            self.apply(try await self.client.unlockContainer(uuid))
+        } catch {
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Returns a Running container whose instance was preempted to the queue, with `runtime_status` warning
+    /// `note` (kept by the requeue).
+    ///
+    /// The embedded API allows this unlock; an API that refuses it (422: Arvados has no Running → Queued) gets
+    /// Arvados's path instead, a cancel, and its container request's retry.
+    public func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws(ArvadosAPIError) {
+        do {
+            if !note.isEmpty {
+                var status = self.current[uuid]?.container.runtimeStatus ?? [:]
+                for (key, value) in note { status[key] = value }
+                self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
+            }
+            self.apply(try await self.client.unlockContainer(uuid, requeueRunning: true))
+        } catch {
+            if error.code == .unprocessable, self.current[uuid]?.container.state == .running {
+                self.logger.info(
+                    "The API does not requeue a running container: cancelling it",
+                    metadata: ["container.uuid": "\(uuid)"]
+                )
+                try await self.cancel(uuid)
+                return
+            }
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Merges `note` into a Locked or Running container's `runtime_status` (the keys it names replace the ones
+    /// stored).
+    public func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws(ArvadosAPIError) {
+        var status = self.current[uuid]?.container.runtimeStatus ?? [:]
+        for (key, value) in note { status[key] = value }
+        do {
+            self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
+        } catch {
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// Cancels a container.
+    public func cancel(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        do {
+            self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+        } catch {
+            await self.failed(uuid, error)
+            throw error
+        }
+    }
+
+    /// After a refused lock, unlock or cancel: notes a 503 and, when the API refused the change as not
+    /// possible from the container's state (422 or 409), re-reads the container, so the cache stops showing a
+    /// state the API disagrees with and the scheduler stops asking for the same impossible change.
+    private func failed(_ uuid: ContainerUUID, _ error: ArvadosAPIError) async {
+        self.noteFailure(error)
+        guard error.code == .unprocessable || error.code == .conflict, self.current[uuid] != nil else { return }
+        do {
+            self.apply(try await self.client.container(uuid))
+        } catch {
+            self.noteFailure(error)
+            self.logger.debug(
+                "Cannot re-read a container after a refused change",
+                metadata: ["container.uuid": "\(uuid)", "error": "\(error)"]
+            )
+        }
+    }
+
+    /// Remembers a 503 from any call, as Arvados's client does for `Last503()` (reference §3.4 step 3).
+    func noteFailure(_ error: ArvadosAPIError) {
+        if error.code == .serviceUnavailable {
+            self.lastServiceUnavailable = self.clock.now
+            self.lastServiceUnavailableAt = self.wallClock()
+        }
+    }
+
+    /// Drops a container the dispatcher no longer needs to track: only final ones, or Queued with priority 0.
+    public func forget(_ uuid: ContainerUUID) {
+        guard let entry = self.current[uuid] else { return }
+        let container = entry.container
+        guard container.state.isFinal || (container.state == .queued && container.priority == 0) else { return }
+        self.current[uuid] = nil
+        self.notify()
+    }
+
+    /// Applies the response of a lock, unlock or cancel at once, and shields it from the poll in progress.
+    ///
+    /// The response is the whole record, so after a lock the entry holds everything a runner needs (the pool
+    /// sends it along); mounts stay dropped, as in every cached record.
+    private func apply(_ response: Container) {
+        self.dontUpdate?.insert(response.uuid)
+        if self.replace(with: response) { self.notify() }
+    }
+
+    /// Replaces a cached entry's container with `record` (without its mounts); `false` when there is no
+    /// such entry or it already holds that record (pushed by the change feed before the call's answer, say).
+    func replace(with record: Container) -> Bool {
+        guard var entry = self.current[record.uuid] else { return false }
+        var record = record
+        record.mounts = [:]
+        // Cheap checks first: a different record almost always differs in one of these.
+        let cached = entry.container
+        if cached.modifiedAt == record.modifiedAt && cached.state == record.state
+            && cached.priority == record.priority && cached == record
+        {
+            return false
+        }
+        // Set once: each change of the entry's container makes a new shared record.
+        entry.container = record
+        self.current[record.uuid] = entry
+        return true
+    }
+}

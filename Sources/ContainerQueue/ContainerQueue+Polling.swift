@@ -1,0 +1,291 @@
+public import ArvadosAPI
+import DispatchModel
+import Logging
+import ServiceLifecycle
+
+extension ContainerQueue {
+    // MARK: - Polling
+
+    /// Polls until graceful shutdown: an update, then a pause of `pollInterval` or the update's own duration,
+    /// whichever is longer, cut short by ``requestUpdate()``.
+    ///
+    /// Failed updates are retried after a pause that doubles from `pollInterval` up to
+    /// `maxPollRetryInterval`, with jitter, and that requests do not cut short, so an API that keeps failing
+    /// is not asked again at every push; they are logged at most once per `failureLogInterval`, with a count.
+    public func run() async throws {
+        var backoff = RetryBackoff(
+            initial: self.configuration.pollInterval,
+            maximum: max(self.configuration.pollInterval, self.configuration.maxPollRetryInterval)
+        )
+        await withGracefulShutdownHandler {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let started = self.clock.now
+                do {
+                    try await self.update()
+                    backoff.succeeded()
+                    if let line = self.pollFailures.succeeded(at: self.clock.now) {
+                        self.logger.warning(
+                            "Queue update succeeded after failing",
+                            metadata: ["failures": "\(line.count)", "error": "\(line.lastError)"]
+                        )
+                    }
+                    let took = started.duration(to: self.clock.now)
+                    await self.pause(max(self.configuration.pollInterval, took))
+                } catch {
+                    let delay = max(self.configuration.pollInterval, backoff.failed())
+                    if let line = self.pollFailures.failed("\(error)", at: self.clock.now) {
+                        self.logger.warning(
+                            "Queue update \(line)",
+                            metadata: ["failures": "\(line.count)", "retry.delay": "\(delay)"]
+                        )
+                    }
+                    let took = started.duration(to: self.clock.now)
+                    await self.pause(max(delay, took), interruptible: false)
+                }
+            }
+        } onGracefulShutdown: {
+            Task { await self.stopPausing() }
+        }
+    }
+
+    /// Asks the polling loop for an update now (or right after the one in progress): the embedded API calls
+    /// this when a container is created or changed, so new work is seen without waiting for the poll. While
+    /// failed polls are backed off, the update waits for the end of the pause.
+    public func requestUpdate() {
+        self.logger.debug("Queue update requested", metadata: ["queue.paused": "\(self.pauseWaiter != nil)"])
+        if self.pauseInterruptible, let waiter = self.pauseWaiter {
+            self.pauseWaiter = nil
+            waiter.resume()
+        } else {
+            self.updateRequested = true
+        }
+    }
+
+    /// Ends the pause in progress, and every later one: graceful shutdown.
+    private func stopPausing() {
+        self.shuttingDown = true
+        self.endPause(nil)
+    }
+
+    /// Waits `interval`, or less if the task is cancelled, shutdown begins or (if `interruptible`) an update is
+    /// requested.
+    private func pause(_ interval: Duration, interruptible: Bool = true) async {
+        if self.shuttingDown { return }
+        if interruptible && self.updateRequested {
+            self.updateRequested = false
+            return
+        }
+        self.pauseInterruptible = interruptible
+        defer { self.pauseInterruptible = true }
+        self.pauseGeneration &+= 1
+        let generation = self.pauseGeneration
+        let clock = self.clock
+        // The timer is a child task, on the caller's executor (a simulation's clock sees it asleep at once).
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await clock.sleep(for: interval)
+                await self.endPause(generation)
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    if Task.isCancelled {
+                        continuation.resume()
+                    } else {
+                        self.pauseWaiter = continuation
+                    }
+                }
+            } onCancel: {
+                Task { await self.endPause(nil) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Ends the pause of `generation` (`nil`: whichever is in progress).
+    private func endPause(_ generation: UInt64?) {
+        if let generation, generation != self.pauseGeneration { return }
+        if let waiter = self.pauseWaiter {
+            self.pauseWaiter = nil
+            waiter.resume()
+        }
+    }
+
+    /// Fetches the containers this dispatcher cares about and merges them into the cache.
+    ///
+    /// Everything that suspends (the lists, and the mounts of containers seen for the first time) happens
+    /// before the merge; the merge itself runs without suspending, as Arvados holds its queue lock across it,
+    /// so a lock, unlock or cancel response or a pushed record applied while the poll was in flight is never
+    /// overwritten by the poll's older view.
+    public func update() async throws(ArvadosAPIError) {
+        let started = self.wallClock()
+        self.dontUpdate = []
+        defer { self.dontUpdate = nil }
+        let next: [ContainerUUID: Container]
+        do {
+            next = try await self.poll()
+        } catch {
+            self.noteFailure(error)
+            throw error
+        }
+        var mounts: [ContainerUUID: [String: Mount]] = [:]
+        var unreadable: [ContainerUUID: String] = [:]
+        for (uuid, container) in next where self.current[uuid] == nil {
+            switch await self.fetchMounts(container) {
+            case .success(let found): mounts[uuid] = found
+            case .failure(let message): unreadable[uuid] = message
+            case .none: break
+            }
+        }
+        await self.afterPollForTesting?()
+        // From here on, nothing suspends until the merge is done.
+        let skip = self.dontUpdate ?? []
+        var unsatisfiable: [(Container, String)] = []
+        for (uuid, polled) in next where !skip.contains(uuid) {
+            if var entry = self.current[uuid] {
+                entry.container.refreshPolledAttributes(from: polled)
+                self.current[uuid] = entry
+            } else if let message = unreadable[uuid] {
+                unsatisfiable.append((polled, message))
+            } else if let found = mounts[uuid] {
+                var container = polled
+                container.mounts = found
+                if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
+            }
+        }
+        for uuid in self.current.byUUID.keys where next[uuid] == nil && !skip.contains(uuid) {
+            self.current[uuid] = nil
+        }
+        self.updatedAt = started
+        self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
+        self.notify()
+        for (container, reason) in unsatisfiable {
+            await self.cancelUnsatisfiable(container, message: reason)
+        }
+    }
+
+    /// The outcome of fetching a new container's mounts.
+    private enum MountsResult {
+        case success([String: Mount])
+        /// The mounts cannot be read: the container must be cancelled, for this reason.
+        case failure(String)
+    }
+
+    /// Fetches the mounts of a container seen for the first time; `nil` (logged) if the call failed and the
+    /// next poll should try again.
+    private func fetchMounts(_ polled: Container) async -> MountsResult? {
+        do {
+            return .success(try await self.client.container(polled.uuid, select: ["mounts"]).mounts)
+        } catch  where error.code == .decoding {
+            return .failure("cannot read the container's mounts: \(error.message)")
+        } catch {
+            self.noteFailure(error)
+            self.logger.warning(
+                "Cannot fetch mounts",
+                metadata: ["container.uuid": "\(polled.uuid)", "error": "\(error)"]
+            )
+            return nil
+        }
+    }
+
+    private func poll() async throws(ArvadosAPIError) -> [ContainerUUID: Container] {
+        if self.authorizationUUID == nil {
+            self.authorizationUUID = try await self.client.currentAuthorization().uuid
+        }
+        let me = self.authorizationUUID ?? ""
+        var next: [ContainerUUID: Container] = [:]
+        for container in try await self.fetchByUUID([ArvadosFilter("locked_by_uuid", "=", .string(me))]) {
+            next[container.uuid] = container
+        }
+        for container in try await self.fetchQueued() {
+            next[container.uuid] = container
+        }
+        // Cached containers that neither list returned: ask for them by UUID.
+        var missing = Set(
+            self.current.byUUID.compactMap { uuid, entry in
+                next[uuid] == nil && !entry.container.state.isFinal ? uuid : nil
+            }
+        )
+        while !missing.isEmpty {
+            let batch = Array(missing.sorted().prefix(20))
+            let found = try await self.fetchByUUID([
+                ArvadosFilter("uuid", "in", .array(batch.map { .string($0.rawValue) }))
+            ])
+            if found.isEmpty {
+                // The only proof of deletion: nothing at all came back for the batch.
+                for uuid in batch {
+                    self.logger.warning(
+                        "Container not found by the API (deleted?)",
+                        metadata: ["container.uuid": "\(uuid)"]
+                    )
+                    missing.remove(uuid)
+                    self.current[uuid] = nil
+                }
+                continue
+            }
+            for container in found {
+                guard missing.remove(container.uuid) != nil else {
+                    throw ArvadosAPIError(
+                        code: .decoding,
+                        message: "server returned \(container.uuid), which was not asked for; not risking a deadlock"
+                    )
+                }
+                next[container.uuid] = container
+            }
+        }
+        return next
+    }
+
+    /// Every container matching `filters`, paged by UUID (keyset pagination).
+    private func fetchByUUID(_ filters: [ArvadosFilter]) async throws(ArvadosAPIError) -> [Container] {
+        var results: [Container] = []
+        var pageFilters = filters
+        while true {
+            let page = try await self.client.containers(
+                filters: pageFilters,
+                order: ["uuid"],
+                limit: self.configuration.pageSize,
+                select: Self.polledAttributes,
+                count: "none"
+            )
+            guard let last = page.items.last else { break }
+            results += page.items
+            pageFilters = filters + [ArvadosFilter("uuid", ">", .string(last.uuid.rawValue))]
+        }
+        return results
+    }
+
+    /// Queued containers with priority > 0, highest priority first, until enough non-supervisors are in hand.
+    private func fetchQueued() async throws(ArvadosAPIError) -> [Container] {
+        var results: [Container] = []
+        var nonSupervisors = 0
+        while nonSupervisors < self.configuration.queuedTarget {
+            let page = try await self.client.containers(
+                filters: [ArvadosFilter("state", "=", .string("Queued")), ArvadosFilter("priority", ">", .int(0))],
+                order: ["priority desc", "uuid"],
+                limit: self.configuration.pageSize,
+                offset: results.count,
+                select: Self.polledAttributes,
+                count: "none"
+            )
+            guard !page.items.isEmpty else { break }
+            results += page.items
+            nonSupervisors += page.items.count { !$0.schedulingParameters.supervisor }
+        }
+        return results
+    }
+}
+
+extension Container {
+    /// Takes the attributes a poll selects (``ContainerQueue/polledAttributes``) from `polled` and keeps the
+    /// rest, which a poll does not return: a record pushed or returned by a lock keeps its command,
+    /// environment and the like.
+    mutating func refreshPolledAttributes(from polled: Container) {
+        self.state = polled.state
+        self.priority = polled.priority
+        self.runtimeConstraints = polled.runtimeConstraints
+        self.containerImage = polled.containerImage
+        self.schedulingParameters = polled.schedulingParameters
+        self.createdAt = polled.createdAt
+        self.lockedByUUID = polled.lockedByUUID
+    }
+}
