@@ -24,7 +24,6 @@ extension ContainerQueue {
     /// Caches a container seen for the first time (with its mounts), with its instance types. The cache keeps
     /// no mounts: they only serve to choose the types.
     private func admit(_ container: Container) throws(InstanceTypeChoiceError) {
-        var container = container
         let types = try self.chooser.eligibleTypes(for: container)
         let resources = self.chooser.resourcesNeeded(for: container)
         var onDemandTypes: [InstanceType] = []
@@ -34,13 +33,14 @@ extension ContainerQueue {
             onDemand.schedulingParameters.preemptible = false
             onDemandTypes = (try? self.chooser.eligibleTypes(for: onDemand)) ?? []
         }
-        container.mounts = [:]
-        self.current[container.uuid] = QueueEntry(
-            container: container,
-            instanceTypes: types,
-            resources: resources,
-            firstSeenAt: self.wallClock(),
-            onDemandTypes: onDemandTypes
+        self.store(
+            QueueEntry(
+                container: container,
+                instanceTypes: types,
+                resources: resources,
+                firstSeenAt: self.wallClock(),
+                onDemandTypes: onDemandTypes
+            )
         )
     }
 

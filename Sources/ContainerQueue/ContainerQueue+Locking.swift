@@ -123,7 +123,7 @@ extension ContainerQueue {
     func replace(with record: Container) -> Bool {
         guard var entry = self.current[record.uuid] else { return false }
         var record = record
-        record.mounts = [:]
+        record.mounts = [:]  // as cached, for the comparison
         // Cheap checks first: a different record almost always differs in one of these.
         let cached = entry.container
         if cached.modifiedAt == record.modifiedAt && cached.state == record.state
@@ -133,7 +133,7 @@ extension ContainerQueue {
         }
         // Set once: each change of the entry's container makes a new shared record.
         entry.container = record
-        self.current[record.uuid] = entry
+        self.store(entry)
         return true
     }
 }

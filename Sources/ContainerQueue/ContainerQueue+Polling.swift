@@ -143,7 +143,7 @@ extension ContainerQueue {
         for (uuid, polled) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {
                 entry.container.refreshPolledAttributes(from: polled)
-                self.current[uuid] = entry
+                self.store(entry)
             } else if let message = unreadable[uuid] {
                 unsatisfiable.append((polled, message))
             } else if let found = mounts[uuid] {

@@ -140,6 +140,15 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         return stream
     }
 
+    /// Caches `entry`, replacing what the cache held for its container; the container's mounts are dropped
+    /// (the cache keeps none: they only serve to choose the types, and each record would hold them for good).
+    func store(_ entry: QueueEntry) {
+        var entry = entry
+        // Only a record that still has mounts is copied (a new shared record) without them.
+        if !entry.container.mounts.isEmpty { entry.container.mounts = [:] }
+        self.current[entry.uuid] = entry
+    }
+
     private func unsubscribe(_ id: UUID) { self.subscribers[id] = nil }
 
     func notify() {

@@ -341,6 +341,27 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A pushed record and a lock's answer, whole records with mounts, are cached without their mounts")
+    func cachedWithoutMounts() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let container = try await api.createContainer(
+                command: ["true"],
+                ["mounts": .object(["/tmp": .object(["kind": .string("tmp"), "capacity": .int(1 << 30)])])]
+            )
+            let queue = Self.queue(api)
+            try await queue.update()
+            var record = try await api.rootClient.container(container.uuid)
+            #expect(!record.mounts.isEmpty)
+            record.priority = 7
+            await queue.applyPushed([record], complete: nil)
+            #expect(await queue.entry(container.uuid)?.container.priority == 7)
+            #expect(await queue.entry(container.uuid)?.container.mounts.isEmpty == true)
+            try await queue.lock(container.uuid)
+            #expect(await queue.entry(container.uuid)?.container.state == .locked)
+            #expect(await queue.entry(container.uuid)?.container.mounts.isEmpty == true)
+        }
+    }
+
     @Test("The lock's answer and the same record pushed by the change feed wake the scheduler once, not twice")
     func lockNotifiesOnce() async throws {
         try await EmbeddedContainerAPI.with { api in
