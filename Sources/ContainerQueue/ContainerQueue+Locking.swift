@@ -7,22 +7,12 @@ extension ContainerQueue {
 
     /// Locks a Queued container for this dispatcher.
     public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        do {
-            self.apply(try await self.client.lockContainer(uuid))
-        } catch {
-            await self.failed(uuid, error)
-            throw error
-        }
+        try await self.change(uuid) { client async throws(ArvadosAPIError) in try await client.lockContainer(uuid) }
     }
 
     /// Returns a Locked container to the queue.
     public func unlock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
-        do {
-            self.apply(try await self.client.unlockContainer(uuid))
-        } catch {
-            await self.failed(uuid, error)
-            throw error
-        }
+        try await self.change(uuid) { client async throws(ArvadosAPIError) in try await client.unlockContainer(uuid) }
     }
 
     /// Returns a Running container whose instance was preempted to the queue, with `runtime_status` warning
@@ -57,18 +47,26 @@ extension ContainerQueue {
     public func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws(ArvadosAPIError) {
         var status = self.current[uuid]?.container.runtimeStatus ?? [:]
         for (key, value) in note { status[key] = value }
-        do {
-            self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
-        } catch {
-            await self.failed(uuid, error)
-            throw error
+        try await self.change(uuid) { client async throws(ArvadosAPIError) in
+            try await client.updateContainer(uuid, ["runtime_status": .object(status)])
         }
     }
 
     /// Cancels a container.
     public func cancel(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        try await self.change(uuid) { client async throws(ArvadosAPIError) in
+            try await client.updateContainer(uuid, ["state": .string("Cancelled")])
+        }
+    }
+
+    /// Makes one change through the API: applies its answer at once (``apply(_:)``), or, when the API refuses
+    /// it, notes the refusal (``failed(_:_:)``) and rethrows.
+    private func change(
+        _ uuid: ContainerUUID,
+        _ call: (ArvadosClient) async throws(ArvadosAPIError) -> Container
+    ) async throws(ArvadosAPIError) {
         do {
-            self.apply(try await self.client.updateContainer(uuid, ["state": .string("Cancelled")]))
+            self.apply(try await call(self.client))
         } catch {
             await self.failed(uuid, error)
             throw error
