@@ -2,111 +2,69 @@ public import ArvadosAPI
 import DispatchModel
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 extension ContainerQueue {
     // MARK: - Polling
 
     /// Polls until graceful shutdown: an update, then a pause of `pollInterval` or the update's own duration,
-    /// whichever is longer, cut short by ``requestUpdate()``.
+    /// whichever is longer.
     ///
     /// Failed updates are retried after a pause that doubles from `pollInterval` up to
-    /// `maxPollRetryInterval`, with jitter, and that requests do not cut short, so an API that keeps failing
-    /// is not asked again at every push; they are logged at most once per `failureLogInterval`, with a count.
+    /// `maxPollRetryInterval`, with jitter, so an API that keeps failing is not asked again at once; they are
+    /// logged at most once per `failureLogInterval`, with a count.
     public func run() async throws {
         var backoff = RetryBackoff(
             initial: self.configuration.pollInterval,
             maximum: max(self.configuration.pollInterval, self.configuration.maxPollRetryInterval)
         )
-        await withGracefulShutdownHandler {
-            while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let started = self.clock.now
-                do {
-                    try await self.update()
-                    backoff.succeeded()
-                    if let line = self.pollFailures.succeeded(at: self.clock.now) {
-                        self.logger.warning(
-                            "Queue update succeeded after failing",
-                            metadata: ["failures": "\(line.count)", "error": "\(line.lastError)"]
-                        )
-                    }
-                    let took = started.duration(to: self.clock.now)
-                    await self.pause(max(self.configuration.pollInterval, took))
-                } catch {
-                    let delay = max(self.configuration.pollInterval, backoff.failed())
-                    if let line = self.pollFailures.failed("\(error)", at: self.clock.now) {
-                        self.logger.warning(
-                            "Queue update \(line)",
-                            metadata: ["failures": "\(line.count)", "retry.delay": "\(delay)"]
-                        )
-                    }
-                    let took = started.duration(to: self.clock.now)
-                    await self.pause(max(delay, took), interruptible: false)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let started = self.clock.now
+            do {
+                try await self.update()
+                backoff.succeeded()
+                if let line = self.pollFailures.succeeded(at: self.clock.now) {
+                    self.logger.warning(
+                        "Queue update succeeded after failing",
+                        metadata: ["failures": "\(line.count)", "error": "\(line.lastError)"]
+                    )
                 }
+                let took = started.duration(to: self.clock.now)
+                await self.pause(max(self.configuration.pollInterval, took))
+            } catch {
+                let delay = max(self.configuration.pollInterval, backoff.failed())
+                if let line = self.pollFailures.failed("\(error)", at: self.clock.now) {
+                    self.logger.warning(
+                        "Queue update \(line)",
+                        metadata: ["failures": "\(line.count)", "retry.delay": "\(delay)"]
+                    )
+                }
+                let took = started.duration(to: self.clock.now)
+                await self.pause(max(delay, took))
             }
-        } onGracefulShutdown: {
-            Task { await self.stopPausing() }
         }
     }
 
-    /// Asks the polling loop for an update now (or right after the one in progress): the embedded API calls
-    /// this when a container is created or changed, so new work is seen without waiting for the poll. While
-    /// failed polls are backed off, the update waits for the end of the pause.
-    public func requestUpdate() {
-        self.logger.debug("Queue update requested", metadata: ["queue.paused": "\(self.pauseWaiter != nil)"])
-        if self.pauseInterruptible, let waiter = self.pauseWaiter {
-            self.pauseWaiter = nil
-            waiter.resume()
-        } else {
-            self.updateRequested = true
-        }
-    }
-
-    /// Ends the pause in progress, and every later one: graceful shutdown.
-    private func stopPausing() {
-        self.shuttingDown = true
-        self.endPause(nil)
-    }
-
-    /// Waits `interval`, or less if the task is cancelled, shutdown begins or (if `interruptible`) an update is
-    /// requested.
-    private func pause(_ interval: Duration, interruptible: Bool = true) async {
-        if self.shuttingDown { return }
-        if interruptible && self.updateRequested {
-            self.updateRequested = false
-            return
-        }
-        self.pauseInterruptible = interruptible
-        defer { self.pauseInterruptible = true }
-        self.pauseGeneration &+= 1
-        let generation = self.pauseGeneration
+    /// Waits `interval`, or less if the task is cancelled or graceful shutdown begins (or began).
+    ///
+    /// Not ServiceLifecycle's `cancelWhenGracefulShutdown`: when its operation ends it cancels its shutdown
+    /// waiter, which finishes in an unstructured task, off a simulation's executor, so a simulation's clock moved
+    /// on while every pause ended (fewer polls, and runs no longer repeatable).
+    private func pause(_ interval: Duration) async {
         let clock = self.clock
-        // The timer is a child task, on the caller's executor (a simulation's clock sees it asleep at once).
+        let pause = Pause()
         await withTaskGroup(of: Void.self) { group in
+            // The timer is a child task, on the caller's executor (a simulation's clock sees it asleep at once).
             group.addTask {
                 try? await clock.sleep(for: interval)
-                await self.endPause(generation)
+                pause.end()
             }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    if Task.isCancelled {
-                        continuation.resume()
-                    } else {
-                        self.pauseWaiter = continuation
-                    }
-                }
-            } onCancel: {
-                Task { await self.endPause(nil) }
+            await withTaskCancellationOrGracefulShutdownHandler {
+                await pause.wait()
+            } onCancelOrGracefulShutdown: {
+                pause.end()
             }
             group.cancelAll()
-        }
-    }
-
-    /// Ends the pause of `generation` (`nil`: whichever is in progress).
-    private func endPause(_ generation: UInt64?) {
-        if let generation, generation != self.pauseGeneration { return }
-        if let waiter = self.pauseWaiter {
-            self.pauseWaiter = nil
-            waiter.resume()
         }
     }
 
@@ -287,5 +245,31 @@ extension Container {
         self.schedulingParameters = polled.schedulingParameters
         self.createdAt = polled.createdAt
         self.lockedByUUID = polled.lockedByUUID
+    }
+}
+
+/// One pause of the polling loop, ended by whichever comes first of its timer, a graceful shutdown and the
+/// task's cancellation. The last two call back synchronously, so the state is behind a mutex, not the actor.
+private final class Pause: Sendable {
+    private let state = Mutex<(ended: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    /// Returns once ``end()`` was called, before or after.
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ended = self.state.withLock { state in
+                if !state.ended { state.waiter = continuation }
+                return state.ended
+            }
+            if ended { continuation.resume() }
+        }
+    }
+
+    func end() {
+        let waiter = self.state.withLock { state in
+            state.ended = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
     }
 }

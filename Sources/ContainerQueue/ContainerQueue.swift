@@ -62,15 +62,6 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
     /// The `queue_entries` values last reported, so only changed ones are set again.
     var reportedEntryCounts: [Entries.CountKey: Int] = [:]
-    /// The polling loop's pause in progress, resumed early by ``requestUpdate()``.
-    var pauseWaiter: CheckedContinuation<Void, Never>?
-    var pauseGeneration: UInt64 = 0
-    /// An update was requested while none could start: the next pause is skipped.
-    var updateRequested = false
-    /// Whether ``requestUpdate()`` may end the pause in progress; not while backing off failed polls.
-    var pauseInterruptible = true
-    /// Graceful shutdown began: no more pauses.
-    var shuttingDown = false
     /// Failed polls, for rate-limited logging.
     var pollFailures: RepeatedFailureLog<C.Instant>
     /// How many times subscribers were told of a change; tests count scheduler wake-ups with it.

@@ -24,7 +24,7 @@ struct ContainerQueueFailureTests {
         }
     }
 
-    @Test("Failing polls back off exponentially, ignore update requests meanwhile, and log once a minute")
+    @Test("Failing polls back off exponentially and log once a minute")
     func pollBackoff() async throws {
         let transport = FailingTransport()
         let clock = ManualClock()
@@ -40,17 +40,16 @@ struct ContainerQueueFailureTests {
             logger: lines.logger()
         )
         let task = Task { try await queue.run() }
-        // Ten simulated minutes; every second a pushed change asks for an update, as the embedded API does.
+        // Ten simulated minutes, a second at a time.
         for _ in 0..<600 {
             await clock.waitForSleepers(1)
-            await queue.requestUpdate()
             clock.advance(by: .seconds(1))
         }
         task.cancel()
         _ = try? await task.value
 
-        // Waits of at least 10, 10, 20, 30, 30… s: at most 4 + 530 / 30 + 1 = 22 polls in 600 s. The old
-        // loop polled at every request (600 here).
+        // Waits of at least 10, 10, 20, 30, 30… s: at most 4 + 530 / 30 + 1 = 22 polls in 600 s; polling at
+        // every `pollInterval` would make 60.
         let polls = transport.requests.withLock { $0 }
         #expect(polls >= 10)
         #expect(polls <= 22, "\(polls) polls in 600 simulated seconds")

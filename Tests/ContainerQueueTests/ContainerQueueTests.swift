@@ -203,6 +203,22 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A graceful shutdown ends the pause between polls at once", .timeLimit(.minutes(1)))
+    func shutdownEndsPause() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            // The manual clock never moves: only the shutdown can end the pause after the first poll.
+            let queue = Self.queue(api)
+            let changes = await queue.subscribe()
+            let notifications = try await withRunningServices([queue], logger: Logger(label: "queue-test")) {
+                var iterator = changes.makeAsyncIterator()
+                _ = await iterator.next()
+                return await queue.notifications
+            }
+            #expect(notifications == 1)
+            #expect(await queue.notifications == 1, "no poll after the shutdown")
+        }
+    }
+
     @Test("A lock leaves the whole record in the cache, and later polls refresh only what they select")
     func lockedRecordKept() async throws {
         try await EmbeddedContainerAPI.with { api in
