@@ -94,7 +94,6 @@ extension ContainerQueue {
             case .none: break
             }
         }
-        await self.afterPollForTesting?()
         // From here on, nothing suspends until the merge is done.
         let skip = self.dontUpdate ?? []
         var unsatisfiable: [(Container, String)] = []

@@ -66,8 +66,6 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     var pollFailures: RepeatedFailureLog<C.Instant>
     /// How many times subscribers were told of a change; tests count scheduler wake-ups with it.
     private(set) var notifications = 0
-    /// Runs between fetching and merging; tests use it to race a lock against a poll.
-    var afterPollForTesting: (@Sendable () async -> Void)?
 
     public init(
         client: ArvadosClient,
@@ -119,8 +117,6 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
 
     /// When the API last answered 503, wall clock, as read when the answer came; the same value until the next.
     public func last503Timestamp() -> Timestamp? { self.lastServiceUnavailableAt }
-
-    func setAfterPollForTesting(_ hook: (@Sendable () async -> Void)?) { self.afterPollForTesting = hook }
 
     /// A stream that yields after every change; a slow reader sees one pending notification, not a backlog.
     public func subscribe() -> AsyncStream<Void> {

@@ -141,16 +141,22 @@ struct ContainerQueueTests {
     func updateGuard() async throws {
         try await EmbeddedContainerAPI.with { api in
             let container = try await api.createContainer(command: ["true"])
-            let queue = Self.queue(api)
+            let transport = ListHookTransport(AsyncHTTPClientTransport())
+            let queue = ContainerQueue(
+                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
+                chooser: Self.menu,
+                clock: ManualClock(),
+                logger: Logger(label: "queue-test")
+            )
             try await queue.update()
             #expect(await queue.entry(container.uuid)?.container.state == .queued)
-            // The next poll sees the container Queued; a lock completes before the poll's results are merged.
-            await queue.setAfterPollForTesting {
+            // The next poll lists the container Queued; a lock completes before the poll's results are merged.
+            transport.afterList(containing: "Queued") {
                 try? await queue.lock(container.uuid)
             }
             try await queue.update()
+            #expect(!transport.isPending, "the hook ran")
             #expect(await queue.entry(container.uuid)?.container.state == .locked)
-            await queue.setAfterPollForTesting(nil)
             try await queue.update()
             #expect(await queue.entry(container.uuid)?.container.state == .locked)
         }
