@@ -13,7 +13,24 @@ extension ContainerQueue {
     /// Failed updates are retried after a pause that doubles from `pollInterval` up to
     /// `maxPollRetryInterval`, with jitter, so an API that keeps failing is not asked again at once; they are
     /// logged at most once per `failureLogInterval`, with a count.
+    ///
+    /// The cancels of pushed containers no instance type can run are children of the same task group: a shutdown
+    /// waits for those in flight.
     public func run() async throws {
+        let pushedUnsatisfiable = self.pushedUnsatisfiable
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                defer { self.pushedUnsatisfiableContinuation.finish() }
+                await self.pollUntilShutdown()
+            }
+            for await (container, reason) in pushedUnsatisfiable {
+                group.addTask { await self.cancelUnsatisfiable(container, message: reason) }
+            }
+        }
+    }
+
+    /// The polling loop of ``run()``.
+    private func pollUntilShutdown() async {
         var backoff = RetryBackoff(
             initial: self.configuration.pollInterval,
             maximum: max(self.configuration.pollInterval, self.configuration.maxPollRetryInterval)

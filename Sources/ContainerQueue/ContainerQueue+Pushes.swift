@@ -32,7 +32,7 @@ extension ContainerQueue {
             guard wanted else { continue }
             changed = true
             if let reason = self.admitOrReject(container) {
-                Task { await self.cancelUnsatisfiable(container, message: reason) }
+                self.pushedUnsatisfiableContinuation.yield((container, reason))
             }
         }
         if let complete, let updatedAt = self.updatedAt, complete > updatedAt {

@@ -4,6 +4,7 @@ import Foundation
 public import Logging
 public import Metrics
 public import ServiceLifecycle
+import Synchronization
 
 /// A cached, race-safe view of the containers this dispatcher cares about: those it has locked, and the
 /// highest-priority Queued ones (reference §3.2).
@@ -59,7 +60,12 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     /// The wall-clock time of ``lastServiceUnavailable``, read once when the 503 came, so every reader sees
     /// the same value (converting the instant again at each pass would make clock jitter look like a new 503).
     var lastServiceUnavailableAt: Timestamp?
-    private var subscribers: [UUID: AsyncStream<Void>.Continuation] = [:]
+    /// Behind a mutex, not the actor, so that a subscription's end (a synchronous callback) removes it at once.
+    private let subscribers = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
+    /// Pushed containers no instance type can run, for ``run()`` to cancel as children of its task group (so that
+    /// a shutdown waits for the cancels in flight); those pushed before `run()` starts wait for it.
+    let pushedUnsatisfiable: AsyncStream<(container: Container, reason: String)>
+    let pushedUnsatisfiableContinuation: AsyncStream<(container: Container, reason: String)>.Continuation
     /// The `queue_entries` values last reported, so only changed ones are set again.
     var reportedEntryCounts: [Entries.CountKey: Int] = [:]
     /// Failed polls, for rate-limited logging.
@@ -84,6 +90,9 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         self.wallClock = wallClock
         self.logger = logger
         self.pollFailures = RepeatedFailureLog(interval: configuration.failureLogInterval)
+        (self.pushedUnsatisfiable, self.pushedUnsatisfiableContinuation) = AsyncStream.makeStream(
+            of: (container: Container, reason: String).self
+        )
     }
 
     // MARK: - Reading
@@ -122,10 +131,13 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     public func subscribe() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
-        self.subscribers[id] = continuation
-        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        self.subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { _ in self.subscribers.withLock { $0[id] = nil } }
         return stream
     }
+
+    /// The subscriptions not ended yet (for tests).
+    nonisolated var subscriberCount: Int { self.subscribers.withLock { $0.count } }
 
     /// Caches `entry`, replacing what the cache held for its container; the container's mounts are dropped
     /// (the cache keeps none: they only serve to choose the types, and each record would hold them for good).
@@ -136,11 +148,11 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         self.current[entry.uuid] = entry
     }
 
-    private func unsubscribe(_ id: UUID) { self.subscribers[id] = nil }
-
     func notify() {
         self.notifications &+= 1
-        for continuation in self.subscribers.values { continuation.yield() }
+        self.subscribers.withLock { subscribers in
+            for continuation in subscribers.values { continuation.yield() }
+        }
         self.reportMetrics()
     }
 }

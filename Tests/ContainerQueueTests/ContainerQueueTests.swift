@@ -225,6 +225,32 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A graceful shutdown waits for the cancel of a pushed container no instance type can run")
+    func shutdownWaitsForPushedCancel() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queue = Self.queue(api)
+            let changes = await queue.subscribe()
+            let uuid = try await withRunningServices([queue], logger: Logger(label: "queue-test")) {
+                // The first poll is over (it notifies) and the manual clock stands still: no other poll comes,
+                // so only the push can cancel the container.
+                var iterator = changes.makeAsyncIterator()
+                _ = await iterator.next()
+                let container = try await api.createContainer(
+                    command: ["true"],
+                    ["runtime_constraints": .object(["vcpus": .int(64), "ram": .int(1 << 30)])]
+                )
+                await queue.applyPushed([container], complete: nil)
+                return container.uuid
+            }
+            let cancelled = try await api.rootClient.container(uuid)
+            #expect(cancelled.state == .cancelled)
+            #expect(
+                cancelled.runtimeStatus["error"]?.stringValue
+                    == "constraints not satisfiable by any configured instance type"
+            )
+        }
+    }
+
     @Test("A lock leaves the whole record in the cache, and later polls refresh only what they select")
     func lockedRecordKept() async throws {
         try await EmbeddedContainerAPI.with { api in
@@ -408,6 +434,18 @@ struct ContainerQueueTests {
             await queue.applyPushed([raised], complete: nil)
             #expect(await queue.notifications == before + 2)
             #expect(await queue.entry(container.uuid)?.container.priority == 7)
+        }
+    }
+
+    @Test("A subscription whose stream is dropped is removed at once")
+    func droppedSubscription() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queue = Self.queue(api)
+            var stream: AsyncStream<Void>? = await queue.subscribe()
+            #expect(stream != nil)
+            #expect(queue.subscriberCount == 1)
+            stream = nil
+            #expect(queue.subscriberCount == 0)
         }
     }
 
