@@ -338,7 +338,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             await self.apply(action, containers: containers)
         }
         if !self.planner.fallback.decisions.isEmpty || !self.fallbackNoted.isEmpty {
-            self.noteFallbacks(queue)
+            await self.noteFallbacks(queue)
         }
         self.lastPlan = plan
         self.lastPool = pool
@@ -352,14 +352,14 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     ///
     /// Running too: the pass that first sees a container Locked may come while its lock call is still counted in
     /// flight (the answer is applied before the call returns), and by the next pass it may be Running.
-    private func noteFallbacks(_ queue: QueueSnapshot) {
+    private func noteFallbacks(_ queue: QueueSnapshot) async {
         let decisions = self.planner.fallback.decisions
         self.fallbackNoted = self.fallbackNoted.filter { decisions[$0] != nil }
         for entry in queue.entries where entry.container.state == .locked || entry.container.state == .running {
             let uuid = entry.uuid
             guard let decision = decisions[uuid], !self.fallbackNoted.contains(uuid) else { continue }
             let note = decision.runtimeStatus
-            if self.background(uuid, "note", { queue in try await queue.noteRuntimeStatus(uuid, note) }) {
+            if await self.background(uuid, "note", { queue in try await queue.noteRuntimeStatus(uuid, note) }) {
                 self.logger.info(
                     "Container falls back from spot to on-demand",
                     metadata: ["container.uuid": "\(uuid)", "reason": "\(decision.why)"]
@@ -384,13 +384,13 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {
         switch action {
         case .lock(let uuid):
-            self.background(uuid, "lock") { queue in try await queue.lock(uuid) }
+            await self.background(uuid, "lock") { queue in try await queue.lock(uuid) }
         case .unlock(let uuid, let reason):
             self.logger.info("Requeueing container", metadata: ["container.uuid": "\(uuid)", "reason": "\(reason)"])
-            self.background(uuid, "unlock") { queue in try await queue.unlock(uuid) }
+            await self.background(uuid, "unlock") { queue in try await queue.unlock(uuid) }
         case .cancel(let uuid, let reason):
             self.logger.info("Cancelling container", metadata: ["container.uuid": "\(uuid)", "reason": "\(reason)"])
-            self.background(uuid, "cancel") { queue in try await queue.cancel(uuid) }
+            await self.background(uuid, "cancel") { queue in try await queue.cancel(uuid) }
         case .requeue(let uuid, let preemptions):
             let budget = self.configuration.planner.spotFallback.budget
             self.logger.info(
@@ -404,7 +404,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                         + "DispatchCloud.PreemptionBudget \(budget)); requeued to run again."
                 ),
             ]
-            self.background(uuid, "requeue") { queue in try await queue.requeue(uuid, note: note) }
+            await self.background(uuid, "requeue") { queue in try await queue.requeue(uuid, note: note) }
         case .create(let type):
             if !(await self.pool.create(type)) {
                 self.logger.debug("Create refused by the pool", metadata: ["instance.type": "\(type.name)"])
@@ -432,6 +432,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// Runs a queue call for `uuid` in the background unless one is already in flight for it, or its last one
     /// failed and its retry delay has not passed.
     ///
+    /// The call is a child of ``run()``'s task group, so a shutdown waits for it. A pass made outside `run()` (a
+    /// test's) has no group: it makes the call itself and waits for it, so nothing it starts outlives it.
+    ///
     /// A failure delays the container's next call exponentially (``Configuration/retryInitialDelay`` doubling
     /// up to ``Configuration/retryMaximumDelay``, with jitter), so an API that keeps failing (a full disk, say)
     /// costs a bounded number of calls, not one per pass; and it is logged at most once per
@@ -441,7 +444,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         _ uuid: ContainerUUID,
         _ operation: String,
         _ body: @escaping @Sendable (any SchedulingQueue) async throws -> Void
-    ) -> Bool {
+    ) async -> Bool {
         if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return false }
         guard self.busy.insert(uuid).inserted else { return false }
         if self.journal.isEnabled { self.journalCallsStarted.insert(uuid) }
@@ -455,11 +458,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 await self.failed(uuid, operation, error)
             }
         }
-        if let calls = self.calls {
-            calls.yield(call)
-        } else {
-            Task { await call() }
-        }
+        if let calls = self.calls, case .enqueued = calls.yield(call) { return true }
+        await call()
         return true
     }
 

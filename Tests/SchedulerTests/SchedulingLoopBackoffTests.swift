@@ -1,8 +1,9 @@
 import DispatchModel
 import DispatchTestSupport
-import Scheduler
 import Synchronization
 import Testing
+
+@testable import Scheduler
 
 /// The scheduling loop against an API whose queue calls keep failing (a full disk behind the container API):
 /// each container's calls are backed off, and the failures are logged at most once a minute with a count.
@@ -99,6 +100,15 @@ struct SchedulingLoopBackoffTests {
             try? await group.waitForAll()
         }
         return loop
+    }
+
+    @Test("A pass made outside the loop's run has made its queue calls when it returns")
+    func lonePassWaitsForItsCalls() async {
+        let queue = FailingQueue(Self.queuedContainers(1), failures: 0)
+        let loop = SchedulingLoop(queue: queue, pool: IdlePool(), clock: ManualClock(), logger: LogLines().logger())
+        await loop.pass()
+        #expect(queue.locks == 1)
+        #expect(await loop.queueCallCount() == 1)
     }
 
     @Test("A lock that keeps failing is retried with exponential backoff, not at every pass")
