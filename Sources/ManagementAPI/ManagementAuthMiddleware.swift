@@ -23,22 +23,12 @@ struct ManagementAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard !self.token.isEmpty else {
             return Self.text(.forbidden, "Management API authentication is not configured")
         }
-        let offered = Self.tokens(in: request)
+        let offered = ArvadosCredentials.tokens(in: request)
         guard !offered.isEmpty else { return Self.text(.unauthorized, "Unauthorized") }
-        guard offered.contains(where: { Self.constantTimeEqual($0, self.token) }) else {
+        guard offered.contains(where: { ArvadosCredentials.constantTimeEqual($0, self.token) }) else {
             return Self.text(.forbidden, "Forbidden")
         }
         return try await next(request, context)
-    }
-
-    /// Every token a request offers, in Arvados's order: header, Basic password, query, cookie.
-    static func tokens(in request: Request) -> [String] {
-        ArvadosCredentials.tokens(in: request)
-    }
-
-    /// Compares without stopping at the first difference, so response times do not reveal the token.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        ArvadosCredentials.constantTimeEqual(lhs, rhs)
     }
 
     /// A plain-text response, as Go's `http.Error` writes it.

@@ -149,7 +149,7 @@ public enum ManagementRoutes: Sendable {
             guard let header = request.headers[.authorization] else {
                 return ManagementAuthMiddleware<BasicRequestContext>.text(.unauthorized, "authorization required")
             }
-            guard ManagementAuthMiddleware<BasicRequestContext>.constantTimeEqual(header, "Bearer " + token) else {
+            guard ArvadosCredentials.constantTimeEqual(header, "Bearer " + token) else {
                 return ManagementAuthMiddleware<BasicRequestContext>.text(.forbidden, "authorization error")
             }
             do {

@@ -58,7 +58,7 @@ struct SchedulingViews<Instant: InstantProtocol> {
 
 extension WorkerPool {
     /// One worker's view, as ``instances()`` shows it.
-    func view(of id: InstanceID, _ worker: Worker, now: C.Instant, wallNow: Timestamp) -> InstanceView {
+    func view(of id: InstanceID, _ worker: Worker) -> InstanceView {
         InstanceView(
             instance: id,
             address: worker.instance.address,
@@ -79,15 +79,13 @@ extension WorkerPool {
         self.schedulingViews = SchedulingViews()  // edit a unique copy in place
         defer { self.schedulingViews = cache }
         if !cache.stale && !cache.dirty.isEmpty {
-            let now = self.clock.now
-            let wallNow = self.wallClock()
             for id in cache.dirty {
                 guard let worker = self.workers[id], let position = cache.positions[id] else {
                     // Gone, or new, without a structural mark (not expected): rebuild.
                     cache.stale = true
                     break
                 }
-                let view = self.view(of: id, worker, now: now, wallNow: wallNow)
+                let view = self.view(of: id, worker)
                 if !Self.sameForScheduling(cache.views[position], view) {
                     cache.views[position] = view
                     cache.busy[id] = worker.machine.busy

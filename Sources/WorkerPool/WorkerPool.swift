@@ -251,10 +251,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// Every worker and pending create, sorted by instance ID then type (pending creates first).
     public func instances() -> [InstanceView] {
-        let now = self.clock.now
-        let wallNow = self.wallClock()
         var views: [InstanceView] = self.workers.map { id, worker in
-            self.view(of: id, worker, now: now, wallNow: wallNow)
+            self.view(of: id, worker)
         }
         views += self.creating.values.map { pending in
             InstanceView(
