@@ -84,17 +84,17 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         /// The shortest time between two log lines about the same kind of failing queue call.
         public var failureLogInterval: Duration = .seconds(60)
         /// The time a pass that planned afresh leaves before the next, per container and instance it planned
-        /// over beyond ``passSpacingFreeItems``; at most ``maximumPassSpacing``.
+        /// over, once they are more than ``passSpacingFreeItems``; at most ``maximumPassSpacing``.
         ///
         /// A pass costs time in proportion to the queue and the pool, and changes come at a rate that grows
-        /// with them, so planning after every change grows with their square: at 100,000 containers and
+        /// with them, so planning after every change grows with their square: at 10,000 containers and
         /// 10,000 instances passes took half of the dispatcher's time. Spaced this way, planning costs at
         /// most a bounded amount of time per second whatever the size (changes that arrive in between are
         /// planned together, in the next pass), and a small cluster is planned after every change as before.
-        public var passSpacingPerItem: Duration = .microseconds(100)
+        public var passSpacingPerItem: Duration = .microseconds(50)
         /// Queues and pools with at most this many containers and instances together are planned after every
         /// change.
-        public var passSpacingFreeItems = 1000
+        public var passSpacingFreeItems = 2000
         /// The longest spacing between two passes that planned afresh.
         public var maximumPassSpacing: Duration = .seconds(1)
 
