@@ -28,8 +28,14 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
     private var outsideJobs: UInt64 = 0
     private var thread: pthread_t?
 
-    public init(clock: VirtualClock = VirtualClock()) {
+    /// How long, in real time, the executor waits for a job from outside while nothing is ready and nobody
+    /// sleeps before it stops the process with a message saying so: such a wait that lasts is a simulation
+    /// waiting on something that never comes, and a message beats a hang. `nil` waits for ever.
+    public let stallLimit: Duration?
+
+    public init(clock: VirtualClock = VirtualClock(), stallLimit: Duration? = .seconds(300)) {
         self.clock = clock
+        self.stallLimit = stallLimit
     }
 
     /// The number of jobs run so far.
@@ -94,6 +100,23 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
         self.condition.unlock()
     }
 
+    /// Waits, holding `condition`, for a job from outside or the end of the run, at most ``stallLimit``.
+    private func waitForOutsideJob() {
+        guard let limit = self.stallLimit else {
+            self.condition.wait()
+            return
+        }
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        if !self.condition.wait(until: Date(timeIntervalSinceNow: seconds)) && self.head == self.jobs.count
+            && !self.finished && self.clock.sleeperCount == 0
+        {
+            fatalError(
+                "SimulationExecutor stalled at \(self.clock.now): no job ready, nobody asleep on the virtual clock "
+                    + "and nothing from outside for \(limit) of real time; a task waits on something that never comes"
+            )
+        }
+    }
+
     private func loop() {
         let executor = self.asUnownedTaskExecutor()
         while true {
@@ -108,7 +131,7 @@ public final class SimulationExecutor: TaskExecutor, @unchecked Sendable {
                 let advanced = self.clock.advanceToNextDeadline()
                 self.condition.lock()
                 if !advanced && self.head == self.jobs.count && !self.finished {
-                    self.condition.wait()
+                    self.waitForOutsideJob()
                 }
             }
             let job = self.jobs[self.head]

@@ -96,4 +96,15 @@ struct SimulationExecutorTests {
         }
         #expect(executor.outsideJobCount == 1)
     }
+
+    @Test("A simulation waiting on something that never comes stops the process with a message, not a hang")
+    func stallStops() async {
+        await #expect(processExitsWith: .failure) {
+            let executor = SimulationExecutor(stallLimit: .milliseconds(200))
+            await executor.run {
+                // Nobody ever resumes this: no job, no sleeper, nothing from outside.
+                await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+            }
+        }
+    }
 }
