@@ -3,7 +3,6 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 @testable import ContainerQueue
@@ -162,27 +161,10 @@ struct ContainerQueueTests {
         }
     }
 
-    /// Forwards to the embedded API; runs a hook, once, before the first request whose URL contains a string.
-    final class InterceptingTransport: ArvadosTransport {
-        let base = AsyncHTTPClientTransport()
-        let hook = Mutex<(match: String, body: @Sendable () async -> Void)?>(nil)
-
-        func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
-            let url = request.url.absoluteString
-            let body = self.hook.withLock { hook -> (@Sendable () async -> Void)? in
-                guard let match = hook?.match, url.contains(match) else { return nil }
-                defer { hook = nil }
-                return hook?.body
-            }
-            await body?()
-            return try await self.base.send(request)
-        }
-    }
-
     @Test("A record pushed while a poll fetches a new container's mounts is not overwritten by the poll's view")
     func mergeDoesNotOverwritePushedRecords() async throws {
         try await EmbeddedContainerAPI.with { api in
-            let transport = InterceptingTransport()
+            let transport = ListHookTransport(AsyncHTTPClientTransport())
             let queue = ContainerQueue(
                 client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
                 chooser: Self.menu,
@@ -193,17 +175,12 @@ struct ContainerQueueTests {
             let container = try await api.createContainer(command: ["true"])
             // While the next poll fetches the new container's mounts, the container is locked and the
             // embedded API pushes the locked record, as its change feed does.
-            transport.hook.withLock {
-                $0 = (
-                    match: container.uuid.rawValue,
-                    body: {
-                        guard let locked = try? await api.rootClient.lockContainer(container.uuid) else { return }
-                        await queue.applyPushed([locked], complete: nil)
-                    }
-                )
+            transport.beforeRequest(containing: container.uuid.rawValue) {
+                guard let locked = try? await api.rootClient.lockContainer(container.uuid) else { return }
+                await queue.applyPushed([locked], complete: nil)
             }
             try await queue.update()
-            #expect(transport.hook.withLock { $0 == nil }, "the hook ran")
+            #expect(!transport.isPending, "the hook ran")
             #expect(await queue.entry(container.uuid)?.container.state == .locked)
             #expect(await queue.entry(container.uuid)?.container.lockCount == 1)
         }
