@@ -8,8 +8,10 @@ public import DispatchModel
 public struct Plan: Sendable {
     /// One thing for the queue or the pool to do.
     public enum Action: Hashable, Sendable {
-        /// Lock a Queued container for this dispatcher. Planned only for a container with no runner in
-        /// the pool's snapshot; one with a runner left from an earlier attempt gets the status
+        /// Lock a Queued container for this dispatcher. Planned only once an instance exists for it (idle,
+        /// running with room, or booting: a container that needs a new one gets a ``create(_:)`` first), and
+        /// only for a container with no runner in the pool's snapshot; one with a runner left from an earlier
+        /// attempt gets the status
         /// ``SchedulingStatus/waitingForPreviousAttempt`` and the reconciliation kills that runner.
         case lock(ContainerUUID)
         /// Unlock (requeue) a Locked container.
