@@ -41,14 +41,7 @@ struct PassInputs: Equatable {
         else { return nil }
         self.queueVersion = queueVersion
         self.queueKnown = queue.updatedAt != nil
-        if let updated = queue.updatedAt {
-            self.runnersExitedBeforeUpdate = pool.runners.values.reduce(0) { count, runner in
-                guard let exited = runner.exitedAt, updated > exited else { return count }
-                return count + 1
-            }
-        } else {
-            self.runnersExitedBeforeUpdate = 0
-        }
+        self.runnersExitedBeforeUpdate = pool.runners.values.count { $0.exited(before: queue.updatedAt) }
         self.poolVersion = poolVersion
         self.atQuota = pool.atQuota
         self.quotaHeld = pool.quotaHeld

@@ -92,6 +92,13 @@ public struct PoolSnapshot: Sendable {
             self.exitedAt = exitedAt
             self.finishing = finishing
         }
+
+        /// Whether the runner had exited before `update` (the queue's last update): the queue then shows what
+        /// the runner left, so a container still Running on it lost its run.
+        func exited(before update: Timestamp?) -> Bool {
+            guard let exited = self.exitedAt, let update else { return false }
+            return update > exited
+        }
     }
 
     /// The runners that count against the container limit: all but those whose container is Complete and that

@@ -40,10 +40,6 @@ extension SchedulingPlanner {
         let anyUnknownWorkers = pool.instances.contains {
             $0.id != nil && $0.state == .unknown && $0.runningContainers.isEmpty
         }
-        let exitedBeforeUpdate = { (runner: PoolSnapshot.Runner) -> Bool in
-            guard let exited = runner.exitedAt, let updated = queue.updatedAt else { return false }
-            return updated > exited
-        }
         for i in queue.entries.indices {
             let runner = match.runner(of: i)
             let state = queue.entries[i].container.state
@@ -54,7 +50,7 @@ extension SchedulingPlanner {
             switch state {
             case .running:
                 if let runner {
-                    if exitedBeforeUpdate(runner) {
+                    if runner.exited(before: queue.updatedAt) {
                         actions.append(.cancel(uuid, reason: "state=Running after crunch-run exited"))
                     } else if priority == 0 {
                         actions.append(.kill(uuid, reason: "priority=0"))
@@ -88,7 +84,7 @@ extension SchedulingPlanner {
                 }
             case .locked:
                 if let runner {
-                    if exitedBeforeUpdate(runner) {
+                    if runner.exited(before: queue.updatedAt) {
                         actions.append(.unlock(uuid, reason: "crunch-run exited"))
                     } else if runner.exitedAt == nil && priority == 0 {
                         actions.append(.kill(uuid, reason: "priority=0"))
