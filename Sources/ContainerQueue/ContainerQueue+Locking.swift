@@ -23,8 +23,7 @@ extension ContainerQueue {
     public func requeue(_ uuid: ContainerUUID, note: [String: JSONValue]) async throws(ArvadosAPIError) {
         do {
             if !note.isEmpty {
-                var status = self.current[uuid]?.container.runtimeStatus ?? [:]
-                for (key, value) in note { status[key] = value }
+                let status = self.runtimeStatus(of: uuid, merging: note)
                 self.apply(try await self.client.updateContainer(uuid, ["runtime_status": .object(status)]))
             }
             self.apply(try await self.client.unlockContainer(uuid, requeueRunning: true))
@@ -45,11 +44,15 @@ extension ContainerQueue {
     /// Merges `note` into a Locked or Running container's `runtime_status` (the keys it names replace the ones
     /// stored).
     public func noteRuntimeStatus(_ uuid: ContainerUUID, _ note: [String: JSONValue]) async throws(ArvadosAPIError) {
-        var status = self.current[uuid]?.container.runtimeStatus ?? [:]
-        for (key, value) in note { status[key] = value }
+        let status = self.runtimeStatus(of: uuid, merging: note)
         try await self.change(uuid) { client async throws(ArvadosAPIError) in
             try await client.updateContainer(uuid, ["runtime_status": .object(status)])
         }
+    }
+
+    /// The cached container's `runtime_status` with `note`'s keys replacing the ones it has.
+    private func runtimeStatus(of uuid: ContainerUUID, merging note: [String: JSONValue]) -> [String: JSONValue] {
+        (self.current[uuid]?.container.runtimeStatus ?? [:]).merging(note) { _, new in new }
     }
 
     /// Cancels a container.
