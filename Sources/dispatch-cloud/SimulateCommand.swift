@@ -116,8 +116,7 @@ struct SimulateCommand: AsyncParsableCommand {
         if workload.entries.isEmpty { throw usageFailure("--workload: \(self.workload) holds no container") }
 
         let started = ContinuousClock.now
-        let name = URL(fileURLWithPath: source.path).lastPathComponent
-        let first = try await self.simulate(primary, name: name, workload)
+        let first = try await self.simulate(primary, name: Self.runName(file: source.path, changes: []), workload)
         var second: SimulationResult?
         if let secondary {
             second = try await self.simulate(secondary, name: secondName, workload)
