@@ -452,7 +452,7 @@ public final class ContainerSupervisor: Sendable {
         var memory = "no memory limit"
         let ram = container.runtimeConstraints.ram
         if ram > 0 {
-            switch MemoryCgroup.create(name: "dispatch-runner-\(self.uuid.rawValue)-\(getpid())", limit: ram) {
+            switch MemoryCgroup.create(name: MemoryCgroup.name(uuid: self.uuid, supervisor: getpid()), limit: ram) {
             case .success(let created):
                 // Joined through the handshake once bwrap has built the sandbox, not by bwrap itself.
                 cgroup = created

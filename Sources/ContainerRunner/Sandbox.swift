@@ -1,3 +1,5 @@
+public import DispatchModel
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -254,6 +256,17 @@ enum Sandbox {
     }
 }
 
+extension SandboxSettings {
+    /// Whether a supervisor with these settings will put `container` in a memory cgroup of its own: the process
+    /// engine, a sandbox with bwrap found, a RAM limit, and a cgroup v1 memory hierarchy.
+    public func usesMemoryCgroup(engine: String, container: Container?) -> Bool {
+        guard ["", "process"].contains(engine), self.mode != .none, let container,
+            container.runtimeConstraints.ram > 0
+        else { return false }
+        return Sandbox.findBwrap(locations: self.bwrapLocations) != nil && POSIX.isDirectory(MemoryCgroup.mountPoint)
+    }
+}
+
 /// A memory cgroup (v1) holding one container, with its RAM limit.
 struct MemoryCgroup: Sendable {
     /// The cgroup's directory.
@@ -267,11 +280,9 @@ struct MemoryCgroup: Sendable {
     /// Creates `name` under this process's own memory cgroup (or the hierarchy's root) with `limit` bytes;
     /// nil with the reason when the kernel or the user does not allow it.
     static func create(name: String, limit: Int64) -> Result<MemoryCgroup, RunnerError> {
-        let parent = Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
-        guard let base = parent ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else {
+        guard let path = Self.path(name: name) else {
             return .failure(RunnerError(.spawn, "no memory cgroup hierarchy at \(Self.mountPoint)"))
         }
-        let path = (base.hasSuffix("/") ? base : base + "/") + name
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             return .failure(RunnerError(.spawn, "cannot create \(path): \(String(cString: strerror(errno)))"))
         }
@@ -294,6 +305,51 @@ struct MemoryCgroup: Sendable {
     func add(_ pid: pid_t) -> Bool {
         let bytes = Array(String(pid).utf8)
         return bytes.withUnsafeBytes { Glibc.write(self.procs, $0.baseAddress, $0.count) } == bytes.count
+    }
+
+    /// The name of the memory cgroup the supervisor with PID `supervisor` makes for container `uuid`.
+    static func name(uuid: ContainerUUID, supervisor: pid_t) -> String {
+        "dispatch-runner-\(uuid.rawValue)-\(supervisor)"
+    }
+
+    /// Where a cgroup `name` made by this process goes: under this process's own memory cgroup, else under the
+    /// hierarchy's root; nil without a hierarchy.
+    static func path(name: String) -> String? {
+        let parent = Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
+        guard let base = parent ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else { return nil }
+        return (base.hasSuffix("/") ? base : base + "/") + name
+    }
+
+    /// For `--detach`, while it waits for supervisor `pid` (its child, in the same cgroup): makes the directory of
+    /// the supervisor's memory cgroup, then primes moves (``primeMoves()``); the directory's path.
+    ///
+    /// The directory comes first because a move holds the kernel's cgroup mutex while it waits, and a `mkdir` in
+    /// the hierarchy needs that mutex: made by the supervisor during the prime, it would wait the prime out. The
+    /// supervisor finds it made (``create(name:limit:)`` takes an existing one), sets the limit and removes it at
+    /// the end; if the supervisor fails before, `--detach` removes it.
+    static func prepare(uuid: ContainerUUID, supervisor pid: pid_t) -> String? {
+        guard let path = Self.path(name: Self.name(uuid: uuid, supervisor: pid)) else { return nil }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return nil }
+        Self.primeMoves()
+        return path
+    }
+
+    /// Writes this process's own PID into its own memory cgroup (a move to where it already is): `true` when the
+    /// kernel took it.
+    ///
+    /// A move into a cgroup v1 hierarchy takes the kernel's cgroup threadgroup lock for writing, and the first
+    /// writer after a quiet spell waits out an RCU grace period (7–15 ms here) before it gets it; writers that follow
+    /// within about a grace period of the last one pass at once (0.01–0.05 ms). `--detach` calls this while it waits
+    /// for its supervisor, so the wait overlaps the supervisor's start and bwrap's, and the sandbox's own move
+    /// finds the lock ready (``prepare(uuid:supervisor:)``). Measured in the README, "Where the sandboxed start's time goes".
+    @discardableResult
+    static func primeMoves() -> Bool {
+        guard let own = Self.ownCgroup() else { return false }
+        let fd = open(Self.mountPoint + (own.hasSuffix("/") ? own : own + "/") + "cgroup.procs", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let zero = Array("0".utf8)
+        return zero.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == zero.count
     }
 
     /// Sends `signal` to every process in the cgroup but `excluded`.

@@ -86,7 +86,11 @@ enum DispatchRunner {
                 processEnvironment: environment
             )
             _ = try configuration.apiAddress()
-            let detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
+            var detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
+            detacher.supervisorMovesIntoMemoryCgroup = self.sandbox(configuration, environment).usesMemoryCgroup(
+                engine: arguments.runtimeEngine,
+                container: configuration.container
+            )
             var passThrough = arguments.passThrough
             if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
                 passThrough.append("--lock-dir=\(lockDirectory.path)")
@@ -125,6 +129,13 @@ enum DispatchRunner {
         dispatchMain()
     }
 
+    /// The sandbox settings of `configuration`, with bwrap at `DISPATCH_RUNNER_BWRAP` when that is set.
+    static func sandbox(_ configuration: RunnerConfiguration, _ environment: [String: String]) -> SandboxSettings {
+        var sandbox = configuration.sandbox
+        if let bwrap = environment["DISPATCH_RUNNER_BWRAP"] { sandbox.bwrapLocations = [bwrap] }
+        return sandbox
+    }
+
     /// The UUID of a mode that needs one; parsing has checked its shape.
     static func containerUUID(_ arguments: RunnerArguments) throws(RunnerError) -> ContainerUUID {
         guard let uuid = arguments.containerUUID else {
@@ -157,8 +168,7 @@ enum DispatchRunner {
             if let ready { _ = "error: \(error.message)\n".withCString { write(ready, $0, strlen($0)) } }
             throw error
         }
-        var sandbox = configuration.sandbox
-        if let bwrap = environment["DISPATCH_RUNNER_BWRAP"] { sandbox.bwrapLocations = [bwrap] }
+        let sandbox = self.sandbox(configuration, environment)
         let supervisor = ContainerSupervisor(
             uuid: uuid,
             client: client,

@@ -201,3 +201,64 @@ extension CgroupHandshakeTests {
         #expect(secondWrite.withLock { $0 } > 0)
     }
 }
+
+@Suite("Priming the kernel's cgroup move")
+struct CgroupPrimeTests {
+    static let container = Container(
+        uuid: ContainerUUID(rawValue: "zzzzz-dz642-000000000000001"),
+        state: .locked,
+        command: ["true"],
+        runtimeConstraints: RuntimeConstraints(vcpus: 1, ram: 64 << 20)
+    )
+
+    @Test("--detach primes only when its supervisor will move a sandbox into a memory cgroup")
+    func whenToPrime() throws {
+        let bwrap = SandboxSettings(mode: .bwrap)
+        let hasHierarchy = POSIX.isDirectory(MemoryCgroup.mountPoint)
+        let hasBwrap = Sandbox.findBwrap(locations: bwrap.bwrapLocations) != nil
+        #expect(bwrap.usesMemoryCgroup(engine: "process", container: Self.container) == (hasHierarchy && hasBwrap))
+        #expect(bwrap.usesMemoryCgroup(engine: "", container: Self.container) == (hasHierarchy && hasBwrap))
+        #expect(!bwrap.usesMemoryCgroup(engine: "docker", container: Self.container))
+        #expect(!SandboxSettings(mode: .none).usesMemoryCgroup(engine: "process", container: Self.container))
+        var noLimit = Self.container
+        noLimit.runtimeConstraints.ram = 0
+        #expect(!bwrap.usesMemoryCgroup(engine: "process", container: noLimit))
+        // No record given: the supervisor fetches it later, and nothing is known yet.
+        #expect(!bwrap.usesMemoryCgroup(engine: "process", container: nil))
+        var missing = bwrap
+        missing.bwrapLocations = ["/nonexistent/bwrap"]
+        #expect(!missing.usesMemoryCgroup(engine: "process", container: Self.container))
+    }
+
+    @Test("A prime moves this process to the memory cgroup it is already in, and the kernel takes it")
+    func primeIsANoOpMove() {
+        guard let before = MemoryCgroup.ownCgroup() else {
+            // No cgroup v1 memory hierarchy (a cgroup v2 host): nothing to prime.
+            #expect(!MemoryCgroup.primeMoves())
+            return
+        }
+        let writable = access(MemoryCgroup.mountPoint + before + "/cgroup.procs", W_OK) == 0
+        #expect(MemoryCgroup.primeMoves() == writable)
+        #expect(MemoryCgroup.ownCgroup() == before)
+    }
+
+    @Test("--detach makes the supervisor's cgroup directory, which the supervisor then takes with its limit")
+    func prepareThenCreate() async throws {
+        guard let own = MemoryCgroup.ownCgroup(), access(MemoryCgroup.mountPoint + own + "/cgroup.procs", W_OK) == 0
+        else {
+            #expect(MemoryCgroup.prepare(uuid: Self.container.uuid, supervisor: getpid()) == nil)
+            return
+        }
+        let name = MemoryCgroup.name(uuid: Self.container.uuid, supervisor: getpid())
+        let path = try #require(MemoryCgroup.prepare(uuid: Self.container.uuid, supervisor: getpid()))
+        #expect(path == MemoryCgroup.path(name: name))
+        #expect(path.hasSuffix("/" + name))
+        #expect(POSIX.isDirectory(path))
+        let cgroup = try MemoryCgroup.create(name: name, limit: 64 << 20).get()
+        #expect(cgroup.path == path)
+        let limit = try String(contentsOfFile: path + "/memory.limit_in_bytes", encoding: .utf8)
+        #expect(limit.trimmingCharacters(in: .whitespacesAndNewlines) == String(64 << 20))
+        await cgroup.remove()
+        #expect(!POSIX.isDirectory(path))
+    }
+}
