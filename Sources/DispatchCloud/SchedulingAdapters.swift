@@ -131,6 +131,8 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
     package func changes() async -> AsyncStream<Void> { await self.pool.subscribe() }
     package func create(_ type: InstanceType) async -> Bool { await self.pool.create(type) }
 
+    package func replaceCreateBacklog(_ types: [InstanceType]) async { await self.pool.replaceCreateBacklog(types) }
+
     package func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
         await self.pool.startContainer(container, on: id)
     }

@@ -48,6 +48,11 @@ public struct Plan: Sendable {
     public var queue: ScheduledQueue
     /// The scheduler's gauges after this pass.
     public var metrics: SchedulerMetrics
+    /// The creates this pass wanted beyond the pool's create budget (`MaxConcurrentInstanceCreateOps` in
+    /// flight), in queue order: the pool starts them as its creates finish, until the next pass that plans afresh
+    /// replaces the list (``SchedulingPool/replaceCreateBacklog(_:)``). They count against `MaxInstances`, the
+    /// known quota level and the spend caps as creates do.
+    public var createBacklog: [InstanceType] = []
 
     /// When the container behind ``SchedulerMetrics/containersLongestWaitTimeSeconds`` was created, so a plan
     /// reused at a later time reports its wait then.

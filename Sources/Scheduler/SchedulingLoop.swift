@@ -47,6 +47,9 @@ public protocol SchedulingPool: Sendable {
     func changes() async -> AsyncStream<Void>
     /// Starts creating an instance; `false` if the pool refused.
     func create(_ type: InstanceType) async -> Bool
+    /// Replaces the creates to start, in order, as creates in flight finish (``Plan/createBacklog``); the pool
+    /// drops what is left when a create cannot start (quota, capacity, `MaxInstances`, a pause).
+    func replaceCreateBacklog(_ types: [InstanceType]) async
     /// Starts `container` on instance `id`; `false` if the instance cannot take it now.
     func startContainer(_ container: Container, on id: InstanceID) async -> Bool
     /// Shuts down an idle or booting instance that is not held; `false` if it was not.
@@ -145,6 +148,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var memo: PassMemo?
     /// Passes that reused the last plan.
     private var reusedPlans = 0
+    /// Whether the pool holds a non-empty create backlog from this loop's last fresh plan.
+    private var backlogGiven = false
     /// The queue's containers by UUID as of a queue version.
     private var containerLookup: (version: UInt64, containers: [ContainerUUID: Container])?
 
@@ -302,11 +307,13 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         let inputs = PassInputs(queue: queue, pool: pool, planner: self.planner, now: now)
         let plan: Plan
         var spacing = Duration.zero
+        var reused = false
         if let inputs, let memo = self.memo, memo.inputs == inputs {
             // Nothing the planner reads has changed since the last pass: the same plan.
             plan = memo.plan.reused(at: now)
             self.planner.state = memo.stateAfter
             self.reusedPlans += 1
+            reused = true
         } else {
             plan = self.planner.plan(queue: queue, pool: pool, now: now)
             self.memo = inputs.map { PassMemo(inputs: $0, plan: plan, stateAfter: self.planner.state) }
@@ -336,6 +343,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 containers = self.containersByUUID(queue)
             }
             await self.apply(action, containers: containers)
+        }
+        if !reused && (!plan.createBacklog.isEmpty || self.backlogGiven) {
+            // A fresh plan's backlog replaces the last (a reused plan's is the one the pool has, less what the
+            // pool started: a start moves the pool's version, so the next plan is fresh).
+            await self.pool.replaceCreateBacklog(plan.createBacklog)
+            self.backlogGiven = !plan.createBacklog.isEmpty
         }
         if !self.planner.fallback.decisions.isEmpty || !self.fallbackNoted.isEmpty {
             await self.noteFallbacks(queue)

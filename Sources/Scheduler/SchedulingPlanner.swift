@@ -128,6 +128,7 @@ public struct SchedulingPlanner: Sendable {
             metrics: pass.metrics(state: self.state, earliest: earliest)
         )
         plan.longestWaitSince = earliest
+        plan.createBacklog = pass.createBacklog
         return plan
     }
 

@@ -64,9 +64,39 @@ extension WorkerPool {
         return true
     }
 
+    /// Replaces the creates to start as creates in flight finish (the scheduler's ``Plan/createBacklog``, in
+    /// queue order), and starts what `MaxConcurrentInstanceCreateOps` allows now.
+    public func replaceCreateBacklog(_ types: [InstanceType]) {
+        self.createBacklog = types
+        self.createBacklogNext = 0
+        self.startBackloggedCreates()
+    }
+
+    /// Starts creates from the backlog while fewer than `MaxConcurrentInstanceCreateOps` are in flight; drops
+    /// the rest when one cannot start (the pool stopped, quota, `MaxInstances`, capacity, a pause): the next
+    /// pass decides again.
+    func startBackloggedCreates() {
+        let limit = self.configuration.maxConcurrentInstanceCreateOps
+        while self.createBacklogNext < self.createBacklog.count, limit == 0 || self.creating.count < limit {
+            let type = self.createBacklog[self.createBacklogNext]
+            self.createBacklogNext += 1
+            guard self.create(type) else {
+                self.createBacklog = []
+                self.createBacklogNext = 0
+                return
+            }
+        }
+        if self.createBacklogNext >= self.createBacklog.count {
+            self.createBacklog = []
+            self.createBacklogNext = 0
+        }
+    }
+
     private func createFinished(secret: String, type: InstanceType, result: Result<Instance, CloudError>) {
         defer {
             self.creating[secret] = nil
+            // After a failure too: its hold, if any, makes the backlog's next create refuse, dropping the rest.
+            self.startBackloggedCreates()
             self.notify()
         }
         switch result {

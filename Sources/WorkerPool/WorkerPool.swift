@@ -63,6 +63,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var creating: [String: PendingCreate] = [:] {
         didSet { self.schedulingViews.markStale() }
     }
+    /// The scheduler's creates to start as creates in flight finish (``replaceCreateBacklog(_:)``).
+    var createBacklog: [InstanceType] = []
+    /// The next of ``createBacklog`` to start.
+    var createBacklogNext = 0
     /// Containers whose runner has ended, until the scheduler forgets them.
     var exited: [ContainerUUID: Timestamp] = [:] {
         didSet { self.schedulingViews.runnersStale = true }

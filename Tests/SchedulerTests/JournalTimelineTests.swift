@@ -56,6 +56,7 @@ struct JournalTimelineTests {
         func schedulingSnapshot() async -> PoolSnapshot { self.snapshot.withLock { $0 } }
         func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
         func create(_ type: InstanceType) async -> Bool { true }
+        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool { true }
         func shutdown(_ id: InstanceID) async -> Bool { true }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }

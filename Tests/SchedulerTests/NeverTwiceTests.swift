@@ -69,6 +69,7 @@ struct NeverTwiceTests {
         }
         func changes() async -> AsyncStream<Void> { self.stream.stream }
         func create(_ type: InstanceType) async -> Bool { false }
+        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
             self.state.withLock { $0.starts.append(container.uuid) }
             return true

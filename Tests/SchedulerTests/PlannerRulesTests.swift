@@ -226,13 +226,38 @@ struct PlannerRulesTests {
         #expect(harness.status(of: containerUUID(4))?.contains("cloud account limits") == true)
     }
 
-    @Test("No more creates than the pool's budget; the rest wait without a pending instance")
+    @Test("No more creates than the pool's budget; the rest go to the create backlog, in queue order")
     func createBudget() {
-        let containers = (1...3).map { container($0, priority: $0, vcpus: 1, ram: Self.gib) }
+        // Highest priority first: the 4-VCPU container, then the 2-VCPU one, then the 1-VCPU one.
+        let containers = [1, 2, 4].map { container($0, priority: $0, state: .queued, vcpus: $0, ram: Self.gib) }
         var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: StubPool(quota: 100, canCreate: 1))
         let plan = harness.runPass()
-        #expect(plan.actions == [.create(instanceType(1))])
+        #expect(plan.actions == [.create(instanceType(4))])
+        #expect(plan.createBacklog == [instanceType(2), instanceType(1)])
+        // As in Arvados, a container whose create the pool has not taken is not counted as allocated.
         #expect(plan.metrics.containersAllocatedNotStarted == 1)
+        #expect(harness.status(of: containerUUID(2))?.contains("Waiting for a type2 instance to boot") == true)
+
+        // Without a budget, every create is an action and the backlog is empty.
+        var unlimited = Harness(queue: StubQueue(containers, chooser: .suite()), pool: StubPool(quota: 100))
+        unlimited.pool.canCreate = 100
+        let free = unlimited.runPass()
+        #expect(free.actions == [.create(instanceType(4)), .create(instanceType(2)), .create(instanceType(1))])
+        #expect(free.createBacklog.isEmpty)
+    }
+
+    @Test("The create backlog counts against MaxInstances as creates do")
+    func createBacklogWithinMaxInstances() {
+        let containers = (1...5).map { container($0, priority: $0, state: .queued, vcpus: 1, ram: Self.gib) }
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxInstances = 3
+        var pool = StubPool(quota: 100, canCreate: 1)
+        pool.maxInstances = 3
+        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool, configuration: configuration)
+        let plan = harness.runPass()
+        #expect(plan.actions == [.create(instanceType(1))])
+        #expect(plan.createBacklog == [instanceType(1), instanceType(1)])
+        #expect(plan.metrics.atMaxInstances)
     }
 
     @Test("A positive SupervisorFraction allows at least one supervisor")

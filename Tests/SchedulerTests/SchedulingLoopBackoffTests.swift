@@ -60,6 +60,7 @@ struct SchedulingLoopBackoffTests {
         }
         func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
         func create(_ type: InstanceType) async -> Bool { false }
+        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
         func shutdown(_ id: InstanceID) async -> Bool { false }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }

@@ -77,6 +77,52 @@ struct PoolCreateTests {
         await harness.stop()
     }
 
+    @Test("The create backlog starts one create as each in flight finishes, and is dropped at a quota error")
+    func createBacklog() async throws {
+        var configuration = PoolHarness.configuration(types: [Self.type1])
+        configuration.maxConcurrentInstanceCreateOps = 1
+        var parameters = PoolHarness.parameters()
+        parameters.maxInstances = 3  // the provider's quota: the fourth create fails
+        let harness = PoolHarness.start(configuration: configuration, parameters: parameters)
+        await harness.cloud.holdCloudOperations()
+        await harness.pool.replaceCreateBacklog(Array(repeating: Self.type1, count: 5))
+        // One create in flight, the rest waiting in the backlog: no 5-second pause, no refused create.
+        await harness.cloud.waitForHeldOperations(1)
+        #expect(await harness.pool.instances().count == 1)
+        #expect(await harness.pool.createBacklogNext == 1)
+        // As it finishes, the next starts, with no scheduler asking.
+        await harness.cloud.releaseCloudOperations(1)
+        await harness.cloud.waitForHeldOperations(1)
+        #expect(await harness.pool.instances().count == 2)
+        #expect(await harness.pool.createBacklogNext == 2)
+        await harness.cloud.releaseCloudOperations(Int.max)
+        await harness.eventually(3, in: .booting)
+        await harness.eventually("the quota error holds creates") { await $0.atQuota() }
+        // The fourth create met the quota; the fifth was dropped rather than tried.
+        #expect(await harness.pool.createBacklog.isEmpty)
+        #expect(await harness.pool.instances().count == 3)
+        await harness.stop()
+    }
+
+    @Test("A new backlog replaces the old one")
+    func createBacklogReplaced() async throws {
+        var configuration = PoolHarness.configuration(types: [Self.type1, Self.type2])
+        configuration.maxConcurrentInstanceCreateOps = 1
+        let harness = PoolHarness.start(configuration: configuration)
+        await harness.cloud.holdCloudOperations()
+        await harness.pool.replaceCreateBacklog([Self.type1, Self.type1, Self.type1])
+        await harness.cloud.waitForHeldOperations(1)
+        await harness.pool.replaceCreateBacklog([Self.type2])
+        // Still one in flight (type1); the replacement waits for it.
+        #expect(await harness.pool.instances().count == 1)
+        await harness.cloud.releaseCloudOperations(Int.max)
+        await harness.eventually(2, in: .booting)
+        let types = await harness.pool.instances().map(\.instanceType.name).sorted { $0.rawValue < $1.rawValue }
+        #expect(types == [Self.type1.name, Self.type2.name])
+        #expect(await harness.pool.createBacklog.isEmpty)
+        await harness.stop()
+    }
+
     @Test("A quota error holds creates until an instance is gone")
     func quotaUntilFewer() async throws {
         var parameters = PoolHarness.parameters()

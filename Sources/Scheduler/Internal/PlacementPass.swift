@@ -32,7 +32,10 @@ struct PlacementPass {
     private let totalSlots: Int
     private var maxContainers = 0
     private var maxSupervisors = 0
+    /// This pass's creates, with its backlog (counted against `MaxInstances`).
     private var plannedCreates = 0
+    /// This pass's creates the pool starts at once (counted against `MaxConcurrentInstanceCreateOps`).
+    private var immediateCreates = 0
     /// How many more new instances this pass may count on (each Locked container that needs one, and each
     /// Queued one locked to get one, takes one); `nil` for no limit.
     private var instanceBudget: Int?
@@ -58,6 +61,11 @@ struct PlacementPass {
     var onDemand: [ContainerUUID: SpotFallback.Decision] = [:]
 
     private(set) var actions: [Plan.Action] = []
+    /// The creates this pass wanted beyond `MaxConcurrentInstanceCreateOps`, in queue order
+    /// (``Plan/createBacklog``); at most ``createBacklogLimit``.
+    private(set) var createBacklog: [InstanceType] = []
+    /// The longest ``createBacklog``: more than the pool can create before a next pass replaces it.
+    static let createBacklogLimit = 1000
 
     init(
         queue: QueueSnapshot,
@@ -278,14 +286,24 @@ struct PlacementPass {
             // A Queued container is not locked for a new instance: the instance is created first and the
             // container locked once it exists (above, on a later pass). A quota or capacity error, however
             // often it comes, then costs no dispatch attempt: only containers with an instance are Locked.
-            if let budget = self.pool.createBudget, self.plannedCreates >= budget { continue }
+            let type = self.index.types[available].type
+            if let budget = self.pool.createBudget, self.immediateCreates >= budget {
+                // Beyond the creates the pool takes now: in the backlog, which the pool works through as its
+                // creates finish, until the next fresh pass replaces it. Without it, one create a pass: with
+                // passes spaced at scale (`passSpacing`), a second or so a create.
+                // (Not counted in `containers_allocated_not_started`: as in Arvados, where the pool refuses
+                // such a create, the container is not allocated yet.)
+                guard self.createBacklog.count < Self.createBacklogLimit else { continue }
+                self.createBacklog.append(type)
+            } else {
+                self.actions.append(.create(type))
+                self.immediateCreates += 1
+                self.allocatedNotStarted += 1
+            }
             self.plannedSpend += price
             self.plannedCreateSpend += price
-            let type = self.index.types[available].type
-            self.actions.append(.create(type))
             self.plannedCreates += 1
             self.statuses[k] = .init(kind: .newInstance, type: Int32(available))
-            self.allocatedNotStarted += 1
             _ = self.index.addCreate(typeIndex: available, holding: need)
         }
 
