@@ -30,11 +30,16 @@ public enum SimulationSummary: Sendable {
     static func fixed(_ value: Double, _ digits: Int = 1) -> String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
+        // Beyond what an Int holds (or not a number): as Swift prints it, rather than a trap.
+        guard (value * scale).isFinite, abs(value * scale) < 1e15 else { return "\(value)" }
         let scaled = Int((value * scale).rounded())
-        let whole = scaled / Int(scale)
+        // The sign apart: between -1 and 0 the whole part is 0, which has none.
+        let sign = scaled < 0 ? "-" : ""
+        let whole = abs(scaled) / Int(scale)
         let fraction = String(abs(scaled) % Int(scale))
-        return digits == 0
-            ? "\(whole)" : "\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
+        return sign
+            + (digits == 0
+                ? "\(whole)" : "\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)")
     }
 
     static func padded(_ text: String, _ width: Int) -> String {

@@ -70,4 +70,28 @@ struct SimulatorTests {
         #expect(narrow.peakInstances <= 4)
         #expect(narrow.waitSeconds.p90 > wide.waitSeconds.p90)
     }
+
+    @Test("The comparison signs every change, small decreases too")
+    func comparisonSigns() {
+        var a = SimulationResult(configuration: "a.yml", seed: 1)
+        var b = SimulationResult(configuration: "b.yml", seed: 1)
+        a.containers.complete = 1752
+        b.containers.complete = 1751  // -0.06%: printed -0.1%, not 0.1%
+        a.cost = 200
+        b.cost = 199  // -0.5%
+        a.peakInstances = 64
+        b.peakInstances = 226
+        let text = SimulationSummary.comparison(a, b)
+        let rows = Dictionary(
+            text.split(separator: "\n").compactMap { line -> (String, String)? in
+                let fields = line.split(separator: " ")
+                guard let first = fields.first, let last = fields.last else { return nil }
+                return (String(first), String(last))
+            },
+            uniquingKeysWith: { first, _ in first }
+        )
+        #expect(rows["complete"] == "-0.1%", "\(text)")
+        #expect(rows["cost"] == "-0.5%", "\(text)")
+        #expect(rows["peak"] == "+253.1%", "\(text)")
+    }
 }
