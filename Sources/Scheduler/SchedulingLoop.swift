@@ -148,6 +148,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var memo: PassMemo?
     /// Passes that reused the last plan.
     private var reusedPlans = 0
+    /// Whether the last pass that planned afresh left no spacing because it locked containers.
+    private var spacingWaived = false
     /// Whether the pool holds a non-empty create backlog from this loop's last fresh plan.
     private var backlogGiven = false
     /// The queue's containers by UUID as of a queue version.
@@ -297,7 +299,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Plans once and applies the plan; returns the time to leave before the next pass
-    /// (``Configuration-swift.struct/passSpacing(items:)`` when it planned afresh, else zero).
+    /// (``Configuration-swift.struct/passSpacing(items:)`` when it planned afresh, else zero; zero too for a fresh
+    /// plan with locks, unless the previous fresh plan's spacing was waived the same way).
     @discardableResult
     func pass() async -> Duration {
         let queue = await self.queue.schedulingSnapshot()
@@ -318,6 +321,17 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             plan = self.planner.plan(queue: queue, pool: pool, now: now)
             self.memo = inputs.map { PassMemo(inputs: $0, plan: plan, stateAfter: self.planner.state) }
             spacing = self.configuration.passSpacing(items: queue.entries.count + pool.instances.count)
+            let locks = plan.actions.contains { if case .lock = $0 { true } else { false } }
+            if spacing > .zero && locks && !self.spacingWaived {
+                // Its locks are answered within milliseconds, and only the pass after the answers starts those
+                // containers: that pass comes at once rather than a spacing later (a container's start otherwise
+                // waits two spacings, a second each at 100,000 containers). Never two fresh passes in a row: the
+                // planning time per second at most doubles.
+                spacing = .zero
+                self.spacingWaived = true
+            } else {
+                self.spacingWaived = false
+            }
         }
         self.passes += 1
         if self.logger.logLevel <= .debug {

@@ -175,8 +175,9 @@ struct PlanReuseTests {
 
     @Test("A pass over a large queue that planned afresh asks for spacing; a reused plan or a small queue does not")
     func passSpacingFromPass() async {
+        // Locked already: no pass locks, so none waives its spacing.
         let many = StubQueue(
-            (1...3000).map { container($0, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30) },
+            (1...3000).map { container($0, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30) },
             chooser: .suite()
         ).snapshot.entries
         for (entries, expected) in [(many, Duration.microseconds(150_050)), (Self.entries(), .zero)] {
@@ -193,6 +194,32 @@ struct PlanReuseTests {
             queue.change { $0[0].container.priority = 2 }
             #expect(await loop.pass() == expected, "a change plans afresh")
         }
+    }
+
+    @Test(
+        "A fresh pass that locks leaves no spacing, so the pass after the locks' answers starts at once; never twice in a row"
+    )
+    func lockPassUnspaced() async {
+        // Queued, with an idle worker: every fresh plan locks (the stub refuses the lock, so it stays Queued).
+        let many = StubQueue(
+            (1...3000).map { container($0, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30) },
+            chooser: .suite()
+        ).snapshot.entries
+        let queue = VersionedQueue(many)
+        let loop = SchedulingLoop(
+            queue: queue,
+            pool: QuietPool(),
+            clock: ManualClock(),
+            wallClock: { testNow },
+            logger: LogLines().logger()
+        )
+        let spaced = Duration.microseconds(150_050)
+        #expect(await loop.pass() == .zero, "the first fresh pass locks: unspaced")
+        #expect(queue.locks >= 1)
+        queue.change { $0[1].container.priority = 2 }
+        #expect(await loop.pass() == spaced, "the next fresh pass locks too, but is spaced")
+        queue.change { $0[2].container.priority = 2 }
+        #expect(await loop.pass() == .zero, "and the one after that is not")
     }
 
     @Test("A reused plan reports the wait of its oldest container at the time it is reused")
