@@ -5,8 +5,9 @@ extension ContainerQueue {
 
     /// Applies containers as an embedded API committed them (oldest first), without fetching anything.
     ///
-    /// A cached container takes the pushed record; a new one is added when the queue would poll it (Queued with
-    /// priority above 0, or locked by this dispatcher), its instance types worked out from the pushed record.
+    /// A cached container takes the pushed record unless the record is older (by `modified_at`) than the cached one;
+    /// a new one is added when the queue would poll it (Queued with priority above 0, or locked by this
+    /// dispatcher), its instance types worked out from the pushed record.
     /// A poll in progress keeps what was pushed. With `complete`, the wall-clock time (read from ``wallClock`` as
     /// the batch was taken) by which every change answered to its client has been pushed, the scheduler's "exited before the last update" rule can act
     /// on pushes; it is only taken once a poll has completed, so a restarted dispatcher first learns what it had
@@ -20,6 +21,14 @@ extension ContainerQueue {
         var changed = false
         for uuid in order {
             guard let container = latest[uuid] else { continue }
+            if let cached = self.current[uuid]?.container, let pushed = container.modifiedAt,
+                let held = cached.modifiedAt, pushed < held
+            {
+                // Older than what the cache holds: the change feed behind the answer to this dispatcher's own
+                // lock, say (a burst of creates delays it). Applied, it would show the container Queued again,
+                // and the next pass would lock it a second time (422 "cannot lock when Locked").
+                continue
+            }
             self.dontUpdate?.insert(uuid)
             if self.current[uuid] != nil {
                 changed = self.replace(with: container) || changed

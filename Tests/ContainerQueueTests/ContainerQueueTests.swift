@@ -186,6 +186,27 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A pushed record older than the cached one (the feed behind a lock's answer) does not undo the lock")
+    func olderPushIgnored() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let queue = Self.queue(api)
+            let created = try await api.createContainer(command: ["true"])
+            try await queue.update()
+            try await queue.lock(created.uuid)
+            #expect(await queue.entry(created.uuid)?.container.state == .locked)
+            // The change feed delivers the creation only now, then the lock.
+            await queue.applyPushed([created], complete: nil)
+            #expect(await queue.entry(created.uuid)?.container.state == .locked, "the older Queued record is ignored")
+            let locked = try await api.rootClient.container(created.uuid)
+            await queue.applyPushed([locked], complete: nil)
+            #expect(await queue.entry(created.uuid)?.container.state == .locked)
+            // A newer record still replaces the cached one.
+            let unlocked = try await api.rootClient.unlockContainer(created.uuid)
+            await queue.applyPushed([unlocked], complete: nil)
+            #expect(await queue.entry(created.uuid)?.container.state == .queued)
+        }
+    }
+
     @Test("A graceful shutdown ends the pause between polls at once", .timeLimit(.minutes(1)))
     func shutdownEndsPause() async throws {
         try await EmbeddedContainerAPI.with { api in
