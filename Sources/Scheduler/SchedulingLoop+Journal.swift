@@ -55,6 +55,12 @@ extension SchedulingLoop {
                 break
             }
         }
+        // The backlog's creates after the pass's own, as the planner gave them to the queue's containers.
+        var backlogged: [InstanceTypeName: Int] = [:]
+        for type in plan.createBacklog {
+            creates[type.name, default: []].append(type)
+            backlogged[type.name, default: 0] += 1
+        }
         var waiting: [ContainerUUID: ScheduledQueue.Code.Kind] = [:]
         for position in plan.queue.indices {
             let kind = plan.queue.kind(at: position)
@@ -65,7 +71,12 @@ extension SchedulingLoop {
             guard self.journalledWaits[uuid] != kind, let status = plan.queue[position].status else { continue }
             if case .waitingForNewInstance(let name) = status, creates[name]?.isEmpty == false {
                 let type = creates[name]!.removeFirst()
-                self.journal.record(Self.createEvent(type, for: entry, pool: pool, now: now))
+                var event = Self.createEvent(type, for: entry, pool: pool, now: now)
+                if creates[name]!.count < backlogged[name, default: 0] {
+                    // Started by the pool once a create in flight returns.
+                    event.reason += "; in the create backlog (MaxConcurrentInstanceCreateOps in flight)"
+                }
+                self.journal.record(event)
             }
             self.journal.record(
                 JournalEvent(time: now, kind: .wait, container: uuid, reason: status.description)

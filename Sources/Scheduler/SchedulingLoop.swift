@@ -325,7 +325,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             if spacing > .zero && locks && !self.spacingWaived {
                 // Its locks are answered within milliseconds, and only the pass after the answers starts those
                 // containers: that pass comes at once rather than a spacing later (a container's start otherwise
-                // waits two spacings, a second each at 100,000 containers). Never two fresh passes in a row: the
+                // waits two spacings, a second each at 100,000 containers). Never waived twice in a row: the
                 // planning time per second at most doubles.
                 spacing = .zero
                 self.spacingWaived = true

@@ -149,6 +149,24 @@ struct JournalTimelineTests {
         #expect(mine.map(\.time) == mine.map(\.time).sorted())
     }
 
+    @Test("Creates in the backlog are journalled with their containers, and say they wait in the backlog")
+    func backlogCreatesJournalled() async {
+        let collected = Collected()
+        let entries = StubQueue(
+            (1...3).map { container($0, priority: $0, state: .queued, vcpus: 1, ram: 1 << 30) },
+            chooser: .suite()
+        ).snapshot.entries
+        let queue = ScriptedQueue(entries)
+        let pool = ScriptedPool()
+        let loop = Self.makeLoop(queue, pool, collected)
+        // One create in flight allowed: the highest-priority container's create is the pass's own.
+        pool.snapshot.withLock { $0 = PoolSnapshot(createBudget: 1) }
+        await loop.pass()
+        let creates = collected.all.filter { $0.kind == .create }
+        #expect(creates.map(\.container) == [containerUUID(3), containerUUID(2), containerUUID(1)])
+        #expect(creates.map { $0.reason.contains("in the create backlog") } == [false, true, true])
+    }
+
     @Test("A lock the loop does not make (one in flight or backing off) is not journalled")
     func repeatedLockJournalledOnce() async throws {
         let collected = Collected()
