@@ -378,7 +378,7 @@ public final class ContainerSupervisor: Sendable {
 
     /// The sandbox plan for `container`, or nil when it runs unsandboxed by configuration (or another engine).
     private func sandboxedStart(for container: Container) throws(RunnerError) -> SandboxedStart? {
-        guard ["", "process"].contains(self.engine), self.sandbox.mode != .none else { return nil }
+        guard self.sandbox.confines(engine: self.engine) else { return nil }
         guard let bwrap = Sandbox.findBwrap(locations: self.sandbox.bwrapLocations) else {
             if self.sandbox.mode == .auto {
                 return .unsandboxed(

@@ -94,15 +94,14 @@ public struct Detacher: Sendable {
         let cgroup = self.supervisorMovesIntoMemoryCgroup ? MemoryCgroup.prepare(uuid: uuid, supervisor: pid) : nil
         let report = Self.readLine(ready.read, timeout: self.startTimeout)
         close(ready.read)
+        // The supervisor failed: its cgroup is empty, unless the supervisor still runs in it (then it removes it).
+        if report != "ok", let cgroup { rmdir(cgroup) }
         switch report {
         case "ok":
             return record
         case let line? where line.hasPrefix("error: "):
-            // Empty, unless the supervisor still runs in it (then the supervisor removes it).
-            if let cgroup { rmdir(cgroup) }
             throw RunnerError(.spawn, String(line.dropFirst("error: ".count)))
         default:
-            if let cgroup { rmdir(cgroup) }
             throw RunnerError(.spawn, "the supervisor exited before starting the container (see \(logPath))")
         }
     }

@@ -257,12 +257,16 @@ enum Sandbox {
 }
 
 extension SandboxSettings {
+    /// Whether containers of `engine` run in a sandbox with these settings: the process engine (the default),
+    /// with a sandbox mode other than `none`.
+    func confines(engine: String) -> Bool {
+        ["", "process"].contains(engine) && self.mode != .none
+    }
+
     /// Whether a supervisor with these settings will put `container` in a memory cgroup of its own: the process
     /// engine, a sandbox with bwrap found, a RAM limit, and a cgroup v1 memory hierarchy.
     public func usesMemoryCgroup(engine: String, container: Container?) -> Bool {
-        guard ["", "process"].contains(engine), self.mode != .none, let container,
-            container.runtimeConstraints.ram > 0
-        else { return false }
+        guard self.confines(engine: engine), let container, container.runtimeConstraints.ram > 0 else { return false }
         return Sandbox.findBwrap(locations: self.bwrapLocations) != nil && POSIX.isDirectory(MemoryCgroup.mountPoint)
     }
 }
@@ -315,9 +319,18 @@ struct MemoryCgroup: Sendable {
     /// Where a cgroup `name` made by this process goes: under this process's own memory cgroup, else under the
     /// hierarchy's root; nil without a hierarchy.
     static func path(name: String) -> String? {
-        let parent = Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
-        guard let base = parent ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else { return nil }
+        Self.path(name: name, under: Self.ownDirectory())
+    }
+
+    /// ``path(name:)`` with this process's own cgroup directory already looked up (`own`, nil when absent).
+    private static func path(name: String, under own: String?) -> String? {
+        guard let base = own ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else { return nil }
         return (base.hasSuffix("/") ? base : base + "/") + name
+    }
+
+    /// This process's own memory cgroup's directory, when the hierarchy has one.
+    static func ownDirectory() -> String? {
+        Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
     }
 
     /// For `--detach`, while it waits for supervisor `pid` (its child, in the same cgroup): makes the directory of
@@ -328,9 +341,10 @@ struct MemoryCgroup: Sendable {
     /// supervisor finds it made (``create(name:limit:)`` takes an existing one), sets the limit and removes it at
     /// the end; if the supervisor fails before, `--detach` removes it.
     static func prepare(uuid: ContainerUUID, supervisor pid: pid_t) -> String? {
-        guard let path = Self.path(name: Self.name(uuid: uuid, supervisor: pid)) else { return nil }
+        let own = Self.ownDirectory()
+        guard let path = Self.path(name: Self.name(uuid: uuid, supervisor: pid), under: own) else { return nil }
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return nil }
-        Self.primeMoves()
+        if let own { Self.primeMoves(in: own) }
         return path
     }
 
@@ -344,8 +358,13 @@ struct MemoryCgroup: Sendable {
     /// finds the lock ready (``prepare(uuid:supervisor:)``). Measured in the README, "Where the sandboxed start's time goes".
     @discardableResult
     static func primeMoves() -> Bool {
-        guard let own = Self.ownCgroup() else { return false }
-        let fd = open(Self.mountPoint + (own.hasSuffix("/") ? own : own + "/") + "cgroup.procs", O_WRONLY | O_CLOEXEC)
+        Self.ownDirectory().map { Self.primeMoves(in: $0) } ?? false
+    }
+
+    /// ``primeMoves()`` for this process's own cgroup directory `own` (``ownDirectory()``).
+    @discardableResult
+    private static func primeMoves(in own: String) -> Bool {
+        let fd = open((own.hasSuffix("/") ? own : own + "/") + "cgroup.procs", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         let zero = Array("0".utf8)
