@@ -67,8 +67,7 @@ extension WorkerPool {
     /// Replaces the creates to start as creates in flight finish (the scheduler's ``Plan/createBacklog``, in
     /// queue order), and starts what `MaxConcurrentInstanceCreateOps` allows now.
     public func replaceCreateBacklog(_ types: [InstanceType]) {
-        self.createBacklog = types
-        self.createBacklogNext = 0
+        self.createBacklog = types[...]
         self.startBackloggedCreates()
     }
 
@@ -77,18 +76,11 @@ extension WorkerPool {
     /// pass decides again.
     func startBackloggedCreates() {
         let limit = self.configuration.maxConcurrentInstanceCreateOps
-        while self.createBacklogNext < self.createBacklog.count, limit == 0 || self.creating.count < limit {
-            let type = self.createBacklog[self.createBacklogNext]
-            self.createBacklogNext += 1
+        while limit == 0 || self.creating.count < limit, let type = self.createBacklog.popFirst() {
             guard self.create(type) else {
                 self.createBacklog = []
-                self.createBacklogNext = 0
                 return
             }
-        }
-        if self.createBacklogNext >= self.createBacklog.count {
-            self.createBacklog = []
-            self.createBacklogNext = 0
         }
     }
 

@@ -63,10 +63,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var creating: [String: PendingCreate] = [:] {
         didSet { self.schedulingViews.markStale() }
     }
-    /// The scheduler's creates to start as creates in flight finish (``replaceCreateBacklog(_:)``).
-    var createBacklog: [InstanceType] = []
-    /// The next of ``createBacklog`` to start.
-    var createBacklogNext = 0
+    /// The scheduler's creates still to start as creates in flight finish, next first (``replaceCreateBacklog(_:)``).
+    var createBacklog: ArraySlice<InstanceType> = []
     /// Containers whose runner has ended, until the scheduler forgets them.
     var exited: [ContainerUUID: Timestamp] = [:] {
         didSet { self.schedulingViews.runnersStale = true }

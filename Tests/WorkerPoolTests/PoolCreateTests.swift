@@ -89,12 +89,12 @@ struct PoolCreateTests {
         // One create in flight, the rest waiting in the backlog: no 5-second pause, no refused create.
         await harness.cloud.waitForHeldOperations(1)
         #expect(await harness.pool.instances().count == 1)
-        #expect(await harness.pool.createBacklogNext == 1)
+        #expect(await harness.pool.createBacklog.count == 4)
         // As it finishes, the next starts, with no scheduler asking.
         await harness.cloud.releaseCloudOperations(1)
         await harness.cloud.waitForHeldOperations(1)
         #expect(await harness.pool.instances().count == 2)
-        #expect(await harness.pool.createBacklogNext == 2)
+        #expect(await harness.pool.createBacklog.count == 3)
         await harness.cloud.releaseCloudOperations(Int.max)
         await harness.eventually(3, in: .booting)
         await harness.eventually("the quota error holds creates") { await $0.atQuota() }
