@@ -66,6 +66,25 @@ struct PlanReuseTests {
         func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 
+    /// `count` 1-VCPU containers of priority 1 in `state`.
+    static func entries(_ count: Int, state: ContainerState) -> [QueueEntry] {
+        StubQueue(
+            (1...count).map { container($0, priority: 1, state: state, vcpus: 1, ram: 1 << 30) },
+            chooser: .suite()
+        ).snapshot.entries
+    }
+
+    /// A loop over `queue` and ``QuietPool``, on `clock`.
+    static func loop(_ queue: VersionedQueue, clock: ManualClock = ManualClock()) -> SchedulingLoop<ManualClock> {
+        SchedulingLoop(
+            queue: queue,
+            pool: QuietPool(),
+            clock: clock,
+            wallClock: { testNow },
+            logger: LogLines().logger()
+        )
+    }
+
     static func entries() -> [QueueEntry] {
         StubQueue([container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)], chooser: .suite())
             .snapshot.entries
@@ -78,13 +97,7 @@ struct PlanReuseTests {
         midway: @escaping @Sendable () -> Void = {}
     ) async -> SchedulingLoop<ManualClock> {
         let clock = ManualClock()
-        let loop = SchedulingLoop(
-            queue: queue,
-            pool: QuietPool(),
-            clock: clock,
-            wallClock: { testNow },
-            logger: LogLines().logger()
-        )
+        let loop = Self.loop(queue, clock: clock)
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await loop.run() }
             for step in 0..<(seconds * 4) {
@@ -176,19 +189,10 @@ struct PlanReuseTests {
     @Test("A pass over a large queue that planned afresh asks for spacing; a reused plan or a small queue does not")
     func passSpacingFromPass() async {
         // Locked already: no pass locks, so none waives its spacing.
-        let many = StubQueue(
-            (1...3000).map { container($0, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30) },
-            chooser: .suite()
-        ).snapshot.entries
+        let many = Self.entries(3000, state: .locked)
         for (entries, expected) in [(many, Duration.microseconds(150_050)), (Self.entries(), .zero)] {
             let queue = VersionedQueue(entries)
-            let loop = SchedulingLoop(
-                queue: queue,
-                pool: QuietPool(),
-                clock: ManualClock(),
-                wallClock: { testNow },
-                logger: LogLines().logger()
-            )
+            let loop = Self.loop(queue)
             #expect(await loop.pass() == expected, "\(entries.count) entries")
             #expect(await loop.pass() == .zero, "a reused plan needs no spacing")
             queue.change { $0[0].container.priority = 2 }
@@ -201,18 +205,8 @@ struct PlanReuseTests {
     )
     func lockPassUnspaced() async {
         // Queued, with an idle worker: every fresh plan locks (the stub refuses the lock, so it stays Queued).
-        let many = StubQueue(
-            (1...3000).map { container($0, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30) },
-            chooser: .suite()
-        ).snapshot.entries
-        let queue = VersionedQueue(many)
-        let loop = SchedulingLoop(
-            queue: queue,
-            pool: QuietPool(),
-            clock: ManualClock(),
-            wallClock: { testNow },
-            logger: LogLines().logger()
-        )
+        let queue = VersionedQueue(Self.entries(3000, state: .queued))
+        let loop = Self.loop(queue)
         let spaced = Duration.microseconds(150_050)
         #expect(await loop.pass() == .zero, "the first fresh pass locks: unspaced")
         #expect(queue.locks >= 1)
