@@ -106,16 +106,18 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Every cached entry as an array, with a version that moves whenever an entry changes (the array is
-    /// rebuilt only then), and the wall-clock time the update that produced them began: what a scheduling pass
-    /// reads.
-    public func schedulingEntries() -> (entries: [QueueEntry], version: UInt64, threshold: Timestamp?) {
+    /// rebuilt only then), the wall-clock time the update that produced them began, and the entries by UUID (the
+    /// cache's own dictionary, not a copy): what a scheduling pass reads.
+    public func schedulingEntries() -> (
+        entries: [QueueEntry], version: UInt64, threshold: Timestamp?, byUUID: [ContainerUUID: QueueEntry]
+    ) {
         let version = self.current.version
         if let list = self.entryList, list.version == version {
-            return (list.entries, version, self.updatedAt)
+            return (list.entries, version, self.updatedAt, self.current.byUUID)
         }
         let entries = Array(self.current.byUUID.values)
         self.entryList = (version, entries)
-        return (entries, version, self.updatedAt)
+        return (entries, version, self.updatedAt, self.current.byUUID)
     }
 
     /// One entry.

@@ -14,10 +14,19 @@ public struct QueueSnapshot: Sendable {
     /// Identifies ``entries``: two snapshots from one queue with the same non-nil version hold the same entries
     /// in the same order (the scheduling loop then skips planning again what it has just planned).
     public var version: UInt64?
+    /// The same entries by UUID, when the queue keeps them so (its own dictionary, shared rather than copied):
+    /// a pass then finds a container by UUID without building a lookup over the whole queue.
+    public var byUUID: [ContainerUUID: QueueEntry]?
 
-    public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
+    public init(
+        entries: [QueueEntry],
+        updatedAt: Timestamp?,
+        version: UInt64? = nil,
+        byUUID: [ContainerUUID: QueueEntry]? = nil
+    ) {
         self.entries = entries
         self.updatedAt = updatedAt
         self.version = version
+        self.byUUID = byUUID
     }
 }

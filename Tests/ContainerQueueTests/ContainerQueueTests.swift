@@ -320,6 +320,28 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("Cached containers that leave both lists are fetched by UUID in batches, every one of them")
+    func missingRefetchedInBatches() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            // 45 locked containers: three batches of at most 20 once they have left both lists.
+            let uuids = try await Self.create(api, count: 45)
+            let queue = Self.queue(api)
+            for uuid in uuids { try await queue.lock(uuid) }
+            try await queue.update()
+            for uuid in uuids {
+                _ = try await api.rootClient.updateContainer(uuid, ["state": .string("Running")])
+                _ = try await api.rootClient.updateContainer(
+                    uuid,
+                    ["state": .string("Complete"), "exit_code": .int(0)]
+                )
+            }
+            try await queue.update()
+            let entries = await queue.entries().entries
+            #expect(entries.count == 45)
+            #expect(entries.values.allSatisfy { $0.container.state == .complete })
+        }
+    }
+
     @Test("Only final or Queued priority-0 containers can be forgotten")
     func forgetRules() async throws {
         try await EmbeddedContainerAPI.with { api in

@@ -167,6 +167,28 @@ struct JournalTimelineTests {
         #expect(creates.map { $0.reason.contains("in the create backlog") } == [false, true, true])
     }
 
+    @Test("A wait is journalled once while it lasts, and again once the container left the queue and came back")
+    func waitJournalledOncePerStretch() async {
+        let collected = Collected()
+        let entries = StubQueue(
+            [container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)],
+            chooser: .suite()
+        ).snapshot.entries
+        let queue = ScriptedQueue(entries)
+        let pool = ScriptedPool()
+        pool.snapshot.withLock { $0 = PoolSnapshot(createBudget: 0) }
+        let loop = Self.makeLoop(queue, pool, collected)
+        await loop.pass()
+        await loop.pass()
+        let waits = { collected.all.filter { $0.kind == .wait && $0.container == containerUUID(1) }.count }
+        #expect(waits() == 1, "an unchanged wait is not journalled again")
+        queue.state.withLock { $0.entries = [] }
+        await loop.pass()
+        queue.state.withLock { $0.entries = entries }
+        await loop.pass()
+        #expect(waits() == 2, "the wait after the container came back is a new one")
+    }
+
     @Test("A lock the loop does not make (one in flight or backing off) is not journalled")
     func repeatedLockJournalledOnce() async throws {
         let collected = Collected()
