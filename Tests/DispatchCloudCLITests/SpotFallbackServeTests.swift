@@ -30,8 +30,10 @@ struct SpotFallbackServeTests {
         var cluster = StandaloneCluster(dataDirectory: directory.file("data"), apiPort: try LoopbackPort.free())
         cluster.managementPort = try LoopbackPort.free()
         cluster.driver = "simulated"
+        // Boots of 5-6 s: the listing shows the fallback while the on-demand instances boot, a window that the
+        // test's polls, slowed by a loaded machine (the whole suite beside it), must not miss.
         cluster.driverParameters =
-            #"{"BootTime": {"Min": "2s", "Max": "3s"}, "RunTime": {"Min": "500ms", "Max": "1s"}, "#
+            #"{"BootTime": {"Min": "5s", "Max": "6s"}, "RunTime": {"Min": "500ms", "Max": "1s"}, "#
             + #""SpotCapacityErrors": {"small": 1}, "Seed": 20}"#
         cluster.maxInstances = 10
         cluster.extraClusterYAML = "      SpotFallbackAfter: \(Self.hold)s"
