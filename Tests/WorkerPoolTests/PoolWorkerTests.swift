@@ -192,6 +192,39 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("A kill reaches the worker a container runs on now, not the one the last scheduling state showed")
+    func killFollowsAMovedRunner() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        #expect(await harness.pool.create(Self.type1))
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(2, in: .booting)
+        harness.advanceProbeTick()
+        await harness.eventually(2, in: .idle)
+        let ids = await harness.pool.instances().compactMap(\.instance)
+        let (first, second) = (ids[0], ids[1])
+        let uuid = Fixtures.container(1).uuid
+
+        #expect(await harness.pool.startContainer(Fixtures.container(1), on: first))
+        await harness.eventually("the runner started") { await $0.workers[first]?.machine.starting.isEmpty == true }
+        // The scheduling state now shows the runner on the first worker.
+        #expect(await harness.pool.schedulingState().runners[uuid] == .some(nil))
+        #expect(await harness.pool.killContainer(uuid, reason: "test"))
+        await harness.eventually("the runner ended") { await $0.running()[uuid] != .some(nil) }
+        await harness.pool.forgetContainer(uuid)
+
+        // Started again on the second worker, with no scheduling state taken since.
+        #expect(await harness.pool.startContainer(Fixtures.container(1), on: second))
+        await harness.eventually("the runner started again") {
+            await $0.workers[second]?.machine.starting.isEmpty == true
+        }
+        let kills = harness.commands.matching("--kill").count { $0.instance == second }
+        #expect(await harness.pool.killContainer(uuid, reason: "again"))
+        await harness.eventually("the second worker was sent the kill") { _ in
+            harness.commands.matching("--kill").count { $0.instance == second } > kills
+        }
+        await harness.stop()
+    }
+
     @Test("Only idle workers that run containers take new ones")
     func drain() async throws {
         let (harness, id) = try await Self.idleWorker()
