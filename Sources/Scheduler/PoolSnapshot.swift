@@ -109,6 +109,16 @@ public struct PoolSnapshot: Sendable {
         return count
     }
 
+    /// The pool as it is once `.finished` is applied to each of `uuids`: their runners finishing, their instances
+    /// no longer counting them.
+    mutating func markFinishing(_ uuids: [ContainerUUID]) {
+        let set = Set(uuids)
+        for uuid in uuids { self.runners[uuid]?.finishing = true }
+        for i in self.instances.indices where self.instances[i].runningContainers.contains(where: set.contains) {
+            self.instances[i].runningContainers.removeAll(where: set.contains)
+        }
+    }
+
     /// Whether the pool would refuse to create an instance of `type` because the cloud is out of capacity.
     public func isAtCapacity(_ type: InstanceType) -> Bool {
         if self.capacityHolds.isEmpty { return false }

@@ -22,6 +22,27 @@ extension SchedulingPlanner {
     ///
     /// "Before the last queue update started" means a queue poll that began after the runner's exit has
     /// completed, so a container that finalized itself has had the chance to show its final state.
+    /// The containers the queue shows Complete whose runners are alive and not yet finishing, in UUID order: the
+    /// pass sends each `.finished` (the reconciliation's "finished (once)"), and plans with its slot free.
+    static func finishedRunners(queue: QueueSnapshot, pool: PoolSnapshot) -> [ContainerUUID] {
+        var candidates: [ContainerUUID] = []
+        for (uuid, runner) in pool.runners where runner.exitedAt == nil && !runner.finishing {
+            candidates.append(uuid)
+        }
+        guard !candidates.isEmpty else { return [] }
+        var complete: [ContainerUUID] = []
+        if let byUUID = queue.byUUID {
+            complete = candidates.filter { byUUID[$0]?.container.state == .complete }
+        } else {
+            let wanted = Set(candidates)
+            for entry in queue.entries where entry.container.state == .complete && wanted.contains(entry.container.uuid)
+            {
+                complete.append(entry.container.uuid)
+            }
+        }
+        return complete.sorted()
+    }
+
     public static func reconcile(queue: QueueSnapshot, pool: PoolSnapshot, into actions: inout [Plan.Action]) {
         Self.reconcile(queue: queue, pool: pool, match: RunnerMatch(queue: queue, pool: pool), into: &actions)
     }

@@ -195,4 +195,40 @@ struct ReconcileTests {
         )
         #expect(plan.actions.contains(.start(next.uuid, on: "i-1")))
     }
+
+    @Test(
+        "A Complete container's live runner frees its slot in the pass that sends finished",
+        arguments: [ContainerState.locked, .queued]
+    )
+    func finishedFreesSlotInSamePass(waiting: ContainerState) {
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxInstances = 1
+        func entry(_ container: Container) -> QueueEntry {
+            QueueEntry(
+                container: container,
+                instanceTypes: [instanceType(1)],
+                resources: InstanceResources(vcpus: 1, ram: .giB(1)),
+                firstSeenAt: testNow
+            )
+        }
+        let done = container(1, priority: 1, state: .complete, vcpus: 1, ram: 1 << 30)
+        let next = container(2, priority: 1, state: waiting, vcpus: 1, ram: 1 << 30)
+        var planner = SchedulingPlanner(configuration: configuration)
+        let plan = planner.plan(
+            queue: QueueSnapshot(entries: [entry(done), entry(next)], updatedAt: testNow),
+            pool: PoolSnapshot(
+                instances: [
+                    InstanceSnapshot(id: "i-1", type: instanceType(1), state: .running, runningContainers: [done.uuid])
+                ],
+                runners: [done.uuid: .init()],
+                atQuota: true,
+                maxInstances: 1
+            ),
+            now: testNow
+        )
+        // `.finished` first, so the pool has freed the worker when the start (or, for a Queued container, the
+        // start after its lock) reaches it; and only once.
+        let expected: Plan.Action = waiting == .locked ? .start(next.uuid, on: "i-1") : .lock(next.uuid)
+        #expect(plan.actions == [.finished(done.uuid), expected])
+    }
 }

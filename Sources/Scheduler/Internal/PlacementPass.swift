@@ -71,8 +71,11 @@ struct PlacementPass {
         queue: QueueSnapshot,
         pool: PoolSnapshot,
         configuration: SchedulingPlanner.Configuration,
-        now: Timestamp
+        now: Timestamp,
+        finished: [ContainerUUID] = []
     ) {
+        // First, so that the pool frees those slots before the pass's starts take them.
+        self.actions = finished.map { .finished($0) }
         self.queue = queue
         self.pool = pool
         self.configuration = configuration
