@@ -189,6 +189,51 @@ struct JournalTimelineTests {
         #expect(waits() == 2, "the wait after the container came back is a new one")
     }
 
+    @Test("A wait that moves between MaxInstances and the cluster's capacity is journalled once")
+    func capacityReasonsAreOneWait() async {
+        let collected = Collected()
+        let entries = StubQueue(
+            [container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)],
+            chooser: .suite()
+        ).snapshot.entries
+        let pool = ScriptedPool()
+        // The only instance allowed is busy: the container waits for a place in the queue.
+        pool.snapshot.withLock {
+            $0 = PoolSnapshot(
+                instances: [
+                    InstanceSnapshot(
+                        id: "i-1",
+                        type: instanceType(1),
+                        state: .running,
+                        runningContainers: [containerUUID(9)]
+                    )
+                ],
+                atQuota: true,
+                maxInstances: 1
+            )
+        }
+        let loop = Self.makeLoop(ScriptedQueue(entries), pool, collected)
+        await loop.pass()
+        #expect(await loop.planningView(of: containerUUID(1)).status?.description.contains("MaxInstances") == true)
+        // One instance below MaxInstances, no capacity for a new one: the same position, behind capacity.
+        pool.snapshot.withLock {
+            $0.atQuota = false
+            $0.maxInstances = 2
+            $0.capacityHolds = [.all]
+        }
+        await loop.pass()
+        #expect(await loop.planningView(of: containerUUID(1)).status == .waitingForClusterCapacity(position: 1))
+        pool.snapshot.withLock {
+            $0.atQuota = true
+            $0.maxInstances = 1
+            $0.capacityHolds = []
+        }
+        await loop.pass()
+        let waits = collected.all.filter { $0.kind == .wait && $0.container == containerUUID(1) }
+        #expect(waits.map(\.reason).count == 1, "\(waits.map(\.reason))")
+        #expect(waits.first?.reason.contains("MaxInstances") == true)
+    }
+
     @Test("A lock the loop does not make (one in flight or backing off) is not journalled")
     func repeatedLockJournalledOnce() async throws {
         let collected = Collected()
