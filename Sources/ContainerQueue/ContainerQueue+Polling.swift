@@ -96,8 +96,9 @@ extension ContainerQueue {
         self.dontUpdate = []
         defer { self.dontUpdate = nil }
         let next: [ContainerUUID: Container]
+        let kept: Set<ContainerUUID>
         do {
-            next = try await self.poll()
+            (next, kept) = try await self.poll()
         } catch {
             self.noteFailure(error)
             throw error
@@ -114,7 +115,7 @@ extension ContainerQueue {
         // From here on, nothing suspends until the merge is done.
         let skip = self.dontUpdate ?? []
         var unsatisfiable: [(Container, String)] = []
-        for (uuid, polled) in next where !skip.contains(uuid) {
+        for (uuid, polled) in next where !skip.contains(uuid) && !kept.contains(uuid) {
             if var entry = self.current[uuid] {
                 entry.container.refreshPolledAttributes(from: polled)
                 self.store(entry)
@@ -161,7 +162,9 @@ extension ContainerQueue {
         }
     }
 
-    private func poll() async throws(ArvadosAPIError) -> [ContainerUUID: Container] {
+    /// The containers this dispatcher cares about, and those of them kept from the cache as pushed
+    /// (``Configuration-swift.struct/pushesAreComplete``) rather than fetched.
+    private func poll() async throws(ArvadosAPIError) -> ([ContainerUUID: Container], kept: Set<ContainerUUID>) {
         if self.authorizationUUID == nil {
             self.authorizationUUID = try await self.client.currentAuthorization().uuid
         }
@@ -176,9 +179,18 @@ extension ContainerQueue {
         // Cached containers that neither list returned: ask for them by UUID, 20 at a time, in UUID order (sorted
         // once: at 100,000 cached Queued containers beyond the Queued list's target, sorting what was left before
         // every batch took a third of the daemon's CPU).
-        let missing = self.current.byUUID.compactMap { uuid, entry in
-            next[uuid] == nil && !entry.container.state.isFinal ? uuid : nil
-        }.sorted()
+        var kept: Set<ContainerUUID> = []
+        var missing: [ContainerUUID] = []
+        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !entry.container.state.isFinal {
+            if self.configuration.pushesAreComplete && entry.container.state == .queued {
+                // Current as pushed: every change since it was cached has been applied or waits in the feed.
+                next[uuid] = entry.container
+                kept.insert(uuid)
+            } else {
+                missing.append(uuid)
+            }
+        }
+        missing.sort()
         var position = 0
         var carried: [ContainerUUID] = []
         while true {
@@ -216,7 +228,7 @@ extension ContainerQueue {
             }
             carried = batch.filter { asked.contains($0) }
         }
-        return next
+        return (next, kept)
     }
 
     /// Every container matching `filters`, paged by UUID (keyset pagination).

@@ -26,6 +26,12 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         public var maxPollRetryInterval: Duration = .seconds(60)
         /// The shortest time between two log lines about failing polls.
         public var failureLogInterval: Duration = .seconds(60)
+        /// Whether every committed change reaches ``ContainerQueue/applyPushed(_:complete:)``: an embedded API's
+        /// change feed, subscribed before the first poll (it never drops a change, and the embedded API deletes
+        /// no container). A poll then keeps each cached Queued container that neither list returned as the pushes
+        /// left it, instead of asking for it again by UUID: the Queued list stops at ``queuedTarget``, so at
+        /// 100,000 queued that was about 5,000 requests a poll, which kept the API busy and the locks waiting.
+        public var pushesAreComplete = false
 
         public init() {}
     }

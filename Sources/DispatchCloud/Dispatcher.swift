@@ -149,6 +149,7 @@ public final class Dispatcher: Sendable {
         self.client = ArvadosClient(baseURL: apiURL, token: config.systemRootToken.value, transport: self.apiTransport)
         var queueConfiguration = ContainerQueue<ContinuousClock>.Configuration()
         queueConfiguration.pollInterval = cloudVMs.pollInterval
+        queueConfiguration.pushesAreComplete = containerAPI != nil
         var queueLogger = logger
         queueLogger[metadataKey: "component"] = "queue"
         self.queue = ContainerQueue(

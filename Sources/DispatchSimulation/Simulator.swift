@@ -212,6 +212,7 @@ struct Run: Sendable {
         )
         var queueConfiguration = ContainerQueue<VirtualClock>.Configuration()
         queueConfiguration.pollInterval = cloudVMs.pollInterval
+        queueConfiguration.pushesAreComplete = true
         let queue = ContainerQueue(
             client: client,
             chooser: self.config.instanceTypeChooser,

@@ -3,6 +3,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import ContainerQueue
@@ -339,6 +340,59 @@ struct ContainerQueueTests {
             let entries = await queue.entries().entries
             #expect(entries.count == 45)
             #expect(entries.values.allSatisfy { $0.container.state == .complete })
+        }
+    }
+
+    /// Passes every request on and records the container list requests' URLs.
+    final class ListCountingTransport: ArvadosTransport {
+        let base = AsyncHTTPClientTransport()
+        let lists = Mutex<[String]>([])
+
+        func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+            if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
+                self.lists.withLock { $0.append(request.url.absoluteString) }
+            }
+            return try await self.base.send(request)
+        }
+    }
+
+    @Test(
+        "With every change pushed, cached Queued containers past the Queued list are kept as pushed, not fetched",
+        arguments: [true, false]
+    )
+    func pushedQueuedKeptWithoutFetch(pushesAreComplete: Bool) async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let transport = ListCountingTransport()
+            var configuration = ContainerQueue<ManualClock>.Configuration()
+            configuration.queuedTarget = 5
+            configuration.pageSize = 5
+            configuration.pushesAreComplete = pushesAreComplete
+            let queue = ContainerQueue(
+                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
+                chooser: Self.menu,
+                configuration: configuration,
+                clock: ManualClock(),
+                logger: Logger(label: "queue-test")
+            )
+            try await queue.update()
+            // 45 Queued containers, all cached through pushes as the embedded API's change feed brings them.
+            let uuids = try await Self.create(api, count: 45)
+            var records: [Container] = []
+            for uuid in uuids { records.append(try await api.rootClient.container(uuid)) }
+            await queue.applyPushed(records, complete: nil)
+            transport.lists.withLock { $0 = [] }
+            try await queue.update()
+            let lists = transport.lists.withLock { $0 }
+            // Its own locks and one page of the Queued list; without complete pushes, the 40 past that page are
+            // asked for again by UUID, 20 at a time (in pages of 5 here).
+            if pushesAreComplete {
+                #expect(lists.count == 2, "\(lists)")
+            } else {
+                #expect(lists.count == 12, "\(lists)")
+            }
+            let entries = await queue.entries().entries
+            #expect(Set(entries.keys) == Set(uuids))
+            #expect(entries.values.allSatisfy { $0.container.state == .queued })
         }
     }
 
