@@ -127,7 +127,11 @@ extension ContainerQueue {
                 if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
             }
         }
-        for uuid in self.current.byUUID.keys where next[uuid] == nil && !skip.contains(uuid) {
+        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !skip.contains(uuid) {
+            // A final container stays until the scheduler forgets it (``forget(_:)``): dropped here, one that
+            // completed just before the poll left the queue before any pass told the pool its runner was
+            // finishing, and the runner was killed as "not in queue".
+            guard !entry.container.state.isFinal else { continue }
             self.current[uuid] = nil
         }
         self.updatedAt = started

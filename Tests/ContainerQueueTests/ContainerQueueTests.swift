@@ -396,6 +396,25 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A container that became final stays cached through polls until the scheduler forgets it")
+    func finalStaysUntilForgotten() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let uuid = try #require(try await Self.create(api, count: 1).first)
+            let queue = Self.queue(api)
+            try await queue.update()
+            try await queue.lock(uuid)
+            _ = try await api.rootClient.updateContainer(uuid, ["state": .string("Running")])
+            _ = try await api.rootClient.updateContainer(uuid, ["state": .string("Complete"), "exit_code": .int(0)])
+            await queue.applyPushed([try await api.rootClient.container(uuid)], complete: nil)
+            // Neither list returns it now: the poll keeps it for the scheduler, which tells the pool its runner
+            // is finishing before it forgets the container.
+            try await queue.update()
+            #expect(await queue.entry(uuid)?.container.state == .complete)
+            await queue.forget(uuid)
+            #expect(await queue.entry(uuid) == nil)
+        }
+    }
+
     @Test("Only final or Queued priority-0 containers can be forgotten")
     func forgetRules() async throws {
         try await EmbeddedContainerAPI.with { api in
