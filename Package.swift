@@ -129,11 +129,12 @@ let package = Package(
             // for every container. SwiftPM's autolink entries name Foundation's dynamic form, which pulls in
             // CoreFoundation and ICU itself, so their static archives are named here. SwiftPM exports every
             // symbol of an executable (25,000 here) for backtraces; the loader then spent half of each runner
-            // start (2.3 of 4.5 ms) looking through them, so the runner exports none.
+            // start (2.3 of 4.5 ms) looking through them, so the runner exports none. Linked position-dependent
+            // (as Go links crunch-run): relocating 71,000 pointers cost 0.7 ms of every start (docs/security.md).
             linkerSettings: [
                 .unsafeFlags([
                     "-static-stdlib", "-l_FoundationCShims", "-l_FoundationCollections", "-Xlinker",
-                    "--no-export-dynamic",
+                    "--no-export-dynamic", "-Xclang-linker", "-no-pie",
                 ])
             ]
         ),
