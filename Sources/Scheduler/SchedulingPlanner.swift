@@ -106,11 +106,12 @@ public struct SchedulingPlanner: Sendable {
     ///   - now: the current time, for the 503 quiet period and the wait-time metric.
     /// - Returns: the actions in decision order, the scheduling status of every entry, and the gauges.
     public mutating func plan(queue: QueueSnapshot, pool: PoolSnapshot, now: Timestamp) -> Plan {
-        // Runners that finalized their containers free their slots with this pass's `.finished`: plan with
-        // those slots free already, rather than a pass later (a pass apart is a second at 100,000 containers).
-        let finished = Self.finishedRunners(queue: queue, pool: pool)
+        // Runners that finalized their containers free their slots with this pass's `.finished`, and exited runners
+        // of final containers with its kills: plan with those slots free already, rather than a pass later (a pass
+        // apart is a second at 100,000 containers).
+        let (finished, released) = Self.freedRunners(queue: queue, pool: pool)
         var placementPool = pool
-        if !finished.isEmpty { placementPool.markFinishing(finished) }
+        if !finished.isEmpty || !released.isEmpty { placementPool.markFinishing(finished + released) }
         var pass = PlacementPass(
             queue: queue,
             pool: placementPool,

@@ -231,4 +231,34 @@ struct ReconcileTests {
         let expected: Plan.Action = waiting == .locked ? .start(next.uuid, on: "i-1") : .lock(next.uuid)
         #expect(plan.actions == [.finished(done.uuid), expected])
     }
+
+    @Test("An exited runner of a final container holds no slot in the pass that kills and forgets it")
+    func releasedRunnerHoldsNoSlot() {
+        var configuration = SchedulingPlanner.Configuration.suite
+        configuration.maxInstances = 1
+        func entry(_ container: Container) -> QueueEntry {
+            QueueEntry(
+                container: container,
+                instanceTypes: [instanceType(1)],
+                resources: InstanceResources(vcpus: 1, ram: .giB(1)),
+                firstSeenAt: testNow
+            )
+        }
+        let done = container(1, priority: 1, state: .complete, vcpus: 1, ram: 1 << 30)
+        let next = container(2, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30)
+        var planner = SchedulingPlanner(configuration: configuration)
+        let plan = planner.plan(
+            queue: QueueSnapshot(entries: [entry(done), entry(next)], updatedAt: testNow),
+            pool: PoolSnapshot(
+                instances: [InstanceSnapshot(id: "i-1", type: instanceType(1), state: .idle)],
+                runners: [done.uuid: .init(exitedAt: testNow.addingSeconds(-1))],
+                atQuota: true,
+                maxInstances: 1
+            ),
+            now: testNow
+        )
+        // The exited runner still counts against the container limit (one, at MaxInstances 1) until the pool
+        // forgets it, which this pass's kill does.
+        #expect(plan.actions == [.start(next.uuid, on: "i-1"), .kill(done.uuid, reason: "state=Complete")])
+    }
 }
