@@ -5,8 +5,18 @@ import Logging
 extension ContainerQueue {
     // MARK: - Changing containers
 
-    /// Locks a Queued container for this dispatcher.
+    /// Locks a Queued container for this dispatcher; does nothing for one the cache shows locked by it already.
+    ///
+    /// A scheduling pass plans on a snapshot of the queue. At 100,000 containers planning takes about 0.1 s, and a
+    /// lock the previous pass started is often answered meanwhile: the pass then asked for the same lock again,
+    /// which the API refuses (422 "cannot lock when Locked"; 1,475 times in 5 minutes in the 100,000 × 100 scale
+    /// cell), followed by a re-read of the container.
     public func lock(_ uuid: ContainerUUID) async throws(ArvadosAPIError) {
+        if let cached = self.current[uuid]?.container, cached.state == .locked || cached.state == .running,
+            let me = self.authorizationUUID, cached.lockedByUUID == me
+        {
+            return
+        }
         try await self.change(uuid) { client async throws(ArvadosAPIError) in try await client.lockContainer(uuid) }
     }
 

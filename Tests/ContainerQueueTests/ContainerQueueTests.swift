@@ -343,16 +343,43 @@ struct ContainerQueueTests {
         }
     }
 
-    /// Passes every request on and records the container list requests' URLs.
+    /// Passes every request on and records the container list requests' URLs and every request's path.
     final class ListCountingTransport: ArvadosTransport {
         let base = AsyncHTTPClientTransport()
         let lists = Mutex<[String]>([])
+        let paths = Mutex<[String]>([])
 
         func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
             if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
                 self.lists.withLock { $0.append(request.url.absoluteString) }
             }
+            self.paths.withLock { $0.append(request.url.path) }
             return try await self.base.send(request)
+        }
+    }
+
+    @Test("A lock of a container the cache shows locked by this dispatcher asks the API nothing")
+    func lockOfOwnLockedIsNoOp() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let transport = ListCountingTransport()
+            let queue = ContainerQueue(
+                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
+                chooser: Self.menu,
+                clock: ManualClock(),
+                logger: Logger(label: "queue-test")
+            )
+            let uuid = try #require(try await Self.create(api, count: 1).first)
+            try await queue.update()
+            try await queue.lock(uuid)
+            // A pass that planned on a snapshot taken before the first lock's answer locks it again.
+            try await queue.lock(uuid)
+            let locks = transport.paths.withLock { $0 }.filter { $0.hasSuffix("/lock") }
+            #expect(locks.count == 1, "\(locks)")
+            #expect(await queue.entry(uuid)?.container.state == .locked)
+            // Once unlocked, a lock asks the API again.
+            try await queue.unlock(uuid)
+            try await queue.lock(uuid)
+            #expect(transport.paths.withLock { $0 }.filter { $0.hasSuffix("/lock") }.count == 2)
         }
     }
 
