@@ -109,8 +109,8 @@ public struct PoolSnapshot: Sendable {
         return count
     }
 
-    /// The pool as it is once `.finished` is applied to each of `uuids`: their runners finishing, their instances
-    /// no longer counting them.
+    /// The pool as placement sees it once a pass's `.finished` and kills are applied to `uuids`: their runners
+    /// finishing (out of the container limit), their instances no longer counting them.
     mutating func markFinishing(_ uuids: [ContainerUUID]) {
         let set = Set(uuids)
         for uuid in uuids { self.runners[uuid]?.finishing = true }
