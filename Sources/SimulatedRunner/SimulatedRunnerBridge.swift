@@ -49,8 +49,15 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     private var pending: [ContainerUUID: [SimulatedCloudEvent]] = [:]
     /// The client each running container's runner uses.
     private var clients: [ContainerUUID: ArvadosClient] = [:]
-    /// Clients by configuration, so runners of one dispatcher share one.
-    private var clientsByConfiguration: [[UInt8]: ArvadosClient] = [:]
+    /// Clients by the API a configuration names (its address, token and CA), at most ``clientsPerAPI`` each, taken
+    /// in turn: runners of one dispatcher share a few connections.
+    private var clientsByAPI: [[UInt8]: (clients: [ArvadosClient], next: Int)] = [:]
+    /// The most clients (each one kept-alive connection) the runners of one API share.
+    ///
+    /// A configuration carries its container's record, so keyed by configuration every runner had a client of its
+    /// own: with 10,000 containers running in `serve`, 10,000 connections to its own API, 20,000 descriptors
+    /// with the API's side, and the daemon crashed at its open-files limit.
+    static var clientsPerAPI: Int { 8 }
 
     /// - Parameters:
     ///   - cloud: the cloud whose runners to play.
@@ -251,11 +258,32 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     }
 
     private func client(for configuration: [UInt8]) throws -> ArvadosClient {
-        if let client = self.clientsByConfiguration[configuration] { return client }
-        let client = try self.connect(configuration)
-        // Runners of one dispatcher send the same configuration but for the instance type; a handful at most.
-        if self.clientsByConfiguration.count < 64 { self.clientsByConfiguration[configuration] = client }
+        let key = Self.apiKey(of: configuration)
+        var pool = self.clientsByAPI[key] ?? ([], 0)
+        let client: ArvadosClient
+        if pool.clients.count < Self.clientsPerAPI {
+            client = try self.connect(configuration)
+            pool.clients.append(client)
+        } else {
+            client = pool.clients[pool.next]
+            pool.next = (pool.next + 1) % pool.clients.count
+        }
+        self.clientsByAPI[key] = pool
         return client
+    }
+
+    /// What decides the connection a configuration's client makes: the API's address, the token and the CA, or the
+    /// whole configuration when it is not a runner's `ConfigData`.
+    static func apiKey(of configuration: [UInt8]) -> [UInt8] {
+        guard let decoded = try? JSONDecoder().decode(RunnerConfiguration.self, from: Data(configuration)) else {
+            return configuration
+        }
+        let address = (try? decoded.apiAddress().description) ?? ""
+        let parts = [
+            address, decoded.env["ARVADOS_API_TOKEN"] ?? "", decoded.env[ArvadosClient.caVariable] ?? "",
+            decoded.env["ARVADOS_API_HOST_INSECURE"] ?? "",
+        ]
+        return Array(parts.joined(separator: "\u{0}").utf8)
     }
 
     private func note(_ event: SimulatedCloudEvent, state: ContainerState, failure: String?) {
