@@ -115,7 +115,7 @@ extension ContainerQueue {
         // From here on, nothing suspends until the merge is done.
         let skip = self.dontUpdate ?? []
         var unsatisfiable: [(Container, String)] = []
-        for (uuid, polled) in next where !skip.contains(uuid) && !kept.contains(uuid) {
+        for (uuid, polled) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {
                 entry.container.refreshPolledAttributes(from: polled)
                 self.store(entry)
@@ -127,7 +127,8 @@ extension ContainerQueue {
                 if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
             }
         }
-        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !skip.contains(uuid) {
+        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !skip.contains(uuid) && !kept.contains(uuid)
+        {
             // A final container stays until the scheduler forgets it (``forget(_:)``): dropped here, one that
             // completed just before the poll left the queue before any pass told the pool its runner was
             // finishing, and the runner was killed as "not in queue".
@@ -166,7 +167,7 @@ extension ContainerQueue {
         }
     }
 
-    /// The containers this dispatcher cares about, and those of them kept from the cache as pushed
+    /// The containers this dispatcher cares about as fetched, and the cached ones kept as pushed
     /// (``Configuration-swift.struct/pushesAreComplete``) rather than fetched.
     private func poll() async throws(ArvadosAPIError) -> ([ContainerUUID: Container], kept: Set<ContainerUUID>) {
         if self.authorizationUUID == nil {
@@ -188,7 +189,6 @@ extension ContainerQueue {
         for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !entry.container.state.isFinal {
             if self.configuration.pushesAreComplete && entry.container.state == .queued {
                 // Current as pushed: every change since it was cached has been applied or waits in the feed.
-                next[uuid] = entry.container
                 kept.insert(uuid)
             } else {
                 missing.append(uuid)

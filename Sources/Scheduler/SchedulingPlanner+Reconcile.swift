@@ -22,42 +22,6 @@ extension SchedulingPlanner {
     ///
     /// "Before the last queue update started" means a queue poll that began after the runner's exit has
     /// completed, so a container that finalized itself has had the chance to show its final state.
-    /// The runners this pass frees the slots of, in UUID order: `finished`, those alive and not yet finishing whose
-    /// containers the queue shows Complete (the pass sends each `.finished`, the reconciliation's "finished
-    /// (once)"); `released`, those that have exited whose containers are final (the reconciliation kills and
-    /// forgets each in the same pass). Placement counts both as gone, as the pool will once the pass is applied.
-    static func freedRunners(
-        queue: QueueSnapshot,
-        pool: PoolSnapshot
-    ) -> (finished: [ContainerUUID], released: [ContainerUUID]) {
-        var candidates: [ContainerUUID] = []
-        for (uuid, runner) in pool.runners where !runner.finishing {
-            candidates.append(uuid)
-        }
-        guard !candidates.isEmpty else { return ([], []) }
-        var states: [ContainerUUID: ContainerState] = [:]
-        if let byUUID = queue.byUUID {
-            for uuid in candidates {
-                if let state = byUUID[uuid]?.container.state, state.isFinal { states[uuid] = state }
-            }
-        } else {
-            let wanted = Set(candidates)
-            for entry in queue.entries where entry.container.state.isFinal && wanted.contains(entry.container.uuid) {
-                states[entry.container.uuid] = entry.container.state
-            }
-        }
-        var finished: [ContainerUUID] = []
-        var released: [ContainerUUID] = []
-        for (uuid, state) in states {
-            if pool.runners[uuid]?.exitedAt != nil {
-                released.append(uuid)
-            } else if state == .complete {
-                finished.append(uuid)
-            }
-        }
-        return (finished.sorted(), released.sorted())
-    }
-
     public static func reconcile(queue: QueueSnapshot, pool: PoolSnapshot, into actions: inout [Plan.Action]) {
         Self.reconcile(queue: queue, pool: pool, match: RunnerMatch(queue: queue, pool: pool), into: &actions)
     }
@@ -135,5 +99,41 @@ extension SchedulingPlanner {
         for uuid in match.unmatched where pool.runners[uuid]?.finishing != true {
             actions.append(.kill(uuid, reason: "not in queue"))
         }
+    }
+
+    /// The runners this pass frees the slots of, in UUID order: `finished`, those alive and not yet finishing whose
+    /// containers the queue shows Complete (the pass sends each `.finished`, the reconciliation's "finished
+    /// (once)"); `released`, those that have exited whose containers are final (the reconciliation kills and
+    /// forgets each in the same pass). Placement counts both as gone, as the pool will once the pass is applied.
+    static func freedRunners(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot
+    ) -> (finished: [ContainerUUID], released: [ContainerUUID]) {
+        var candidates: [ContainerUUID] = []
+        for (uuid, runner) in pool.runners where !runner.finishing {
+            candidates.append(uuid)
+        }
+        guard !candidates.isEmpty else { return ([], []) }
+        var states: [ContainerUUID: ContainerState] = [:]
+        if let byUUID = queue.byUUID {
+            for uuid in candidates {
+                if let state = byUUID[uuid]?.container.state, state.isFinal { states[uuid] = state }
+            }
+        } else {
+            let wanted = Set(candidates)
+            for entry in queue.entries where entry.container.state.isFinal && wanted.contains(entry.container.uuid) {
+                states[entry.container.uuid] = entry.container.state
+            }
+        }
+        var finished: [ContainerUUID] = []
+        var released: [ContainerUUID] = []
+        for (uuid, state) in states {
+            if pool.runners[uuid]?.exitedAt != nil {
+                released.append(uuid)
+            } else if state == .complete {
+                finished.append(uuid)
+            }
+        }
+        return (finished.sorted(), released.sorted())
     }
 }

@@ -196,6 +196,16 @@ struct ReconcileTests {
         #expect(plan.actions.contains(.start(next.uuid, on: "i-1")))
     }
 
+    /// A queue entry for a container of 1 VCPU and 1 GiB, eligible for type 1 only.
+    static func oneVCPU(_ container: Container) -> QueueEntry {
+        QueueEntry(
+            container: container,
+            instanceTypes: [instanceType(1)],
+            resources: InstanceResources(vcpus: 1, ram: .giB(1)),
+            firstSeenAt: testNow
+        )
+    }
+
     @Test(
         "A Complete container's live runner frees its slot in the pass that sends finished",
         arguments: [ContainerState.locked, .queued]
@@ -203,19 +213,11 @@ struct ReconcileTests {
     func finishedFreesSlotInSamePass(waiting: ContainerState) {
         var configuration = SchedulingPlanner.Configuration.suite
         configuration.maxInstances = 1
-        func entry(_ container: Container) -> QueueEntry {
-            QueueEntry(
-                container: container,
-                instanceTypes: [instanceType(1)],
-                resources: InstanceResources(vcpus: 1, ram: .giB(1)),
-                firstSeenAt: testNow
-            )
-        }
         let done = container(1, priority: 1, state: .complete, vcpus: 1, ram: 1 << 30)
         let next = container(2, priority: 1, state: waiting, vcpus: 1, ram: 1 << 30)
         var planner = SchedulingPlanner(configuration: configuration)
         let plan = planner.plan(
-            queue: QueueSnapshot(entries: [entry(done), entry(next)], updatedAt: testNow),
+            queue: QueueSnapshot(entries: [Self.oneVCPU(done), Self.oneVCPU(next)], updatedAt: testNow),
             pool: PoolSnapshot(
                 instances: [
                     InstanceSnapshot(id: "i-1", type: instanceType(1), state: .running, runningContainers: [done.uuid])
@@ -236,19 +238,11 @@ struct ReconcileTests {
     func releasedRunnerHoldsNoSlot() {
         var configuration = SchedulingPlanner.Configuration.suite
         configuration.maxInstances = 1
-        func entry(_ container: Container) -> QueueEntry {
-            QueueEntry(
-                container: container,
-                instanceTypes: [instanceType(1)],
-                resources: InstanceResources(vcpus: 1, ram: .giB(1)),
-                firstSeenAt: testNow
-            )
-        }
         let done = container(1, priority: 1, state: .complete, vcpus: 1, ram: 1 << 30)
         let next = container(2, priority: 1, state: .locked, vcpus: 1, ram: 1 << 30)
         var planner = SchedulingPlanner(configuration: configuration)
         let plan = planner.plan(
-            queue: QueueSnapshot(entries: [entry(done), entry(next)], updatedAt: testNow),
+            queue: QueueSnapshot(entries: [Self.oneVCPU(done), Self.oneVCPU(next)], updatedAt: testNow),
             pool: PoolSnapshot(
                 instances: [InstanceSnapshot(id: "i-1", type: instanceType(1), state: .idle)],
                 runners: [done.uuid: .init(exitedAt: testNow.addingSeconds(-1))],
