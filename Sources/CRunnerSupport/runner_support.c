@@ -67,17 +67,12 @@ static void runner_child_fail(int pipe_fd, int step) {
 }
 
 pid_t runner_spawn_confined(
-    const char *path, char *const argv[], char *const envp[], const int fds[3], const int *extra_fds, int extra_count,
-    int cgroup_procs_fd, unsigned long long address_space_limit, int uid, int gid, const char *directory,
+    const char *path, char *const argv[], char *const envp[], const int fds[3], int cgroup_tasks_fd,
+    unsigned long long address_space_limit, int uid, int gid, const char *directory,
     int *failed_step, int *child_errno) {
     int report_pipe[2];
     *failed_step = 0;
     *child_errno = 0;
-    if (extra_count < 0 || extra_count > 16) {
-        *failed_step = STEP_DESCRIPTORS;
-        *child_errno = EINVAL;
-        return -1;
-    }
     if (pipe2(report_pipe, O_CLOEXEC) != 0) {
         *failed_step = STEP_PIPE;
         *child_errno = errno;
@@ -102,17 +97,18 @@ pid_t runner_spawn_confined(
         sigprocmask(SIG_SETMASK, &none, NULL);
         setpgid(0, 0);
         // Every descriptor the child keeps goes above 64 first (the report pipe stays there), so that no dup2 below
-        // overwrites a descriptor still to be moved; then each goes to its place: 0-2, then 3, 4, ….
-        int count = 3 + extra_count;
+        // overwrites a descriptor still to be moved; then each goes to its place.
+        int count = 3;
         int writer = fcntl(report_pipe[1], F_DUPFD_CLOEXEC, 64);
         if (writer < 0) _exit(127);
-        int sources[3 + 16];
+        int sources[3];
         for (int i = 0; i < count; i++) {
-            sources[i] = fcntl(i < 3 ? fds[i] : extra_fds[i - 3], F_DUPFD_CLOEXEC, 64);
+            sources[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
             if (sources[i] < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
         }
-        // Before the descriptors move: cgroup_procs_fd may be one of their places.
-        if (cgroup_procs_fd >= 0 && write(cgroup_procs_fd, "0", 1) != 1) runner_child_fail(writer, STEP_CGROUP);
+        // Before the descriptors move: cgroup_tasks_fd may be one of their places. "0" moves the writer, this
+        // single-threaded child, without the kernel's global threadgroup lock (and its RCU grace period).
+        if (cgroup_tasks_fd >= 0 && write(cgroup_tasks_fd, "0", 1) != 1) runner_child_fail(writer, STEP_CGROUP);
         for (int i = 0; i < count; i++) {
             if (dup2(sources[i], i) < 0) runner_child_fail(writer, STEP_DESCRIPTORS);
         }

@@ -306,39 +306,25 @@ public final class ContainerSupervisor: Sendable {
         }
         if let plan {
             let pid: pid_t
-            // With a memory cgroup, bwrap's sandbox joins it once built (see CgroupHandshake).
-            let handshake = plan.cgroup == nil ? nil : try CgroupHandshake()
+            var confinement = plan.confinement
+            // The child joins the memory cgroup before its exec: bwrap and the whole sandbox start inside the limit.
+            confinement.cgroupTasks = plan.cgroup?.tasks
             do {
                 pid = try ProcessSpawner.spawnConfined(
                     plan.arguments,
                     environment: plan.environment,
                     descriptors: (null, stdout.write, stderr.write),
-                    extraDescriptors: handshake?.childDescriptors ?? [],
                     workingDirectory: "/",
-                    confinement: plan.confinement
+                    confinement: confinement
                 )
             } catch {
-                handshake?.abandon()
                 close(stdout.read)
                 close(stderr.read)
                 if let cgroup = plan.cgroup {
-                    close(cgroup.procs)
+                    close(cgroup.tasks)
                     rmdir(cgroup.path)
                 }
                 throw error
-            }
-            if let handshake, let cgroup = plan.cgroup {
-                do {
-                    try handshake.complete(bwrap: pid, cgroup: cgroup)
-                } catch {
-                    var status: Int32 = 0
-                    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                    close(stdout.read)
-                    close(stderr.read)
-                    close(cgroup.procs)
-                    rmdir(cgroup.path)
-                    throw error
-                }
             }
             if let cgroup = plan.cgroup { self.cgroup.withLock { $0 = cgroup } }
             return (pid, Self.merge([("stdout", stdout.read), ("stderr", stderr.read)]), plan.note)
@@ -454,7 +440,7 @@ public final class ContainerSupervisor: Sendable {
         if ram > 0 {
             switch MemoryCgroup.create(name: MemoryCgroup.name(uuid: self.uuid, supervisor: getpid()), limit: ram) {
             case .success(let created):
-                // Joined through the handshake once bwrap has built the sandbox, not by bwrap itself.
+                // Joined by the spawned child before it executes bwrap (see MemoryCgroup.tasks).
                 cgroup = created
                 memory = "memory limit \(ram) bytes (memory cgroup)"
             case .failure(let error):
@@ -465,8 +451,7 @@ public final class ContainerSupervisor: Sendable {
         let network = layout.network ? "network shared (runtime_constraints.API)" : "no network"
         return .confined(
             .init(
-                arguments: [bwrap] + (cgroup == nil ? [] : CgroupHandshake.bwrapOptions)
-                    + Sandbox.arguments(layout, command: command),
+                arguments: [bwrap] + Sandbox.arguments(layout, command: command),
                 environment: environment,
                 confinement: confinement,
                 cgroup: cgroup,

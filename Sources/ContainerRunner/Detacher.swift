@@ -27,10 +27,6 @@ public struct Detacher: Sendable {
     public var executable: String
     /// How long to wait for the supervisor to report.
     public var startTimeout: Duration = .seconds(60)
-    /// Whether the supervisor will move its sandbox into a memory cgroup: then this process, idle until the
-    /// supervisor reports, makes that cgroup's directory and takes the kernel's wait for a cgroup move first
-    /// (``MemoryCgroup/prepare(uuid:supervisor:)``).
-    public var supervisorMovesIntoMemoryCgroup = false
 
     public init(lockDirectory: LockDirectory, executable: String) {
         self.lockDirectory = lockDirectory
@@ -91,11 +87,8 @@ public struct Detacher: Sendable {
             )
         }
         let record = LockDirectory.record(uuid: uuid, pid: pid, in: lock)
-        let cgroup = self.supervisorMovesIntoMemoryCgroup ? MemoryCgroup.prepare(uuid: uuid, supervisor: pid) : nil
         let report = Self.readLine(ready.read, timeout: self.startTimeout)
         close(ready.read)
-        // The supervisor failed: its cgroup is empty, unless the supervisor still runs in it (then it removes it).
-        if report != "ok", let cgroup { rmdir(cgroup) }
         switch report {
         case "ok":
             return record

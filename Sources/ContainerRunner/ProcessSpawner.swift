@@ -66,20 +66,18 @@ enum ProcessSpawner {
     struct Confinement: Sendable {
         /// Switch to this UID and GID, with no supplementary groups.
         var credentials: (uid: UInt32, gid: UInt32)?
-        /// `cgroup.procs` of a cgroup to join.
-        var cgroupProcs: Int32?
+        /// `tasks` of a cgroup v1 hierarchy to join: the child writes "0" to it, moving itself (see `MemoryCgroup.tasks`).
+        var cgroupTasks: Int32?
         /// `RLIMIT_AS`, in bytes.
         var addressSpaceLimit: UInt64?
     }
 
     /// Starts the program at the absolute path `arguments[0]` in a new process group with `descriptors` as its
-    /// standard input, output and error and `extraDescriptors` as descriptors 3, 4, … (nothing else inherited),
-    /// after applying `confinement`; returns its PID.
+    /// standard input, output and error (nothing else inherited), after applying `confinement`; returns its PID.
     static func spawnConfined(
         _ arguments: [String],
         environment: [String: String],
         descriptors: (Int32, Int32, Int32),
-        extraDescriptors: [Int32] = [],
         workingDirectory: String?,
         confinement: Confinement
     ) throws(RunnerError) -> pid_t {
@@ -98,23 +96,19 @@ enum ProcessSpawner {
         let uid = confinement.credentials.map { Int32(bitPattern: $0.uid) } ?? -1
         let gid = confinement.credentials.map { Int32(bitPattern: $0.gid) } ?? -1
         let pid = fds.withUnsafeBufferPointer { fds in
-            extraDescriptors.withUnsafeBufferPointer { extra in
-                runner_spawn_confined(
-                    executable,
-                    argv,
-                    envp,
-                    fds.baseAddress,
-                    extra.baseAddress,
-                    Int32(extra.count),
-                    confinement.cgroupProcs ?? -1,
-                    confinement.addressSpaceLimit ?? 0,
-                    uid,
-                    gid,
-                    workingDirectory,
-                    &step,
-                    &error
-                )
-            }
+            runner_spawn_confined(
+                executable,
+                argv,
+                envp,
+                fds.baseAddress,
+                confinement.cgroupTasks ?? -1,
+                confinement.addressSpaceLimit ?? 0,
+                uid,
+                gid,
+                workingDirectory,
+                &step,
+                &error
+            )
         }
         guard pid > 0 else {
             let steps = [

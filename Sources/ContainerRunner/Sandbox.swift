@@ -1,4 +1,4 @@
-public import DispatchModel
+import DispatchModel
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -262,21 +262,20 @@ extension SandboxSettings {
     func confines(engine: String) -> Bool {
         ["", "process"].contains(engine) && self.mode != .none
     }
-
-    /// Whether a supervisor with these settings will put `container` in a memory cgroup of its own: the process
-    /// engine, a sandbox with bwrap found, a RAM limit, and a cgroup v1 memory hierarchy.
-    public func usesMemoryCgroup(engine: String, container: Container?) -> Bool {
-        guard self.confines(engine: engine), let container, container.runtimeConstraints.ram > 0 else { return false }
-        return Sandbox.findBwrap(locations: self.bwrapLocations) != nil && POSIX.isDirectory(MemoryCgroup.mountPoint)
-    }
 }
 
 /// A memory cgroup (v1) holding one container, with its RAM limit.
 struct MemoryCgroup: Sendable {
     /// The cgroup's directory.
     let path: String
-    /// `cgroup.procs`, open for writing (close-on-exec): the child writes "0" to it before its exec.
-    let procs: Int32
+    /// `tasks`, open for writing (close-on-exec): the spawned child writes "0" to it before its exec, moving itself.
+    ///
+    /// Not `cgroup.procs`: a write there takes the kernel's global cgroup threadgroup lock for writing, and the
+    /// first writer after a quiet spell waits out an RCU grace period (7–15 ms on this machine) before it gets it.
+    /// A single-threaded process moving itself through `tasks` ("0" is the writer itself) needs no such lock
+    /// (0.04 ms), and the child between its fork and its exec is single-threaded, so everything it starts, bwrap and
+    /// the whole sandbox, is in the cgroup from its first instruction.
+    let tasks: Int32
 
     /// The memory hierarchy's mount point.
     static let mountPoint = "/sys/fs/cgroup/memory"
@@ -297,18 +296,12 @@ struct MemoryCgroup: Sendable {
         }
         // With swap accounting, the same limit on memory and swap together; without it the file is absent.
         _ = Self.write(String(limit), to: path + "/memory.memsw.limit_in_bytes")
-        let procs = open(path + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
-        guard procs >= 0 else {
+        let tasks = open(path + "/tasks", O_WRONLY | O_CLOEXEC)
+        guard tasks >= 0 else {
             rmdir(path)
-            return .failure(RunnerError(.spawn, "cannot open \(path)/cgroup.procs"))
+            return .failure(RunnerError(.spawn, "cannot open \(path)/tasks"))
         }
-        return .success(MemoryCgroup(path: path, procs: procs))
-    }
-
-    /// Moves process `pid` (and later its children) into the cgroup; false with `errno` set when the kernel refuses.
-    func add(_ pid: pid_t) -> Bool {
-        let bytes = Array(String(pid).utf8)
-        return bytes.withUnsafeBytes { Glibc.write(self.procs, $0.baseAddress, $0.count) } == bytes.count
+        return .success(MemoryCgroup(path: path, tasks: tasks))
     }
 
     /// The name of the memory cgroup the supervisor with PID `supervisor` makes for container `uuid`.
@@ -319,56 +312,15 @@ struct MemoryCgroup: Sendable {
     /// Where a cgroup `name` made by this process goes: under this process's own memory cgroup, else under the
     /// hierarchy's root; nil without a hierarchy.
     static func path(name: String) -> String? {
-        Self.path(name: name, under: Self.ownDirectory())
-    }
-
-    /// ``path(name:)`` with this process's own cgroup directory already looked up (`own`, nil when absent).
-    private static func path(name: String, under own: String?) -> String? {
-        guard let base = own ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else { return nil }
+        guard let base = Self.ownDirectory() ?? (POSIX.isDirectory(Self.mountPoint) ? Self.mountPoint : nil) else {
+            return nil
+        }
         return (base.hasSuffix("/") ? base : base + "/") + name
     }
 
     /// This process's own memory cgroup's directory, when the hierarchy has one.
     static func ownDirectory() -> String? {
         Self.ownCgroup().map { Self.mountPoint + $0 }.flatMap { POSIX.isDirectory($0) ? $0 : nil }
-    }
-
-    /// For `--detach`, while it waits for supervisor `pid` (its child, in the same cgroup): makes the directory of
-    /// the supervisor's memory cgroup, then primes moves (``primeMoves()``); the directory's path.
-    ///
-    /// The directory comes first because a move holds the kernel's cgroup mutex while it waits, and a `mkdir` in
-    /// the hierarchy needs that mutex: made by the supervisor during the prime, it would wait the prime out. The
-    /// supervisor finds it made (``create(name:limit:)`` takes an existing one), sets the limit and removes it at
-    /// the end; if the supervisor fails before, `--detach` removes it.
-    static func prepare(uuid: ContainerUUID, supervisor pid: pid_t) -> String? {
-        let own = Self.ownDirectory()
-        guard let path = Self.path(name: Self.name(uuid: uuid, supervisor: pid), under: own) else { return nil }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { return nil }
-        if let own { Self.primeMoves(in: own) }
-        return path
-    }
-
-    /// Writes this process's own PID into its own memory cgroup (a move to where it already is): `true` when the
-    /// kernel took it.
-    ///
-    /// A move into a cgroup v1 hierarchy takes the kernel's cgroup threadgroup lock for writing, and the first
-    /// writer after a quiet spell waits out an RCU grace period (7–15 ms here) before it gets it; writers that follow
-    /// within about a grace period of the last one pass at once (0.01–0.05 ms). `--detach` calls this while it waits
-    /// for its supervisor, so the wait overlaps the supervisor's start and bwrap's, and the sandbox's own move
-    /// finds the lock ready (``prepare(uuid:supervisor:)``). Measured in the README, "Where the sandboxed start's time goes".
-    @discardableResult
-    static func primeMoves() -> Bool {
-        Self.ownDirectory().map { Self.primeMoves(in: $0) } ?? false
-    }
-
-    /// ``primeMoves()`` for this process's own cgroup directory `own` (``ownDirectory()``).
-    @discardableResult
-    private static func primeMoves(in own: String) -> Bool {
-        let fd = open((own.hasSuffix("/") ? own : own + "/") + "cgroup.procs", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let zero = Array("0".utf8)
-        return zero.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == zero.count
     }
 
     /// Sends `signal` to every process in the cgroup but `excluded`.
@@ -391,7 +343,7 @@ struct MemoryCgroup: Sendable {
 
     /// Closes the descriptor and removes the cgroup once its processes are gone (retrying briefly).
     func remove() async {
-        close(self.procs)
+        close(self.tasks)
         for _ in 0..<100 {
             if rmdir(self.path) == 0 || errno == ENOENT { return }
             try? await Task.sleep(for: .milliseconds(20))
@@ -574,98 +526,5 @@ enum EtcCopy {
         } else {
             _ = unlink(path)
         }
-    }
-}
-
-/// Puts a sandbox in its memory cgroup once bwrap has built it, instead of before bwrap starts.
-///
-/// Joining a memory cgroup waits for the kernel's cgroup lock, and bwrap building its namespaces inside a fresh
-/// memory cgroup is slower still; together they cost milliseconds of every sandboxed start. So bwrap starts in
-/// the runner's cgroup with `--info-fd 3 --block-fd 4`: it reports the PID of the sandbox's first process (PID 1
-/// of the sandbox's namespace) on descriptor 3 right after creating it, builds the sandbox meanwhile, and waits
-/// on descriptor 4 before it starts the container's command. The runner moves that process into the cgroup and
-/// only then lets it go on, so the command and everything it starts are in the cgroup from their first
-/// instruction. If the move fails, bwrap is killed: the command never runs outside its limit.
-struct CgroupHandshake {
-    /// bwrap's options for the handshake, with the descriptors ``childDescriptors`` become.
-    static let bwrapOptions = ["--info-fd", "3", "--block-fd", "4"]
-
-    let info: (read: Int32, write: Int32)
-    let block: (read: Int32, write: Int32)
-
-    init() throws(RunnerError) {
-        self.info = try ContainerSupervisor.pipe()
-        do {
-            self.block = try ContainerSupervisor.pipe()
-        } catch {
-            close(self.info.read)
-            close(self.info.write)
-            throw error
-        }
-    }
-
-    /// The descriptors bwrap gets as 3 (where it writes) and 4 (where it waits).
-    var childDescriptors: [Int32] { [self.info.write, self.block.read] }
-
-    /// Closes every descriptor (when bwrap could not be started).
-    func abandon() {
-        for fd in [self.info.read, self.info.write, self.block.read, self.block.write] { close(fd) }
-    }
-
-    /// After bwrap `pid` started: moves its sandbox into `cgroup`, then lets the command start. On failure bwrap's
-    /// process group is killed and the error says why.
-    func complete(bwrap pid: pid_t, cgroup: MemoryCgroup) throws(RunnerError) {
-        close(self.info.write)
-        close(self.block.read)
-        defer {
-            close(self.info.read)
-            close(self.block.write)
-        }
-        guard let sandboxPID = Self.childPID(reading: self.info.read) else {
-            _ = sendSignal(-pid, SIGKILL)
-            throw RunnerError(.spawn, "bwrap exited before it reported its sandbox (see the container's stderr)")
-        }
-        guard cgroup.add(sandboxPID) else {
-            let reason = String(cString: strerror(errno))
-            _ = sendSignal(-pid, SIGKILL)
-            throw RunnerError(.spawn, "cannot move the sandbox into its memory cgroup \(cgroup.path): \(reason)")
-        }
-        var release = UInt8(ascii: "x")
-        guard write(self.block.write, &release, 1) == 1 else {
-            _ = sendSignal(-pid, SIGKILL)
-            throw RunnerError(.spawn, "cannot release the sandbox: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// The `"child-pid"` of the JSON bwrap writes on its info descriptor, read to the end (bwrap closes it once
-    /// written: closing it earlier would kill bwrap with `SIGPIPE` halfway, leaving its sandbox waiting forever);
-    /// nil when bwrap wrote no PID (it failed). Reads at most 64 KiB.
-    static func childPID(reading fd: Int32) -> pid_t? {
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while text.count < 65536 {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            text += chunk[0..<count]
-        }
-        return Self.childPID(in: text, complete: true)
-    }
-
-    /// The PID after `"child-pid":` in `text`, once a character that is not a digit follows it (or `complete`).
-    static func childPID(in text: [UInt8], complete: Bool = false) -> pid_t? {
-        let key = Array("\"child-pid\"".utf8)
-        guard text.count >= key.count,
-            let start = (0...(text.count - key.count)).first(where: { text[$0..<($0 + key.count)].elementsEqual(key) })
-        else { return nil }
-        var index = start + key.count
-        while index < text.count, [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: ":")].contains(text[index]) {
-            index += 1
-        }
-        let digits = text[index...].prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-        guard !digits.isEmpty, digits.count <= 9, complete || index + digits.count < text.count,
-            let pid = pid_t(String(decoding: digits, as: UTF8.self)), pid > 0
-        else { return nil }
-        return pid
     }
 }

@@ -86,11 +86,7 @@ enum DispatchRunner {
                 processEnvironment: environment
             )
             _ = try configuration.apiAddress()
-            var detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
-            detacher.supervisorMovesIntoMemoryCgroup = self.sandbox(configuration, environment).usesMemoryCgroup(
-                engine: arguments.runtimeEngine,
-                container: configuration.container
-            )
+            let detacher = Detacher(lockDirectory: lockDirectory, executable: self.executablePath)
             var passThrough = arguments.passThrough
             if !passThrough.contains(where: { $0.hasPrefix("--lock-dir") }) {
                 passThrough.append("--lock-dir=\(lockDirectory.path)")

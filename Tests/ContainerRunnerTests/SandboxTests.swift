@@ -149,116 +149,59 @@ struct SandboxTests {
     }
 }
 
-@Suite("The cgroup handshake with bwrap")
-struct CgroupHandshakeTests {
-    @Test(
-        "the sandbox's PID is read from bwrap's info JSON once complete",
-        arguments: [
-            ("{\n    \"child-pid\": 4242,\n    \"cgroup-namespace\": 1}", Int32(4242)),
-            ("{ \"child-pid\": 17 }", 17),
-            ("{\n    \"child-pid\": 4242", nil),  // the number may go on
-            ("{\"other\": 1}", nil),
-            ("{\"child-pid\": -5,", nil),
-            ("{\"child-pid\": 12345678901,", nil),
-            ("", nil),
-        ]
-    )
-    func childPID(text: String, expected: Int32?) {
-        #expect(CgroupHandshake.childPID(in: Array(text.utf8)) == expected)
+@Suite("A container's memory cgroup")
+struct MemoryCgroupTests {
+    /// A cgroup for container `uuid` under this process's own (each test its own: they run in parallel), or nil
+    /// where this host or user cannot make one.
+    static func cgroup(_ uuid: ContainerUUID) throws -> MemoryCgroup? {
+        guard let own = MemoryCgroup.ownCgroup(), access(MemoryCgroup.mountPoint + own, W_OK) == 0 else { return nil }
+        return try MemoryCgroup.create(name: MemoryCgroup.name(uuid: uuid, supervisor: getpid()), limit: 64 << 20).get()
     }
 
-    @Test("at the end of bwrap's output a number without a terminator counts")
-    func childPIDAtEnd() {
-        #expect(CgroupHandshake.childPID(in: Array("{\"child-pid\": 99".utf8), complete: true) == 99)
-    }
-}
-
-extension CgroupHandshakeTests {
-    @Test("the info descriptor is read to its end, so bwrap never writes into a closed pipe")
-    func readsToTheEnd() throws {
-        var pair: [Int32] = [0, 0]
-        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
-        let (reader, writer) = (pair[0], pair[1])
-        // As bwrap writes it: the PID first, the namespace IDs and the end a little later.
-        let secondWrite = Mutex<Int>(0)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            func send(_ text: String) -> Int {
-                Array(text.utf8).withUnsafeBytes { Glibc.send(writer, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            }
-            _ = send("{\n    \"child-pid\": 4242,")
-            usleep(100_000)
-            secondWrite.withLock { $0 = send("\n    \"net-namespace\": 4026532000\n}\n") }
-            close(writer)
-            done.signal()
-        }
-        thread.start()
-        let pid = CgroupHandshake.childPID(reading: reader)
-        close(reader)
-        done.wait()
-        #expect(pid == 4242)
-        // Read before bwrap was done, the reader's close would have failed this write (EPIPE), killing bwrap.
-        #expect(secondWrite.withLock { $0 } > 0)
-    }
-}
-
-@Suite("Priming the kernel's cgroup move")
-struct CgroupPrimeTests {
-    static let container = Container(
-        uuid: ContainerUUID(rawValue: "zzzzz-dz642-000000000000001"),
-        state: .locked,
-        command: ["true"],
-        runtimeConstraints: RuntimeConstraints(vcpus: 1, ram: 64 << 20)
-    )
-
-    @Test("--detach primes only when its supervisor will move a sandbox into a memory cgroup")
-    func whenToPrime() throws {
-        let bwrap = SandboxSettings(mode: .bwrap)
-        let hasHierarchy = POSIX.isDirectory(MemoryCgroup.mountPoint)
-        let hasBwrap = Sandbox.findBwrap(locations: bwrap.bwrapLocations) != nil
-        #expect(bwrap.usesMemoryCgroup(engine: "process", container: Self.container) == (hasHierarchy && hasBwrap))
-        #expect(bwrap.usesMemoryCgroup(engine: "", container: Self.container) == (hasHierarchy && hasBwrap))
-        #expect(!bwrap.usesMemoryCgroup(engine: "docker", container: Self.container))
-        #expect(!SandboxSettings(mode: .none).usesMemoryCgroup(engine: "process", container: Self.container))
-        var noLimit = Self.container
-        noLimit.runtimeConstraints.ram = 0
-        #expect(!bwrap.usesMemoryCgroup(engine: "process", container: noLimit))
-        // No record given: the supervisor fetches it later, and nothing is known yet.
-        #expect(!bwrap.usesMemoryCgroup(engine: "process", container: nil))
-        var missing = bwrap
-        missing.bwrapLocations = ["/nonexistent/bwrap"]
-        #expect(!missing.usesMemoryCgroup(engine: "process", container: Self.container))
-    }
-
-    @Test("A prime moves this process to the memory cgroup it is already in, and the kernel takes it")
-    func primeIsANoOpMove() {
-        guard let before = MemoryCgroup.ownCgroup() else {
-            // No cgroup v1 memory hierarchy (a cgroup v2 host): nothing to prime.
-            #expect(!MemoryCgroup.primeMoves())
-            return
-        }
-        let writable = access(MemoryCgroup.mountPoint + before + "/cgroup.procs", W_OK) == 0
-        #expect(MemoryCgroup.primeMoves() == writable)
-        #expect(MemoryCgroup.ownCgroup() == before)
-    }
-
-    @Test("--detach makes the supervisor's cgroup directory, which the supervisor then takes with its limit")
-    func prepareThenCreate() async throws {
-        guard let own = MemoryCgroup.ownCgroup(), access(MemoryCgroup.mountPoint + own + "/cgroup.procs", W_OK) == 0
-        else {
-            #expect(MemoryCgroup.prepare(uuid: Self.container.uuid, supervisor: getpid()) == nil)
-            return
-        }
-        let name = MemoryCgroup.name(uuid: Self.container.uuid, supervisor: getpid())
-        let path = try #require(MemoryCgroup.prepare(uuid: Self.container.uuid, supervisor: getpid()))
-        #expect(path == MemoryCgroup.path(name: name))
-        #expect(path.hasSuffix("/" + name))
-        #expect(POSIX.isDirectory(path))
-        let cgroup = try MemoryCgroup.create(name: name, limit: 64 << 20).get()
-        #expect(cgroup.path == path)
-        let limit = try String(contentsOfFile: path + "/memory.limit_in_bytes", encoding: .utf8)
+    @Test("It is made under this process's own memory cgroup with the limit, and removed at the end")
+    func createAndRemove() async throws {
+        let uuid = ContainerUUID(rawValue: "zzzzz-dz642-000000000000001")
+        guard let cgroup = try Self.cgroup(uuid) else { return }
+        let name = MemoryCgroup.name(uuid: uuid, supervisor: getpid())
+        #expect(cgroup.path == MemoryCgroup.path(name: name))
+        #expect(cgroup.path.hasPrefix(MemoryCgroup.mountPoint + (MemoryCgroup.ownCgroup() ?? "")))
+        let limit = try String(contentsOfFile: cgroup.path + "/memory.limit_in_bytes", encoding: .utf8)
         #expect(limit.trimmingCharacters(in: .whitespacesAndNewlines) == String(64 << 20))
         await cgroup.remove()
-        #expect(!POSIX.isDirectory(path))
+        #expect(!POSIX.isDirectory(cgroup.path))
+    }
+
+    @Test("A confined child joins it before its exec through `tasks`, and this process stays where it was")
+    func childJoinsBeforeExec() async throws {
+        guard let cgroup = try Self.cgroup(ContainerUUID(rawValue: "zzzzz-dz642-000000000000002")) else { return }
+        let before = MemoryCgroup.ownCgroup()
+        var output: [Int32] = [0, 0]
+        try #require(pipe(&output) == 0)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        var confinement = ProcessSpawner.Confinement()
+        confinement.cgroupTasks = cgroup.tasks
+        let pid = try ProcessSpawner.spawnConfined(
+            ["/bin/sh", "-c", "grep memory /proc/self/cgroup; grep memory /proc/$PPID/cgroup"],
+            environment: [:],
+            descriptors: (null, output[1], null),
+            workingDirectory: "/",
+            confinement: confinement
+        )
+        close(output[1])
+        close(null)
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while case let count = read(output[0], &chunk, chunk.count), count > 0 { bytes += chunk[0..<count] }
+        close(output[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        let relative = String(cgroup.path.dropFirst(MemoryCgroup.mountPoint.count))
+        // The program itself is in the container's cgroup from its first instruction; its parent (this test
+        // process, the supervisor's place) is not moved.
+        #expect(lines.first?.hasSuffix(":" + relative) == true, "\(lines)")
+        #expect(MemoryCgroup.ownCgroup() == before)
+        await cgroup.remove()
+        #expect(!POSIX.isDirectory(cgroup.path))
     }
 }

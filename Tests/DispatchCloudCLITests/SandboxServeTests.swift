@@ -138,8 +138,9 @@ struct SandboxServeTests {
             ram: 64 << 20
         )
         let normal = try await Self.submit(client, "echo hello > out.txt && cat out.txt && pwd && ls")
-        // The command runs in the container's own memory cgroup, joined before it started (the sandbox sees it
-        // below its cgroup namespace's root, which bwrap made in the runner's cgroup).
+        // The command runs in the container's own memory cgroup, joined before bwrap started: the sandbox's cgroup
+        // namespace is rooted there, so the command sees itself at that namespace's root and nothing of the host's
+        // cgroup paths.
         let placed = try await Self.submit(client, "grep memory /proc/self/cgroup")
         let greedyDone = try #require(await Self.finished(client, greedy))
         #expect(greedyDone.exitCode != 0, "200 MB fitted in 64 MiB")
@@ -149,7 +150,10 @@ struct SandboxServeTests {
         #expect(try await Self.log(client, normal, "stdout") == "hello\n/tmp\nout.txt\n")
         #expect(await Self.finished(client, placed)?.state == .complete)
         let cgroupLine = try await Self.log(client, placed, "stdout")
-        #expect(cgroupLine.contains(":memory:/dispatch-runner-"), "\(cgroupLine)")
+        #expect(cgroupLine.hasSuffix(":memory:/\n"), "\(cgroupLine)")
+        // The limit that stopped the greedy container is the memory cgroup's, not the address-space fallback.
+        let note = try await Self.log(client, greedy, "crunch-run")
+        #expect(note.contains("memory limit \(64 << 20) bytes (memory cgroup)"), "\(note)")
 
         let victimDone = try #require(await Self.finished(client, victim))
         #expect(victimDone.state == .complete && victimDone.exitCode == 0)

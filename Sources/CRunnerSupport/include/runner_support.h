@@ -19,15 +19,16 @@ int runner_thread_count(void);
 /// Closes every descriptor from `low` up (close_range, or one by one where the kernel lacks it).
 void runner_close_from(int low);
 
-/// Starts `path` in a child made with fork, for what posix_spawn cannot do: join a cgroup (by writing "0" to
-/// `cgroup_procs_fd`, when >= 0), cap the address space (`address_space_limit` bytes, when > 0), and switch to
-/// `uid`/`gid` with no supplementary groups (when `uid` >= 0). The child also gets `fds[0..2]` as its standard
-/// descriptors, `extra_fds[0..extra_count-1]` (at most 16) as descriptors 3, 4, …, every other descriptor closed, default signal dispositions and mask, a new process group, and
-/// `directory` (when not NULL) as its working directory. Only async-signal-safe calls run in the child.
+/// Starts `path` in a child made with fork, for what posix_spawn cannot do: join a cgroup v1 (by writing "0" to
+/// `cgroup_tasks_fd`, a `tasks` file, when >= 0: the single-threaded child moves itself), cap the address space
+/// (`address_space_limit` bytes, when > 0), and switch to `uid`/`gid` with no supplementary groups (when `uid` >= 0).
+/// The child also gets `fds[0..2]` as its standard descriptors, every other descriptor closed, default signal
+/// dispositions and mask, a new process group, and `directory` (when not NULL) as its working directory. Only
+/// async-signal-safe calls run in the child.
 /// Returns the child's PID, or -1 with `*failed_step` naming the step that failed and `*child_errno` its errno.
 pid_t runner_spawn_confined(
-    const char *path, char *const argv[], char *const envp[], const int fds[3], const int *extra_fds, int extra_count,
-    int cgroup_procs_fd, unsigned long long address_space_limit, int uid, int gid, const char *directory,
+    const char *path, char *const argv[], char *const envp[], const int fds[3], int cgroup_tasks_fd,
+    unsigned long long address_space_limit, int uid, int gid, const char *directory,
     int *failed_step, int *child_errno);
 
 #endif
