@@ -76,8 +76,9 @@ public final class ContainerSupervisor: Sendable {
     /// How the container's `cost` is kept (as `crunch-run`'s): from the instance type's price or the price
     /// history `--list --stdin-prices` keeps in ``pricesFile``, updated every ``updateInterval`` and at the end.
     public struct Costing: Sendable {
-        /// The instance type's hourly `Price` (from the `InstanceType` the dispatcher sent).
-        public var instancePrice: Double
+        /// The `InstanceType` the dispatcher sent (JSON): its `Price` is the hourly price. Decoded once the
+        /// container's process runs, off the start's critical path.
+        public var instanceType: String?
         /// The price history file, re-read at each update; `nil`: none.
         public var pricesFile: String?
         /// How often the cost is written while the container runs.
@@ -86,12 +87,12 @@ public final class ContainerSupervisor: Sendable {
         public var now: @Sendable () -> Timestamp
 
         public init(
-            instancePrice: Double = 0,
+            instanceType: String? = nil,
             pricesFile: String? = nil,
             updateInterval: Duration = .seconds(60),
             now: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
         ) {
-            self.instancePrice = instancePrice
+            self.instanceType = instanceType
             self.pricesFile = pricesFile
             self.updateInterval = updateInterval
             self.now = now
@@ -136,8 +137,14 @@ public final class ContainerSupervisor: Sendable {
             return 1
         }
         self.state.withLock { $0.pgid = pid }
-        let meter = Mutex(CostMeter(start: self.costing.now(), instancePrice: self.costing.instancePrice))
+        let startedAt = self.costing.now()
         self.reportReady("ok")
+        let meter = Mutex(
+            CostMeter(
+                start: startedAt,
+                instancePrice: CostMeter.instancePrice(instanceTypeJSON: self.costing.instanceType)
+            )
+        )
         let signals = self.forwardTermination()
         defer { for source in signals { source.cancel() } }
 

@@ -455,27 +455,27 @@ enum EtcCopy {
         signature.add(UInt64(truncatingIfNeeded: info.st_mtim.tv_sec))
         signature.add(UInt64(truncatingIfNeeded: info.st_mtim.tv_nsec))
         guard info.st_mode & S_IFMT == S_IFDIR, info.st_mode & 0o005 == 0o005 else { return }
-        for (name, type) in Self.entries(in: path) where type != UInt8(DT_LNK) {
+        for name in Self.names(in: path, skippingSymlinks: true) {
             Self.sign("\(path)/\(name)", into: &signature, count: &count)
         }
     }
 
-    /// The entries of directory `path` with their `d_type`, sorted by name (without `.` and `..`).
-    static func entries(in path: String) -> [(String, UInt8)] {
+    /// The names in directory `path` (without `.` and `..`, and without symlinks when `skippingSymlinks`),
+    /// sorted by their bytes.
+    ///
+    /// Symlinks are skipped before any string is made: `/etc/alternatives` and `/etc/ssl/certs` hold hundreds,
+    /// and every sandboxed start signs them (``prepare(under:entries:)``).
+    static func names(in path: String, skippingSymlinks: Bool = false) -> [String] {
         guard let directory = opendir(path) else { return [] }
         defer { closedir(directory) }
-        var entries: [(String, UInt8)] = []
+        var names: [[UInt8]] = []
         while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { entries.append((name, entry.pointee.d_type)) }
+            if skippingSymlinks && entry.pointee.d_type == UInt8(DT_LNK) { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
         }
-        return entries.sorted { $0.0 < $1.0 }
+        return names.sorted { $0.lexicographicallyPrecedes($1) }.map { String(decoding: $0, as: UTF8.self) }
     }
-
-    /// The names in directory `path`, sorted.
-    static func names(in path: String) -> [String] { Self.entries(in: path).map(\.0) }
 
     /// Copies `source` to `destination` if every user may read it: files, symlinks and directories.
     static func copy(_ source: String, to destination: String, budget: inout (entries: Int, bytes: Int)) {

@@ -97,7 +97,14 @@ enum DispatchRunner {
                 arguments: passThrough,
                 environment: environment
             ) { stdin in
-                self.supervise(arguments, stdin: Data(stdin), start: .forked, environment: environment)
+                // The forked copy has the configuration this process read: no second decoding.
+                self.supervise(
+                    arguments,
+                    stdin: Data(stdin),
+                    start: .forked,
+                    environment: environment,
+                    configuration: configuration
+                )
             }
             print(record, terminator: "")
             return 0
@@ -108,15 +115,25 @@ enum DispatchRunner {
     }
 
     /// The supervisor's whole life: runs the container on the concurrency runtime and exits with its status.
+    /// `configuration`, when given, is what `stdin` decodes to.
     static func supervise(
         _ arguments: RunnerArguments,
         stdin: Data,
         start: Detacher.Start,
-        environment: [String: String]
+        environment: [String: String],
+        configuration: RunnerConfiguration? = nil
     ) -> Never {
         Task.detached {
             do throws(RunnerError) {
-                exit(try await self.supervise(arguments, stdin: stdin, start: start, environment: environment))
+                exit(
+                    try await self.supervise(
+                        arguments,
+                        stdin: stdin,
+                        start: start,
+                        environment: environment,
+                        configuration: configuration
+                    )
+                )
             } catch {
                 POSIX.writeError("dispatch-runner: \(error.message)\n")
                 exit(1)
@@ -145,17 +162,23 @@ enum DispatchRunner {
         _ arguments: RunnerArguments,
         stdin: Data,
         start: Detacher.Start,
-        environment: [String: String]
+        environment: [String: String],
+        configuration given: RunnerConfiguration?
     ) async throws(RunnerError) -> Int32 {
         for fd in [Detacher.lockDescriptor, Detacher.readyDescriptor] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let ready = fcntl(Detacher.readyDescriptor, F_GETFD) >= 0 ? Detacher.readyDescriptor : nil
         let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
         POSIX.writeError("dispatch-runner: supervising \(uuid.rawValue) (pid \(getpid()), \(start.rawValue))\n")
-        let configuration = try RunnerConfiguration.read(
-            stdin: stdin,
-            arguments: arguments,
-            processEnvironment: environment
-        )
+        let configuration: RunnerConfiguration
+        if let given {
+            configuration = given
+        } else {
+            configuration = try RunnerConfiguration.read(
+                stdin: stdin,
+                arguments: arguments,
+                processEnvironment: environment
+            )
+        }
         // A supervisor makes a handful of requests in its life: no event loops for them when the API is plain HTTP.
         let client: ArvadosClient
         do {
@@ -175,7 +198,7 @@ enum DispatchRunner {
             container: configuration.container,
             sandbox: sandbox,
             costing: ContainerSupervisor.Costing(
-                instancePrice: CostMeter.instancePrice(instanceTypeJSON: configuration.env["InstanceType"]),
+                instanceType: configuration.env["InstanceType"],
                 pricesFile: (arguments.lockDirectory ?? environment[LockDirectory.environmentVariable]
                     ?? LockDirectory.defaultPath) + "/" + CostMeter.pricesFileName,
                 updateInterval: .seconds(

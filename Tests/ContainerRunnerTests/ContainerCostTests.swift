@@ -71,7 +71,7 @@ struct ContainerCostTests {
                 container: locked,
                 sandbox: SandboxSettings(mode: .none),
                 costing: .init(
-                    instancePrice: 0.10,
+                    instanceType: #"{"ProviderType":"m5.large","Price":0.10}"#,
                     pricesFile: pricesFile,
                     updateInterval: .seconds(3600),
                     now: { clock.value.withLock { $0 } }
