@@ -42,6 +42,10 @@ public final class ContainerSupervisor: Sendable {
     private let state = Mutex<(pgid: pid_t?, stop: StopReason?)>((nil, nil))
     /// The container's memory cgroup, when the sandbox made one.
     private let cgroup = Mutex<MemoryCgroup?>(nil)
+    /// The container's own directory, when this supervisor made one: removed with all its contents once the
+    /// container is finalized (as `crunch-run` removes its temporary directories), so that finished containers
+    /// do not fill the instance's disk.
+    private let workDirectory = Mutex<String?>(nil)
     /// How long the container gets between SIGTERM and SIGKILL.
     static let stopGracePeriod: Duration = .seconds(10)
 
@@ -134,6 +138,7 @@ public final class ContainerSupervisor: Sendable {
             self.reportReady("error: \(error.message)")
             await logs.note("dispatch-runner: cannot start the container: \(error.message)")
             await self.finalize(["state": .string("Cancelled"), "runtime_status": Self.error(error.message, container)])
+            self.removeWorkDirectory()
             return 1
         }
         self.state.withLock { $0.pgid = pid }
@@ -242,6 +247,7 @@ public final class ContainerSupervisor: Sendable {
             // Not this runner's to finalize (nor, perhaps, to log for): say why on its own stderr and go.
             POSIX.writeError("dispatch-runner: the API refused the move to Running (\(message)): container stopped\n")
             await cgroup?.remove()
+            self.removeWorkDirectory()
             return 1
         case nil:
             await logs.noteLater("dispatch-runner: container exited with code \(status.exitCode)")
@@ -250,7 +256,16 @@ public final class ContainerSupervisor: Sendable {
         await logs.flushAll(final: true)
         await self.finalize(final.merging(["cost": .double(finalCost)]) { own, _ in own })
         await cgroup?.remove()
+        self.removeWorkDirectory()
         return 0
+    }
+
+    /// Removes the container's directory with everything in it (never following a symlink the container made).
+    private func removeWorkDirectory() {
+        guard let directory = self.workDirectory.withLock({ $0 }) else { return }
+        if !POSIX.removeTree(directory) {
+            POSIX.writeError("dispatch-runner: cannot remove \(directory): \(String(cString: strerror(errno)))\n")
+        }
     }
 
     /// The cost so far, after reading the price history again (a new price is noted in the container's log).
@@ -426,6 +441,7 @@ public final class ContainerSupervisor: Sendable {
         if let problem = POSIX.makeDirectories(directory) {
             throw RunnerError(.spawn, "cannot create working directory \(directory): \(problem)")
         }
+        self.workDirectory.withLock { $0 = directory }
         // The container's alone: its user owns it, nobody else may enter.
         if let credentials, lchown(directory, credentials.uid, credentials.gid) != 0 {
             let reason = String(cString: strerror(errno))
@@ -505,6 +521,7 @@ public final class ContainerSupervisor: Sendable {
         if let problem = POSIX.makeDirectories(directory) {
             throw RunnerError(.spawn, "cannot create working directory \(directory): \(problem)")
         }
+        self.workDirectory.withLock { $0 = directory }
         return directory
     }
 

@@ -66,4 +66,54 @@ public enum POSIX: Sendable {
         }
         return Self.isDirectory(path) ? nil : "not a directory"
     }
+
+    /// Removes `path` and everything under it without following a symlink anywhere (a symlink is removed, never
+    /// its target), going at most `maxDepth` directories down; what cannot be removed stays. Best effort: true
+    /// when `path` no longer exists.
+    ///
+    /// Made for directories a container wrote: each level is opened relative to its parent's descriptor with
+    /// `O_NOFOLLOW`, so a symlink planted anywhere in the tree cannot lead the removal out of it.
+    @discardableResult
+    public static func removeTree(_ path: String, maxDepth: Int = 256) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return errno == ENOENT }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return unlink(path) == 0 }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd >= 0 {
+            Self.emptyDirectory(fd, depth: maxDepth)
+            close(fd)
+        }
+        return rmdir(path) == 0 || errno == ENOENT
+    }
+
+    /// Removes the entries of the open directory `fd` (which this call does not close), `depth` levels down.
+    private static func emptyDirectory(_ fd: Int32, depth: Int) {
+        // A descriptor of its own for the listing: closedir closes it, and `fd` stays for the unlinks.
+        let listing = dup(fd)
+        guard listing >= 0, let directory = fdopendir(listing) else {
+            if listing >= 0 { close(listing) }
+            return
+        }
+        var names: [[CChar]] = []
+        var subdirectories: [[CChar]] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                Array(bytes.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }) + [0]
+            }
+            if name == [46, 0] || name == [46, 46, 0] { continue }
+            var info = stat()
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR { subdirectories.append(name) } else { names.append(name) }
+        }
+        closedir(directory)
+        for name in names { _ = unlinkat(fd, name, 0) }
+        guard depth > 0 else { return }
+        for name in subdirectories {
+            let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard child >= 0 else { continue }
+            Self.emptyDirectory(child, depth: depth - 1)
+            close(child)
+            _ = unlinkat(fd, name, AT_REMOVEDIR)
+        }
+    }
 }

@@ -517,14 +517,5 @@ enum EtcCopy {
     }
 
     /// Removes a directory tree this runner made (best effort; symlinks are removed, never followed).
-    static func remove(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            for name in Self.names(in: path) { Self.remove("\(path)/\(name)") }
-            _ = rmdir(path)
-        } else {
-            _ = unlink(path)
-        }
-    }
+    static func remove(_ path: String) { POSIX.removeTree(path) }
 }

@@ -157,6 +157,11 @@ struct SandboxServeTests {
 
         let victimDone = try #require(await Self.finished(client, victim))
         #expect(victimDone.state == .complete && victimDone.exitCode == 0)
+        // A finished container's directory goes with everything in it, once it is finalized.
+        let removed = await eventually(timeout: .seconds(30), interval: .milliseconds(100)) { () async -> Bool? in
+            FileManager.default.fileExists(atPath: victimDirectory) ? nil : true
+        }
+        #expect(removed == true, "\(victimDirectory) is still there")
         daemon.process.signal(SIGTERM)
         #expect(await daemon.process.wait() == .exited(0))
     }
