@@ -450,7 +450,7 @@ let package = Package(
             name: "ContainerRunnerTests",
             // Not on the dispatch-runner target: its static link flags would reach the test bundle. The tests run
             // the built binary, which `swift build --build-tests` builds with every other product.
-            dependencies: ["ContainerRunner", "ArvadosAPI", "DispatchModel", "DispatchTestSupport"]
+            dependencies: ["ContainerRunner", "ArvadosAPI", "CRunnerSupport", "DispatchModel", "DispatchTestSupport"]
         ),
         .testTarget(
             name: "ContainerQueueTests",

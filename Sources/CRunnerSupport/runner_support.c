@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "runner_support.h"
@@ -20,6 +21,10 @@ int runner_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, 
 }
 
 int runner_thread_count(void) {
+    // procfs gives a process's task directory 2 + its number of threads as link count: one stat, where reading
+    // /proc/self/stat makes the kernel gather the whole status line (memory figures included).
+    struct stat info;
+    if (stat("/proc/self/task", &info) == 0 && info.st_nlink > 2) return (int)(info.st_nlink - 2);
     FILE *file = fopen("/proc/self/stat", "re");
     if (file == NULL) return -1;
     char buffer[1024];

@@ -489,7 +489,7 @@ public final class ContainerSupervisor: Sendable {
     ) throws(RunnerError) -> ([String], [String: String], String) {
         var environment = [
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": ProcessInfo.processInfo.environment["HOME"] ?? "/",
+            "HOME": getenv("HOME").map { String(cString: $0) } ?? "/",
         ]
         switch self.engine {
         case "", "process":

@@ -33,7 +33,7 @@ enum DispatchRunner {
         for flag in arguments.ignored {
             POSIX.writeError("dispatch-runner: ignoring unknown flag \(flag)\n")
         }
-        let environment = ProcessInfo.processInfo.environment
+        let environment = POSIX.environment()
         let lockDirectory = LockDirectory(
             path: arguments.lockDirectory ?? environment[LockDirectory.environmentVariable] ?? LockDirectory.defaultPath
         )
@@ -193,7 +193,7 @@ enum DispatchRunner {
             client: client,
             engine: arguments.runtimeEngine,
             workRoot: environment["DISPATCH_RUNNER_WORK_DIR"]
-                ?? FileManager.default.temporaryDirectory.appendingPathComponent("dispatch-runner").path,
+                ?? POSIX.temporaryDirectory(environment) + "/dispatch-runner",
             readyDescriptor: ready,
             container: configuration.container,
             sandbox: sandbox,
@@ -216,6 +216,6 @@ enum DispatchRunner {
 
     /// This program's own path, to re-execute as the supervisor.
     static var executablePath: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        POSIX.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
     }
 }

@@ -1,3 +1,4 @@
+import CRunnerSupport
 import ContainerRunner
 import DispatchTestSupport
 import Foundation
@@ -60,5 +61,54 @@ struct RemoveTreeTests {
         #expect(POSIX.isDirectory(tree + "/1/2/3"))
         #expect(POSIX.removeTree(tree))
         #expect(!FileManager.default.fileExists(atPath: tree))
+    }
+}
+
+/// The runner's own reads of its process: environment, temporary directory, executable, threads.
+@Suite("The runner's process facts")
+struct RunnerProcessFactsTests {
+    @Test("The environment read from environ is ProcessInfo's")
+    func environment() {
+        #expect(POSIX.environment() == ProcessInfo.processInfo.environment)
+    }
+
+    @Test(
+        "The temporary directory is an absolute TMPDIR without trailing slashes, else /tmp",
+        arguments: [
+            (String?.none, "/tmp"), ("/var/tmp/", "/var/tmp"), ("/scratch//", "/scratch"), ("/", "/"),
+            ("relative/dir", "/tmp"), ("", "/tmp"),
+        ]
+    )
+    func temporaryDirectory(tmpdir: String?, expected: String) {
+        #expect(POSIX.temporaryDirectory(tmpdir.map { ["TMPDIR": $0] } ?? [:]) == expected)
+    }
+
+    @Test("The executable's path comes from /proc/self/exe")
+    func executable() throws {
+        let path = try #require(POSIX.readLink("/proc/self/exe"))
+        #expect(path.hasPrefix("/") && access(path, X_OK) == 0)
+        #expect(POSIX.readLink("/nonexistent/link") == nil)
+    }
+
+    @Test("The thread count is the number of the process's tasks")
+    func threadCount() throws {
+        // A thread that stays until counted, so the count cannot move between the two reads.
+        let counted = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            started.signal()
+            counted.wait()
+        }
+        thread.start()
+        started.wait()
+        defer { counted.signal() }
+        func tasks() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1 }
+        // Other tests' threads come and go meanwhile: a count between two equal listings must match them.
+        let agreeing = (0..<100).contains { _ in
+            let before = tasks()
+            let count = Int(runner_thread_count())
+            return before > 1 && count == before && tasks() == before
+        }
+        #expect(agreeing)
     }
 }
