@@ -46,6 +46,10 @@ public final class ContainerSupervisor: Sendable {
     /// container is finalized (as `crunch-run` removes its temporary directories), so that finished containers
     /// do not fill the instance's disk.
     private let workDirectory = Mutex<String?>(nil)
+    /// What ``startEarly()`` started (or why it could not), for ``run()`` to carry on from.
+    private let early = Mutex<Result<Started, RunnerError>?>(nil)
+    /// A started container process: its PID, its output, and a note on its sandbox.
+    private typealias Started = (pid: pid_t, output: AsyncStream<(String, [UInt8])>, note: String?)
     /// How long the container gets between SIGTERM and SIGKILL.
     static let stopGracePeriod: Duration = .seconds(10)
 
@@ -103,6 +107,24 @@ public final class ContainerSupervisor: Sendable {
         }
     }
 
+    /// Starts the container's process at once, on the calling thread, when the dispatcher gave its Locked record:
+    /// the supervisor's entry point calls it before the concurrency runtime starts, so the runtime's threads come
+    /// up while bwrap builds the sandbox instead of before (about 0.5 ms of every start). ``run()`` then carries on
+    /// from the started process, or reports why it could not start. Termination signals are ignored from here on
+    /// until ``run()`` forwards them to the container: a `--kill` that comes before is sent again by the dispatcher.
+    public func startEarly() {
+        guard let given, given.uuid == self.uuid, given.state == .locked else { return }
+        for number in [SIGTERM, SIGINT] { signal(number, SIG_IGN) }
+        let result: Result<Started, RunnerError>
+        do {
+            let (pid, output, note) = try self.start(given)
+            result = .success((pid, output, note))
+        } catch {
+            result = .failure(error)
+        }
+        self.early.withLock { $0 = result }
+    }
+
     /// Runs the container and returns the runner's exit status (0 once the container is finalized).
     public func run() async -> Int32 {
         let container: Container
@@ -133,7 +155,11 @@ public final class ContainerSupervisor: Sendable {
         let output: AsyncStream<(String, [UInt8])>
         let sandboxNote: String?
         do {
-            (pid, output, sandboxNote) = try self.start(container)
+            if let started = self.early.withLock({ $0.take() }) {
+                (pid, output, sandboxNote) = try started.get()
+            } else {
+                (pid, output, sandboxNote) = try self.start(container)
+            }
         } catch {
             self.reportReady("error: \(error.message)")
             await logs.note("dispatch-runner: cannot start the container: \(error.message)")

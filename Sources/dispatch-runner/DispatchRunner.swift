@@ -123,22 +123,22 @@ enum DispatchRunner {
         environment: [String: String],
         configuration: RunnerConfiguration? = nil
     ) -> Never {
-        Task.detached {
-            do throws(RunnerError) {
-                exit(
-                    try await self.supervise(
-                        arguments,
-                        stdin: stdin,
-                        start: start,
-                        environment: environment,
-                        configuration: configuration
-                    )
-                )
-            } catch {
-                POSIX.writeError("dispatch-runner: \(error.message)\n")
-                exit(1)
-            }
+        let supervisor: ContainerSupervisor
+        do {
+            supervisor = try self.makeSupervisor(
+                arguments,
+                stdin: stdin,
+                start: start,
+                environment: environment,
+                configuration: configuration
+            )
+        } catch {
+            POSIX.writeError("dispatch-runner: \(error.message)\n")
+            exit(1)
         }
+        // The container's process first, the concurrency runtime's threads while bwrap builds its sandbox.
+        supervisor.startEarly()
+        Task.detached { exit(await supervisor.run()) }
         dispatchMain()
     }
 
@@ -157,14 +157,15 @@ enum DispatchRunner {
         return uuid
     }
 
-    /// The detached child: keep the lock (descriptor 3) away from the container, read the configuration, run.
-    static func supervise(
+    /// The detached child: keeps the lock (descriptor 3) away from the container, reads the configuration, and
+    /// makes the supervisor.
+    static func makeSupervisor(
         _ arguments: RunnerArguments,
         stdin: Data,
         start: Detacher.Start,
         environment: [String: String],
         configuration given: RunnerConfiguration?
-    ) async throws(RunnerError) -> Int32 {
+    ) throws(RunnerError) -> ContainerSupervisor {
         for fd in [Detacher.lockDescriptor, Detacher.readyDescriptor] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let ready = fcntl(Detacher.readyDescriptor, F_GETFD) >= 0 ? Detacher.readyDescriptor : nil
         let uuid = ContainerUUID(rawValue: arguments.uuid ?? "")
@@ -188,7 +189,7 @@ enum DispatchRunner {
             throw error
         }
         let sandbox = self.sandbox(configuration, environment)
-        let supervisor = ContainerSupervisor(
+        return ContainerSupervisor(
             uuid: uuid,
             client: client,
             engine: arguments.runtimeEngine,
@@ -211,7 +212,6 @@ enum DispatchRunner {
                         ?? SpotInterruptionWatcher.defaultMetadataURL
                 ).map { SpotInterruptionWatcher(metadataURL: $0) } : nil
         )
-        return await supervisor.run()
     }
 
     /// This program's own path, to re-execute as the supervisor.
