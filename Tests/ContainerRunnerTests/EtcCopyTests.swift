@@ -29,7 +29,7 @@ struct EtcCopyTests {
         chmod("\(etc)/secret.conf", 0o600)
         let entries = ["passwd", "ssl", "secret.conf", "missing"].map { "\(etc)/\($0)" }
 
-        let first = try EtcCopy.prepare(under: root.path, entries: entries).get()
+        let first = try EtcCopy.prepare(under: root.path, entries: entries, reuseWindow: 0).get()
         #expect(try String(contentsOfFile: "\(first)/passwd", encoding: .utf8).hasPrefix("root:x:0:0"))
         #expect(try String(contentsOfFile: "\(first)/ssl/certs/bundle.crt", encoding: .utf8) == "CERTS")
         #expect(
@@ -42,10 +42,10 @@ struct EtcCopyTests {
         #expect(!FileManager.default.fileExists(atPath: "\(first)/missing"))
 
         // Unchanged host: the same copy.
-        #expect(try EtcCopy.prepare(under: root.path, entries: entries).get() == first)
+        #expect(try EtcCopy.prepare(under: root.path, entries: entries, reuseWindow: 0).get() == first)
         // A change inside a copied directory makes a new copy with the new content.
         try "CERTS 2".write(toFile: "\(etc)/ssl/certs/new.crt", atomically: false, encoding: .utf8)
-        let second = try EtcCopy.prepare(under: root.path, entries: entries).get()
+        let second = try EtcCopy.prepare(under: root.path, entries: entries, reuseWindow: 0).get()
         #expect(second != first)
         #expect(try String(contentsOfFile: "\(second)/ssl/certs/new.crt", encoding: .utf8) == "CERTS 2")
         // No temporary copy is left behind.
