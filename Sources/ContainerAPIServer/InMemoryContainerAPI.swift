@@ -294,6 +294,8 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
     ) throws(ContainerAPIError) -> (page: [StoredContainer], available: Int) {
         // Candidates from an index where a filter allows (the dispatcher's polls always do), else every container.
         let candidates: [ContainerUUID]
+        // Only a `uuid in` list can name a container twice; the indexes and the store's keys cannot.
+        var mayRepeat = false
         if let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue {
             candidates = Array(ContainerState(rawValue: state).flatMap { self.byState[$0] } ?? [])
         } else if let locker = query.filters.first(where: { $0.name == "locked_by_uuid" && $0.op == "=" })?
@@ -302,6 +304,7 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
             candidates = Array(self.byLocker[locker] ?? [])
         } else if let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue {
             candidates = uuids.compactMap { $0.stringValue.map { ContainerUUID(rawValue: $0) } }
+            mayRepeat = true
         } else {
             candidates = Array(self.stored.keys)
         }
@@ -312,7 +315,7 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         var seen: Set<ContainerUUID> = []
         candidates: for uuid in candidates {
             guard let candidate = self.stored[uuid], ContainerRules.canSee(candidate.container, caller: caller),
-                seen.insert(uuid).inserted
+                !mayRepeat || seen.insert(uuid).inserted
             else { continue }
             for filter in query.filters where !(try Self.matches(candidate.container, filter)) {
                 continue candidates

@@ -57,15 +57,16 @@ struct SchedulingViews<Instant: InstantProtocol> {
 }
 
 extension WorkerPool {
-    /// One worker's view, as ``instances()`` shows it.
-    func view(of id: InstanceID, _ worker: Worker) -> InstanceView {
+    /// One worker's view, as ``instances()`` shows it; `containers` is `worker.machine.containers` when the caller
+    /// has it already (it is a sorted copy of the runner table).
+    func view(of id: InstanceID, _ worker: Worker, containers: [ContainerUUID]? = nil) -> InstanceView {
         InstanceView(
             instance: id,
             address: worker.instance.address,
             instanceType: worker.type,
             lastContainerUUID: worker.machine.lastUUID,
             lastBusy: worker.busyAt,
-            runningContainerUUIDs: worker.machine.containers,
+            runningContainerUUIDs: containers ?? worker.machine.containers,
             workerState: worker.machine.state,
             idleBehavior: worker.machine.idleBehavior,
             acceptsContainers: worker.machine.acceptsContainers,
@@ -85,7 +86,9 @@ extension WorkerPool {
                     cache.stale = true
                     break
                 }
-                let view = self.view(of: id, worker)
+                // The active runners once, for the view and the runner table both.
+                let active = worker.machine.containers
+                let view = self.view(of: id, worker, containers: active)
                 if !Self.sameForScheduling(cache.views[position], view) {
                     cache.views[position] = view
                     cache.busy[id] = worker.machine.busy
@@ -96,7 +99,7 @@ extension WorkerPool {
                     cache.views[position] = view
                     cache.busy[id] = worker.machine.busy
                 }
-                let runners = Self.runners(of: worker.machine)
+                let runners = Self.runners(of: worker.machine, active: active)
                 if cache.workerRunners[id] != runners {
                     cache.workerRunners[id] = runners
                     cache.runnersStale = true
@@ -142,8 +145,12 @@ extension WorkerPool {
     }
 
     /// A worker's runners, as the runner table shows them.
-    static func runners(of machine: Machine) -> SchedulingViews<C.Instant>.WorkerRunners {
-        SchedulingViews<C.Instant>.WorkerRunners(active: machine.containers, finishing: machine.finishing.keys.sorted())
+    static func runners(of machine: Machine, active: [ContainerUUID]? = nil) -> SchedulingViews<C.Instant>.WorkerRunners
+    {
+        SchedulingViews<C.Instant>.WorkerRunners(
+            active: active ?? machine.containers,
+            finishing: machine.finishing.isEmpty ? [] : machine.finishing.keys.sorted()
+        )
     }
 
     /// Whether two views of one worker are the same but for their wall-clock times (which are converted from the

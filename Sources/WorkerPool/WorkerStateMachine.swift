@@ -129,7 +129,12 @@ struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where I
 
     /// Every container with a runner on this worker, starting or running, sorted.
     var containers: [ContainerUUID] {
-        self.runners.byUUID.compactMap { $0.value.isActive ? $0.key : nil }.sorted()
+        // Most workers have one runner or none: no closure, no sort for those.
+        switch self.runners.byUUID.count {
+        case 0: return []
+        case 1: return self.runners.byUUID.first.flatMap { $0.value.isActive ? [$0.key] : nil } ?? []
+        default: return self.runners.byUUID.compactMap { $0.value.isActive ? $0.key : nil }.sorted()
+        }
     }
 
     /// Whether a runner for `uuid` is starting, running or finishing on this worker.

@@ -63,6 +63,25 @@ struct InMemoryTypedListTests {
         return (api, typed, json)
     }
 
+    @Test("A `uuid in` list naming a container twice gives it once; the state index never repeats one")
+    func repeatedUUIDs() async throws {
+        let (_, typed, _) = try await Self.populated()
+        let queued = try await typed.containers(
+            filters: [ArvadosFilter("state", "=", .string("Queued"))],
+            limit: 1000,
+            count: "exact"
+        )
+        let uuid = try #require(queued.items.first?.uuid)
+        #expect(Set(queued.items.map(\.uuid)).count == queued.items.count)
+        let twice = try await typed.containers(
+            filters: [ArvadosFilter("uuid", "in", .array([.string(uuid.rawValue), .string(uuid.rawValue)]))],
+            limit: 1000,
+            count: "exact"
+        )
+        #expect(twice.items.map(\.uuid) == [uuid])
+        #expect(twice.itemsAvailable == 1)
+    }
+
     @Test("The queue's lists give the same records typed as through JSON")
     func sameAsJSON() async throws {
         let (api, typed, json) = try await Self.populated()
