@@ -243,7 +243,7 @@ actor CostRecorder {
         } catch {
             logger.warning(
                 "The cost records could not be read; costs are counted from now",
-                metadata: ["file": "\(self.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
     }
@@ -256,7 +256,7 @@ actor CostRecorder {
         } catch {
             self.logger.warning(
                 "The cost records could not be saved",
-                metadata: ["file": "\(self.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
     }

@@ -63,7 +63,7 @@ struct PreemptionPersistence: Service {
         } catch {
             self.logger.warning(
                 "The preemption record could not be read; counts start from zero",
-                metadata: ["file": "\(self.record.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.record.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
         let initial = loaded
@@ -86,7 +86,7 @@ struct PreemptionPersistence: Service {
         } catch {
             self.logger.warning(
                 "The preemption record could not be saved",
-                metadata: ["file": "\(self.record.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.record.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
         return now

@@ -30,7 +30,7 @@ actor SpendAccountant {
         } catch {
             logger.warning(
                 "The spend ledger could not be read; the daily spend starts from zero",
-                metadata: ["file": "\(self.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
     }
@@ -45,7 +45,7 @@ actor SpendAccountant {
         } catch {
             self.logger.warning(
                 "The spend ledger could not be saved",
-                metadata: ["file": "\(self.url.path)", "error": "\(error)"]
+                metadata: ["file": "\(self.url.path)", "error": "\(FileProblem.text(error))"]
             )
         }
     }
