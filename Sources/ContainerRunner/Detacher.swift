@@ -60,7 +60,7 @@ public struct Detacher: Sendable {
         let lock = try self.lockDirectory.acquire(uuid)
         defer { close(lock) }
         let ready = try ContainerSupervisor.pipe()
-        let logPath = "\(self.lockDirectory.path)/crunch-run-\(uuid.rawValue).log"
+        let logPath = self.lockDirectory.logFile(for: uuid)
         let log = open(logPath, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
         defer { if log >= 0 { close(log) } }
 

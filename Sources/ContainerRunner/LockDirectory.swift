@@ -37,6 +37,9 @@ public struct LockDirectory: Sendable {
     public static let defaultPath = "/var/lock"
 
     public func lockFile(for uuid: ContainerUUID) -> String { "\(self.path)/crunch-run-\(uuid.rawValue).lock" }
+    /// The supervisor's own stdout and stderr: kept when the runner fails, removed once it has finalized its
+    /// container (else one file per container would pile up here, and every `--list` would read them all).
+    public func logFile(for uuid: ContainerUUID) -> String { "\(self.path)/crunch-run-\(uuid.rawValue).log" }
     public var directoryLockFile: String { "\(self.path)/crunch-run-all.lock" }
     public var brokenMarker: String { "\(self.path)/crunch-run-broken" }
 
@@ -203,7 +206,9 @@ public struct LockDirectory: Sendable {
             throw RunnerError(.lockDirectory, "cannot create \(self.directoryLockFile)")
         }
         let deadline = ContinuousClock.now.advanced(by: self.directoryLockTimeout)
-        var pause: UInt32 = 1_000
+        // A `--list` holds the lock for well under a millisecond: the first retries come soon, so a `--detach`
+        // that meets one loses a fraction of a millisecond, not one or more.
+        var pause: UInt32 = 50
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let problem = errno
             guard problem == EWOULDBLOCK || problem == EINTR else {

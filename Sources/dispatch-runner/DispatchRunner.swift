@@ -34,9 +34,7 @@ enum DispatchRunner {
             POSIX.writeError("dispatch-runner: ignoring unknown flag \(flag)\n")
         }
         let environment = POSIX.environment()
-        let lockDirectory = LockDirectory(
-            path: arguments.lockDirectory ?? environment[LockDirectory.environmentVariable] ?? LockDirectory.defaultPath
-        )
+        let lockDirectory = self.lockDirectory(arguments, environment)
         do {
             exit(try self.run(arguments, lockDirectory: lockDirectory, environment: environment))
         } catch {
@@ -138,8 +136,21 @@ enum DispatchRunner {
         }
         // The container's process first, the concurrency runtime's threads while bwrap builds its sandbox.
         supervisor.startEarly()
-        Task.detached { exit(await supervisor.run()) }
+        let log = self.lockDirectory(arguments, environment).logFile(for: ContainerUUID(rawValue: arguments.uuid ?? ""))
+        Task.detached {
+            let status = await supervisor.run()
+            // Finalized: the supervisor's log goes (a failed runner's stays for whoever looks into it).
+            if status == 0 { unlink(log) }
+            exit(status)
+        }
         dispatchMain()
+    }
+
+    /// The lock directory `--lock-dir` or `DISPATCH_RUNNER_LOCK_DIR` names, else the default.
+    static func lockDirectory(_ arguments: RunnerArguments, _ environment: [String: String]) -> LockDirectory {
+        LockDirectory(
+            path: arguments.lockDirectory ?? environment[LockDirectory.environmentVariable] ?? LockDirectory.defaultPath
+        )
     }
 
     /// The sandbox settings of `configuration`, with bwrap at `DISPATCH_RUNNER_BWRAP` when that is set.
@@ -200,8 +211,7 @@ enum DispatchRunner {
             sandbox: sandbox,
             costing: ContainerSupervisor.Costing(
                 instanceType: configuration.env["InstanceType"],
-                pricesFile: (arguments.lockDirectory ?? environment[LockDirectory.environmentVariable]
-                    ?? LockDirectory.defaultPath) + "/" + CostMeter.pricesFileName,
+                pricesFile: self.lockDirectory(arguments, environment).path + "/" + CostMeter.pricesFileName,
                 updateInterval: .seconds(
                     Int(environment["DISPATCH_RUNNER_COST_INTERVAL"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? 60
                 )

@@ -118,13 +118,12 @@ struct RunnerProcessTests {
             #expect(stdout.contains("to-stdout"))
             #expect(try await Self.logText(api, container.uuid, "stderr").contains("to-stderr"))
             #expect(try await node.list() == RunnerList())
-            // --detach was single-threaded, so it forked the supervisor rather than starting a second program.
-            let supervisorLog = try String(
-                contentsOfFile: "\(node.lockDirectory)/crunch-run-\(container.uuid).log",
-                encoding: .utf8
-            )
-            #expect(supervisorLog.contains("supervising \(container.uuid) (pid "))
-            #expect(supervisorLog.contains(", forked)"), "\(supervisorLog)")
+            // The runner finalized the container: its own log goes with it.
+            let log = "\(node.lockDirectory)/crunch-run-\(container.uuid).log"
+            let removed = await eventually { () async -> Bool? in
+                FileManager.default.fileExists(atPath: log) ? nil : true
+            }
+            #expect(removed == true, "\(log) is still there")
         }
     }
 
@@ -204,6 +203,13 @@ struct RunnerProcessTests {
             #expect(detached.status == 0, "stderr: \(detached.stderr)")
             #expect(try await Self.waitForState(api, container.uuid, [.running]) != nil)
             #expect(try await node.list().running == [container.uuid])
+            // --detach was single-threaded, so it forked the supervisor rather than starting a second program.
+            let supervisorLog = try String(
+                contentsOfFile: "\(node.lockDirectory)/crunch-run-\(container.uuid).log",
+                encoding: .utf8
+            )
+            #expect(supervisorLog.contains("supervising \(container.uuid) (pid "))
+            #expect(supervisorLog.contains(", forked)"), "\(supervisorLog)")
 
             // A second runner for the same container is refused while the first holds the lock.
             let again = try await Self.detach(node, api, container.uuid)
@@ -248,6 +254,16 @@ struct RunnerProcessTests {
             #expect(detached.stderr.contains("command not found"))
             let finished = try #require(try await Self.waitForState(api, container.uuid, [.cancelled]))
             #expect(finished.runtimeStatus["error"]?.stringValue?.contains("command not found") == true)
+            // A runner that failed keeps its log for whoever looks into it, after it has exited (its lock gone).
+            let exited = try await eventually { () async throws -> Bool? in
+                try await node.list() == RunnerList() ? true : nil
+            }
+            #expect(exited == true)
+            let log = try String(
+                contentsOfFile: "\(node.lockDirectory)/crunch-run-\(container.uuid).log",
+                encoding: .utf8
+            )
+            #expect(log.contains("supervising \(container.uuid)"), "\(log)")
         }
     }
 
