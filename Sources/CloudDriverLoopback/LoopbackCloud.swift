@@ -69,6 +69,12 @@ public actor LoopbackCloud<C: Clock>: InstanceSet where C.Duration == Duration {
         } catch {
             throw .other("cannot create the loopback data directory \(dataDirectory)", cause: error)
         }
+        for name in InstanceStore.removeInterruptedCreates(dataDirectory) {
+            logger.info(
+                "Removed a loopback instance whose creation was interrupted (no record)",
+                metadata: ["instance.id": "\(name)"]
+            )
+        }
         var loaded: [InstanceID: Live] = [:]
         for result in InstanceStore.readAll(dataDirectory) {
             switch result {

@@ -163,6 +163,28 @@ struct LoopbackCloudTests {
         await fixture.tearDown(reopened)
     }
 
+    @Test("A create interrupted before its record was written leaves nothing after a restart; real instances stay")
+    func interruptedCreate() async throws {
+        let fixture = try LoopbackFixture()
+        let cloud = try fixture.open()
+        let kept = try await fixture.create(cloud)
+        await cloud.stop()
+        // What a dispatcher killed between making an instance's directories and writing its record leaves.
+        let interrupted = fixture.directory.file("instances/lb-0123456789ab")
+        for directory in ["lock", "work"] {
+            try FileManager.default.createDirectory(
+                atPath: interrupted + "/" + directory,
+                withIntermediateDirectories: true
+            )
+        }
+        try #require(FileManager.default.createFile(atPath: interrupted + "/instance.json.tmp-1", contents: Data()))
+
+        let reopened = try fixture.open()
+        #expect(!FileManager.default.fileExists(atPath: interrupted))
+        #expect(try await reopened.instances(tagged: [:]).map(\.id) == [kept.id])
+        await fixture.tearDown(reopened)
+    }
+
     @Test("A runner that kept running through a restart is still listed by dispatch-runner --list")
     func runnerSurvivesRestart() async throws {
         let runner = ProcessRunner.product("dispatch-runner").path

@@ -95,6 +95,22 @@ enum InstanceStore {
         }
     }
 
+    /// Removes every instance directory that has no record: a create the dispatcher was killed in, between
+    /// making the directory and writing the record (which is what makes an instance exist). Nothing ever ran in
+    /// one, and no dispatcher was told of it. Returns the names removed.
+    static func removeInterruptedCreates(_ dataDirectory: String) -> [String] {
+        let directory = Self.instancesDirectory(dataDirectory)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().filter { name in
+            let layout = InstanceLayout(dataDirectory: dataDirectory, id: InstanceID(rawValue: name))
+            var info = stat()
+            guard lstat(layout.stateDirectory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+                lstat(layout.recordFile, &info) != 0, errno == ENOENT
+            else { return false }
+            return (try? Self.remove(layout)) != nil
+        }
+    }
+
     /// Reads every record under `dataDirectory`; unreadable ones are returned as failures, not thrown.
     static func readAll(_ dataDirectory: String) -> [Result<InstanceRecord, StoreError>] {
         let directory = Self.instancesDirectory(dataDirectory)
