@@ -42,40 +42,7 @@ extension WireJSON {
     static func microsecondText(_ timestamp: Timestamp) -> String {
         let micros = timestamp.microseconds
         let seconds = Self.floorDivide(micros, 1_000_000)
-        let fraction = micros - seconds * 1_000_000
-        let days = Self.floorDivide(seconds, 86_400)
-        let secondOfDay = seconds - days * 86_400
-        // The civil date of a day count from 1970-01-01, by eras of 400 years (Howard Hinnant's civil_from_days).
-        let shifted = days + 719_468
-        let era = Self.floorDivide(shifted, 146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        var text: [UInt8] = []
-        text.reserveCapacity(27)
-        func append(_ value: Int64, digits: Int, then separator: UInt8?) {
-            var divisor: Int64 = 1
-            for _ in 1..<digits { divisor *= 10 }
-            var rest = value
-            while divisor > 0 {
-                text.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-                rest %= divisor
-                divisor /= 10
-            }
-            if let separator { text.append(separator) }
-        }
-        append(year, digits: 4, then: UInt8(ascii: "-"))
-        append(month, digits: 2, then: UInt8(ascii: "-"))
-        append(day, digits: 2, then: UInt8(ascii: "T"))
-        append(secondOfDay / 3600, digits: 2, then: UInt8(ascii: ":"))
-        append(secondOfDay / 60 % 60, digits: 2, then: UInt8(ascii: ":"))
-        append(secondOfDay % 60, digits: 2, then: UInt8(ascii: "."))
-        append(fraction, digits: 6, then: UInt8(ascii: "Z"))
-        return String(decoding: text, as: UTF8.self)
+        return Timestamp.rfc3339(secondsSince1970: seconds, fraction: micros - seconds * 1_000_000, digits: 6)
     }
 
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {

@@ -91,10 +91,7 @@ enum Sandbox {
         switch info.st_mode & S_IFMT {
         case S_IFDIR: return .directory
         case S_IFLNK:
-            var buffer = [CChar](repeating: 0, count: 4096)
-            let count = readlink(path, &buffer, buffer.count - 1)
-            guard count > 0 else { return .missing }
-            return .symlink(String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            return POSIX.readLink(path).map { .symlink($0) } ?? .missing
         default: return .file
         }
     }

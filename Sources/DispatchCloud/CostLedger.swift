@@ -1,3 +1,4 @@
+import DispatchModel
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -133,17 +134,8 @@ public struct CostLedger: Codable, Hashable, Sendable {
 
     /// The UTC day of a Unix time, `YYYY-MM-DD`.
     public static func day(_ unixSeconds: Int64) -> String {
-        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-        let z = unixSeconds >= 0 ? unixSeconds / 86400 : (unixSeconds - 86399) / 86400
-        let shifted = z + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let days = unixSeconds >= 0 ? unixSeconds / 86400 : (unixSeconds - 86399) / 86400
+        let (year, month, day) = Timestamp.civil(daysSince1970: days)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(year)-\(two(month))-\(two(day))"
     }

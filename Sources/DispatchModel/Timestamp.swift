@@ -113,12 +113,23 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// The timestamp in UTC, with nine fraction digits when the fraction is not zero, as Arvados writes it.
     public var rfc3339: String {
+        let nanoseconds = min(max(Int64(self.nanoseconds), 0), 999_999_999)
+        return Self.rfc3339(
+            secondsSince1970: self.secondsSince1970,
+            fraction: nanoseconds,
+            digits: nanoseconds > 0 ? 9 : 0
+        )
+    }
+
+    /// `YYYY-MM-DDThh:mm:ss`, then `.` and `fraction` written in `digits` digits (none when `digits` is 0), then `Z`:
+    /// the UTC time `secondsSince1970` seconds after 1970 began, any value (a year outside 0–9999 is written as its
+    /// number). The API's microsecond form uses it too.
+    public static func rfc3339(secondsSince1970 seconds: Int64, fraction: Int64, digits: Int) -> String {
         // Floor division, so instants before 1970 land on the right day.
-        let (quotient, remainder) = self.secondsSince1970.quotientAndRemainder(dividingBy: 86400)
+        let (quotient, remainder) = seconds.quotientAndRemainder(dividingBy: 86400)
         let days = remainder < 0 ? quotient - 1 : quotient
         let secondOfDay = remainder < 0 ? remainder + 86400 : remainder
         let (year, month, day) = Self.civil(daysSince1970: days)
-        let nanoseconds = min(max(Int64(self.nanoseconds), 0), 999_999_999)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(30)
         func append(_ value: Int64, digits: Int) {
@@ -146,9 +157,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         append(secondOfDay / 60 % 60, digits: 2)
         bytes.append(UInt8(ascii: ":"))
         append(secondOfDay % 60, digits: 2)
-        if nanoseconds > 0 {
+        if digits > 0 {
             bytes.append(UInt8(ascii: "."))
-            append(nanoseconds, digits: 9)
+            append(fraction, digits: digits)
         }
         bytes.append(UInt8(ascii: "Z"))
         return String(decoding: bytes, as: UTF8.self)
@@ -175,7 +186,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`); `days` is at
     /// most about 1.07e14 in magnitude (a 64-bit count of seconds), far from overflowing.
-    static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    public static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let shifted = days + 719468
         let era = (shifted >= 0 ? shifted : shifted - 146096) / 146097
         let dayOfEra = shifted - era * 146097
