@@ -123,7 +123,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     /// `YYYY-MM-DDThh:mm:ss`, then `.` and `fraction` written in `digits` digits (none when `digits` is 0), then `Z`:
     /// the UTC time `secondsSince1970` seconds after 1970 began, any value (a year outside 0–9999 is written as its
-    /// number). The API's microsecond form uses it too.
+    /// number). The API's microsecond form uses it too. `digits` counts from 0 to 18 (an Int64's), and `fraction`
+    /// is written as its last `digits` digits, a negative one as 0.
     public static func rfc3339(secondsSince1970 seconds: Int64, fraction: Int64, digits: Int) -> String {
         // Floor division, so instants before 1970 land on the right day.
         let (quotient, remainder) = seconds.quotientAndRemainder(dividingBy: 86400)
@@ -159,7 +160,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         append(secondOfDay % 60, digits: 2)
         if digits > 0 {
             bytes.append(UInt8(ascii: "."))
-            append(fraction, digits: digits)
+            append(max(fraction, 0), digits: min(digits, 18))
         }
         bytes.append(UInt8(ascii: "Z"))
         return String(decoding: bytes, as: UTF8.self)

@@ -65,6 +65,13 @@ struct TimestampTests {
         #expect(Timestamp(secondsSince1970: -1, nanoseconds: 2_000_000_000).rfc3339 == "1969-12-31T23:59:59.999999999Z")
         #expect(Timestamp(secondsSince1970: 0, nanoseconds: -5).rfc3339 == "1970-01-01T00:00:00Z")
         #expect(Timestamp(secondsSince1970: 253_402_300_800).rfc3339 == "10000-01-01T00:00:00Z")
+        // The shared form: any fraction width an Int64 holds, and a fraction out of range, without trapping.
+        #expect(Timestamp.rfc3339(secondsSince1970: 0, fraction: 5, digits: 6) == "1970-01-01T00:00:00.000005Z")
+        #expect(Timestamp.rfc3339(secondsSince1970: 0, fraction: -5, digits: 3) == "1970-01-01T00:00:00.000Z")
+        #expect(
+            Timestamp.rfc3339(secondsSince1970: 0, fraction: .max, digits: 40).count == "1970-01-01T00:00:00.Z".count
+                + 18
+        )
         for seconds in [Int64.max, Int64.min, Int64.max / 2, Int64.min / 2] {
             #expect(Timestamp(secondsSince1970: seconds, nanoseconds: .max).rfc3339.hasSuffix("Z"))
         }
