@@ -79,7 +79,7 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
     }
 
     func container(_ uuid: ContainerUUID) async -> ManagedContainer? {
-        guard let entry = await self.queue.entries().entries[uuid] else { return nil }
+        guard let entry = await self.queue.entry(uuid) else { return nil }
         let schedule = await self.scheduler.planningView(of: uuid).status
         var status = schedule.map { "\($0)" } ?? ""
         if schedule != nil, schedule != .preparingRuntimeEnvironment {
@@ -122,7 +122,7 @@ struct DispatcherManagement<Instances: InstanceSet>: DispatcherControl {
             guard known || !events.isEmpty else { throw ManagementError(.notFound, "instance \(id) not found") }
             return Explanation(subject: subject, events: events)
         case .container(let uuid):
-            guard let entry = await self.queue.entries().entries[uuid] else {
+            guard let entry = await self.queue.entry(uuid) else {
                 guard !events.isEmpty else { throw ManagementError(.notFound, "container \(uuid) not found") }
                 return Explanation(subject: subject, events: events)
             }

@@ -20,8 +20,8 @@ package struct QueueForScheduling<C: Clock>: SchedulingQueue where C.Duration ==
 
     package func schedulingSnapshot() async -> QueueSnapshot {
         // The queue reads its wall clock where an update begins: nothing to convert here.
-        let (entries, version, threshold, byUUID) = await self.queue.schedulingEntries()
-        return QueueSnapshot(entries: entries, updatedAt: threshold, version: version, byUUID: byUUID)
+        let (entries, version, threshold) = await self.queue.schedulingEntries()
+        return QueueSnapshot(entries: entries, updatedAt: threshold, version: version)
     }
 
     /// The last 503 the queue saw or its client retried (Arvados's `Client.Last503()` counts both).

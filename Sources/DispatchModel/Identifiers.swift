@@ -65,6 +65,39 @@ public struct ContainerUUID: StringIdentifier {
     /// The object-type infix Arvados uses for containers.
     public static let typeInfix = "dz642"
 
+    /// A 64-bit digest of the UUID's last 16 bytes and its length, for filters that rule out most UUIDs without
+    /// hashing or reading them whole (equal UUIDs have equal digests; unequal ones rarely do).
+    ///
+    /// Arvados UUIDs share their first 12 characters (cluster and type infix) and differ in the random tail, so
+    /// the tail is as selective as the whole string.
+    public var digest: UInt64 {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        let utf8 = self.rawValue.utf8
+        let count = utf8.count
+        let fast = utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard bytes.count >= 16 else { return false }
+            let raw = UnsafeRawBufferPointer(bytes)
+            low = raw.loadUnaligned(fromByteOffset: bytes.count - 16, as: UInt64.self)
+            high = raw.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
+            return true
+        }
+        if fast != true {
+            // The same words, byte by byte, for short or non-contiguous strings.
+            low = 0
+            high = 0
+            for (offset, byte) in utf8.suffix(16).enumerated() {
+                let shift = UInt64(offset % 8) * 8
+                if offset < 8 { low |= UInt64(byte) << shift } else { high |= UInt64(byte) << shift }
+            }
+        }
+        // SplitMix64's finalizer over the words and the length.
+        var z = low ^ (high &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(truncatingIfNeeded: count)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     /// Whether the UUID has the Arvados container shape.
     public var isWellFormed: Bool {
         let parts = self.rawValue.split(separator: "-", omittingEmptySubsequences: false)

@@ -9,11 +9,17 @@ public struct QueueEntry: Hashable, Sendable {
     /// Held in an immutable shared box: the scheduler copies every entry on every pass, and a `Container`
     /// holds some twenty references to retain, where the box is one. Inlinable, so reading one attribute
     /// (`entry.container.state`) loads that attribute and copies nothing else.
-    @inlinable
     public var container: Container {
-        get { self.box.value }
-        set { self.box = Box(newValue) }
+        @inlinable get { self.box.value }
+        set {
+            self.box = Box(newValue)
+            self.summary = Summary(newValue)
+        }
     }
+    /// What a scheduling pass reads of every entry, copied out of ``container`` (and kept with it): a pass over
+    /// 100,000 entries then reads them from the queue's array in order, rather than from 100,000 records
+    /// scattered in memory.
+    public private(set) var summary: Summary
     @usableFromInline
     var box: Box
     /// The instance types that can run it, cheapest first; empty if none can.
@@ -35,6 +41,7 @@ public struct QueueEntry: Hashable, Sendable {
         onDemandTypes: [InstanceType] = []
     ) {
         self.box = Box(container)
+        self.summary = Summary(container)
         self.instanceTypes = instanceTypes
         self.resources = resources
         self.firstSeenAt = firstSeenAt
@@ -43,6 +50,31 @@ public struct QueueEntry: Hashable, Sendable {
 
     /// The container's UUID.
     public var uuid: ContainerUUID { self.container.uuid }
+
+    /// Identifies the entry's current record: the same while ``container`` is not set again, and never the same
+    /// for two records that exist at once. (Records are immutable and shared: a pass that keeps the entries it
+    /// compares with alive can tell an unchanged entry by this alone, without reading the record.)
+    @inlinable
+    public var recordID: ObjectIdentifier { ObjectIdentifier(self.box) }
+
+    /// The fields of ``container`` a scheduling pass reads of every entry.
+    public struct Summary: Hashable, Sendable {
+        public var state: ContainerState
+        public var priority: Int
+        /// `scheduling_parameters.supervisor`.
+        public var isSupervisor: Bool
+        public var createdAt: Timestamp?
+        /// ``ContainerUUID/digest`` of the UUID.
+        public var uuidDigest: UInt64
+
+        init(_ container: Container) {
+            self.state = container.state
+            self.priority = container.priority
+            self.isSupervisor = container.schedulingParameters.supervisor
+            self.createdAt = container.createdAt
+            self.uuidDigest = container.uuid.digest
+        }
+    }
 
     /// Whether the container is a workflow runner (`scheduling_parameters.supervisor`).
     public var isSupervisor: Bool { self.container.schedulingParameters.supervisor }

@@ -54,6 +54,9 @@ public struct Plan: Sendable {
     /// known quota level and the spend caps as creates do.
     public var createBacklog: [InstanceType] = []
 
+    /// The containers of the plan's starts, so the loop hands each to the pool without a look-up in the queue.
+    var startContainers: [ContainerUUID: Container] = [:]
+
     /// When the container behind ``SchedulerMetrics/containersLongestWaitTimeSeconds`` was created, so a plan
     /// reused at a later time reports its wait then.
     var longestWaitSince: Timestamp?
@@ -91,7 +94,8 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
         var type: Int32 = 0
     }
 
-    private let entries: [QueueEntry]
+    /// The entries in snapshot order (``entryIndex(at:)`` indexes them).
+    let entries: [QueueEntry]
     private let order: [Int32]
     /// Statuses by position.
     private let codes: [Code]
@@ -134,6 +138,12 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
 
     /// The compact status at a position (no text built), for the journal's wait records.
     func kind(at position: Int) -> Code.Kind { self.codes[position].kind }
+
+    /// The index in ``entries`` of the entry at a position.
+    func entryIndex(at position: Int) -> Int { Int(self.order[position]) }
+
+    /// The container at a position.
+    func uuid(at position: Int) -> ContainerUUID { self.entries[Int(self.order[position])].container.uuid }
 
     /// The queue entry at a position.
     func entry(at position: Int) -> QueueEntry { self.entries[Int(self.order[position])] }

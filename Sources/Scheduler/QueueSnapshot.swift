@@ -14,19 +14,28 @@ public struct QueueSnapshot: Sendable {
     /// Identifies ``entries``: two snapshots from one queue with the same non-nil version hold the same entries
     /// in the same order (the scheduling loop then skips planning again what it has just planned).
     public var version: UInt64?
-    /// The same entries by UUID, when the queue keeps them so (its own dictionary, shared rather than copied):
-    /// a pass then finds a container by UUID without building a lookup over the whole queue.
-    public var byUUID: [ContainerUUID: QueueEntry]?
 
-    public init(
-        entries: [QueueEntry],
-        updatedAt: Timestamp?,
-        version: UInt64? = nil,
-        byUUID: [ContainerUUID: QueueEntry]? = nil
-    ) {
+    public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
         self.entries = entries
         self.updatedAt = updatedAt
         self.version = version
-        self.byUUID = byUUID
+    }
+}
+
+extension QueueSnapshot {
+    /// Which of `uuids` are in the snapshot.
+    ///
+    /// One cheap filter test per entry (the UUIDs' hashed tails), and a set look-up only for those it lets
+    /// through: at 100,000 entries a few tenths of a millisecond, against several milliseconds to index them all.
+    func present(_ uuids: Set<ContainerUUID>) -> Set<ContainerUUID> {
+        guard !uuids.isEmpty else { return [] }
+        var filter = BitFilter(capacity: uuids.count)
+        for uuid in uuids { filter.insert(uuid.digest) }
+        var found: Set<ContainerUUID> = []
+        for entry in self.entries where filter.mayContain(entry.summary.uuidDigest) {
+            let uuid = entry.container.uuid
+            if uuids.contains(uuid) { found.insert(uuid) }
+        }
+        return found
     }
 }

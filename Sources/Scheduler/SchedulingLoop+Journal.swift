@@ -61,28 +61,19 @@ extension SchedulingLoop {
             creates[type.name, default: []].append(type)
             backlogged[type.name, default: 0] += 1
         }
-        // Brought up to date in place (a new dictionary of every waiting container at every pass cost a tenth of
-        // the daemon's CPU at 100,000 containers): a container that waits takes this pass's number, one that does
-        // not is removed, and those left with an older number (gone from the queue) are dropped after.
-        self.journalPasses &+= 1
-        let pass = self.journalPasses
-        var waiting = 0
+        // Only changes are looked at closely: `journalledWaits` compares each waiting container with the last pass's
+        // in order, and says which wait is new.
+        self.journalledWaits.beginPass(plan.queue.entries)
         for position in plan.queue.indices {
             let kind = plan.queue.kind(at: position)
-            guard kind.isJournalledWait else {
-                if !self.journalledWaits.isEmpty { self.journalledWaits[plan.queue.entry(at: position).uuid] = nil }
-                continue
-            }
-            let entry = plan.queue.entry(at: position)
-            let uuid = entry.uuid
-            waiting += 1
-            let previous = self.journalledWaits.updateValue(JournalledWait(kind: kind, pass: pass), forKey: uuid)
-            guard previous?.kind.journalledAs != kind.journalledAs, let status = plan.queue[position].status else {
-                continue
-            }
+            guard kind.isJournalledWait else { continue }
+            guard self.journalledWaits.note(plan.queue.entryIndex(at: position), kind.journalledAs),
+                let status = plan.queue[position].status
+            else { continue }
+            let uuid = plan.queue.uuid(at: position)
             if case .waitingForNewInstance(let name) = status, creates[name]?.isEmpty == false {
                 let type = creates[name]!.removeFirst()
-                var event = Self.createEvent(type, for: entry, pool: pool, now: now)
+                var event = Self.createEvent(type, for: plan.queue.entry(at: position), pool: pool, now: now)
                 if creates[name]!.count < backlogged[name, default: 0] {
                     // Started by the pool once a create in flight returns.
                     event.reason += "; in the create backlog (MaxConcurrentInstanceCreateOps in flight)"
@@ -93,13 +84,14 @@ extension SchedulingLoop {
                 JournalEvent(time: now, kind: .wait, container: uuid, reason: status.description)
             )
         }
-        if self.journalledWaits.count > waiting {
-            self.journalledWaits = self.journalledWaits.filter { $0.value.pass == pass }
-        }
+        self.journalledWaits.endPass()
         self.journalCallsStarted.removeAll(keepingCapacity: true)
-        if !self.journalledKills.isEmpty {
-            let cached = self.entriesByUUID(queue)
-            self.journalledKills = self.journalledKills.filter { cached[$0.key] != nil }
+        if self.journalledKills.count >= self.journalledKillsPruneAt {
+            // Those of containers gone from the queue, dropped once the table has doubled (every completed
+            // container's exited runner is killed: pruned at every pass, it was a walk of the queue per pass).
+            let present = queue.present(Set(self.journalledKills.keys))
+            self.journalledKills = self.journalledKills.filter { present.contains($0.key) }
+            self.journalledKillsPruneAt = max(64, 2 * self.journalledKills.count)
         }
     }
 
@@ -134,12 +126,6 @@ extension SchedulingLoop {
             ]
         )
     }
-}
-
-/// The reason to wait the journal last recorded for a container, and the last pass that saw it wait.
-struct JournalledWait {
-    var kind: ScheduledQueue.Code.Kind
-    var pass: UInt64
 }
 
 extension ScheduledQueue.Code.Kind {

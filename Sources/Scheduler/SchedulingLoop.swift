@@ -134,14 +134,14 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// Where the loop records the decisions it applies.
     let journal: JournalSink
     /// Each waiting container's last journalled wait, so only changes are recorded.
-    var journalledWaits: [ContainerUUID: JournalledWait] = [:]
-    /// Passes journalled so far (the pass number in ``journalledWaits``).
-    var journalPasses: UInt64 = 0
+    var journalledWaits = JournalledWaits()
     /// Containers whose lock, unlock or cancel this pass actually started (a planned call for a container with
     /// one in flight, or in its retry delay, is not made, and not journalled).
     var journalCallsStarted: Set<ContainerUUID> = []
     /// The last kill reason journalled per container, so a kill repeated while the runner stops is recorded once.
     var journalledKills: [ContainerUUID: String] = [:]
+    /// The size of ``journalledKills`` at which those of containers gone from the queue are dropped.
+    var journalledKillsPruneAt = 64
     /// Containers whose spot fallback is already noted in their `runtime_status`.
     private var fallbackNoted: Set<ContainerUUID> = []
     private var wake: AsyncStream<Void>.Continuation?
@@ -156,8 +156,6 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var spacingWaived = false
     /// Whether the pool holds a non-empty create backlog from this loop's last fresh plan.
     private var backlogGiven = false
-    /// The queue's entries by UUID as of a queue version, for a queue that shares no index.
-    private var entryLookup: (version: UInt64, entries: [ContainerUUID: QueueEntry])?
 
     public init(
         queue: any SchedulingQueue,
@@ -353,16 +351,12 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         if !self.retries.isEmpty && (queue.version == nil || queue.version != self.retriesPrunedAt) {
             // Containers that left the queue need no retry (looked up once per queue version: a failing call
             // keeps its container's retry for many passes).
-            let cached = self.entriesByUUID(queue)
-            self.retries = self.retries.filter { cached[$0.key] != nil }
+            let present = queue.present(Set(self.retries.keys))
+            self.retries = self.retries.filter { present.contains($0.key) }
             self.retriesPrunedAt = queue.version
         }
-        var containers: [ContainerUUID: QueueEntry] = [:]
         for action in plan.actions {
-            if case .start = action, containers.isEmpty {
-                containers = self.entriesByUUID(queue)
-            }
-            await self.apply(action, containers: containers)
+            await self.apply(action, containers: plan.startContainers)
         }
         if !reused && (!plan.createBacklog.isEmpty || self.backlogGiven) {
             // A fresh plan's backlog replaces the last (a reused plan's is the one the pool has, less what the
@@ -402,21 +396,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         }
     }
 
-    /// The queue's entries by UUID: the snapshot's own index when the queue shares one, else a dictionary built
-    /// once per queue version (at 100,000 containers, building it took 7% of the daemon's CPU).
-    func entriesByUUID(_ queue: QueueSnapshot) -> [ContainerUUID: QueueEntry] {
-        if let index = queue.byUUID { return index }
-        if let version = queue.version, let cached = self.entryLookup, cached.version == version {
-            return cached.entries
-        }
-        var entries: [ContainerUUID: QueueEntry] = [:]
-        entries.reserveCapacity(queue.entries.count)
-        for entry in queue.entries { entries[entry.uuid] = entry }
-        self.entryLookup = queue.version.map { ($0, entries) }
-        return entries
-    }
-
-    private func apply(_ action: Plan.Action, containers: [ContainerUUID: QueueEntry]) async {
+    private func apply(_ action: Plan.Action, containers: [ContainerUUID: Container]) async {
         switch action {
         case .lock(let uuid):
             await self.background(uuid, "lock") { queue in try await queue.lock(uuid) }
@@ -445,7 +425,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 self.logger.debug("Create refused by the pool", metadata: ["instance.type": "\(type.name)"])
             }
         case .start(let uuid, let id):
-            guard let container = containers[uuid]?.container else { return }
+            guard let container = containers[uuid] else { return }
             if !(await self.pool.startContainer(container, on: id)) {
                 self.logger.debug(
                     "Start refused by the pool",

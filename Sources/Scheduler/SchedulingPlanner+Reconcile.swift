@@ -115,15 +115,10 @@ extension SchedulingPlanner {
         }
         guard !candidates.isEmpty else { return ([], []) }
         var states: [ContainerUUID: ContainerState] = [:]
-        if let byUUID = queue.byUUID {
-            for uuid in candidates {
-                if let state = byUUID[uuid]?.container.state, state.isFinal { states[uuid] = state }
-            }
-        } else {
-            let wanted = Set(candidates)
-            for entry in queue.entries where entry.container.state.isFinal && wanted.contains(entry.container.uuid) {
-                states[entry.container.uuid] = entry.container.state
-            }
+        // Final entries are few (the queue forgets them once the scheduler has): their state is checked first.
+        let wanted = Set(candidates)
+        for entry in queue.entries where entry.summary.state.isFinal && wanted.contains(entry.container.uuid) {
+            states[entry.container.uuid] = entry.container.state
         }
         var finished: [ContainerUUID] = []
         var released: [ContainerUUID] = []

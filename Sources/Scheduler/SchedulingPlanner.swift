@@ -136,6 +136,7 @@ public struct SchedulingPlanner: Sendable {
         )
         plan.longestWaitSince = earliest
         plan.createBacklog = pass.createBacklog
+        plan.startContainers = pass.startContainers
         return plan
     }
 

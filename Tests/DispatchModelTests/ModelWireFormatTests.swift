@@ -183,3 +183,51 @@ struct ModelWireFormatTests {
         #expect(Timestamp(rfc3339: "yesterday") == nil)
     }
 }
+
+/// What the scheduler reads of every queue entry without reading its record.
+@Suite("Queue entry summary")
+struct QueueEntrySummaryTests {
+    @Test("The summary and record identity follow every change of the container")
+    func summaryFollowsContainer() {
+        var container = Container(uuid: "zzzzz-dz642-000000000000001", state: .queued, priority: 3)
+        container.createdAt = Timestamp(secondsSince1970: 1_800_000_000)
+        var entry = QueueEntry(
+            container: container,
+            instanceTypes: [],
+            resources: InstanceResources(vcpus: 1),
+            firstSeenAt: Timestamp(secondsSince1970: 1_800_000_001)
+        )
+        #expect(entry.summary.state == .queued)
+        #expect(entry.summary.priority == 3)
+        #expect(entry.summary.createdAt == container.createdAt)
+        #expect(entry.summary.uuidDigest == container.uuid.digest)
+        let copy = entry
+        #expect(copy.recordID == entry.recordID, "a copy shares the record")
+        entry.container.state = .locked
+        entry.container.priority = 9
+        entry.container.schedulingParameters.supervisor = true
+        #expect(entry.summary.state == .locked)
+        #expect(entry.summary.priority == 9)
+        #expect(entry.summary.isSupervisor)
+        #expect(entry.recordID != copy.recordID, "a change makes a new record")
+        #expect(copy.summary.state == .queued, "the copy keeps its own")
+    }
+
+    @Test("UUID digests: equal for equal UUIDs, apart for the UUIDs of a queue, defined for short and odd ones")
+    func digests() {
+        var seen = Set<UInt64>()
+        for i in 0..<100_000 {
+            let digits = String(i)
+            let uuid = ContainerUUID(
+                rawValue: "zzzzz-dz642-" + String(repeating: "0", count: 15 - digits.count) + digits
+            )
+            seen.insert(uuid.digest)
+            #expect(ContainerUUID(rawValue: String(uuid.rawValue)).digest == uuid.digest)
+        }
+        #expect(seen.count == 100_000)
+        let odd: [ContainerUUID] = [
+            "", "a", "short-uuid", "zzzzz-dz642-ünïcödé-tail-0001", "zzzzz-dz642-ünïcödé-tail-0002",
+        ]
+        #expect(Set(odd.map(\.digest)).count == odd.count)
+    }
+}

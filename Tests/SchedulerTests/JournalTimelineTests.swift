@@ -252,3 +252,56 @@ struct JournalTimelineTests {
         #expect(await loop.queueCallCount() == 1)
     }
 }
+
+/// The loop hands each planned start to the pool with the container's record, taken from the plan.
+@Suite("Scheduling loop starts")
+struct SchedulingLoopStartTests {
+    final class RecordingPool: SchedulingPool {
+        let snapshot = Mutex(PoolSnapshot())
+        let started = Mutex<[(Container, InstanceID)]>([])
+
+        func waitUntilLoaded() async {}
+        func schedulingSnapshot() async -> PoolSnapshot { self.snapshot.withLock { $0 } }
+        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+        func create(_ type: InstanceType) async -> Bool { true }
+        func replaceCreateBacklog(_ types: [InstanceType]) async {}
+        func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
+            self.started.withLock { $0.append((container, id)) }
+            return true
+        }
+        func shutdown(_ id: InstanceID) async -> Bool { true }
+        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }
+        func forgetContainer(_ uuid: ContainerUUID) async {}
+        func containerFinished(_ uuid: ContainerUUID) async {}
+    }
+
+    @Test("A Locked container on an idle instance is started there with its own record")
+    func startCarriesTheContainer() async {
+        var record = container(2, priority: 5, state: .locked, vcpus: 1, ram: 1 << 30)
+        record.command = ["echo", "two"]
+        let entries = StubQueue(
+            [container(1, priority: 9, state: .queued, vcpus: 64, ram: 1 << 30), record],
+            chooser: .suite()
+        ).snapshot.entries
+        let pool = RecordingPool()
+        pool.snapshot.withLock {
+            $0 = PoolSnapshot(
+                instances: [InstanceSnapshot(id: "i-1", type: instanceType(1), state: .idle)],
+                createBudget: 0
+            )
+        }
+        let starting = SchedulingLoop(
+            queue: JournalTimelineTests.ScriptedQueue(entries),
+            pool: pool,
+            clock: ManualClock(),
+            wallClock: { testNow },
+            logger: LogLines().logger(),
+            journal: JournalTimelineTests.Collected().sink
+        )
+        await starting.pass()
+        let started = pool.started.withLock { $0 }
+        #expect(started.map(\.0.uuid) == [containerUUID(2)])
+        #expect(started.first?.0.command == ["echo", "two"])
+        #expect(started.map(\.1) == ["i-1"])
+    }
+}

@@ -61,6 +61,8 @@ struct PlacementPass {
     var onDemand: [ContainerUUID: SpotFallback.Decision] = [:]
 
     private(set) var actions: [Plan.Action] = []
+    /// The containers of ``actions``' starts.
+    private(set) var startContainers: [ContainerUUID: Container] = [:]
     /// The creates this pass wanted beyond `MaxConcurrentInstanceCreateOps`, in queue order
     /// (``Plan/createBacklog``); at most ``createBacklogLimit``.
     private(set) var createBacklog: [InstanceType] = []
@@ -105,12 +107,13 @@ struct PlacementPass {
         var info: [EntryInfo] = []
         info.reserveCapacity(count)
         for entry in queue.entries.indices {
+            let summary = queue.entries[entry].summary
             info.append(
                 EntryInfo(
-                    priority: queue.entries[entry].container.priority,
-                    createdAt: queue.entries[entry].container.createdAt,
-                    state: queue.entries[entry].container.state,
-                    isSupervisor: queue.entries[entry].container.schedulingParameters.supervisor,
+                    priority: summary.priority,
+                    createdAt: summary.createdAt,
+                    state: summary.state,
+                    isSupervisor: summary.isSupervisor,
                     onWorker: self.match.hasRunner(entry)
                 )
             )
@@ -250,6 +253,7 @@ struct PlacementPass {
                 }
                 if slot.ready, let id = slot.id {
                     self.actions.append(.start(uuid, on: id))
+                    self.startContainers[uuid] = self.queue.entries[i].container
                     self.statuses[k].kind = .preparing
                     self.started[k] = true
                 } else {
@@ -393,24 +397,18 @@ struct PlacementPass {
     /// Unlocks what cannot run and, at quota, shuts down instances nothing was allocated to
     /// (reference §3.4 steps 7–8).
     mutating func releaseOverflow() {
-        // Positions to unlock.
-        var unlock = self.overMaxSupervisors
+        // Positions to unlock: supervisors over their limit, then those over the quota (a range, not a list: at
+        // 100,000 containers it is most of the queue).
+        var overQuota = 0..<0
         if let from = self.overQuotaFrom {
-            let overQuota = from..<self.info.count
-            if self.totalInstances > 0 && overQuota.count > 1 {
-                // Keep the next in line locked, so a quota error that persists does not use up its
-                // lock attempts.
-                unlock.append(contentsOf: overQuota.dropFirst())
-            } else {
-                // With no instances at all, the next in line evidently cannot run: let it run out of
-                // attempts and be cancelled rather than starve the queue.
-                unlock.append(contentsOf: overQuota)
-            }
+            // With instances, keep the next in line locked, so a quota error that persists does not use up its
+            // lock attempts; with no instances at all, it evidently cannot run: let it run out of attempts and be
+            // cancelled rather than starve the queue.
+            let keepNext = self.totalInstances > 0 && self.info.count - from > 1
+            overQuota = (keepNext ? from + 1 : from)..<self.info.count
         }
-        for k in unlock where self.info[k].state == .locked && !self.info[k].onWorker {
-            let uuid = self.queue.entries[Int(self.order[k])].uuid
-            self.actions.append(.unlock(uuid, reason: "pool capacity is used by higher priority containers"))
-        }
+        for k in self.overMaxSupervisors { self.unlockIfLocked(k) }
+        for k in overQuota { self.unlockIfLocked(k) }
         // At quota, or with a container waiting on the spend cap, instances nothing was allocated to give way.
         guard self.overQuotaFrom != nil || self.waitingOnSpendCap > 0 else { return }
         for slot in self.index.slots {
@@ -419,6 +417,13 @@ struct PlacementPass {
             else { continue }
             self.actions.append(.shutdown(id))
         }
+    }
+
+    /// Unlocks the container at scheduling position `k` if it is Locked and not on an instance.
+    private mutating func unlockIfLocked(_ k: Int) {
+        guard self.info[k].state == .locked && !self.info[k].onWorker else { return }
+        let uuid = self.queue.entries[Int(self.order[k])].uuid
+        self.actions.append(.unlock(uuid, reason: "pool capacity is used by higher priority containers"))
     }
 
     /// Appends the reconciliation of queue and pool (reference §3.5).
