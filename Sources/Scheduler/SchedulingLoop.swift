@@ -154,6 +154,11 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var reusedPlans = 0
     /// Whether the last pass that planned afresh left no spacing because it locked containers.
     private var spacingWaived = false
+    /// After a pass whose spacing was waived for its locks: those locks, and until when the loop waits for their
+    /// answers before the next pass.
+    private var awaitedLocks: (uuids: [ContainerUUID], until: C.Instant)?
+    /// Wake-ups that did not pass, waiting for locks' answers (for tests).
+    private var heldWakeups = 0
     /// Whether the pool holds a non-empty create backlog from this loop's last fresh plan.
     private var backlogGiven = false
 
@@ -189,6 +194,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     /// The number of passes that reused the previous plan, nothing it depends on having changed.
     public func reusedPlanCount() -> Int { self.reusedPlans }
+
+    /// The wake-ups that waited for the last lock pass's answers instead of passing.
+    func heldWakeupCount() -> Int { self.heldWakeups }
 
     /// The number of queue calls (lock, unlock, cancel) started so far.
     public func queueCallCount() -> Int { self.queueCalls }
@@ -249,6 +257,14 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         self.logger.info("Scheduling started")
         for await _ in wakeups {
             try Task.checkCancellation()
+            if let awaited = self.awaitedLocks {
+                // Each answer and the busy timer wake the loop; the pass comes once every lock is answered.
+                if self.clock.now < awaited.until && awaited.uuids.contains(where: { self.busy.contains($0) }) {
+                    self.heldWakeups += 1
+                    continue
+                }
+                self.awaitedLocks = nil
+            }
             let spacing = await self.pass()
             if spacing > .zero {
                 // Changes meanwhile wait in `wakeups` (one pending element) for the next pass.
@@ -326,11 +342,15 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             let locks = plan.actions.contains { if case .lock = $0 { true } else { false } }
             if spacing > .zero && locks && !self.spacingWaived {
                 // Its locks are answered within milliseconds, and only the pass after the answers starts those
-                // containers: that pass comes at once rather than a spacing later (a container's start otherwise
-                // waits two spacings, a second each at 100,000 containers). Never waived twice in a row: the
-                // planning time per second at most doubles.
+                // containers: that pass comes once they are answered (at most `busyWakeupInterval` later) rather
+                // than a spacing later (a container's start otherwise waits two spacings, a second each at 100,000
+                // containers). Not at the first change: a pass before the answers would start none of them, and
+                // take the waiver. Never waived twice in a row: the planning time per second at most doubles.
                 spacing = .zero
                 self.spacingWaived = true
+                var locked: [ContainerUUID] = []
+                for action in plan.actions { if case .lock(let uuid) = action { locked.append(uuid) } }
+                self.awaitedLocks = (locked, self.clock.now.advanced(by: self.configuration.busyWakeupInterval))
             } else {
                 self.spacingWaived = false
             }

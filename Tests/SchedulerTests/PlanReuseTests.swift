@@ -225,3 +225,123 @@ struct PlanReuseTests {
         #expect(Plan().reused(at: testNow).metrics.containersLongestWaitTimeSeconds == 0)
     }
 }
+
+/// The pass after one that locked (its spacing waived) comes once the locks are answered: a change meanwhile does
+/// not take it, since it could start none of them.
+@Suite("Pass after locks")
+struct PassAfterLocksTests {
+    /// Queued containers with a version; a lock waits until the test answers it, then makes its container Locked.
+    final class GatedQueue: SchedulingQueue {
+        private let state:
+            Mutex<(entries: [QueueEntry], version: UInt64, gates: [CheckedContinuation<Void, Never>], open: Bool)>
+        let changeStream: AsyncStream<Void>
+        private let changeContinuation: AsyncStream<Void>.Continuation
+
+        init(_ entries: [QueueEntry]) {
+            self.state = Mutex((entries, 1, [], false))
+            (self.changeStream, self.changeContinuation) = AsyncStream.makeStream(of: Void.self)
+        }
+
+        var pendingLocks: Int { self.state.withLock { $0.gates.count } }
+
+        /// Changes an entry (a new version) and says so.
+        func change(_ body: (inout [QueueEntry]) -> Void) {
+            self.state.withLock { state in
+                body(&state.entries)
+                state.version += 1
+            }
+            self.changeContinuation.yield()
+        }
+
+        /// Answers every lock waiting; with `andLater`, every later one at once too.
+        func answerLocks(andLater: Bool = false) {
+            let gates = self.state.withLock { state in
+                defer { state.gates = [] }
+                if andLater { state.open = true }
+                return state.gates
+            }
+            for gate in gates { gate.resume() }
+        }
+
+        func schedulingSnapshot() async -> QueueSnapshot {
+            self.state.withLock { QueueSnapshot(entries: $0.entries, updatedAt: testNow, version: $0.version) }
+        }
+        func last503() async -> Timestamp? { nil }
+        func changes() async -> AsyncStream<Void> { self.changeStream }
+        func lock(_ uuid: ContainerUUID) async throws {
+            await withCheckedContinuation { gate in
+                let open = self.state.withLock { state in
+                    if !state.open { state.gates.append(gate) }
+                    return state.open
+                }
+                if open { gate.resume() }
+            }
+            self.change { entries in
+                for i in entries.indices where entries[i].uuid == uuid { entries[i].container.state = .locked }
+            }
+        }
+        func unlock(_ uuid: ContainerUUID) async throws {}
+        func cancel(_ uuid: ContainerUUID) async throws {}
+        func forget(_ uuid: ContainerUUID) async {}
+    }
+
+    /// Yields until `condition` holds; fails after many yields (the loop runs on the same cooperative pool).
+    static func spin(_ what: Comment, _ condition: () async -> Bool) async {
+        for _ in 0..<200_000 {
+            if await condition() { return }
+            await Task.yield()
+        }
+        Issue.record("never: \(what)")
+    }
+
+    /// A loop over 3,000 Queued containers and one idle worker (a fresh pass is spaced, and locks one container),
+    /// run until its first lock is pending; then `body`.
+    static func afterFirstLock(
+        _ body: @escaping @Sendable (GatedQueue, SchedulingLoop<ManualClock>, ManualClock) async -> Void
+    ) async {
+        let queue = GatedQueue(PlanReuseTests.entries(3000, state: .queued))
+        let clock = ManualClock()
+        let loop = SchedulingLoop(
+            queue: queue,
+            pool: PlanReuseTests.QuietPool(),
+            clock: clock,
+            wallClock: { testNow },
+            logger: LogLines().logger()
+        )
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await loop.run() }
+            queue.change { _ in }  // the first wake-up
+            await Self.spin("the first pass locks") { queue.pendingLocks == 1 }
+            #expect(await loop.passCount() == 1)
+            await body(queue, loop, clock)
+            queue.answerLocks(andLater: true)
+            group.cancelAll()
+            try? await group.waitForAll()
+        }
+    }
+
+    @Test("A change before the locks' answers does not pass; the answers do")
+    func waitsForAnswers() async {
+        await Self.afterFirstLock { queue, loop, _ in
+            queue.change { $0[2999].container.priority = 2 }
+            await Self.spin("the change is held") { await loop.heldWakeupCount() >= 1 }
+            #expect(await loop.passCount() == 1, "no pass before the answer")
+            queue.answerLocks()
+            await Self.spin("the pass after the answer") { await loop.passCount() == 2 }
+        }
+    }
+
+    @Test("Without answers, the wait for them ends busyWakeupInterval after the pass")
+    func waitEnds() async {
+        await Self.afterFirstLock { queue, loop, clock in
+            queue.change { $0[2999].container.priority = 2 }
+            await Self.spin("the change is held") { await loop.heldWakeupCount() >= 1 }
+            #expect(await loop.passCount() == 1)
+            // The loop's timer (asleep for up to its 1 s wake-up interval) wakes it past the 250 ms.
+            await clock.waitForSleepers(1)
+            clock.advance(by: .seconds(1))
+            await Self.spin("the pass after the wait") { await loop.passCount() == 2 }
+            #expect(queue.pendingLocks == 1, "still unanswered")
+        }
+    }
+}
