@@ -96,9 +96,8 @@ extension ContainerQueue {
         self.dontUpdate = []
         defer { self.dontUpdate = nil }
         let next: [ContainerUUID: Container]
-        let kept: Set<ContainerUUID>
         do {
-            (next, kept) = try await self.poll()
+            next = try await self.poll()
         } catch {
             self.noteFailure(error)
             throw error
@@ -127,14 +126,11 @@ extension ContainerQueue {
                 if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
             }
         }
-        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !skip.contains(uuid) && !kept.contains(uuid)
-        {
-            // A final container stays until the scheduler forgets it (``forget(_:)``): dropped here, one that
-            // completed just before the poll left the queue before any pass told the pool its runner was
-            // finishing, and the runner was killed as "not in queue".
-            guard !entry.container.state.isFinal else { continue }
-            self.current[uuid] = nil
+        var gone: [ContainerUUID] = []
+        for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) {
+            if next[uuid] == nil && !skip.contains(uuid) { gone.append(uuid) }
         }
+        for uuid in gone { self.current[uuid] = nil }
         self.updatedAt = started
         self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
         self.notify()
@@ -167,9 +163,22 @@ extension ContainerQueue {
         }
     }
 
-    /// The containers this dispatcher cares about as fetched, and the cached ones kept as pushed
-    /// (``Configuration-swift.struct/pushesAreComplete``) rather than fetched.
-    private func poll() async throws(ArvadosAPIError) -> ([ContainerUUID: Container], kept: Set<ContainerUUID>) {
+    /// Whether a cached entry stays without being fetched: a final container stays until the scheduler forgets it
+    /// (``forget(_:)``; dropped by a poll, one that completed just before it left the queue before any pass told
+    /// the pool its runner was finishing, and the runner was killed as "not in queue"), and a Queued one is current
+    /// as pushed when ``Configuration-swift.struct/pushesAreComplete`` (every change since it was cached has been
+    /// applied or waits in the feed).
+    ///
+    /// Read from the entry as it is: one that changed while a poll was in flight is left alone by that poll anyway
+    /// (``dontUpdate``), so for the others the answer is the same before and after the poll's requests. (A set of
+    /// the kept ones, built at every poll, cost three hash look-ups per cached container at 100,000 Queued.)
+    private func isKeptWithoutPolling(_ entry: QueueEntry) -> Bool {
+        let state = entry.summary.state
+        return state.isFinal || (self.configuration.pushesAreComplete && state == .queued)
+    }
+
+    /// The containers this dispatcher cares about as fetched.
+    private func poll() async throws(ArvadosAPIError) -> [ContainerUUID: Container] {
         if self.authorizationUUID == nil {
             self.authorizationUUID = try await self.client.currentAuthorization().uuid
         }
@@ -184,15 +193,9 @@ extension ContainerQueue {
         // Cached containers that neither list returned: ask for them by UUID, 20 at a time, in UUID order (sorted
         // once: at 100,000 cached Queued containers beyond the Queued list's target, sorting what was left before
         // every batch took a third of the daemon's CPU).
-        var kept: Set<ContainerUUID> = []
         var missing: [ContainerUUID] = []
-        for (uuid, entry) in self.current.byUUID where next[uuid] == nil && !entry.container.state.isFinal {
-            if self.configuration.pushesAreComplete && entry.container.state == .queued {
-                // Current as pushed: every change since it was cached has been applied or waits in the feed.
-                kept.insert(uuid)
-            } else {
-                missing.append(uuid)
-            }
+        for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) && next[uuid] == nil {
+            missing.append(uuid)
         }
         missing.sort()
         var position = 0
@@ -232,7 +235,7 @@ extension ContainerQueue {
             }
             carried = batch.filter { asked.contains($0) }
         }
-        return (next, kept)
+        return next
     }
 
     /// Every container matching `filters`, paged by UUID (keyset pagination).
