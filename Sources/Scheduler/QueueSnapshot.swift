@@ -32,8 +32,8 @@ extension QueueSnapshot {
         var filter = BitFilter(capacity: uuids.count)
         for uuid in uuids { filter.insert(uuid.digest) }
         var found: Set<ContainerUUID> = []
-        for entry in self.entries where filter.mayContain(entry.summary.uuidDigest) {
-            let uuid = entry.container.uuid
+        for i in self.entries.indices where filter.mayContain(self.entries[i].summary.uuidDigest) {
+            let uuid = self.entries[i].uuid
             if uuids.contains(uuid) { found.insert(uuid) }
         }
         return found
