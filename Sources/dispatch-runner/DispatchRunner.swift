@@ -100,6 +100,7 @@ enum DispatchRunner {
                     arguments,
                     stdin: Data(stdin),
                     start: .forked,
+                    lockDirectory: lockDirectory,
                     environment: environment,
                     configuration: configuration
                 )
@@ -108,7 +109,13 @@ enum DispatchRunner {
             return 0
         case .supervise:
             let stdin = Data(POSIX.readStandardInput())
-            self.supervise(arguments, stdin: stdin, start: .executed, environment: environment)
+            self.supervise(
+                arguments,
+                stdin: stdin,
+                start: .executed,
+                lockDirectory: lockDirectory,
+                environment: environment
+            )
         }
     }
 
@@ -118,6 +125,7 @@ enum DispatchRunner {
         _ arguments: RunnerArguments,
         stdin: Data,
         start: Detacher.Start,
+        lockDirectory: LockDirectory,
         environment: [String: String],
         configuration: RunnerConfiguration? = nil
     ) -> Never {
@@ -127,6 +135,7 @@ enum DispatchRunner {
                 arguments,
                 stdin: stdin,
                 start: start,
+                lockDirectory: lockDirectory,
                 environment: environment,
                 configuration: configuration
             )
@@ -136,7 +145,7 @@ enum DispatchRunner {
         }
         // The container's process first, the concurrency runtime's threads while bwrap builds its sandbox.
         supervisor.startEarly()
-        let log = self.lockDirectory(arguments, environment).logFile(for: ContainerUUID(rawValue: arguments.uuid ?? ""))
+        let log = lockDirectory.logFile(for: ContainerUUID(rawValue: arguments.uuid ?? ""))
         Task.detached {
             let status = await supervisor.run()
             // Finalized: the supervisor's log goes (a failed runner's stays for whoever looks into it).
@@ -174,6 +183,7 @@ enum DispatchRunner {
         _ arguments: RunnerArguments,
         stdin: Data,
         start: Detacher.Start,
+        lockDirectory: LockDirectory,
         environment: [String: String],
         configuration given: RunnerConfiguration?
     ) throws(RunnerError) -> ContainerSupervisor {
@@ -211,7 +221,7 @@ enum DispatchRunner {
             sandbox: sandbox,
             costing: ContainerSupervisor.Costing(
                 instanceType: configuration.env["InstanceType"],
-                pricesFile: self.lockDirectory(arguments, environment).path + "/" + CostMeter.pricesFileName,
+                pricesFile: lockDirectory.path + "/" + CostMeter.pricesFileName,
                 updateInterval: .seconds(
                     Int(environment["DISPATCH_RUNNER_COST_INTERVAL"] ?? "").flatMap { $0 > 0 ? $0 : nil } ?? 60
                 )
