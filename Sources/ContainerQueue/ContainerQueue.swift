@@ -55,8 +55,6 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     let metricsFactory: any MetricsFactory
 
     var current = Entries()
-    /// ``current`` as an array, for ``schedulingEntries()``, as of a version.
-    private var entryList: (version: UInt64, entries: [QueueEntry])?
     /// Containers changed locally since the poll in progress began; its results for them are stale.
     var dontUpdate: Set<ContainerUUID>?
     var authorizationUUID: String?
@@ -111,20 +109,15 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
         (self.current.byUUID, self.updatedAt)
     }
 
-    /// Every cached entry as an array, with a version that moves whenever an entry changes (the array is
-    /// rebuilt only then), and the wall-clock time the update that produced them began: what a scheduling pass
-    /// reads.
+    /// Every cached entry as a list, with a version that moves whenever an entry changes, and the wall-clock time
+    /// the update that produced them began: what a scheduling pass reads.
     ///
-    /// Not the cache's dictionary itself: shared with a pass, the next change to the cache would copy all of it
-    /// (at 100,000 entries, with the copy's release, a tenth of the dispatcher's time).
-    public func schedulingEntries() -> (entries: [QueueEntry], version: UInt64, threshold: Timestamp?) {
-        let version = self.current.version
-        if let list = self.entryList, list.version == version {
-            return (list.entries, version, self.updatedAt)
-        }
-        let entries = Array(self.current.byUUID.values)
-        self.entryList = (version, entries)
-        return (entries, version, self.updatedAt)
+    /// The queue's own list, shared with the pass: the queue's next changes copy only the chunks they touch
+    /// (``DispatchModel/QueueEntryList``). Not the cache's dictionary, which the next change would copy whole
+    /// (at 100,000 entries, with the copy's release, a tenth of the dispatcher's time), nor an array of it made
+    /// per version (a sixth).
+    public func schedulingEntries() -> (entries: QueueEntryList, version: UInt64, threshold: Timestamp?) {
+        (self.current.list, self.current.version, self.updatedAt)
     }
 
     /// One entry.
@@ -181,6 +174,10 @@ extension ContainerQueue {
         }
 
         private(set) var byUUID: [ContainerUUID: QueueEntry] = [:]
+        /// The same entries, for passes (``ContainerQueue/schedulingEntries()``), and where each is in it. A
+        /// removal moves the last entry into the gap, so the others keep their places from pass to pass.
+        private(set) var list = QueueEntryList()
+        private var positions: [ContainerUUID: Int] = [:]
         private(set) var counts: [CountKey: Int] = [:]
         /// Moves at every change.
         private(set) var version: UInt64 = 0
@@ -195,6 +192,18 @@ extension ContainerQueue {
                 }
                 if let newValue { self.counts[CountKey(newValue), default: 0] += 1 }
                 self.byUUID[uuid] = newValue
+                if let newValue {
+                    if let position = self.positions[uuid] {
+                        self.list[position] = newValue
+                    } else {
+                        self.positions[uuid] = self.list.count
+                        self.list.append(newValue)
+                    }
+                } else if let position = self.positions.removeValue(forKey: uuid),
+                    let moved = self.list.removeMovingLast(at: position)
+                {
+                    self.positions[moved.uuid] = position
+                }
                 self.version &+= 1
             }
         }

@@ -95,7 +95,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
     }
 
     /// The entries in snapshot order (``entryIndex(at:)`` indexes them).
-    let entries: [QueueEntry]
+    let entries: QueueEntryList
     private let order: [Int32]
     /// Statuses by position.
     private let codes: [Code]
@@ -107,11 +107,11 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
 
     /// An empty queue.
     public init() {
-        self.init(entries: [], order: [], codes: [], typeNames: [])
+        self.init(entries: QueueEntryList(), order: [], codes: [], typeNames: [])
     }
 
     init(
-        entries: [QueueEntry],
+        entries: QueueEntryList,
         order: [Int32],
         codes: [Code],
         typeNames: [InstanceTypeName],

@@ -5,7 +5,7 @@ public import DispatchModel
 /// The queue owns the cache; the planner only reads this copy, so a pass is a pure function of its inputs.
 public struct QueueSnapshot: Sendable {
     /// Every cached entry, in no particular order; container UUIDs are unique.
-    public var entries: [QueueEntry]
+    public var entries: QueueEntryList
     /// When the last successful queue update *started* (Arvados's `qUpdated`), or `nil` before the first.
     ///
     /// The reconciliation acts on a runner's exit only once a queue update that started after the exit
@@ -15,8 +15,14 @@ public struct QueueSnapshot: Sendable {
     /// in the same order (the scheduling loop then skips planning again what it has just planned).
     public var version: UInt64?
 
-    public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
+    public init(entries: QueueEntryList, updatedAt: Timestamp?, version: UInt64? = nil) {
         self.entries = entries
+        self.updatedAt = updatedAt
+        self.version = version
+    }
+
+    public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
+        self.entries = QueueEntryList(entries)
         self.updatedAt = updatedAt
         self.version = version
     }

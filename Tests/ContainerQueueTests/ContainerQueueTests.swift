@@ -583,3 +583,42 @@ struct ContainerQueueTests {
         }
     }
 }
+
+/// The cache's list for passes holds exactly the cached entries, each once, whatever is stored and dropped, and a
+/// removal moves no entry but the last.
+@Suite("Queue cache's list")
+struct QueueCacheListTests {
+    @Test("Holds each cached entry once through random stores and removals")
+    func listMatchesCache() {
+        let budget = FuzzBudget(name: "queue-cache-list", defaultCases: 100)
+        var random = budget.generator()
+        let clock = ContinuousClock()
+        let started = clock.now
+        for _ in 0..<budget.cases {
+            var entries = ContainerQueue<ContinuousClock>.Entries()
+            for step in 0..<Int.random(in: 1...400, using: &random) {
+                let uuid = ContainerUUID(rawValue: "zzzzz-dz642-\(String(Int.random(in: 0..<150, using: &random)))")
+                let before = entries.list.map(\.uuid)
+                if Int.random(in: 0..<3, using: &random) == 0 {
+                    entries[uuid] = nil
+                } else {
+                    entries[uuid] = QueueEntry(
+                        container: Container(uuid: uuid, state: .queued, priority: step),
+                        instanceTypes: [],
+                        resources: InstanceResources(vcpus: 1, ram: .giB(1)),
+                        firstSeenAt: Timestamp(secondsSince1970: 1_800_000_000)
+                    )
+                }
+                let after = entries.list.map(\.uuid)
+                #expect(Set(after) == Set(entries.byUUID.keys) && after.count == entries.byUUID.count)
+                for entry in entries.list {
+                    #expect(entries[entry.uuid]?.container.priority == entry.container.priority)
+                }
+                // Every entry that stayed keeps its place, but the one moved into a removed entry's.
+                let moved = zip(before, after).filter { $0 != $1 }.count
+                #expect(moved <= 1)
+            }
+        }
+        budget.report(cases: budget.cases, elapsed: started.duration(to: clock.now))
+    }
+}

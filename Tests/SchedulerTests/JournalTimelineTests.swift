@@ -17,9 +17,9 @@ struct JournalTimelineTests {
 
     /// A queue whose lock and unlock succeed (and change the container's state), counting calls.
     final class ScriptedQueue: SchedulingQueue {
-        let state: Mutex<(entries: [QueueEntry], calls: Int)>
+        let state: Mutex<(entries: QueueEntryList, calls: Int)>
 
-        init(_ entries: [QueueEntry]) { self.state = Mutex((entries, 0)) }
+        init(_ entries: some Sequence<QueueEntry>) { self.state = Mutex((QueueEntryList(entries), 0)) }
 
         var calls: Int { self.state.withLock { $0.calls } }
 

@@ -37,7 +37,7 @@ struct JournalledWaitsTests {
         var fromTable: [ContainerUUID] = []
         var fromReference: [ContainerUUID] = []
         var next: [ContainerUUID: Kind] = [:]
-        waits.beginPass(snapshot)
+        waits.beginPass(QueueEntryList(snapshot))
         for (entry, kind) in pass {
             if waits.note(index[entry.uuid]!, kind) { fromTable.append(entry.uuid) }
             if reference[entry.uuid] != kind { fromReference.append(entry.uuid) }

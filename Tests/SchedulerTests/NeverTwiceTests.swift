@@ -113,7 +113,7 @@ struct NeverTwiceTests {
             group.addTask { try await loop.run() }
             // The pool has listed its workers; the queue's first poll takes a few seconds.
             await Self.advance(clock, seconds: 3)
-            queue.load(locked.snapshot.entries)
+            queue.load(Array(locked.snapshot.entries))
             await Self.advance(clock, seconds: 5)
             #expect(pool.starts.isEmpty, "started again while its runner may be on i-1")
             #expect(queue.unlocks.isEmpty)

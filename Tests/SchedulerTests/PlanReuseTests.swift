@@ -71,7 +71,7 @@ struct PlanReuseTests {
         StubQueue(
             (1...count).map { container($0, priority: 1, state: state, vcpus: 1, ram: 1 << 30) },
             chooser: .suite()
-        ).snapshot.entries
+        ).snapshot.entries.map { $0 }
     }
 
     /// A loop over `queue` and ``QuietPool``, on `clock`.
@@ -87,7 +87,7 @@ struct PlanReuseTests {
 
     static func entries() -> [QueueEntry] {
         StubQueue([container(1, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30)], chooser: .suite())
-            .snapshot.entries
+            .snapshot.entries.map { $0 }
     }
 
     /// Runs the loop's 1 s wake-ups for `seconds` simulated seconds, calling `midway` halfway.

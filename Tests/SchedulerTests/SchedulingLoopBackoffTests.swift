@@ -72,7 +72,7 @@ struct SchedulingLoopBackoffTests {
         StubQueue(
             (1...count).map { container($0, priority: 1, state: .queued, vcpus: 1, ram: 1 << 30) },
             chooser: .suite()
-        ).snapshot.entries
+        ).snapshot.entries.map { $0 }
     }
 
     /// Runs the loop for `seconds` simulated seconds in 100 ms steps, letting it settle after each.

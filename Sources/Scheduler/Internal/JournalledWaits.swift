@@ -20,14 +20,14 @@ struct JournalledWaits {
     private var table: [ContainerUUID: Kind] = [:]
     /// The last pass's entries (kept alive for their record identities) and its waiting ones, in its order: their
     /// record identities, indices and journalled waits.
-    private var previousEntries: [QueueEntry] = []
+    private var previousEntries = QueueEntryList()
     private var previous: [ObjectIdentifier] = []
     private var previousIndices: [Int32] = []
     private var previousKinds: [Kind] = []
     /// The next of ``previous`` to compare with.
     private var cursor = 0
     /// This pass's entries and its waiting ones so far.
-    private var entries: [QueueEntry] = []
+    private var entries = QueueEntryList()
     private var current: [ObjectIdentifier] = []
     private var currentIndices: [Int32] = []
     private var currentKinds: [Kind] = []
@@ -46,7 +46,7 @@ struct JournalledWaits {
     func kind(of uuid: ContainerUUID) -> Kind? { self.table[uuid] }
 
     /// Starts a pass over `entries`, which ``note(_:_:)`` indexes.
-    mutating func beginPass(_ entries: [QueueEntry]) {
+    mutating func beginPass(_ entries: QueueEntryList) {
         self.entries = entries
     }
 
@@ -109,7 +109,7 @@ struct JournalledWaits {
         swap(&self.previous, &self.current)
         swap(&self.previousIndices, &self.currentIndices)
         swap(&self.previousKinds, &self.currentKinds)
-        self.entries = []
+        self.entries = QueueEntryList()
         self.current.removeAll(keepingCapacity: true)
         self.currentIndices.removeAll(keepingCapacity: true)
         self.currentKinds.removeAll(keepingCapacity: true)

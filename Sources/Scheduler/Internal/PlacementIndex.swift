@@ -60,7 +60,7 @@ struct PlacementIndex {
     /// on them (an instance running a container not in the queue is assumed full).
     init(
         instances: [InstanceSnapshot],
-        entries: [QueueEntry],
+        entries: QueueEntryList,
         entryIndex: [UUIDKey: Int],
         maxContainersPerInstance: Int,
         isAtCapacity: (InstanceType) -> Bool
