@@ -86,15 +86,23 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         public var retryMaximumDelay: Duration = .seconds(30)
         /// The shortest time between two log lines about the same kind of failing queue call.
         public var failureLogInterval: Duration = .seconds(60)
-        /// The time a pass that planned afresh leaves before the next, per container and instance it planned
-        /// over, once they are more than ``passSpacingFreeItems``; at most ``maximumPassSpacing``.
+        /// The time a pass that planned afresh leaves before the next, per container it planned over, once the
+        /// containers and instances are more than ``passSpacingFreeItems``; with ``passSpacingPerInstance``, at
+        /// most ``maximumPassSpacing``.
         ///
         /// A pass costs time in proportion to the queue and the pool, and changes come at a rate that grows
         /// with them, so planning after every change grows with their square: at 10,000 containers and
         /// 10,000 instances passes took half of the dispatcher's time. Spaced this way, planning costs at
         /// most a bounded amount of time per second whatever the size (changes that arrive in between are
         /// planned together, in the next pass), and a small cluster is planned after every change as before.
-        public var passSpacingPerItem: Duration = .microseconds(50)
+        ///
+        /// The two rates follow what a pass costs: about 0.1 µs per container (a fresh pass over 100,000
+        /// containers and 100 instances takes 10–15 ms) and 50 times that per instance (about 65 ms at 10,000
+        /// containers and 10,000 instances), so the spacing is some fifteen passes' time either way. A slot a
+        /// finished container frees waits up to the spacing for its next container: 0.5 s at 100,000 containers.
+        public var passSpacingPerContainer: Duration = .microseconds(5)
+        /// The time a pass that planned afresh leaves before the next, per instance it planned over.
+        public var passSpacingPerInstance: Duration = .microseconds(100)
         /// Queues and pools with at most this many containers and instances together are planned after every
         /// change.
         public var passSpacingFreeItems = 2000
@@ -103,10 +111,13 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
         public init() {}
 
-        /// The time to leave after a pass that planned over `items` containers and instances.
-        public func passSpacing(items: Int) -> Duration {
-            guard items > self.passSpacingFreeItems else { return .zero }
-            return min(self.maximumPassSpacing, self.passSpacingPerItem * items)
+        /// The time to leave after a pass that planned over `containers` containers and `instances` instances.
+        public func passSpacing(containers: Int, instances: Int) -> Duration {
+            guard containers + instances > self.passSpacingFreeItems else { return .zero }
+            return min(
+                self.maximumPassSpacing,
+                self.passSpacingPerContainer * containers + self.passSpacingPerInstance * instances
+            )
         }
     }
 
@@ -317,7 +328,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Plans once and applies the plan; returns the time to leave before the next pass
-    /// (``Configuration-swift.struct/passSpacing(items:)`` when it planned afresh, else zero; zero too for a fresh
+    /// (``Configuration-swift.struct/passSpacing(containers:instances:)`` when it planned afresh, else zero; zero too for a fresh
     /// plan with locks, unless the previous fresh plan's spacing was waived the same way).
     @discardableResult
     func pass() async -> Duration {
@@ -338,7 +349,10 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         } else {
             plan = self.planner.plan(queue: queue, pool: pool, now: now)
             self.memo = inputs.map { PassMemo(inputs: $0, plan: plan, stateAfter: self.planner.state) }
-            spacing = self.configuration.passSpacing(items: queue.entries.count + pool.instances.count)
+            spacing = self.configuration.passSpacing(
+                containers: queue.entries.count,
+                instances: pool.instances.count
+            )
             let locks = plan.actions.contains { if case .lock = $0 { true } else { false } }
             if spacing > .zero && locks && !self.spacingWaived {
                 // Its locks are answered within milliseconds, and only the pass after the answers starts those

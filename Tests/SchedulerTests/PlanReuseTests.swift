@@ -179,18 +179,21 @@ struct PlanReuseTests {
 
     @Test(
         "The spacing after a pass grows with the containers and instances planned over, within its bounds",
-        arguments: [(0, 0), (2000, 0), (2001, 100_050), (4000, 200_000), (20_000, 1_000_000), (250_000, 1_000_000)]
+        arguments: [
+            (0, 0, 0), (2000, 0, 0), (1000, 1000, 0), (2001, 0, 10_005), (1999, 2, 10_195), (100_000, 100, 510_000),
+            (1000, 5000, 505_000), (10_000, 10_000, 1_000_000), (250_000, 0, 1_000_000),
+        ]
     )
-    func passSpacing(items: Int, microseconds: Int64) {
+    func passSpacing(containers: Int, instances: Int, microseconds: Int64) {
         let configuration = SchedulingLoop<ManualClock>.Configuration()
-        #expect(configuration.passSpacing(items: items) == .microseconds(microseconds))
+        #expect(configuration.passSpacing(containers: containers, instances: instances) == .microseconds(microseconds))
     }
 
     @Test("A pass over a large queue that planned afresh asks for spacing; a reused plan or a small queue does not")
     func passSpacingFromPass() async {
         // Locked already: no pass locks, so none waives its spacing.
         let many = Self.entries(3000, state: .locked)
-        for (entries, expected) in [(many, Duration.microseconds(150_050)), (Self.entries(), .zero)] {
+        for (entries, expected) in [(many, Duration.microseconds(15_100)), (Self.entries(), .zero)] {
             let queue = VersionedQueue(entries)
             let loop = Self.loop(queue)
             #expect(await loop.pass() == expected, "\(entries.count) entries")
@@ -207,7 +210,7 @@ struct PlanReuseTests {
         // Queued, with an idle worker: every fresh plan locks (the stub refuses the lock, so it stays Queued).
         let queue = VersionedQueue(Self.entries(3000, state: .queued))
         let loop = Self.loop(queue)
-        let spaced = Duration.microseconds(150_050)
+        let spaced = Duration.microseconds(15_100)
         #expect(await loop.pass() == .zero, "the first fresh pass locks: unspaced")
         #expect(queue.locks >= 1)
         queue.change { $0[1].container.priority = 2 }
