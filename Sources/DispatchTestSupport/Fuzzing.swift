@@ -29,6 +29,15 @@ public struct FuzzBudget: Sendable {
     /// A generator for this run.
     public func generator() -> FuzzRandom { FuzzRandom(seed: self.seed) }
 
+    /// Runs `body` once per case, with one generator for the whole run, then prints the harness's figures.
+    public func run(_ body: (inout FuzzRandom) -> Void) {
+        var random = self.generator()
+        let clock = ContinuousClock()
+        let started = clock.now
+        for _ in 0..<self.cases { body(&random) }
+        self.report(cases: self.cases, elapsed: started.duration(to: clock.now))
+    }
+
     /// Prints the harness's figures (cases, elapsed time, seed) as one line, for CI logs and closing notes.
     public func report(cases ran: Int, elapsed: Duration, extra: String = "") {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

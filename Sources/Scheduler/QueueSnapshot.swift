@@ -22,9 +22,7 @@ public struct QueueSnapshot: Sendable {
     }
 
     public init(entries: [QueueEntry], updatedAt: Timestamp?, version: UInt64? = nil) {
-        self.entries = QueueEntryList(entries)
-        self.updatedAt = updatedAt
-        self.version = version
+        self.init(entries: QueueEntryList(entries), updatedAt: updatedAt, version: version)
     }
 }
 

@@ -328,8 +328,8 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     }
 
     /// Plans once and applies the plan; returns the time to leave before the next pass
-    /// (``Configuration-swift.struct/passSpacing(containers:instances:)`` when it planned afresh, else zero; zero too for a fresh
-    /// plan with locks, unless the previous fresh plan's spacing was waived the same way).
+    /// (``Configuration-swift.struct/passSpacing(containers:instances:)`` when it planned afresh, else zero; zero
+    /// too for a fresh plan with locks, unless the previous fresh plan's spacing was waived the same way).
     @discardableResult
     func pass() async -> Duration {
         let queue = await self.queue.schedulingSnapshot()
@@ -353,8 +353,11 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 containers: queue.entries.count,
                 instances: pool.instances.count
             )
-            let locks = plan.actions.contains { if case .lock = $0 { true } else { false } }
-            if spacing > .zero && locks && !self.spacingWaived {
+            // The pass's locks, when its spacing may be waived for them.
+            let locked: [ContainerUUID] =
+                spacing > .zero && !self.spacingWaived
+                ? plan.actions.compactMap { if case .lock(let uuid) = $0 { uuid } else { nil } } : []
+            if !locked.isEmpty {
                 // Its locks are answered within milliseconds, and only the pass after the answers starts those
                 // containers: that pass comes once they are answered (at most `busyWakeupInterval` later) rather
                 // than a spacing later (a container's start otherwise waits two spacings, a second each at 100,000
@@ -362,8 +365,6 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 // take the waiver. Never waived twice in a row: the planning time per second at most doubles.
                 spacing = .zero
                 self.spacingWaived = true
-                var locked: [ContainerUUID] = []
-                for action in plan.actions { if case .lock(let uuid) = action { locked.append(uuid) } }
                 self.awaitedLocks = (locked, self.clock.now.advanced(by: self.configuration.busyWakeupInterval))
             } else {
                 self.spacingWaived = false

@@ -590,11 +590,7 @@ struct ContainerQueueTests {
 struct QueueCacheListTests {
     @Test("Holds each cached entry once through random stores and removals")
     func listMatchesCache() {
-        let budget = FuzzBudget(name: "queue-cache-list", defaultCases: 100)
-        var random = budget.generator()
-        let clock = ContinuousClock()
-        let started = clock.now
-        for _ in 0..<budget.cases {
+        FuzzBudget(name: "queue-cache-list", defaultCases: 100).run { random in
             var entries = ContainerQueue<ContinuousClock>.Entries()
             for step in 0..<Int.random(in: 1...400, using: &random) {
                 let uuid = ContainerUUID(rawValue: "zzzzz-dz642-\(String(Int.random(in: 0..<150, using: &random)))")
@@ -619,6 +615,5 @@ struct QueueCacheListTests {
                 #expect(moved <= 1)
             }
         }
-        budget.report(cases: budget.cases, elapsed: started.duration(to: clock.now))
     }
 }

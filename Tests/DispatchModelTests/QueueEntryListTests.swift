@@ -23,12 +23,8 @@ struct QueueEntryListTests {
 
     @Test("Reads as an array through random appends, replacements and removals across chunk boundaries")
     func agreesWithArray() {
-        let budget = FuzzBudget(name: "queue-entry-list", defaultCases: 200)
-        var random = budget.generator()
-        let clock = ContinuousClock()
-        let started = clock.now
         var serial = 0
-        for _ in 0..<budget.cases {
+        FuzzBudget(name: "queue-entry-list", defaultCases: 200).run { random in
             var list = QueueEntryList()
             var reference: [QueueEntry] = []
             for _ in 0..<Int.random(in: 1...600, using: &random) {
@@ -64,7 +60,6 @@ struct QueueEntryListTests {
             #expect(list.indices == reference.indices)
             #expect(QueueEntryList(reference).map(\.uuid) == reference.map(\.uuid))
         }
-        budget.report(cases: budget.cases, elapsed: started.duration(to: clock.now))
     }
 
     @Test("A copy keeps its entries when the original changes, and shares every chunk but the changed one")

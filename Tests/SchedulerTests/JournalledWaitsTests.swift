@@ -50,12 +50,8 @@ struct JournalledWaitsTests {
 
     @Test("Agrees with a lookup of the last pass over random passes: leaving, arriving, moving, changing")
     func agreesWithReference() {
-        let budget = FuzzBudget(name: "journalled-waits", defaultCases: 300)
-        var random = budget.generator()
-        let clock = ContinuousClock()
-        let started = clock.now
         var serial = 0
-        for _ in 0..<budget.cases {
+        FuzzBudget(name: "journalled-waits", defaultCases: 300).run { random in
             var waits = JournalledWaits()
             var reference: [ContainerUUID: Kind] = [:]
             var order: [(QueueEntry, Kind)] = []
@@ -106,7 +102,6 @@ struct JournalledWaitsTests {
                 for (entry, kind) in order.prefix(3) { #expect(waits.kind(of: entry.uuid) == kind) }
             }
         }
-        budget.report(cases: budget.cases, elapsed: clock.now - started)
     }
 
     @Test("Steady passes over a long queue call nothing new but what changed")
@@ -138,11 +133,7 @@ struct JournalledWaitsTests {
 struct QueueSnapshotPresentTests {
     @Test("Finds exactly those of the given UUIDs that are in the queue, whatever their length")
     func presentMatchesSetIntersection() {
-        let budget = FuzzBudget(name: "queue-present", defaultCases: 200)
-        var random = budget.generator()
-        let clock = ContinuousClock()
-        let started = clock.now
-        for _ in 0..<budget.cases {
+        FuzzBudget(name: "queue-present", defaultCases: 200).run { random in
             // Arvados UUIDs, and odd ones: short, long, non-ASCII (the filter reads the last 16 bytes).
             let pool = (0..<300).map { i -> ContainerUUID in
                 random.chance(0.8) ? containerUUID(i) : ContainerUUID(rawValue: random.hostileString(maxLength: 30))
@@ -160,6 +151,5 @@ struct QueueSnapshotPresentTests {
             let snapshot = QueueSnapshot(entries: entries, updatedAt: testNow)
             #expect(snapshot.present(asked) == asked.intersection(inQueue))
         }
-        budget.report(cases: budget.cases, elapsed: clock.now - started)
     }
 }
