@@ -72,12 +72,13 @@ enum ProcessSpawner {
         var addressSpaceLimit: UInt64?
     }
 
-    /// Starts the program at the absolute path `arguments[0]` in a new process group with `descriptors` as its
-    /// standard input, output and error (nothing else inherited), after applying `confinement`; returns its PID.
+    /// Starts the program at the absolute path `arguments[0]` in a new process group with `descriptors[i]` as
+    /// its descriptor `i`: standard input, output and error, then any others (nothing else inherited), after
+    /// applying `confinement`; returns its PID.
     static func spawnConfined(
         _ arguments: [String],
         environment: [String: String],
-        descriptors: (Int32, Int32, Int32),
+        descriptors: [Int32],
         workingDirectory: String?,
         confinement: Confinement
     ) throws(RunnerError) -> pid_t {
@@ -90,17 +91,20 @@ enum ProcessSpawner {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
-        let fds: [Int32] = [descriptors.0, descriptors.1, descriptors.2]
+        guard (3...Int(RUNNER_SPAWN_MAX_FDS)).contains(descriptors.count) else {
+            throw RunnerError(.spawn, "cannot pass \(descriptors.count) descriptors to \(executable)")
+        }
         var step: Int32 = 0
         var error: Int32 = 0
         let uid = confinement.credentials.map { Int32(bitPattern: $0.uid) } ?? -1
         let gid = confinement.credentials.map { Int32(bitPattern: $0.gid) } ?? -1
-        let pid = fds.withUnsafeBufferPointer { fds in
+        let pid = descriptors.withUnsafeBufferPointer { fds in
             runner_spawn_confined(
                 executable,
                 argv,
                 envp,
                 fds.baseAddress,
+                Int32(fds.count),
                 confinement.cgroupTasks ?? -1,
                 confinement.addressSpaceLimit ?? 0,
                 uid,
@@ -112,7 +116,7 @@ enum ProcessSpawner {
         }
         guard pid > 0 else {
             let steps = [
-                1: "create a pipe", 2: "fork", 3: "set up its descriptors", 4: "join its memory cgroup",
+                2: "start a child process", 3: "set up its descriptors", 4: "join its memory cgroup",
                 5: "set its address-space limit", 6: "drop supplementary groups", 7: "set GID \(gid)",
                 8: "set UID \(uid)", 9: "enter \(workingDirectory ?? "")", 10: "execute \(executable)",
             ]

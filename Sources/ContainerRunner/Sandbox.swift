@@ -117,6 +117,9 @@ enum Sandbox {
         /// A prepared copy of the allowlisted `/etc` entries (``EtcCopy``), bound at `/etc` in one mount; nil
         /// binds each entry from the host's `/etc` instead.
         var etcCopy: String?
+        /// bwrap's descriptor from which the sandbox reads a byte once it is built (``SandboxReadiness``); nil:
+        /// none.
+        var readinessDescriptor: Int32?
     }
 
     /// The bwrap arguments (without the program itself) that run `command` as `layout` says; `probe` says
@@ -154,6 +157,7 @@ enum Sandbox {
         if mountPoints.isEmpty { mountPoints = [layout.workDirectory] }
         for path in mountPoints { arguments += ["--bind", layout.workDirectory, path] }
         let directory = Self.canMount(layout.cwd, layout) ? layout.cwd : mountPoints[0]
+        if let descriptor = layout.readinessDescriptor { arguments += ["--block-fd", String(descriptor)] }
         arguments += ["--chdir", directory, "--"]
         return arguments + command
     }

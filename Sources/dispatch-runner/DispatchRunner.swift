@@ -143,7 +143,7 @@ enum DispatchRunner {
             POSIX.writeError("dispatch-runner: \(error.message)\n")
             exit(1)
         }
-        // The container's process first, the concurrency runtime's threads while bwrap builds its sandbox.
+        // The container's process first, then (once bwrap has built its sandbox) the concurrency runtime's threads.
         supervisor.startEarly()
         let log = lockDirectory.logFile(for: ContainerUUID(rawValue: arguments.uuid ?? ""))
         Task.detached {

@@ -104,6 +104,17 @@ struct SandboxTests {
         }
     }
 
+    @Test("With a readiness descriptor, bwrap reads it once the sandbox is built (--block-fd), before the command")
+    func readinessDescriptor() {
+        let without = Self.arguments(.init(workDirectory: "/w/c1"))
+        #expect(!without.contains("--block-fd"))
+        let with = Self.arguments(.init(workDirectory: "/w/c1", readinessDescriptor: 3), command: ["sh", "-c", "x"])
+        let index = with.firstIndex(of: "--block-fd")
+        #expect(index.map { with[$0 + 1] } == "3")
+        #expect(index.map { $0 < with.firstIndex(of: "--")! } == true)
+        #expect(Array(with.suffix(4)) == ["--", "sh", "-c", "x"])
+    }
+
     @Test("The sandbox user is a name from passwd, a UID or UID:GID; unknown names are refused")
     func users() {
         let passwd =
@@ -183,7 +194,7 @@ struct MemoryCgroupTests {
         let pid = try ProcessSpawner.spawnConfined(
             ["/bin/sh", "-c", "grep memory /proc/self/cgroup; grep memory /proc/$PPID/cgroup"],
             environment: [:],
-            descriptors: (null, output[1], null),
+            descriptors: [null, output[1], null],
             workingDirectory: "/",
             confinement: confinement
         )
