@@ -2,7 +2,7 @@ import Synchronization
 
 /// Where the dispatcher's random jitter comes from (probe spreading, retry backoff): the system's generator,
 /// or a seeded one set for a task tree, so that a simulation repeats exactly.
-public enum Jitter {
+public enum Jitter: Sendable {
     /// The seeded source of the current task tree, if any (`Jitter.$source.withValue(…) { … }`).
     @TaskLocal public static var source: JitterSource?
 
