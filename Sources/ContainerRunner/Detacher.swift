@@ -179,16 +179,7 @@ public struct Detacher: Sendable {
         let deadline = ContinuousClock.now + timeout
         var byte: UInt8 = 0
         while ContinuousClock.now < deadline {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            // Saturating: poll takes an Int32 of milliseconds, and the timeout is anyone's to set.
-            let seconds = min(remaining.components.seconds, Int64(Int32.max / 1000))
-            let milliseconds = Int32(
-                clamping: max(1, seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
-            )
-            let ready = poll(&poller, 1, milliseconds)
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
+            guard POSIX.wait(fd, for: Int16(POLLIN), until: deadline) > 0 else { return nil }
             guard read(fd, &byte, 1) == 1 else { return line.isEmpty ? nil : String(decoding: line, as: UTF8.self) }
             if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
             line.append(byte)

@@ -26,6 +26,27 @@ public enum POSIX: Sendable {
         return environment
     }
 
+    /// Waits until `fd` has one of `events` (or an error or hang-up) or `deadline` passes, as poll(2): 1 when it has,
+    /// 0 when the time ran out, -1 when poll failed. An interrupted wait resumes with the time that remains; a
+    /// deadline already past asks once without waiting.
+    static func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant) -> Int32 {
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            var milliseconds: Int32 = 0
+            if remaining > .zero {
+                // Saturating: poll takes an Int32 of milliseconds, and a timeout may be anyone's to set.
+                let seconds = min(remaining.components.seconds, Int64(Int32.max / 1000))
+                milliseconds = Int32(
+                    clamping: max(1, seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+                )
+            }
+            var poller = pollfd(fd: fd, events: events, revents: 0)
+            let ready = poll(&poller, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            return ready
+        }
+    }
+
     /// The directory for temporary files: `TMPDIR` when it is an absolute path, else `/tmp` (as
     /// FileManager's `temporaryDirectory`, without its start-up cost).
     public static func temporaryDirectory(_ environment: [String: String]) -> String {

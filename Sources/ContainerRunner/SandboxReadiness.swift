@@ -37,7 +37,7 @@ final class SandboxReadiness {
         // single byte in it.
         guard fcntl(writeEnd, 1031, Int32(getpagesize())) >= 0,
             write(writeEnd, "x", 1) == 1,
-            readiness.poll(milliseconds: 0) == 0
+            POSIX.wait(writeEnd, for: Int16(POLLOUT), until: .now) == 0
         else {
             return nil
         }
@@ -58,19 +58,6 @@ final class SandboxReadiness {
 
     /// Waits until the sandbox has read its byte or is gone, at most `timeout`; false when the time ran out.
     func wait(timeout: Duration) -> Bool {
-        let (seconds, attoseconds) = timeout.components
-        let total = seconds.multipliedReportingOverflow(by: 1000)
-        let milliseconds = total.overflow ? Int64(Int32.max) : total.partialValue + attoseconds / 1_000_000_000_000_000
-        return self.poll(milliseconds: Int32(clamping: milliseconds)) > 0
-    }
-
-    /// poll(2) on the write end: 1 once writable or broken, 0 on timeout (or -1).
-    private func poll(milliseconds: Int32) -> Int32 {
-        var entry = pollfd(fd: self.writeEnd, events: Int16(POLLOUT), revents: 0)
-        var result: Int32
-        repeat {
-            result = Glibc.poll(&entry, 1, milliseconds)
-        } while result < 0 && errno == EINTR
-        return result
+        POSIX.wait(self.writeEnd, for: Int16(POLLOUT), until: .now + timeout) > 0
     }
 }

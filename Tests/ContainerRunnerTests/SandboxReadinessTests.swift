@@ -41,6 +41,21 @@ struct SandboxReadinessTests {
         #expect(readiness.wait(timeout: .seconds(30)))
     }
 
+    @Test(
+        "The shared wait: a deadline past asks once, a far one (saturated for poll) ends when the descriptor is ready"
+    )
+    func waitOnDescriptor() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        #expect(POSIX.wait(fds[0], for: Int16(POLLIN), until: .now) == 0)
+        #expect(POSIX.wait(fds[0], for: Int16(POLLIN), until: .now - .seconds(5)) == 0)
+        #expect(write(fds[1], "x", 1) == 1)
+        #expect(POSIX.wait(fds[0], for: Int16(POLLIN), until: .now) == 1)
+        // Far beyond what poll's Int32 of milliseconds holds: no trap, and the answer comes at once.
+        #expect(POSIX.wait(fds[0], for: Int16(POLLIN), until: .now + .seconds(Int64(Int32.max) * 10)) == 1)
+    }
+
     @Test("A confined child gets a fourth descriptor as 3, and nothing else of this process's")
     func fourthDescriptor() throws {
         var extra: [Int32] = [0, 0]
