@@ -55,7 +55,7 @@ extension SimulatedCloud {
         }
         // The runner's own commands (every probe) first, without a search of the command text.
         if let runner = words.first, Self.isRunner(runner) {
-            guard !vm.runnerMissing, !runner.contains("/") || vm.deployed[runner] != nil else {
+            guard !vm.runnerMissing, !runner.contains("/" as Character) || vm.deployed[runner] != nil else {
                 return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
             }
             return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
@@ -160,7 +160,7 @@ extension SimulatedCloud {
         on id: InstanceID,
         now: C.Instant
     ) -> CommandResult {
-        guard case .object = try? JSONDecoder().decode(JSONValue.self, from: Data(config)) else {
+        guard (try? JSONDecoder().decode(JSONObjectShape.self, from: Data(config))) != nil else {
             return CommandResult(stderr: "error reading config from stdin: not a JSON object\n", exitStatus: 1)
         }
         guard var vm = self.vms[id] else { return CommandResult(exitStatus: 1) }
@@ -210,5 +210,21 @@ extension SimulatedCloud {
             self.vms[id]?.staleLocks.append(uuid)
             self.emit(.lockLeftStale(uuid), id, at: now)
         }
+    }
+}
+
+/// A document read only as far as telling that it is a JSON object: the decoder checks the whole document's
+/// syntax, but builds none of its members (a runner configuration holds the cluster's whole configuration, and
+/// every start sends one).
+private struct JSONObjectShape: Decodable {
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        _ = try decoder.container(keyedBy: AnyKey.self)
     }
 }

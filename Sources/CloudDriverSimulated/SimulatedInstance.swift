@@ -17,6 +17,9 @@ where C.Duration == Duration {
     ) async throws(CloudError) -> CommandResult {
         try await self.cloud.execute(on: self.id, command: command, stdin: stdin)
     }
+
+    /// The simulated cloud answers in memory, without waiting.
+    public var answersInProcess: Bool { true }
 }
 
 extension SimulatedCloud {
@@ -56,4 +59,7 @@ where C.Duration == Duration {
     ) async throws(CloudError) -> CommandResult {
         try await self.cloud.execute(on: self.id, command: command, stdin: stdin)
     }
+
+    /// The simulated cloud answers in memory, without waiting.
+    public var answersInProcess: Bool { true }
 }

@@ -20,6 +20,11 @@ public protocol RemoteExecutor: Sendable {
     /// Releases the connection, if any; commands still running fail, and later commands fail with
     /// ``RemoteExecutionError/Code-swift.struct/closed``. The executor is not used afterwards.
     func close() async
+
+    /// Whether commands are answered in this process without waiting on the network or another process (the
+    /// simulated cloud's instances): a caller may then await one in its own turn instead of starting a task
+    /// for it. `false` by default.
+    var answersInProcess: Bool { get }
 }
 
 extension RemoteExecutor {
@@ -30,4 +35,7 @@ extension RemoteExecutor {
 
     /// Nothing to release: the default for executors that hold no connection.
     public func close() async {}
+
+    /// Commands go over the network or to another process: the default.
+    public var answersInProcess: Bool { false }
 }

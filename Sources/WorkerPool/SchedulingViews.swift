@@ -22,9 +22,6 @@ struct SchedulingViews<Instant: InstantProtocol> {
     var positions: [InstanceID: Int] = [:]
     /// Each worker's runners last seen (starting and running, sorted; finishing, sorted).
     var workerRunners: [InstanceID: WorkerRunners] = [:]
-    /// When each worker was last busy, as its view shows it: the view's wall-clock time is converted again only
-    /// when this instant moves (a conversion at every refresh would move with the drift between the clocks).
-    var busy: [InstanceID: Instant] = [:]
     /// Every container with a runner on a worker (`nil`) or whose runner ended (when).
     var runners: [ContainerUUID: Timestamp?] = [:]
     /// The containers whose runner is finishing (Complete, exiting by itself).
@@ -91,13 +88,7 @@ extension WorkerPool {
                 let view = self.view(of: id, worker, containers: active)
                 if !Self.sameForScheduling(cache.views[position], view) {
                     cache.views[position] = view
-                    cache.busy[id] = worker.machine.busy
                     cache.version &+= 1
-                } else if cache.busy[id] != worker.machine.busy {
-                    // Only the last-busy time moved (every probe of a busy worker moves it): no pass reads it, so
-                    // the version stays and an unchanged plan is reused.
-                    cache.views[position] = view
-                    cache.busy[id] = worker.machine.busy
                 }
                 let runners = Self.runners(of: worker.machine, active: active)
                 if cache.workerRunners[id] != runners {
@@ -114,10 +105,8 @@ extension WorkerPool {
                 if let id = view.instance { cache.positions[id] = index }
             }
             cache.workerRunners.removeAll(keepingCapacity: true)
-            cache.busy.removeAll(keepingCapacity: true)
             for (id, worker) in self.workers {
                 cache.workerRunners[id] = Self.runners(of: worker.machine)
-                cache.busy[id] = worker.machine.busy
             }
             cache.stale = false
             cache.runnersStale = true
@@ -153,9 +142,8 @@ extension WorkerPool {
         )
     }
 
-    /// Whether two views of one worker are the same but for their wall-clock times (which are converted from the
-    /// pool's clock at every call, so move with the drift between the two clocks; ``SchedulingViews/busy`` tells
-    /// whether the worker was busy since).
+    /// Whether two views of one worker are the same but for their wall-clock times (the last-busy time, which
+    /// every probe of a busy worker moves and no pass reads).
     static func sameForScheduling(_ a: InstanceView, _ b: InstanceView) -> Bool {
         a.workerState == b.workerState && a.idleBehavior == b.idleBehavior
             && a.acceptsContainers == b.acceptsContainers && a.lastContainerUUID == b.lastContainerUUID
@@ -195,8 +183,7 @@ extension WorkerPool {
         for (a, b) in zip(fresh, cached) where a.instance != nil || b.instance != nil {
             guard Self.sameForScheduling(a, b) else { return false }
         }
-        return self.workers.allSatisfy { self.schedulingViews.busy[$0.key] == $0.value.machine.busy }
-            && self.schedulingViews.runners == self.running()
+        return self.schedulingViews.runners == self.running()
             && self.schedulingViews.finishing == Set(self.workers.values.flatMap { $0.machine.finishing.keys })
     }
 }

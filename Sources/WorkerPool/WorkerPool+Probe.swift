@@ -32,7 +32,8 @@ extension WorkerPool {
     /// One round: the idle check, then a probe, for every worker not shutting down; records how long it took.
     func probeTick() async {
         let started = self.clock.now
-        let ids = self.workers.keys.sorted()
+        let ids = self.probeOrder ?? self.workers.keys.sorted()
+        self.probeOrder = ids
         let rate = self.configuration.probeRate(workers: ids.count)
         defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).inSeconds) }
         for id in ids {
@@ -49,7 +50,7 @@ extension WorkerPool {
                 continue
             }
             guard await self.takeProbeStart(rate: rate) else { return }
-            self.startProbe(id)
+            await self.startProbe(id)
         }
     }
 
@@ -75,8 +76,10 @@ extension WorkerPool {
         return false
     }
 
-    /// Starts a probe of worker `id` in the background, unless one is in flight.
-    func startProbe(_ id: InstanceID) {
+    /// Starts a probe of worker `id` in the background, unless one is in flight; on an executor that answers in
+    /// this process (the simulated cloud), probes a booted worker here instead, as a background task would but
+    /// without one (at a busy simulated cluster, probes are most of the work).
+    func startProbe(_ id: InstanceID) async {
         let now = self.clock.now
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
@@ -101,11 +104,17 @@ extension WorkerPool {
             prices: worker.instance.priceHistory(for: worker.type),
             clusterID: self.configuration.clusterID,
             needsBootProbe: ticket.needsBootProbe,
-            wasUnknown: ticket.initialState == .unknown
+            wasUnknown: ticket.initialState == .unknown,
+            lastListing: worker.lastListing
         )
         let clock = self.clock
         let logger = self.logger
         let metrics = self.metrics
+        if worker.executor.answersInProcess && !ticket.needsBootProbe {
+            let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
+            self.probeFinished(id, ticket, result)
+            return
+        }
         self.spawn {
             let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
             await self.probeFinished(id, ticket, result)
@@ -123,12 +132,13 @@ extension WorkerPool {
             self.workers[id] = worker
         }
         let before = worker.machine.state
-        let actions = self.withMachine(id) {
+        if case .listed(let list, let output) = result.run { self.workers[id]?.lastListing = (output, list) }
+        let actions = self.withMachine(id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome
             switch result.run {
             case .notRun: run = .notRun
             case .failed: run = .failed
-            case .listed(let list): run = .listed(list)
+            case .listed(let list, _): run = .listed(list)
             }
             return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
         }
@@ -148,13 +158,16 @@ struct ProbeContext: Sendable {
     var clusterID: ClusterID
     var needsBootProbe: Bool
     var wasUnknown: Bool
+    /// The worker's last run-probe output and what was read from it.
+    var lastListing: (output: [UInt8], list: RunnerList)?
 
     /// What one probe found.
     struct Outcome: Sendable {
         enum Run: Sendable {
             case notRun
             case failed
-            case listed(RunnerList)
+            /// The report, and the output it was read from.
+            case listed(RunnerList, output: [UInt8])
         }
 
         var booted: Bool
@@ -164,8 +177,12 @@ struct ProbeContext: Sendable {
     }
 
     /// The boot probe and runner deployment (not booted yet), then the run probe (`--list`).
-    func probe<C: Clock>(clock: C, logger: Logger, metrics: PoolMetrics) async -> Outcome
-    where C.Duration == Duration {
+    func probe<C: Clock>(
+        clock: C,
+        logger: Logger,
+        metrics: PoolMetrics,
+        isolation: isolated (any Actor)? = #isolation
+    ) async -> Outcome where C.Duration == Duration {
         var booted = !self.needsBootProbe
         var connected = false
         if self.needsBootProbe {
@@ -206,7 +223,14 @@ struct ProbeContext: Sendable {
             )
             connected = true
             if result.succeeded {
-                run = .listed(RunnerList(parsing: result.stdoutText, clusterID: self.clusterID))
+                // A busy worker's listing rarely changes between probes: the last one read is reused when the
+                // output is the same bytes.
+                if let last = self.lastListing, last.output == result.stdout {
+                    run = .listed(last.list, output: last.output)
+                } else {
+                    let list = RunnerList(parsing: result.stdoutText, clusterID: self.clusterID)
+                    run = .listed(list, output: result.stdout)
+                }
             } else {
                 logger.debug(
                     "Run probe failed",

@@ -3,7 +3,9 @@ public import DispatchModel
 
 /// The pool as one scheduling pass needs it, read in one actor turn so the parts agree.
 public struct PoolSchedulingState: Sendable {
-    /// Every worker and pending create (``WorkerPool/instances()``).
+    /// Every worker and pending create (``WorkerPool/instances()``), each as of the last change a pass can see:
+    /// a view's `lastBusy` is not brought up to date by a probe that changed nothing else (``WorkerPool/instances()``
+    /// has the current one).
     public var instances: [InstanceView]
     /// Containers with a runner (`nil`) or whose runner ended (when) (``WorkerPool/running()``).
     public var runners: [ContainerUUID: Timestamp?]
@@ -26,8 +28,7 @@ public struct PoolSchedulingState: Sendable {
     /// not listed cost their configured `Price`.
     public var currentPrices: [InstanceTypeName: Double] = [:]
     /// Moves whenever ``instances``, ``runners`` or ``finishing`` change: two states with the same version
-    /// from one pool hold the same three (a reader may keep what it derived from them), but for the instances'
-    /// `lastBusy`, which moves at every probe of a busy worker and alone does not move the version.
+    /// from one pool hold the same three (a reader may keep what it derived from them).
     public var version: UInt64 = 0
 }
 

@@ -44,7 +44,8 @@ extension WorkerPool {
         for instance in listed {
             seen.insert(instance.id)
             self.addOrUpdate(instance, type: nil)
-            let actions = self.withMachine(instance.id) { $0.stillListed(at: now) } ?? []
+            let actions =
+                self.withMachine(instance.id, markingOnlyAVisibleChange: true) { $0.stillListed(at: now) } ?? []
             if !actions.isEmpty { changed = true }
             self.perform(actions, on: instance.id)
         }
@@ -109,6 +110,7 @@ extension WorkerPool {
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markStale()
+        self.probeOrder = nil
         let appearedAt = self.wallClock()
         let listing = InstanceListing(instance)
         self.workers[id] = Worker(
@@ -168,6 +170,7 @@ extension WorkerPool {
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
         self.schedulingViews.markStale()
+        self.probeOrder = nil
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)
         let executor = worker.executor

@@ -38,6 +38,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var requestedTags: InstanceTags?
         /// Whether a command has reached the instance yet (for the time-to-SSH metric).
         var connected = false
+        /// The last run-probe output and what was read from it (the next probe's output is often the same).
+        var lastListing: (output: [UInt8], list: RunnerList)?
     }
 
     /// A create in flight, keyed by its instance secret.
@@ -60,6 +62,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
     var workers: [InstanceID: Worker] = [:]
+    /// The workers' IDs in the order a probe round takes them (sorted), until one comes or goes.
+    var probeOrder: [InstanceID]?
     var creating: [String: PendingCreate] = [:] {
         didSet { self.schedulingViews.markStale() }
     }
@@ -386,11 +390,39 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Applies `body` to the machine of worker `id`; `nil` if there is no such worker.
     ///
     /// When the machine records the worker busy, the wall-clock time is read here, as the event happens.
-    func withMachine<T>(_ id: InstanceID, _ body: (inout Machine) -> T) -> T? {
+    ///
+    /// With `markingOnlyAVisibleChange`, the worker's scheduling view is recomputed only when `body` changed what
+    /// it shows (the phase with its runners, the idle behaviour, the last container): for a probe, which at a busy
+    /// pool comes every `ProbeInterval` for every worker and mostly changes only the machine's probe and busy
+    /// times. The comparison keeps a reference to the runner table, so a change of it copies the table once.
+    func withMachine<T>(
+        _ id: InstanceID,
+        markingOnlyAVisibleChange: Bool = false,
+        _ body: (inout Machine) -> T
+    ) -> T? {
         guard self.workers[id] != nil else { return nil }
-        self.schedulingViews.markDirty(id)
-        // In place: a copy out and back would copy the machine's runner tables on every change.
-        return Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
+        guard markingOnlyAVisibleChange else {
+            self.schedulingViews.markDirty(id)
+            // In place: a copy out and back would copy the machine's runner tables on every change.
+            return Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
+        }
+        let before = VisibleState(self.workers[id]!.machine)
+        let result = Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
+        if VisibleState(self.workers[id]!.machine) != before { self.schedulingViews.markDirty(id) }
+        return result
+    }
+
+    /// What a worker's scheduling view and runner table are made of, from its machine.
+    struct VisibleState: Equatable {
+        var phase: Machine.Phase
+        var idleBehavior: IdleBehavior
+        var lastUUID: ContainerUUID?
+
+        init(_ machine: Machine) {
+            self.phase = machine.phase
+            self.idleBehavior = machine.idleBehavior
+            self.lastUUID = machine.lastUUID
+        }
     }
 
     private static func update<T>(

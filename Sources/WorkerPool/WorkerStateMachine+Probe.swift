@@ -128,6 +128,7 @@ extension WorkerStateMachine {
         actions: inout [Action],
         at now: Instant
     ) -> Bool {
+        if Self.listingMatches(listed, self.runners) { return false }
         var ended: [ContainerUUID] = []
         let changed =
             self.modifyRunners { runners -> Bool in
@@ -151,5 +152,31 @@ extension WorkerStateMachine {
             } ?? false
         for uuid in ended { actions += self.closeRunner(uuid, at: now) }
         return changed
+    }
+
+    /// Whether a listing says what `runners` already knows: every listed runner is running or finishing, and
+    /// every running one is listed, so ``updateRunning(_:actions:at:)`` would change nothing. The common probe
+    /// (a busy worker, nothing started or ended since the last one) is answered by this walk, without the
+    /// sets and the sort a change needs.
+    static func listingMatches(_ listed: [ContainerUUID], _ runners: Runners) -> Bool {
+        var listedRunning = 0
+        for uuid in listed {
+            switch runners[uuid]?.stage {
+            case .running: listedRunning += 1
+            case .finishing: continue
+            case .starting, nil: return false
+            }
+        }
+        var running = 0
+        for runner in runners.byUUID.values where runner.stage == .running { running += 1 }
+        return running == listedRunning && !Self.repeatsAName(listed)
+    }
+
+    /// Whether a listing names a runner twice (the counts above would then mislead).
+    private static func repeatsAName(_ listed: [ContainerUUID]) -> Bool {
+        guard listed.count > 1 else { return false }
+        guard listed.count <= 16 else { return Set(listed).count != listed.count }
+        for i in listed.indices.dropFirst() where listed[..<i].contains(listed[i]) { return true }
+        return false
     }
 }

@@ -126,7 +126,8 @@ struct PoolHarness: Sendable {
         cloud existing: SimCloud? = nil,
         override: (@Sendable (String) -> CommandResult?)? = nil,
         gate: CommandGate? = nil,
-        journal: JournalSink = .none
+        journal: JournalSink = .none,
+        inProcess: Bool = false
     ) -> PoolHarness {
         var logger = Logger(label: "test.pool")
         logger.logLevel = .warning
@@ -147,7 +148,8 @@ struct PoolHarness: Sendable {
                     inner: listing.current,
                     log: commands,
                     override: override,
-                    gate: gate
+                    gate: gate,
+                    inProcess: inProcess
                 )
             },
             wallClock: {
@@ -252,6 +254,10 @@ struct RecordingExecutor: RemoteExecutor {
     var log: CommandLog
     var override: (@Sendable (String) -> CommandResult?)?
     var gate: CommandGate?
+    /// Whether the executor says it answers in process (the pool then probes booted workers in its own turn).
+    var inProcess = false
+
+    var answersInProcess: Bool { self.inProcess }
 
     func execute(environment: [String: String], command: String, stdin: [UInt8]) async throws -> CommandResult {
         self.log.append(.init(instance: self.id, command: command, stdin: stdin))
@@ -285,6 +291,11 @@ final class CommandGate: Sendable {
             }
             if passNow { continuation.resume() }
         }
+    }
+
+    /// Holds later commands again, until the next ``open()``.
+    func close() {
+        self.state.withLock { $0.open = false }
     }
 
     /// Lets every held and later command through.

@@ -35,6 +35,8 @@ struct PoolSchedulingViewsTests {
                 await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
             }
             #expect(settled == true, "the probe finished")
+            // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.
+            #expect(await harness.pool.schedulingViews.dirty.isEmpty, "a probe that changed nothing marked the worker")
         }
         let still = await harness.pool.schedulingState()
         #expect(still.version == idle.version, "probes that changed nothing moved the version")
@@ -80,6 +82,8 @@ struct PoolSchedulingViewsTests {
                 await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
             }
             #expect(settled == true, "the probe finished")
+            // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.
+            #expect(await harness.pool.schedulingViews.dirty.isEmpty, "a probe that changed nothing marked the worker")
         }
         // Each probe listed the container and moved the worker's last-busy time, which no pass reads: the same
         // version, so the scheduler reuses its plan instead of planning afresh after every probe.

@@ -1,0 +1,63 @@
+import CloudDriver
+import DispatchModel
+import DispatchTestSupport
+import Testing
+
+@testable import WorkerPool
+
+/// An executor that answers in this process (the simulated cloud) is probed within the probe round, in the pool's
+/// own turn; any other is probed in the background, so a slow instance holds up nobody.
+@Suite("Probes in process")
+struct ProbeInProcessTests {
+    static let type1 = Fixtures.instanceType(1)
+
+    /// A pool with one idle worker, and that worker's ID.
+    static func idleWorker(
+        inProcess: Bool,
+        gate: CommandGate? = nil
+    ) async throws -> (PoolHarness, InstanceID) {
+        let harness = PoolHarness.start(
+            configuration: PoolHarness.configuration(types: [Self.type1]),
+            gate: gate,
+            inProcess: inProcess
+        )
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.clock.advance(by: .seconds(1))
+        // The boot probe (always in the background) brings it to idle.
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+        let id = try #require(await harness.pool.instances().first?.instance)
+        return (harness, id)
+    }
+
+    @Test("A round over a worker whose executor answers in process ends with its probe applied")
+    func inProcessProbeEndsWithTheRound() async throws {
+        let (harness, id) = try await Self.idleWorker(inProcess: true)
+        let listsBefore = harness.commands.matching("--list").count
+        harness.clock.advance(by: .seconds(5))
+        await harness.pool.probeTick()
+        let machine = try #require(await harness.pool.workers[id]?.machine)
+        #expect(harness.commands.matching("--list").count == listsBefore + 1, "the round ran one run probe")
+        #expect(!machine.probing, "the probe finished within the round")
+        #expect(machine.probed == harness.clock.now, "its outcome was applied at once")
+        await harness.stop()
+    }
+
+    @Test("A round over a worker reached over the network leaves its probe running in the background")
+    func networkProbeRunsInTheBackground() async throws {
+        let gate = CommandGate(holding: "--list")
+        gate.open()
+        let (harness, id) = try await Self.idleWorker(inProcess: false, gate: gate)
+        gate.close()
+        harness.clock.advance(by: .seconds(5))
+        await harness.pool.probeTick()
+        #expect(await harness.pool.workers[id]?.machine.probing == true, "the round did not wait for the probe")
+        gate.open()
+        let finished = await eventually(timeout: .seconds(60)) {
+            await harness.pool.workers[id]?.machine.probing == false ? true : nil
+        }
+        #expect(finished == true, "the probe finishes once its command is answered")
+        await harness.stop()
+    }
+}
