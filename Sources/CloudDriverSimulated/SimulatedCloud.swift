@@ -210,10 +210,14 @@ where C.Duration == Duration {
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("List", rate: self.parameters.errorRates.list, at: now)
-        return self.vms
-            .filter { entry in tags.allSatisfy { entry.value.tags[$0.key] == $0.value } }
-            .sorted { $0.value.number < $1.value.number }
-            .map { self.snapshot($0.key, $0.value) }
+        // Sorted as numbers and IDs, not as whole records (a list comes every `SyncInterval`, of every instance).
+        var matching: [(number: Int, id: InstanceID)] = []
+        matching.reserveCapacity(self.vms.count)
+        for (id, vm) in self.vms where tags.allSatisfy({ vm.tags[$0.key] == $0.value }) {
+            matching.append((vm.number, id))
+        }
+        matching.sort { $0.number < $1.number }
+        return matching.compactMap { entry in self.vms[entry.id].map { self.snapshot(entry.id, $0) } }
     }
 
     public nonisolated func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {

@@ -116,6 +116,9 @@ extension ContainerQueue {
         var unsatisfiable: [(Container, String)] = []
         for (uuid, polled) in next where !skip.contains(uuid) {
             if var entry = self.current[uuid] {
+                // Most of a poll is what the cache already holds: left as it is, the queue's version stays, and
+                // the next pass may reuse its plan.
+                guard !entry.container.hasPolledAttributes(of: polled) else { continue }
                 entry.container.refreshPolledAttributes(from: polled)
                 self.store(entry)
             } else if let message = unreadable[uuid] {
@@ -282,6 +285,15 @@ extension Container {
     /// Takes the attributes a poll selects (``ContainerQueue/polledAttributes``) from `polled` and keeps the
     /// rest, which a poll does not return: a record pushed or returned by a lock keeps its command,
     /// environment and the like.
+    /// Whether the attributes a poll selects are those of `polled` already.
+    func hasPolledAttributes(of polled: Container) -> Bool {
+        self.state == polled.state && self.priority == polled.priority
+            && self.lockedByUUID == polled.lockedByUUID && self.createdAt == polled.createdAt
+            && self.runtimeConstraints == polled.runtimeConstraints
+            && self.schedulingParameters == polled.schedulingParameters
+            && self.containerImage == polled.containerImage
+    }
+
     mutating func refreshPolledAttributes(from polled: Container) {
         self.state = polled.state
         self.priority = polled.priority

@@ -77,7 +77,9 @@ struct BootQuarantine<Instant: InstantProtocol & Sendable>: Sendable where Insta
 
     /// Whether creates of the pair are held now.
     func isQuarantined(_ pair: Pair, at now: Instant) -> Bool {
-        self.records[pair]?.until.map { now < $0 } ?? false
+        // Asked for every type at every pass; most of the time nothing was ever quarantined.
+        guard !self.records.isEmpty else { return false }
+        return self.records[pair]?.until.map { now < $0 } ?? false
     }
 
     /// The pairs quarantined now, with when each ends.

@@ -45,10 +45,15 @@ struct CreateHolds<Instant: InstantProtocol & Sendable>: Sendable where Instant.
 
     /// Whether `type` (in quota group `group`) is held by a capacity error: for every type, for its group,
     /// or for itself.
-    func atCapacity(_ type: InstanceType, quotaGroup group: InstanceQuotaGroup, at now: Instant) -> Bool {
-        // Asked for every type at every pass; most of the time nothing is held.
+    func atCapacity(
+        _ type: InstanceType,
+        quotaGroup group: @autoclosure () -> InstanceQuotaGroup,
+        at now: Instant
+    ) -> Bool {
+        // Asked for every type at every pass; most of the time nothing is held (and the quota group, a call through
+        // the cloud driver's layers, is not asked for).
         guard !self.atCapacityUntil.isEmpty else { return false }
-        let keys = ["", group.rawValue, CloudError.CapacityScope.instanceType(type).holdKey]
+        let keys = ["", group().rawValue, CloudError.CapacityScope.instanceType(type).holdKey]
         return keys.contains { key in self.atCapacityUntil[key].map { now < $0 } ?? false }
     }
 

@@ -123,16 +123,19 @@ extension WorkerPool {
 
     private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
         let now = self.clock.now
-        guard var worker = self.workers[id] else { return }
-        if result.connected && !worker.connected {
-            worker.connected = true
-            if worker.machine.state == .booting {
-                self.metrics.timeToSSH.recordNanoseconds(worker.machine.appeared.duration(to: now).nanoseconds)
+        // Read and changed in place (a probe per worker per `ProbeInterval`: no copies of the worker).
+        guard let index = self.workers.index(forKey: id) else { return }
+        if result.connected && !self.workers.values[index].connected {
+            self.workers.values[index].connected = true
+            let machine = self.workers.values[index].machine
+            if machine.state == .booting {
+                self.metrics.timeToSSH.recordNanoseconds(machine.appeared.duration(to: now).nanoseconds)
             }
-            self.workers[id] = worker
         }
-        let before = worker.machine.state
-        if case .listed(let list, let output) = result.run { self.workers[id]?.lastListing = (output, list) }
+        let before = self.workers.values[index].machine.state
+        if case .listed(let list, let output) = result.run, self.workers.values[index].lastListing?.output != output {
+            self.workers.values[index].lastListing = (output, list)
+        }
         let actions = self.withMachine(id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome
             switch result.run {

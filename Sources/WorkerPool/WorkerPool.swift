@@ -400,15 +400,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         markingOnlyAVisibleChange: Bool = false,
         _ body: (inout Machine) -> T
     ) -> T? {
-        guard self.workers[id] != nil else { return nil }
-        guard markingOnlyAVisibleChange else {
+        guard let index = self.workers.index(forKey: id) else { return nil }
+        let before = markingOnlyAVisibleChange ? VisibleState(self.workers.values[index].machine) : nil
+        // In place, found once: a copy out and back would copy the machine's runner tables on every change.
+        let result = Self.update(&self.workers.values[index], body, wallClock: self.wallClock)
+        if before == nil || VisibleState(self.workers.values[index].machine) != before {
             self.schedulingViews.markDirty(id)
-            // In place: a copy out and back would copy the machine's runner tables on every change.
-            return Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
         }
-        let before = VisibleState(self.workers[id]!.machine)
-        let result = Self.update(&self.workers[id]!, body, wallClock: self.wallClock)
-        if VisibleState(self.workers[id]!.machine) != before { self.schedulingViews.markDirty(id) }
         return result
     }
 

@@ -73,6 +73,26 @@ struct ContainerQueueTests {
         }
     }
 
+    @Test("A poll that finds what the cache holds leaves the queue's version alone; a changed priority moves it")
+    func unchangedPollKeepsVersion() async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let uuids = try await Self.create(api, count: 5)
+            let queue = Self.queue(api)
+            try await queue.update()
+            let first = await queue.schedulingEntries()
+            #expect(first.entries.count == 5)
+            try await queue.update()
+            let again = await queue.schedulingEntries()
+            // The scheduler reuses its last plan while the version stays: an unchanged poll must not move it.
+            #expect(again.version == first.version, "a poll that changed nothing moved the version")
+            _ = try await api.rootClient.updateContainer(uuids[0], ["priority": .int(9)])
+            try await queue.update()
+            let changed = await queue.schedulingEntries()
+            #expect(changed.version != first.version)
+            #expect(await queue.entries().entries[uuids[0]]?.container.priority == 9)
+        }
+    }
+
     @Test("Queued containers are fetched by priority until 100 non-supervisors are in hand")
     func queuedTarget() async throws {
         try await EmbeddedContainerAPI.with { api in
