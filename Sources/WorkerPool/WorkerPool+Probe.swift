@@ -38,17 +38,20 @@ extension WorkerPool {
         defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).inSeconds) }
         for id in ids {
             let now = self.clock.now
-            guard let machine = self.workers[id]?.machine, machine.state != .shutdown else { continue }
+            // Read in place (every worker, every round: no copies of it).
+            guard var index = self.workers.index(forKey: id), self.workers.values[index].machine.state != .shutdown
+            else { continue }
             // Asked without changing the machine first: most workers have no reason to shut down, and a
             // worker left unchanged needs no new scheduling view.
-            if machine.shutdownReason(at: now) != nil,
+            if self.workers.values[index].machine.shutdownReason(at: now) != nil,
                 let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
             {
                 self.perform(actions, on: id)
+                guard let found = self.workers.index(forKey: id) else { continue }
+                index = found
             }
-            guard let worker = self.workers[id], worker.machine.state != .shutdown, !worker.machine.probing else {
-                continue
-            }
+            guard self.workers.values[index].machine.state != .shutdown, !self.workers.values[index].machine.probing
+            else { continue }
             guard await self.takeProbeStart(rate: rate) else { return }
             await self.startProbe(id)
         }
@@ -83,9 +86,10 @@ extension WorkerPool {
         let now = self.clock.now
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
-        guard self.workers[id] != nil, let ticket = self.workers[id]!.machine.probeStarting(at: now),
-            let worker = self.workers[id]
+        guard let index = self.workers.index(forKey: id),
+            let ticket = self.workers.values[index].machine.probeStarting(at: now)
         else { return }
+        let worker = self.workers.values[index]
         let runner: RunnerBinary
         do {
             runner = try self.loadRunnerBinary()
