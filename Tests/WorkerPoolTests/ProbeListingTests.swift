@@ -55,23 +55,31 @@ struct ProbeListingTests {
         #expect(matched > 1000, "the draw exercised listings that change nothing")
     }
 
+    /// Probes `machine` (started at 1 s, finished at 2 s with a listing of `listed`): the actions it returned.
+    static func probe(
+        _ machine: inout Machine,
+        listing listed: [ContainerUUID]
+    ) throws -> [Machine.Action] {
+        let started = machine.probeStarting(at: Self.t0 + .seconds(1))
+        let ticket = try #require(started)
+        return machine.probeFinished(
+            ticket,
+            booted: true,
+            run: .listed(RunnerList(running: listed)),
+            at: Self.t0 + .seconds(2)
+        )
+    }
+
+    static func ready(running: [ContainerUUID]) -> Machine {
+        Machine(.ready(Machine.Runners(running: running)), idleBehavior: .run, appeared: Self.t0)
+    }
+
     @Test("A listing that names one runner twice and leaves another out still ends the one left out")
     func repeatedNameStillEndsTheMissingRunner() throws {
         let kept = Self.uuids[0]
         let gone = Self.uuids[1]
-        var machine = Machine(
-            .ready(Machine.Runners(running: [kept, gone])),
-            idleBehavior: .run,
-            appeared: Self.t0
-        )
-        let started = machine.probeStarting(at: Self.t0 + .seconds(1))
-        let ticket = try #require(started)
-        let actions = machine.probeFinished(
-            ticket,
-            booted: true,
-            run: .listed(RunnerList(running: [kept, kept])),
-            at: Self.t0 + .seconds(2)
-        )
+        var machine = Self.ready(running: [kept, gone])
+        let actions = try Self.probe(&machine, listing: [kept, kept])
         #expect(actions.contains(.runnerEnded(gone)))
         #expect(machine.containers == [kept])
     }
@@ -80,20 +88,9 @@ struct ProbeListingTests {
     func unchangedListing() throws {
         let first = Self.uuids[0]
         let second = Self.uuids[1]
-        var machine = Machine(
-            .ready(Machine.Runners(running: [first, second])),
-            idleBehavior: .run,
-            appeared: Self.t0
-        )
+        var machine = Self.ready(running: [first, second])
         let before = machine.phase
-        let started = machine.probeStarting(at: Self.t0 + .seconds(1))
-        let ticket = try #require(started)
-        let actions = machine.probeFinished(
-            ticket,
-            booted: true,
-            run: .listed(RunnerList(running: [second, first])),
-            at: Self.t0 + .seconds(2)
-        )
+        let actions = try Self.probe(&machine, listing: [second, first])
         #expect(actions.isEmpty)
         #expect(machine.phase == before)
         #expect(machine.probed == Self.t0 + .seconds(2))
