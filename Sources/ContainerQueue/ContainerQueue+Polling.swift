@@ -285,15 +285,6 @@ extension Container {
     /// Takes the attributes a poll selects (``ContainerQueue/polledAttributes``) from `polled` and keeps the
     /// rest, which a poll does not return: a record pushed or returned by a lock keeps its command,
     /// environment and the like.
-    /// Whether the attributes a poll selects are those of `polled` already.
-    func hasPolledAttributes(of polled: Container) -> Bool {
-        self.state == polled.state && self.priority == polled.priority
-            && self.lockedByUUID == polled.lockedByUUID && self.createdAt == polled.createdAt
-            && self.runtimeConstraints == polled.runtimeConstraints
-            && self.schedulingParameters == polled.schedulingParameters
-            && self.containerImage == polled.containerImage
-    }
-
     mutating func refreshPolledAttributes(from polled: Container) {
         self.state = polled.state
         self.priority = polled.priority
@@ -302,6 +293,14 @@ extension Container {
         self.schedulingParameters = polled.schedulingParameters
         self.createdAt = polled.createdAt
         self.lockedByUUID = polled.lockedByUUID
+    }
+
+    /// Whether ``refreshPolledAttributes(from:)`` would leave this record as it is: the same attributes, compared.
+    func hasPolledAttributes(of polled: Container) -> Bool {
+        self.state == polled.state && self.priority == polled.priority
+            && self.runtimeConstraints == polled.runtimeConstraints && self.containerImage == polled.containerImage
+            && self.schedulingParameters == polled.schedulingParameters && self.createdAt == polled.createdAt
+            && self.lockedByUUID == polled.lockedByUUID
     }
 }
 
