@@ -134,9 +134,11 @@ extension WorkerPool {
     }
 
     /// A worker's runners, as the runner table shows them.
-    static func runners(of machine: Machine, active: [ContainerUUID]? = nil) -> SchedulingViews<C.Instant>.WorkerRunners
-    {
-        SchedulingViews<C.Instant>.WorkerRunners(
+    static func runners(
+        of machine: Machine,
+        active: [ContainerUUID]? = nil
+    ) -> SchedulingViews<PoolInstant>.WorkerRunners {
+        SchedulingViews<PoolInstant>.WorkerRunners(
             active: active ?? machine.containers,
             finishing: machine.finishing.isEmpty ? [] : machine.finishing.keys.sorted()
         )

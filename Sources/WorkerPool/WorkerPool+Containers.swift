@@ -22,7 +22,7 @@ extension WorkerPool {
 
     /// Starts `container` on worker `id` (idle or running, behaviour `run`); `false` when it cannot take it.
     public func startContainer(_ container: Container, on id: InstanceID) -> Bool {
-        let now = self.clock.now
+        let now = self.now
         guard let actions = self.withMachine(id, { $0.startContainer(container.uuid, at: now) }) ?? nil else {
             return false
         }
@@ -43,7 +43,7 @@ extension WorkerPool {
             self.logger.debug("Kill requested for a container on no worker", metadata: ["container.uuid": "\(uuid)"])
             return false
         }
-        let now = self.clock.now
+        let now = self.now
         let actions = self.withMachine(id) { $0.killContainer(uuid, reason: reason, at: now) } ?? []
         // A kill already in progress ignores the request: the scheduler repeats it on every pass.
         guard !actions.isEmpty else { return true }
@@ -60,7 +60,7 @@ extension WorkerPool {
     /// `TimeoutSignal` later is sent SIGTERM (``WorkerStateMachine/runnerFinished(_:at:)``).
     public func containerFinished(_ uuid: ContainerUUID) {
         guard let id = self.worker(running: uuid) else { return }
-        let now = self.clock.now
+        let now = self.now
         let actions = self.withMachine(id) { $0.runnerFinished(uuid, at: now) } ?? []
         guard !actions.isEmpty else { return }
         self.logger.debug(
@@ -124,7 +124,7 @@ extension WorkerPool {
 
     private func runnerStarted(_ uuid: ContainerUUID, on id: InstanceID, createdAt: Timestamp?) {
         self.startingContainers[uuid] = nil
-        let now = self.clock.now
+        let now = self.now
         _ = self.withMachine(id) { $0.runnerStarted(uuid, at: now) }
         if let createdAt {
             let wait = self.wallClock().duration(since: createdAt)
@@ -161,13 +161,14 @@ extension WorkerPool {
     }
 
     private func termSent(_ uuid: ContainerUUID, on id: InstanceID, succeeded: Bool) {
-        let now = self.clock.now
+        let now = self.now
         self.perform(self.withMachine(id) { $0.termSent(uuid, succeeded: succeeded, at: now) } ?? [], on: id)
     }
 
     /// Calls the machine's kill tick at `deadline`.
-    func scheduleKillTick(_ uuid: ContainerUUID, on id: InstanceID, at deadline: C.Instant) {
+    func scheduleKillTick(_ uuid: ContainerUUID, on id: InstanceID, at deadline: PoolInstant) {
         let clock = self.clock
+        let deadline = self.clockInstant(deadline)
         self.spawn {
             do {
                 try await clock.sleep(until: deadline, tolerance: nil)
@@ -179,7 +180,7 @@ extension WorkerPool {
     }
 
     private func killTick(_ uuid: ContainerUUID, on id: InstanceID) {
-        let now = self.clock.now
+        let now = self.now
         let actions = self.withMachine(id) { $0.killTick(uuid, at: now) } ?? []
         if actions.contains(.saveTags) {
             self.logger.warning(

@@ -10,7 +10,7 @@ extension WorkerPool {
     /// runner binary is unreadable, the pool is at quota or at capacity for the type, creates are throttled, or
     /// `MaxConcurrentInstanceCreateOps` are in flight (which also pauses creates for five seconds).
     public func create(_ type: InstanceType) -> Bool {
-        let now = self.clock.now
+        let now = self.now
         guard !self.stopped, (try? self.loadRunnerBinary()) != nil else { return false }
         guard !self.atQuota(), !self.atCapacity(type), !self.holds.createThrottled(at: now) else { return false }
         let limit = self.configuration.maxConcurrentInstanceCreateOps
@@ -101,7 +101,7 @@ extension WorkerPool {
                 metadata: ["instance.type": "\(type.name)", "error": "\(error)"]
             )
             let others = self.workers.count + self.creating.count - 1
-            let expiry = self.holds.createFailed(error, otherInstances: others, at: self.clock.now)
+            let expiry = self.holds.createFailed(error, otherInstances: others, at: self.now)
             if let expiry { self.notify(at: expiry) }
             self.recordCreateFailed(type, error, otherInstances: others, expiry: expiry)
         }

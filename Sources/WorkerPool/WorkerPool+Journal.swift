@@ -29,7 +29,7 @@ extension WorkerPool {
     /// A shutdown, with how long the worker had been idle or booting and what it was running.
     func recordShutdown(_ id: InstanceID, _ worker: Worker, reason: ShutdownReason) {
         guard self.journal.isEnabled else { return }
-        let now = self.clock.now
+        let now = self.now
         var figures: [JournalEvent.Figure] = [
             .init("state", worker.machine.state.rawValue),
             .init("age", Self.seconds(worker.machine.appeared.duration(to: now))),
@@ -77,7 +77,7 @@ extension WorkerPool {
             reason: reason,
             figures: [
                 .init("from", before.rawValue), .init("to", after.rawValue),
-                .init("since_appeared", Self.seconds(worker.machine.appeared.duration(to: self.clock.now))),
+                .init("since_appeared", Self.seconds(worker.machine.appeared.duration(to: self.now))),
             ]
         )
     }
@@ -125,7 +125,7 @@ extension WorkerPool {
     }
 
     /// A failed create whose error holds creates (quota, capacity, rate limit).
-    func recordCreateFailed(_ type: InstanceType, _ error: CloudError, otherInstances: Int, expiry: C.Instant?) {
+    func recordCreateFailed(_ type: InstanceType, _ error: CloudError, otherInstances: Int, expiry: PoolInstant?) {
         guard self.journal.isEnabled else { return }
         var figures: [JournalEvent.Figure] = [.init("error", "\(error.code)"), .init("instances", "\(otherInstances)")]
         let reason: String
@@ -142,7 +142,7 @@ extension WorkerPool {
         }
         if let expiry {
             // A deadline, not an event: the wall time it ends at if the wall clock does not jump meanwhile.
-            let wallUntil = self.wallClock().advanced(by: self.clock.now.duration(to: expiry))
+            let wallUntil = self.wallClock().advanced(by: self.now.duration(to: expiry))
             figures.append(.init("until", wallUntil.rfc3339))
         }
         self.record(.hold, type: type.name, reason: reason, figures: figures)

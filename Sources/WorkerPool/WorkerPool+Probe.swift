@@ -31,13 +31,13 @@ extension WorkerPool {
 
     /// One round: the idle check, then a probe, for every worker not shutting down; records how long it took.
     func probeTick() async {
-        let started = self.clock.now
+        let started = self.now
         let ids = self.probeOrder ?? self.workers.keys.sorted()
         self.probeOrder = ids
         let rate = self.configuration.probeRate(workers: ids.count)
-        defer { self.metrics.probeRound.record(started.duration(to: self.clock.now).inSeconds) }
+        defer { self.metrics.probeRound.record(started.duration(to: self.now).inSeconds) }
         for id in ids {
-            let now = self.clock.now
+            let now = self.now
             // Read in place (every worker, every round: no copies of it).
             guard var index = self.workers.index(forKey: id), self.workers.values[index].machine.state != .shutdown
             else { continue }
@@ -63,7 +63,7 @@ extension WorkerPool {
     /// batches rather than one timer per probe.
     private func takeProbeStart(rate: Double) async -> Bool {
         while !Task.isCancelled {
-            let now = self.clock.now
+            let now = self.now
             self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).inSeconds * rate)
             self.probeBudgetAt = now
             if self.probeBudget >= 1 {
@@ -83,7 +83,7 @@ extension WorkerPool {
     /// this process (the simulated cloud), probes a booted worker here instead, as a background task would but
     /// without one (at a busy simulated cluster, probes are most of the work).
     func startProbe(_ id: InstanceID) async {
-        let now = self.clock.now
+        let now = self.now
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
         guard let index = self.workers.index(forKey: id),
@@ -126,7 +126,7 @@ extension WorkerPool {
     }
 
     private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
-        let now = self.clock.now
+        let now = self.now
         // Read and changed in place (a probe per worker per `ProbeInterval`: no copies of the worker).
         guard let index = self.workers.index(forKey: id) else { return }
         if result.connected && !self.workers.values[index].connected {

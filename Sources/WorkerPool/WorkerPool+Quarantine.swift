@@ -8,8 +8,8 @@ extension WorkerPool {
     /// Feeds a boot outcome of worker `id` to the quarantine; journals and schedules what it decides.
     func bootOutcome(_ outcome: BootOutcome, of id: InstanceID) {
         guard let worker = self.workers[id] else { return }
-        let pair = BootQuarantine<C.Instant>.Pair(type: worker.type.name, image: self.configuration.imageID)
-        let now = self.clock.now
+        let pair = BootQuarantine<PoolInstant>.Pair(type: worker.type.name, image: self.configuration.imageID)
+        let now = self.now
         switch outcome {
         case .success:
             self.quarantine.bootSucceeded(pair)
@@ -45,8 +45,9 @@ extension WorkerPool {
     }
 
     /// Notifies the scheduler (and journals) when a quarantine ends by itself.
-    private func scheduleQuarantineEnd(_ type: InstanceTypeName, at until: C.Instant) {
+    private func scheduleQuarantineEnd(_ type: InstanceTypeName, at until: PoolInstant) {
         let clock = self.clock
+        let until = self.clockInstant(until)
         self.spawn {
             do {
                 try await clock.sleep(until: until, tolerance: nil)
@@ -58,8 +59,8 @@ extension WorkerPool {
     }
 
     private func quarantineMayHaveEnded(_ type: InstanceTypeName) {
-        let pair = BootQuarantine<C.Instant>.Pair(type: type, image: self.configuration.imageID)
-        guard !self.quarantine.isQuarantined(pair, at: self.clock.now),
+        let pair = BootQuarantine<PoolInstant>.Pair(type: type, image: self.configuration.imageID)
+        guard !self.quarantine.isQuarantined(pair, at: self.now),
             self.quarantine.records[pair]?.until != nil
         else { return }
         self.record(.quarantineLifted, type: type, reason: "cooldown over: the next create is a trial")
@@ -68,12 +69,12 @@ extension WorkerPool {
 
     /// Whether creates of `type` are held by a boot quarantine.
     func isQuarantined(_ type: InstanceTypeName) -> Bool {
-        self.quarantine.isQuarantined(.init(type: type, image: self.configuration.imageID), at: self.clock.now)
+        self.quarantine.isQuarantined(.init(type: type, image: self.configuration.imageID), at: self.now)
     }
 
     /// Every quarantine in force: the type, the image, when it ends (wall clock), and its level.
     public func quarantines() -> [QuarantineView] {
-        self.quarantine.quarantined(at: self.clock.now).map { pair, record in
+        self.quarantine.quarantined(at: self.now).map { pair, record in
             QuarantineView(
                 instanceType: pair.type,
                 imageID: pair.image,
@@ -85,7 +86,7 @@ extension WorkerPool {
 
     /// Lifts the quarantine of `type` now, at an operator's request.
     public func liftQuarantine(_ type: InstanceTypeName) throws(WorkerPoolError) {
-        guard self.quarantine.lift(type, at: self.clock.now) else {
+        guard self.quarantine.lift(type, at: self.now) else {
             throw WorkerPoolError(code: .notQuarantined, message: "instance type \(type) is not quarantined")
         }
         self.logger.info("Quarantine lifted by operator", metadata: ["instance.type": "\(type)"])
@@ -95,8 +96,8 @@ extension WorkerPool {
 
     /// The wall-clock time of a deadline (a quarantine's or a hold's end): not an event that happened, so it
     /// is the wall time it ends at if the wall clock does not jump meanwhile.
-    func wallTime(_ deadline: C.Instant) -> Timestamp {
-        self.wallClock().advanced(by: self.clock.now.duration(to: deadline))
+    func wallTime(_ deadline: PoolInstant) -> Timestamp {
+        self.wallClock().advanced(by: self.now.duration(to: deadline))
     }
 }
 
@@ -111,7 +112,7 @@ public struct QuarantineView: Hashable, Sendable {
 extension WorkerPool {
     /// When each configured type's capacity hold ends (wall clock), for the types held now.
     public func capacityHeldUntil() -> [InstanceTypeName: Timestamp] {
-        let now = self.clock.now
+        let now = self.now
         var result: [InstanceTypeName: Timestamp] = [:]
         for type in self.configuration.instanceTypes.values {
             let keys = [

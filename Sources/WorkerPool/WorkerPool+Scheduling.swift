@@ -35,7 +35,7 @@ public struct PoolSchedulingState: Sendable {
 extension WorkerPool {
     /// The workers, runners and holds, for the scheduler.
     public func schedulingState() -> PoolSchedulingState {
-        let now = self.clock.now
+        let now = self.now
         var budget: Int?
         if self.stopped || self.holds.createThrottled(at: now) {
             budget = 0
@@ -113,7 +113,7 @@ extension WorkerPool {
     /// Shuts down worker `id` if it is booting or idle and not held (the scheduler no longer needs it);
     /// `false` otherwise.
     public func shutdown(_ id: InstanceID) -> Bool {
-        guard let actions = self.withMachine(id, { $0.shutdownIfUnneeded(at: self.clock.now) }) ?? nil else {
+        guard let actions = self.withMachine(id, { $0.shutdownIfUnneeded(at: self.now) }) ?? nil else {
             return false
         }
         self.perform(actions, on: id)

@@ -23,7 +23,7 @@ extension WorkerPool {
 
     /// Lists this pool's instances and applies the list, unless listing is rate-limited.
     func syncOnce() async {
-        let startedAt = self.clock.now
+        let startedAt = self.now
         guard !self.holds.listThrottled(at: startedAt) else { return }
         let filter = [self.configuration.tagKey(.instanceSetID): self.configuration.instanceSetID.rawValue]
         do {
@@ -31,14 +31,14 @@ extension WorkerPool {
             self.sync(listed, startedAt: startedAt)
         } catch {
             self.logger.warning("Cloud list failed", metadata: ["error": "\(error)"])
-            if let expiry = self.holds.listFailed(error, at: self.clock.now) { self.notify(at: expiry) }
+            if let expiry = self.holds.listFailed(error, at: self.now) { self.notify(at: expiry) }
         }
     }
 
     /// Applies a cloud list fetched from `startedAt` on: new instances become workers, listed shut-down
     /// ones are destroyed again after `TimeoutShutdown`, and workers missing from it are removed.
-    func sync(_ listed: [Instance], startedAt: C.Instant) {
-        let now = self.clock.now
+    func sync(_ listed: [Instance], startedAt: PoolInstant) {
+        let now = self.now
         var seen: Set<InstanceID> = []
         var changed = false
         for instance in listed {
@@ -106,7 +106,7 @@ extension WorkerPool {
         let machine = Machine(
             state: state,
             idleBehavior: behavior,
-            appeared: self.clock.now,
+            appeared: self.now,
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markStale()
@@ -157,7 +157,7 @@ extension WorkerPool {
     private func remove(_ id: InstanceID, _ worker: Worker) {
         var machine = worker.machine
         let actions = machine.disappeared()
-        let now = self.clock.now
+        let now = self.now
         self.logger.info(
             "Instance disappeared",
             metadata: ["instance.id": "\(id)", "worker.state": "\(machine.state.rawValue)"]

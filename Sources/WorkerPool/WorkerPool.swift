@@ -19,7 +19,7 @@ public import ServiceLifecycle
 /// container as it is.
 public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Duration == Duration {
     public typealias Instance = Instances.Instance
-    typealias Machine = WorkerStateMachine<C.Instant>
+    typealias Machine = WorkerStateMachine<PoolInstant>
     typealias Job = @Sendable () async -> Void
 
     /// One instance and the machine that decides for it.
@@ -44,7 +44,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// A create in flight, keyed by its instance secret.
     struct PendingCreate {
-        var startedAt: C.Instant
+        var startedAt: PoolInstant
         var wallStartedAt: Timestamp
         var type: InstanceType
     }
@@ -52,6 +52,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     public nonisolated let configuration: Configuration
     nonisolated let instanceSet: Instances
     nonisolated let clock: C
+    /// The clock's time when the pool was made: ``PoolInstant``'s zero.
+    nonisolated let origin: C.Instant
     nonisolated let logger: Logger
     nonisolated let makeExecutor: @Sendable (InstanceListing<Instance>) -> any RemoteExecutor
     nonisolated let wallClock: @Sendable () -> Timestamp
@@ -74,14 +76,14 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         didSet { self.schedulingViews.runnersStale = true }
     }
     /// What a scheduling pass reads, kept up to date incrementally (``SchedulingViews``).
-    var schedulingViews = SchedulingViews<C.Instant>()
+    var schedulingViews = SchedulingViews<PoolInstant>()
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
     /// How many times each container has lost its instance under it while its runner was alive (this process's
     /// count; see ``preemptionCounts()``).
     var preemptions: [ContainerUUID: Int] = [:]
-    var holds = CreateHolds<C.Instant>()
-    var quarantine: BootQuarantine<C.Instant>
+    var holds = CreateHolds<PoolInstant>()
+    var quarantine: BootQuarantine<PoolInstant>
     var loaded = false
     /// ``run()`` has returned: no more creates.
     var stopped = false
@@ -90,7 +92,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var nextSubscriberID: UInt64 = 0
     var runnerBinary: RunnerBinary?
     var probeBudget: Double
-    var probeBudgetAt: C.Instant
+    var probeBudgetAt: PoolInstant
     var instanceGaugeKeys: Set<InstanceGaugeKey> = []
 
     struct InstanceGaugeKey: Hashable {
@@ -127,7 +129,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         (self.jobs, self.jobContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
         self.quarantine = BootQuarantine(configuration: configuration.bootQuarantine)
         self.probeBudget = configuration.probeRate
-        self.probeBudgetAt = clock.now
+        self.origin = clock.now
+        self.probeBudgetAt = PoolInstant(sinceOrigin: .zero)
     }
 
     // MARK: - Service
@@ -149,9 +152,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                         // second), so the gauges take at most a tenth of the pool's time however often it
                         // changes; the changes meanwhile coalesce into the next refresh. On the pool's clock,
                         // so a simulation (whose refreshes take no time) does not wait on the machine.
-                        let started = self.clock.now
+                        let started = self.now
                         await self.refreshMetrics()
-                        let cost = started.duration(to: self.clock.now)
+                        let cost = started.duration(to: self.now)
                         if cost > .zero { try? await self.clock.sleep(for: min(cost * 9, .seconds(1))) }
                     }
                 }
@@ -167,14 +170,25 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         for worker in self.workers.values { await worker.executor.close() }
     }
 
+    /// The clock's current time, as the pool keeps times.
+    nonisolated var now: PoolInstant {
+        PoolInstant(sinceOrigin: self.origin.duration(to: self.clock.now))
+    }
+
+    /// The clock's instant for a pool time, to sleep until it.
+    nonisolated func clockInstant(_ instant: PoolInstant) -> C.Instant {
+        self.origin.advanced(by: instant.sinceOrigin)
+    }
+
     /// Runs `job` in the background, under ``run()``.
     nonisolated func spawn(_ job: @escaping Job) {
         self.jobContinuation.yield(job)
     }
 
     /// Notifies subscribers at `instant` (a hold expires then).
-    func notify(at instant: C.Instant) {
+    func notify(at instant: PoolInstant) {
         let clock = self.clock
+        let instant = self.clockInstant(instant)
         self.spawn {
             do {
                 try await clock.sleep(until: instant, tolerance: nil)
@@ -286,7 +300,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     func unallocated() -> [InstanceTypeName: Int] {
         var unallocated: [InstanceTypeName: Int] = [:]
         var creating: [InstanceTypeName: Int] = [:]
-        var oldestCreate: [InstanceTypeName: C.Instant] = [:]
+        var oldestCreate: [InstanceTypeName: PoolInstant] = [:]
         for pending in self.creating.values {
             let name = pending.type.name
             creating[name, default: 0] += 1
@@ -317,13 +331,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         self.holds.atQuota(
             instanceCount: self.workers.count + self.creating.count,
             maxInstances: self.configuration.maxInstances,
-            at: self.clock.now
+            at: self.now
         )
     }
 
     /// Whether creates of `type` are held by a capacity error (of the type, its quota group, or all).
     func atCapacity(_ type: InstanceType) -> Bool {
-        self.holds.atCapacity(type, quotaGroup: self.instanceSet.quotaGroup(for: type), at: self.clock.now)
+        self.holds.atCapacity(type, quotaGroup: self.instanceSet.quotaGroup(for: type), at: self.now)
             || self.isQuarantined(type.name)
     }
 
@@ -357,19 +371,19 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
             "Idle behaviour set",
             metadata: ["instance.id": "\(id)", "instance.idleBehavior": "\(behavior.rawValue)"]
         )
-        self.perform(self.withMachine(id) { $0.setIdleBehavior(behavior, at: self.clock.now) } ?? [], on: id)
+        self.perform(self.withMachine(id) { $0.setIdleBehavior(behavior, at: self.now) } ?? [], on: id)
     }
 
     /// Destroys an instance now, whatever it is doing; its containers are abandoned.
     public func killInstance(_ id: InstanceID, reason: String) throws(WorkerPoolError) {
         guard self.workers[id] != nil else { throw Self.notFound(id) }
         self.logger.info("Instance kill requested", metadata: ["instance.id": "\(id)", "kill.reason": "\(reason)"])
-        self.perform(self.withMachine(id) { $0.kill(at: self.clock.now) } ?? [], on: id)
+        self.perform(self.withMachine(id) { $0.kill(at: self.now) } ?? [], on: id)
     }
 
     /// Shuts down one booting (else idle) worker of `type` that is not held; `false` if there is none.
     public func shutdown(_ type: InstanceTypeName) -> Bool {
-        let now = self.clock.now
+        let now = self.now
         for state in [WorkerState.booting, .idle] {
             let candidates = self.workers.filter { $0.value.type.name == type && $0.value.machine.state == state }
             for id in candidates.keys.sorted() {
@@ -462,7 +476,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
             case .sendTerm(let uuid):
                 self.sendTerm(uuid, on: id)
             case .scheduleKillTick(let uuid, after: let delay):
-                self.scheduleKillTick(uuid, on: id, at: self.clock.now.advanced(by: delay))
+                self.scheduleKillTick(uuid, on: id, at: self.now.advanced(by: delay))
             case .observeTimeToReady(let duration):
                 self.metrics.timeToReady.recordNanoseconds(duration.nanoseconds)
             }

@@ -491,7 +491,8 @@ struct PoolWorkerTests {
         #expect(harness.metrics.counterValue(PoolMetrics.Name.bootOutcomes, ["outcome": "aborted"]) == 1)
         harness.advanceSync()
         await harness.eventually("destroyed again") { pool in
-            await pool.workers[id]?.machine.destroyed == ManualClock.Instant(offset: .seconds(30))
+            await pool.workers[id]?.machine.destroyed.map(pool.clockInstant)
+                == ManualClock.Instant(offset: .seconds(30))
         }
         #expect(await harness.pool.instances().first?.workerState == .shutdown)
         await harness.stop()

@@ -40,7 +40,7 @@ struct ProbeInProcessTests {
         let machine = try #require(await harness.pool.workers[id]?.machine)
         #expect(harness.commands.matching("--list").count == listsBefore + 1, "the round ran one run probe")
         #expect(!machine.probing, "the probe finished within the round")
-        #expect(machine.probed == harness.clock.now, "its outcome was applied at once")
+        #expect(machine.probed == harness.pool.now, "its outcome was applied at once")
         await harness.stop()
     }
 
