@@ -35,6 +35,9 @@ struct PoolMetrics: Sendable {
     static let categories = ["inuse", "hold", "booting", "unknown", "idle"]
 
     let factory: any MetricsFactory
+    /// Whether the metrics go anywhere: not when the factory is swift-metrics' no-op one (a simulation's), so
+    /// the pool need not compute its gauges.
+    let recorded: Bool
     let containersRunning: Gauge
     let probeAgeMax: Gauge
     let probeAgeMedian: Gauge
@@ -57,6 +60,7 @@ struct PoolMetrics: Sendable {
 
     init(factory: any MetricsFactory) {
         self.factory = factory
+        self.recorded = !(factory is NOOPMetricsHandler)
         self.containersRunning = Gauge(label: Name.containersRunning, factory: factory)
         self.probeAgeMax = Gauge(label: Name.probeAgeMax, factory: factory)
         self.probeAgeMedian = Gauge(label: Name.probeAgeMedian, factory: factory)

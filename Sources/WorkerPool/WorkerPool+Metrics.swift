@@ -6,6 +6,7 @@ import Logging
 extension WorkerPool {
     /// Recomputes the gauges from the workers (after every change, as Arvados does on each notification).
     func refreshMetrics() {
+        self.gaugeRefreshes += 1
         let now = self.now
         self.metrics.quarantined.record(self.quarantine.quarantined(at: now).count)
         var instances: [InstanceGaugeKey: Int] = [:]

@@ -4,6 +4,7 @@ import DispatchModel
 import DispatchTestSupport
 import Foundation
 import Logging
+import Metrics
 import RemoteExecution
 import Synchronization
 import Testing
@@ -127,7 +128,8 @@ struct PoolHarness: Sendable {
         override: (@Sendable (String) -> CommandResult?)? = nil,
         gate: CommandGate? = nil,
         journal: JournalSink = .none,
-        inProcess: Bool = false
+        inProcess: Bool = false,
+        noopMetrics: Bool = false
     ) -> PoolHarness {
         var logger = Logger(label: "test.pool")
         logger.logLevel = .warning
@@ -156,7 +158,7 @@ struct PoolHarness: Sendable {
                 Timestamp(secondsSince1970: 1_800_000_000 + Int64(clock.now.offset.components.seconds))
                     .advanced(by: wallClockStep.step)
             },
-            metricsFactory: metrics,
+            metricsFactory: noopMetrics ? NOOPMetricsHandler.instance : metrics,
             journal: journal
         )
         let task = Task { try await pool.run() }

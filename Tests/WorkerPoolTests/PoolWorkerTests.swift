@@ -505,6 +505,29 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test("A pool whose metrics go nowhere does not compute its gauges; one whose metrics are recorded does")
+    func gaugesOnlyWhenRecorded() async throws {
+        for noop in [true, false] {
+            let harness = PoolHarness.start(
+                configuration: PoolHarness.configuration(types: [Self.type1]),
+                noopMetrics: noop
+            )
+            #expect(await harness.pool.create(Self.type1))
+            await harness.eventually(1, in: .booting)
+            harness.advanceProbeTick()
+            await harness.eventually(1, in: .idle)
+            #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
+            await harness.eventually(1, in: .running)
+            let refreshes = await harness.pool.gaugeRefreshes
+            if noop {
+                #expect(refreshes == 0, "no-op metrics: no gauge walk")
+            } else {
+                #expect(refreshes > 0, "recorded metrics: the gauges follow the changes")
+            }
+            await harness.stop()
+        }
+    }
+
     @Test("The pool's metrics have Arvados's names and labels")
     func metricNames() async throws {
         let (harness, _) = try await Self.idleWorker()
