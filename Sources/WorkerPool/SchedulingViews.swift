@@ -6,19 +6,26 @@ import Foundation
 ///
 /// A pass used to rebuild every worker's view, the runner table and the finishing set from scratch: work
 /// proportional to the whole pool, many times a second at scale, whether or not anything had changed. Now the
-/// pool marks the workers it changes (``WorkerPool/withMachine(_:_:)`` and the sync), and a pass recomputes only
-/// those; a worker added or removed, or a create started or ended, rebuilds everything once.
+/// pool marks the workers it changes (``WorkerPool/withMachine(_:markingOnlyAVisibleChange:_:)`` and the sync),
+/// the workers that came or went, and the creates when one starts or ends; a pass recomputes only those.
 /// ``version`` moves whenever what a pass reads changes, so a reader can tell an unchanged pool in O(1).
 struct SchedulingViews<Instant: InstantProtocol> {
     /// Workers changed since the views were last brought up to date.
     var dirty: Set<InstanceID> = []
-    /// Workers added or removed, or creates started or ended: every view is rebuilt.
+    /// Workers added or removed since then.
+    var comeOrGone: Set<InstanceID> = []
+    /// The creates in flight changed (one started or ended).
+    var pendingStale = false
+    /// Everything is rebuilt (at the start).
     var stale = true
     /// The runner table is rebuilt (a worker's runners changed, or the exited ones did).
     var runnersStale = true
-    /// Every worker and pending create, in ``WorkerPool/instances()`` order.
+    /// Every worker and pending create, in ``WorkerPool/instances()`` order: the ``pendingCount`` pending
+    /// creates (by type), then the workers (by instance ID).
     var views: [InstanceView] = []
-    /// Each worker's index in ``views``.
+    /// How many of ``views`` are pending creates.
+    var pendingCount = 0
+    /// Each worker's index among the workers' views (after the pending ones).
     var positions: [InstanceID: Int] = [:]
     /// Each worker's runners last seen (starting and running, sorted; finishing, sorted).
     var workerRunners: [InstanceID: WorkerRunners] = [:]
@@ -45,11 +52,15 @@ struct SchedulingViews<Instant: InstantProtocol> {
         if !self.stale { self.dirty.insert(id) }
     }
 
-    /// Marks everything for rebuilding (a worker or a create came or went).
-    mutating func markStale() {
-        self.stale = true
+    /// Marks worker `id` as added or removed.
+    mutating func markComeOrGone(_ id: InstanceID) {
         self.prices = nil
-        self.dirty.removeAll(keepingCapacity: true)
+        if !self.stale { self.comeOrGone.insert(id) }
+    }
+
+    /// Marks the pending creates' views for rebuilding (a create started or ended).
+    mutating func markPendingStale() {
+        self.pendingStale = true
     }
 }
 
@@ -71,66 +82,152 @@ extension WorkerPool {
         )
     }
 
-    /// Brings ``schedulingViews`` up to date: the changed workers only, or everything after a structural change.
+    /// Brings ``schedulingViews`` up to date: the changed workers, those that came or went and the pending creates
+    /// only, or everything at the start.
     func refreshSchedulingViews() {
         var cache = self.schedulingViews
         self.schedulingViews = SchedulingViews()  // edit a unique copy in place
         defer { self.schedulingViews = cache }
-        if !cache.stale && !cache.dirty.isEmpty {
-            for id in cache.dirty {
-                guard let worker = self.workers[id], let position = cache.positions[id] else {
-                    // Gone, or new, without a structural mark (not expected): rebuild.
-                    cache.stale = true
-                    break
-                }
-                // The active runners once, for the view and the runner table both.
-                let active = worker.machine.containers
-                let view = self.view(of: id, worker, containers: active)
-                if !Self.sameForScheduling(cache.views[position], view) {
-                    cache.views[position] = view
-                    cache.version &+= 1
-                }
-                let runners = Self.runners(of: worker.machine, active: active)
-                if cache.workerRunners[id] != runners {
-                    cache.workerRunners[id] = runners
-                    cache.runnersStale = true
-                }
+        if cache.stale {
+            self.rebuildSchedulingViews(&cache)
+            return
+        }
+        if !cache.comeOrGone.isEmpty {
+            self.applyComeOrGone(&cache)
+        }
+        if cache.pendingStale {
+            let pending = self.pendingViews()
+            if pending.count != cache.pendingCount
+                || !zip(pending, cache.views).allSatisfy({ Self.sameForScheduling($0, $1) })
+            {
+                cache.version &+= 1
+            }
+            cache.views.replaceSubrange(0..<cache.pendingCount, with: pending)
+            cache.pendingCount = pending.count
+            cache.pendingStale = false
+        }
+        for id in cache.dirty {
+            guard let worker = self.workers[id] else { continue }
+            guard let position = cache.positions[id] else {
+                // A worker with no view that did not come through the sync (not expected): rebuild.
+                self.rebuildSchedulingViews(&cache)
+                return
+            }
+            // The active runners once, for the view and the runner table both.
+            let active = worker.machine.containers
+            let view = self.view(of: id, worker, containers: active)
+            if !Self.sameForScheduling(cache.views[cache.pendingCount + position], view) {
+                cache.views[cache.pendingCount + position] = view
+                cache.version &+= 1
+            }
+            let runners = Self.runners(of: worker.machine, active: active)
+            if cache.workerRunners[id] != runners {
+                cache.workerRunners[id] = runners
+                cache.runnersStale = true
             }
         }
         cache.dirty.removeAll(keepingCapacity: true)
-        if cache.stale {
-            cache.views = self.instances()
-            cache.positions.removeAll(keepingCapacity: true)
-            for (index, view) in cache.views.enumerated() {
-                if let id = view.instance { cache.positions[id] = index }
-            }
-            cache.workerRunners.removeAll(keepingCapacity: true)
-            for (id, worker) in self.workers {
-                cache.workerRunners[id] = Self.runners(of: worker.machine)
-            }
-            cache.stale = false
-            cache.runnersStale = true
-            cache.version &+= 1
+        if cache.runnersStale { self.rebuildRunnerTable(&cache) }
+    }
+
+    /// Builds every view and the runner table from the workers.
+    private func rebuildSchedulingViews(_ cache: inout SchedulingViews<PoolInstant>) {
+        cache.views = self.instances()
+        cache.pendingCount = self.creating.count
+        cache.positions.removeAll(keepingCapacity: true)
+        for (index, view) in cache.views.enumerated().dropFirst(cache.pendingCount) {
+            if let id = view.instance { cache.positions[id] = index - cache.pendingCount }
         }
-        if cache.runnersStale {
-            cache.runners.removeAll(keepingCapacity: true)
-            cache.finishing.removeAll(keepingCapacity: true)
-            cache.runnerWorkers.removeAll(keepingCapacity: true)
-            for (id, runners) in cache.workerRunners {
-                for uuid in runners.active {
-                    cache.runners[uuid] = .some(nil)
-                    cache.runnerWorkers[uuid] = id
-                }
-                for uuid in runners.finishing {
-                    cache.runners[uuid] = .some(nil)
-                    cache.runnerWorkers[uuid] = id
-                    cache.finishing.insert(uuid)
-                }
-            }
-            for (uuid, exitedAt) in self.exited { cache.runners[uuid] = .some(exitedAt) }
-            cache.runnersStale = false
-            cache.version &+= 1
+        cache.workerRunners.removeAll(keepingCapacity: true)
+        for (id, worker) in self.workers {
+            cache.workerRunners[id] = Self.runners(of: worker.machine)
         }
+        cache.dirty.removeAll(keepingCapacity: true)
+        cache.comeOrGone.removeAll(keepingCapacity: true)
+        cache.stale = false
+        cache.pendingStale = false
+        cache.version &+= 1
+        self.rebuildRunnerTable(&cache)
+    }
+
+    /// Takes the views of the workers that went out and puts those of the workers that came in, in ID order.
+    ///
+    /// A worker coming or going used to rebuild every view (copying every worker and sorting them all); at a
+    /// thousand busy workers that was a tenth of a simulated day. Now the other workers' views stay as they are.
+    private func applyComeOrGone(_ cache: inout SchedulingViews<PoolInstant>) {
+        var incoming: [InstanceView] = []
+        for id in cache.comeOrGone {
+            cache.dirty.remove(id)
+            if let worker = self.workers[id] {
+                let active = worker.machine.containers
+                incoming.append(self.view(of: id, worker, containers: active))
+                cache.workerRunners[id] = Self.runners(of: worker.machine, active: active)
+            } else {
+                cache.workerRunners[id] = nil
+            }
+        }
+        incoming.sort { ($0.instance?.rawValue ?? "") < ($1.instance?.rawValue ?? "") }
+        let old = cache.views[cache.pendingCount...]
+        var merged: [InstanceView] = []
+        merged.reserveCapacity(self.workers.count + cache.pendingCount)
+        merged.append(contentsOf: cache.views[..<cache.pendingCount])
+        var next = incoming.startIndex
+        for view in old {
+            guard let id = view.instance, !cache.comeOrGone.contains(id) else { continue }
+            while next < incoming.endIndex, (incoming[next].instance?.rawValue ?? "") < id.rawValue {
+                merged.append(incoming[next])
+                next += 1
+            }
+            merged.append(view)
+        }
+        merged.append(contentsOf: incoming[next...])
+        cache.views = merged
+        cache.positions.removeAll(keepingCapacity: true)
+        for index in merged.indices.dropFirst(cache.pendingCount) {
+            if let id = merged[index].instance { cache.positions[id] = index - cache.pendingCount }
+        }
+        cache.comeOrGone.removeAll(keepingCapacity: true)
+        cache.runnersStale = true
+        cache.version &+= 1
+    }
+
+    /// The pending creates' views, as ``instances()`` shows them (by type).
+    private func pendingViews() -> [InstanceView] {
+        self.creating.values.map { pending in
+            InstanceView(
+                instance: nil,
+                address: "",
+                instanceType: pending.type,
+                lastContainerUUID: nil,
+                lastBusy: pending.wallStartedAt,
+                runningContainerUUIDs: [],
+                workerState: .booting,
+                idleBehavior: .run,
+                acceptsContainers: false,
+                firstSeenAt: pending.wallStartedAt
+            )
+        }.sorted { $0.instanceType.name < $1.instanceType.name }
+    }
+
+    /// Rebuilds the runner table from each worker's runners and the exited ones.
+    private func rebuildRunnerTable(_ cache: inout SchedulingViews<PoolInstant>) {
+        cache.runners.removeAll(keepingCapacity: true)
+        cache.finishing.removeAll(keepingCapacity: true)
+        cache.runnerWorkers.removeAll(keepingCapacity: true)
+        for (id, runners) in cache.workerRunners {
+            for uuid in runners.active {
+                cache.runners[uuid] = .some(nil)
+                cache.runnerWorkers[uuid] = id
+            }
+            for uuid in runners.finishing {
+                cache.runners[uuid] = .some(nil)
+                cache.runnerWorkers[uuid] = id
+                cache.finishing.insert(uuid)
+            }
+        }
+        for (uuid, exitedAt) in self.exited { cache.runners[uuid] = .some(exitedAt) }
+        cache.runnersStale = false
+        cache.version &+= 1
     }
 
     /// A worker's runners, as the runner table shows them.

@@ -109,7 +109,7 @@ extension WorkerPool {
             appeared: self.now,
             timeouts: configuration.timeouts
         )
-        self.schedulingViews.markStale()
+        self.schedulingViews.markComeOrGone(id)
         self.probeOrder = nil
         let appearedAt = self.wallClock()
         let listing = InstanceListing(instance)
@@ -169,7 +169,7 @@ extension WorkerPool {
         self.recordVanished(id, worker, machine: machine)
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
-        self.schedulingViews.markStale()
+        self.schedulingViews.markComeOrGone(id)
         self.probeOrder = nil
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)

@@ -67,7 +67,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// The workers' IDs in the order a probe round takes them (sorted), until one comes or goes.
     var probeOrder: [InstanceID]?
     var creating: [String: PendingCreate] = [:] {
-        didSet { self.schedulingViews.markStale() }
+        didSet { self.schedulingViews.markPendingStale() }
     }
     /// The scheduler's creates still to start as creates in flight finish, next first (``replaceCreateBacklog(_:)``).
     var createBacklog: ArraySlice<InstanceType> = []

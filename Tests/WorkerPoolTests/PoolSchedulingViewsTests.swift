@@ -112,4 +112,47 @@ struct PoolSchedulingViewsTests {
         #expect(await harness.pool.schedulingViewsMatchRebuild())
         await harness.stop()
     }
+
+    @Test("Workers coming and going and creates starting and ending in random order keep the views equal to a rebuild")
+    func randomComeAndGo() async throws {
+        let types = [Self.type1, Fixtures.instanceType(2), Fixtures.instanceType(4)]
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: types))
+        var generator = SystemRandomNumberGenerator()
+        var seed = UInt64.random(in: 0...UInt64.max, using: &generator)
+        let start = seed
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        var comeAndGone = 0
+        for _ in 0..<150 {
+            let before = await harness.pool.instances().count
+            switch next(4) {
+            case 0:
+                _ = await harness.pool.create(types[next(types.count)])
+            case 1:
+                let ids = await harness.pool.instances().compactMap { view in
+                    view.workerState == .shutdown ? nil : view.instance
+                }
+                if !ids.isEmpty { try? await harness.pool.killInstance(ids[next(ids.count)], reason: "test") }
+            case 2:
+                harness.advanceSync()
+            default:
+                harness.advanceProbeTick()
+            }
+            for _ in 0..<next(8) { await Task.yield() }
+            if await harness.pool.instances().count != before { comeAndGone += 1 }
+            #expect(await harness.pool.refreshedViewsMatchRebuild(), "seed \(start)")
+        }
+        #expect(comeAndGone > 20, "the walk added and removed workers (seed \(start))")
+        await harness.stop()
+    }
+}
+
+extension WorkerPool {
+    /// Brings the views up to date and compares them with a rebuild, in one turn.
+    fileprivate func refreshedViewsMatchRebuild() -> Bool {
+        self.refreshSchedulingViews()
+        return self.schedulingViewsMatchRebuild()
+    }
 }
