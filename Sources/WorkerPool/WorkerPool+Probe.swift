@@ -38,20 +38,16 @@ extension WorkerPool {
         defer { self.metrics.probeRound.record(started.duration(to: self.now).inSeconds) }
         for id in ids {
             let now = self.now
-            // Read in place (every worker, every round: no copies of it).
-            guard var index = self.workers.index(forKey: id), self.workers.values[index].machine.state != .shutdown
-            else { continue }
+            guard let worker = self.workers[id], worker.machine.state != .shutdown else { continue }
             // Asked without changing the machine first: most workers have no reason to shut down, and a
             // worker left unchanged needs no new scheduling view.
-            if self.workers.values[index].machine.shutdownReason(at: now) != nil,
+            if worker.machine.shutdownReason(at: now) != nil,
                 let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
             {
                 self.perform(actions, on: id)
-                guard let found = self.workers.index(forKey: id) else { continue }
-                index = found
+                guard self.workers[id] != nil else { continue }
             }
-            guard self.workers.values[index].machine.state != .shutdown, !self.workers.values[index].machine.probing
-            else { continue }
+            guard worker.machine.state != .shutdown, !worker.machine.probing else { continue }
             guard await self.takeProbeStart(rate: rate) else { return }
             await self.startProbe(id)
         }
@@ -86,10 +82,7 @@ extension WorkerPool {
         let now = self.now
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
-        guard let index = self.workers.index(forKey: id),
-            let ticket = self.workers.values[index].machine.probeStarting(at: now)
-        else { return }
-        let worker = self.workers.values[index]
+        guard let worker = self.workers[id], let ticket = worker.machine.probeStarting(at: now) else { return }
         let runner: RunnerBinary
         do {
             runner = try self.loadRunnerBinary()
@@ -127,18 +120,16 @@ extension WorkerPool {
 
     private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
         let now = self.now
-        // Read and changed in place (a probe per worker per `ProbeInterval`: no copies of the worker).
-        guard let index = self.workers.index(forKey: id) else { return }
-        if result.connected && !self.workers.values[index].connected {
-            self.workers.values[index].connected = true
-            let machine = self.workers.values[index].machine
-            if machine.state == .booting {
-                self.metrics.timeToSSH.recordNanoseconds(machine.appeared.duration(to: now).nanoseconds)
+        guard let worker = self.workers[id] else { return }
+        if result.connected && !worker.connected {
+            worker.connected = true
+            if worker.machine.state == .booting {
+                self.metrics.timeToSSH.recordNanoseconds(worker.machine.appeared.duration(to: now).nanoseconds)
             }
         }
-        let before = self.workers.values[index].machine.state
-        if case .listed(let list, let output) = result.run, self.workers.values[index].lastListing?.output != output {
-            self.workers.values[index].lastListing = (output, list)
+        let before = worker.machine.state
+        if case .listed(let list, let output) = result.run, worker.lastListing?.output != output {
+            worker.lastListing = (output, list)
         }
         let actions = self.withMachine(id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome

@@ -71,11 +71,10 @@ extension WorkerPool {
     /// (unless held).
     func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) {
         let id = instance.id
-        if var worker = self.workers[id] {
+        if let worker = self.workers[id] {
             let moved = worker.instance.address != instance.address
             worker.instance = instance
             if worker.requestedTags == instance.tags { worker.requestedTags = nil }
-            self.workers[id] = worker
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil
             if moved { worker.listing.update(instance) }
@@ -116,7 +115,6 @@ extension WorkerPool {
         self.workers[id] = Worker(
             machine: machine,
             appearedAt: appearedAt,
-            busyAt: appearedAt,
             instance: instance,
             type: type!,
             listing: listing,

@@ -23,7 +23,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     typealias Job = @Sendable () async -> Void
 
     /// One instance and the machine that decides for it.
-    struct Worker {
+    ///
+    /// A class, owned by the pool and never handed out: the pool reads and changes its workers in place, every
+    /// worker every `ProbeInterval`, and a struct generic over the instance type was copied whole at each read.
+    final class Worker {
         var machine: Machine
         /// The wall-clock time the instance appeared (the machine's `appeared`), read then.
         let appearedAt: Timestamp
@@ -40,6 +43,23 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var connected = false
         /// The last run-probe output and what was read from it (the next probe's output is often the same).
         var lastListing: (output: [UInt8], list: RunnerList)?
+
+        init(
+            machine: Machine,
+            appearedAt: Timestamp,
+            instance: Instance,
+            type: InstanceType,
+            listing: InstanceListing<Instance>,
+            executor: any RemoteExecutor
+        ) {
+            self.machine = machine
+            self.appearedAt = appearedAt
+            self.busyAt = appearedAt
+            self.instance = instance
+            self.type = type
+            self.listing = listing
+            self.executor = executor
+        }
     }
 
     /// A create in flight, keyed by its instance secret.
@@ -347,6 +367,12 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
             || self.isQuarantined(type.name)
     }
 
+    /// Worker `id`'s machine, as it is now.
+    func machine(of id: InstanceID) -> Machine? { self.workers[id]?.machine }
+
+    /// Whether any worker has a probe in flight.
+    func anyProbing() -> Bool { self.workers.values.contains { $0.machine.probing } }
+
     /// The number of workers in each state, once the first cloud list has been applied.
     func countWorkers() async -> [WorkerState: Int] {
         if !self.loaded {
@@ -420,11 +446,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         markingOnlyAVisibleChange: Bool = false,
         _ body: (inout Machine) -> T
     ) -> T? {
-        guard let index = self.workers.index(forKey: id) else { return nil }
-        let before = markingOnlyAVisibleChange ? VisibleState(self.workers.values[index].machine) : nil
-        // In place, found once: a copy out and back would copy the machine's runner tables on every change.
-        let result = Self.update(&self.workers.values[index], body, wallClock: self.wallClock)
-        if before == nil || VisibleState(self.workers.values[index].machine) != before {
+        guard let worker = self.workers[id] else { return nil }
+        let before = markingOnlyAVisibleChange ? VisibleState(worker.machine) : nil
+        // In place: a copy out and back would copy the machine's runner tables on every change.
+        let busy = worker.machine.busy
+        let result = body(&worker.machine)
+        if worker.machine.busy != busy { worker.busyAt = self.wallClock() }
+        if before == nil || VisibleState(worker.machine) != before {
             self.schedulingViews.markDirty(id)
         }
         return result
@@ -441,17 +469,6 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
             self.idleBehavior = machine.idleBehavior
             self.lastUUID = machine.lastUUID
         }
-    }
-
-    private static func update<T>(
-        _ worker: inout Worker,
-        _ body: (inout Machine) -> T,
-        wallClock: () -> Timestamp
-    ) -> T {
-        let busy = worker.machine.busy
-        let result = body(&worker.machine)
-        if worker.machine.busy != busy { worker.busyAt = wallClock() }
-        return result
     }
 
     /// Performs what a worker's machine decided.
@@ -522,11 +539,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// Saves the type and idle-behaviour tags if the instance does not carry them yet.
     func saveTags(_ id: InstanceID) {
-        guard var worker = self.workers[id] else { return }
+        guard let worker = self.workers[id] else { return }
         let tags = self.desiredTags(worker)
         guard tags != worker.instance.tags, tags != worker.requestedTags else { return }
         worker.requestedTags = tags
-        self.workers[id] = worker
         let instance = worker.instance
         let logger = self.logger
         self.spawn {
@@ -542,11 +558,10 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     }
 
     private func tagsSaved(_ id: InstanceID, _ tags: InstanceTags, failed: Bool) {
-        guard var worker = self.workers[id], worker.requestedTags == tags else { return }
+        guard let worker = self.workers[id], worker.requestedTags == tags else { return }
         if failed {
             worker.requestedTags = nil
         }
-        self.workers[id] = worker
         self.notify()
     }
 }

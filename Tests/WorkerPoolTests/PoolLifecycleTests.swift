@@ -160,7 +160,7 @@ extension PoolHarness {
     /// Waits until no probe is in flight (a finished probe that changes nothing notifies nobody).
     func waitForProbes(sourceLocation: SourceLocation = #_sourceLocation) async {
         for _ in 0..<100_000 {
-            if await self.pool.workers.values.allSatisfy({ !$0.machine.probing }) { return }
+            if await !self.pool.anyProbing() { return }
             await Task.yield()
         }
         Issue.record("a probe never finished", sourceLocation: sourceLocation)

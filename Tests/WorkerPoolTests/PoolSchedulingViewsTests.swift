@@ -32,7 +32,7 @@ struct PoolSchedulingViewsTests {
             }
             #expect(probed == true, "another probe ran")
             let settled = await eventually(timeout: .seconds(60)) {
-                await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
+                await harness.pool.anyProbing() ? nil : true
             }
             #expect(settled == true, "the probe finished")
             // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.
@@ -79,7 +79,7 @@ struct PoolSchedulingViewsTests {
             }
             #expect(probed == true, "another probe ran")
             let settled = await eventually(timeout: .seconds(60)) {
-                await harness.pool.workers.values.contains { $0.machine.probing } ? nil : true
+                await harness.pool.anyProbing() ? nil : true
             }
             #expect(settled == true, "the probe finished")
             // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.

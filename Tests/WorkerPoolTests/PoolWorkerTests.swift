@@ -205,7 +205,7 @@ struct PoolWorkerTests {
         let uuid = Fixtures.container(1).uuid
 
         #expect(await harness.pool.startContainer(Fixtures.container(1), on: first))
-        await harness.eventually("the runner started") { await $0.workers[first]?.machine.starting.isEmpty == true }
+        await harness.eventually("the runner started") { await $0.machine(of: first)?.starting.isEmpty == true }
         // The scheduling state now shows the runner on the first worker.
         #expect(await harness.pool.schedulingState().runners[uuid] == .some(nil))
         #expect(await harness.pool.killContainer(uuid, reason: "test"))
@@ -215,7 +215,7 @@ struct PoolWorkerTests {
         // Started again on the second worker, with no scheduling state taken since.
         #expect(await harness.pool.startContainer(Fixtures.container(1), on: second))
         await harness.eventually("the runner started again") {
-            await $0.workers[second]?.machine.starting.isEmpty == true
+            await $0.machine(of: second)?.starting.isEmpty == true
         }
         let kills = harness.commands.matching("--kill").count { $0.instance == second }
         #expect(await harness.pool.killContainer(uuid, reason: "again"))
@@ -241,7 +241,7 @@ struct PoolWorkerTests {
         #expect(await harness.pool.instances().first?.workerState == .running)
 
         // Both runners stop at the first SIGTERM; the drained worker then shuts down.
-        await harness.eventually("both runners started") { await $0.workers[id]?.machine.starting.isEmpty == true }
+        await harness.eventually("both runners started") { await $0.machine(of: id)?.starting.isEmpty == true }
         #expect(await harness.pool.killContainer(Fixtures.container(1).uuid, reason: "test"))
         #expect(await harness.pool.killContainer(Fixtures.container(2).uuid, reason: "test"))
         await harness.eventually("both runners ended") { pool in
@@ -362,7 +362,7 @@ struct PoolWorkerTests {
         })
         let uuid = Fixtures.container(1).uuid
         #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
-        await harness.eventually("the runner started") { await $0.workers[id]?.machine.running[uuid] != nil }
+        await harness.eventually("the runner started") { await $0.machine(of: id)?.running[uuid] != nil }
         await harness.pool.containerFinished(uuid)
         let state = await harness.pool.schedulingState()
         #expect(state.finishing == [uuid])
@@ -491,7 +491,7 @@ struct PoolWorkerTests {
         #expect(harness.metrics.counterValue(PoolMetrics.Name.bootOutcomes, ["outcome": "aborted"]) == 1)
         harness.advanceSync()
         await harness.eventually("destroyed again") { pool in
-            await pool.workers[id]?.machine.destroyed.map(pool.clockInstant)
+            await pool.machine(of: id)?.destroyed.map(pool.clockInstant)
                 == ManualClock.Instant(offset: .seconds(30))
         }
         #expect(await harness.pool.instances().first?.workerState == .shutdown)

@@ -37,7 +37,7 @@ struct ProbeInProcessTests {
         let listsBefore = harness.commands.matching("--list").count
         harness.clock.advance(by: .seconds(5))
         await harness.pool.probeTick()
-        let machine = try #require(await harness.pool.workers[id]?.machine)
+        let machine = try #require(await harness.pool.machine(of: id))
         #expect(harness.commands.matching("--list").count == listsBefore + 1, "the round ran one run probe")
         #expect(!machine.probing, "the probe finished within the round")
         #expect(machine.probed == harness.pool.now, "its outcome was applied at once")
@@ -52,10 +52,10 @@ struct ProbeInProcessTests {
         gate.close()
         harness.clock.advance(by: .seconds(5))
         await harness.pool.probeTick()
-        #expect(await harness.pool.workers[id]?.machine.probing == true, "the round did not wait for the probe")
+        #expect(await harness.pool.machine(of: id)?.probing == true, "the round did not wait for the probe")
         gate.open()
         let finished = await eventually(timeout: .seconds(60)) {
-            await harness.pool.workers[id]?.machine.probing == false ? true : nil
+            await harness.pool.machine(of: id)?.probing == false ? true : nil
         }
         #expect(finished == true, "the probe finishes once its command is answered")
         await harness.stop()
