@@ -131,6 +131,10 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     var planner: SchedulingPlanner
     /// Containers with a lock, unlock or cancel in flight.
     private var busy: Set<ContainerUUID> = []
+    /// Containers whose queue call ended after the current pass read the queue: the pass's snapshot may predate
+    /// the call's effect (a lock that went through still shows Queued), so the pass makes no call for them; the
+    /// next pass, which the call's end wakes, reads the effect.
+    private var endedSinceSnapshot: Set<ContainerUUID> = []
     /// Containers whose last queue call failed: no call for them before the instant.
     private var retries: [ContainerUUID: Retry] = [:]
     /// The queue version ``retries`` last dropped the containers gone from the queue at.
@@ -211,6 +215,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     /// The number of queue calls (lock, unlock, cancel) started so far.
     public func queueCallCount() -> Int { self.queueCalls }
+
+    /// How many queue calls are in flight.
+    func queueCallsInFlight() -> Int { self.busy.count }
 
     public func run() async throws {
         let (wakeups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -332,6 +339,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// too for a fresh plan with locks, unless the previous fresh plan's spacing was waived the same way).
     @discardableResult
     func pass() async -> Duration {
+        self.endedSinceSnapshot.removeAll(keepingCapacity: true)
         let queue = await self.queue.schedulingSnapshot()
         var pool = await self.pool.schedulingSnapshot()
         pool.last503At = await self.queue.last503()
@@ -496,7 +504,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         _ body: @escaping @Sendable (any SchedulingQueue) async throws -> Void
     ) async -> Bool {
         if let retry = self.retries[uuid], self.clock.now < retry.notBefore { return false }
-        guard self.busy.insert(uuid).inserted else { return false }
+        guard !self.endedSinceSnapshot.contains(uuid), self.busy.insert(uuid).inserted else { return false }
         if self.journal.isEnabled { self.journalCallsStarted.insert(uuid) }
         self.queueCalls += 1
         let queue = self.queue
@@ -515,6 +523,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
 
     private func succeeded(_ uuid: ContainerUUID, _ operation: String) {
         self.busy.remove(uuid)
+        self.endedSinceSnapshot.insert(uuid)
         self.retries[uuid] = nil
         if let line = self.failureLogs[operation]?.succeeded(at: self.clock.now) {
             self.logger.warning(
@@ -528,6 +537,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// Schedules the container's retry and logs if a line is due; does not wake the loop, whose timer will.
     private func failed(_ uuid: ContainerUUID, _ operation: String, _ error: any Error) {
         self.busy.remove(uuid)
+        self.endedSinceSnapshot.insert(uuid)
         let now = self.clock.now
         var retry =
             self.retries[uuid]
