@@ -191,8 +191,8 @@ extension WorkerPool {
         cache.version &+= 1
     }
 
-    /// The pending creates' views, as ``instances()`` shows them (by type).
-    private func pendingViews() -> [InstanceView] {
+    /// The pending creates' views (by type).
+    func pendingViews() -> [InstanceView] {
         self.creating.values.map { pending in
             InstanceView(
                 instance: nil,

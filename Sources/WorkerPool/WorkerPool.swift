@@ -300,20 +300,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var views: [InstanceView] = self.workers.map { id, worker in
             self.view(of: id, worker)
         }
-        views += self.creating.values.map { pending in
-            InstanceView(
-                instance: nil,
-                address: "",
-                instanceType: pending.type,
-                lastContainerUUID: nil,
-                lastBusy: pending.wallStartedAt,
-                runningContainerUUIDs: [],
-                workerState: .booting,
-                idleBehavior: .run,
-                acceptsContainers: false,
-                firstSeenAt: pending.wallStartedAt
-            )
-        }
+        views += self.pendingViews()
         return views.sorted { lhs, rhs in
             let left = lhs.instance?.rawValue ?? ""
             let right = rhs.instance?.rawValue ?? ""
