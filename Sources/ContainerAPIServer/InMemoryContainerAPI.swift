@@ -313,14 +313,13 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         // Each match with its sort keys, computed once (sorting the records themselves copied them at every swap).
         var matching: [(uuid: ContainerUUID, keys: [Value?])] = []
         var seen: Set<ContainerUUID> = []
-        candidates: for uuid in candidates {
-            guard let candidate = self.stored[uuid], ContainerRules.canSee(candidate.container, caller: caller),
-                !mayRepeat || seen.insert(uuid).inserted
+        for uuid in candidates {
+            // Read in place: a copy of each candidate's record (every Locked container, at every poll) cost more
+            // than the filtering.
+            guard let slot = self.stored.index(forKey: uuid), !mayRepeat || seen.insert(uuid).inserted,
+                let keys = try Self.sortKeys(self.stored.values[slot].container, query, order: order, caller: caller)
             else { continue }
-            for filter in query.filters where !(try Self.matches(candidate.container, filter)) {
-                continue candidates
-            }
-            matching.append((uuid, order.map { try? Self.value(candidate.container, $0.column) }))
+            matching.append((uuid, keys))
         }
         matching.sort { Self.precedes($0.keys, $1.keys, order: order) }
         let page = matching.dropFirst(query.offset).prefix(query.limit).compactMap { self.stored[$0.uuid] }
@@ -455,6 +454,18 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         default:
             throw ContainerAPIError(.unprocessable, "The in-memory API does not take the operator \(filter.op)")
         }
+    }
+
+    /// A container's sort keys for a list query, or `nil` if the caller may not see it or a filter leaves it out.
+    private static func sortKeys(
+        _ container: Container,
+        _ query: ListQuery,
+        order: [ListQuery.OrderTerm],
+        caller: Caller
+    ) throws(ContainerAPIError) -> [Value?]? {
+        guard ContainerRules.canSee(container, caller: caller) else { return nil }
+        for filter in query.filters where !(try Self.matches(container, filter)) { return nil }
+        return order.map { try? Self.value(container, $0.column) }
     }
 
     private static func precedes(_ a: [Value?], _ b: [Value?], order: [ListQuery.OrderTerm]) -> Bool {
