@@ -46,15 +46,19 @@ extension SimulatedCloud {
         }
 
         var words: [String]
+        let runsRunner: Bool
         if let known = self.listCommands[command] {
-            words = known
+            (words, runsRunner) = (known, true)
         } else {
             words = ShellWords.split(command)
             if words.first == "sudo" { words.removeFirst() }
-            if words.contains("--list") && self.listCommands.count < 8 { self.listCommands[command] = words }
+            runsRunner = words.first.map(Self.isRunner) ?? false
+            if runsRunner && words.contains("--list") && self.listCommands.count < 8 {
+                self.listCommands[command] = words
+            }
         }
         // The runner's own commands (every probe) first, without a search of the command text.
-        if let runner = words.first, Self.isRunner(runner) {
+        if runsRunner, let runner = words.first {
             guard !vm.runnerMissing, !runner.contains("/" as Character) || vm.deployed[runner] != nil else {
                 return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
             }

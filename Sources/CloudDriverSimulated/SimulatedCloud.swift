@@ -104,7 +104,7 @@ where C.Duration == Duration {
     /// Run times and exit codes set for particular containers (``plan(_:runTime:exitCode:)``).
     var plans: [ContainerUUID: (runTime: Duration, exitCode: Int32)] = [:]
     /// The words of the run-probe commands seen (`RUNNER --list`, the same text for every instance), so a probe
-    /// does not split its command again; at most a few entries.
+    /// does not split its command or look at its runner's name again; at most a few entries.
     var listCommands: [String: [String]] = [:]
     /// The last content deployed and its MD5: every instance receives the same runner binary (tens of MB),
     /// which is hashed once, not once per instance.
