@@ -62,6 +62,47 @@ struct SchedulingViews<Instant: InstantProtocol> {
     mutating func markPendingStale() {
         self.pendingStale = true
     }
+
+    /// Puts worker `id`'s runners in the runner table in place of those it had (`nil`: the worker is gone).
+    ///
+    /// A runner that ended keeps its exit time (`exited`) in the table. A runner named by two workers (not
+    /// expected) marks the table for a rebuild, which settles it as a rebuild always did.
+    mutating func replaceRunners(of id: InstanceID, with new: WorkerRunners?, exited: [ContainerUUID: Timestamp]) {
+        let old = self.workerRunners[id]
+        guard old != new else { return }
+        self.workerRunners[id] = new
+        if let old {
+            for uuid in old.active + old.finishing {
+                guard self.runnerWorkers[uuid] == id else {
+                    self.runnersStale = true
+                    continue
+                }
+                self.runnerWorkers[uuid] = nil
+                self.finishing.remove(uuid)
+                self.runners[uuid] = exited[uuid].map { .some($0) }
+            }
+        }
+        if let new {
+            for uuid in new.active + new.finishing {
+                if let other = self.runnerWorkers[uuid], other != id { self.runnersStale = true }
+                self.runnerWorkers[uuid] = id
+                self.runners[uuid] = .some(exited[uuid])
+            }
+            self.finishing.formUnion(new.finishing)
+        }
+        self.version &+= 1
+    }
+
+    /// Records in the runner table that the runner of `uuid` ended at `exitedAt`, or (`nil`) that the pool forgot
+    /// it ended.
+    mutating func exitedChanged(_ uuid: ContainerUUID, to exitedAt: Timestamp?) {
+        if let exitedAt {
+            self.runners[uuid] = .some(exitedAt)
+        } else {
+            self.runners[uuid] = self.runnerWorkers[uuid] != nil ? .some(nil) : nil
+        }
+        self.version &+= 1
+    }
 }
 
 extension WorkerPool {
@@ -120,11 +161,11 @@ extension WorkerPool {
                 cache.views[cache.pendingCount + position] = view
                 cache.version &+= 1
             }
-            let runners = Self.runners(of: worker.machine, active: active)
-            if cache.workerRunners[id] != runners {
-                cache.workerRunners[id] = runners
-                cache.runnersStale = true
-            }
+            cache.replaceRunners(
+                of: id,
+                with: Self.runners(of: worker.machine, active: active),
+                exited: self.exited
+            )
         }
         cache.dirty.removeAll(keepingCapacity: true)
         if cache.runnersStale { self.rebuildRunnerTable(&cache) }
@@ -161,9 +202,13 @@ extension WorkerPool {
             if let worker = self.workers[id] {
                 let active = worker.machine.containers
                 incoming.append(self.view(of: id, worker, containers: active))
-                cache.workerRunners[id] = Self.runners(of: worker.machine, active: active)
+                cache.replaceRunners(
+                    of: id,
+                    with: Self.runners(of: worker.machine, active: active),
+                    exited: self.exited
+                )
             } else {
-                cache.workerRunners[id] = nil
+                cache.replaceRunners(of: id, with: nil, exited: self.exited)
             }
         }
         incoming.sort { ($0.instance?.rawValue ?? "") < ($1.instance?.rawValue ?? "") }
@@ -187,7 +232,6 @@ extension WorkerPool {
             if let id = merged[index].instance { cache.positions[id] = index - cache.pendingCount }
         }
         cache.comeOrGone.removeAll(keepingCapacity: true)
-        cache.runnersStale = true
         cache.version &+= 1
     }
 

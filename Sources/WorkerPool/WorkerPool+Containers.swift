@@ -74,7 +74,7 @@ extension WorkerPool {
     public func forgetContainer(_ uuid: ContainerUUID) {
         // The scheduler counts an instance running a container it no longer knows as full: tell it the
         // instance is free now rather than at its next wake-up.
-        if self.exited.removeValue(forKey: uuid) != nil { self.notify() }
+        if self.forgetExited(uuid) { self.notify() }
     }
 
     // MARK: - Runner commands

@@ -91,10 +91,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     }
     /// The scheduler's creates still to start as creates in flight finish, next first (``replaceCreateBacklog(_:)``).
     var createBacklog: ArraySlice<InstanceType> = []
-    /// Containers whose runner has ended, until the scheduler forgets them.
-    var exited: [ContainerUUID: Timestamp] = [:] {
-        didSet { self.schedulingViews.runnersStale = true }
-    }
+    /// Containers whose runner has ended, until the scheduler forgets them (changed through
+    /// ``runnerExited(_:at:)`` and ``forgetExited(_:)``, which keep the scheduling views' runner table).
+    private(set) var exited: [ContainerUUID: Timestamp] = [:]
     /// What a scheduling pass reads, kept up to date incrementally (``SchedulingViews``).
     var schedulingViews = SchedulingViews<PoolInstant>()
     /// Containers being started, for the runner configuration.
@@ -458,6 +457,19 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         }
     }
 
+    /// Records that the runner of `uuid` ended at `time`.
+    func runnerExited(_ uuid: ContainerUUID, at time: Timestamp) {
+        self.exited[uuid] = time
+        self.schedulingViews.exitedChanged(uuid, to: time)
+    }
+
+    /// Forgets that the runner of `uuid` ended; whether it had.
+    func forgetExited(_ uuid: ContainerUUID) -> Bool {
+        guard self.exited.removeValue(forKey: uuid) != nil else { return false }
+        self.schedulingViews.exitedChanged(uuid, to: nil)
+        return true
+    }
+
     /// Performs what a worker's machine decided.
     func perform(_ actions: [Machine.Action], on id: InstanceID) {
         for action in actions {
@@ -480,7 +492,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
                 )
                 self.record(.adopt, instance: id, container: uuid, reason: "runner left by a previous dispatcher")
             case .runnerEnded(let uuid):
-                self.exited[uuid] = self.wallClock()
+                self.runnerExited(uuid, at: self.wallClock())
                 self.record(.runnerEnded, instance: id, container: uuid, reason: "runner no longer listed")
                 self.logger.info("Runner ended", metadata: ["instance.id": "\(id)", "container.uuid": "\(uuid)"])
             case .sendTerm(let uuid):

@@ -113,7 +113,9 @@ struct PoolSchedulingViewsTests {
         await harness.stop()
     }
 
-    @Test("Workers coming and going and creates starting and ending in random order keep the views equal to a rebuild")
+    @Test(
+        "Workers coming and going, creates starting and ending, and runners starting, ending and forgotten in random order keep the views and runner table equal to a rebuild"
+    )
     func randomComeAndGo() async throws {
         let types = [Self.type1, Fixtures.instanceType(2), Fixtures.instanceType(4)]
         let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: types))
@@ -125,9 +127,12 @@ struct PoolSchedulingViewsTests {
             return Int((seed >> 33) % UInt64(bound))
         }
         var comeAndGone = 0
-        for _ in 0..<150 {
+        var containers = 0
+        var runnersSeen = 0
+        var exitedSeen = 0
+        for _ in 0..<300 {
             let before = await harness.pool.instances().count
-            switch next(4) {
+            switch next(7) {
             case 0:
                 _ = await harness.pool.create(types[next(types.count)])
             case 1:
@@ -137,14 +142,30 @@ struct PoolSchedulingViewsTests {
                 if !ids.isEmpty { try? await harness.pool.killInstance(ids[next(ids.count)], reason: "test") }
             case 2:
                 harness.advanceSync()
+            case 3:
+                containers += 1
+                _ = await harness.pool.startContainer(
+                    Fixtures.container(containers),
+                    type: types[next(types.count)].name
+                )
+            case 4:
+                let alive = await harness.pool.running().filter { $0.value == nil }.keys.sorted()
+                if !alive.isEmpty { _ = await harness.pool.killContainer(alive[next(alive.count)], reason: "test") }
+            case 5:
+                let ended = await harness.pool.running().filter { $0.value != nil }.keys.sorted()
+                if !ended.isEmpty { await harness.pool.forgetContainer(ended[next(ended.count)]) }
             default:
                 harness.advanceProbeTick()
             }
             for _ in 0..<next(8) { await Task.yield() }
             if await harness.pool.instances().count != before { comeAndGone += 1 }
+            let running = await harness.pool.running()
+            runnersSeen += running.values.count { $0 == nil }
+            exitedSeen += running.values.count { $0 != nil }
             #expect(await harness.pool.refreshedViewsMatchRebuild(), "seed \(start)")
         }
         #expect(comeAndGone > 20, "the walk added and removed workers (seed \(start))")
+        #expect(runnersSeen > 0 && exitedSeen > 0, "the walk started and ended runners (seed \(start))")
         await harness.stop()
     }
 }
