@@ -56,12 +56,12 @@ struct PlacementIndex {
     private let maxContainersPerInstance: Int
     private var nextCreateOrder = -1
 
-    /// Builds the index from the pool's instances; `entryIndex` finds the queue entries of the containers
-    /// on them (an instance running a container not in the queue is assumed full).
+    /// Builds the index from the pool's instances; `match` finds the queue entries of the containers on them
+    /// (an instance running a container not in the queue is assumed full).
     init(
         instances: [InstanceSnapshot],
         entries: QueueEntryList,
-        entryIndex: [UUIDKey: Int],
+        match: RunnerMatch,
         maxContainersPerInstance: Int,
         isAtCapacity: (InstanceType) -> Bool
     ) {
@@ -74,7 +74,7 @@ struct PlacementIndex {
                 ?? self.register(instance.type, atCapacity: isAtCapacity(instance.type))
             var remaining = instance.type.capacity
             for uuid in instance.runningContainers {
-                guard let entry = entryIndex[UUIDKey(uuid)], entry >= 0 else {
+                guard let entry = match.entry(of: uuid) else {
                     // Size unknown: assume the instance has nothing to spare.
                     remaining = InstanceResources()
                     break

@@ -90,7 +90,7 @@ struct PlacementPass {
         self.index = PlacementIndex(
             instances: pool.instances,
             entries: queue.entries,
-            entryIndex: self.match.entryIndex,
+            match: self.match,
             maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
             isAtCapacity: pool.isAtCapacity
         )

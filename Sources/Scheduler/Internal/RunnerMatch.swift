@@ -2,42 +2,65 @@ import DispatchModel
 
 /// The pool's runners matched to queue entries, with one cheap filter test per entry.
 struct RunnerMatch {
+    /// A container the pool knows (a runner, or on an instance): its queue entry and its runner.
+    struct Known {
+        /// Its entry's index in the queue, or -1 if it is not in the queue.
+        var entry: Int32
+        /// Its runner's index in the pool's runners as read, or -1 if only an instance lists it.
+        var runner: Int32
+    }
+
     /// For each entry, the index of its runner in ``runnerList``, or -1.
     private var runnerOf: [Int32]
     private var runnerList: [PoolSnapshot.Runner] = []
-    /// Entry index of every container the pool knows (runner or on an instance); -1 if not in the queue.
-    private(set) var entryIndex: [UUIDKey: Int] = [:]
+    /// Every container the pool knows (runner or on an instance), with its entry and runner.
+    private(set) var known: [UUIDKey: Known] = [:]
     /// Runners whose container is not in the queue, in UUID order.
     private(set) var unmatched: [ContainerUUID] = []
 
     init(queue: QueueSnapshot, pool: PoolSnapshot) {
         self.runnerOf = Array(repeating: -1, count: queue.entries.count)
         guard !pool.runners.isEmpty || !pool.instances.isEmpty else { return }
-        self.entryIndex.reserveCapacity(pool.runners.count)
-        for uuid in pool.runners.keys { self.entryIndex[UUIDKey(uuid)] = -1 }
+        // One look-up per runner and per entry the filter lets through, each recording both sides at once.
+        let runners = Array(pool.runners.values)
+        self.known.reserveCapacity(pool.runners.count)
+        for (position, uuid) in pool.runners.keys.enumerated() {
+            self.known[UUIDKey(uuid)] = Known(entry: -1, runner: Int32(position))
+        }
         for instance in pool.instances {
-            for uuid in instance.runningContainers where self.entryIndex[UUIDKey(uuid)] == nil {
-                self.entryIndex[UUIDKey(uuid)] = -1
+            for uuid in instance.runningContainers where self.known.index(forKey: UUIDKey(uuid)) == nil {
+                self.known[UUIDKey(uuid)] = Known(entry: -1, runner: -1)
             }
         }
         // Most entries are not known to the pool: a bit per hashed tail rules them out without hashing.
-        var filter = BitFilter(capacity: self.entryIndex.count)
-        for key in self.entryIndex.keys { filter.insert(key.uuid.digest) }
-        for i in queue.entries.indices where filter.mayContain(queue.entries[i].summary.uuidDigest) {
-            guard let slot = self.entryIndex.index(forKey: UUIDKey(queue.entries[i].container.uuid)) else { continue }
-            self.entryIndex.values[slot] = i
-        }
+        var filter = BitFilter(capacity: self.known.count)
+        for key in self.known.keys { filter.insert(key.uuid.digest) }
         self.runnerList.reserveCapacity(pool.runners.count)
-        for (uuid, runner) in pool.runners {
-            let i = self.entryIndex[UUIDKey(uuid)] ?? -1
-            if i >= 0 {
-                self.runnerOf[i] = Int32(self.runnerList.count)
-                self.runnerList.append(runner)
+        for i in queue.entries.indices where filter.mayContain(queue.entries[i].summary.uuidDigest) {
+            guard let slot = self.known.index(forKey: UUIDKey(queue.entries[i].container.uuid)) else { continue }
+            let previous = self.known.values[slot].entry
+            self.known.values[slot].entry = Int32(i)
+            let runner = self.known.values[slot].runner
+            guard runner >= 0 else { continue }
+            if previous >= 0 {
+                // The same container twice in the queue (not expected): its runner goes with the last.
+                self.runnerOf[i] = self.runnerOf[Int(previous)]
+                self.runnerOf[Int(previous)] = -1
             } else {
-                self.unmatched.append(uuid)
+                self.runnerOf[i] = Int32(self.runnerList.count)
+                self.runnerList.append(runners[Int(runner)])
             }
         }
+        for (key, known) in self.known where known.runner >= 0 && known.entry < 0 {
+            self.unmatched.append(key.uuid)
+        }
         self.unmatched.sort()
+    }
+
+    /// The queue entry of a container the pool knows, if it is in the queue.
+    func entry(of uuid: ContainerUUID) -> Int? {
+        guard let known = self.known[UUIDKey(uuid)], known.entry >= 0 else { return nil }
+        return Int(known.entry)
     }
 
     /// The runner of the entry at `index`, if the pool has one.
