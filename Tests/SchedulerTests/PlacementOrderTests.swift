@@ -1,0 +1,57 @@
+import DispatchModel
+import DispatchTestSupport
+import Testing
+
+@testable import Scheduler
+
+/// The placement index orders instances by type, then ID, whatever order the pool lists them in (the pool lists
+/// them by ID, which the index takes without sorting; any other order is sorted).
+@Suite("Placement order")
+struct PlacementOrderTests {
+    @Test("A pass plans the same over instances listed by ID and listed in any other order (200 random pools)")
+    func sameWhateverTheListOrder() {
+        var generator = SystemRandomNumberGenerator()
+        var seed = UInt64.random(in: 0...UInt64.max, using: &generator)
+        let start = seed
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let gib: Int64 = 1 << 30
+        var placed = 0
+        for _ in 0..<200 {
+            var pool = StubPool(quota: 1000, canCreate: 100)
+            let workers = 1 + next(40)
+            for n in 0..<workers {
+                let state: WorkerState = [.idle, .running, .booting, .idle][next(4)]
+                pool.workers.append(
+                    .init(
+                        id: InstanceID(rawValue: "i-\(1000 + n * 7 % 997)"),
+                        type: instanceType(1 + next(4)),
+                        state: state
+                    )
+                )
+            }
+            pool.workers.sort { $0.id.rawValue < $1.id.rawValue }
+            var containers: [Container] = []
+            for i in 1...(1 + next(60)) {
+                containers.append(container(i, priority: 1 + next(5), state: .locked, vcpus: 1 + next(2), ram: gib))
+            }
+            for (index, worker) in pool.workers.enumerated() where worker.state == .running && !containers.isEmpty {
+                let uuid = containers[index % containers.count].uuid
+                if pool.running[uuid] == nil { _ = pool.startContainer(uuid, on: worker.id) }
+            }
+            let queue = StubQueue(containers, chooser: .suite()).snapshot
+            let byID = pool.snapshot
+            var shuffled = byID
+            shuffled.instances.shuffle()
+            var first = SchedulingPlanner(configuration: .suite)
+            var second = SchedulingPlanner(configuration: .suite)
+            let a = first.plan(queue: queue, pool: byID, now: testNow)
+            let b = second.plan(queue: queue, pool: shuffled, now: testNow)
+            #expect(a.actions == b.actions, "seed \(start)")
+            placed += a.actions.count { if case .start = $0 { true } else { false } }
+        }
+        #expect(placed > 100, "the pools placed containers (seed \(start))")
+    }
+}
