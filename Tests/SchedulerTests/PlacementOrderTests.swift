@@ -10,13 +10,9 @@ import Testing
 struct PlacementOrderTests {
     @Test("A pass plans the same over instances listed by ID and listed in any other order (200 random pools)")
     func sameWhateverTheListOrder() {
-        var generator = SystemRandomNumberGenerator()
-        var seed = UInt64.random(in: 0...UInt64.max, using: &generator)
-        let start = seed
-        func next(_ bound: Int) -> Int {
-            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((seed >> 33) % UInt64(bound))
-        }
+        let start = UInt64.random(in: 0...UInt64.max)
+        var random = FuzzRandom(seed: start)
+        func next(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &random) }
         let gib: Int64 = 1 << 30
         var placed = 0
         for _ in 0..<200 {
@@ -44,7 +40,7 @@ struct PlacementOrderTests {
             let queue = StubQueue(containers, chooser: .suite()).snapshot
             let byID = pool.snapshot
             var shuffled = byID
-            shuffled.instances.shuffle()
+            shuffled.instances.shuffle(using: &random)
             var first = SchedulingPlanner(configuration: .suite)
             var second = SchedulingPlanner(configuration: .suite)
             let a = first.plan(queue: queue, pool: byID, now: testNow)

@@ -119,13 +119,9 @@ struct PoolSchedulingViewsTests {
     func randomComeAndGo() async throws {
         let types = [Self.type1, Fixtures.instanceType(2), Fixtures.instanceType(4)]
         let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: types))
-        var generator = SystemRandomNumberGenerator()
-        var seed = UInt64.random(in: 0...UInt64.max, using: &generator)
-        let start = seed
-        func next(_ bound: Int) -> Int {
-            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((seed >> 33) % UInt64(bound))
-        }
+        let start = UInt64.random(in: 0...UInt64.max)
+        var random = FuzzRandom(seed: start)
+        func next(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &random) }
         var comeAndGone = 0
         var containers = 0
         var runnersSeen = 0
