@@ -49,19 +49,14 @@ struct JournalTimelineTests {
     }
 
     /// A pool whose snapshot the test sets; it accepts creates and starts.
-    final class ScriptedPool: SchedulingPool {
+    final class ScriptedPool: InertSchedulingPool {
         let snapshot = Mutex(PoolSnapshot())
 
-        func waitUntilLoaded() async {}
         func schedulingSnapshot() async -> PoolSnapshot { self.snapshot.withLock { $0 } }
-        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
         func create(_ type: InstanceType) async -> Bool { true }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool { true }
         func shutdown(_ id: InstanceID) async -> Bool { true }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }
-        func forgetContainer(_ uuid: ContainerUUID) async {}
-        func containerFinished(_ uuid: ContainerUUID) async {}
     }
 
     static func makeLoop(
@@ -256,23 +251,18 @@ struct JournalTimelineTests {
 /// The loop hands each planned start to the pool with the container's record, taken from the plan.
 @Suite("Scheduling loop starts")
 struct SchedulingLoopStartTests {
-    final class RecordingPool: SchedulingPool {
+    final class RecordingPool: InertSchedulingPool {
         let snapshot = Mutex(PoolSnapshot())
         let started = Mutex<[(Container, InstanceID)]>([])
 
-        func waitUntilLoaded() async {}
         func schedulingSnapshot() async -> PoolSnapshot { self.snapshot.withLock { $0 } }
-        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
         func create(_ type: InstanceType) async -> Bool { true }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
             self.started.withLock { $0.append((container, id)) }
             return true
         }
         func shutdown(_ id: InstanceID) async -> Bool { true }
         func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { true }
-        func forgetContainer(_ uuid: ContainerUUID) async {}
-        func containerFinished(_ uuid: ContainerUUID) async {}
     }
 
     @Test("A Locked container on an idle instance is started there with its own record")

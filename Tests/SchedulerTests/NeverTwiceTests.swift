@@ -39,7 +39,7 @@ struct NeverTwiceTests {
 
     /// Two workers after a restart: `i-1` unknown (it runs container 1, which its first probe will show),
     /// `i-2` idle. Records every start.
-    final class RestartPool: SchedulingPool {
+    final class RestartPool: InertSchedulingPool {
         private let state = Mutex<(probed: Bool, starts: [ContainerUUID])>((false, []))
         private let stream = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
@@ -51,7 +51,6 @@ struct NeverTwiceTests {
             self.stream.continuation.yield()
         }
 
-        func waitUntilLoaded() async {}
         func schedulingSnapshot() async -> PoolSnapshot {
             let probed = self.state.withLock { $0.probed }
             var pool = StubPool(quota: 100)
@@ -68,16 +67,10 @@ struct NeverTwiceTests {
             return pool.snapshot
         }
         func changes() async -> AsyncStream<Void> { self.stream.stream }
-        func create(_ type: InstanceType) async -> Bool { false }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
         func startContainer(_ container: Container, on id: InstanceID) async -> Bool {
             self.state.withLock { $0.starts.append(container.uuid) }
             return true
         }
-        func shutdown(_ id: InstanceID) async -> Bool { false }
-        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
-        func containerFinished(_ uuid: ContainerUUID) async {}
-        func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 
     /// Advances the manual clock `seconds` times by a second, letting the loop settle after each.

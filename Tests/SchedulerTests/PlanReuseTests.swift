@@ -47,8 +47,7 @@ struct PlanReuseTests {
     }
 
     /// One idle worker that never changes (version 1).
-    struct QuietPool: SchedulingPool {
-        func waitUntilLoaded() async {}
+    struct QuietPool: InertSchedulingPool {
         func schedulingSnapshot() async -> PoolSnapshot {
             var pool = StubPool(quota: 100)
             pool.workers = [.init(id: "i-1", type: instanceType(1), state: .idle)]
@@ -56,14 +55,6 @@ struct PlanReuseTests {
             snapshot.version = 1
             return snapshot
         }
-        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
-        func create(_ type: InstanceType) async -> Bool { false }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
-        func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
-        func shutdown(_ id: InstanceID) async -> Bool { false }
-        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
-        func containerFinished(_ uuid: ContainerUUID) async {}
-        func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 
     /// `count` 1-VCPU containers of priority 1 in `state`.

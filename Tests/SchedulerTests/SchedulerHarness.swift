@@ -267,3 +267,19 @@ extension InstanceTypeChooser {
         )
     }
 }
+
+/// A scheduling-pool fake that does nothing but what it is written to do: a fake conforming to it writes its
+/// snapshot and whatever it records; every other call is accepted and does nothing (creates and starts fail).
+protocol InertSchedulingPool: SchedulingPool {}
+
+extension InertSchedulingPool {
+    func waitUntilLoaded() async {}
+    func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
+    func create(_ type: InstanceType) async -> Bool { false }
+    func replaceCreateBacklog(_ types: [InstanceType]) async {}
+    func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
+    func shutdown(_ id: InstanceID) async -> Bool { false }
+    func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
+    func containerFinished(_ uuid: ContainerUUID) async {}
+    func forgetContainer(_ uuid: ContainerUUID) async {}
+}

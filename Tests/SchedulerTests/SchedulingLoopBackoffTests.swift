@@ -47,10 +47,9 @@ struct SchedulingLoopBackoffTests {
     }
 
     /// Idle type-1 workers that never change.
-    struct IdlePool: SchedulingPool {
+    struct IdlePool: InertSchedulingPool {
         var workers = 1
 
-        func waitUntilLoaded() async {}
         func schedulingSnapshot() async -> PoolSnapshot {
             var pool = StubPool(quota: 100)
             pool.workers = (1...self.workers).map {
@@ -58,14 +57,6 @@ struct SchedulingLoopBackoffTests {
             }
             return pool.snapshot
         }
-        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
-        func create(_ type: InstanceType) async -> Bool { false }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
-        func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
-        func shutdown(_ id: InstanceID) async -> Bool { false }
-        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
-        func containerFinished(_ uuid: ContainerUUID) async {}
-        func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 
     static func queuedContainers(_ count: Int) -> [QueueEntry] {

@@ -50,7 +50,7 @@ struct SchedulingLoopRaceTests {
     }
 
     /// One idle worker; once armed, the next snapshot waits for the test's word.
-    final class GatedPool: SchedulingPool {
+    final class GatedPool: InertSchedulingPool {
         private let state = Mutex<(armed: Bool, waiting: Bool, gate: CheckedContinuation<Void, Never>?)>(
             (false, false, nil)
         )
@@ -70,7 +70,6 @@ struct SchedulingLoopRaceTests {
             }
         }
 
-        func waitUntilLoaded() async {}
         func schedulingSnapshot() async -> PoolSnapshot {
             let wait = self.state.withLock { state in
                 defer { state.armed = false }
@@ -88,14 +87,6 @@ struct SchedulingLoopRaceTests {
             pool.workers = [.init(id: "i-1", type: instanceType(1), state: .idle)]
             return pool.snapshot
         }
-        func changes() async -> AsyncStream<Void> { AsyncStream { _ in } }
-        func create(_ type: InstanceType) async -> Bool { false }
-        func replaceCreateBacklog(_ types: [InstanceType]) async {}
-        func startContainer(_ container: Container, on id: InstanceID) async -> Bool { false }
-        func shutdown(_ id: InstanceID) async -> Bool { false }
-        func killContainer(_ uuid: ContainerUUID, reason: String) async -> Bool { false }
-        func containerFinished(_ uuid: ContainerUUID) async {}
-        func forgetContainer(_ uuid: ContainerUUID) async {}
     }
 
     @Test("A lock that goes through while a pass reads the pool is not sent again by that pass")

@@ -22,13 +22,15 @@ struct PoolWorkerTests {
     static func idleWorker(
         _ type: InstanceType = Self.type1,
         override: (@Sendable (String) -> CommandResult?)? = nil,
+        noopMetrics: Bool = false,
         configure: (inout Pool.Configuration) -> Void = { _ in }
     ) async throws -> (PoolHarness, InstanceID) {
         var configuration = PoolHarness.configuration(types: [type])
         configure(&configuration)
         let harness = PoolHarness.start(
             configuration: configuration,
-            override: override
+            override: override,
+            noopMetrics: noopMetrics
         )
         #expect(await harness.pool.create(type))
         await harness.eventually(1, in: .booting)
@@ -508,14 +510,7 @@ struct PoolWorkerTests {
     @Test("A pool whose metrics go nowhere does not compute its gauges; one whose metrics are recorded does")
     func gaugesOnlyWhenRecorded() async throws {
         for noop in [true, false] {
-            let harness = PoolHarness.start(
-                configuration: PoolHarness.configuration(types: [Self.type1]),
-                noopMetrics: noop
-            )
-            #expect(await harness.pool.create(Self.type1))
-            await harness.eventually(1, in: .booting)
-            harness.advanceProbeTick()
-            await harness.eventually(1, in: .idle)
+            let (harness, _) = try await Self.idleWorker(noopMetrics: noop)
             #expect(await harness.pool.startContainer(Fixtures.container(1), type: Self.type1.name))
             await harness.eventually(1, in: .running)
             let refreshes = await harness.pool.gaugeRefreshes
