@@ -71,6 +71,8 @@ struct ChaosTests {
     /// Arvados's test types: `type<i>` with i VCPUs, i × 1.1 GiB, price i × 0.123.
     static let instanceTypes = [1, 2, 3, 4, 6, 8, 16]
 
+    /// The cluster: every timeout at the scale of the runs (seconds), the boot quarantine's cooldown too (its
+    /// default, ten minutes, would hold type 4 past the end of the test after three bad boots in a row).
     static func yaml(dataDirectory: String, apiPort: Int, proxyPort: Int) -> String {
         let types = Self.instanceTypes.map { i in
             """
@@ -124,6 +126,9 @@ struct ChaosTests {
                 DispatchCloud:
                   DataDirectory: \(dataDirectory)
                   EmbeddedContainerAPI: true
+                  BootQuarantine:
+                    Cooldown: 2s
+                    MaxCooldown: 4s
                   SubmitterTokens:
                     - chaos-submitter-token
 
