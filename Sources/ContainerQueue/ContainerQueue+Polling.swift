@@ -130,11 +130,14 @@ extension ContainerQueue {
             }
         }
         var gone: [ContainerUUID] = []
-        for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) {
-            if next[uuid] == nil && !skip.contains(uuid) { gone.append(uuid) }
+        if !self.configuration.pushesAreComplete {
+            for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) {
+                if next[uuid] == nil && !skip.contains(uuid) { gone.append(uuid) }
+            }
         }
         for uuid in gone { self.current[uuid] = nil }
         self.updatedAt = started
+        self.lastPollStarted = started
         self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
         self.notify()
         for (container, reason) in unsatisfiable {
@@ -168,7 +171,7 @@ extension ContainerQueue {
 
     /// Whether a cached entry stays without being fetched: a final container stays until the scheduler forgets it
     /// (``forget(_:)``; dropped by a poll, one that completed just before it left the queue before any pass told
-    /// the pool its runner was finishing, and the runner was killed as "not in queue"), and a Queued one is current
+    /// the pool its runner was finishing, and the runner was killed as "not in queue"), and every one is current
     /// as pushed when ``Configuration-swift.struct/pushesAreComplete`` (every change since it was cached has been
     /// applied or waits in the feed).
     ///
@@ -177,7 +180,7 @@ extension ContainerQueue {
     /// the kept ones, built at every poll, cost three hash look-ups per cached container at 100,000 Queued.)
     private func isKeptWithoutPolling(_ entry: QueueEntry) -> Bool {
         let state = entry.summary.state
-        return state.isFinal || (self.configuration.pushesAreComplete && state == .queued)
+        return state.isFinal || self.configuration.pushesAreComplete
     }
 
     /// The containers this dispatcher cares about as fetched.
@@ -186,19 +189,30 @@ extension ContainerQueue {
             self.authorizationUUID = try await self.client.currentAuthorization().uuid
         }
         let me = self.authorizationUUID ?? ""
+        // With complete pushes, the cache holds every change already: after the first poll, only what changed since
+        // the last one is asked for (a check, and an update time for the scheduler's exited-before-update rule).
+        var changedSince: [ArvadosFilter] = []
+        if self.configuration.pushesAreComplete, let last = self.lastPollStarted {
+            let since = last.advanced(by: .zero - self.configuration.pushedChangeMargin)
+            changedSince = [ArvadosFilter("modified_at", ">=", .string(since.rfc3339))]
+        }
         var next: [ContainerUUID: Container] = [:]
-        for container in try await self.fetchByUUID([ArvadosFilter("locked_by_uuid", "=", .string(me))]) {
+        for container in try await self.fetchByUUID(
+            [ArvadosFilter("locked_by_uuid", "=", .string(me))] + changedSince
+        ) {
             next[container.uuid] = container
         }
-        for container in try await self.fetchQueued() {
+        for container in try await self.fetchQueued(changedSince) {
             next[container.uuid] = container
         }
         // Cached containers that neither list returned: ask for them by UUID, 20 at a time, in UUID order (sorted
         // once: at 100,000 cached Queued containers beyond the Queued list's target, sorting what was left before
         // every batch took a third of the daemon's CPU).
         var missing: [ContainerUUID] = []
-        for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) && next[uuid] == nil {
-            missing.append(uuid)
+        if !self.configuration.pushesAreComplete {
+            for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) && next[uuid] == nil {
+                missing.append(uuid)
+            }
         }
         missing.sort()
         var position = 0
@@ -260,13 +274,15 @@ extension ContainerQueue {
         return results
     }
 
-    /// Queued containers with priority > 0, highest priority first, until enough non-supervisors are in hand.
-    private func fetchQueued() async throws(ArvadosAPIError) -> [Container] {
+    /// Queued containers with priority > 0 (and matching `filters`), highest priority first, until enough
+    /// non-supervisors are in hand.
+    private func fetchQueued(_ filters: [ArvadosFilter]) async throws(ArvadosAPIError) -> [Container] {
         var results: [Container] = []
         var nonSupervisors = 0
         while nonSupervisors < self.configuration.queuedTarget {
             let page = try await self.client.containers(
-                filters: [ArvadosFilter("state", "=", .string("Queued")), ArvadosFilter("priority", ">", .int(0))],
+                filters: [ArvadosFilter("state", "=", .string("Queued")), ArvadosFilter("priority", ">", .int(0))]
+                    + filters,
                 order: ["priority desc", "uuid"],
                 limit: self.configuration.pageSize,
                 offset: results.count,

@@ -443,6 +443,68 @@ struct ContainerQueueTests {
         }
     }
 
+    /// Records each container list's URL and how many items it returned.
+    final class ListItemsTransport: ArvadosTransport {
+        let base = AsyncHTTPClientTransport()
+        let lists = Mutex<[(url: String, items: Int)]>([])
+
+        func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+            let response = try await self.base.send(request)
+            if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
+                let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+                let items = (object?["items"] as? [Any])?.count ?? -1
+                self.lists.withLock { $0.append((request.url.absoluteString.removingPercentEncoding ?? "", items)) }
+            }
+            return response
+        }
+    }
+
+    @Test(
+        "With every change pushed, a poll asks only for what changed since the last one and keeps the rest as pushed",
+        arguments: [true, false]
+    )
+    func pushedPollAsksOnlyForChanges(pushesAreComplete: Bool) async throws {
+        try await EmbeddedContainerAPI.with { api in
+            let transport = ListItemsTransport()
+            var configuration = ContainerQueue<ManualClock>.Configuration()
+            configuration.pushesAreComplete = pushesAreComplete
+            configuration.pushedChangeMargin = .zero
+            let queue = ContainerQueue(
+                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
+                chooser: Self.menu,
+                configuration: configuration,
+                clock: ManualClock(),
+                logger: Logger(label: "queue-test")
+            )
+            let uuids = try await Self.create(api, count: 3)
+            try await queue.update()
+            for uuid in uuids { try await queue.lock(uuid) }
+            transport.lists.withLock { $0 = [] }
+            // The first poll after the locks reads all three: their changes came after the last poll began.
+            try await queue.update()
+            #expect(transport.lists.withLock { $0 }.map(\.items).reduce(0, +) == 3)
+            // One changes in the API after that poll began (its push is what a feed would bring).
+            let changed = uuids[1]
+            _ = try await api.rootClient.updateContainer(changed, ["state": .string("Running")])
+            transport.lists.withLock { $0 = [] }
+            try await queue.update()
+            let lists = transport.lists.withLock { $0 }
+            let returned = lists.map(\.items).reduce(0, +)
+            if pushesAreComplete {
+                #expect(lists.allSatisfy { $0.url.contains("modified_at") }, "\(lists.map(\.url))")
+                #expect(returned == 1, "\(lists)")
+            } else {
+                #expect(!lists.contains { $0.url.contains("modified_at") }, "\(lists.map(\.url))")
+                #expect(returned == 3, "\(lists)")
+            }
+            // Either way the cache has all three, the changed one as the API has it now.
+            let entries = await queue.entries().entries
+            #expect(Set(entries.keys) == Set(uuids))
+            #expect(entries[changed]?.container.state == .running)
+            #expect(uuids.filter { $0 != changed }.allSatisfy { entries[$0]?.container.state == .locked })
+        }
+    }
+
     @Test("A container that became final stays cached through polls until the scheduler forgets it")
     func finalStaysUntilForgotten() async throws {
         try await EmbeddedContainerAPI.with { api in
