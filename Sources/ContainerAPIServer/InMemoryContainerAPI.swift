@@ -34,6 +34,12 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
     private var byState: [ContainerState: Set<ContainerUUID>] = [:]
     /// The containers locked by each token, for the dispatcher's `locked_by_uuid` polls.
     private var byLocker: [String: Set<ContainerUUID>] = [:]
+    /// Each container's modification times (whole microseconds since 1970) with its UUID, sorted by time: the
+    /// candidates of a `modified_at >=` or `>` filter, which a poll over complete pushes adds to its lists (what
+    /// changed in the last seconds). A container modified again keeps its older entries until there are twice as
+    /// many entries as containers; a list checks every filter on every candidate, so an old entry costs a look-up,
+    /// never a wrong answer.
+    private var byModified: [(time: Int64, uuid: ContainerUUID)] = []
     private var nextNumber = 0
     private var changeContinuation: AsyncStream<Change>.Continuation
     /// Every container change, in commit order (one consumer; unbounded).
@@ -252,9 +258,38 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         }
         self.byState[stored.container.state, default: []].insert(uuid)
         if let locker = stored.container.lockedByUUID { self.byLocker[locker, default: []].insert(uuid) }
+        let modified = stored.container.modifiedAt?.microseconds
+        let previouslyModified = self.stored[uuid]?.container.modifiedAt?.microseconds
         self.stored[uuid] = stored
+        if let modified, modified != previouslyModified { self.noteModified(uuid, at: modified) }
         self.sequence += 1
         self.changeContinuation.yield(Change(containers: [stored.container], sequence: self.sequence))
+    }
+
+    private func noteModified(_ uuid: ContainerUUID, at time: Int64) {
+        if let last = self.byModified.last, last.time > time {
+            // A wall clock that stepped back: kept sorted all the same.
+            self.byModified.insert((time, uuid), at: self.firstModified(atOrAfter: time + 1))
+        } else {
+            self.byModified.append((time, uuid))
+        }
+        if self.byModified.count > 2 * self.stored.count + 1024 {
+            self.byModified = self.stored.compactMap { uuid, stored in
+                stored.container.modifiedAt.map { (time: $0.microseconds, uuid: uuid) }
+            }
+            self.byModified.sort { ($0.time, $0.uuid.rawValue) < ($1.time, $1.uuid.rawValue) }
+        }
+    }
+
+    /// The position of the first entry of ``byModified`` at `time` or later.
+    private func firstModified(atOrAfter time: Int64) -> Int {
+        var low = 0
+        var high = self.byModified.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if self.byModified[middle].time < time { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     private static func rendered(
@@ -294,16 +329,30 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
     ) throws(ContainerAPIError) -> (page: [StoredContainer], available: Int) {
         // Candidates from an index where a filter allows (the dispatcher's polls always do), else every container.
         let candidates: [ContainerUUID]
-        // Only a `uuid in` list can name a container twice; the indexes and the store's keys cannot.
+        // Only a `uuid in` list and the modification index can name a container twice; the other indexes and the
+        // store's keys cannot.
         var mayRepeat = false
-        if let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue {
-            candidates = Array(ContainerState(rawValue: state).flatMap { self.byState[$0] } ?? [])
-        } else if let locker = query.filters.first(where: { $0.name == "locked_by_uuid" && $0.op == "=" })?
-            .operand.stringValue
-        {
+        // The containers modified since a `modified_at` bound, when that is the fewest candidates.
+        var recent: Int?
+        for filter in query.filters where filter.name == "modified_at" && (filter.op == ">=" || filter.op == ">") {
+            if case .integer(let bound) = Self.operand(filter.operand, for: filter.name) {
+                recent = max(recent ?? 0, self.firstModified(atOrAfter: bound))
+            }
+        }
+        let recentCount = recent.map { self.byModified.count - $0 } ?? Int.max
+        let state = query.filters.first(where: { $0.name == "state" && $0.op == "=" })?.operand.stringValue
+            .map { ContainerState(rawValue: $0) }
+        let locker = query.filters.first(where: { $0.name == "locked_by_uuid" && $0.op == "=" })?.operand.stringValue
+        let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue
+        if let state, (state.flatMap { self.byState[$0]?.count } ?? 0) <= recentCount {
+            candidates = Array(state.flatMap { self.byState[$0] } ?? [])
+        } else if let locker, (self.byLocker[locker]?.count ?? 0) <= recentCount {
             candidates = Array(self.byLocker[locker] ?? [])
-        } else if let uuids = query.filters.first(where: { $0.name == "uuid" && $0.op == "in" })?.operand.arrayValue {
+        } else if let uuids, uuids.count <= recentCount {
             candidates = uuids.compactMap { $0.stringValue.map { ContainerUUID(rawValue: $0) } }
+            mayRepeat = true
+        } else if let recent {
+            candidates = self.byModified[recent...].map(\.uuid)
             mayRepeat = true
         } else {
             candidates = Array(self.stored.keys)

@@ -1,6 +1,7 @@
 import ArvadosAPI
 import ContainerAPIServer
 import DispatchModel
+import DispatchTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -121,6 +122,72 @@ struct InMemoryTypedListTests {
         let before = await api.requestCount
         _ = try await typed.containers(select: Self.polled, count: "none")
         #expect(await api.requestCount == before + 1)
+    }
+
+    @Test("A `modified_at` bound lists what a full list filtered by it gives, though the clock steps back")
+    func modifiedSinceIndex() async throws {
+        // Each reading a millisecond on, but every fifth 3.5 ms back.
+        let tick = Mutex(Int64(0))
+        let api = InMemoryContainerAPI(
+            clusterID: "zzzzz",
+            systemRootToken: Self.root,
+            submitterTokens: ["submitter"],
+            wallClock: {
+                let n = tick.withLock { value in
+                    value += 1
+                    return value
+                }
+                let micros = 1_800_000_000_000_000 + n * 1000 - (n % 5 == 0 ? 3500 : 0)
+                return Timestamp(secondsSince1970: micros / 1_000_000, nanoseconds: Int32(micros % 1_000_000 * 1000))
+            }
+        )
+        let client = ArvadosClient(
+            baseURL: URL(string: "http://in-memory.invalid/")!,
+            token: Self.root,
+            transport: api
+        )
+        var uuids: [ContainerUUID] = []
+        for i in 0..<30 {
+            let attributes: [String: JSONValue] = [
+                "command": .array([.string("true")]), "container_image": .string("image"),
+                "output_path": .string("/out"), "priority": .int(Int64(1 + i % 3)),
+                "runtime_constraints": .object(["vcpus": .int(1), "ram": .int(1 << 28)]),
+            ]
+            uuids.append(try await api.create(attributes, token: "submitter").uuid)
+        }
+        var random = FuzzRandom(seed: 7)
+        // Enough changes that the index drops its old entries more than once on the way.
+        for step in 0..<2500 {
+            let uuid = uuids[Int(random.next() % UInt64(uuids.count))]
+            if step % 97 == 0 {
+                _ = try? await client.lockContainer(uuid)
+            } else {
+                _ = try await client.updateContainer(uuid, ["priority": .int(Int64(1 + random.next() % 9))])
+            }
+            guard step % 250 == 0 || step == 2499 else { continue }
+            let all = try await client.containers(limit: 1000).items
+            #expect(all.count == uuids.count)
+            let times = all.compactMap(\.modifiedAt).sorted()
+            for bound in [times[0], times[times.count / 2], times[times.count - 3], times[times.count - 1]] {
+                for op in [">=", ">"] {
+                    let listed = try await client.containers(
+                        filters: [ArvadosFilter("modified_at", op, .string(bound.rfc3339))],
+                        limit: 1000
+                    )
+                    let expected = all.filter { op == ">=" ? $0.modifiedAt! >= bound : $0.modifiedAt! > bound }
+                    #expect(Set(listed.items.map(\.uuid)) == Set(expected.map(\.uuid)), "\(op) \(bound)")
+                    #expect(listed.items.count == expected.count, "no container twice")
+                    let queued = try await client.containers(
+                        filters: [
+                            ArvadosFilter("state", "=", .string("Queued")),
+                            ArvadosFilter("modified_at", op, .string(bound.rfc3339)),
+                        ],
+                        limit: 1000
+                    )
+                    #expect(Set(queued.items.map(\.uuid)) == Set(expected.filter { $0.state == .queued }.map(\.uuid)))
+                }
+            }
+        }
     }
 
     @Test("A refused typed list fails as the JSON one does")
