@@ -23,8 +23,9 @@ let days = mode == "week" ? 7 : 1
 let count = arguments.count > 1 ? Int(arguments[1]) ?? 10_000 : (mode == "week" ? 100_000 : 10_000)
 let maxInstances = arguments.count > 2 ? Int(arguments[2]) ?? 1000 : 1000
 
-/// Containers arriving in a daily wave (busier in the working day), 1–8 VCPUs, running 20 minutes to 3 hours,
-/// sized so that the wave's peak needs about `maxInstances` instances.
+/// Containers arriving at a nearly even pace (the daily wave moves each submission by at most 21 minutes, so after
+/// the first hours the load is nearly flat, not busier in the working day), 1–8 VCPUs, running 20 minutes to
+/// 3 hours, so that about 0.8 × `maxInstances` instances are busy at the peak.
 func workload() -> Workload {
     var generator = SplitMix(state: 42)
     var entries: [Workload.Entry] = []

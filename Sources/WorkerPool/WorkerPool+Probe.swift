@@ -32,8 +32,7 @@ extension WorkerPool {
     /// One round: the idle check, then a probe, for every worker not shutting down; records how long it took.
     func probeTick() async {
         let started = self.now
-        let ids = self.probeOrder ?? self.workers.keys.sorted()
-        self.probeOrder = ids
+        let ids = self.probeOrder
         let rate = self.configuration.probeRate(workers: ids.count)
         defer { self.metrics.probeRound.record(started.duration(to: self.now).inSeconds) }
         for id in ids {
@@ -51,6 +50,17 @@ extension WorkerPool {
             guard await self.takeProbeStart(rate: rate) else { return }
             await self.startProbe(id)
         }
+    }
+
+    /// The position of `id` in ``probeOrder``, or where it would go.
+    func probeOrderPosition(of id: InstanceID) -> Int {
+        var low = 0
+        var high = self.probeOrder.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if self.probeOrder[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.

@@ -109,7 +109,10 @@ extension WorkerPool {
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markComeOrGone(id)
-        self.probeOrder = nil
+        let position = self.probeOrderPosition(of: id)
+        if position == self.probeOrder.count || self.probeOrder[position] != id {
+            self.probeOrder.insert(id, at: position)
+        }
         let appearedAt = self.wallClock()
         let listing = InstanceListing(instance)
         self.workers[id] = Worker(
@@ -168,7 +171,8 @@ extension WorkerPool {
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
         self.schedulingViews.markComeOrGone(id)
-        self.probeOrder = nil
+        let position = self.probeOrderPosition(of: id)
+        if position < self.probeOrder.count && self.probeOrder[position] == id { self.probeOrder.remove(at: position) }
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)
         let executor = worker.executor

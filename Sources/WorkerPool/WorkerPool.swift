@@ -84,8 +84,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
     var workers: [InstanceID: Worker] = [:]
-    /// The workers' IDs in the order a probe round takes them (sorted), until one comes or goes.
-    var probeOrder: [InstanceID]?
+    /// The workers' IDs in the order a probe round takes them (sorted), kept as workers come and go (sorting every
+    /// round was a fiftieth of a simulated day at a thousand instances).
+    var probeOrder: [InstanceID] = []
     var creating: [String: PendingCreate] = [:] {
         didSet { self.schedulingViews.markPendingStale() }
     }

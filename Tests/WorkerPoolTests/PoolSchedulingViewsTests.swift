@@ -114,7 +114,7 @@ struct PoolSchedulingViewsTests {
     }
 
     @Test(
-        "Workers coming and going, creates starting and ending, and runners starting, ending and forgotten in random order keep the views and runner table equal to a rebuild"
+        "Workers coming and going, creates starting and ending, and runners starting, ending and forgotten in random order keep the views, runner table and probe order equal to a rebuild"
     )
     func randomComeAndGo() async throws {
         let types = [Self.type1, Fixtures.instanceType(2), Fixtures.instanceType(4)]
@@ -159,6 +159,7 @@ struct PoolSchedulingViewsTests {
             runnersSeen += running.values.count { $0 == nil }
             exitedSeen += running.values.count { $0 != nil }
             #expect(await harness.pool.refreshedViewsMatchRebuild(), "seed \(start)")
+            #expect(await harness.pool.probeOrderIsEveryWorkerSorted(), "seed \(start)")
         }
         #expect(comeAndGone > 20, "the walk added and removed workers (seed \(start))")
         #expect(runnersSeen > 0 && exitedSeen > 0, "the walk started and ended runners (seed \(start))")
@@ -171,5 +172,10 @@ extension WorkerPool {
     fileprivate func refreshedViewsMatchRebuild() -> Bool {
         self.refreshSchedulingViews()
         return self.schedulingViewsMatchRebuild()
+    }
+
+    /// Whether a probe round would take every worker once, in ID order.
+    fileprivate func probeOrderIsEveryWorkerSorted() -> Bool {
+        self.probeOrder == self.workers.keys.sorted()
     }
 }
