@@ -9,7 +9,7 @@ import Foundation
 /// pool marks the workers it changes (``WorkerPool/withMachine(_:markingOnlyAVisibleChange:_:)`` and the sync),
 /// the workers that came or went, and the creates when one starts or ends; a pass recomputes only those.
 /// ``version`` moves whenever what a pass reads changes, so a reader can tell an unchanged pool in O(1).
-struct SchedulingViews<Instant: InstantProtocol> {
+struct SchedulingViews {
     /// Workers changed since the views were last brought up to date.
     var dirty: Set<InstanceID> = []
     /// Workers added or removed since then.
@@ -172,7 +172,7 @@ extension WorkerPool {
     }
 
     /// Builds every view and the runner table from the workers.
-    private func rebuildSchedulingViews(_ cache: inout SchedulingViews<PoolInstant>) {
+    private func rebuildSchedulingViews(_ cache: inout SchedulingViews) {
         cache.views = self.instances()
         cache.pendingCount = self.creating.count
         cache.positions.removeAll(keepingCapacity: true)
@@ -195,7 +195,7 @@ extension WorkerPool {
     ///
     /// A worker coming or going used to rebuild every view (copying every worker and sorting them all); at a
     /// thousand busy workers that was a tenth of a simulated day. Now the other workers' views stay as they are.
-    private func applyComeOrGone(_ cache: inout SchedulingViews<PoolInstant>) {
+    private func applyComeOrGone(_ cache: inout SchedulingViews) {
         var incoming: [InstanceView] = []
         for id in cache.comeOrGone {
             cache.dirty.remove(id)
@@ -254,7 +254,7 @@ extension WorkerPool {
     }
 
     /// Rebuilds the runner table from each worker's runners and the exited ones.
-    private func rebuildRunnerTable(_ cache: inout SchedulingViews<PoolInstant>) {
+    private func rebuildRunnerTable(_ cache: inout SchedulingViews) {
         cache.runners.removeAll(keepingCapacity: true)
         cache.finishing.removeAll(keepingCapacity: true)
         cache.runnerWorkers.removeAll(keepingCapacity: true)
@@ -278,8 +278,8 @@ extension WorkerPool {
     static func runners(
         of machine: Machine,
         active: [ContainerUUID]? = nil
-    ) -> SchedulingViews<PoolInstant>.WorkerRunners {
-        SchedulingViews<PoolInstant>.WorkerRunners(
+    ) -> SchedulingViews.WorkerRunners {
+        SchedulingViews.WorkerRunners(
             active: active ?? machine.containers,
             finishing: machine.finishing.isEmpty ? [] : machine.finishing.keys.sorted()
         )

@@ -96,7 +96,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// ``runnerExited(_:at:)`` and ``forgetExited(_:)``, which keep the scheduling views' runner table).
     private(set) var exited: [ContainerUUID: Timestamp] = [:]
     /// What a scheduling pass reads, kept up to date incrementally (``SchedulingViews``).
-    var schedulingViews = SchedulingViews<PoolInstant>()
+    var schedulingViews = SchedulingViews()
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
     /// How many times each container has lost its instance under it while its runner was alive (this process's
