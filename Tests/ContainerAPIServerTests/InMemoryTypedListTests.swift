@@ -24,24 +24,29 @@ struct InMemoryTypedListTests {
         "created_at", "locked_by_uuid",
     ]
 
-    /// An API with containers in several states, priorities and shapes, at fractional-second times.
-    static func populated() async throws -> (InMemoryContainerAPI, ArvadosClient, ArvadosClient) {
+    /// An empty API whose wall clock reads `time(n)` at its `n`th reading (from 1).
+    static func api(time: @escaping @Sendable (Int64) -> Timestamp) -> InMemoryContainerAPI {
         let tick = Mutex(Int64(0))
-        let api = InMemoryContainerAPI(
+        return InMemoryContainerAPI(
             clusterID: "zzzzz",
             systemRootToken: Self.root,
             submitterTokens: ["submitter"],
             wallClock: {
-                let n = tick.withLock { value in
-                    value += 1
-                    return value
-                }
-                return Timestamp(
-                    secondsSince1970: 1_800_000_000 + n,
-                    nanoseconds: Int32(n * 123_456_789 % 1_000_000_000)
+                time(
+                    tick.withLock { value in
+                        value += 1
+                        return value
+                    }
                 )
             }
         )
+    }
+
+    /// An API with containers in several states, priorities and shapes, at fractional-second times.
+    static func populated() async throws -> (InMemoryContainerAPI, ArvadosClient, ArvadosClient) {
+        let api = Self.api { n in
+            Timestamp(secondsSince1970: 1_800_000_000 + n, nanoseconds: Int32(n * 123_456_789 % 1_000_000_000))
+        }
         let url = URL(string: "http://in-memory.invalid/")!
         let typed = ArvadosClient(baseURL: url, token: Self.root, transport: api)
         let json = ArvadosClient(baseURL: url, token: Self.root, transport: JSONOnly(api: api))
@@ -127,20 +132,10 @@ struct InMemoryTypedListTests {
     @Test("A `modified_at` bound lists what a full list filtered by it gives, though the clock steps back")
     func modifiedSinceIndex() async throws {
         // Each reading a millisecond on, but every fifth 3.5 ms back.
-        let tick = Mutex(Int64(0))
-        let api = InMemoryContainerAPI(
-            clusterID: "zzzzz",
-            systemRootToken: Self.root,
-            submitterTokens: ["submitter"],
-            wallClock: {
-                let n = tick.withLock { value in
-                    value += 1
-                    return value
-                }
-                let micros = 1_800_000_000_000_000 + n * 1000 - (n % 5 == 0 ? 3500 : 0)
-                return Timestamp(secondsSince1970: micros / 1_000_000, nanoseconds: Int32(micros % 1_000_000 * 1000))
-            }
-        )
+        let api = Self.api { n in
+            let micros = 1_800_000_000_000_000 + n * 1000 - (n % 5 == 0 ? 3500 : 0)
+            return Timestamp(secondsSince1970: micros / 1_000_000, nanoseconds: Int32(micros % 1_000_000 * 1000))
+        }
         let client = ArvadosClient(
             baseURL: URL(string: "http://in-memory.invalid/")!,
             token: Self.root,

@@ -18,14 +18,17 @@ struct ContainerQueueTests {
         localKeepBlobBuffersPerVCPU: 0
     )
 
+    /// A queue over `api` with the root token, its requests through `transport` when given.
     static func queue(
         _ api: EmbeddedContainerAPI,
+        transport: (any ArvadosTransport)? = nil,
         configure: (inout ContainerQueue<ManualClock>.Configuration) -> Void = { _ in }
     ) -> ContainerQueue<ManualClock> {
         var configuration = ContainerQueue<ManualClock>.Configuration()
         configure(&configuration)
         return ContainerQueue(
-            client: api.rootClient,
+            client: transport.map { ArvadosClient(baseURL: api.url, token: api.rootToken, transport: $0) }
+                ?? api.rootClient,
             chooser: Self.menu,
             configuration: configuration,
             clock: ManualClock(),
@@ -410,17 +413,11 @@ struct ContainerQueueTests {
     func pushedQueuedKeptWithoutFetch(pushesAreComplete: Bool) async throws {
         try await EmbeddedContainerAPI.with { api in
             let transport = ListCountingTransport()
-            var configuration = ContainerQueue<ManualClock>.Configuration()
-            configuration.queuedTarget = 5
-            configuration.pageSize = 5
-            configuration.pushesAreComplete = pushesAreComplete
-            let queue = ContainerQueue(
-                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
-                chooser: Self.menu,
-                configuration: configuration,
-                clock: ManualClock(),
-                logger: Logger(label: "queue-test")
-            )
+            let queue = Self.queue(api, transport: transport) { configuration in
+                configuration.queuedTarget = 5
+                configuration.pageSize = 5
+                configuration.pushesAreComplete = pushesAreComplete
+            }
             try await queue.update()
             // 45 Queued containers, all cached through pushes as the embedded API's change feed brings them.
             let uuids = try await Self.create(api, count: 45)
@@ -466,16 +463,10 @@ struct ContainerQueueTests {
     func pushedPollAsksOnlyForChanges(pushesAreComplete: Bool) async throws {
         try await EmbeddedContainerAPI.with { api in
             let transport = ListItemsTransport()
-            var configuration = ContainerQueue<ManualClock>.Configuration()
-            configuration.pushesAreComplete = pushesAreComplete
-            configuration.pushedChangeMargin = .zero
-            let queue = ContainerQueue(
-                client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
-                chooser: Self.menu,
-                configuration: configuration,
-                clock: ManualClock(),
-                logger: Logger(label: "queue-test")
-            )
+            let queue = Self.queue(api, transport: transport) { configuration in
+                configuration.pushesAreComplete = pushesAreComplete
+                configuration.pushedChangeMargin = .zero
+            }
             let uuids = try await Self.create(api, count: 3)
             try await queue.update()
             for uuid in uuids { try await queue.lock(uuid) }
