@@ -588,17 +588,3 @@ extension SimulatedCloud where RNG == SeededRandomNumberGenerator {
         )
     }
 }
-
-extension Array {
-    /// The index of the first element for which `belongsInSecondPart` is true, assuming the array is
-    /// partitioned that way.
-    func partitioningIndex(where belongsInSecondPart: (Element) -> Bool) -> Int {
-        var low = 0
-        var high = self.count
-        while low < high {
-            let middle = (low + high) / 2
-            if belongsInSecondPart(self[middle]) { high = middle } else { low = middle + 1 }
-        }
-        return low
-    }
-}

@@ -283,12 +283,12 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
 
     /// The position of the first entry of ``byModified`` at `time` or later.
     private func firstModified(atOrAfter time: Int64) -> Int {
-        self.byModified.partitionPoint { $0.time >= time }
+        self.byModified.partitioningIndex { $0.time >= time }
     }
 
     /// The position of the first entry of ``byModified`` later than `time`.
     private func firstModified(after time: Int64) -> Int {
-        self.byModified.partitionPoint { $0.time > time }
+        self.byModified.partitioningIndex { $0.time > time }
     }
 
     private static func rendered(
@@ -523,19 +523,5 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
             return term.descending ? right < left : left < right
         }
         return false
-    }
-}
-
-extension Array {
-    /// The first position whose element satisfies `isInSecondPart`, for an array where every element that does comes
-    /// after every one that does not (binary search).
-    fileprivate func partitionPoint(_ isInSecondPart: (Element) -> Bool) -> Int {
-        var low = 0
-        var high = self.count
-        while low < high {
-            let middle = low + (high - low) / 2
-            if isInSecondPart(self[middle]) { high = middle } else { low = middle + 1 }
-        }
-        return low
     }
 }

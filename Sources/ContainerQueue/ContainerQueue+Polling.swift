@@ -129,13 +129,7 @@ extension ContainerQueue {
                 if let reason = self.admitOrReject(container) { unsatisfiable.append((container, reason)) }
             }
         }
-        var gone: [ContainerUUID] = []
-        if !self.configuration.pushesAreComplete {
-            for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) {
-                if next[uuid] == nil && !skip.contains(uuid) { gone.append(uuid) }
-            }
-        }
-        for uuid in gone { self.current[uuid] = nil }
+        for uuid in self.unreturned(by: next) where !skip.contains(uuid) { self.current[uuid] = nil }
         self.updatedAt = started
         self.lastPollStarted = started
         self.logger.debug("Queue updated", metadata: ["queue.entries": "\(self.current.byUUID.count)"])
@@ -169,18 +163,25 @@ extension ContainerQueue {
         }
     }
 
-    /// Whether a cached entry stays without being fetched: a final container stays until the scheduler forgets it
-    /// (``forget(_:)``; dropped by a poll, one that completed just before it left the queue before any pass told
-    /// the pool its runner was finishing, and the runner was killed as "not in queue"), and every one is current
-    /// as pushed when ``Configuration-swift.struct/pushesAreComplete`` (every change since it was cached has been
-    /// applied or waits in the feed).
+    /// The cached containers a poll's answer `next` left out that must be fetched again (by UUID) and, if still
+    /// not found, dropped; in no particular order.
     ///
-    /// Read from the entry as it is: one that changed while a poll was in flight is left alone by that poll anyway
-    /// (``dontUpdate``), so for the others the answer is the same before and after the poll's requests. (A set of
-    /// the kept ones, built at every poll, cost three hash look-ups per cached container at 100,000 Queued.)
-    private func isKeptWithoutPolling(_ entry: QueueEntry) -> Bool {
-        let state = entry.summary.state
-        return state.isFinal || self.configuration.pushesAreComplete
+    /// A final container stays until the scheduler forgets it (``forget(_:)``; dropped by a poll, one that completed
+    /// just before it left the queue before any pass told the pool its runner was finishing, and the runner was
+    /// killed as "not in queue"), and with ``Configuration-swift.struct/pushesAreComplete`` every one stays, current
+    /// as pushed (every change since it was cached has been applied or waits in the feed): then the cache is not
+    /// even walked.
+    ///
+    /// Read from the entries as they are: one that changed while a poll was in flight is left alone by that poll
+    /// anyway (``dontUpdate``), so for the others the answer is the same before and after the poll's requests. (A
+    /// set of the kept ones, built at every poll, cost three hash look-ups per cached container at 100,000 Queued.)
+    private func unreturned(by next: [ContainerUUID: Container]) -> [ContainerUUID] {
+        guard !self.configuration.pushesAreComplete else { return [] }
+        var unreturned: [ContainerUUID] = []
+        for (uuid, entry) in self.current.byUUID where !entry.summary.state.isFinal && next[uuid] == nil {
+            unreturned.append(uuid)
+        }
+        return unreturned
     }
 
     /// The containers this dispatcher cares about as fetched.
@@ -208,13 +209,7 @@ extension ContainerQueue {
         // Cached containers that neither list returned: ask for them by UUID, 20 at a time, in UUID order (sorted
         // once: at 100,000 cached Queued containers beyond the Queued list's target, sorting what was left before
         // every batch took a third of the daemon's CPU).
-        var missing: [ContainerUUID] = []
-        if !self.configuration.pushesAreComplete {
-            for (uuid, entry) in self.current.byUUID where !self.isKeptWithoutPolling(entry) && next[uuid] == nil {
-                missing.append(uuid)
-            }
-        }
-        missing.sort()
+        let missing = self.unreturned(by: next).sorted()
         var position = 0
         var carried: [ContainerUUID] = []
         while true {

@@ -52,17 +52,6 @@ extension WorkerPool {
         }
     }
 
-    /// The position of `id` in ``probeOrder``, or where it would go.
-    func probeOrderPosition(of id: InstanceID) -> Int {
-        var low = 0
-        var high = self.probeOrder.count
-        while low < high {
-            let middle = low + (high - low) / 2
-            if self.probeOrder[middle] < id { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
     /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.
     ///
     /// A wait lasts at least 10 ms, so a fast round (thousands of starts a second) takes its starts in small

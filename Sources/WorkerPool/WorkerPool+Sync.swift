@@ -109,7 +109,7 @@ extension WorkerPool {
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markComeOrGone(id)
-        let position = self.probeOrderPosition(of: id)
+        let position = self.probeOrder.partitioningIndex { $0 >= id }
         if position == self.probeOrder.count || self.probeOrder[position] != id {
             self.probeOrder.insert(id, at: position)
         }
@@ -171,7 +171,7 @@ extension WorkerPool {
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
         self.schedulingViews.markComeOrGone(id)
-        let position = self.probeOrderPosition(of: id)
+        let position = self.probeOrder.partitioningIndex { $0 >= id }
         if position < self.probeOrder.count && self.probeOrder[position] == id { self.probeOrder.remove(at: position) }
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)

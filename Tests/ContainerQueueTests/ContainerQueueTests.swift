@@ -366,25 +366,29 @@ struct ContainerQueueTests {
         }
     }
 
-    /// Passes every request on and records the container list requests' URLs and every request's path.
-    final class ListCountingTransport: ArvadosTransport {
+    /// Passes every request on and records every request's path, and each container list's URL (decoded) and how
+    /// many items it returned.
+    final class RecordingTransport: ArvadosTransport {
         let base = AsyncHTTPClientTransport()
-        let lists = Mutex<[String]>([])
+        let lists = Mutex<[(url: String, items: Int)]>([])
         let paths = Mutex<[String]>([])
 
         func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
-            if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
-                self.lists.withLock { $0.append(request.url.absoluteString) }
-            }
             self.paths.withLock { $0.append(request.url.path) }
-            return try await self.base.send(request)
+            let response = try await self.base.send(request)
+            if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
+                let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+                let items = (object?["items"] as? [Any])?.count ?? -1
+                self.lists.withLock { $0.append((request.url.absoluteString.removingPercentEncoding ?? "", items)) }
+            }
+            return response
         }
     }
 
     @Test("A lock of a container the cache shows locked by this dispatcher asks the API nothing")
     func lockOfOwnLockedIsNoOp() async throws {
         try await EmbeddedContainerAPI.with { api in
-            let transport = ListCountingTransport()
+            let transport = RecordingTransport()
             let queue = ContainerQueue(
                 client: ArvadosClient(baseURL: api.url, token: api.rootToken, transport: transport),
                 chooser: Self.menu,
@@ -412,7 +416,7 @@ struct ContainerQueueTests {
     )
     func pushedQueuedKeptWithoutFetch(pushesAreComplete: Bool) async throws {
         try await EmbeddedContainerAPI.with { api in
-            let transport = ListCountingTransport()
+            let transport = RecordingTransport()
             let queue = Self.queue(api, transport: transport) { configuration in
                 configuration.queuedTarget = 5
                 configuration.pageSize = 5
@@ -440,29 +444,13 @@ struct ContainerQueueTests {
         }
     }
 
-    /// Records each container list's URL and how many items it returned.
-    final class ListItemsTransport: ArvadosTransport {
-        let base = AsyncHTTPClientTransport()
-        let lists = Mutex<[(url: String, items: Int)]>([])
-
-        func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
-            let response = try await self.base.send(request)
-            if request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") {
-                let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
-                let items = (object?["items"] as? [Any])?.count ?? -1
-                self.lists.withLock { $0.append((request.url.absoluteString.removingPercentEncoding ?? "", items)) }
-            }
-            return response
-        }
-    }
-
     @Test(
         "With every change pushed, a poll asks only for what changed since the last one and keeps the rest as pushed",
         arguments: [true, false]
     )
     func pushedPollAsksOnlyForChanges(pushesAreComplete: Bool) async throws {
         try await EmbeddedContainerAPI.with { api in
-            let transport = ListItemsTransport()
+            let transport = RecordingTransport()
             let queue = Self.queue(api, transport: transport) { configuration in
                 configuration.pushesAreComplete = pushesAreComplete
                 configuration.pushedChangeMargin = .zero
