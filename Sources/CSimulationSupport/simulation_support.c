@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 // The runtime's types (swift/Runtime/Concurrency.h): both the hook and the original are Swift-calling-convention
 // functions of a Job pointer.
@@ -47,4 +48,12 @@ void simulation_thread_enter(void *context, simulation_redirect_t redirect) {
 void simulation_thread_leave(void) {
     thread_context = NULL;
     thread_redirect = NULL;
+}
+
+// `void swift_job_run(Job *job, SerialExecutorRef executor)`: the executor reference is two words (identity and
+// implementation), passed in registers; both zero is the generic executor.
+extern __attribute__((swiftcall)) void swift_job_run(void *job, void *identity, uintptr_t implementation);
+
+void simulation_run_job(void *job) {
+    swift_job_run(job, NULL, 0);
 }

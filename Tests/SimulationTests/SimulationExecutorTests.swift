@@ -89,17 +89,41 @@ struct SimulationExecutorTests {
         #expect(executor.outsideJobCount == 0)
     }
 
-    @Test("Work that comes back from another thread (a real-time sleep's wake-up, a thread's callback) is counted")
+    @Test("A task that prefers the executor, resumed from another thread, comes back to it and is counted")
     func outsideJobsAreCounted() async throws {
         let executor = SimulationExecutor()
         await executor.run {
             // Resumed from a thread of its own, as a callback from outside the simulation is: deterministic,
             // where a real-time sleep's wake-up comes from whichever thread the global executor's timer uses.
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                Thread { continuation.resume() }.start()
-            }
+            await Task(executorPreference: executor) {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    Thread { continuation.resume() }.start()
+                }
+            }.value
         }
         #expect(executor.outsideJobCount == 1)
+    }
+
+    actor Counter {
+        var value = 0
+        func increment() -> Int {
+            self.value += 1
+            return self.value
+        }
+    }
+
+    /// Under a task executor preference every hop to an actor and back is a job of its own (two per call here).
+    @Test("A task's calls to a free actor and its returns run at once on the thread, not as jobs")
+    func hopsRunInline() async throws {
+        let executor = SimulationExecutor()
+        let counter = Counter()
+        let total = await executor.run {
+            var total = 0
+            for _ in 0..<1000 { total = await counter.increment() }
+            return total
+        }
+        #expect(total == 1000)
+        #expect(executor.jobCount < 10, "\(executor.jobCount) jobs for 1,000 actor calls")
     }
 
     @Test("A simulation waiting on something that never comes stops the process with a message, not a hang")

@@ -16,4 +16,8 @@ void simulation_thread_enter(void *context, simulation_redirect_t redirect);
 /// Ends `simulation_thread_enter` for the calling thread.
 void simulation_thread_leave(void);
 
+/// Runs `job` as the global executor runs one (`swift_job_run` on the generic executor): with no task executor,
+/// so the task's hops to and from actors that are free run at once on this thread instead of being enqueued.
+void simulation_run_job(void *job);
+
 #endif
