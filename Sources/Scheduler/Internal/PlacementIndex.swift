@@ -67,13 +67,17 @@ struct PlacementIndex {
     ) {
         self.maxContainersPerInstance = maxContainersPerInstance
         var pendingCount = 0
+        // Slots of pending creates, in the order given (their orders are -1, -2, …), and of existing instances.
+        var pending: [Int] = []
+        var existing: [Int] = []
+        existing.reserveCapacity(instances.count)
         self.slots.reserveCapacity(instances.count)
-        for instance in instances {
+        for index in instances.indices {
+            let type = instances[index].type
             let typeIndex =
-                self.typeIndex(named: instance.type.name)
-                ?? self.register(instance.type, atCapacity: isAtCapacity(instance.type))
-            var remaining = instance.type.capacity
-            for uuid in instance.runningContainers {
+                self.typeIndex(named: type.name) ?? self.register(type, atCapacity: isAtCapacity(type))
+            var remaining = type.capacity
+            for uuid in instances[index].runningContainers {
                 guard let entry = match.entry(of: uuid) else {
                     // Size unknown: assume the instance has nothing to spare.
                     remaining = InstanceResources()
@@ -81,43 +85,64 @@ struct PlacementIndex {
                 }
                 remaining = remaining.subtracting(entries[entry].resources)
             }
-            if instance.id == nil { pendingCount += 1 }
+            let id = instances[index].id
+            if id == nil {
+                pendingCount += 1
+                pending.append(self.slots.count)
+            } else {
+                existing.append(self.slots.count)
+            }
+            let state = instances[index].state
+            let idleBehavior = instances[index].idleBehavior
+            let containers = instances[index].runningContainers.count
             self.slots.append(
                 Slot(
-                    id: instance.id,
+                    id: id,
                     typeIndex: typeIndex,
-                    order: instance.id == nil ? -pendingCount : 0,
+                    order: id == nil ? -pendingCount : 0,
                     remaining: remaining,
-                    containers: instance.runningContainers.count,
-                    ready: instance.state == .idle || instance.state == .running,
+                    containers: containers,
+                    ready: state == .idle || state == .running,
                     // An unknown worker counts as soon available only while nothing runs on it (Arvados's
                     // `Unallocated`): one kept for the runners a previous process left may never boot.
-                    acceptsContainers: instance.idleBehavior == .run
-                        && ([.booting, .idle, .running].contains(instance.state)
-                            || (instance.state == .unknown && instance.runningContainers.isEmpty)),
-                    state: instance.state,
-                    idleBehavior: instance.idleBehavior
+                    acceptsContainers: idleBehavior == .run
+                        && ([.booting, .idle, .running].contains(state) || (state == .unknown && containers == 0)),
+                    state: state,
+                    idleBehavior: idleBehavior
                 )
             )
         }
         self.nextCreateOrder = -pendingCount - 1
-        // Existing instances are ordered by ID within their type.
-        var existing = self.slots.indices.filter { self.slots[$0].id != nil }
-        existing.sort { a, b in
-            let sa = self.slots[a]
-            let sb = self.slots[b]
-            if sa.typeIndex != sb.typeIndex { return sa.typeIndex < sb.typeIndex }
-            return sa.id!.rawValue < sb.id!.rawValue
+        // Existing instances are ordered by ID within their type. The pool lists its workers in ID order, so
+        // grouping them by type, keeping their order, is enough (no string comparisons); any other order is sorted.
+        let inIDOrder = existing.indices.dropFirst().allSatisfy { position in
+            self.slots[existing[position - 1]].id!.rawValue < self.slots[existing[position]].id!.rawValue
+        }
+        if inIDOrder {
+            var byType = Array(repeating: [Int](), count: self.types.count)
+            for slot in existing { byType[self.slots[slot].typeIndex].append(slot) }
+            existing = byType.flatMap { $0 }
+        } else {
+            existing.sort { a, b in
+                let sa = self.slots[a]
+                let sb = self.slots[b]
+                if sa.typeIndex != sb.typeIndex { return sa.typeIndex < sb.typeIndex }
+                return sa.id!.rawValue < sb.id!.rawValue
+            }
         }
         for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
-        // Insert from the highest order down, so each insertion is an append.
-        var byOrder = Array(self.slots.indices)
-        byOrder.sort { self.slots[$0].order > self.slots[$1].order }
-        for slot in byOrder { self.insertIfUseful(slot) }
+        // Insert from the highest order down (existing instances last to first, then creates from -1 down), so
+        // each insertion is an append.
+        for slot in existing.reversed() { self.insertIfUseful(slot) }
+        for slot in pending { self.insertIfUseful(slot) }
     }
 
     /// The index of the type named `name`, if the pass has seen it.
-    func typeIndex(named name: InstanceTypeName) -> Int? { self.typeIndexByName[name] }
+    func typeIndex(named name: InstanceTypeName) -> Int? {
+        // A pass sees few types: comparing their names is cheaper than hashing one.
+        guard self.types.count > 8 else { return self.types.firstIndex { $0.type.name == name } }
+        return self.typeIndexByName[name]
+    }
 
     /// Registers `type`, with whether the cloud is out of capacity for it, and returns its index.
     mutating func register(_ type: InstanceType, atCapacity: Bool) -> Int {

@@ -14,30 +14,28 @@ struct RunnerMatch {
     private var runnerOf: [Int32]
     private var runnerList: [PoolSnapshot.Runner] = []
     /// Every container the pool knows (runner or on an instance), with its entry and runner.
-    private(set) var known: [UUIDKey: Known] = [:]
+    private var known: UUIDTable<Known>
     /// Runners whose container is not in the queue, in UUID order.
     private(set) var unmatched: [ContainerUUID] = []
 
     init(queue: QueueSnapshot, pool: PoolSnapshot) {
         self.runnerOf = Array(repeating: -1, count: queue.entries.count)
+        self.known = UUIDTable(capacity: pool.runners.count + pool.instances.count)
         guard !pool.runners.isEmpty || !pool.instances.isEmpty else { return }
-        // One look-up per runner and per entry the filter lets through, each recording both sides at once.
+        // One look-up per runner and per entry, each recording both sides at once.
         let runners = Array(pool.runners.values)
-        self.known.reserveCapacity(pool.runners.count)
         for (position, uuid) in pool.runners.keys.enumerated() {
-            self.known[UUIDKey(uuid)] = Known(entry: -1, runner: Int32(position))
+            self.known.insert(uuid, Known(entry: -1, runner: Int32(position)))
         }
-        for instance in pool.instances {
-            for uuid in instance.runningContainers where self.known.index(forKey: UUIDKey(uuid)) == nil {
-                self.known[UUIDKey(uuid)] = Known(entry: -1, runner: -1)
+        for instance in pool.instances.indices {
+            for uuid in pool.instances[instance].runningContainers {
+                self.known.insert(uuid, Known(entry: -1, runner: -1))
             }
         }
-        // Most entries are not known to the pool: a bit per hashed tail rules them out without hashing.
-        var filter = BitFilter(capacity: self.known.count)
-        for key in self.known.keys { filter.insert(key.uuid.digest) }
         self.runnerList.reserveCapacity(pool.runners.count)
-        for i in queue.entries.indices where filter.mayContain(queue.entries[i].summary.uuidDigest) {
-            guard let slot = self.known.index(forKey: UUIDKey(queue.entries[i].container.uuid)) else { continue }
+        for i in queue.entries.indices {
+            let digest = queue.entries[i].summary.uuidDigest
+            guard let slot = self.known.index(of: queue.entries[i].uuid, digest: digest) else { continue }
             let previous = self.known.values[slot].entry
             self.known.values[slot].entry = Int32(i)
             let runner = self.known.values[slot].runner
@@ -51,16 +49,18 @@ struct RunnerMatch {
                 self.runnerList.append(runners[Int(runner)])
             }
         }
-        for (key, known) in self.known where known.runner >= 0 && known.entry < 0 {
-            self.unmatched.append(key.uuid)
+        for slot in self.known.values.indices
+        where self.known.values[slot].runner >= 0 && self.known.values[slot].entry < 0 {
+            self.unmatched.append(self.known.keys[slot])
         }
         self.unmatched.sort()
     }
 
     /// The queue entry of a container the pool knows, if it is in the queue.
     func entry(of uuid: ContainerUUID) -> Int? {
-        guard let known = self.known[UUIDKey(uuid)], known.entry >= 0 else { return nil }
-        return Int(known.entry)
+        guard let slot = self.known.index(of: uuid, digest: uuid.digest) else { return nil }
+        let entry = self.known.values[slot].entry
+        return entry < 0 ? nil : Int(entry)
     }
 
     /// The runner of the entry at `index`, if the pool has one.
@@ -99,16 +99,68 @@ struct BitFilter {
     }
 }
 
-/// A container UUID as a dictionary key that hashes only its digest (its last 16 bytes and length).
+/// Container UUIDs with a value each, found by their digests (``DispatchModel/ContainerUUID/digest``) without
+/// hashing the strings: open addressing with linear probing, kept at most a quarter full, so a look-up of a UUID
+/// that is not there nearly always ends at its first slot. Keys keep the order they were added in.
 ///
-/// Arvados UUIDs share their first 12 characters (cluster and type infix) and differ in the random tail,
-/// so hashing the tail is as selective as hashing the whole string and about twice as fast.
-struct UUIDKey: Hashable {
-    let uuid: ContainerUUID
+/// Arvados UUIDs share their first 12 characters (cluster and type infix) and differ in the random tail, so the
+/// digest of the tail is as selective as a hash of the whole string, and a pass that already holds the digests
+/// (``DispatchModel/QueueEntry/Summary/uuidDigest``) computes nothing for its look-ups.
+struct UUIDTable<Value> {
+    private(set) var keys: [ContainerUUID] = []
+    /// The value of each key, by the key's position in ``keys``.
+    var values: [Value] = []
+    /// Each slot's key position + 1, or 0 for an empty slot.
+    private var slots: [Int32]
+    /// Each occupied slot's key digest, so most mismatches are seen without reading the key.
+    private var slotDigests: [UInt64]
 
-    init(_ uuid: ContainerUUID) { self.uuid = uuid }
+    /// An empty table with room for `capacity` keys before it grows.
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 4 && size < 1 << 30 { size <<= 1 }
+        self.slots = Array(repeating: 0, count: size)
+        self.slotDigests = Array(repeating: 0, count: size)
+        self.keys.reserveCapacity(capacity)
+        self.values.reserveCapacity(capacity)
+    }
 
-    func hash(into hasher: inout Hasher) { hasher.combine(self.uuid.digest) }
+    var count: Int { self.keys.count }
 
-    static func == (a: UUIDKey, b: UUIDKey) -> Bool { a.uuid == b.uuid }
+    /// The position in ``keys`` of `uuid`, whose digest is `digest`, if the table has it.
+    func index(of uuid: ContainerUUID, digest: UInt64) -> Int? {
+        let mask = self.slots.count - 1
+        var slot = Int(truncatingIfNeeded: digest) & mask
+        while true {
+            let stored = Int(self.slots[slot])
+            if stored == 0 { return nil }
+            if self.slotDigests[slot] == digest && self.keys[stored - 1] == uuid { return stored - 1 }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Adds `uuid` with `value` unless the table has it already (then its value stays).
+    mutating func insert(_ uuid: ContainerUUID, _ value: Value) {
+        let digest = uuid.digest
+        guard self.index(of: uuid, digest: digest) == nil else { return }
+        if (self.keys.count + 1) * 4 > self.slots.count { self.grow() }
+        self.keys.append(uuid)
+        self.values.append(value)
+        self.place(self.keys.count - 1, digest: digest)
+    }
+
+    private mutating func place(_ position: Int, digest: UInt64) {
+        let mask = self.slots.count - 1
+        var slot = Int(truncatingIfNeeded: digest) & mask
+        while self.slots[slot] != 0 { slot = (slot + 1) & mask }
+        self.slots[slot] = Int32(position + 1)
+        self.slotDigests[slot] = digest
+    }
+
+    private mutating func grow() {
+        let size = self.slots.count * 2
+        self.slots = Array(repeating: 0, count: size)
+        self.slotDigests = Array(repeating: 0, count: size)
+        for position in self.keys.indices { self.place(position, digest: self.keys[position].digest) }
+    }
 }
