@@ -102,11 +102,7 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
                         runningContainers: view.runningContainerUUIDs
                     )
                 },
-                runners: Dictionary(
-                    uniqueKeysWithValues: state.runners.map { uuid, exitedAt in
-                        (uuid, PoolSnapshot.Runner(exitedAt: exitedAt, finishing: state.finishing.contains(uuid)))
-                    }
-                )
+                runners: state.runners
             )
             cached = fresh
             return fresh

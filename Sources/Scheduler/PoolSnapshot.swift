@@ -81,25 +81,7 @@ public struct PoolSnapshot: Sendable {
     }
 
     /// A runner process the pool knows about.
-    public struct Runner: Hashable, Sendable {
-        /// When the pool noticed the runner had exited; `nil` while it is starting or running.
-        public var exitedAt: Timestamp?
-        /// Its container is Complete and the pool already waits for it to exit by itself
-        /// (``Plan/Action/finished(_:)`` was applied).
-        public var finishing: Bool
-
-        public init(exitedAt: Timestamp? = nil, finishing: Bool = false) {
-            self.exitedAt = exitedAt
-            self.finishing = finishing
-        }
-
-        /// Whether the runner had exited before `update` (the queue's last update): the queue then shows what
-        /// the runner left, so a container still Running on it lost its run.
-        func exited(before update: Timestamp?) -> Bool {
-            guard let exited = self.exitedAt, let update else { return false }
-            return update > exited
-        }
-    }
+    public typealias Runner = RunnerStatus
 
     /// The runners that count against the container limit: all but those whose container is Complete and that
     /// are exiting by themselves (``Runner/finishing``), which hold no slot and make no more API requests.

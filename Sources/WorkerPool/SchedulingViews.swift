@@ -29,8 +29,9 @@ struct SchedulingViews {
     var positions: [InstanceID: Int] = [:]
     /// Each worker's runners last seen (starting and running, sorted; finishing, sorted).
     var workerRunners: [InstanceID: WorkerRunners] = [:]
-    /// Every container with a runner on a worker (`nil`) or whose runner ended (when).
-    var runners: [ContainerUUID: Timestamp?] = [:]
+    /// Every container with a runner on a worker or whose runner ended (when), and whether it is finishing (in
+    /// ``finishing``).
+    var runners: [ContainerUUID: RunnerStatus] = [:]
     /// The containers whose runner is finishing (Complete, exiting by itself).
     var finishing: Set<ContainerUUID> = []
     /// The worker each runner is on.
@@ -79,16 +80,21 @@ struct SchedulingViews {
                 }
                 self.runnerWorkers[uuid] = nil
                 self.finishing.remove(uuid)
-                self.runners[uuid] = exited[uuid].map { .some($0) }
+                self.runners[uuid] = exited[uuid].map { RunnerStatus(exitedAt: $0) }
             }
         }
         if let new {
-            for uuid in new.active + new.finishing {
+            for uuid in new.active {
                 if let other = self.runnerWorkers[uuid], other != id { self.runnersStale = true }
                 self.runnerWorkers[uuid] = id
-                self.runners[uuid] = .some(exited[uuid])
+                self.runners[uuid] = RunnerStatus(exitedAt: exited[uuid], finishing: self.finishing.contains(uuid))
             }
             self.finishing.formUnion(new.finishing)
+            for uuid in new.finishing {
+                if let other = self.runnerWorkers[uuid], other != id { self.runnersStale = true }
+                self.runnerWorkers[uuid] = id
+                self.runners[uuid] = RunnerStatus(exitedAt: exited[uuid], finishing: true)
+            }
         }
         self.version &+= 1
     }
@@ -96,10 +102,11 @@ struct SchedulingViews {
     /// Records in the runner table that the runner of `uuid` ended at `exitedAt`, or (`nil`) that the pool forgot
     /// it ended.
     mutating func exitedChanged(_ uuid: ContainerUUID, to exitedAt: Timestamp?) {
+        let finishing = self.finishing.contains(uuid)
         if let exitedAt {
-            self.runners[uuid] = .some(exitedAt)
+            self.runners[uuid] = RunnerStatus(exitedAt: exitedAt, finishing: finishing)
         } else {
-            self.runners[uuid] = self.runnerWorkers[uuid] != nil ? .some(nil) : nil
+            self.runners[uuid] = self.runnerWorkers[uuid] != nil ? RunnerStatus(finishing: finishing) : nil
         }
         self.version &+= 1
     }
@@ -260,16 +267,18 @@ extension WorkerPool {
         cache.runnerWorkers.removeAll(keepingCapacity: true)
         for (id, runners) in cache.workerRunners {
             for uuid in runners.active {
-                cache.runners[uuid] = .some(nil)
+                cache.runners[uuid] = RunnerStatus()
                 cache.runnerWorkers[uuid] = id
             }
             for uuid in runners.finishing {
-                cache.runners[uuid] = .some(nil)
+                cache.runners[uuid] = RunnerStatus(finishing: true)
                 cache.runnerWorkers[uuid] = id
                 cache.finishing.insert(uuid)
             }
         }
-        for (uuid, exitedAt) in self.exited { cache.runners[uuid] = .some(exitedAt) }
+        for (uuid, exitedAt) in self.exited {
+            cache.runners[uuid] = RunnerStatus(exitedAt: exitedAt, finishing: cache.finishing.contains(uuid))
+        }
         cache.runnersStale = false
         cache.version &+= 1
     }
@@ -326,7 +335,10 @@ extension WorkerPool {
         for (a, b) in zip(fresh, cached) where a.instance != nil || b.instance != nil {
             guard Self.sameForScheduling(a, b) else { return false }
         }
-        return self.schedulingViews.runners == self.running()
-            && self.schedulingViews.finishing == Set(self.workers.values.flatMap { $0.machine.finishing.keys })
+        let finishing = Set(self.workers.values.flatMap { $0.machine.finishing.keys })
+        let running = self.running().mapValues { RunnerStatus(exitedAt: $0) }
+        return self.schedulingViews.runners.mapValues { RunnerStatus(exitedAt: $0.exitedAt) } == running
+            && self.schedulingViews.finishing == finishing
+            && self.schedulingViews.runners.allSatisfy { $0.value.finishing == finishing.contains($0.key) }
     }
 }

@@ -7,8 +7,9 @@ public struct PoolSchedulingState: Sendable {
     /// a view's `lastBusy` is not brought up to date by a probe that changed nothing else (``WorkerPool/instances()``
     /// has the current one).
     public var instances: [InstanceView]
-    /// Containers with a runner (`nil`) or whose runner ended (when) (``WorkerPool/running()``).
-    public var runners: [ContainerUUID: Timestamp?]
+    /// Containers with a runner or whose runner ended (when) (``WorkerPool/running()``), each finishing when it is
+    /// in ``finishing``.
+    public var runners: [ContainerUUID: RunnerStatus]
     /// The runners among them whose container is Complete, waiting to exit by themselves
     /// (``WorkerPool/containerFinished(_:)``).
     public var finishing: Set<ContainerUUID>

@@ -209,7 +209,7 @@ struct PoolWorkerTests {
         #expect(await harness.pool.startContainer(Fixtures.container(1), on: first))
         await harness.eventually("the runner started") { await $0.machine(of: first)?.starting.isEmpty == true }
         // The scheduling state now shows the runner on the first worker.
-        #expect(await harness.pool.schedulingState().runners[uuid] == .some(nil))
+        #expect(await harness.pool.schedulingState().runners[uuid] == RunnerStatus())
         #expect(await harness.pool.killContainer(uuid, reason: "test"))
         await harness.eventually("the runner ended") { await $0.running()[uuid] != .some(nil) }
         await harness.pool.forgetContainer(uuid)
@@ -368,7 +368,10 @@ struct PoolWorkerTests {
         await harness.pool.containerFinished(uuid)
         let state = await harness.pool.schedulingState()
         #expect(state.finishing == [uuid])
-        #expect(state.runners[uuid] == .some(nil), "still there for the scheduler, as alive")
+        #expect(
+            state.runners[uuid] == RunnerStatus(finishing: true),
+            "still there for the scheduler, alive and finishing"
+        )
         #expect(state.instances.first?.runningContainerUUIDs == [])
         #expect(state.instances.first?.workerState == .idle)
         // Another container may start on the worker at once.
