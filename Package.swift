@@ -204,12 +204,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        // The simulated cloud: an in-memory provider for tests, chaos runs, benchmarks and what-if runs.
+        // The simulated cloud: an in-memory provider for tests, chaos runs, benchmarks and what-if runs (its hot
+        // paths compiled for the virtual clock too, hence Simulation).
         .target(
             name: "CloudDriverSimulated",
             dependencies: [
                 "CloudDriver",
                 "DispatchModel",
+                "Simulation",
                 "RemoteExecution",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import CloudDriver
 import DispatchModel
 import Foundation
 import RemoteExecution
+import Simulation
 
 /// The runner protocol as a simulated instance answers it (reference §7.3).
 ///
@@ -23,6 +24,8 @@ import RemoteExecution
 extension SimulatedCloud {
     static var secretPath: String { "/var/run/arvados-instance-secret" }
 
+    @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
+    @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     func execute(on id: InstanceID, command: String, stdin: [UInt8]) throws(CloudError) -> CommandResult {
         let now = self.clock.now
         self.commandCount += 1
@@ -127,6 +130,8 @@ extension SimulatedCloud {
         return md5
     }
 
+    @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
+    @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     private func runRunner(
         on id: InstanceID,
         arguments: [String],
