@@ -197,9 +197,15 @@ extension WorkerPool {
     /// `Sandbox`.
     func runnerConfiguration(_ uuid: ContainerUUID, worker: Worker) -> [UInt8] {
         let configuration = self.configuration
-        let typeEncoder = JSONEncoder()
-        typeEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let typeJSON = (try? typeEncoder.encode(worker.type)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let typeJSON: String
+        if let cached = self.runnerTypeJSON[worker.type.name], cached.type == worker.type {
+            typeJSON = cached.json
+        } else {
+            let typeEncoder = JSONEncoder()
+            typeEncoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            typeJSON = (try? typeEncoder.encode(worker.type)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            self.runnerTypeJSON[worker.type.name] = (worker.type, typeJSON)
+        }
         var environment: [String: String] = [
             "ARVADOS_API_HOST": configuration.apiHost,
             "ARVADOS_API_TOKEN": configuration.systemRootToken,

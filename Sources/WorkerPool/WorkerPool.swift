@@ -99,6 +99,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var schedulingViews = SchedulingViews()
     /// Containers being started, for the runner configuration.
     var startingContainers: [ContainerUUID: Container] = [:]
+    /// Each instance type's JSON as the runner configuration's `InstanceType` carries it, by name (with the type it
+    /// was made from): the same for every container started on that type.
+    var runnerTypeJSON: [InstanceTypeName: (type: InstanceType, json: String)] = [:]
     /// How many times each container has lost its instance under it while its runner was alive (this process's
     /// count; see ``preemptionCounts()``).
     var preemptions: [ContainerUUID: Int] = [:]
