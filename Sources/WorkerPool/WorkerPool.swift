@@ -543,6 +543,15 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Saves the type and idle-behaviour tags if the instance does not carry them yet.
     func saveTags(_ id: InstanceID) {
         guard let worker = self.workers[id] else { return }
+        // What every cloud list asks of every worker, answered without building the desired tags: they are the
+        // instance's own with these two set, so equal to them exactly when the two already hold these values.
+        let typeKey = self.configuration.tagKey(.instanceType)
+        let behaviorKey = self.configuration.tagKey(.idleBehavior)
+        if worker.instance.tags[typeKey] == worker.type.name.rawValue
+            && worker.instance.tags[behaviorKey] == worker.machine.idleBehavior.rawValue
+        {
+            return
+        }
         let tags = self.desiredTags(worker)
         guard tags != worker.instance.tags, tags != worker.requestedTags else { return }
         worker.requestedTags = tags
