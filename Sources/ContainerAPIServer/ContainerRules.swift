@@ -124,16 +124,25 @@ enum ContainerRules {
     /// Attributes given with their current value are ignored, as Arvados does, so a client may send back a whole
     /// record. Locked and Running containers change only through their lock holder, except for `priority`, which
     /// the owner and the admin may always change.
+    ///
+    /// `document` is `current`'s stored JSON (``StoredContainer/document``) when the caller has it: read back, it is
+    /// the attributes ``object(_:)`` would encode again (and `kind`, which no patch changes), at a fraction of the cost.
     static func update(
         _ current: Container,
         with patch: [String: JSONValue],
         by caller: Caller,
-        now: Timestamp
+        now: Timestamp,
+        document: [UInt8]? = nil
     ) throws(ContainerAPIError) -> Container {
         guard Self.canSee(current, caller: caller) else {
             throw ContainerAPIError(.notFound, "Container \(current.uuid) not found")
         }
-        let stored = try Self.object(current)
+        let stored: [String: JSONValue]
+        if let document, let parsed = (try? WireJSON.parse(document))?.objectValue {
+            stored = parsed
+        } else {
+            stored = try Self.object(current)
+        }
         var changed: [String: JSONValue] = [:]
         for (key, value) in patch {
             if key == "kind" || key == "href" { continue }

@@ -134,8 +134,14 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
                 throw ContainerAPIError(.unprocessable, "The request needs a \"container\" object parameter")
             }
             let now = self.wallClock()
-            let next = try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
-                try ContainerRules.update(current, with: attributes, by: caller, now: now)
+            let next = try self.changeStored(path[1], caller: caller) { current throws(ContainerAPIError) in
+                try ContainerRules.update(
+                    current.container,
+                    with: attributes,
+                    by: caller,
+                    now: now,
+                    document: current.document
+                )
             }
             return try Self.rendered(next, parameters)
         case ("POST", "containers", 3) where path[2] == "lock":
@@ -242,8 +248,17 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         caller: Caller,
         _ rule: (Container) throws(ContainerAPIError) -> Container
     ) throws(ContainerAPIError) -> StoredContainer {
+        try self.changeStored(uuid, caller: caller) { current throws(ContainerAPIError) in try rule(current.container) }
+    }
+
+    /// ``change(_:caller:_:)`` with a rule that reads the stored record (its JSON too).
+    private func changeStored(
+        _ uuid: String,
+        caller: Caller,
+        _ rule: (StoredContainer) throws(ContainerAPIError) -> Container
+    ) throws(ContainerAPIError) -> StoredContainer {
         let current = try self.visible(uuid, caller: caller)
-        let next = try rule(current.container)
+        let next = try rule(current)
         guard next != current.container else { return current }
         let stored = try ContainerStore.stored(next, newEtag: true)
         self.put(stored)

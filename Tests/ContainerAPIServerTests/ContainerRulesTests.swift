@@ -144,6 +144,59 @@ struct ContainerRulesTests {
         #expect(next == current)
     }
 
+    @Test("An update given the stored JSON decides as one that encodes the record again")
+    func updateFromStoredDocument() throws {
+        for state in [ContainerState.queued, .locked, .running, .complete] {
+            var current = Self.container(state)
+            current.command = ["echo", "hello"]
+            current.containerImage = "arvados/jobs"
+            current.environment = ["A": "1"]
+            current.runtimeConstraints = RuntimeConstraints(vcpus: 2, ram: 1 << 30)
+            current.mounts = ["/tmp": Mount(kind: "tmp", capacity: 1 << 20)]
+            current.runtimeStatus = ["warning": .string("slow")]
+            current.createdAt = Self.now
+            current.modifiedAt = Self.now
+            let stored = try ContainerStore.stored(current, newEtag: true)
+            let patches: [[String: JSONValue]] = [
+                ["state": .string("Running")],
+                ["state": .string("Complete"), "exit_code": .int(0), "log": .string("pdh+2")],
+                ["state": .string("Cancelled")],
+                ["priority": .int(7)],
+                ["runtime_status": .object(["error": .string("failed")])],
+                ["progress": .double(0.5)],
+                try ContainerRules.object(stored.container),
+                ["kind": .string("arvados#container"), "priority": .int(1)],
+                ["mounts": .object([:])],
+                ["no_such_field": .int(1)],
+            ]
+            for patch in patches {
+                for role in [Role.holder, .owner, .stranger] {
+                    let later = Timestamp(Date(timeIntervalSince1970: 1_800_000_060))
+                    let reencoded = Result { () throws(ContainerAPIError) in
+                        try ContainerRules.update(stored.container, with: patch, by: role.caller, now: later)
+                    }
+                    let read = Result { () throws(ContainerAPIError) in
+                        try ContainerRules.update(
+                            stored.container,
+                            with: patch,
+                            by: role.caller,
+                            now: later,
+                            document: stored.document
+                        )
+                    }
+                    switch (reencoded, read) {
+                    case (.success(let a), .success(let b)):
+                        #expect(a == b, "\(state) \(patch.keys.sorted()) \(role)")
+                    case (.failure(let a), .failure(let b)):
+                        #expect(a.message == b.message, "\(state) \(patch.keys.sorted()) \(role)")
+                    default:
+                        Issue.record("\(state) \(patch.keys.sorted()) \(role): \(reencoded) against \(read)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("Completing sets the exit code and the finish time and releases the lock")
     func complete() throws {
         let next = try ContainerRules.update(
