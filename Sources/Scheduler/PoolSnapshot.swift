@@ -77,7 +77,13 @@ public struct PoolSnapshot: Sendable {
 
     /// The summed hourly price of every instance, whatever its state, and of every create still in flight.
     public var hourlySpend: Double {
-        self.instances.reduce(0) { $0 + self.hourlyPrice(of: $1.type) }
+        // By index, reading two fields: a closure over the instances copied each snapshot whole.
+        var total = 0.0
+        for index in self.instances.indices {
+            let price = self.instances[index].type.price
+            total += self.currentPrices.isEmpty ? price : self.currentPrices[self.instances[index].type.name] ?? price
+        }
+        return total
     }
 
     /// A runner process the pool knows about.

@@ -37,8 +37,9 @@ extension SchedulingPlanner {
         // listed runners is known well enough (its containers are among the runners), so keeping it past
         // TimeoutBooting for them does not hold up this rule for the rest of the cluster; one with none is
         // destroyed at TimeoutBooting, which bounds the wait.
-        let anyUnknownWorkers = pool.instances.contains {
-            $0.id != nil && $0.state == .unknown && $0.runningContainers.isEmpty
+        let anyUnknownWorkers = pool.instances.indices.contains { index in
+            pool.instances[index].state == .unknown && pool.instances[index].id != nil
+                && pool.instances[index].runningContainers.isEmpty
         }
         for i in queue.entries.indices {
             let runner = match.runner(of: i)

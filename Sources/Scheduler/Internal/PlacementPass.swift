@@ -95,13 +95,18 @@ struct PlacementPass {
             isAtCapacity: pool.isAtCapacity
         )
         self.hourlySpend = pool.hourlySpend
-        self.totalInstances = pool.instances.reduce(0) { $0 + ($1.id == nil ? 0 : 1) }
         let perInstanceCap =
             configuration.maxRunningContainersPerInstance > 0
             ? configuration.maxRunningContainersPerInstance : Int.max
-        self.totalSlots = pool.instances.reduce(0) { total, instance in
-            instance.id == nil ? total : total + min(perInstanceCap, max(1, instance.type.vcpus))
+        // By index, reading the fields in place (a closure over the instances copied each snapshot whole).
+        var totalInstances = 0
+        var totalSlots = 0
+        for index in pool.instances.indices where pool.instances[index].id != nil {
+            totalInstances += 1
+            totalSlots += min(perInstanceCap, max(1, pool.instances[index].type.vcpus))
         }
+        self.totalInstances = totalInstances
+        self.totalSlots = totalSlots
 
         // The fields the walk reads, gathered into scheduling order once, so the walk is sequential.
         var info: [EntryInfo] = []
