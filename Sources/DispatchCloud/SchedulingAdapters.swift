@@ -4,7 +4,6 @@ package import ContainerQueue
 package import DispatchModel
 import Foundation
 package import Scheduler
-import Synchronization
 package import WorkerPool
 
 /// The container queue, as the scheduling loop sees it.
@@ -53,19 +52,6 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
     var accountant: SpendAccountant? = nil
     /// Whether the snapshot carries the pool's preemption counts (`PreemptionBudget` is set).
     var countsPreemptions = false
-    /// The last conversion of the pool's workers and runners, reused while the pool's version holds.
-    private let converted = ConversionCache()
-
-    private struct Converted: Sendable {
-        var version: UInt64
-        var instances: [InstanceSnapshot]
-        var runners: [ContainerUUID: PoolSnapshot.Runner]
-    }
-
-    private final class ConversionCache: Sendable {
-        let last = Mutex<Converted?>(nil)
-    }
-
     package init(pool: WorkerPool<Instances, C>) { self.pool = pool }
 
     /// A pool whose snapshots carry its preemption counts when `countsPreemptions` (`PreemptionBudget` is set).
@@ -89,27 +75,9 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             guard let type = self.pool.configuration.instanceTypes[name] else { continue }
             holds.insert(.instanceType(providerType: type.providerType, preemptible: type.preemptible))
         }
-        let converted = self.converted.last.withLock { cached in
-            if let cached, cached.version == state.version { return cached }
-            let fresh = Converted(
-                version: state.version,
-                instances: state.instances.map { view in
-                    InstanceSnapshot(
-                        id: view.instance,
-                        type: view.instanceType,
-                        state: view.workerState,
-                        idleBehavior: view.idleBehavior,
-                        runningContainers: view.runningContainerUUIDs
-                    )
-                },
-                runners: state.runners
-            )
-            cached = fresh
-            return fresh
-        }
         var snapshot = PoolSnapshot(
-            instances: converted.instances,
-            runners: converted.runners,
+            instances: state.passInstances,
+            runners: state.runners,
             atQuota: state.atQuota,
             quotaHeld: state.quotaHeld,
             quotaErrors: state.quotaErrors,

@@ -125,31 +125,3 @@ public enum CapacityScope: Hashable, Sendable {
     /// One provider type, preemptible or not.
     case instanceType(providerType: String, preemptible: Bool)
 }
-
-/// One worker (or in-flight create) as the planner sees it.
-public struct InstanceSnapshot: Sendable {
-    /// The cloud's ID, or `nil` while the create call is in flight.
-    public var id: InstanceID?
-    /// The configured type the instance was created as.
-    public var type: InstanceType
-    public var state: WorkerState
-    public var idleBehavior: IdleBehavior
-    /// The containers with a runner on the instance (starting, running, or exited and not forgotten).
-    public var runningContainers: [ContainerUUID]
-
-    /// Not here: when the instance was last busy. No pass reads it, and it moves at every probe of a busy worker,
-    /// so carrying it would make every pass at a busy cluster plan afresh (``PoolSnapshot/version``).
-    public init(
-        id: InstanceID?,
-        type: InstanceType,
-        state: WorkerState,
-        idleBehavior: IdleBehavior = .run,
-        runningContainers: [ContainerUUID] = []
-    ) {
-        self.id = id
-        self.type = type
-        self.state = state
-        self.idleBehavior = idleBehavior
-        self.runningContainers = runningContainers
-    }
-}

@@ -23,6 +23,8 @@ struct SchedulingViews {
     /// Every worker and pending create, in ``WorkerPool/instances()`` order: the ``pendingCount`` pending
     /// creates (by type), then the workers (by instance ID).
     var views: [InstanceView] = []
+    /// ``views`` in the form a planning pass reads them, element for element.
+    var passInstances: [InstanceSnapshot] = []
     /// How many of ``views`` are pending creates.
     var pendingCount = 0
     /// Each worker's index among the workers' views (after the pending ones).
@@ -151,6 +153,7 @@ extension WorkerPool {
                 cache.version &+= 1
             }
             cache.views.replaceSubrange(0..<cache.pendingCount, with: pending)
+            cache.passInstances.replaceSubrange(0..<cache.pendingCount, with: pending.map(Self.passInstance))
             cache.pendingCount = pending.count
             cache.pendingStale = false
         }
@@ -166,6 +169,7 @@ extension WorkerPool {
             let view = self.view(of: id, worker, containers: active)
             if !Self.sameForScheduling(cache.views[cache.pendingCount + position], view) {
                 cache.views[cache.pendingCount + position] = view
+                cache.passInstances[cache.pendingCount + position] = Self.passInstance(view)
                 cache.version &+= 1
             }
             cache.replaceRunners(
@@ -181,6 +185,7 @@ extension WorkerPool {
     /// Builds every view and the runner table from the workers.
     private func rebuildSchedulingViews(_ cache: inout SchedulingViews) {
         cache.views = self.instances()
+        cache.passInstances = cache.views.map(Self.passInstance)
         cache.pendingCount = self.creating.count
         cache.positions.removeAll(keepingCapacity: true)
         for (index, view) in cache.views.enumerated().dropFirst(cache.pendingCount) {
@@ -219,21 +224,29 @@ extension WorkerPool {
             }
         }
         incoming.sort { ($0.instance?.rawValue ?? "") < ($1.instance?.rawValue ?? "") }
-        let old = cache.views[cache.pendingCount...]
         var merged: [InstanceView] = []
+        var mergedPass: [InstanceSnapshot] = []
         merged.reserveCapacity(self.workers.count + cache.pendingCount)
+        mergedPass.reserveCapacity(self.workers.count + cache.pendingCount)
         merged.append(contentsOf: cache.views[..<cache.pendingCount])
+        mergedPass.append(contentsOf: cache.passInstances[..<cache.pendingCount])
         var next = incoming.startIndex
-        for view in old {
-            guard let id = view.instance, !cache.comeOrGone.contains(id) else { continue }
+        for index in cache.views.indices.dropFirst(cache.pendingCount) {
+            guard let id = cache.views[index].instance, !cache.comeOrGone.contains(id) else { continue }
             while next < incoming.endIndex, (incoming[next].instance?.rawValue ?? "") < id.rawValue {
                 merged.append(incoming[next])
+                mergedPass.append(Self.passInstance(incoming[next]))
                 next += 1
             }
-            merged.append(view)
+            merged.append(cache.views[index])
+            mergedPass.append(cache.passInstances[index])
         }
-        merged.append(contentsOf: incoming[next...])
+        for view in incoming[next...] {
+            merged.append(view)
+            mergedPass.append(Self.passInstance(view))
+        }
         cache.views = merged
+        cache.passInstances = mergedPass
         cache.positions.removeAll(keepingCapacity: true)
         for index in merged.indices.dropFirst(cache.pendingCount) {
             if let id = merged[index].instance { cache.positions[id] = index - cache.pendingCount }
@@ -294,6 +307,17 @@ extension WorkerPool {
         )
     }
 
+    /// A view as a planning pass reads it.
+    static func passInstance(_ view: InstanceView) -> InstanceSnapshot {
+        InstanceSnapshot(
+            id: view.instance,
+            type: view.instanceType,
+            state: view.workerState,
+            idleBehavior: view.idleBehavior,
+            runningContainers: view.runningContainerUUIDs
+        )
+    }
+
     /// Whether two views of one worker are the same but for their wall-clock times (the last-busy time, which
     /// every probe of a busy worker moves and no pass reads).
     static func sameForScheduling(_ a: InstanceView, _ b: InstanceView) -> Bool {
@@ -331,7 +355,15 @@ extension WorkerPool {
     func schedulingViewsMatchRebuild() -> Bool {
         let fresh = self.instances()
         let cached = self.schedulingViews.views
-        guard fresh.count == cached.count else { return false }
+        guard fresh.count == cached.count, self.schedulingViews.passInstances.count == cached.count else {
+            return false
+        }
+        for (view, pass) in zip(cached, self.schedulingViews.passInstances) {
+            let expected = Self.passInstance(view)
+            guard pass.id == expected.id, pass.type == expected.type, pass.state == expected.state,
+                pass.idleBehavior == expected.idleBehavior, pass.runningContainers == expected.runningContainers
+            else { return false }
+        }
         for (a, b) in zip(fresh, cached) where a.instance != nil || b.instance != nil {
             guard Self.sameForScheduling(a, b) else { return false }
         }

@@ -7,6 +7,9 @@ public struct PoolSchedulingState: Sendable {
     /// a view's `lastBusy` is not brought up to date by a probe that changed nothing else (``WorkerPool/instances()``
     /// has the current one).
     public var instances: [InstanceView]
+    /// ``instances`` in the form a planning pass reads them, element for element (kept with them: not converted
+    /// at every snapshot).
+    public var passInstances: [InstanceSnapshot] = []
     /// Containers with a runner or whose runner ended (when) (``WorkerPool/running()``), each finishing when it is
     /// in ``finishing``.
     public var runners: [ContainerUUID: RunnerStatus]
@@ -51,6 +54,7 @@ extension WorkerPool {
         let views = self.schedulingViews
         return PoolSchedulingState(
             instances: views.views,
+            passInstances: views.passInstances,
             runners: views.runners,
             finishing: views.finishing,
             atQuota: self.atQuota(),

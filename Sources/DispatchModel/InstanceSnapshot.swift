@@ -1,0 +1,31 @@
+/// One worker (or in-flight create) as a planning pass sees it.
+///
+/// The pool keeps these alongside its own views, brought up to date with them, so a pass takes the array as it
+/// is (at a thousand workers, converting every view at every change of the pool was a twentieth of a simulated
+/// day).
+public struct InstanceSnapshot: Sendable {
+    /// The cloud's ID, or `nil` while the create call is in flight.
+    public var id: InstanceID?
+    /// The configured type the instance was created as.
+    public var type: InstanceType
+    public var state: WorkerState
+    public var idleBehavior: IdleBehavior
+    /// The containers with a runner on the instance (starting, running, or exited and not forgotten).
+    public var runningContainers: [ContainerUUID]
+
+    /// Not here: when the instance was last busy. No pass reads it, and it moves at every probe of a busy worker,
+    /// so carrying it would make every pass at a busy cluster plan afresh (the pool snapshot's version).
+    public init(
+        id: InstanceID?,
+        type: InstanceType,
+        state: WorkerState,
+        idleBehavior: IdleBehavior = .run,
+        runningContainers: [ContainerUUID] = []
+    ) {
+        self.id = id
+        self.type = type
+        self.state = state
+        self.idleBehavior = idleBehavior
+        self.runningContainers = runningContainers
+    }
+}
