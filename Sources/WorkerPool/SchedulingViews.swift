@@ -38,7 +38,8 @@ struct SchedulingViews {
     var finishing: Set<ContainerUUID> = []
     /// The worker each runner is on.
     var runnerWorkers: [ContainerUUID: InstanceID] = [:]
-    /// Moves whenever ``views`` (but for a worker's last-busy time alone) or ``runners`` change.
+    /// Moves whenever ``passInstances`` or ``runners`` change (``views`` may change alone, in fields no pass
+    /// reads: a worker's last-busy time and last container, its address).
     var version: UInt64 = 0
     /// ``WorkerPool/currentPrices()``, until an instance listing or a worker changes.
     var prices: [InstanceTypeName: Double]?
@@ -169,8 +170,13 @@ extension WorkerPool {
             let view = self.view(of: id, worker, containers: active)
             if !Self.sameForScheduling(cache.views[cache.pendingCount + position], view) {
                 cache.views[cache.pendingCount + position] = view
-                cache.passInstances[cache.pendingCount + position] = Self.passInstance(view)
-                cache.version &+= 1
+                // The version moves only when what a pass reads moves: a worker's last container, say, changes at
+                // the first probe after each start, and no pass reads it.
+                let pass = Self.passInstance(view)
+                if !Self.samePass(cache.passInstances[cache.pendingCount + position], pass) {
+                    cache.passInstances[cache.pendingCount + position] = pass
+                    cache.version &+= 1
+                }
             }
             cache.replaceRunners(
                 of: id,
@@ -318,6 +324,12 @@ extension WorkerPool {
         )
     }
 
+    /// Whether a pass reads the same in `a` as in `b`.
+    static func samePass(_ a: InstanceSnapshot, _ b: InstanceSnapshot) -> Bool {
+        a.state == b.state && a.idleBehavior == b.idleBehavior && a.runningContainers == b.runningContainers
+            && a.type == b.type && a.id == b.id
+    }
+
     /// Whether two views of one worker are the same but for their wall-clock times (the last-busy time, which
     /// every probe of a busy worker moves and no pass reads).
     static func sameForScheduling(_ a: InstanceView, _ b: InstanceView) -> Bool {
@@ -359,10 +371,7 @@ extension WorkerPool {
             return false
         }
         for (view, pass) in zip(cached, self.schedulingViews.passInstances) {
-            let expected = Self.passInstance(view)
-            guard pass.id == expected.id, pass.type == expected.type, pass.state == expected.state,
-                pass.idleBehavior == expected.idleBehavior, pass.runningContainers == expected.runningContainers
-            else { return false }
+            guard Self.samePass(pass, Self.passInstance(view)) else { return false }
         }
         for (a, b) in zip(fresh, cached) where a.instance != nil || b.instance != nil {
             guard Self.sameForScheduling(a, b) else { return false }

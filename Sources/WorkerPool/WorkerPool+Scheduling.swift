@@ -31,8 +31,9 @@ public struct PoolSchedulingState: Sendable {
     /// The newest known hourly price of each type whose instances report a price history (spot); types
     /// not listed cost their configured `Price`.
     public var currentPrices: [InstanceTypeName: Double] = [:]
-    /// Moves whenever ``instances``, ``runners`` or ``finishing`` change: two states with the same version
-    /// from one pool hold the same three (a reader may keep what it derived from them).
+    /// Moves whenever ``passInstances``, ``runners`` or ``finishing`` change: two states with the same version
+    /// from one pool hold the same three (a reader may keep what it derived from them). ``instances`` may differ
+    /// between them in what no pass reads (a worker's last container, last-busy time, address).
     public var version: UInt64 = 0
 }
 

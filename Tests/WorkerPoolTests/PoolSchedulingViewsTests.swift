@@ -96,6 +96,42 @@ struct PoolSchedulingViewsTests {
         await harness.stop()
     }
 
+    @Test("A probe that changes only what no pass reads (the worker's last container) leaves the version alone")
+    func lastContainerAloneKeepsVersion() async throws {
+        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        harness.clock.advance(by: .seconds(1))
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+        let id = try #require(await harness.pool.schedulingState().instances.first?.instance)
+        let container = Container(uuid: "zzzzz-dz642-000000000000001", state: .locked, priority: 1)
+        #expect(await harness.pool.startContainer(container, on: id))
+        let started = await harness.pool.schedulingState()
+        #expect(started.instances.first?.lastContainerUUID != container.uuid)
+
+        let probesBefore = harness.commands.matching("--list").count
+        harness.advanceProbeTick()
+        let probed = await eventually(timeout: .seconds(60)) {
+            harness.commands.matching("--list").count > probesBefore ? true : nil
+        }
+        #expect(probed == true, "another probe ran")
+        let settled = await eventually(timeout: .seconds(60)) {
+            await harness.pool.anyProbing() ? nil : true
+        }
+        #expect(settled == true, "the probe finished")
+        let listed = await harness.pool.schedulingState()
+        // The probe listed the runner: the worker's view now names it as its last container (the management API
+        // shows that), and what a pass reads is as it was.
+        #expect(listed.instances.first?.lastContainerUUID == container.uuid)
+        let before = try #require(started.passInstances.first)
+        let after = try #require(listed.passInstances.first)
+        #expect(after.state == before.state && after.runningContainers == before.runningContainers)
+        #expect(listed.version == started.version, "a change no pass reads moved the version")
+        #expect(await harness.pool.schedulingViewsMatchRebuild())
+        await harness.stop()
+    }
+
     @Test("A create in flight and a vanished instance rebuild the views")
     func structuralChanges() async throws {
         let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
