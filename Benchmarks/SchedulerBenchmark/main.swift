@@ -1,6 +1,7 @@
-// Planning passes at scale: 100,000 queued containers, 10,000 instances, 50 instance types.
+// Planning passes at scale: 100,000 queued containers, 10,000 instances, 50 instance types; and a busy mid-size
+// cluster (1,000 instances each running one container), whose passes are small and many.
 //
-// Run with `swift run -c release scheduler-benchmark [passes]`. The scenario is built from a fixed seed,
+// Run with `swift run -c release scheduler-benchmark [passes] [scenario name prefix]`. The scenario is built from a fixed seed,
 // so every run plans the same snapshots. Prints the median, p95 and maximum pass time for each scenario
 // and the process's peak resident set size (VmHWM).
 
@@ -166,6 +167,75 @@ func buildScenario(
     )
 }
 
+/// A busy mid-size cluster in its steady state, as the simulated day of `simulation-benchmark` spends most of it:
+/// `instanceCount` instances of four types (1, 2, 4 and 8 VCPUs), each running one container its size, and
+/// `waiting` containers Queued. Passes at such a cluster are many (about ten per container's life) and each is
+/// small, so this measures what a pass costs per instance and runner rather than per queued container.
+func buildBusyScenario(instances instanceCount: Int, waiting: Int) -> Scenario {
+    var rng = SeededGenerator(state: 20_261_206)
+    let types = [1, 2, 4, 8].map { vcpus in
+        InstanceType(
+            name: InstanceTypeName(rawValue: "c\(vcpus)"),
+            providerType: "c\(vcpus)",
+            vcpus: vcpus,
+            ram: .giB(Int64(vcpus) * 4),
+            includedScratch: .giB(Int64(vcpus) * 16),
+            price: Double(vcpus) * 0.05
+        )
+    }
+    let chooser = InstanceTypeChooser(types: types)
+    let base = Timestamp(secondsSince1970: 1_800_000_000)
+    var entries: [QueueEntry] = []
+    var instances: [InstanceSnapshot] = []
+    var runners: [ContainerUUID: PoolSnapshot.Runner] = [:]
+    var eligibleByVCPUs: [Int: ([InstanceType], InstanceResources)] = [:]
+    for i in 0..<(instanceCount + waiting) {
+        let vcpus = [1, 1, 2, 2, 4, 8].randomElement(using: &rng)!
+        let running = i < instanceCount
+        var container = Container(
+            uuid: uuid(i),
+            state: running ? .running : .queued,
+            priority: Int.random(in: 1...1000, using: &rng),
+            containerImage: "d41d8cd98f00b204e9800998ecf8427e+0",
+            runtimeConstraints: RuntimeConstraints(vcpus: vcpus, ram: Int64(vcpus) * (3 << 30))
+        )
+        container.createdAt = Timestamp(secondsSince1970: base.secondsSince1970 - Int64(instanceCount + waiting - i))
+        if eligibleByVCPUs[vcpus] == nil {
+            eligibleByVCPUs[vcpus] = (
+                (try? chooser.eligibleTypes(for: container)) ?? [], chooser.resourcesNeeded(for: container)
+            )
+        }
+        let (eligible, resources) = eligibleByVCPUs[vcpus]!
+        entries.append(
+            QueueEntry(
+                container: container,
+                instanceTypes: eligible,
+                resources: resources,
+                firstSeenAt: container.createdAt!
+            )
+        )
+        guard running, let type = eligible.first else { continue }
+        instances.append(
+            InstanceSnapshot(
+                id: InstanceID(rawValue: "sim-" + String(format: "%06d", i)),
+                type: type,
+                state: .running,
+                runningContainers: [container.uuid]
+            )
+        )
+        runners[container.uuid] = PoolSnapshot.Runner()
+    }
+    entries.shuffle(using: &rng)
+    var configuration = SchedulingPlanner.Configuration()
+    configuration.maxInstances = instanceCount + waiting
+    return Scenario(
+        name: "busy (\(instanceCount) instances each running one, \(waiting) queued)",
+        queue: QueueSnapshot(entries: entries, updatedAt: base),
+        pool: PoolSnapshot(instances: instances, runners: runners, maxInstances: instanceCount + waiting),
+        configuration: configuration
+    )
+}
+
 func peakRSS() -> String {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return "?" }
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? "VmHWM: ?"
@@ -197,13 +267,16 @@ let configurations: [(name: String, maxInstances: Int, createBudget: Int?, share
     // The same, with every entry holding its own copy of its eligible-type list.
     ("unlimited, unshared type lists", 0, nil, false),
 ]
-let scenarios = configurations.filter { only == nil || $0.name.hasPrefix(only!) }.map {
+var scenarios = configurations.filter { only == nil || $0.name.hasPrefix(only!) }.map {
     buildScenario(
         name: $0.name,
         maxInstances: $0.maxInstances,
         createBudget: $0.createBudget,
         shareEligibleLists: $0.shareEligibleLists
     )
+}
+if only == nil || "busy".hasPrefix(only!) || only!.hasPrefix("busy") {
+    scenarios.append(buildBusyScenario(instances: 1000, waiting: 20))
 }
 print("setup done; peak RSS so far \(peakRSS())")
 for scenario in scenarios {
@@ -226,8 +299,9 @@ for scenario in scenarios {
         let sorted = values.sorted()
         let median = sorted[sorted.count / 2]
         let p95 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.95).rounded(.up)) - 1)]
-        return "median \(String(format: "%.1f", median)) ms, p95 \(String(format: "%.1f", p95)) ms, "
-            + "max \(String(format: "%.1f", sorted.last!)) ms"
+        let digits = median < 1 ? "%.3f" : "%.1f"
+        return "median \(String(format: digits, median)) ms, p95 \(String(format: digits, p95)) ms, "
+            + "max \(String(format: digits, sorted.last!)) ms"
     }
     var counts: [String: Int] = [:]
     for action in last.actions {

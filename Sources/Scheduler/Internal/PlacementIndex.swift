@@ -42,6 +42,8 @@ struct PlacementIndex {
 
     struct TypeEntry {
         var type: InstanceType
+        /// ``type``'s capacity, read once.
+        var capacity: InstanceResources
         var atCapacity: Bool
         var buckets: [Bucket] = []
         /// Bit `l % 64` of word `l / 64` is set when bucket `l` is non-empty.
@@ -56,8 +58,8 @@ struct PlacementIndex {
     private let maxContainersPerInstance: Int
     private var nextCreateOrder = -1
 
-    /// Builds the index from the pool's instances; `match` finds the queue entries of the containers on them
-    /// (an instance running a container not in the queue is assumed full).
+    /// Builds the index from the pool's instances; `match`, made from the same instances, finds the queue entries
+    /// of the containers on them (an instance running a container not in the queue is assumed full).
     init(
         instances: [InstanceSnapshot],
         entries: QueueEntryList,
@@ -67,24 +69,30 @@ struct PlacementIndex {
     ) {
         self.maxContainersPerInstance = maxContainersPerInstance
         var pendingCount = 0
+        // The match's count of the containers on the instances before this one.
+        var instanceContainer = 0
         // Slots of pending creates, in the order given (their orders are -1, -2, …), and of existing instances.
         var pending: [Int] = []
         var existing: [Int] = []
         existing.reserveCapacity(instances.count)
-        self.slots.reserveCapacity(instances.count)
+        // Room for the pass's creates too: a first create appending past the capacity would copy every slot.
+        self.slots.reserveCapacity(instances.count + min(entries.count, Self.createsReserved))
         for index in instances.indices {
-            let type = instances[index].type
+            // The type read in place: a copy of it (names, GPU details) for every instance cost more than the rest.
             let typeIndex =
-                self.typeIndex(named: type.name) ?? self.register(type, atCapacity: isAtCapacity(type))
-            var remaining = type.capacity
-            for uuid in instances[index].runningContainers {
-                guard let entry = match.entry(of: uuid) else {
+                self.typeIndex(named: instances[index].type.name)
+                ?? self.register(instances[index].type, atCapacity: isAtCapacity(instances[index].type))
+            var remaining = self.types[typeIndex].capacity
+            let containers = instances[index].runningContainers.count
+            for n in instanceContainer..<(instanceContainer + containers) {
+                guard let entry = match.entry(ofInstanceContainer: n) else {
                     // Size unknown: assume the instance has nothing to spare.
                     remaining = InstanceResources()
                     break
                 }
                 remaining = remaining.subtracting(entries[entry].resources)
             }
+            instanceContainer += containers
             let id = instances[index].id
             if id == nil {
                 pendingCount += 1
@@ -94,7 +102,6 @@ struct PlacementIndex {
             }
             let state = instances[index].state
             let idleBehavior = instances[index].idleBehavior
-            let containers = instances[index].runningContainers.count
             self.slots.append(
                 Slot(
                     id: id,
@@ -132,9 +139,9 @@ struct PlacementIndex {
         }
         for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
         // Insert from the highest order down (existing instances last to first, then creates from -1 down), so
-        // each insertion is an append.
-        for slot in existing.reversed() { self.insertIfUseful(slot) }
-        for slot in pending { self.insertIfUseful(slot) }
+        // each insertion is an append (and no bucket has failed needs yet).
+        for slot in existing.reversed() { self.appendIfUseful(slot) }
+        for slot in pending { self.appendIfUseful(slot) }
     }
 
     /// The index of the type named `name`, if the pass has seen it.
@@ -148,7 +155,7 @@ struct PlacementIndex {
     mutating func register(_ type: InstanceType, atCapacity: Bool) -> Int {
         if let index = self.typeIndexByName[type.name] { return index }
         let index = self.types.count
-        self.types.append(TypeEntry(type: type, atCapacity: atCapacity))
+        self.types.append(TypeEntry(type: type, capacity: type.capacity, atCapacity: atCapacity))
         self.typeIndexByName[type.name] = index
         return index
     }
@@ -213,7 +220,7 @@ struct PlacementIndex {
                 id: nil,
                 typeIndex: typeIndex,
                 order: self.nextCreateOrder,
-                remaining: self.types[typeIndex].type.capacity.subtracting(need),
+                remaining: self.types[typeIndex].capacity.subtracting(need),
                 containers: 1,
                 ready: false,
                 acceptsContainers: true,
@@ -238,6 +245,9 @@ struct PlacementIndex {
         return nil
     }
 
+    /// How many slots beyond the instances' the index reserves for a pass's creates at most.
+    private static let createsReserved = 256
+
     /// How many failed needs each bucket remembers.
     private static let failedNeedsKept = 8
 
@@ -261,12 +271,28 @@ struct PlacementIndex {
         return (sa.id?.rawValue ?? "") < (sb.id?.rawValue ?? "")
     }
 
+    /// The bucket level of `slot`, if it can take more containers.
+    private func usefulLevel(_ slot: Int) -> Int? {
+        guard self.slots[slot].acceptsContainers, self.slots[slot].remaining.vcpus > 0,
+            self.maxContainersPerInstance <= 0 || self.slots[slot].containers < self.maxContainersPerInstance
+        else { return nil }
+        return self.slots[slot].containers * 2 + (self.slots[slot].ready ? 1 : 0)
+    }
+
+    /// ``insertIfUseful(_:)`` while the index is built: `slot` has the lowest order yet, and no need has failed.
+    private mutating func appendIfUseful(_ slot: Int) {
+        guard let level = self.usefulLevel(slot) else { return }
+        let t = self.slots[slot].typeIndex
+        while self.types[t].buckets.count <= level { self.types[t].buckets.append(Bucket()) }
+        while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }
+        self.types[t].buckets[level].slots.append(slot)
+        self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
+        self.slots[slot].level = level
+    }
+
     private mutating func insertIfUseful(_ slot: Int) {
+        guard let level = self.usefulLevel(slot) else { return }
         let s = self.slots[slot]
-        guard s.acceptsContainers, s.remaining.vcpus > 0,
-            self.maxContainersPerInstance <= 0 || s.containers < self.maxContainersPerInstance
-        else { return }
-        let level = s.containers * 2 + (s.ready ? 1 : 0)
         let t = s.typeIndex
         while self.types[t].buckets.count <= level { self.types[t].buckets.append(Bucket()) }
         while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }

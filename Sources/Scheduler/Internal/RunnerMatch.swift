@@ -17,6 +17,10 @@ struct RunnerMatch {
     private var known: UUIDTable<Known>
     /// Runners whose container is not in the queue, in UUID order.
     private(set) var unmatched: [ContainerUUID] = []
+    /// The position in ``known`` of each container on each instance, in the pool's order (instance by instance,
+    /// each instance's containers in order), so the placement index finds their entries without looking them up
+    /// again (``entry(ofInstanceContainer:)``).
+    private var instanceContainers: [Int32] = []
 
     init(queue: QueueSnapshot, pool: PoolSnapshot) {
         self.runnerOf = Array(repeating: -1, count: queue.entries.count)
@@ -29,7 +33,7 @@ struct RunnerMatch {
         }
         for instance in pool.instances.indices {
             for uuid in pool.instances[instance].runningContainers {
-                self.known.insert(uuid, Known(entry: -1, runner: -1))
+                self.instanceContainers.append(Int32(self.known.insert(uuid, Known(entry: -1, runner: -1))))
             }
         }
         self.runnerList.reserveCapacity(pool.runners.count)
@@ -56,10 +60,10 @@ struct RunnerMatch {
         self.unmatched.sort()
     }
 
-    /// The queue entry of a container the pool knows, if it is in the queue.
-    func entry(of uuid: ContainerUUID) -> Int? {
-        guard let slot = self.known.index(of: uuid, digest: uuid.digest) else { return nil }
-        let entry = self.known.values[slot].entry
+    /// The queue entry of the `n`th container on the pool's instances (counting instance by instance, in the
+    /// snapshot's order), if it is in the queue.
+    func entry(ofInstanceContainer n: Int) -> Int? {
+        let entry = self.known.values[Int(self.instanceContainers[n])].entry
         return entry < 0 ? nil : Int(entry)
     }
 
@@ -139,14 +143,17 @@ struct UUIDTable<Value> {
         }
     }
 
-    /// Adds `uuid` with `value` unless the table has it already (then its value stays).
-    mutating func insert(_ uuid: ContainerUUID, _ value: Value) {
+    /// Adds `uuid` with `value` unless the table has it already (then its value stays); returns its position in
+    /// ``keys``.
+    @discardableResult
+    mutating func insert(_ uuid: ContainerUUID, _ value: Value) -> Int {
         let digest = uuid.digest
-        guard self.index(of: uuid, digest: digest) == nil else { return }
+        if let position = self.index(of: uuid, digest: digest) { return position }
         if (self.keys.count + 1) * 4 > self.slots.count { self.grow() }
         self.keys.append(uuid)
         self.values.append(value)
         self.place(self.keys.count - 1, digest: digest)
+        return self.keys.count - 1
     }
 
     private mutating func place(_ position: Int, digest: UInt64) {

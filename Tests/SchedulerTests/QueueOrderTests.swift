@@ -1,0 +1,74 @@
+import DispatchModel
+import Testing
+
+@testable import Scheduler
+
+/// The radix sort of the queue's scheduling order agrees with the order's definition, checked by a comparison sort.
+@Suite("Queue order")
+struct QueueOrderTests {
+    struct Key {
+        var onWorker: Bool
+        var locked: Bool
+        var priority: Int
+        var seen: Timestamp
+    }
+
+    /// The definition: on a worker first, Locked before Queued, priority descending, first seen, then position.
+    static func expected(_ keys: [Key]) -> [Int32] {
+        keys.indices.sorted { a, b in
+            let ka = keys[a]
+            let kb = keys[b]
+            if ka.onWorker != kb.onWorker { return ka.onWorker }
+            if ka.locked != kb.locked { return ka.locked }
+            let pa = min(max(0, ka.priority), (1 << 62) - 1)
+            let pb = min(max(0, kb.priority), (1 << 62) - 1)
+            if pa != pb { return pa > pb }
+            if ka.seen != kb.seen { return ka.seen < kb.seen }
+            return a < b
+        }.map { Int32($0) }
+    }
+
+    static func sorted(_ keys: [Key]) -> [Int32] {
+        QueueOrder.sorted(
+            count: keys.count,
+            onWorker: { keys[$0].onWorker },
+            locked: { keys[$0].locked },
+            priority: { keys[$0].priority },
+            firstSeenAt: { keys[$0].seen }
+        )
+    }
+
+    @Test("Random queues, with ties, extreme priorities and times before 1970, sort as the definition says")
+    func matchesComparisonSort() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let count = Int.random(in: 0...(round < 200 ? 40 : 2000), using: &generator)
+            // Narrow ranges make ties (which must keep snapshot order); wide ones make every byte vary.
+            let wide = round % 3 == 0
+            let keys = (0..<count).map { _ in
+                Key(
+                    onWorker: Int.random(in: 0..<4, using: &generator) == 0,
+                    locked: Bool.random(using: &generator),
+                    priority: wide
+                        ? [Int.min, -1, 0, Int.max, Int.random(in: Int.min...Int.max, using: &generator)].randomElement(
+                            using: &generator
+                        )!
+                        : Int.random(in: 0...3, using: &generator),
+                    seen: Timestamp(
+                        secondsSince1970: wide
+                            ? Int64.random(in: -(1 << 40)...(1 << 40), using: &generator)
+                            : Int64.random(in: 1_800_000_000...1_800_000_002, using: &generator),
+                        nanoseconds: wide ? Int32.random(in: 0..<1_000_000_000, using: &generator) : 0
+                    )
+                )
+            }
+            #expect(Self.sorted(keys) == Self.expected(keys), "round \(round), \(count) entries")
+        }
+    }
+
+    @Test("Entries alike in every key keep their snapshot order")
+    func identicalKeysKeepOrder() {
+        let key = Key(onWorker: false, locked: true, priority: 7, seen: Timestamp(secondsSince1970: 5))
+        #expect(Self.sorted(Array(repeating: key, count: 50)) == (0..<50).map { Int32($0) })
+    }
+}
