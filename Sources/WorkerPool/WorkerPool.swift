@@ -430,35 +430,23 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// With `markingOnlyAVisibleChange`, the worker's scheduling view is recomputed only when `body` changed what
     /// it shows (the phase with its runners, the idle behaviour, the last container): for a probe, which at a busy
     /// pool comes every `ProbeInterval` for every worker and mostly changes only the machine's probe and busy
-    /// times. The comparison keeps a reference to the runner table, so a change of it copies the table once.
+    /// times. The machine counts the writes of those (``WorkerStateMachine/visibleChanges``), so telling costs two
+    /// reads of a counter, whatever the runner table holds.
     func withMachine<T>(
         _ id: InstanceID,
         markingOnlyAVisibleChange: Bool = false,
         _ body: (inout Machine) -> T
     ) -> T? {
         guard let worker = self.workers[id] else { return nil }
-        let before = markingOnlyAVisibleChange ? VisibleState(worker.machine) : nil
+        let before = markingOnlyAVisibleChange ? worker.machine.visibleChanges : nil
         // In place: a copy out and back would copy the machine's runner tables on every change.
         let busy = worker.machine.busy
         let result = body(&worker.machine)
         if worker.machine.busy != busy { worker.busyAt = self.wallClock() }
-        if before == nil || VisibleState(worker.machine) != before {
+        if before == nil || worker.machine.visibleChanges != before {
             self.schedulingViews.markDirty(id)
         }
         return result
-    }
-
-    /// What a worker's scheduling view and runner table are made of, from its machine.
-    struct VisibleState: Equatable {
-        var phase: Machine.Phase
-        var idleBehavior: IdleBehavior
-        var lastUUID: ContainerUUID?
-
-        init(_ machine: Machine) {
-            self.phase = machine.phase
-            self.idleBehavior = machine.idleBehavior
-            self.lastUUID = machine.lastUUID
-        }
     }
 
     /// Records that the runner of `uuid` ended at `time`.

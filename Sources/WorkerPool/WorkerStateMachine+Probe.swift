@@ -89,7 +89,8 @@ extension WorkerStateMachine {
         }
         if let first = listed.first {
             self.busy = now
-            self.lastUUID = first
+            // Written only when it moves (the write alone counts as a visible change, ``visibleChanges``).
+            if self.lastUUID != first { self.lastUUID = first }
         } else if self.runners.contains(stage: .running) {
             // It was busy until some time between the last probe and now; now is the first chance to use it.
             self.busy = now

@@ -38,8 +38,8 @@ struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where I
     // Only the machine's own event methods (this file and its extensions) change these; the pool reads them.
     let timeouts: Timeouts
     /// The lifecycle stage and the data only that stage has.
-    var phase: Phase
-    var idleBehavior: IdleBehavior
+    var phase: Phase { didSet { self.visibleChanges &+= 1 } }
+    var idleBehavior: IdleBehavior { didSet { self.visibleChanges &+= 1 } }
     /// When the instance first appeared (or was created).
     let appeared: Instant
     /// The last successful probe, or the appearance.
@@ -49,7 +49,12 @@ struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where I
     /// The last time anything changed that a concurrent probe or cloud list could have missed.
     var updated: Instant
     /// The container this worker ran most recently.
-    var lastUUID: ContainerUUID?
+    var lastUUID: ContainerUUID? { didSet { self.visibleChanges &+= 1 } }
+    /// Moves at every write of what the worker's views are made of (``phase``, ``idleBehavior``, ``lastUUID``),
+    /// whether or not the value changed: a caller that reads it before and after a change knows, in O(1), that
+    /// none of them was touched. (The observers do not read the old value, so the phase's runner tables are
+    /// still changed in place.)
+    private(set) var visibleChanges: UInt64 = 0
     /// The boot outcome, once reported.
     var bootOutcome: BootOutcome?
     /// Whether a probe is in flight; the pool never runs two at once on one worker.
