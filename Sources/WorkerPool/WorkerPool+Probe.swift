@@ -91,14 +91,17 @@ extension WorkerPool {
             _ = self.withMachine(id) { $0.probeFinished(ticket, booted: false, run: .notRun, at: now) }
             return
         }
+        let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
+        let prices = worker.instance.priceHistory(for: worker.type)
         let context = ProbeContext(
             id: id,
             executor: worker.executor,
-            commands: RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser),
+            commands: commands,
+            listCommand: self.listCommand(commands, withPrices: !prices.isEmpty),
             runner: runner,
             bootProbeCommand: self.configuration.bootProbeCommand.isEmpty
                 ? "true" : self.configuration.bootProbeCommand,
-            prices: worker.instance.priceHistory(for: worker.type),
+            prices: prices,
             clusterID: self.configuration.clusterID,
             needsBootProbe: ticket.needsBootProbe,
             wasUnknown: ticket.initialState == .unknown,
@@ -116,6 +119,16 @@ extension WorkerPool {
             let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
             await self.probeFinished(id, ticket, result)
         }
+    }
+
+    /// The run-probe command line of `commands`, made once for every probe that sends the same.
+    private func listCommand(_ commands: RemoteCommands, withPrices: Bool) -> String {
+        if let last = self.lastListCommand, last.withPrices == withPrices, last.commands == commands {
+            return last.line
+        }
+        let line = commands.list(withPrices: withPrices)
+        self.lastListCommand = (commands, withPrices, line)
+        return line
     }
 
     private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
@@ -150,6 +163,8 @@ struct ProbeContext: Sendable {
     var id: InstanceID
     var executor: any RemoteExecutor
     var commands: RemoteCommands
+    /// `commands.list(withPrices: !prices.isEmpty)`, made by the pool once for all its probes.
+    var listCommand: String
     var runner: RunnerBinary
     var bootProbeCommand: String
     var prices: [InstancePrice]
@@ -216,7 +231,8 @@ struct ProbeContext: Sendable {
         do {
             let result = try await self.executor.execute(
                 environment: [:],
-                command: self.commands.list(withPrices: !stdin.isEmpty),
+                command: stdin.isEmpty == self.prices.isEmpty
+                    ? self.listCommand : self.commands.list(withPrices: !stdin.isEmpty),
                 stdin: stdin
             )
             connected = true

@@ -114,6 +114,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     var subscribers: [UInt64: AsyncStream<Void>.Continuation] = [:]
     var nextSubscriberID: UInt64 = 0
     var runnerBinary: RunnerBinary?
+    /// The last run-probe command line made, and what it was made for: every probe of a pool sends the same one.
+    var lastListCommand: (commands: RemoteCommands, withPrices: Bool, line: String)?
     var probeBudget: Double
     var probeBudgetAt: PoolInstant
     var instanceGaugeKeys: Set<InstanceGaugeKey> = []

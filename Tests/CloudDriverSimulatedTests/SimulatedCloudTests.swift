@@ -196,6 +196,37 @@ struct SimulatedCloudTests {
         #expect(try await instance.run("\(path) --list").exitStatus == 0)
     }
 
+    @Test("The same run-probe command is answered by each instance as its own state says")
+    func listPerInstance() async throws {
+        let clock = ManualClock()
+        let cloud = try Sim.cloud(#"{"BootTime": {"Min": "30s", "Max": "30s"}}"#, clock: clock)
+        let path = "/tmp/arvados-crunch-run/crunch-run~5d41402abc4b2a76b9719d911017c592"
+        let script =
+            "set -e; dstdir=\"/tmp/arvados-crunch-run/\"; dstfile=\"\(path)\"; mkdir -p \"$dstdir\"; "
+            + "touch \"$dstfile\"; chmod 0755 \"$dstdir\" \"$dstfile\"; cat >\"$dstfile\""
+        let deploy = "sudo sh -c '" + script + "'"
+        let list = "sudo \(path) --list"
+        let a = try await Sim.create(cloud)
+        clock.advance(by: .seconds(30))
+        let b = try await Sim.create(cloud)
+        // The first instance answers the probe (the cloud now knows the command's text) ...
+        #expect(try await a.run(deploy, stdin: Array("hello".utf8)).exitStatus == 0)
+        #expect(try await a.run(list) == CommandResult(stdout: "", exitStatus: 0))
+        // ... and the second answers the same text as its own state says: booting, then without the runner.
+        let booting = try await b.run(list)
+        #expect(booting.exitStatus == 1 && booting.stderrText.contains("booting"))
+        clock.advance(by: .seconds(30))
+        #expect(try await b.run(list).exitStatus == 127)
+        #expect(try await b.run(deploy, stdin: Array("hello".utf8)).exitStatus == 0)
+        let uuid = ContainerUUID(rawValue: "zzzzz-dz642-aaaaaaaaaaaaaaa")
+        #expect(try await a.run("sudo \(path) --detach --stdin-config '\(uuid)'", stdin: Sim.config).exitStatus == 0)
+        #expect(try await a.run(list).stdoutText == "\(uuid)\n")
+        #expect(try await b.run(list) == CommandResult(stdout: "", exitStatus: 0))
+        try await a.destroy()
+        await #expect { _ = try await a.run(list) } throws: { ($0 as? CloudError)?.code == .notFound }
+        #expect(try await b.run(list).exitStatus == 0)
+    }
+
     @Test(
         "MD5 digests match md5sum's",
         arguments: [
