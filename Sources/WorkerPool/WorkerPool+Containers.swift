@@ -221,18 +221,51 @@ extension WorkerPool {
         // Arvados's runner.go: KeepBuffers and Cluster only when LocalKeepBlobBuffersPerVCPU > 0.
         let perVCPU = max(0, configuration.localKeepBlobBuffersPerVCPU)
         let buffers = perVCPU.multipliedReportingOverflow(by: max(0, worker.type.vcpus))
+        // The cluster configuration, the same for every start and most of the document, is encoded once and put in
+        // place of the null the document is encoded with (the same bytes as encoding it in place).
+        let cluster = perVCPU > 0 ? configuration.clusterConfig ?? .null : .null
         let document = RunnerConfigData(
             env: environment,
             keepBuffers: buffers.overflow ? Int.max : buffers.partialValue,
             ec2SpotCheck: configuration.ec2SpotCheck && worker.type.preemptible,
-            cluster: perVCPU > 0 ? configuration.clusterConfig ?? .null : .null,
+            cluster: .null,
             apiScheme: configuration.apiScheme,
             container: self.startingContainers[uuid].flatMap(Self.runnerRecord),
             sandbox: configuration.runnerSandbox
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(document)).map { [UInt8]($0) } ?? []
+        guard let encoded = try? encoder.encode(document) else { return [] }
+        guard cluster != .null else { return [UInt8](encoded) }
+        let clusterJSON: [UInt8]
+        if let cached = self.runnerClusterJSON {
+            clusterJSON = cached
+        } else {
+            guard let bytes = try? encoder.encode(cluster) else { return [] }
+            clusterJSON = [UInt8](bytes)
+            self.runnerClusterJSON = clusterJSON
+        }
+        return Self.replacingNullMember(Self.clusterKey, of: [UInt8](encoded), with: clusterJSON)
+    }
+
+    /// `"Cluster":null` as the document is encoded with it.
+    static var clusterKey: [UInt8] { Array(#""Cluster":null"#.utf8) }
+
+    /// `document` with the first `"KEY":null` (`member`) given `value` instead of null.
+    ///
+    /// For a top-level member encoded with sorted keys: no earlier bytes can hold the same text (a quote inside a
+    /// string value is escaped), so the first occurrence is the member.
+    static func replacingNullMember(_ member: [UInt8], of document: [UInt8], with value: [UInt8]) -> [UInt8] {
+        guard document.count >= member.count else { return document }
+        var start = 0
+        while start + member.count <= document.count {
+            if document[start] == member[0], document[start..<(start + member.count)].elementsEqual(member) {
+                let null = start + member.count - 4
+                return Array(document[..<null]) + value + Array(document[(start + member.count)...])
+            }
+            start += 1
+        }
+        return document
     }
 
     /// The record to hand the runner: a Locked one the queue holds in full (pushed, or returned by the lock). A

@@ -102,6 +102,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Each instance type's JSON as the runner configuration's `InstanceType` carries it, by name (with the type it
     /// was made from): the same for every container started on that type.
     var runnerTypeJSON: [InstanceTypeName: (type: InstanceType, json: String)] = [:]
+    /// The runner configuration's `Cluster` member (the whole cluster configuration), encoded once.
+    var runnerClusterJSON: [UInt8]?
     /// How many times each container has lost its instance under it while its runner was alive (this process's
     /// count; see ``preemptionCounts()``).
     var preemptions: [ContainerUUID: Int] = [:]

@@ -355,6 +355,48 @@ struct PoolWorkerTests {
         await harness.stop()
     }
 
+    @Test(
+        "The configuration's Cluster member, encoded once and put in place, gives the bytes encoding it in place gives"
+    )
+    func configDataClusterBytes() async throws {
+        // Strings that hold the member's own text, and a nested member of the same name, must stay as they are.
+        let cluster: JSONValue = .object([
+            "API": .object(["Cluster": .null, "Note": .string(#"{"Cluster":null}"#)]),
+            "ClusterID": .string("zzzzz"),
+            "Path": .string("a/b"),
+        ])
+        let (harness, _) = try await Self.idleWorker(
+            Self.type1,
+            configure: { configuration in
+                configuration.localKeepBlobBuffersPerVCPU = 1
+                configuration.clusterConfig = cluster
+                configuration.apiScheme = #""Cluster":null"#
+            }
+        )
+        var container = Fixtures.container(1)
+        container.state = .locked
+        #expect(await harness.pool.startContainer(container, type: Self.type1.name))
+        let detaches = await eventually {
+            let found = harness.commands.matching("--detach")
+            return found.isEmpty ? nil : found
+        }
+        for detach in try #require(detaches) {
+            let parsed = try JSONDecoder().decode(JSONValue.self, from: Data(detach.stdin))
+            guard case .object(var object) = parsed else {
+                Issue.record("stdin is not a ConfigData object")
+                return
+            }
+            #expect(object["Cluster"] == cluster)
+            #expect(object["APIScheme"] == .string(#""Cluster":null"#))
+            // Encoded whole, in place, with the encoder the pool uses: the same bytes.
+            object["Cluster"] = cluster
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            #expect([UInt8](try encoder.encode(JSONValue.object(object))) == detach.stdin)
+        }
+        await harness.stop()
+    }
+
     @Test("A Complete container's runner frees its slot at once and is never sent --kill once a probe finds it gone")
     func finishedRunnerWithoutKill() async throws {
         // The runner is listed until the test says it exited (its lock released).
