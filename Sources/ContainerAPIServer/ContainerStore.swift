@@ -617,10 +617,15 @@ extension ContainerStore {
         var object = try ContainerRules.object(container)
         object["kind"] = .string("arvados#container")
         if newEtag {
+            // Written once: the digest is of the document without its etag, which then goes in place.
             object["etag"] = nil
-            let etag = Self.etag(of: .object(object))
+            let (bytes, insertion) = JSONValue.objectBytes(object, insertionPointOf: "etag")
+            let etag = Self.etag(ofBytes: bytes)
             container.etag = etag
-            object["etag"] = .string(etag)
+            return StoredContainer(
+                container: container,
+                document: JSONValue.inserting("etag", .string(etag), into: bytes, at: insertion)
+            )
         }
         return StoredContainer(container: container, document: WireJSON.bytes(.object(object)))
     }
@@ -632,8 +637,12 @@ extension ContainerStore {
             members["etag"] = nil
             value = .object(members)
         }
-        let digest = SHA256.hash(data: WireJSON.bytes(value))
-        return digest.prefix(12).map { String($0, radix: 36) }.joined()
+        return Self.etag(ofBytes: WireJSON.bytes(value))
+    }
+
+    /// A version tag for a record whose JSON without the tag is `bytes`.
+    private static func etag(ofBytes bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).prefix(12).map { String($0, radix: 36) }.joined()
     }
 
     /// A fresh Arvados UUID, `<cluster>-<infix>-<15 random lowercase alphanumerics>`.

@@ -10,6 +10,55 @@ extension JSONValue {
         return output
     }
 
+    /// The compact JSON of an object with `members` (as ``jsonBytes`` writes it), and where a member named `key`,
+    /// which `members` does not have, would begin in it: at the member it would come before (after that member's
+    /// preceding comma), or at the closing brace.
+    ///
+    /// So a document and its digest without one member are written once: the stored containers' etags.
+    public static func objectBytes(
+        _ members: [String: JSONValue],
+        insertionPointOf key: String
+    ) -> (bytes: [UInt8], insertion: Int) {
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
+        output.append(UInt8(ascii: "{"))
+        var insertion: Int?
+        let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        for (index, member) in keys.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            if insertion == nil && key.utf8.lexicographicallyPrecedes(member.utf8) { insertion = output.count }
+            Self.appendString(member, to: &output)
+            output.append(UInt8(ascii: ":"))
+            Self.append(members[member] ?? .null, to: &output)
+        }
+        let end = output.count
+        output.append(UInt8(ascii: "}"))
+        return (output, insertion ?? end)
+    }
+
+    /// `bytes`, an object's JSON from ``objectBytes(_:insertionPointOf:)``, with the member `key`: `value` put in at
+    /// `insertion`: byte for byte the ``jsonBytes`` of the object with that member.
+    public static func inserting(
+        _ key: String,
+        _ value: JSONValue,
+        into bytes: [UInt8],
+        at insertion: Int
+    ) -> [UInt8] {
+        var member: [UInt8] = []
+        Self.appendString(key, to: &member)
+        member.append(UInt8(ascii: ":"))
+        Self.append(value, to: &member)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + member.count + 1)
+        output.append(contentsOf: bytes[..<insertion])
+        let atEnd = insertion == bytes.count - 1
+        if atEnd && bytes.count > 2 { output.append(UInt8(ascii: ",")) }
+        output.append(contentsOf: member)
+        if !atEnd { output.append(UInt8(ascii: ",")) }
+        output.append(contentsOf: bytes[insertion...])
+        return output
+    }
+
     private static func append(_ value: JSONValue, to output: inout [UInt8]) {
         switch value {
         case .null:
