@@ -89,6 +89,8 @@ public struct SchedulingPlanner: Sendable {
     public var state: State
     /// The spot containers that fell back to on-demand types, kept between passes.
     public var fallback: SpotFallback
+    /// What the last pass's runner match read from the pool, kept for the next pass over the same pool version.
+    var matchPoolPart: RunnerMatch.PoolPart?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -111,14 +113,22 @@ public struct SchedulingPlanner: Sendable {
         // apart is a second at 100,000 containers).
         let (finished, released) = Self.freedRunners(queue: queue, pool: pool)
         var placementPool = pool
-        if !finished.isEmpty || !released.isEmpty { placementPool.markFinishing(finished + released) }
+        let marked = !finished.isEmpty || !released.isEmpty
+        if marked { placementPool.markFinishing(finished + released) }
+        // What the last pass read from this very pool (the same version, nothing marked), for a pass after a change
+        // of the queue alone.
+        let reusable = self.matchPoolPart.flatMap { part in
+            !marked && pool.version != nil && part.version == pool.version ? part : nil
+        }
         var pass = PlacementPass(
             queue: queue,
             pool: placementPool,
             configuration: self.configuration,
             now: now,
-            finished: finished
+            finished: finished,
+            matchReusing: reusable
         )
+        self.matchPoolPart = !marked && pool.version != nil ? pass.match.poolPart : nil
         if self.configuration.spotFallback.isEnabled {
             let match = pass.match
             self.fallback.update(queue: queue, pool: pool, hasRunner: { match.hasRunner($0) }, now: now)

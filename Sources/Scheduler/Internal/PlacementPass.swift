@@ -74,7 +74,8 @@ struct PlacementPass {
         pool: PoolSnapshot,
         configuration: SchedulingPlanner.Configuration,
         now: Timestamp,
-        finished: [ContainerUUID] = []
+        finished: [ContainerUUID] = [],
+        matchReusing poolPart: RunnerMatch.PoolPart? = nil
     ) {
         // First, so that the pool frees those slots before the pass's starts take them.
         self.actions = finished.map { .finished($0) }
@@ -86,7 +87,7 @@ struct PlacementPass {
         self.statuses = Array(repeating: ScheduledQueue.Code(), count: count)
         self.started = Array(repeating: false, count: count)
 
-        self.match = RunnerMatch(queue: queue, pool: pool)
+        self.match = RunnerMatch(queue: queue, pool: pool, reusing: poolPart)
         self.index = PlacementIndex(
             instances: pool.instances,
             entries: queue.entries,

@@ -3,59 +3,85 @@ import DispatchModel
 /// The pool's runners matched to queue entries, with one cheap filter test per entry.
 struct RunnerMatch {
     /// A container the pool knows (a runner, or on an instance): its queue entry and its runner.
-    struct Known {
+    struct Known: Sendable {
         /// Its entry's index in the queue, or -1 if it is not in the queue.
         var entry: Int32
-        /// Its runner's index in the pool's runners as read, or -1 if only an instance lists it.
+        /// Its runner's index in ``PoolPart/runners``, or -1 if only an instance lists it.
         var runner: Int32
     }
 
-    /// For each entry, the index of its runner in ``runnerList``, or -1.
-    private var runnerOf: [Int32]
-    private var runnerList: [PoolSnapshot.Runner] = []
-    /// Every container the pool knows (runner or on an instance), with its entry and runner.
-    private var known: UUIDTable<Known>
-    /// Runners whose container is not in the queue, in UUID order.
-    private(set) var unmatched: [ContainerUUID] = []
-    /// The position in ``known`` of each container on each instance, in the pool's order (instance by instance,
-    /// each instance's containers in order), so the placement index finds their entries without looking them up
-    /// again (``entry(ofInstanceContainer:)``).
-    private var instanceContainers: [Int32] = []
+    /// What the match reads from the pool alone, the same for every pass over one version of the pool: a pass
+    /// after a change of the queue only (about half of a busy cluster's) matches the new queue to it instead of
+    /// reading every runner and instance again.
+    struct PoolPart: Sendable {
+        /// The pool version it was read from.
+        var version: UInt64
+        /// The pool's runners, in the order of its runner table's keys.
+        var runners: [PoolSnapshot.Runner]
+        /// Every container the pool knows (runner or on an instance), with its runner; no entries yet.
+        var known: UUIDTable<Known>
+        /// The position in ``known`` of each container on each instance, in the pool's order (instance by
+        /// instance, each instance's containers in order), so the placement index finds their entries without
+        /// looking them up again (``RunnerMatch/entry(ofInstanceContainer:)``).
+        var instanceContainers: [Int32]
 
-    init(queue: QueueSnapshot, pool: PoolSnapshot) {
-        self.runnerOf = Array(repeating: -1, count: queue.entries.count)
-        self.known = UUIDTable(capacity: pool.runners.count + pool.instances.count)
-        guard !pool.runners.isEmpty || !pool.instances.isEmpty else { return }
-        // One look-up per runner and per entry, each recording both sides at once.
-        let runners = Array(pool.runners.values)
-        for (position, uuid) in pool.runners.keys.enumerated() {
-            self.known.insert(uuid, Known(entry: -1, runner: Int32(position)))
-        }
-        for instance in pool.instances.indices {
-            for uuid in pool.instances[instance].runningContainers {
-                self.instanceContainers.append(Int32(self.known.insert(uuid, Known(entry: -1, runner: -1))))
+        init(pool: PoolSnapshot) {
+            self.version = pool.version ?? 0
+            self.runners = Array(pool.runners.values)
+            self.known = UUIDTable(capacity: pool.runners.count + pool.instances.count)
+            self.instanceContainers = []
+            for (position, uuid) in pool.runners.keys.enumerated() {
+                self.known.insert(uuid, Known(entry: -1, runner: Int32(position)))
+            }
+            for instance in pool.instances.indices {
+                for uuid in pool.instances[instance].runningContainers {
+                    self.instanceContainers.append(Int32(self.known.insert(uuid, Known(entry: -1, runner: -1))))
+                }
             }
         }
-        self.runnerList.reserveCapacity(pool.runners.count)
+    }
+
+    /// Whether two reads of the pool found the same (debug builds check a reused read against a fresh one).
+    static func sameRead(_ a: PoolPart, _ b: PoolPart) -> Bool {
+        a.version == b.version && a.runners == b.runners && a.instanceContainers == b.instanceContainers
+            && a.known.keys == b.known.keys
+            && zip(a.known.values, b.known.values).allSatisfy { $0.entry == $1.entry && $0.runner == $1.runner }
+    }
+
+    /// What was read from the pool, with each known container's entry filled in.
+    private var pool: PoolPart
+    /// What was read from the pool, without the entries: for the next pass over the same pool.
+    let poolPart: PoolPart
+    /// For each entry, the index of its runner in the pool part's runners, or -1.
+    private var runnerOf: [Int32]
+    /// Runners whose container is not in the queue, in UUID order.
+    private(set) var unmatched: [ContainerUUID] = []
+
+    /// Matches `queue` to `pool`; `part`, when given, is what an earlier match read from this very pool snapshot
+    /// (the same version, unchanged since).
+    init(queue: QueueSnapshot, pool: PoolSnapshot, reusing part: PoolPart? = nil) {
+        self.runnerOf = Array(repeating: -1, count: queue.entries.count)
+        assert(part.map { Self.sameRead($0, PoolPart(pool: pool)) } ?? true, "a pool read reused for another pool")
+        self.poolPart = part ?? PoolPart(pool: pool)
+        self.pool = self.poolPart
+        guard self.pool.known.count > 0 else { return }
+        // One look-up per entry, recording both sides at once.
         for i in queue.entries.indices {
             let digest = queue.entries[i].summary.uuidDigest
-            guard let slot = self.known.index(of: queue.entries[i].uuid, digest: digest) else { continue }
-            let previous = self.known.values[slot].entry
-            self.known.values[slot].entry = Int32(i)
-            let runner = self.known.values[slot].runner
+            guard let slot = self.pool.known.index(of: queue.entries[i].uuid, digest: digest) else { continue }
+            let previous = self.pool.known.values[slot].entry
+            self.pool.known.values[slot].entry = Int32(i)
+            let runner = self.pool.known.values[slot].runner
             guard runner >= 0 else { continue }
             if previous >= 0 {
                 // The same container twice in the queue (not expected): its runner goes with the last.
-                self.runnerOf[i] = self.runnerOf[Int(previous)]
                 self.runnerOf[Int(previous)] = -1
-            } else {
-                self.runnerOf[i] = Int32(self.runnerList.count)
-                self.runnerList.append(runners[Int(runner)])
             }
+            self.runnerOf[i] = runner
         }
-        for slot in self.known.values.indices
-        where self.known.values[slot].runner >= 0 && self.known.values[slot].entry < 0 {
-            self.unmatched.append(self.known.keys[slot])
+        for slot in self.pool.known.values.indices
+        where self.pool.known.values[slot].runner >= 0 && self.pool.known.values[slot].entry < 0 {
+            self.unmatched.append(self.pool.known.keys[slot])
         }
         self.unmatched.sort()
     }
@@ -63,14 +89,14 @@ struct RunnerMatch {
     /// The queue entry of the `n`th container on the pool's instances (counting instance by instance, in the
     /// snapshot's order), if it is in the queue.
     func entry(ofInstanceContainer n: Int) -> Int? {
-        let entry = self.known.values[Int(self.instanceContainers[n])].entry
+        let entry = self.pool.known.values[Int(self.pool.instanceContainers[n])].entry
         return entry < 0 ? nil : Int(entry)
     }
 
     /// The runner of the entry at `index`, if the pool has one.
     func runner(of index: Int) -> PoolSnapshot.Runner? {
         let slot = self.runnerOf[index]
-        return slot < 0 ? nil : self.runnerList[Int(slot)]
+        return slot < 0 ? nil : self.pool.runners[Int(slot)]
     }
 
     /// Whether the pool has a runner for the entry at `index`.
@@ -171,3 +197,5 @@ struct UUIDTable<Value> {
         for position in self.keys.indices { self.place(position, digest: self.keys[position].digest) }
     }
 }
+
+extension UUIDTable: Sendable where Value: Sendable {}
