@@ -30,36 +30,34 @@ extension SimulatedCloud {
         let now = self.clock.now
         self.commandCount += 1
         self.processDueEvents()
-        // The instance's fields read in place (a copy of it would retain every table it holds, at every probe).
         guard let index = self.vms.index(forKey: id) else {
             throw .notFound("simulated instance \(id) does not exist")
         }
-        if self.vms.values[index].shutdownSince != nil {
+        // One copy of the instance, read for every check (each read of a dictionary value copies it whole).
+        let vm = self.vms.values[index]
+        if vm.shutdownSince != nil {
             throw .other("simulated instance \(id) is shutting down")
         }
-        if let unresponsiveAt = self.vms.values[index].unresponsiveAt, unresponsiveAt <= now {
-            if !self.vms.values[index].refusedCommands {
+        if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
+            if !vm.refusedCommands {
                 self.vms.values[index].refusedCommands = true
                 self.emit(.instanceStoppedAnswering, id, at: now)
             }
             throw .other("simulated instance \(id) is not answering")
         }
-        if self.vms.values[index].brokenOutright {
+        if vm.brokenOutright {
             return CommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2)
         }
-        guard self.vms.values[index].bootedAt <= now else {
+        guard vm.bootedAt <= now else {
             return CommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
         }
         // The run probe, most commands by far: the same text as the last one.
         if let last = self.lastListCommand, last.command == command {
-            guard !self.vms.values[index].runnerMissing,
-                !last.runner.contains("/" as Character) || self.vms.values[index].deployed[last.runner] != nil
-            else {
+            guard !vm.runnerMissing, !last.runner.contains("/" as Character) || vm.deployed[last.runner] != nil else {
                 return CommandResult(stderr: "sh: 1: \(last.runner): not found\n", exitStatus: 127)
             }
-            return CommandResult(stdout: self.listing(at: index), stderr: [], exitStatus: 0)
+            return CommandResult(stdout: vm.listing ?? self.listing(at: index), stderr: [], exitStatus: 0)
         }
-        let vm = self.vms.values[index]
 
         var words: [String]
         let runsRunner: Bool
@@ -176,8 +174,8 @@ extension SimulatedCloud {
 
     /// The `--list` answer of the instance at `index` in ``vms``, kept until its runs or stale locks change.
     private func listing(at index: Dictionary<InstanceID, VM>.Index) -> [UInt8] {
-        if let listing = self.vms.values[index].listing { return listing }
         let vm = self.vms.values[index]
+        if let listing = vm.listing { return listing }
         let listing = Array(
             RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8
         )
