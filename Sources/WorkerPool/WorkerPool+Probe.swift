@@ -93,11 +93,29 @@ extension WorkerPool {
         }
         let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
         let prices = worker.instance.priceHistory(for: worker.type)
+        let listCommand = self.listCommand(commands, withPrices: !prices.isEmpty)
+        if worker.executor.answersInProcess && !ticket.needsBootProbe {
+            // Booted, answered in memory: the run probe alone, here, with nothing gathered for a background task.
+            let (run, connected) = await ProbeContext.runProbe(
+                id: id,
+                executor: worker.executor,
+                command: listCommand,
+                commands: commands,
+                prices: prices,
+                clusterID: self.configuration.clusterID,
+                lastListing: worker.lastListing,
+                clock: self.clock,
+                logger: self.logger,
+                metrics: self.metrics
+            )
+            self.probeFinished(id, ticket, .init(booted: true, run: run, connected: connected))
+            return
+        }
         let context = ProbeContext(
             id: id,
             executor: worker.executor,
             commands: commands,
-            listCommand: self.listCommand(commands, withPrices: !prices.isEmpty),
+            listCommand: listCommand,
             runner: runner,
             bootProbeCommand: self.configuration.bootProbeCommand.isEmpty
                 ? "true" : self.configuration.bootProbeCommand,
@@ -110,11 +128,6 @@ extension WorkerPool {
         let clock = self.clock
         let logger = self.logger
         let metrics = self.metrics
-        if worker.executor.answersInProcess && !ticket.needsBootProbe {
-            let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
-            self.probeFinished(id, ticket, result)
-            return
-        }
         self.spawn {
             let result = await context.probe(clock: clock, logger: logger, metrics: metrics)
             await self.probeFinished(id, ticket, result)
@@ -224,35 +237,65 @@ struct ProbeContext: Sendable {
         guard booted || self.wasUnknown else {
             return .init(booted: booted, run: .notRun, connected: connected)
         }
+        let (run, ran) = await Self.runProbe(
+            id: self.id,
+            executor: self.executor,
+            command: self.listCommand,
+            commands: self.commands,
+            prices: self.prices,
+            clusterID: self.clusterID,
+            lastListing: self.lastListing,
+            clock: clock,
+            logger: logger,
+            metrics: metrics
+        )
+        return .init(booted: booted, run: run, connected: connected || ran)
+    }
+
+    /// The run probe (`--list`, with the price history on stdin when there is one): what it found, and whether
+    /// the command reached the instance. `command` is `commands.list(withPrices: !prices.isEmpty)`.
+    static func runProbe<C: Clock>(
+        id: InstanceID,
+        executor: any RemoteExecutor,
+        command: String,
+        commands: RemoteCommands,
+        prices: [InstancePrice],
+        clusterID: ClusterID,
+        lastListing: (output: [UInt8], list: RunnerList)?,
+        clock: C,
+        logger: Logger,
+        metrics: PoolMetrics,
+        isolation: isolated (any Actor)? = #isolation
+    ) async -> (run: Outcome.Run, connected: Bool) where C.Duration == Duration {
+        var connected = false
         let started = clock.now
         var stdin: [UInt8] = []
-        if !self.prices.isEmpty, let json = try? JSONEncoder().encode(self.prices) { stdin = [UInt8](json) }
+        if !prices.isEmpty, let json = try? JSONEncoder().encode(prices) { stdin = [UInt8](json) }
         var run = Outcome.Run.failed
         do {
-            let result = try await self.executor.execute(
+            let result = try await executor.execute(
                 environment: [:],
-                command: stdin.isEmpty == self.prices.isEmpty
-                    ? self.listCommand : self.commands.list(withPrices: !stdin.isEmpty),
+                command: stdin.isEmpty == prices.isEmpty ? command : commands.list(withPrices: !stdin.isEmpty),
                 stdin: stdin
             )
             connected = true
             if result.succeeded {
                 // A busy worker's listing rarely changes between probes: the last one read is reused when the
                 // output is the same bytes.
-                if let last = self.lastListing, last.output == result.stdout {
+                if let last = lastListing, last.output == result.stdout {
                     run = .listed(last.list, output: last.output)
                 } else {
-                    let list = RunnerList(parsing: result.stdoutText, clusterID: self.clusterID)
+                    let list = RunnerList(parsing: result.stdoutText, clusterID: clusterID)
                     run = .listed(list, output: result.stdout)
                 }
             } else {
                 logger.debug(
                     "Run probe failed",
-                    metadata: ["instance.id": "\(self.id)", "command.stderr": "\(result.stderrText)"]
+                    metadata: ["instance.id": "\(id)", "command.stderr": "\(result.stderrText)"]
                 )
             }
         } catch {
-            logger.debug("Run probe failed", metadata: ["instance.id": "\(self.id)", "error": "\(error)"])
+            logger.debug("Run probe failed", metadata: ["instance.id": "\(id)", "error": "\(error)"])
         }
         let elapsed = started.duration(to: clock.now).nanoseconds
         if case .listed = run {
@@ -260,7 +303,7 @@ struct ProbeContext: Sendable {
         } else {
             metrics.runProbeFailure.recordNanoseconds(elapsed)
         }
-        return .init(booted: booted, run: run, connected: connected)
+        return (run, connected)
     }
 
     /// Puts the runner binary in place unless `md5sum` shows it already is; `true` when it is in place.
