@@ -11,30 +11,41 @@ import Testing
 struct PoolSchedulingViewsTests {
     static let type1 = Fixtures.instanceType(1)
 
-    @Test("A probe that finds nothing new leaves the scheduling state's version alone; a change moves it")
-    func versionMovesOnlyOnChange() async throws {
+    /// A pool with one worker, booted and idle.
+    static func idleWorker() async -> PoolHarness {
         let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
         #expect(await harness.pool.create(Self.type1))
         await harness.eventually(1, in: .booting)
         harness.clock.advance(by: .seconds(1))
         harness.advanceProbeTick()
         await harness.eventually(1, in: .idle)
+        return harness
+    }
+
+    /// Starts one probe round and waits until its probe has run and finished.
+    static func probeOnce(_ harness: PoolHarness) async {
+        let probesBefore = harness.commands.matching("--list").count
+        harness.advanceProbeTick()
+        let probed = await eventually(timeout: .seconds(60)) {
+            harness.commands.matching("--list").count > probesBefore ? true : nil
+        }
+        #expect(probed == true, "another probe ran")
+        let settled = await eventually(timeout: .seconds(60)) {
+            await harness.pool.anyProbing() ? nil : true
+        }
+        #expect(settled == true, "the probe finished")
+    }
+
+    @Test("A probe that finds nothing new leaves the scheduling state's version alone; a change moves it")
+    func versionMovesOnlyOnChange() async throws {
+        let harness = await Self.idleWorker()
 
         let idle = await harness.pool.schedulingState()
         #expect(idle.instances.count == 1)
         #expect(idle.instances.first?.workerState == .idle)
         // Several probe rounds that find the worker still idle and empty (they notify nobody: polled).
         for _ in 0..<3 {
-            let probesBefore = harness.commands.matching("--list").count
-            harness.advanceProbeTick()
-            let probed = await eventually(timeout: .seconds(60)) {
-                harness.commands.matching("--list").count > probesBefore ? true : nil
-            }
-            #expect(probed == true, "another probe ran")
-            let settled = await eventually(timeout: .seconds(60)) {
-                await harness.pool.anyProbing() ? nil : true
-            }
-            #expect(settled == true, "the probe finished")
+            await Self.probeOnce(harness)
             // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.
             #expect(await harness.pool.schedulingViews.dirty.isEmpty, "a probe that changed nothing marked the worker")
         }
@@ -57,12 +68,7 @@ struct PoolSchedulingViewsTests {
 
     @Test("Probes of a busy worker that list the same runners move its last-busy time but not the version")
     func busyProbesKeepVersion() async throws {
-        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
-        #expect(await harness.pool.create(Self.type1))
-        await harness.eventually(1, in: .booting)
-        harness.clock.advance(by: .seconds(1))
-        harness.advanceProbeTick()
-        await harness.eventually(1, in: .idle)
+        let harness = await Self.idleWorker()
         let id = try #require(await harness.pool.schedulingState().instances.first?.instance)
         let container = Container(uuid: "zzzzz-dz642-000000000000001", state: .locked, priority: 1)
         #expect(await harness.pool.startContainer(container, on: id))
@@ -72,16 +78,7 @@ struct PoolSchedulingViewsTests {
         let running = await harness.pool.schedulingState()
         let busyBefore = try #require(running.instances.first?.lastBusy)
         for _ in 0..<3 {
-            let probesBefore = harness.commands.matching("--list").count
-            harness.advanceProbeTick()
-            let probed = await eventually(timeout: .seconds(60)) {
-                harness.commands.matching("--list").count > probesBefore ? true : nil
-            }
-            #expect(probed == true, "another probe ran")
-            let settled = await eventually(timeout: .seconds(60)) {
-                await harness.pool.anyProbing() ? nil : true
-            }
-            #expect(settled == true, "the probe finished")
+            await Self.probeOnce(harness)
             // Nothing a view shows changed: the worker's view is not even recomputed at the next pass.
             #expect(await harness.pool.schedulingViews.dirty.isEmpty, "a probe that changed nothing marked the worker")
         }
@@ -98,28 +95,14 @@ struct PoolSchedulingViewsTests {
 
     @Test("A probe that changes only what no pass reads (the worker's last container) leaves the version alone")
     func lastContainerAloneKeepsVersion() async throws {
-        let harness = PoolHarness.start(configuration: PoolHarness.configuration(types: [Self.type1]))
-        #expect(await harness.pool.create(Self.type1))
-        await harness.eventually(1, in: .booting)
-        harness.clock.advance(by: .seconds(1))
-        harness.advanceProbeTick()
-        await harness.eventually(1, in: .idle)
+        let harness = await Self.idleWorker()
         let id = try #require(await harness.pool.schedulingState().instances.first?.instance)
         let container = Container(uuid: "zzzzz-dz642-000000000000001", state: .locked, priority: 1)
         #expect(await harness.pool.startContainer(container, on: id))
         let started = await harness.pool.schedulingState()
         #expect(started.instances.first?.lastContainerUUID != container.uuid)
 
-        let probesBefore = harness.commands.matching("--list").count
-        harness.advanceProbeTick()
-        let probed = await eventually(timeout: .seconds(60)) {
-            harness.commands.matching("--list").count > probesBefore ? true : nil
-        }
-        #expect(probed == true, "another probe ran")
-        let settled = await eventually(timeout: .seconds(60)) {
-            await harness.pool.anyProbing() ? nil : true
-        }
-        #expect(settled == true, "the probe finished")
+        await Self.probeOnce(harness)
         let listed = await harness.pool.schedulingState()
         // The probe listed the runner: the worker's view now names it as its last container (the management API
         // shows that), and what a pass reads is as it was.
