@@ -140,8 +140,8 @@ struct PlacementIndex {
         for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
         // Insert from the highest order down (existing instances last to first, then creates from -1 down), so
         // each insertion is an append (and no bucket has failed needs yet).
-        for slot in existing.reversed() { self.appendIfUseful(slot) }
-        for slot in pending { self.appendIfUseful(slot) }
+        for slot in existing.reversed() { self.insertIfUseful(slot, building: true) }
+        for slot in pending { self.insertIfUseful(slot, building: true) }
     }
 
     /// The index of the type named `name`, if the pass has seen it.
@@ -271,35 +271,27 @@ struct PlacementIndex {
         return (sa.id?.rawValue ?? "") < (sb.id?.rawValue ?? "")
     }
 
-    /// The bucket level of `slot`, if it can take more containers.
-    private func usefulLevel(_ slot: Int) -> Int? {
-        guard self.slots[slot].acceptsContainers, self.slots[slot].remaining.vcpus > 0,
-            self.maxContainersPerInstance <= 0 || self.slots[slot].containers < self.maxContainersPerInstance
-        else { return nil }
-        return self.slots[slot].containers * 2 + (self.slots[slot].ready ? 1 : 0)
-    }
-
-    /// ``insertIfUseful(_:)`` while the index is built: `slot` has the lowest order yet, and no need has failed.
-    private mutating func appendIfUseful(_ slot: Int) {
-        guard let level = self.usefulLevel(slot) else { return }
-        let t = self.slots[slot].typeIndex
-        while self.types[t].buckets.count <= level { self.types[t].buckets.append(Bucket()) }
-        while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }
-        self.types[t].buckets[level].slots.append(slot)
-        self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
-        self.slots[slot].level = level
-    }
-
-    private mutating func insertIfUseful(_ slot: Int) {
-        guard let level = self.usefulLevel(slot) else { return }
+    /// Puts `slot` in the bucket of its level if it can take more containers.
+    ///
+    /// With `building` (the index being built), `slot` has the lowest order yet and no need has failed: it is
+    /// appended, with no search for its position and no failed needs to drop.
+    private mutating func insertIfUseful(_ slot: Int, building: Bool = false) {
         let s = self.slots[slot]
+        guard s.acceptsContainers, s.remaining.vcpus > 0,
+            self.maxContainersPerInstance <= 0 || s.containers < self.maxContainersPerInstance
+        else { return }
+        let level = s.containers * 2 + (s.ready ? 1 : 0)
         let t = s.typeIndex
         while self.types[t].buckets.count <= level { self.types[t].buckets.append(Bucket()) }
         while self.types[t].nonEmpty.count <= level / 64 { self.types[t].nonEmpty.append(0) }
-        let position = self.position(of: s.order, in: self.types[t].buckets[level].slots)
-        self.types[t].buckets[level].slots.insert(slot, at: position)
-        self.types[t].buckets[level].failedNeeds.removeAll { s.remaining.accommodates($0) }
-        self.types[t].failedNeeds.removeAll { s.remaining.accommodates($0) }
+        if building {
+            self.types[t].buckets[level].slots.append(slot)
+        } else {
+            let position = self.position(of: s.order, in: self.types[t].buckets[level].slots)
+            self.types[t].buckets[level].slots.insert(slot, at: position)
+            self.types[t].buckets[level].failedNeeds.removeAll { s.remaining.accommodates($0) }
+            self.types[t].failedNeeds.removeAll { s.remaining.accommodates($0) }
+        }
         self.types[t].nonEmpty[level / 64] |= UInt64(1) << UInt64(level % 64)
         self.slots[slot].level = level
     }
