@@ -53,9 +53,7 @@ extension SimulatedCloud {
         }
         // The run probe, most commands by far: the same text as the last one.
         if let last = self.lastListCommand, last.command == command {
-            guard !vm.runnerMissing, !last.runner.contains("/" as Character) || vm.deployed[last.runner] != nil else {
-                return CommandResult(stderr: "sh: 1: \(last.runner): not found\n", exitStatus: 127)
-            }
+            if let notFound = Self.runnerNotFound(last.runner, on: vm) { return notFound }
             return CommandResult(stdout: vm.listing ?? self.listing(at: index), stderr: [], exitStatus: 0)
         }
 
@@ -76,9 +74,7 @@ extension SimulatedCloud {
         }
         // The runner's own commands (every probe) first, without a search of the command text.
         if runsRunner, let runner = words.first {
-            guard !vm.runnerMissing, !runner.contains("/" as Character) || vm.deployed[runner] != nil else {
-                return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
-            }
+            if let notFound = Self.runnerNotFound(runner, on: vm) { return notFound }
             return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
         }
         if Self.isDeployScript(command) {
@@ -100,6 +96,13 @@ extension SimulatedCloud {
             return CommandResult(stdout: "\(digest)  \(words[1])\n", exitStatus: 0)
         }
         return CommandResult(exitStatus: 0)
+    }
+
+    /// The shell's answer when `runner` cannot run on `vm` (the runner is missing there, or `runner` is a path not
+    /// deployed there); `nil` when it can.
+    private static func runnerNotFound(_ runner: String, on vm: VM) -> CommandResult? {
+        guard vm.runnerMissing || (runner.contains("/" as Character) && vm.deployed[runner] == nil) else { return nil }
+        return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
     }
 
     /// Whether `command` is the deploy script (it writes `"$dstfile"`): a byte search, as every boot probe asks.
