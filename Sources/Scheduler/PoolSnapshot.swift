@@ -72,7 +72,12 @@ public struct PoolSnapshot: Sendable {
 
     /// What an instance of `type` costs an hour now: its current spot price when known, else its `Price`.
     public func hourlyPrice(of type: InstanceType) -> Double {
-        self.currentPrices[type.name] ?? type.price
+        self.hourlyPrice(named: type.name, configured: type.price)
+    }
+
+    /// ``hourlyPrice(of:)`` from the type's name and configured price alone.
+    private func hourlyPrice(named name: InstanceTypeName, configured: Double) -> Double {
+        self.currentPrices.isEmpty ? configured : self.currentPrices[name] ?? configured
     }
 
     /// The summed hourly price of every instance, whatever its state, and of every create still in flight.
@@ -80,8 +85,10 @@ public struct PoolSnapshot: Sendable {
         // By index, reading two fields: a closure over the instances copied each snapshot whole.
         var total = 0.0
         for index in self.instances.indices {
-            let price = self.instances[index].type.price
-            total += self.currentPrices.isEmpty ? price : self.currentPrices[self.instances[index].type.name] ?? price
+            total += self.hourlyPrice(
+                named: self.instances[index].type.name,
+                configured: self.instances[index].type.price
+            )
         }
         return total
     }
