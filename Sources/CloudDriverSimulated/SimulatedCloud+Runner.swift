@@ -33,29 +33,20 @@ extension SimulatedCloud {
         guard let index = self.vms.index(forKey: id) else {
             throw .notFound("simulated instance \(id) does not exist")
         }
-        // One copy of the instance, read for every check (each read of a dictionary value copies it whole).
-        let vm = self.vms.values[index]
-        if vm.shutdownSince != nil {
-            throw .other("simulated instance \(id) is shutting down")
-        }
-        if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
-            if !vm.refusedCommands {
-                self.vms.values[index].refusedCommands = true
-                self.emit(.instanceStoppedAnswering, id, at: now)
-            }
+        switch Self.refusal(of: &self.vms.values[index], at: now) {
+        case .none: break
+        case .shuttingDown: throw .other("simulated instance \(id) is shutting down")
+        case .notAnswering(let first):
+            if first { self.emit(.instanceStoppedAnswering, id, at: now) }
             throw .other("simulated instance \(id) is not answering")
+        case .answered(let result): return result
         }
-        if vm.brokenOutright {
-            return CommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2)
-        }
-        guard vm.bootedAt <= now else {
-            return CommandResult(stderr: "simulated instance is booting\n", exitStatus: 1)
-        }
-        // The run probe, most commands by far: the same text as the last one.
+        // The run probe, most commands by far: the same text as the last one, answered reading the instance in
+        // place (a read of a dictionary value copies it whole).
         if let last = self.lastListCommand, last.command == command {
-            if let notFound = Self.runnerNotFound(last.runner, on: vm) { return notFound }
-            return CommandResult(stdout: vm.listing ?? self.listing(at: index), stderr: [], exitStatus: 0)
+            return Self.answerRunProbe(on: &self.vms.values[index], runner: last.runner)
         }
+        let vm = self.vms.values[index]
 
         var words: [String]
         let runsRunner: Bool
@@ -70,11 +61,11 @@ extension SimulatedCloud {
             }
         }
         if runsRunner, let runner = words.first, words.contains("--list") {
-            self.lastListCommand = (command, runner)
+            self.lastListCommand = (command, (runner, Self.isPath(runner)))
         }
         // The runner's own commands (every probe) first, without a search of the command text.
         if runsRunner, let runner = words.first {
-            if let notFound = Self.runnerNotFound(runner, on: vm) { return notFound }
+            if let notFound = Self.runnerNotFound((runner, Self.isPath(runner)), on: vm) { return notFound }
             return self.runRunner(on: id, arguments: Array(words.dropFirst()), stdin: stdin, now: now)
         }
         if Self.isDeployScript(command) {
@@ -98,12 +89,51 @@ extension SimulatedCloud {
         return CommandResult(exitStatus: 0)
     }
 
+    /// Why an instance does not run a command it is sent.
+    private enum Refusal {
+        /// It is shutting down.
+        case shuttingDown
+        /// It stopped answering; `first` for the first command it refuses.
+        case notAnswering(first: Bool)
+        /// It answers without running the command: it is broken, or still booting.
+        case answered(CommandResult)
+    }
+
+    /// How `vm` treats any command before it runs it at `now`, or `nil` when it runs it; notes the first refusal
+    /// of an instance that stopped answering.
+    private static func refusal(of vm: inout VM, at now: C.Instant) -> Refusal? {
+        if vm.shutdownSince != nil { return .shuttingDown }
+        if let unresponsiveAt = vm.unresponsiveAt, unresponsiveAt <= now {
+            defer { vm.refusedCommands = true }
+            return .notAnswering(first: !vm.refusedCommands)
+        }
+        if vm.brokenOutright {
+            return .answered(CommandResult(stderr: "sh: 1: cannot fork\n", exitStatus: 2))
+        }
+        guard vm.bootedAt <= now else {
+            return .answered(CommandResult(stderr: "simulated instance is booting\n", exitStatus: 1))
+        }
+        return nil
+    }
+
+    /// The answer to a run probe of `runner` on `vm`, which runs commands: the shell's failure or its listing.
+    private static func answerRunProbe(on vm: inout VM, runner: (word: String, isPath: Bool)) -> CommandResult {
+        if let notFound = Self.runnerNotFound(runner, on: vm) { return notFound }
+        if let listing = vm.listing { return CommandResult(stdout: listing, stderr: [], exitStatus: 0) }
+        let listing = Self.renderListing(of: vm)
+        vm.listing = listing
+        return CommandResult(stdout: listing, stderr: [], exitStatus: 0)
+    }
+
     /// The shell's answer when `runner` cannot run on `vm` (the runner is missing there, or `runner` is a path not
     /// deployed there); `nil` when it can.
-    private static func runnerNotFound(_ runner: String, on vm: VM) -> CommandResult? {
-        guard vm.runnerMissing || (runner.contains("/" as Character) && vm.deployed[runner] == nil) else { return nil }
-        return CommandResult(stderr: "sh: 1: \(runner): not found\n", exitStatus: 127)
+    private static func runnerNotFound(_ runner: (word: String, isPath: Bool), on vm: VM) -> CommandResult? {
+        guard vm.runnerMissing || (runner.isPath && vm.deployed[runner.word] == nil) else { return nil }
+        return CommandResult(stderr: "sh: 1: \(runner.word): not found\n", exitStatus: 127)
     }
+
+    /// Whether `word` names the runner by a path rather than through `PATH`.
+    private static func isPath(_ word: String) -> Bool { word.utf8.contains(UInt8(ascii: "/")) }
 
     /// Whether `command` is the deploy script (it writes `"$dstfile"`): a byte search, as every boot probe asks.
     static func isDeployScript(_ command: String) -> Bool {
@@ -157,7 +187,10 @@ extension SimulatedCloud {
     ) -> CommandResult {
         guard let index = self.vms.index(forKey: id) else { return CommandResult(exitStatus: 1) }
         if arguments.contains("--list") {
-            return CommandResult(stdout: self.listing(at: index), stderr: [], exitStatus: 0)
+            if let listing = self.vms.values[index].listing { return CommandResult(stdout: listing, exitStatus: 0) }
+            let listing = Self.renderListing(of: self.vms.values[index])
+            self.vms.values[index].listing = listing
+            return CommandResult(stdout: listing, exitStatus: 0)
         }
         if let kill = arguments.firstIndex(of: "--kill") {
             guard kill + 2 < arguments.count, let signal = Int32(arguments[kill + 1]) else {
@@ -176,14 +209,9 @@ extension SimulatedCloud {
     }
 
     /// The `--list` answer of the instance at `index` in ``vms``, kept until its runs or stale locks change.
-    private func listing(at index: Dictionary<InstanceID, VM>.Index) -> [UInt8] {
-        let vm = self.vms.values[index]
-        if let listing = vm.listing { return listing }
-        let listing = Array(
-            RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8
-        )
-        self.vms.values[index].listing = listing
-        return listing
+    /// What `vm`'s runner lists (`--list`), rendered afresh.
+    private static func renderListing(of vm: VM) -> [UInt8] {
+        Array(RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8)
     }
 
     private func detach(

@@ -112,9 +112,9 @@ where C.Duration == Duration {
     /// The words of the run-probe commands seen (`RUNNER --list`, the same text for every instance), so a probe
     /// does not split its command or look at its runner's name again; at most a few entries.
     var listCommands: [String: [String]] = [:]
-    /// The last run-probe command and its runner word: every probe of a pool sends the same text (usually the same
-    /// string), compared before anything is hashed.
-    var lastListCommand: (command: String, runner: String)?
+    /// The last run-probe command and its runner word (and whether that is a path): every probe of a pool sends the
+    /// same text (usually the same string), compared before anything is hashed.
+    var lastListCommand: (command: String, runner: (word: String, isPath: Bool))?
     /// The last content deployed and its MD5: every instance receives the same runner binary (tens of MB),
     /// which is hashed once, not once per instance.
     var lastDeployed: (content: [UInt8], md5: String)?

@@ -274,16 +274,32 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
 
     /// What decides the connection a configuration's client makes: the API's address, the token and the CA, or the
     /// whole configuration when it is not a runner's `ConfigData`.
+    ///
+    /// Only the members that name the connection are decoded (not the container record, which makes most of the
+    /// cost of decoding a whole configuration), once per container start.
     static func apiKey(of configuration: [UInt8]) -> [UInt8] {
-        guard let decoded = try? JSONDecoder().decode(RunnerConfiguration.self, from: Data(configuration)) else {
+        guard let members = try? JSONDecoder().decode(ConnectionMembers.self, from: Data(configuration)) else {
             return configuration
         }
+        var decoded = RunnerConfiguration(env: members.env ?? [:])
+        decoded.apiScheme = members.apiScheme
         let address = (try? decoded.apiAddress().description) ?? ""
         let parts = [
             address, decoded.env["ARVADOS_API_TOKEN"] ?? "", decoded.env[ArvadosClient.caVariable] ?? "",
             decoded.env["ARVADOS_API_HOST_INSECURE"] ?? "",
         ]
         return Array(parts.joined(separator: "\u{0}").utf8)
+    }
+
+    /// The members of a runner's `ConfigData` that decide its API connection.
+    private struct ConnectionMembers: Decodable {
+        var env: [String: String]?
+        var apiScheme: String?
+
+        enum CodingKeys: String, CodingKey {
+            case env = "Env"
+            case apiScheme = "APIScheme"
+        }
     }
 
     private func note(_ event: SimulatedCloudEvent, state: ContainerState, failure: String?) {
