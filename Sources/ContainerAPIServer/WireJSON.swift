@@ -3,8 +3,10 @@ import Foundation
 
 /// Conversions between the model's `Codable` types, `JSONValue` trees and bytes on the wire.
 enum WireJSON {
+    /// The JSON of `encodable`, as `JSONEncoder` writes it and ``parse(_:maximumDepth:)`` reads it back
+    /// (``JSONValueEncoder``).
     static func value(of encodable: some Encodable) throws -> JSONValue {
-        try self.parse(JSONEncoder().encode(encodable))
+        try JSONValueEncoder.encode(encodable)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
