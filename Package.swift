@@ -632,6 +632,7 @@ let package = Package(
             dependencies: [
                 "CloudDriverEC2",
                 "CloudDriver",
+                "CloudDriverLoopback",
                 "DispatchModel",
                 "DispatchTestSupport",
                 "RemoteExecution",

@@ -28,6 +28,11 @@ public protocol CloudInstance: Sendable {
     /// The recent prices of the instance, newest first, for `type`'s spot pricing; empty when unknown.
     func priceHistory(for type: InstanceType) -> [InstancePrice]
 
+    /// Whether instances of this type may report a price history at all (``priceHistory(for:)``); a pool of
+    /// instances that never do skips asking each of them at every probe. A driver that implements
+    /// ``priceHistory(for:)`` says `true`.
+    static var reportsPriceHistory: Bool { get }
+
     /// Where the init command writes the instance secret on the instance: `InstanceSecret.path`, except where
     /// several instances share one host (the loopback driver's).
     var instanceSecretPath: String { get }
@@ -43,6 +48,9 @@ public protocol CloudInstance: Sendable {
 extension CloudInstance {
     /// No price history: the default for drivers without spot pricing.
     public func priceHistory(for type: InstanceType) -> [InstancePrice] { [] }
+
+    /// No price history: the default for drivers without spot pricing.
+    public static var reportsPriceHistory: Bool { false }
 
     /// `InstanceSecret.path`: the default for instances that each are a host of their own.
     public var instanceSecretPath: String { InstanceSecret.path }

@@ -102,6 +102,8 @@ public struct InstrumentedInstance<Base: CloudInstance>: CloudInstance {
         self.base.priceHistory(for: type)
     }
 
+    public static var reportsPriceHistory: Bool { Base.reportsPriceHistory }
+
     public var instanceSecretPath: String { self.base.instanceSecretPath }
 
     public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {

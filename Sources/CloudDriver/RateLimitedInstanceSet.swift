@@ -92,6 +92,8 @@ public struct RateLimitedInstance<Base: CloudInstance, C: Clock>: CloudInstance 
         self.base.priceHistory(for: type)
     }
 
+    public static var reportsPriceHistory: Bool { Base.reportsPriceHistory }
+
     public var instanceSecretPath: String { self.base.instanceSecretPath }
 
     public func verifyHostKey(_ publicKeyOpenSSH: String) async throws(CloudError) -> HostKeyVerification {

@@ -38,6 +38,8 @@ public struct EC2Instance<C: Clock>: CloudInstance where C.Duration == Duration 
 
     /// The spot price history of the instance's type in its zone, plus the hourly cost of its added scratch
     /// volume (`EBSPrice` × GiB / 30 / 24); empty for on-demand instances.
+    public static var reportsPriceHistory: Bool { true }
+
     public func priceHistory(for type: InstanceType) -> [InstancePrice] {
         let gibibytes = (type.addedScratch.bytes + (1 << 30) - 1) >> 30
         let hourlyVolume = self.ebsPrice * Double(gibibytes) / 30 / 24

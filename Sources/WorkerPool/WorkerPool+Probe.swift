@@ -92,7 +92,7 @@ extension WorkerPool {
             return
         }
         let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
-        let prices = worker.instance.priceHistory(for: worker.type)
+        let prices = Instance.reportsPriceHistory ? worker.instance.priceHistory(for: worker.type) : []
         let listCommand = self.listCommand(commands, withPrices: !prices.isEmpty)
         if worker.executor.answersInProcess && !ticket.needsBootProbe {
             // Booted, answered in memory: the run probe alone, here, with nothing gathered for a background task.

@@ -98,6 +98,7 @@ extension WorkerPool {
     /// The newest price any instance of each type reports (spot price history, newest first); a type none
     /// of whose instances reports one is absent.
     public func currentPrices() -> [InstanceTypeName: Double] {
+        guard Instance.reportsPriceHistory else { return [:] }
         var prices: [InstanceTypeName: (since: Timestamp, price: Double)] = [:]
         for worker in self.workers.values {
             guard let newest = worker.instance.priceHistory(for: worker.type).first,
