@@ -156,15 +156,19 @@ extension ScheduledQueue.Code.Kind {
 }
 
 extension SchedulingLoop {
-    /// The last pass's view of one container: its status and the pool as that pass saw it, with the
-    /// dynamic container limit (`nil` status: not in the last pass).
+    /// The last pass's view of one container: its status (`nil`: not in the last pass) and the dynamic container
+    /// limit, with the pool as it is now (read for the asking: a snapshot kept from every pass would make the
+    /// pool copy its instance table at its next change).
     public func planningView(
         of uuid: ContainerUUID
-    ) -> (status: SchedulingStatus?, pool: PoolSnapshot, maxContainers: Int) {
+    ) async -> (status: SchedulingStatus?, pool: PoolSnapshot, maxContainers: Int) {
         let queue = self.scheduledQueue()
+        var status: SchedulingStatus?
         for position in queue.indices where queue.entry(at: position).uuid == uuid {
-            return (queue[position].status, self.lastPool, self.planner.state.maxContainers)
+            status = queue[position].status
+            break
         }
-        return (nil, self.lastPool, self.planner.state.maxContainers)
+        let pool = await self.pool.schedulingSnapshot()
+        return (status, pool, self.planner.state.maxContainers)
     }
 }

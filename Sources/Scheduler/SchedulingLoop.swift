@@ -122,7 +122,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     }
 
     private let queue: any SchedulingQueue
-    private let pool: any SchedulingPool
+    let pool: any SchedulingPool
     private let clock: C
     private let wallClock: @Sendable () -> Timestamp
     private let configuration: Configuration
@@ -144,8 +144,6 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     /// How many queue calls the loop has started (for tests and metrics).
     private var queueCalls = 0
     private var lastPlan = Plan()
-    /// The pool as the last pass saw it, for the what-if of ``explain(_:)``.
-    var lastPool = PoolSnapshot()
     /// Where the loop records the decisions it applies.
     let journal: JournalSink
     /// Each waiting container's last journalled wait, so only changes are recorded.
@@ -411,7 +409,6 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
             await self.noteFallbacks(queue)
         }
         self.lastPlan = plan
-        self.lastPool = pool
         self.metrics.record(plan.metrics)
         if self.journal.isEnabled { self.record(plan, queue: queue, pool: pool, now: now) }
         return spacing
