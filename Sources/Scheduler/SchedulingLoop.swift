@@ -303,6 +303,7 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         while true {
             let queue = await self.queue.schedulingSnapshot()
             let pool = await self.pool.schedulingSnapshot()
+            self.recordSpendGauges(pool)
             if queue.updatedAt != nil && deadline == nil {
                 deadline = self.clock.now.advanced(by: self.configuration.staleLockTimeout)
             }
@@ -330,6 +331,16 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
                 guard await iterator.next() != nil else { return false }
             }
         }
+    }
+
+    /// Sets the spend gauges from what the pool has accounted (the daily ledger restored from the data directory
+    /// after a restart, the instances it lists) while the first pass waits for stale locks, which can take
+    /// `StaleLockTimeout`: an operator sees the spend and the caps from the start, not from the first pass.
+    private func recordSpendGauges(_ pool: PoolSnapshot) {
+        self.metrics.hourlySpend.record(pool.hourlySpend)
+        self.metrics.maxHourlySpend.record(self.planner.configuration.maxHourlySpend)
+        self.metrics.spendInWindow.record(pool.dailySpend?.spent ?? 0)
+        self.metrics.maxSpendPerDay.record(self.planner.configuration.maxSpendPerDay)
     }
 
     /// Plans once and applies the plan; returns the time to leave before the next pass
