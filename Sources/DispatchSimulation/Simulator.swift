@@ -347,7 +347,9 @@ struct Run: Sendable {
         let interval = max(.seconds(30), (lastSubmission + longest) / 600)
         let deadline = lastSubmission + self.maxTimeAfterLastSubmission
         while true {
-            let views = await pool.instances()
+            // The pool's kept views (in the same order as `instances()`, whose every view is built and sorted
+            // anew): the sample reads only each instance's type and state, which the kept views always have fresh.
+            let views = await pool.schedulingState().instances
             let queued = await api.count(in: .queued) + api.count(in: .locked)
             let running = await api.count(in: .running)
             let state = await recorder.sample(views: views, queued: queued, running: running)

@@ -38,10 +38,37 @@ public final class VirtualClock: Clock, Sendable {
     }
 
     private let state = Mutex(State())
+    /// ``now``, readable without taking the lock (the simulation reads it several times for every probe): its two
+    /// components, written only while the lock is held, under a sequence number that is odd during a write, so a
+    /// reader retries a read that overlapped one.
+    private let nowSequence = Atomic<UInt64>(0)
+    private let nowSeconds = Atomic<Int64>(0)
+    private let nowAttoseconds = Atomic<Int64>(0)
 
     public init() {}
 
-    public var now: Instant { self.state.withLock { $0.now } }
+    public var now: Instant {
+        while true {
+            let before = self.nowSequence.load(ordering: .acquiring)
+            let seconds = self.nowSeconds.load(ordering: .relaxed)
+            let attoseconds = self.nowAttoseconds.load(ordering: .relaxed)
+            atomicMemoryFence(ordering: .acquiring)
+            if before & 1 == 0 && self.nowSequence.load(ordering: .relaxed) == before {
+                return Instant(offset: Duration(secondsComponent: seconds, attosecondsComponent: attoseconds))
+            }
+        }
+    }
+
+    /// Publishes `now` for ``now``; called with the lock held.
+    private func publish(_ now: Instant) {
+        let sequence = self.nowSequence.load(ordering: .relaxed)
+        self.nowSequence.store(sequence &+ 1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .releasing)
+        let (seconds, attoseconds) = now.offset.components
+        self.nowSeconds.store(seconds, ordering: .relaxed)
+        self.nowAttoseconds.store(attoseconds, ordering: .relaxed)
+        self.nowSequence.store(sequence &+ 2, ordering: .releasing)
+    }
     public var minimumResolution: Duration { .zero }
 
     /// The number of tasks asleep now.
@@ -98,7 +125,10 @@ public final class VirtualClock: Clock, Sendable {
         let woken = self.state.withLock { state -> [CheckedContinuation<Void, any Error>]? in
             while let first = state.heap.first, state.waiting[first.id] == nil { state.heap.removeFirst() }
             guard let first = state.heap.first else { return nil }
-            if state.now < first.deadline { state.now = first.deadline }
+            if state.now < first.deadline {
+                state.now = first.deadline
+                self.publish(state.now)
+            }
             var woken: [CheckedContinuation<Void, any Error>] = []
             while let next = state.heap.first, next.deadline <= state.now {
                 state.heap.removeFirst()

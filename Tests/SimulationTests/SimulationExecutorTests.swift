@@ -136,4 +136,56 @@ struct SimulationExecutorTests {
             }
         }
     }
+
+    @Test("A reader on another thread sees the clock's time move only forward, and only to times it was at")
+    func nowReadAcrossThreads() async throws {
+        let clock = VirtualClock()
+        // Deadlines with attoseconds that no count of nanoseconds holds, and whole seconds that need both words.
+        let deadlines = (1...20_000).map { n in
+            VirtualClock.Instant(
+                offset: .seconds(n * 7919) + Duration(secondsComponent: 0, attosecondsComponent: Int64(n))
+            )
+        }
+        let published = Set(deadlines.map(\.offset)).union([.zero])
+        let done = Atomic<Bool>(false)
+        let reader = Thread {
+            var last = Duration.zero
+            var reads = 0
+            var problems: [String] = []
+            while !done.load(ordering: .acquiring) || reads == 0 {
+                let now = clock.now.offset
+                reads += 1
+                if now < last { problems.append("\(now) after \(last)") }
+                if !published.contains(now) { problems.append("\(now) was never the time") }
+                last = now
+                if problems.count > 3 { break }
+            }
+            readerProblems.withLock { $0 = problems }
+        }
+        reader.start()
+        for deadline in deadlines {
+            Task { try? await clock.sleep(until: deadline) }
+        }
+        // Every sleeper registered, then the clock moves through each deadline in turn.
+        #expect(await waitUntil { clock.sleeperCount == deadlines.count })
+        var advanced = 0
+        while clock.advanceToNextDeadline() { advanced += 1 }
+        #expect(advanced == deadlines.count)
+        #expect(clock.now == deadlines.last)
+        done.store(true, ordering: .releasing)
+        #expect(await waitUntil { readerProblems.withLock { $0 } != nil })
+        #expect(readerProblems.withLock { $0 } == [])
+    }
+}
+
+/// What the reader thread of ``SimulationExecutorTests/nowReadAcrossThreads()`` found wrong (`nil` until it ends).
+private let readerProblems = Mutex<[String]?>(nil)
+
+/// Polls `condition` until it holds (at most 30 s of real time); whether it did.
+private func waitUntil(_ condition: @Sendable () -> Bool) async -> Bool {
+    for _ in 0..<30_000 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
 }
