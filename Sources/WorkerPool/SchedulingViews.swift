@@ -27,8 +27,6 @@ struct SchedulingViews {
     var passInstances: [InstanceSnapshot] = []
     /// How many of ``views`` are pending creates.
     var pendingCount = 0
-    /// Each worker's index among the workers' views (after the pending ones).
-    var positions: [InstanceID: Int] = [:]
     /// Each worker's runners last seen (starting and running, sorted; finishing, sorted).
     var workerRunners: [InstanceID: WorkerRunners] = [:]
     /// Every container with a runner on a worker or whose runner ended (when), and whether it is finishing (in
@@ -49,6 +47,21 @@ struct SchedulingViews {
     struct WorkerRunners: Equatable {
         var active: [ContainerUUID]
         var finishing: [ContainerUUID]
+    }
+
+    /// Where worker `id`'s view is in ``views`` (after the pending creates, which are sorted by ID), or where it
+    /// belongs when it has none: a binary search, so a worker coming or going moves the views after it in place
+    /// instead of every worker's position being written again.
+    func workerPosition(of id: InstanceID) -> (index: Int, found: Bool) {
+        var low = self.pendingCount
+        var high = self.views.count
+        while low < high {
+            let middle = (low + high) / 2
+            let other = self.views[middle].instance?.rawValue ?? ""
+            if other == id.rawValue { return (middle, true) }
+            if other < id.rawValue { low = middle + 1 } else { high = middle }
+        }
+        return (low, false)
     }
 
     /// Marks worker `id` for recomputation.
@@ -160,11 +173,13 @@ extension WorkerPool {
         }
         for id in cache.dirty {
             guard let worker = self.workers[id] else { continue }
-            guard let position = cache.positions[id] else {
+            let (index, found) = cache.workerPosition(of: id)
+            guard found else {
                 // A worker with no view that did not come through the sync (not expected): rebuild.
                 self.rebuildSchedulingViews(&cache)
                 return
             }
+            let position = index - cache.pendingCount
             // The active runners once, for the view and the runner table both.
             let active = worker.machine.containers
             let view = self.view(of: id, worker, containers: active)
@@ -193,10 +208,6 @@ extension WorkerPool {
         cache.views = self.instances()
         cache.passInstances = cache.views.map(Self.passInstance)
         cache.pendingCount = self.creating.count
-        cache.positions.removeAll(keepingCapacity: true)
-        for (index, view) in cache.views.enumerated().dropFirst(cache.pendingCount) {
-            if let id = view.instance { cache.positions[id] = index - cache.pendingCount }
-        }
         cache.workerRunners.removeAll(keepingCapacity: true)
         for (id, worker) in self.workers {
             cache.workerRunners[id] = Self.runners(of: worker.machine)
@@ -212,50 +223,34 @@ extension WorkerPool {
     /// Takes the views of the workers that went out and puts those of the workers that came in, in ID order.
     ///
     /// A worker coming or going used to rebuild every view (copying every worker and sorting them all); at a
-    /// thousand busy workers that was a tenth of a simulated day. Now the other workers' views stay as they are.
+    /// thousand busy workers that was a tenth of a simulated day. Now each view is put in or taken out in place (the
+    /// others move along, uncopied), found by a binary search.
     private func applyComeOrGone(_ cache: inout SchedulingViews) {
-        var incoming: [InstanceView] = []
         for id in cache.comeOrGone {
             cache.dirty.remove(id)
+            let (index, found) = cache.workerPosition(of: id)
             if let worker = self.workers[id] {
                 let active = worker.machine.containers
-                incoming.append(self.view(of: id, worker, containers: active))
+                let view = self.view(of: id, worker, containers: active)
+                if found {
+                    cache.views[index] = view
+                    cache.passInstances[index] = Self.passInstance(view)
+                } else {
+                    cache.views.insert(view, at: index)
+                    cache.passInstances.insert(Self.passInstance(view), at: index)
+                }
                 cache.replaceRunners(
                     of: id,
                     with: Self.runners(of: worker.machine, active: active),
                     exited: self.exited
                 )
             } else {
+                if found {
+                    cache.views.remove(at: index)
+                    cache.passInstances.remove(at: index)
+                }
                 cache.replaceRunners(of: id, with: nil, exited: self.exited)
             }
-        }
-        incoming.sort { ($0.instance?.rawValue ?? "") < ($1.instance?.rawValue ?? "") }
-        var merged: [InstanceView] = []
-        var mergedPass: [InstanceSnapshot] = []
-        merged.reserveCapacity(self.workers.count + cache.pendingCount)
-        mergedPass.reserveCapacity(self.workers.count + cache.pendingCount)
-        merged.append(contentsOf: cache.views[..<cache.pendingCount])
-        mergedPass.append(contentsOf: cache.passInstances[..<cache.pendingCount])
-        var next = incoming.startIndex
-        for index in cache.views.indices.dropFirst(cache.pendingCount) {
-            guard let id = cache.views[index].instance, !cache.comeOrGone.contains(id) else { continue }
-            while next < incoming.endIndex, (incoming[next].instance?.rawValue ?? "") < id.rawValue {
-                merged.append(incoming[next])
-                mergedPass.append(Self.passInstance(incoming[next]))
-                next += 1
-            }
-            merged.append(cache.views[index])
-            mergedPass.append(cache.passInstances[index])
-        }
-        for view in incoming[next...] {
-            merged.append(view)
-            mergedPass.append(Self.passInstance(view))
-        }
-        cache.views = merged
-        cache.passInstances = mergedPass
-        cache.positions.removeAll(keepingCapacity: true)
-        for index in merged.indices.dropFirst(cache.pendingCount) {
-            if let id = merged[index].instance { cache.positions[id] = index - cache.pendingCount }
         }
         cache.comeOrGone.removeAll(keepingCapacity: true)
         cache.version &+= 1
