@@ -135,6 +135,10 @@ extension ContainerQueue {
         guard var entry = self.current[record.uuid] else { return false }
         var record = record
         record.mounts = [:]  // as cached, for the comparison
+        // The UUID's text as the entry first had it, kept for the container's life: the pool keeps its runners
+        // under that text (a pass's start hands it over), so each pass's match of entries to runners compares two
+        // references to one string rather than the characters.
+        record.uuid = entry.container.uuid
         // Cheap checks first: a different record almost always differs in one of these.
         let cached = entry.container
         if cached.modifiedAt == record.modifiedAt && cached.state == record.state

@@ -154,8 +154,12 @@ extension WorkerPool {
             }
         }
         let before = worker.machine.state
+        var result = result
         if case .listed(let list, let output) = result.run, worker.lastListing?.output != output {
-            worker.lastListing = (output, list)
+            // A new listing is kept for the probes that answer the same (most): its UUIDs as the runners hold them.
+            let shared = worker.machine.runners.sharingUUIDs(list)
+            worker.lastListing = (output, shared)
+            result.run = .listed(shared, output: output)
         }
         let actions = self.withMachine(id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome

@@ -78,6 +78,16 @@ extension WorkerStateMachine {
             for uuid in starting { self[uuid] = Runner(.starting) }
         }
 
+        /// `list` with each container that has a runner here named by the runner's own copy of its UUID: equal text,
+        /// one string, so the comparisons of later probes that reuse the listing see the same reference.
+        func sharingUUIDs(_ list: RunnerList) -> RunnerList {
+            var list = list
+            for i in list.running.indices {
+                if let index = self.byUUID.index(forKey: list.running[i]) { list.running[i] = self.byUUID[index].key }
+            }
+            return list
+        }
+
         subscript(uuid: ContainerUUID) -> Runner? {
             get { self.byUUID[uuid] }
             set {
