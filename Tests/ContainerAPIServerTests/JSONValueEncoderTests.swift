@@ -1,4 +1,5 @@
 import DispatchModel
+import DispatchTestSupport
 import Foundation
 import Testing
 
@@ -13,13 +14,13 @@ struct JSONValueEncoderTests {
 
     /// Containers with every field set to values drawn at random, numbers at their edges among them.
     static func randomContainers(count: Int, seed: UInt64) -> [Container] {
-        var rng = SplitMix(seed: seed)
+        var rng = FuzzRandom(seed: seed)
         let doubles: [Double] = [
             0, -0.0, 1, 1.5, 0.1, -2.25, 1e15, 1e16, 1e20, 1e-7, 9_007_199_254_740_992, 0x1p63, -0x1p63, 0x1p62 + 1024,
             Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 123_456_789.123,
         ]
         let strings = ["", "plain", "quote \" \\ / \n\t", "é 漢字 \u{2028} 🎉", "\u{0}\u{1f}"]
-        func pick<T>(_ values: [T]) -> T { values[Int(rng.next() % UInt64(values.count))] }
+        func pick<T>(_ values: [T]) -> T { rng.pick(values) }
         func json(_ depth: Int) -> JSONValue {
             switch rng.next() % (depth > 2 ? 5 : 7) {
             case 0: return .null
@@ -151,18 +152,5 @@ struct JSONValueEncoderTests {
             var superForKey = keyed.superEncoder(forKey: .d).unkeyedContainer()
             try superForKey.encode(UInt32.max)
         }
-    }
-}
-
-/// SplitMix64: a small seeded generator for repeatable random cases.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
