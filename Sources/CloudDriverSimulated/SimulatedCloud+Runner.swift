@@ -119,10 +119,7 @@ extension SimulatedCloud {
     /// The answer to a run probe of `runner` on `vm`, which runs commands: the shell's failure or its listing.
     private static func answerRunProbe(on vm: inout VM, runner: (word: String, isPath: Bool)) -> CommandResult {
         if let notFound = Self.runnerNotFound(runner, on: vm) { return notFound }
-        if let listing = vm.listing { return CommandResult(stdout: listing, stderr: [], exitStatus: 0) }
-        let listing = Self.renderListing(of: vm)
-        vm.listing = listing
-        return CommandResult(stdout: listing, stderr: [], exitStatus: 0)
+        return CommandResult(stdout: Self.listing(of: &vm), stderr: [], exitStatus: 0)
     }
 
     /// The shell's answer when `runner` cannot run on `vm` (the runner is missing there, or `runner` is a path not
@@ -187,10 +184,7 @@ extension SimulatedCloud {
     ) -> CommandResult {
         guard let index = self.vms.index(forKey: id) else { return CommandResult(exitStatus: 1) }
         if arguments.contains("--list") {
-            if let listing = self.vms.values[index].listing { return CommandResult(stdout: listing, exitStatus: 0) }
-            let listing = Self.renderListing(of: self.vms.values[index])
-            self.vms.values[index].listing = listing
-            return CommandResult(stdout: listing, exitStatus: 0)
+            return CommandResult(stdout: Self.listing(of: &self.vms.values[index]), stderr: [], exitStatus: 0)
         }
         if let kill = arguments.firstIndex(of: "--kill") {
             guard kill + 2 < arguments.count, let signal = Int32(arguments[kill + 1]) else {
@@ -208,10 +202,14 @@ extension SimulatedCloud {
         return CommandResult(stderr: "simulated runner: unsupported arguments\n", exitStatus: 2)
     }
 
-    /// The `--list` answer of the instance at `index` in ``vms``, kept until its runs or stale locks change.
-    /// What `vm`'s runner lists (`--list`), rendered afresh.
-    private static func renderListing(of vm: VM) -> [UInt8] {
-        Array(RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8)
+    /// The `--list` answer of `vm`, kept in it until its runs or stale locks change.
+    private static func listing(of vm: inout VM) -> [UInt8] {
+        if let listing = vm.listing { return listing }
+        let listing = Array(
+            RunnerList(running: vm.runs.keys.sorted(), stale: vm.staleLocks, broken: vm.reportsBroken).rendered.utf8
+        )
+        vm.listing = listing
+        return listing
     }
 
     private func detach(
