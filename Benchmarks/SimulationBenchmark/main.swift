@@ -17,6 +17,9 @@ func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+// The same run, byte for byte, every time (dictionaries iterate in a per-process order otherwise).
+Simulator.reexecWithDeterministicHashing()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 let mode = arguments.first ?? "day"
 let days = mode == "week" ? 7 : 1

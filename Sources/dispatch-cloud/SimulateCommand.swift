@@ -82,7 +82,7 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Self.reexecWithDeterministicHashing()
+        Simulator.reexecWithDeterministicHashing()
         let overrides: [ConfigOverride]
         let compareOverrides: [ConfigOverride]
         do {
@@ -177,19 +177,6 @@ struct SimulateCommand: AsyncParsableCommand {
             printToStandardError("error: \(error.message)")
             throw ExitCode(2)
         }
-    }
-
-    /// Dictionaries iterate in a per-process random order unless hashing is deterministic, and the dispatcher
-    /// iterates some; a run repeats byte for byte only with it, so the command runs itself again with it on.
-    static func reexecWithDeterministicHashing() {
-        guard ProcessInfo.processInfo.environment["SWIFT_DETERMINISTIC_HASHING"] == nil else { return }
-        setenv("SWIFT_DETERMINISTIC_HASHING", "1", 1)
-        let arguments = CommandLine.arguments
-        var pointers = arguments.map { strdup($0) }
-        pointers.append(nil)
-        execv("/proc/self/exe", pointers)
-        // Not replaced (no /proc): carry on; the run is still valid, only not repeatable byte for byte.
-        for pointer in pointers { free(pointer) }
     }
 }
 
