@@ -36,10 +36,11 @@ public struct EC2Instance<C: Clock>: CloudInstance where C.Duration == Duration 
         try await self.instanceSet.terminate(self.id)
     }
 
-    /// The spot price history of the instance's type in its zone, plus the hourly cost of its added scratch
-    /// volume (`EBSPrice` × GiB / 30 / 24); empty for on-demand instances.
+    /// EC2 instances report spot price histories (``priceHistory(for:)``).
     public static var reportsPriceHistory: Bool { true }
 
+    /// The spot price history of the instance's type in its zone, plus the hourly cost of its added scratch
+    /// volume (`EBSPrice` × GiB / 30 / 24); empty for on-demand instances.
     public func priceHistory(for type: InstanceType) -> [InstancePrice] {
         let gibibytes = (type.addedScratch.bytes + (1 << 30) - 1) >> 30
         let hourlyVolume = self.ebsPrice * Double(gibibytes) / 30 / 24

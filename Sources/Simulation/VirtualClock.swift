@@ -69,6 +69,7 @@ public final class VirtualClock: Clock, Sendable {
         self.nowAttoseconds.store(attoseconds, ordering: .relaxed)
         self.nowSequence.store(sequence &+ 2, ordering: .releasing)
     }
+
     public var minimumResolution: Duration { .zero }
 
     /// The number of tasks asleep now.

@@ -179,17 +179,16 @@ extension WorkerPool {
                 self.rebuildSchedulingViews(&cache)
                 return
             }
-            let position = index - cache.pendingCount
             // The active runners once, for the view and the runner table both.
             let active = worker.machine.containers
             let view = self.view(of: id, worker, containers: active)
-            if !Self.sameForScheduling(cache.views[cache.pendingCount + position], view) {
-                cache.views[cache.pendingCount + position] = view
+            if !Self.sameForScheduling(cache.views[index], view) {
+                cache.views[index] = view
                 // The version moves only when what a pass reads moves: a worker's last container, say, changes at
                 // the first probe after each start, and no pass reads it.
                 let pass = Self.passInstance(view)
-                if !Self.samePass(cache.passInstances[cache.pendingCount + position], pass) {
-                    cache.passInstances[cache.pendingCount + position] = pass
+                if !Self.samePass(cache.passInstances[index], pass) {
+                    cache.passInstances[index] = pass
                     cache.version &+= 1
                 }
             }
