@@ -52,6 +52,24 @@ func uuid(_ i: Int) -> ContainerUUID {
     return ContainerUUID(rawValue: "zzzzz-dz642-" + String(repeating: "0", count: 15 - digits.count) + digits)
 }
 
+/// Each container shape's eligible types and resources, worked out once and then shared, as the queue shares them.
+struct EligibleTypes<Shape: Hashable> {
+    let chooser: InstanceTypeChooser
+    private var byShape: [Shape: ([InstanceType], InstanceResources)] = [:]
+
+    init(chooser: InstanceTypeChooser) { self.chooser = chooser }
+
+    /// The eligible types and resources of `container`, whose shape is `shape`.
+    mutating func of(_ container: Container, shape: Shape) -> ([InstanceType], InstanceResources) {
+        if let known = self.byShape[shape] { return known }
+        let found = (
+            (try? self.chooser.eligibleTypes(for: container)) ?? [], self.chooser.resourcesNeeded(for: container)
+        )
+        self.byShape[shape] = found
+        return found
+    }
+}
+
 /// Builds the queue and pool: 100,000 containers (10 % Running on instances, 20 % Locked, the rest Queued),
 /// 10,000 instances of 50 types.
 func buildScenario(
@@ -69,8 +87,7 @@ func buildScenario(
     let vcpuChoices = [1, 1, 1, 2, 2, 4, 8]
     let ramChoices: [Int64] = [1, 2, 2, 4, 8, 16]
 
-    // One eligible-type list per distinct shape, shared as the queue would share them.
-    var eligibleByShape: [String: ([InstanceType], InstanceResources)] = [:]
+    var eligibleByShape = EligibleTypes<String>(chooser: chooser)
     var entries: [QueueEntry] = []
     entries.reserveCapacity(containerCount)
     for i in 0..<containerCount {
@@ -91,13 +108,7 @@ func buildScenario(
             )
         )
         container.createdAt = Timestamp(secondsSince1970: base.secondsSince1970 - Int64(containerCount - i))
-        let shape = "\(vcpus)/\(ram)/\(preemptible)"
-        if eligibleByShape[shape] == nil {
-            eligibleByShape[shape] = (
-                (try? chooser.eligibleTypes(for: container)) ?? [], chooser.resourcesNeeded(for: container)
-            )
-        }
-        let (eligible, resources) = eligibleByShape[shape]!
+        let (eligible, resources) = eligibleByShape.of(container, shape: "\(vcpus)/\(ram)/\(preemptible)")
         entries.append(
             QueueEntry(
                 container: container,
@@ -188,7 +199,7 @@ func buildBusyScenario(instances instanceCount: Int, waiting: Int) -> Scenario {
     var entries: [QueueEntry] = []
     var instances: [InstanceSnapshot] = []
     var runners: [ContainerUUID: PoolSnapshot.Runner] = [:]
-    var eligibleByVCPUs: [Int: ([InstanceType], InstanceResources)] = [:]
+    var eligibleByVCPUs = EligibleTypes<Int>(chooser: chooser)
     for i in 0..<(instanceCount + waiting) {
         let vcpus = [1, 1, 2, 2, 4, 8].randomElement(using: &rng)!
         let running = i < instanceCount
@@ -200,12 +211,7 @@ func buildBusyScenario(instances instanceCount: Int, waiting: Int) -> Scenario {
             runtimeConstraints: RuntimeConstraints(vcpus: vcpus, ram: Int64(vcpus) * (3 << 30))
         )
         container.createdAt = Timestamp(secondsSince1970: base.secondsSince1970 - Int64(instanceCount + waiting - i))
-        if eligibleByVCPUs[vcpus] == nil {
-            eligibleByVCPUs[vcpus] = (
-                (try? chooser.eligibleTypes(for: container)) ?? [], chooser.resourcesNeeded(for: container)
-            )
-        }
-        let (eligible, resources) = eligibleByVCPUs[vcpus]!
+        let (eligible, resources) = eligibleByVCPUs.of(container, shape: vcpus)
         entries.append(
             QueueEntry(
                 container: container,
