@@ -32,23 +32,26 @@ extension WorkerPool {
     /// One round: the idle check, then a probe, for every worker not shutting down; records how long it took.
     func probeTick() async {
         let started = self.now
-        let ids = self.probeOrder
-        let rate = self.configuration.probeRate(workers: ids.count)
+        let round = self.probeOrder
+        let rate = self.configuration.probeRate(workers: round.count)
         defer { self.metrics.probeRound.record(started.duration(to: self.now).inSeconds) }
-        for id in ids {
+        for (id, worker) in round {
             let now = self.now
-            guard let worker = self.workers[id], worker.machine.state != .shutdown else { continue }
+            // A worker that went during the round (while a probe start waited) is left out.
+            guard !worker.removed, worker.machine.state != .shutdown else { continue }
             // Asked without changing the machine first: most workers have no reason to shut down, and a
             // worker left unchanged needs no new scheduling view.
             if worker.machine.shutdownReason(at: now) != nil,
                 let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
             {
                 self.perform(actions, on: id)
-                guard self.workers[id] != nil else { continue }
+                guard !worker.removed else { continue }
             }
             guard worker.machine.state != .shutdown, !worker.machine.probing else { continue }
             guard await self.takeProbeStart(rate: rate) else { return }
-            await self.startProbe(id)
+            // The wait may have outlived the worker.
+            guard !worker.removed else { continue }
+            await self.startProbe(worker, id)
         }
     }
 
@@ -78,17 +81,18 @@ extension WorkerPool {
     /// Starts a probe of worker `id` in the background, unless one is in flight; on an executor that answers in
     /// this process (the simulated cloud), probes a booted worker here instead, as a background task would but
     /// without one (at a busy simulated cluster, probes are most of the work).
-    func startProbe(_ id: InstanceID) async {
+    /// `worker` is `workers[id]`.
+    func startProbe(_ worker: Worker, _ id: InstanceID) async {
         let now = self.now
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
-        guard let worker = self.workers[id], let ticket = worker.machine.probeStarting(at: now) else { return }
+        guard let ticket = worker.machine.probeStarting(at: now) else { return }
         let runner: RunnerBinary
         do {
             runner = try self.loadRunnerBinary()
         } catch {
             self.logger.error("Runner binary unreadable: cannot probe", metadata: ["error": "\(error)"])
-            _ = self.withMachine(id) { $0.probeFinished(ticket, booted: false, run: .notRun, at: now) }
+            _ = self.withMachine(of: worker, id) { $0.probeFinished(ticket, booted: false, run: .notRun, at: now) }
             return
         }
         let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
@@ -108,7 +112,8 @@ extension WorkerPool {
                 logger: self.logger,
                 metrics: self.metrics
             )
-            self.probeFinished(id, ticket, .init(booted: true, run: run, connected: connected))
+            guard !worker.removed else { return }
+            self.probeFinished(worker, id, ticket, .init(booted: true, run: run, connected: connected))
             return
         }
         let context = ProbeContext(
@@ -145,8 +150,18 @@ extension WorkerPool {
     }
 
     private func probeFinished(_ id: InstanceID, _ ticket: Machine.ProbeTicket, _ result: ProbeContext.Outcome) {
-        let now = self.now
         guard let worker = self.workers[id] else { return }
+        self.probeFinished(worker, id, ticket, result)
+    }
+
+    /// Applies a probe's outcome to `worker`, which is `workers[id]`.
+    private func probeFinished(
+        _ worker: Worker,
+        _ id: InstanceID,
+        _ ticket: Machine.ProbeTicket,
+        _ result: ProbeContext.Outcome
+    ) {
+        let now = self.now
         if result.connected && !worker.connected {
             worker.connected = true
             if worker.machine.state == .booting {
@@ -161,7 +176,7 @@ extension WorkerPool {
             worker.lastListing = (output, shared)
             result.run = .listed(shared, output: output)
         }
-        let actions = self.withMachine(id, markingOnlyAVisibleChange: true) {
+        let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome
             switch result.run {
             case .notRun: run = .notRun
@@ -170,8 +185,8 @@ extension WorkerPool {
             }
             return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
         }
-        self.recordProbe(id, before: before, booted: result.booted, actions: actions ?? [])
-        self.perform(actions ?? [], on: id)
+        self.recordProbe(id, before: before, booted: result.booted, actions: actions)
+        self.perform(actions, on: id)
     }
 }
 

@@ -109,13 +109,9 @@ extension WorkerPool {
             timeouts: configuration.timeouts
         )
         self.schedulingViews.markComeOrGone(id)
-        let position = self.probeOrder.partitioningIndex { $0 >= id }
-        if position == self.probeOrder.count || self.probeOrder[position] != id {
-            self.probeOrder.insert(id, at: position)
-        }
         let appearedAt = self.wallClock()
         let listing = InstanceListing(instance)
-        self.workers[id] = Worker(
+        let worker = Worker(
             machine: machine,
             appearedAt: appearedAt,
             instance: instance,
@@ -123,6 +119,8 @@ extension WorkerPool {
             listing: listing,
             executor: self.makeExecutor(listing)
         )
+        self.workers[id] = worker
+        self.probeOrder.insert((id, worker), at: self.probeOrder.partitioningIndex { $0.id >= id })
         self.logger.info(
             "Instance appeared",
             metadata: [
@@ -170,9 +168,12 @@ extension WorkerPool {
         self.recordVanished(id, worker, machine: machine)
         self.countPreemptions(worker, machine: worker.machine, id: id)
         self.workers[id] = nil
+        worker.removed = true
         self.schedulingViews.markComeOrGone(id)
-        let position = self.probeOrder.partitioningIndex { $0 >= id }
-        if position < self.probeOrder.count && self.probeOrder[position] == id { self.probeOrder.remove(at: position) }
+        let position = self.probeOrder.partitioningIndex { $0.id >= id }
+        if position < self.probeOrder.count && self.probeOrder[position].id == id {
+            self.probeOrder.remove(at: position)
+        }
         for uuid in machine.containers { self.startingContainers[uuid] = nil }
         self.perform(actions.filter { $0 != .notifyScheduler }, on: id)
         let executor = worker.executor

@@ -43,6 +43,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var connected = false
         /// The last run-probe output and what was read from it (the next probe's output is often the same).
         var lastListing: (output: [UInt8], list: RunnerList)?
+        /// Whether the pool has let the worker go (its instance disappeared): code that held the worker across an
+        /// `await` checks this instead of looking the worker up again by ID.
+        var removed = false
 
         init(
             machine: Machine,
@@ -84,9 +87,9 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
     var workers: [InstanceID: Worker] = [:]
-    /// The workers' IDs in the order a probe round takes them (sorted), kept as workers come and go (sorting every
-    /// round was a fiftieth of a simulated day at a thousand instances).
-    var probeOrder: [InstanceID] = []
+    /// The workers in the order a probe round takes them (by ID), kept as workers come and go (sorting every round
+    /// was a fiftieth of a simulated day at a thousand instances), with their IDs: a round looks none up.
+    var probeOrder: [(id: InstanceID, worker: Worker)] = []
     var creating: [String: PendingCreate] = [:] {
         didSet { self.schedulingViews.markPendingStale() }
     }
@@ -442,6 +445,17 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         _ body: (inout Machine) -> T
     ) -> T? {
         guard let worker = self.workers[id] else { return nil }
+        return self.withMachine(of: worker, id, markingOnlyAVisibleChange: markingOnlyAVisibleChange, body)
+    }
+
+    /// ``withMachine(_:markingOnlyAVisibleChange:_:)`` for a worker already in hand (`worker` is `workers[id]`): the
+    /// probe path, which at a busy pool runs for every worker every `ProbeInterval`, looks each worker up once.
+    func withMachine<T>(
+        of worker: Worker,
+        _ id: InstanceID,
+        markingOnlyAVisibleChange: Bool = false,
+        _ body: (inout Machine) -> T
+    ) -> T {
         let before = markingOnlyAVisibleChange ? worker.machine.visibleChanges : nil
         // In place: a copy out and back would copy the machine's runner tables on every change.
         let busy = worker.machine.busy

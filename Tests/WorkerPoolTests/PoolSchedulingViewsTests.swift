@@ -198,6 +198,7 @@ extension WorkerPool {
 
     /// Whether a probe round would take every worker once, in ID order.
     fileprivate func probeOrderIsEveryWorkerSorted() -> Bool {
-        self.probeOrder == self.workers.keys.sorted()
+        self.probeOrder.map(\.id) == self.workers.keys.sorted()
+            && self.probeOrder.allSatisfy { self.workers[$0.id] === $0.worker }
     }
 }

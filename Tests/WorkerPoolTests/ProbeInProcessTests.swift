@@ -1,4 +1,5 @@
 import CloudDriver
+import CloudDriverSimulated
 import DispatchModel
 import DispatchTestSupport
 import Testing
@@ -59,5 +60,51 @@ struct ProbeInProcessTests {
         }
         #expect(finished == true, "the probe finishes once its command is answered")
         await harness.stop()
+    }
+
+    @Test("A worker whose instance goes while a round waits to probe it is left out of the rest of the round")
+    func workerGoneDuringRound() async throws {
+        let harness = PoolHarness.start(
+            configuration: PoolHarness.configuration(types: [Self.type1]),
+            inProcess: true
+        )
+        #expect(await harness.pool.create(Self.type1))
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(2, in: .booting)
+        harness.clock.advance(by: .seconds(1))
+        harness.advanceProbeTick()
+        await harness.eventually(2, in: .idle)
+        let order = await harness.pool.probeOrderIDs()
+        try #require(order.count == 2)
+        let gone = order[1]
+        // The round's first probe start waits for budget; meanwhile the second worker's instance goes.
+        await harness.pool.emptyProbeBudget()
+        let sleepers = harness.clock.sleeperCount
+        let round = Task { await harness.pool.probeTick() }
+        await harness.clock.waitForSleepers(sleepers + 1)
+        let instance = try #require(try await harness.cloud.instances(tagged: [:]).first { $0.id == gone })
+        try await instance.destroy()
+        await harness.pool.syncOnce()
+        #expect(await harness.pool.machine(of: gone) == nil, "the worker is gone")
+        let probes = { (id: InstanceID) in harness.commands.matching("--list").count { $0.instance == id } }
+        let (firstBefore, goneBefore) = (probes(order[0]), probes(gone))
+        // Budget for two starts: the round could probe both if it still held the gone worker.
+        harness.clock.advance(by: .milliseconds(200))
+        await round.value
+        #expect(probes(order[0]) == firstBefore + 1, "the remaining worker was probed")
+        #expect(probes(gone) == goneBefore, "the gone worker was not")
+        #expect(await harness.pool.probeOrderIDs() == [order[0]])
+        await harness.stop()
+    }
+}
+
+extension WorkerPool {
+    /// The IDs of the workers in probe order.
+    fileprivate func probeOrderIDs() -> [InstanceID] { self.probeOrder.map(\.id) }
+
+    /// Spends the probe-start budget, so the next start waits.
+    fileprivate func emptyProbeBudget() {
+        self.probeBudget = 0
+        self.probeBudgetAt = self.now
     }
 }
