@@ -91,7 +91,7 @@ extension WorkerPool {
             self.logger.error("Runner binary unreadable: cannot start", metadata: ["error": "\(error)"])
             return
         }
-        let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
+        let commands = worker.commands(runner: runner.command)
         let command = commands.detach(
             uuid,
             runtimeEngine: self.configuration.runtimeEngine,
@@ -136,7 +136,7 @@ extension WorkerPool {
     /// Runs `--kill 15`; exit 0 means the runner is gone.
     func sendTerm(_ uuid: ContainerUUID, on id: InstanceID) {
         guard let worker = self.workers[id], let runner = try? self.loadRunnerBinary() else { return }
-        let command = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser).kill(uuid)
+        let command = worker.commands(runner: runner.command).kill(uuid)
         let executor = worker.executor
         let logger = self.logger
         self.spawn {

@@ -95,7 +95,7 @@ extension WorkerPool {
             _ = self.withMachine(of: worker, id) { $0.probeFinished(ticket, booted: false, run: .notRun, at: now) }
             return
         }
-        let commands = RemoteCommands(runner: runner.command, remoteUser: worker.instance.remoteUser)
+        let commands = worker.commands(runner: runner.command)
         let prices = Instance.reportsPriceHistory ? worker.instance.priceHistory(for: worker.type) : []
         let listCommand = self.listCommand(commands, withPrices: !prices.isEmpty)
         if worker.executor.answersInProcess && !ticket.needsBootProbe {

@@ -74,6 +74,7 @@ extension WorkerPool {
         if let worker = self.workers[id] {
             let moved = worker.instance.address != instance.address
             worker.instance = instance
+            worker.remoteCommands = nil
             if worker.requestedTags == instance.tags { worker.requestedTags = nil }
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil

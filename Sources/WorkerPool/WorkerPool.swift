@@ -46,6 +46,17 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         /// Whether the pool has let the worker go (its instance disappeared): code that held the worker across an
         /// `await` checks this instead of looking the worker up again by ID.
         var removed = false
+        /// The commands for the instance with the runner last used, made once (reading the remote user copies the
+        /// instance, decorators and all) and dropped when the instance is listed anew.
+        var remoteCommands: RemoteCommands?
+
+        /// The commands for the instance with the runner `runner`.
+        func commands(runner: String) -> RemoteCommands {
+            if let commands = self.remoteCommands, commands.runner == runner { return commands }
+            let commands = RemoteCommands(runner: runner, remoteUser: self.instance.remoteUser)
+            self.remoteCommands = commands
+            return commands
+        }
 
         init(
             machine: Machine,
