@@ -77,6 +77,20 @@ public protocol ArvadosContainerSource: ArvadosTransport {
         select: [String]?,
         count: String?
     ) async throws(ArvadosAPIError) -> ArvadosList<Container>?
+
+    /// Answers `request`, which the client decodes as one container record (a create, read, update, lock or
+    /// unlock), with the record itself where it can: `.container` must be what decoding the JSON answer gives,
+    /// and `.response` is the HTTP answer otherwise (an error, or a read with `select`), for the client to read as
+    /// ever. The request is handled once either way.
+    func answerWithContainer(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosContainerAnswer
+}
+
+/// An ``ArvadosContainerSource``'s answer to a request for one container record.
+public enum ArvadosContainerAnswer: Sendable {
+    /// The record, as its JSON answer decodes.
+    case container(Container)
+    /// The HTTP answer.
+    case response(ArvadosHTTPResponse)
 }
 
 /// Requests through AsyncHTTPClient: a pool of kept-alive connections on NIO's event loops, with TLS and the

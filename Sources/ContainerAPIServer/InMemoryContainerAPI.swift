@@ -92,18 +92,51 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
     // MARK: Transport
 
     public func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
+        switch self.answer(request, typed: false) {
+        case .handled(.document(let body)): ArvadosHTTPResponse(status: 200, body: body)
+        case .handled(.record(let stored)): ArvadosHTTPResponse(status: 200, body: stored.document)
+        case .refused(let response): response
+        }
+    }
+
+    /// The record itself for a create, read (without `select`), update, lock or unlock: the stored record, which
+    /// equals what its document decodes to (whole-microsecond times, and fields set through a JSON round trip).
+    public func answerWithContainer(
+        _ request: ArvadosHTTPRequest
+    ) async throws(ArvadosAPIError) -> ArvadosContainerAnswer {
+        switch self.answer(request, typed: true) {
+        case .handled(.document(let body)): .response(ArvadosHTTPResponse(status: 200, body: body))
+        case .handled(.record(let stored)): .container(stored.container)
+        case .refused(let response): .response(response)
+        }
+    }
+
+    /// A request handled, or refused with its error answer.
+    private enum Answer {
+        case handled(Handled)
+        case refused(ArvadosHTTPResponse)
+    }
+
+    /// Counts and handles `request`; `typed` answers container records as values.
+    private func answer(_ request: ArvadosHTTPRequest, typed: Bool) -> Answer {
         self.requestCount += 1
         do throws(ContainerAPIError) {
-            return ArvadosHTTPResponse(status: 200, body: try self.handle(request))
+            return .handled(try self.handle(request, typed: typed))
         } catch {
             let body = WireJSON.bytes(
                 .object(["errors": .array([.string(error.message)]), "error_token": .string("in-memory")])
             )
-            return ArvadosHTTPResponse(status: error.code.httpStatus, body: body)
+            return .refused(ArvadosHTTPResponse(status: error.code.httpStatus, body: body))
         }
     }
 
-    private func handle(_ request: ArvadosHTTPRequest) throws(ContainerAPIError) -> [UInt8] {
+    /// What a request is answered with: JSON, or (asked typed) a container record.
+    private enum Handled {
+        case document([UInt8])
+        case record(StoredContainer)
+    }
+
+    private func handle(_ request: ArvadosHTTPRequest, typed: Bool) throws(ContainerAPIError) -> Handled {
         let components = URLComponents(url: request.url, resolvingAgainstBaseURL: false)
         let parameters = try RequestParameters.parse(
             query: components?.percentEncodedQuery,
@@ -120,15 +153,15 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
         if method == "POST", parameters["_method"]?.stringValue?.uppercased() == "GET" { method = "GET" }
         switch (method, path[0], path.count) {
         case ("GET", "containers", 1):
-            return try self.list(parameters, caller: caller)
+            return .document(try self.list(parameters, caller: caller))
         case ("POST", "containers", 1):
             guard let attributes = parameters["container"]?.objectValue else {
                 throw ContainerAPIError(.unprocessable, "The request needs a \"container\" object parameter")
             }
-            return try self.create(attributes, caller: caller).document
+            return Self.answer(try self.create(attributes, caller: caller), typed: typed)
         case ("GET", "containers", 2):
             let current = try self.visible(path[1], caller: caller)
-            return try Self.rendered(current, parameters)
+            return try Self.answer(current, parameters, typed: typed)
         case ("PUT", "containers", 2), ("PATCH", "containers", 2):
             guard let attributes = parameters["container"]?.objectValue else {
                 throw ContainerAPIError(.unprocessable, "The request needs a \"container\" object parameter")
@@ -143,17 +176,18 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
                     document: current.document
                 )
             }
-            return try Self.rendered(next, parameters)
+            return try Self.answer(next, parameters, typed: typed)
         case ("POST", "containers", 3) where path[2] == "lock":
             let now = self.wallClock()
-            return try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
+            let next = try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
                 try ContainerRules.lock(current, by: caller, now: now)
-            }.document
+            }
+            return Self.answer(next, typed: typed)
         case ("POST", "containers", 3) where path[2] == "unlock":
             let now = self.wallClock()
             let attempts = self.maxDispatchAttempts
             let requeueRunning = RequestHandlers.requeueRunning(parameters)
-            return try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
+            let next = try self.change(path[1], caller: caller) { current throws(ContainerAPIError) in
                 try ContainerRules.unlock(
                     current,
                     by: caller,
@@ -161,15 +195,18 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
                     requeueRunning: requeueRunning,
                     now: now
                 )
-            }.document
+            }
+            return Self.answer(next, typed: typed)
         case ("GET", "api_client_authorizations", 2) where path[1] == "current":
-            return WireJSON.bytes(
-                .object([
-                    "kind": .string("arvados#apiClientAuthorization"),
-                    "uuid": .string(caller.tokenUUID),
-                    "owner_uuid": .string(caller.userUUID),
-                    "scopes": .array([.string("all")]),
-                ])
+            return .document(
+                WireJSON.bytes(
+                    .object([
+                        "kind": .string("arvados#apiClientAuthorization"),
+                        "uuid": .string(caller.tokenUUID),
+                        "owner_uuid": .string(caller.userUUID),
+                        "scopes": .array([.string("all")]),
+                    ])
+                )
             )
         case ("POST", "logs", 1):
             guard let log = parameters["log"]?.objectValue, let object = log["object_uuid"]?.stringValue else {
@@ -177,7 +214,7 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
             }
             _ = try self.visible(object, caller: caller)
             self.logCount += 1
-            return WireJSON.bytes(.object(["kind": .string("arvados#log"), "object_uuid": .string(object)]))
+            return .document(WireJSON.bytes(.object(["kind": .string("arvados#log"), "object_uuid": .string(object)])))
         default:
             throw ContainerAPIError(.notFound, "Not served by the in-memory API: \(method) \(request.url.path)")
         }
@@ -304,6 +341,22 @@ public actor InMemoryContainerAPI: ArvadosContainerSource {
     /// The position of the first entry of ``byModified`` later than `time`.
     private func firstModified(after time: Int64) -> Int {
         self.byModified.partitioningIndex { $0.time > time }
+    }
+
+    /// A stored record as the answer to a create, lock or unlock.
+    private static func answer(_ stored: StoredContainer, typed: Bool) -> Handled {
+        typed ? .record(stored) : .document(stored.document)
+    }
+
+    /// A stored record as the answer to a read or update with `parameters` (whose `select` a typed answer leaves
+    /// to the JSON).
+    private static func answer(
+        _ stored: StoredContainer,
+        _ parameters: [String: JSONValue],
+        typed: Bool
+    ) throws(ContainerAPIError) -> Handled {
+        if typed && parameters["select"] == nil { return .record(stored) }
+        return .document(try Self.rendered(stored, parameters))
     }
 
     private static func rendered(
