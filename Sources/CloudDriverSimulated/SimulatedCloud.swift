@@ -33,6 +33,8 @@ where C.Duration == Duration {
 
     struct VM {
         var number: Int
+        /// ``SimulatedInstance/address``, made once (every cloud list reports it).
+        var address: String
         var providerType: String
         var preemptible: Bool
         var tags: InstanceTags
@@ -194,6 +196,7 @@ where C.Duration == Duration {
             ? bootedAt.advanced(by: self.sample(self.parameters.unresponsiveAfter)) : nil
         let vm = VM(
             number: number,
+            address: Instance.address(of: id),
             providerType: type.providerType,
             preemptible: type.preemptible,
             tags: tags,
@@ -325,7 +328,8 @@ where C.Duration == Duration {
             id: id,
             providerType: vm.providerType,
             tags: vm.tags,
-            remoteUser: self.parameters.remoteUser
+            remoteUser: self.parameters.remoteUser,
+            address: vm.address
         )
     }
 

@@ -41,8 +41,11 @@ where C.Duration == Duration {
     public let providerType: String
     public let tags: InstanceTags
     public let remoteUser: String
+    /// `<id>.simulated.invalid`.
+    public let address: String
 
-    public var address: String { "\(self.id).simulated.invalid" }
+    /// The address of the instance `id`.
+    static func address(of id: InstanceID) -> String { "\(id).simulated.invalid" }
 
     public func setTags(_ tags: InstanceTags) async throws(CloudError) {
         try await self.cloud.setTags(tags, on: self.id)

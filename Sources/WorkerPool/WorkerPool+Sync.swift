@@ -39,17 +39,19 @@ extension WorkerPool {
     /// ones are destroyed again after `TimeoutShutdown`, and workers missing from it are removed.
     func sync(_ listed: [Instance], startedAt: PoolInstant) {
         let now = self.now
-        var seen: Set<InstanceID> = []
+        // Each listed worker is marked with this list's number; the others are missing from it.
+        self.listings &+= 1
+        let listing = self.listings
         var changed = false
         for instance in listed {
-            seen.insert(instance.id)
-            self.addOrUpdate(instance, type: nil)
-            let actions =
-                self.withMachine(instance.id, markingOnlyAVisibleChange: true) { $0.stillListed(at: now) } ?? []
+            let id = instance.id
+            let worker = self.addOrUpdate(instance, type: nil)
+            worker.listed = listing
+            let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) { $0.stillListed(at: now) }
             if !actions.isEmpty { changed = true }
-            self.perform(actions, on: instance.id)
+            self.perform(actions, on: id)
         }
-        for (id, worker) in self.workers where !seen.contains(id) && !(startedAt < worker.machine.updated) {
+        for (id, worker) in self.workers where worker.listed != listing && !(startedAt < worker.machine.updated) {
             self.remove(id, worker)
             changed = true
         }
@@ -69,7 +71,8 @@ extension WorkerPool {
     /// A new instance is `booting` if its secret belongs to a create in flight, else `unknown`; its idle
     /// behaviour and type come from its tags, and an instance whose type is no longer configured is drained
     /// (unless held).
-    func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) {
+    @discardableResult
+    func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) -> Worker {
         let id = instance.id
         if let worker = self.workers[id] {
             let moved = worker.instance.address != instance.address
@@ -79,8 +82,8 @@ extension WorkerPool {
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil
             if moved { worker.listing.update(instance) }
-            self.saveTags(id)
-            return
+            self.saveTags(worker, id)
+            return worker
         }
         let configuration = self.configuration
         let tags = instance.tags
@@ -130,8 +133,9 @@ extension WorkerPool {
             ]
         )
         self.recordAppeared(id, type: type!, state: state, behavior: behavior)
-        self.saveTags(id)
+        self.saveTags(worker, id)
         self.notify()
+        return worker
     }
 
     /// Counts a preemption against each container whose runner was alive on an instance that vanished without

@@ -46,6 +46,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         /// Whether the pool has let the worker go (its instance disappeared): code that held the worker across an
         /// `await` checks this instead of looking the worker up again by ID.
         var removed = false
+        /// The number of the last cloud list that listed the instance (``WorkerPool/listings``).
+        var listed: UInt64 = 0
         /// The commands for the instance with the runner last used, made once (reading the remote user copies the
         /// instance, decorators and all) and dropped when the instance is listed anew.
         var remoteCommands: RemoteCommands?
@@ -98,6 +100,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     nonisolated let jobContinuation: AsyncStream<Job>.Continuation
 
     var workers: [InstanceID: Worker] = [:]
+    /// How many cloud lists the pool has applied (each listed worker is marked with the count).
+    var listings: UInt64 = 0
     /// The workers in the order a probe round takes them (by ID), kept as workers come and go (sorting every round
     /// was a fiftieth of a simulated day at a thousand instances), with their IDs: a round looks none up.
     var probeOrder: [(id: InstanceID, worker: Worker)] = []
@@ -560,6 +564,11 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
     /// Saves the type and idle-behaviour tags if the instance does not carry them yet.
     func saveTags(_ id: InstanceID) {
         guard let worker = self.workers[id] else { return }
+        self.saveTags(worker, id)
+    }
+
+    /// ``saveTags(_:)`` for a worker in hand (`worker` is `workers[id]`).
+    func saveTags(_ worker: Worker, _ id: InstanceID) {
         // What every cloud list asks of every worker, answered without building the desired tags: they are the
         // instance's own with these two set, so equal to them exactly when the two already hold these values.
         let typeKey = self.configuration.tagKey(.instanceType)
