@@ -9,8 +9,11 @@ enum WireJSON {
         try JSONValueEncoder.encode(encodable)
     }
 
+    /// `value`'s JSON text decoded by `JSONDecoder`: straight from the value where ``JSONValueDecoder`` takes it (the
+    /// same result), else through the text, so that `JSONDecoder`'s result or error stands.
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONDecoder().decode(type, from: Data(self.bytes(value)))
+        if let decoded = try? JSONValueDecoder.decode(type, from: value) { return decoded }
+        return try JSONDecoder().decode(type, from: Data(self.bytes(value)))
     }
 
     static func parse(_ bytes: [UInt8], maximumDepth: Int = JSONParser.maximumDepth) throws -> JSONValue {
