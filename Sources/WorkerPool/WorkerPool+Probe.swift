@@ -38,21 +38,32 @@ extension WorkerPool {
         for (id, worker) in round {
             let now = self.now
             // A worker that went during the round (while a probe start waited) is left out.
-            guard !worker.removed, worker.machine.state != .shutdown else { continue }
+            guard !worker.removed else { continue }
             // Asked without changing the machine first: most workers have no reason to shut down, and a
             // worker left unchanged needs no new scheduling view.
-            if worker.machine.shutdownReason(at: now) != nil,
-                let actions = self.withMachine(id, { $0.shutdownIfIdle(at: now) })
-            {
+            if Self.hasShutdownReason(&worker.machine, at: now) {
+                let actions = self.withMachine(of: worker, id) { $0.shutdownIfIdle(at: now) }
                 self.perform(actions, on: id)
                 guard !worker.removed else { continue }
             }
-            guard worker.machine.state != .shutdown, !worker.machine.probing else { continue }
+            guard Self.isProbeDue(&worker.machine) else { continue }
             guard await self.takeProbeStart(rate: rate) else { return }
             // The wait may have outlived the worker.
             guard !worker.removed else { continue }
             await self.startProbe(worker, id)
         }
+    }
+
+    /// Whether a worker not shut down has a reason to shut down at `now`. The machine is passed in place: the pool
+    /// is compiled generic over its instances, and there a method called on `worker.machine` copies the machine
+    /// first, runner tables and all (every worker, every round).
+    private static func hasShutdownReason(_ machine: inout Machine, at now: PoolInstant) -> Bool {
+        machine.state != .shutdown && machine.shutdownReason(at: now) != nil
+    }
+
+    /// Whether a worker is due a probe: not shut down, none in flight (the machine in place, as above).
+    private static func isProbeDue(_ machine: inout Machine) -> Bool {
+        machine.state != .shutdown && !machine.probing
     }
 
     /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.
@@ -107,7 +118,7 @@ extension WorkerPool {
                 commands: commands,
                 prices: prices,
                 clusterID: self.configuration.clusterID,
-                lastListing: worker.lastListing,
+                lastOutput: worker.lastListing?.output,
                 clock: self.clock,
                 logger: self.logger,
                 metrics: self.metrics
@@ -128,7 +139,7 @@ extension WorkerPool {
             clusterID: self.configuration.clusterID,
             needsBootProbe: ticket.needsBootProbe,
             wasUnknown: ticket.initialState == .unknown,
-            lastListing: worker.lastListing
+            lastOutput: worker.lastListing?.output
         )
         let clock = self.clock
         let logger = self.logger
@@ -182,6 +193,8 @@ extension WorkerPool {
             case .notRun: run = .notRun
             case .failed: run = .failed
             case .listed(let list, _): run = .listed(list)
+            // The worker's listing is the one the probe compared with: one probe at a time.
+            case .unchanged: run = worker.lastListing.map { .listed($0.list) } ?? .failed
             }
             return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
         }
@@ -203,8 +216,9 @@ struct ProbeContext: Sendable {
     var clusterID: ClusterID
     var needsBootProbe: Bool
     var wasUnknown: Bool
-    /// The worker's last run-probe output and what was read from it.
-    var lastListing: (output: [UInt8], list: RunnerList)?
+    /// The worker's last run-probe output: a probe that gets the same answers ``Outcome/Run-swift.enum/unchanged``
+    /// (the pool keeps what it read from it).
+    var lastOutput: [UInt8]?
 
     /// What one probe found.
     struct Outcome: Sendable {
@@ -213,6 +227,8 @@ struct ProbeContext: Sendable {
             case failed
             /// The report, and the output it was read from.
             case listed(RunnerList, output: [UInt8])
+            /// Listed, with the same output as the worker's last listing (``WorkerPool/Worker/lastListing``).
+            case unchanged
         }
 
         var booted: Bool
@@ -263,7 +279,7 @@ struct ProbeContext: Sendable {
             commands: self.commands,
             prices: self.prices,
             clusterID: self.clusterID,
-            lastListing: self.lastListing,
+            lastOutput: self.lastOutput,
             clock: clock,
             logger: logger,
             metrics: metrics
@@ -280,7 +296,7 @@ struct ProbeContext: Sendable {
         commands: RemoteCommands,
         prices: [InstancePrice],
         clusterID: ClusterID,
-        lastListing: (output: [UInt8], list: RunnerList)?,
+        lastOutput: [UInt8]?,
         clock: C,
         logger: Logger,
         metrics: PoolMetrics,
@@ -299,10 +315,10 @@ struct ProbeContext: Sendable {
             )
             connected = true
             if result.succeeded {
-                // A busy worker's listing rarely changes between probes: the last one read is reused when the
-                // output is the same bytes.
-                if let last = lastListing, last.output == result.stdout {
-                    run = .listed(last.list, output: last.output)
+                // A busy worker's listing rarely changes between probes: the same bytes are not read again (the
+                // pool reuses what it read from them), nor copied here.
+                if let lastOutput, lastOutput == result.stdout {
+                    run = .unchanged
                 } else {
                     let list = RunnerList(parsing: result.stdoutText, clusterID: clusterID)
                     run = .listed(list, output: result.stdout)
@@ -317,10 +333,9 @@ struct ProbeContext: Sendable {
             logger.debug("Run probe failed", metadata: ["instance.id": "\(id)", "error": "\(error)"])
         }
         let elapsed = started.duration(to: clock.now).nanoseconds
-        if case .listed = run {
-            metrics.runProbeSuccess.recordNanoseconds(elapsed)
-        } else {
-            metrics.runProbeFailure.recordNanoseconds(elapsed)
+        switch run {
+        case .listed, .unchanged: metrics.runProbeSuccess.recordNanoseconds(elapsed)
+        case .notRun, .failed: metrics.runProbeFailure.recordNanoseconds(elapsed)
         }
         return (run, connected)
     }
