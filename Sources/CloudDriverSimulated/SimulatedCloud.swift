@@ -215,21 +215,29 @@ where C.Duration == Duration {
             "Simulated instance created",
             metadata: ["instance.id": "\(id)", "instance.providerType": "\(type.providerType)"]
         )
-        return self.snapshot(id, vm)
+        return self.snapshot(id, providerType: vm.providerType, tags: vm.tags, address: vm.address)
     }
 
     public func instances(tagged tags: InstanceTags) throws(CloudError) -> [Instance] {
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("List", rate: self.parameters.errorRates.list, at: now)
-        // Sorted as numbers and IDs, not as whole records (a list comes every `SyncInterval`, of every instance).
-        var matching: [(number: Int, id: InstanceID)] = []
+        // Sorted as numbers and positions, reading each record in place (a list comes every `SyncInterval`, of every
+        // instance, and a record read whole is a copy of its tables).
+        var matching: [(number: Int, index: Dictionary<InstanceID, VM>.Index)] = []
         matching.reserveCapacity(self.vms.count)
-        for (id, vm) in self.vms where tags.allSatisfy({ vm.tags[$0.key] == $0.value }) {
-            matching.append((vm.number, id))
+        for index in self.vms.indices where tags.allSatisfy({ self.vms.values[index].tags[$0.key] == $0.value }) {
+            matching.append((self.vms.values[index].number, index))
         }
         matching.sort { $0.number < $1.number }
-        return matching.compactMap { entry in self.vms[entry.id].map { self.snapshot(entry.id, $0) } }
+        return matching.map { entry in
+            self.snapshot(
+                self.vms.keys[entry.index],
+                providerType: self.vms.values[entry.index].providerType,
+                tags: self.vms.values[entry.index].tags,
+                address: self.vms.values[entry.index].address
+            )
+        }
     }
 
     public nonisolated func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {
@@ -322,14 +330,14 @@ where C.Duration == Duration {
         self.vms[id]?.tags = tags
     }
 
-    private func snapshot(_ id: InstanceID, _ vm: VM) -> Instance {
+    private func snapshot(_ id: InstanceID, providerType: String, tags: InstanceTags, address: String) -> Instance {
         SimulatedInstance(
             cloud: self,
             id: id,
-            providerType: vm.providerType,
-            tags: vm.tags,
+            providerType: providerType,
+            tags: tags,
             remoteUser: self.parameters.remoteUser,
-            address: vm.address
+            address: address
         )
     }
 
