@@ -17,19 +17,30 @@ struct ProbeInProcessTests {
         inProcess: Bool,
         gate: CommandGate? = nil
     ) async throws -> (PoolHarness, InstanceID) {
+        let (harness, ids) = try await Self.idleWorkers(1, inProcess: inProcess, gate: gate)
+        return (harness, ids[0])
+    }
+
+    /// A pool with `count` idle workers, and their IDs.
+    static func idleWorkers(
+        _ count: Int,
+        inProcess: Bool,
+        gate: CommandGate? = nil
+    ) async throws -> (PoolHarness, [InstanceID]) {
         let harness = PoolHarness.start(
             configuration: PoolHarness.configuration(types: [Self.type1]),
             gate: gate,
             inProcess: inProcess
         )
-        #expect(await harness.pool.create(Self.type1))
-        await harness.eventually(1, in: .booting)
+        for _ in 0..<count { #expect(await harness.pool.create(Self.type1)) }
+        await harness.eventually(count, in: .booting)
         harness.clock.advance(by: .seconds(1))
-        // The boot probe (always in the background) brings it to idle.
+        // The boot probe (always in the background) brings them to idle.
         harness.advanceProbeTick()
-        await harness.eventually(1, in: .idle)
-        let id = try #require(await harness.pool.instances().first?.instance)
-        return (harness, id)
+        await harness.eventually(count, in: .idle)
+        let ids = await harness.pool.instances().compactMap(\.instance)
+        try #require(ids.count == count)
+        return (harness, ids)
     }
 
     @Test("A round over a worker whose executor answers in process ends with its probe applied")
@@ -64,16 +75,7 @@ struct ProbeInProcessTests {
 
     @Test("A worker whose instance goes while a round waits to probe it is left out of the rest of the round")
     func workerGoneDuringRound() async throws {
-        let harness = PoolHarness.start(
-            configuration: PoolHarness.configuration(types: [Self.type1]),
-            inProcess: true
-        )
-        #expect(await harness.pool.create(Self.type1))
-        #expect(await harness.pool.create(Self.type1))
-        await harness.eventually(2, in: .booting)
-        harness.clock.advance(by: .seconds(1))
-        harness.advanceProbeTick()
-        await harness.eventually(2, in: .idle)
+        let (harness, _) = try await Self.idleWorkers(2, inProcess: true)
         let order = await harness.pool.probeOrderIDs()
         try #require(order.count == 2)
         let gone = order[1]
