@@ -88,6 +88,7 @@ package struct PoolForScheduling<Instances: InstanceSet, C: Clock>: SchedulingPo
             dailySpend: await self.accountant?.dailySpend(at: SpendAccounting.wallSeconds()),
             version: state.version
         )
+        snapshot.layoutVersion = state.layoutVersion
         if self.countsPreemptions { snapshot.preemptions = await self.pool.preemptionCounts() }
         return snapshot
     }

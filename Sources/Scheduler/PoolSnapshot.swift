@@ -41,6 +41,10 @@ public struct PoolSnapshot: Sendable {
     /// Identifies ``instances`` and ``runners``: two snapshots from one pool with the same non-nil version hold
     /// the same instances (in the same order) and runners.
     public var version: UInt64?
+    /// Identifies the containers ``instances`` and ``runners`` name and where: two snapshots from one pool with the
+    /// same non-nil layout version have the same runner table keys, in the same order, and the same containers on
+    /// the same instances (their states, and the runners' exit times and flags, may differ).
+    public var layoutVersion: UInt64?
 
     public init(
         instances: [InstanceSnapshot] = [],

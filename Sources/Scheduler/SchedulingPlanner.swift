@@ -116,9 +116,13 @@ public struct SchedulingPlanner: Sendable {
         let marked = !finished.isEmpty || !released.isEmpty
         if marked { placementPool.markFinishing(finished + released) }
         // What the last pass read from this very pool (the same version, nothing marked), for a pass after a change
-        // of the queue alone.
-        let reusable = self.matchPoolPart.flatMap { part in
-            !marked && pool.version != nil && part.version == pool.version ? part : nil
+        // of the queue alone, or from a pool that names the same containers in the same places (the same layout),
+        // its runners' states read again.
+        let reusable = self.matchPoolPart.flatMap { part -> RunnerMatch.PoolPart? in
+            guard !marked, pool.version != nil else { return nil }
+            if part.version == pool.version { return part }
+            return pool.layoutVersion != nil && part.layoutVersion == pool.layoutVersion
+                ? part.refreshed(from: pool) : nil
         }
         var pass = PlacementPass(
             queue: queue,

@@ -39,6 +39,10 @@ struct SchedulingViews {
     /// Moves whenever ``passInstances`` or ``runners`` change (``views`` may change alone, in fields no pass
     /// reads: a worker's last-busy time and last container, its address).
     var version: UInt64 = 0
+    /// Moves whenever the keys of ``runners`` or the containers of a ``passInstances`` element change, or workers
+    /// come or go: what a pass matches queue entries against (``PoolSchedulingState/layoutVersion``). A worker's
+    /// state, a create, or a runner's exit time or finishing flag leave it.
+    var layoutVersion: UInt64 = 0
     /// ``WorkerPool/currentPrices()``, until an instance listing or a worker changes.
     var prices: [InstanceTypeName: Double]?
     /// Snapshots taken, for the debug builds' sampled check against a rebuild.
@@ -88,6 +92,7 @@ struct SchedulingViews {
         let old = self.workerRunners[id]
         guard old != new else { return }
         self.workerRunners[id] = new
+        self.layoutVersion &+= 1
         if let old {
             for uuid in old.active + old.finishing {
                 guard self.runnerWorkers[uuid] == id else {
@@ -119,11 +124,13 @@ struct SchedulingViews {
     /// it ended.
     mutating func exitedChanged(_ uuid: ContainerUUID, to exitedAt: Timestamp?) {
         let finishing = self.finishing.contains(uuid)
+        let listed = self.runners[uuid] != nil
         if let exitedAt {
             self.runners[uuid] = RunnerStatus(exitedAt: exitedAt, finishing: finishing)
         } else {
             self.runners[uuid] = self.runnerWorkers[uuid] != nil ? RunnerStatus(finishing: finishing) : nil
         }
+        if listed != (self.runners[uuid] != nil) { self.layoutVersion &+= 1 }
         self.version &+= 1
     }
 }
@@ -188,6 +195,9 @@ extension WorkerPool {
                 // the first probe after each start, and no pass reads it.
                 let pass = Self.passInstance(view)
                 if !Self.samePass(cache.passInstances[index], pass) {
+                    if cache.passInstances[index].runningContainers != pass.runningContainers {
+                        cache.layoutVersion &+= 1
+                    }
                     cache.passInstances[index] = pass
                     cache.version &+= 1
                 }
@@ -216,6 +226,7 @@ extension WorkerPool {
         cache.stale = false
         cache.pendingStale = false
         cache.version &+= 1
+        cache.layoutVersion &+= 1
         self.rebuildRunnerTable(&cache)
     }
 
@@ -253,6 +264,7 @@ extension WorkerPool {
         }
         cache.comeOrGone.removeAll(keepingCapacity: true)
         cache.version &+= 1
+        cache.layoutVersion &+= 1
     }
 
     /// The pending creates' views (by type).
@@ -294,6 +306,7 @@ extension WorkerPool {
         }
         cache.runnersStale = false
         cache.version &+= 1
+        cache.layoutVersion &+= 1
     }
 
     /// A worker's runners, as the runner table shows them.

@@ -35,6 +35,10 @@ public struct PoolSchedulingState: Sendable {
     /// from one pool hold the same three (a reader may keep what it derived from them). ``instances`` may differ
     /// between them in what no pass reads (a worker's last container, last-busy time, address).
     public var version: UInt64 = 0
+    /// Moves whenever the keys of ``runners`` or the containers of a ``passInstances`` element change (or workers
+    /// come or go): two states with the same layout version from one pool name the same containers in the same
+    /// places, runner table order included, though workers' states and runners' exit times and flags may differ.
+    public var layoutVersion: UInt64 = 0
 }
 
 extension WorkerPool {
@@ -65,7 +69,8 @@ extension WorkerPool {
             createBudget: budget,
             typesAtCapacity: Set(self.configuration.instanceTypes.values.filter { self.atCapacity($0) }.map(\.name)),
             currentPrices: self.cachedCurrentPrices(),
-            version: views.version
+            version: views.version,
+            layoutVersion: views.layoutVersion
         )
     }
 

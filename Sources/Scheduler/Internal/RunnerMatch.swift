@@ -10,12 +10,16 @@ struct RunnerMatch {
         var runner: Int32
     }
 
-    /// What the match reads from the pool alone, the same for every pass over one version of the pool: a pass
-    /// after a change of the queue only (about half of a busy cluster's) matches the new queue to it instead of
-    /// reading every runner and instance again.
+    /// What the match reads from the pool alone, the same for every pass over one layout of the pool
+    /// (``PoolSnapshot/layoutVersion``): a pass after a change of the queue only (about half of a busy cluster's),
+    /// or of the pool that named no container anew (a worker booted, a runner exited), matches the queue to it
+    /// instead of reading every runner and instance again; only the runners' states are read again
+    /// (``refreshed(from:)``).
     struct PoolPart: Sendable {
         /// The pool version it was read from.
         var version: UInt64
+        /// The pool layout it was read from.
+        var layoutVersion: UInt64
         /// The pool's runners, in the order of its runner table's keys.
         var runners: [PoolSnapshot.Runner]
         /// Every container the pool knows (runner or on an instance), with its runner; no entries yet.
@@ -27,6 +31,7 @@ struct RunnerMatch {
 
         init(pool: PoolSnapshot) {
             self.version = pool.version ?? 0
+            self.layoutVersion = pool.layoutVersion ?? 0
             self.runners = Array(pool.runners.values)
             self.known = UUIDTable(capacity: pool.runners.count + pool.instances.count)
             self.instanceContainers = []
@@ -39,11 +44,23 @@ struct RunnerMatch {
                 }
             }
         }
+
+        /// This read brought up to `pool`, a snapshot with the same layout: its version and its runners' states
+        /// (the same runners, in the same order, so only their values are copied).
+        func refreshed(from pool: PoolSnapshot) -> PoolPart {
+            var part = self
+            if part.version != pool.version ?? 0 {
+                part.version = pool.version ?? 0
+                part.runners = Array(pool.runners.values)
+            }
+            return part
+        }
     }
 
     /// Whether two reads of the pool found the same (debug builds check a reused read against a fresh one).
     static func sameRead(_ a: PoolPart, _ b: PoolPart) -> Bool {
-        a.version == b.version && a.runners == b.runners && a.instanceContainers == b.instanceContainers
+        a.version == b.version && a.layoutVersion == b.layoutVersion && a.runners == b.runners
+            && a.instanceContainers == b.instanceContainers
             && a.known.keys == b.known.keys
             && zip(a.known.values, b.known.values).allSatisfy { $0.entry == $1.entry && $0.runner == $1.runner }
     }
