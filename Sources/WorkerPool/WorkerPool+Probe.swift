@@ -181,8 +181,9 @@ extension WorkerPool {
         }
         let before = worker.machine.state
         var result = result
-        if case .listed(let list, let output) = result.run, worker.lastListing?.output != output {
-            // A new listing is kept for the probes that answer the same (most): its UUIDs as the runners hold them.
+        if case .listed(let list, let output) = result.run {
+            // A new listing (the same bytes come back as `.unchanged`) is kept for the probes that answer the same
+            // (most): its UUIDs as the runners hold them.
             let shared = worker.machine.runners.sharingUUIDs(list)
             worker.lastListing = (output, shared)
             result.run = .listed(shared, output: output)

@@ -45,14 +45,12 @@ struct RunnerMatch {
             }
         }
 
-        /// This read brought up to `pool`, a snapshot with the same layout: its version and its runners' states
+        /// This read brought up to `pool`, a later snapshot with the same layout: its version and its runners' states
         /// (the same runners, in the same order, so only their values are copied).
         func refreshed(from pool: PoolSnapshot) -> PoolPart {
             var part = self
-            if part.version != pool.version ?? 0 {
-                part.version = pool.version ?? 0
-                part.runners = Array(pool.runners.values)
-            }
+            part.version = pool.version ?? 0
+            part.runners = Array(pool.runners.values)
             return part
         }
     }
