@@ -123,9 +123,16 @@ extension ContainerQueue {
     /// Applies the response of a lock, unlock or cancel at once, and shields it from the poll in progress.
     ///
     /// The response is the whole record, so after a lock the entry holds everything a runner needs (the pool
-    /// sends it along); mounts stay dropped, as in every cached record.
+    /// sends it along); mounts stay dropped, as in every cached record. A response older (by `modified_at`) than
+    /// the cached record is dropped: while the call was answered, the change feed pushed a later change (a
+    /// runner's Running after the re-read of a refused unlock, say), which the response would undo.
     private func apply(_ response: Container) {
         self.dontUpdate?.insert(response.uuid)
+        if let held = self.current[response.uuid]?.container.modifiedAt, let answered = response.modifiedAt,
+            answered < held
+        {
+            return
+        }
         if self.replace(with: response) { self.notify() }
     }
 

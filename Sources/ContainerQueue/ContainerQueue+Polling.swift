@@ -295,9 +295,12 @@ extension ContainerQueue {
 extension Container {
     /// Takes the attributes a poll selects (``ContainerQueue/polledAttributes``) from `polled` and keeps the
     /// rest, which a poll does not return: a record pushed or returned by a lock keeps its command,
-    /// environment and the like.
+    /// environment and the like. The modification time comes along, so a record the change feed delivers late
+    /// (older than the poll's) is recognized as older and does not undo what the poll read
+    /// (``ContainerQueue/applyPushed(_:complete:)``).
     mutating func refreshPolledAttributes(from polled: Container) {
         self.state = polled.state
+        self.modifiedAt = polled.modifiedAt
         self.priority = polled.priority
         self.runtimeConstraints = polled.runtimeConstraints
         self.containerImage = polled.containerImage
@@ -308,7 +311,7 @@ extension Container {
 
     /// Whether ``refreshPolledAttributes(from:)`` would leave this record as it is: the same attributes, compared.
     func hasPolledAttributes(of polled: Container) -> Bool {
-        self.state == polled.state && self.priority == polled.priority
+        self.state == polled.state && self.modifiedAt == polled.modifiedAt && self.priority == polled.priority
             && self.runtimeConstraints == polled.runtimeConstraints && self.containerImage == polled.containerImage
             && self.schedulingParameters == polled.schedulingParameters && self.createdAt == polled.createdAt
             && self.lockedByUUID == polled.lockedByUUID

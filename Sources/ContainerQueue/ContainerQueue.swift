@@ -48,7 +48,7 @@ public actor ContainerQueue<C: Clock>: Service where C.Duration == Duration {
     static var polledAttributes: [String] {
         [
             "uuid", "state", "priority", "runtime_constraints", "container_image", "scheduling_parameters",
-            "created_at", "locked_by_uuid",
+            "created_at", "locked_by_uuid", "modified_at",
         ]
     }
 

@@ -10,6 +10,7 @@ public final class ListHookTransport<Base: ArvadosTransport>: ArvadosTransport {
     private let base: Base
     private let hook = Mutex<(match: String, body: @Sendable () async -> Void)?>(nil)
     private let before = Mutex<(match: String, body: @Sendable () async -> Void)?>(nil)
+    private let after = Mutex<(match: String, body: @Sendable () async -> Void)?>(nil)
 
     /// - Parameter base: where every request goes.
     public init(_ base: Base) {
@@ -27,13 +28,22 @@ public final class ListHookTransport<Base: ArvadosTransport>: ArvadosTransport {
         self.before.withLock { $0 = (match, body) }
     }
 
+    /// Runs `body` once, after the answer to the next request of any kind whose URL contains `match` and before
+    /// the caller gets the answer.
+    public func afterRequest(containing match: String, _ body: @escaping @Sendable () async -> Void) {
+        self.after.withLock { $0 = (match, body) }
+    }
+
     /// Whether a hook is set that has not run yet.
-    public var isPending: Bool { self.hook.withLock { $0 != nil } || self.before.withLock { $0 != nil } }
+    public var isPending: Bool {
+        self.hook.withLock { $0 != nil } || self.before.withLock { $0 != nil } || self.after.withLock { $0 != nil }
+    }
 
     public func send(_ request: ArvadosHTTPRequest) async throws(ArvadosAPIError) -> ArvadosHTTPResponse {
         let url = request.url.absoluteString
         await Self.take(self.before, matching: url)?()
         let response = try await self.base.send(request)
+        await Self.take(self.after, matching: url)?()
         guard request.method == "GET", request.url.path.hasSuffix("/arvados/v1/containers") else { return response }
         await Self.take(self.hook, matching: url)?()
         return response
