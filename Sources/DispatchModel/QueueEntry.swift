@@ -14,8 +14,12 @@ public struct QueueEntry: Hashable, Sendable {
         set {
             self.box = Box(newValue)
             self.summary = Summary(newValue)
+            self.uuid = newValue.uuid
         }
     }
+    /// The container's UUID, kept beside the record: a pass matches every entry to the pool's runners by it, and
+    /// reading it from the record (stored apart) missed the cache for most entries.
+    public private(set) var uuid: ContainerUUID
     /// What a scheduling pass reads of every entry, copied out of ``container`` (and kept with it): a pass over
     /// 100,000 entries then reads them from the queue's array in order, rather than from 100,000 records
     /// scattered in memory.
@@ -42,14 +46,12 @@ public struct QueueEntry: Hashable, Sendable {
     ) {
         self.box = Box(container)
         self.summary = Summary(container)
+        self.uuid = container.uuid
         self.instanceTypes = instanceTypes
         self.resources = resources
         self.firstSeenAt = firstSeenAt
         self.onDemandTypes = onDemandTypes
     }
-
-    /// The container's UUID.
-    public var uuid: ContainerUUID { self.container.uuid }
 
     /// Identifies the entry's current record: the same while ``container`` is not set again, and never the same
     /// for two records that exist at once. (Records are immutable and shared: a pass that keeps the entries it

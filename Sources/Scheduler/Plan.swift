@@ -131,7 +131,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
 
     public subscript(position: Int) -> ContainerSchedule {
         ContainerSchedule(
-            uuid: self.entries[Int(self.order[position])].container.uuid,
+            uuid: self.entries[Int(self.order[position])].uuid,
             status: self.status(at: position)
         )
     }
@@ -143,7 +143,7 @@ public struct ScheduledQueue: RandomAccessCollection, Sendable {
     func entryIndex(at position: Int) -> Int { Int(self.order[position]) }
 
     /// The container at a position.
-    func uuid(at position: Int) -> ContainerUUID { self.entries[Int(self.order[position])].container.uuid }
+    func uuid(at position: Int) -> ContainerUUID { self.entries[Int(self.order[position])].uuid }
 
     /// The queue entry at a position.
     func entry(at position: Int) -> QueueEntry { self.entries[Int(self.order[position])] }

@@ -47,7 +47,7 @@ extension SchedulingPlanner {
             let priority = queue.entries[i].summary.priority
             // Most entries need nothing: Queued or Locked with a positive priority and no runner.
             if runner == nil && priority > 0 && (state == .queued || state == .locked) { continue }
-            let uuid = queue.entries[i].container.uuid
+            let uuid = queue.entries[i].uuid
             switch state {
             case .running:
                 if let runner {

@@ -83,7 +83,7 @@ struct PlacementIndex {
                 self.typeIndex(named: instances[index].type.name)
                 ?? self.register(instances[index].type, atCapacity: isAtCapacity(instances[index].type))
             var remaining = self.types[typeIndex].capacity
-            let containers = instances[index].runningContainers.count
+            let containers = instances[index].containerCount
             for n in instanceContainer..<(instanceContainer + containers) {
                 guard let entry = match.entry(ofInstanceContainer: n) else {
                     // Size unknown: assume the instance has nothing to spare.

@@ -233,7 +233,7 @@ struct PlacementPass {
             trying += 1
 
             let i = Int(self.order[k])
-            let uuid = self.queue.entries[i].container.uuid
+            let uuid = self.queue.entries[i].uuid
             let need = self.queue.entries[i].resources
             self.resolveEligibleTypes(of: i)
             let best = self.index.best(for: need, typeIndices: self.eligible)
