@@ -218,26 +218,45 @@ where C.Duration == Duration {
         return self.snapshot(id, providerType: vm.providerType, tags: vm.tags, address: vm.address)
     }
 
+    @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
+    @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     public func instances(tagged tags: InstanceTags) throws(CloudError) -> [Instance] {
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("List", rate: self.parameters.errorRates.list, at: now)
         // Sorted as numbers and positions, reading each record in place (a list comes every `SyncInterval`, of every
         // instance, and a record read whole is a copy of its tables).
-        var matching: [(number: Int, index: Dictionary<InstanceID, VM>.Index)] = []
-        matching.reserveCapacity(self.vms.count)
-        for index in self.vms.indices where tags.allSatisfy({ self.vms.values[index].tags[$0.key] == $0.value }) {
-            matching.append((self.vms.values[index].number, index))
+        // Sorted as positions among the matches by number, over arrays of plain integers: the cloud is generic, and
+        // a sort of tuples holding a dictionary index (a nested type of the cloud) ran unspecialized.
+        var indices: [Dictionary<InstanceID, VM>.Index] = []
+        var numbers: [Int] = []
+        indices.reserveCapacity(self.vms.count)
+        numbers.reserveCapacity(self.vms.count)
+        // Loops rather than closures: a closure reading a record copied it whole.
+        for index in self.vms.indices where Self.has(tags, self.vms.values[index].tags) {
+            numbers.append(self.vms.values[index].number)
+            indices.append(index)
         }
-        matching.sort { $0.number < $1.number }
-        return matching.map { entry in
-            self.snapshot(
-                self.vms.keys[entry.index],
-                providerType: self.vms.values[entry.index].providerType,
-                tags: self.vms.values[entry.index].tags,
-                address: self.vms.values[entry.index].address
+        let order = numbers.indices.sorted { numbers[$0] < numbers[$1] }
+        var instances: [Instance] = []
+        instances.reserveCapacity(order.count)
+        for position in order {
+            let index = indices[position]
+            instances.append(
+                self.snapshot(
+                    self.vms.keys[index],
+                    providerType: self.vms.values[index].providerType,
+                    tags: self.vms.values[index].tags,
+                    address: self.vms.values[index].address
+                )
             )
         }
+        return instances
+    }
+
+    /// Whether `tags` has every tag of `wanted`.
+    private static func has(_ wanted: InstanceTags, _ tags: InstanceTags) -> Bool {
+        wanted.allSatisfy { tags[$0.key] == $0.value }
     }
 
     public nonisolated func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {
