@@ -179,7 +179,7 @@ extension WorkerPool {
                 self.metrics.timeToSSH.recordNanoseconds(worker.machine.appeared.duration(to: now).nanoseconds)
             }
         }
-        let before = worker.machine.state
+        let before = Self.state(of: &worker.machine)
         var result = result
         if case .listed(let list, let output) = result.run {
             // A new listing (the same bytes come back as `.unchanged`) is kept for the probes that answer the same

@@ -471,16 +471,37 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         markingOnlyAVisibleChange: Bool = false,
         _ body: (inout Machine) -> T
     ) -> T {
-        let before = markingOnlyAVisibleChange ? worker.machine.visibleChanges : nil
         // In place: a copy out and back would copy the machine's runner tables on every change.
-        let busy = worker.machine.busy
-        let result = body(&worker.machine)
-        if worker.machine.busy != busy { worker.busyAt = self.wallClock() }
-        if before == nil || worker.machine.visibleChanges != before {
-            self.schedulingViews.markDirty(id)
-        }
+        let (result, busyChanged, visiblyChanged) = Self.change(
+            &worker.machine,
+            markingOnlyAVisibleChange: markingOnlyAVisibleChange,
+            body
+        )
+        if busyChanged { worker.busyAt = self.wallClock() }
+        if visiblyChanged { self.schedulingViews.markDirty(id) }
         return result
     }
+
+    /// Applies `body` to `machine`; whether that changed its busyness and what a scheduling view shows (always
+    /// `true` unless `markingOnlyAVisibleChange`). Static, with the machine passed in place: the pool is compiled
+    /// generic over its instances, and there each property read of `worker.machine` copied the machine whole first
+    /// (four copies per probe).
+    private static func change<T>(
+        _ machine: inout Machine,
+        markingOnlyAVisibleChange: Bool,
+        _ body: (inout Machine) -> T
+    ) -> (result: T, busyChanged: Bool, visiblyChanged: Bool) {
+        let before = markingOnlyAVisibleChange ? machine.visibleChanges : nil
+        let busy = machine.busy
+        let result = body(&machine)
+        return (result, machine.busy != busy, before == nil || machine.visibleChanges != before)
+    }
+
+    /// The state of a worker's machine, read in place (see ``change(_:markingOnlyAVisibleChange:_:)``).
+    static func state(of machine: inout Machine) -> WorkerState { machine.state }
+
+    /// The idle behaviour of a worker's machine, read in place (see ``change(_:markingOnlyAVisibleChange:_:)``).
+    static func idleBehavior(of machine: inout Machine) -> IdleBehavior { machine.idleBehavior }
 
     /// Records that the runner of `uuid` ended at `time`.
     func runnerExited(_ uuid: ContainerUUID, at time: Timestamp) {
@@ -574,7 +595,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         let typeKey = self.configuration.tagKey(.instanceType)
         let behaviorKey = self.configuration.tagKey(.idleBehavior)
         if worker.instance.tags[typeKey] == worker.type.name.rawValue
-            && worker.instance.tags[behaviorKey] == worker.machine.idleBehavior.rawValue
+            && worker.instance.tags[behaviorKey] == Self.idleBehavior(of: &worker.machine).rawValue
         {
             return
         }
