@@ -224,10 +224,9 @@ where C.Duration == Duration {
         let now = self.clock.now
         self.fireDue(now)
         try self.injectFailure("List", rate: self.parameters.errorRates.list, at: now)
-        // Sorted as numbers and positions, reading each record in place (a list comes every `SyncInterval`, of every
-        // instance, and a record read whole is a copy of its tables).
-        // Sorted as positions among the matches by number, over arrays of plain integers: the cloud is generic, and
-        // a sort of tuples holding a dictionary index (a nested type of the cloud) ran unspecialized.
+        // Each record read in place (a list comes every `SyncInterval`, of every instance, and a record read whole
+        // is a copy of its tables); the matches sorted by number as plain integers (a sort of tuples holding a
+        // dictionary index, a nested type of the generic cloud, ran unspecialized).
         var indices: [Dictionary<InstanceID, VM>.Index] = []
         var numbers: [Int] = []
         indices.reserveCapacity(self.vms.count)

@@ -128,12 +128,17 @@ extension ContainerQueue {
     /// runner's Running after the re-read of a refused unlock, say), which the response would undo.
     private func apply(_ response: Container) {
         self.dontUpdate?.insert(response.uuid)
-        if let held = self.current[response.uuid]?.container.modifiedAt, let answered = response.modifiedAt,
-            answered < held
-        {
-            return
-        }
+        guard !self.isOlderThanCached(response) else { return }
         if self.replace(with: response) { self.notify() }
+    }
+
+    /// Whether `record` is older (by `modified_at`) than the cached record of its container: a push or an answer
+    /// that would undo a later change already applied.
+    func isOlderThanCached(_ record: Container) -> Bool {
+        guard let held = self.current[record.uuid]?.container.modifiedAt, let modified = record.modifiedAt else {
+            return false
+        }
+        return modified < held
     }
 
     /// Replaces a cached entry's container with `record` (without its mounts); `false` when there is no

@@ -21,9 +21,7 @@ extension ContainerQueue {
         var changed = false
         for uuid in order {
             guard let container = latest[uuid] else { continue }
-            if let cached = self.current[uuid]?.container, let pushed = container.modifiedAt,
-                let held = cached.modifiedAt, pushed < held
-            {
+            if self.isOlderThanCached(container) {
                 // Older than what the cache holds: the change feed behind the answer to this dispatcher's own
                 // lock, say (a burst of creates delays it). Applied, it would show the container Queued again,
                 // and the next pass would lock it a second time (422 "cannot lock when Locked").
