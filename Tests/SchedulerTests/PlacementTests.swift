@@ -200,8 +200,12 @@ struct PlacementTests {
         #expect(harness.pool["i-0000002"].running == [5, 4, 3, 2, 1].map(containerUUID))
     }
 
-    // TestShutdownAtQuota
-    @Test("At quota, idle instances are shut down and only the next in line stays locked", arguments: [1, 2, 3])
+    // TestShutdownAtQuota, with one difference from Arvados: a Locked container behind the one the quota stops keeps
+    // the instance it fits (Arvados unlocks it and shuts its instance down too).
+    @Test(
+        "At quota, instances nothing is allocated to are shut down; Locked containers keep the instances they fit",
+        arguments: [1, 2, 3]
+    )
     func shutdownAtQuota(quota: Int) {
         let containers = [
             container(2, priority: 2, vcpus: 2, ram: 2 * Self.gib),
@@ -214,14 +218,13 @@ struct PlacementTests {
         var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool)
         harness.runPass()
         if quota < 3 {
-            // No type-3 instance for container 3: shut down the idle type-2 instances, unlock the second
-            // in line, keep the first locked.
-            #expect(harness.pool.starts.isEmpty)
-            #expect(harness.pool.shutdowns == 2)
+            // No type-3 instance for container 3: it stays Locked, waiting for the quota. Container 2, Locked
+            // behind it, starts on one idle type-2 instance; the other, which nothing needs, is shut down to free
+            // the quota for container 3. Nothing is unlocked.
+            #expect(harness.pool.starts == [containerUUID(2)])
+            #expect(harness.pool.shutdowns == 1)
             #expect(harness.pool.creates.count == 2)
-            #expect(
-                harness.queue.stateChanges == [.init(uuid: containerUUID(2), from: .locked, to: .queued)]
-            )
+            #expect(harness.queue.stateChanges.isEmpty)
         } else {
             // Creating a type-3 instance works: start container 2 on a type-2 instance and keep container
             // 3 locked while its instance boots.
@@ -230,6 +233,38 @@ struct PlacementTests {
             #expect(harness.pool.creates == [instanceType(2), instanceType(2), instanceType(3)])
             #expect(harness.queue.stateChanges.isEmpty)
         }
+    }
+
+    @Test("A Locked container that loses its instance at quota costs the Locked containers behind it no attempt")
+    func lockedKeepInstancesBehindOverQuota() {
+        // Container 9 (the highest priority) needs a type-4 instance and has none: its instance went away and the
+        // quota of 3 is full with the type-2 instances booting for containers 1–3, Locked behind it.
+        let containers =
+            [container(9, priority: 9, vcpus: 4, ram: 4 * Self.gib)]
+            + (1...3).map { container($0, priority: $0, vcpus: 2, ram: 2 * Self.gib) }
+        var pool = StubPool(quota: 3, canCreate: 3)
+        for _ in 1...3 { pool.create(instanceType(2)) }
+        var harness = Harness(queue: StubQueue(containers, chooser: .suite()), pool: pool)
+        for second in 0..<3 {
+            let plan = harness.runPass(now: testNow.addingSeconds(second))
+            #expect(plan.metrics.atQuota)
+            #expect(plan.metrics.containersNotAllocatedOverQuota == 1)
+        }
+        // Each keeps its booting instance: nothing unlocked (each unlock would cost a dispatch attempt), nothing
+        // shut down, and container 9 waits Locked for the quota.
+        #expect(harness.queue.stateChanges.isEmpty)
+        #expect(harness.pool.shutdowns == 0)
+        #expect(harness.pool.creates.count == 3)
+        #expect(harness.status(of: containerUUID(9))?.contains("cloud account limits") == true)
+        #expect(
+            harness.status(of: containerUUID(1)) == "Waiting for a type2 instance to boot and be ready to accept work."
+        )
+
+        harness.pool.bootAllInstances()
+        harness.runPass(now: testNow.addingSeconds(10))
+        #expect(Set(harness.pool.starts) == Set((1...3).map(containerUUID)))
+        #expect(harness.queue.stateChanges.isEmpty)
+        #expect(harness.queue.state(of: containerUUID(9)) == .locked)
     }
 
     // TestInstanceCapacity

@@ -39,7 +39,10 @@ struct PlacementPass {
     /// How many more new instances this pass may count on (each Locked container that needs one, and each
     /// Queued one locked to get one, takes one); `nil` for no limit.
     private var instanceBudget: Int?
+    /// The scheduling position of the first container the quota left without an instance.
     private var overQuotaFrom: Int?
+    /// Locked containers after ``overQuotaFrom`` placed on instances there are.
+    private var placedOverQuota = 0
     /// Positions of supervisors over the limit.
     private var overMaxSupervisors: [Int] = []
     private var allocatedNotStarted = 0
@@ -210,6 +213,9 @@ struct PlacementPass {
         var supervisors = 0
         for k in self.info.indices {
             let state = self.info[k].state
+            // Over the quota only Locked containers are placed, on the instances there are (see below); the
+            // order has them all before the rest.
+            if self.overQuotaFrom != nil && state != .locked { break }
             let isSupervisor = self.info[k].isSupervisor
             if isSupervisor { supervisors += 1 }
             if self.info[k].onWorker {
@@ -244,6 +250,7 @@ struct PlacementPass {
             }
 
             if let best {
+                if self.overQuotaFrom != nil { self.placedOverQuota += 1 }
                 self.index.allocate(need, to: best)
                 let slot = self.index.slots[best]
                 if state == .queued {
@@ -268,10 +275,20 @@ struct PlacementPass {
                 }
                 continue
             }
+            // Over the quota, a Locked container with no instance is unlocked (`releaseOverflow`).
+            if self.overQuotaFrom != nil { continue }
             if self.atQuota {
-                // Keep lower-priority containers from holding instances this one could use.
+                // Keep lower-priority containers from holding instances this one could use: no more locks or
+                // creates, and the instances nothing is allocated to are shut down to free the quota.
+                // Arvados stops the walk here, so every Locked container after this one loses the instance it
+                // was given and is unlocked, each time costing it a dispatch attempt, and its instance, booting
+                // or idle, is shut down: a higher-priority container that loses its instance (broken, reclaimed,
+                // a restart) at quota then cycles the containers behind it through lock and unlock until they
+                // run out of attempts. Here the walk goes on for Locked containers alone, and those that fit an
+                // instance keep it; only Locked containers with none are unlocked. Their instances stay out of
+                // the shutdown below, so this container waits for an instance to free rather than taking theirs.
                 self.overQuotaFrom = k
-                break
+                if state == .locked { continue } else { break }
             }
             guard let available else {
                 // Lower-priority containers may still fit other instance types.
@@ -414,7 +431,7 @@ struct PlacementPass {
             overQuota = (keepNext ? from + 1 : from)..<self.info.count
         }
         for k in self.overMaxSupervisors { self.unlockIfLocked(k) }
-        for k in overQuota { self.unlockIfLocked(k) }
+        for k in overQuota where !self.isPlaced(k) { self.unlockIfLocked(k) }
         // At quota, or with a container waiting on the spend cap, instances nothing was allocated to give way.
         guard self.overQuotaFrom != nil || self.waitingOnSpendCap > 0 else { return }
         for slot in self.index.slots {
@@ -423,6 +440,11 @@ struct PlacementPass {
             else { continue }
             self.actions.append(.shutdown(id))
         }
+    }
+
+    /// Whether the walk gave the container at scheduling position `k` an instance.
+    private func isPlaced(_ k: Int) -> Bool {
+        self.statuses[k].kind == .preparing || self.statuses[k].kind == .newInstance
     }
 
     /// Unlocks the container at scheduling position `k` if it is Locked and not on an instance.
@@ -472,7 +494,8 @@ struct PlacementPass {
     func metrics(state: SchedulingPlanner.State, earliest: Timestamp?) -> SchedulerMetrics {
         SchedulerMetrics(
             containersAllocatedNotStarted: self.allocatedNotStarted,
-            containersNotAllocatedOverQuota: (self.overQuotaFrom.map { self.order.count - $0 } ?? 0)
+            containersNotAllocatedOverQuota: (self.overQuotaFrom.map { self.order.count - $0 - self.placedOverQuota }
+                ?? 0)
                 + self.overMaxSupervisors.count,
             containersLongestWaitTimeSeconds: earliest.map { self.now.duration(since: $0).inSeconds } ?? 0,
             last503Time: state.last503Seen?.unixSeconds ?? 0,
