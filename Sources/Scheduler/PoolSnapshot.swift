@@ -108,19 +108,6 @@ public struct PoolSnapshot: Sendable {
         return count
     }
 
-    /// The pool as placement sees it once a pass's `.finished` and kills are applied to `uuids`: their runners
-    /// finishing (out of the container limit), their instances no longer counting them.
-    mutating func markFinishing(_ uuids: [ContainerUUID]) {
-        for uuid in uuids { self.runners[uuid]?.finishing = true }
-        // A pass frees a runner or two: each instance's containers are compared with them directly rather than
-        // hashed, one by one, into a set (a busy pool has about as many containers as instances).
-        let set = uuids.count > 8 ? Set(uuids) : nil
-        let freed = { (uuid: ContainerUUID) in set?.contains(uuid) ?? uuids.contains(uuid) }
-        for i in self.instances.indices where self.instances[i].runningContainers.contains(where: freed) {
-            self.instances[i].runningContainers.removeAll(where: freed)
-        }
-    }
-
     /// Whether the pool would refuse to create an instance of `type` because the cloud is out of capacity.
     public func isAtCapacity(_ type: InstanceType) -> Bool {
         if self.capacityHolds.isEmpty { return false }

@@ -30,16 +30,17 @@ extension SchedulingPlanner {
         queue: QueueSnapshot,
         pool: PoolSnapshot,
         match: RunnerMatch,
+        freeing: [ContainerUUID] = [],
         preemptionBudget: Int = 0,
         into actions: inout [Plan.Action]
     ) {
         // A worker whose run probe has not answered yet might be running anything. One whose run probe has
         // listed runners is known well enough (its containers are among the runners), so keeping it past
         // TimeoutBooting for them does not hold up this rule for the rest of the cluster; one with none is
-        // destroyed at TimeoutBooting, which bounds the wait.
+        // destroyed at TimeoutBooting, which bounds the wait. (The runners the pass frees, `freeing`, are gone.)
         let anyUnknownWorkers = pool.instances.indices.contains { index in
             pool.instances[index].state == .unknown && pool.instances[index].id != nil
-                && pool.instances[index].runningContainers.isEmpty
+                && pool.instances[index].runningContainers.allSatisfy { freeing.contains($0) }
         }
         for i in queue.entries.indices {
             let runner = match.runner(of: i)
@@ -69,7 +70,8 @@ extension SchedulingPlanner {
             case .complete, .cancelled:
                 if let runner, runner.exitedAt == nil, state == .complete {
                     // It finalized the container and is exiting: no `--kill` unless it lingers.
-                    if !runner.finishing { actions.append(.finished(uuid)) }
+                    // (Nor a second `.finished`: the pass's own come first, for the runners it frees.)
+                    if !runner.finishing && !freeing.contains(uuid) { actions.append(.finished(uuid)) }
                 } else if runner != nil {
                     // Nothing the runner does now matters; killing it frees the worker.
                     actions.append(.kill(uuid, reason: "state=\(state.rawValue)"))
@@ -97,7 +99,7 @@ extension SchedulingPlanner {
         }
         // A finishing runner's container (Complete) may leave the queue before a probe sees the runner gone:
         // the pool already waits for it, and kills it itself if it lingers.
-        for uuid in match.unmatched where pool.runners[uuid]?.finishing != true {
+        for uuid in match.unmatched where pool.runners[uuid]?.finishing != true && !freeing.contains(uuid) {
             actions.append(.kill(uuid, reason: "not in queue"))
         }
     }

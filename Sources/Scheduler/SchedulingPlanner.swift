@@ -111,28 +111,28 @@ public struct SchedulingPlanner: Sendable {
         // Runners that finalized their containers free their slots with this pass's `.finished`, and exited runners
         // of final containers with its kills: plan with those slots free already, rather than a pass later (a pass
         // apart is a second at 100,000 containers).
+        // (The pass counts them out itself, leaving the snapshot as the pool gave it: marking them in a copy copied
+        // the pool's runner table and instance list at every such pass, and made the next pass read the pool again.)
         let (finished, released) = Self.freedRunners(queue: queue, pool: pool)
-        var placementPool = pool
-        let marked = !finished.isEmpty || !released.isEmpty
-        if marked { placementPool.markFinishing(finished + released) }
-        // What the last pass read from this very pool (the same version, nothing marked), for a pass after a change
-        // of the queue alone, or from a pool that names the same containers in the same places (the same layout),
-        // its runners' states read again.
+        // What the last pass read from this very pool (the same version), for a pass after a change of the queue
+        // alone, or from a pool that names the same containers in the same places (the same layout), its runners'
+        // states read again.
         let reusable = self.matchPoolPart.flatMap { part -> RunnerMatch.PoolPart? in
-            guard !marked, pool.version != nil else { return nil }
+            guard pool.version != nil else { return nil }
             if part.version == pool.version { return part }
             return pool.layoutVersion != nil && part.layoutVersion == pool.layoutVersion
                 ? part.refreshed(from: pool) : nil
         }
         var pass = PlacementPass(
             queue: queue,
-            pool: placementPool,
+            pool: pool,
             configuration: self.configuration,
             now: now,
             finished: finished,
+            released: released,
             matchReusing: reusable
         )
-        self.matchPoolPart = !marked && pool.version != nil ? pass.match.poolPart : nil
+        self.matchPoolPart = pool.version != nil ? pass.match.poolPart : nil
         if self.configuration.spotFallback.isEnabled {
             let match = pass.match
             self.fallback.update(queue: queue, pool: pool, hasRunner: { match.hasRunner($0) }, now: now)

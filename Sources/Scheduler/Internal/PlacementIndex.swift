@@ -83,16 +83,25 @@ struct PlacementIndex {
                 self.typeIndex(named: instances[index].type.name)
                 ?? self.register(instances[index].type, atCapacity: isAtCapacity(instances[index].type))
             var remaining = self.types[typeIndex].capacity
-            let containers = instances[index].containerCount
-            for n in instanceContainer..<(instanceContainer + containers) {
+            let listed = instances[index].containerCount
+            var containers = listed
+            var full = false
+            for n in instanceContainer..<(instanceContainer + listed) {
+                if match.isFreed(instanceContainer: n) {
+                    // Its runner finishes with this pass: its slot is free.
+                    containers -= 1
+                    continue
+                }
+                if full { continue }
                 guard let entry = match.entry(ofInstanceContainer: n) else {
                     // Size unknown: assume the instance has nothing to spare.
                     remaining = InstanceResources()
-                    break
+                    full = true
+                    continue
                 }
                 remaining = remaining.subtracting(entries[entry].resources)
             }
-            instanceContainer += containers
+            instanceContainer += listed
             let id = instances[index].id
             if id == nil {
                 pendingCount += 1

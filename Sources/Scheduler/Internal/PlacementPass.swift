@@ -15,6 +15,12 @@ struct PlacementPass {
     /// Entry fields by scheduling position, so the walk reads them in order.
     private let info: [EntryInfo]
     private let pool: PoolSnapshot
+    /// The runners this pass frees, `finished` and `released` (``SchedulingPlanner/freedRunners(queue:pool:)``): the
+    /// pass plans as the pool will be once it has applied them, their containers off their instances and out of the
+    /// container limit.
+    private let freeing: [ContainerUUID]
+    /// The pool's runners that count against the container limit, less those this pass frees.
+    private let activeRunners: Int
     private let configuration: SchedulingPlanner.Configuration
     private let now: Timestamp
 
@@ -78,6 +84,7 @@ struct PlacementPass {
         configuration: SchedulingPlanner.Configuration,
         now: Timestamp,
         finished: [ContainerUUID] = [],
+        released: [ContainerUUID] = [],
         matchReusing poolPart: RunnerMatch.PoolPart? = nil
     ) {
         // First, so that the pool frees those slots before the pass's starts take them.
@@ -90,7 +97,9 @@ struct PlacementPass {
         self.statuses = Array(repeating: ScheduledQueue.Code(), count: count)
         self.started = Array(repeating: false, count: count)
 
-        self.match = RunnerMatch(queue: queue, pool: pool, reusing: poolPart)
+        self.freeing = finished + released
+        self.activeRunners = pool.activeRunnerCount - self.freeing.count
+        self.match = RunnerMatch(queue: queue, pool: pool, reusing: poolPart, freeing: self.freeing)
         self.index = PlacementIndex(
             instances: pool.instances,
             entries: queue.entries,
@@ -157,7 +166,7 @@ struct PlacementPass {
 
     /// Updates the dynamic container limit (reference §3.4 step 3) and derives the supervisor limit.
     mutating func adjustLimits(_ state: inout SchedulingPlanner.State) {
-        let running = self.pool.activeRunnerCount
+        let running = self.activeRunners
         if let last503 = self.pool.last503At, state.last503Seen.map({ last503 > $0 }) ?? true {
             // Stay just below the load at which the API started refusing requests.
             state.last503Seen = last503
@@ -208,7 +217,7 @@ struct PlacementPass {
 
     /// Walks the queue in order: locks, starts, creates and tentative allocations (reference §3.4 step 4).
     mutating func place() {
-        var trying = self.pool.activeRunnerCount
+        var trying = self.activeRunners
         var position = 0
         var supervisors = 0
         for k in self.info.indices {
@@ -460,6 +469,7 @@ struct PlacementPass {
             queue: self.queue,
             pool: self.pool,
             match: self.match,
+            freeing: self.freeing,
             preemptionBudget: self.configuration.spotFallback.budget,
             into: &self.actions
         )

@@ -71,15 +71,21 @@ struct RunnerMatch {
     private var runnerOf: [Int32]
     /// Runners whose container is not in the queue, in UUID order.
     private(set) var unmatched: [ContainerUUID] = []
+    /// The positions in the pool part's known containers of the runners this pass frees (``init(queue:pool:reusing:freeing:)``).
+    private var freedSlots: [Int32] = []
 
     /// Matches `queue` to `pool`; `part`, when given, is what an earlier match read from this very pool snapshot
-    /// (the same version, unchanged since).
-    init(queue: QueueSnapshot, pool: PoolSnapshot, reusing part: PoolPart? = nil) {
+    /// (the same version, unchanged since). The containers of `freeing`, runners the pass frees, no longer count
+    /// on their instances (``isFreed(instanceContainer:)``).
+    init(queue: QueueSnapshot, pool: PoolSnapshot, reusing part: PoolPart? = nil, freeing: [ContainerUUID] = []) {
         self.runnerOf = Array(repeating: -1, count: queue.entries.count)
         assert(part.map { Self.sameRead($0, PoolPart(pool: pool)) } ?? true, "a pool read reused for another pool")
         self.poolPart = part ?? PoolPart(pool: pool)
         self.pool = self.poolPart
         guard self.pool.known.count > 0 else { return }
+        for uuid in freeing {
+            if let slot = self.pool.known.index(of: uuid, digest: uuid.digest) { self.freedSlots.append(Int32(slot)) }
+        }
         // One look-up per entry, recording both sides at once.
         for i in queue.entries.indices {
             let digest = queue.entries[i].summary.uuidDigest
@@ -106,6 +112,12 @@ struct RunnerMatch {
     func entry(ofInstanceContainer n: Int) -> Int? {
         let entry = self.pool.known.values[Int(self.pool.instanceContainers[n])].entry
         return entry < 0 ? nil : Int(entry)
+    }
+
+    /// Whether the `n`th container on the pool's instances (counting as ``entry(ofInstanceContainer:)`` does) is one
+    /// whose runner the pass frees.
+    func isFreed(instanceContainer n: Int) -> Bool {
+        !self.freedSlots.isEmpty && self.freedSlots.contains(self.pool.instanceContainers[n])
     }
 
     /// The runner of the entry at `index`, if the pool has one.
