@@ -315,17 +315,15 @@ enum ContainerRules {
 
     /// The container as a JSON object carrying every schema attribute, absent ones as `null`.
     static func object(_ container: Container) throws(ContainerAPIError) -> [String: JSONValue] {
-        let encoded: JSONValue
+        var object: [String: JSONValue]
         do {
-            encoded = try WireJSON.value(of: container)
+            object = try ContainerJSON.object(container)
         } catch {
-            throw ContainerAPIError(.internal, "Cannot encode container", cause: error)
+            throw ContainerAPIError(.internal, "Cannot encode container: \(error.field) is not a finite number")
         }
-        var object = encoded.objectValue ?? [:]
         for field in Self.fields where object[field] == nil {
             object[field] = .null
         }
-        WireJSON.normalizeTimestamps(in: &object, fields: ["created_at", "modified_at", "started_at", "finished_at"])
         return object
     }
 
