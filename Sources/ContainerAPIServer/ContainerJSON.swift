@@ -146,4 +146,219 @@ enum ContainerJSON {
             "supervisor": .bool(parameters.supervisor),
         ])
     }
+
+    // MARK: - Reading
+
+    /// The container `object` holds, as ``JSONValueDecoder`` takes it through `Container`'s `Decodable` conformance,
+    /// or `nil` where that decoder would not take it or would fail: the caller then decodes through it after all, and
+    /// its result or error stands. The rules are that decoder's: an absent or `null` attribute takes its default, an
+    /// integer only ``DispatchModel/JSONValue/int(_:)`` in range, a double either kind of number, a string or a bool
+    /// only its own kind, a JSON value as it is unless it holds a whole double; unknown attributes are ignored.
+    static func container(_ object: [String: JSONValue]) -> Container? {
+        var reader = Reader(members: object)
+        return reader.container()
+    }
+
+    /// Reads typed attributes from an object, recording the first that does not fit.
+    private struct Reader {
+        var members: [String: JSONValue]
+        var failed = false
+
+        /// The attribute, or `nil` when absent or `null`.
+        func present(_ key: String) -> JSONValue? {
+            guard let value = self.members[key], value != .null else { return nil }
+            return value
+        }
+
+        mutating func fail<T>() -> T? {
+            self.failed = true
+            return nil
+        }
+
+        mutating func string(_ key: String) -> String? {
+            guard let value = self.present(key) else { return nil }
+            guard case .string(let string) = value else { return self.fail() }
+            return string
+        }
+
+        mutating func bool(_ key: String) -> Bool? {
+            guard let value = self.present(key) else { return nil }
+            guard case .bool(let bool) = value else { return self.fail() }
+            return bool
+        }
+
+        mutating func int(_ key: String) -> Int? {
+            guard let value = self.present(key) else { return nil }
+            guard case .int(let integer) = value, let exact = Int(exactly: integer) else { return self.fail() }
+            return exact
+        }
+
+        mutating func int64(_ key: String) -> Int64? {
+            guard let value = self.present(key) else { return nil }
+            guard case .int(let integer) = value else { return self.fail() }
+            return integer
+        }
+
+        mutating func double(_ key: String) -> Double? {
+            guard let value = self.present(key) else { return nil }
+            switch value {
+            case .int(let integer): return Double(integer)
+            case .double(let number): return number
+            default: return self.fail()
+            }
+        }
+
+        mutating func timestamp(_ key: String) -> Timestamp? {
+            guard let text = self.string(key) else { return nil }
+            guard let time = Timestamp(rfc3339: text) else { return self.fail() }
+            return time
+        }
+
+        mutating func strings(_ key: String) -> [String]? {
+            guard let value = self.present(key) else { return nil }
+            guard case .array(let elements) = value else { return self.fail() }
+            var strings: [String] = []
+            strings.reserveCapacity(elements.count)
+            for element in elements {
+                guard case .string(let string) = element else { return self.fail() }
+                strings.append(string)
+            }
+            return strings
+        }
+
+        mutating func stringMap(_ key: String) -> [String: String]? {
+            guard let value = self.present(key) else { return nil }
+            guard case .object(let members) = value else { return self.fail() }
+            var result: [String: String] = [:]
+            result.reserveCapacity(members.count)
+            for (name, member) in members {
+                guard case .string(let string) = member else { return self.fail() }
+                result[name] = string
+            }
+            return result
+        }
+
+        mutating func json(_ key: String) -> JSONValue? {
+            guard let value = self.present(key) else { return nil }
+            guard !Self.holdsWholeDouble(value) else { return self.fail() }
+            return value
+        }
+
+        mutating func jsonMap(_ key: String) -> [String: JSONValue]? {
+            guard let value = self.present(key) else { return nil }
+            guard case .object(let members) = value, !Self.holdsWholeDouble(value) else { return self.fail() }
+            return members
+        }
+
+        /// A nested object's reader, or `nil` (and a failure) if the attribute is not an object.
+        mutating func nested(_ key: String) -> Reader? {
+            guard let value = self.present(key) else { return nil }
+            guard case .object(let members) = value else { return self.fail() }
+            return Reader(members: members)
+        }
+
+        static func holdsWholeDouble(_ value: JSONValue) -> Bool {
+            switch value {
+            case .double(let number): number.rounded() == number
+            case .array(let elements): elements.contains(where: Self.holdsWholeDouble)
+            case .object(let members): members.values.contains(where: Self.holdsWholeDouble)
+            case .null, .bool, .int, .string: false
+            }
+        }
+
+        mutating func container() -> Container? {
+            var c = Container(uuid: ContainerUUID(rawValue: self.string("uuid") ?? ""))
+            c.etag = self.string("etag")
+            c.ownerUUID = self.string("owner_uuid")
+            c.createdAt = self.timestamp("created_at")
+            c.modifiedAt = self.timestamp("modified_at")
+            c.modifiedByUserUUID = self.string("modified_by_user_uuid")
+            if let state = self.string("state") {
+                guard let parsed = ContainerState(rawValue: state) else { return nil }
+                c.state = parsed
+            }
+            c.startedAt = self.timestamp("started_at")
+            c.finishedAt = self.timestamp("finished_at")
+            c.log = self.string("log")
+            c.environment = self.stringMap("environment") ?? [:]
+            c.cwd = self.string("cwd") ?? ""
+            c.command = self.strings("command") ?? []
+            c.outputPath = self.string("output_path") ?? ""
+            if let mounts = self.nested("mounts") {
+                for (path, value) in mounts.members {
+                    guard case .object(let members) = value, let mount = Self.mount(members) else { return nil }
+                    c.mounts[path] = mount
+                }
+            }
+            if var constraints = self.nested("runtime_constraints") {
+                guard let decoded = constraints.runtimeConstraints() else { return nil }
+                c.runtimeConstraints = decoded
+            }
+            c.output = self.string("output")
+            c.containerImage = self.string("container_image") ?? ""
+            c.progress = self.double("progress")
+            c.priority = self.int("priority") ?? 0
+            c.exitCode = self.int("exit_code")
+            c.authUUID = self.string("auth_uuid")
+            c.lockedByUUID = self.string("locked_by_uuid")
+            if var parameters = self.nested("scheduling_parameters") {
+                c.schedulingParameters = SchedulingParameters(
+                    partitions: parameters.strings("partitions") ?? [],
+                    preemptible: parameters.bool("preemptible") ?? false,
+                    maxRunTime: parameters.int("max_run_time") ?? 0,
+                    supervisor: parameters.bool("supervisor") ?? false
+                )
+                guard !parameters.failed else { return nil }
+            }
+            c.runtimeStatus = self.jsonMap("runtime_status") ?? [:]
+            c.runtimeUserUUID = self.string("runtime_user_uuid")
+            c.runtimeAuthScopes = self.strings("runtime_auth_scopes") ?? []
+            c.lockCount = self.int("lock_count") ?? 0
+            c.gatewayAddress = self.string("gateway_address")
+            c.interactiveSessionStarted = self.bool("interactive_session_started") ?? false
+            c.outputStorageClasses = self.strings("output_storage_classes") ?? []
+            c.outputProperties = self.jsonMap("output_properties") ?? [:]
+            c.cost = self.double("cost") ?? 0
+            c.subrequestsCost = self.double("subrequests_cost") ?? 0
+            c.outputGlob = self.strings("output_glob") ?? []
+            c.service = self.bool("service") ?? false
+            c.publishedPorts = self.jsonMap("published_ports") ?? [:]
+            return self.failed ? nil : c
+        }
+
+        mutating func runtimeConstraints() -> RuntimeConstraints? {
+            var gpu = GPURuntimeConstraints()
+            if var nested = self.nested("gpu") {
+                gpu = GPURuntimeConstraints(
+                    stack: nested.string("stack") ?? "",
+                    driverVersion: nested.string("driver_version") ?? "",
+                    hardwareTarget: nested.strings("hardware_target") ?? [],
+                    deviceCount: nested.int("device_count") ?? 0,
+                    vram: nested.int64("vram") ?? 0
+                )
+                guard !nested.failed else { return nil }
+            }
+            let constraints = RuntimeConstraints(
+                vcpus: self.int("vcpus") ?? 0,
+                ram: self.int64("ram") ?? 0,
+                keepCacheRAM: self.int64("keep_cache_ram") ?? 0,
+                keepCacheDisk: self.int64("keep_cache_disk") ?? 0,
+                api: self.bool("API") ?? false,
+                gpu: gpu
+            )
+            return self.failed ? nil : constraints
+        }
+
+        static func mount(_ members: [String: JSONValue]) -> Mount? {
+            var reader = Reader(members: members)
+            var mount = Mount(kind: reader.string("kind") ?? "", capacity: reader.int64("capacity") ?? 0)
+            mount.path = reader.string("path")
+            mount.portableDataHash = reader.string("portable_data_hash")
+            mount.uuid = reader.string("uuid")
+            mount.writable = reader.bool("writable")
+            mount.content = reader.json("content")
+            mount.excludeFromOutput = reader.bool("exclude_from_output")
+            return reader.failed ? nil : mount
+        }
+    }
 }

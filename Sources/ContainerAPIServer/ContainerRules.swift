@@ -375,6 +375,7 @@ enum ContainerRules {
     }
 
     private static func decodeContainer(_ object: [String: JSONValue]) throws(ContainerAPIError) -> Container {
+        if let container = ContainerJSON.container(object) { return container }
         do {
             return try WireJSON.decode(Container.self, from: .object(object))
         } catch let error as DecodingError {

@@ -106,4 +106,48 @@ struct ContainerJSONTests {
             #expect(throws: ContainerJSON.NotFinite(field: "runtime_status")) { try ContainerJSON.object(container) }
         }
     }
+
+    /// What the strict decoder the store used makes of `object`, `nil` where it does not take it (the store then
+    /// decodes through `JSONDecoder`).
+    static func strictly(_ object: [String: JSONValue]) -> Container? {
+        try? JSONValueDecoder.decode(Container.self, from: .object(object))
+    }
+
+    @Test("Objects read back to the containers the strict decoder makes of them, and only where it takes them")
+    func readsAsTheDecoder() throws {
+        var read = 0
+        for container in Self.containers(count: 300, seed: 28) {
+            let object = try ContainerRules.object(container)
+            let direct = ContainerJSON.container(object)
+            #expect(direct == Self.strictly(object), "\(container.uuid)")
+            if direct != nil { read += 1 }
+        }
+        // Most are read (the rest hold whole doubles in JSON attributes or years RFC 3339 text cannot hold).
+        #expect(read > 50)
+    }
+
+    @Test("Attributes of other types are read as the strict decoder reads them, or left to it as it leaves them")
+    func oddAttributes() throws {
+        var rng = FuzzRandom(seed: 29)
+        let odd: [JSONValue] = [
+            .null, .bool(true), .int(-1), .int(Int64.max), .double(2.5), .double(3), .double(1e300), .string(""),
+            .string("2026-12-06T19:00:00Z"), .string("Complete"), .array([]), .array([.string("a")]),
+            .array([.int(1)]), .object([:]), .object(["k": .string("v")]), .object(["k": .double(1)]),
+            .object(["vcpus": .string("x")]), .object(["/m": .object(["kind": .int(1)])]),
+            .object(["gpu": .object(["vram": .double(1.5)])]), .object(["/m": .object(["content": .int(1)])]),
+        ]
+        let keys = ContainerRules.fields + ["kind", "href", "unknown"]
+        var read = 0
+        var left = 0
+        for container in Self.containers(count: 400, seed: 30) {
+            var object = try ContainerRules.object(container)
+            for _ in 0..<Int(1 + rng.next() % 3) { object[rng.pick(keys)] = rng.pick(odd) }
+            let direct = ContainerJSON.container(object)
+            #expect(direct == Self.strictly(object), "\(object)")
+            if direct == nil { left += 1 } else { read += 1 }
+        }
+        // Both ways were taken.
+        #expect(read > 10)
+        #expect(left > 100)
+    }
 }
