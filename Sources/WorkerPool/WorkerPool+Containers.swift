@@ -224,28 +224,31 @@ extension WorkerPool {
         // The cluster configuration, the same for every start and most of the document, is encoded once and put in
         // place of the null the document is encoded with (the same bytes as encoding it in place).
         let cluster = perVCPU > 0 ? configuration.clusterConfig ?? .null : .null
-        let document = RunnerConfigData(
-            env: environment,
-            keepBuffers: buffers.overflow ? Int.max : buffers.partialValue,
-            ec2SpotCheck: configuration.ec2SpotCheck && worker.type.preemptible,
-            cluster: .null,
-            apiScheme: configuration.apiScheme,
-            container: self.startingContainers[uuid].flatMap(Self.runnerRecord),
-            sandbox: configuration.runnerSandbox
-        )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let encoded = try? encoder.encode(document) else { return [] }
-        guard cluster != .null else { return [UInt8](encoded) }
+        // Written directly as JSON values, keys sorted (`JSONEncoder` took a tenth of a start's time); the runner
+        // reads the same document.
+        var document: [String: JSONValue] = [
+            "Env": .object(environment.mapValues { .string($0) }),
+            "KeepBuffers": .int(buffers.overflow ? Int64.max : Int64(buffers.partialValue)),
+            "EC2SpotCheck": .bool(configuration.ec2SpotCheck && worker.type.preemptible),
+            "Cluster": .null,
+        ]
+        if let scheme = configuration.apiScheme { document["APIScheme"] = .string(scheme) }
+        if let record = self.startingContainers[uuid].flatMap(Self.runnerRecord) {
+            // A record with a number JSON cannot hold cannot be sent (as `JSONEncoder` refused it).
+            guard let object = try? record.jsonObject() else { return [] }
+            document["Container"] = .object(object)
+        }
+        if let sandbox = configuration.runnerSandbox { document["Sandbox"] = sandbox }
+        let encoded = JSONValue.object(document).jsonBytes
+        guard cluster != .null else { return encoded }
         let clusterJSON: [UInt8]
         if let cached = self.runnerClusterJSON {
             clusterJSON = cached
         } else {
-            guard let bytes = try? encoder.encode(cluster) else { return [] }
-            clusterJSON = [UInt8](bytes)
+            clusterJSON = cluster.jsonBytes
             self.runnerClusterJSON = clusterJSON
         }
-        return Self.replacingNullMember(Self.clusterKey, of: [UInt8](encoded), with: clusterJSON)
+        return Self.replacingNullMember(Self.clusterKey, of: encoded, with: clusterJSON)
     }
 
     /// `"Cluster":null` as the document is encoded with it.
@@ -272,27 +275,6 @@ extension WorkerPool {
     /// polled record has no command (polls select only what scheduling needs): the runner fetches that one.
     static func runnerRecord(_ container: Container) -> Container? {
         container.state == .locked && !container.command.isEmpty ? container : nil
-    }
-
-    /// The JSON document `--stdin-config` reads.
-    struct RunnerConfigData: Encodable {
-        var env: [String: String]
-        var keepBuffers: Int
-        var ec2SpotCheck: Bool
-        var cluster: JSONValue
-        var apiScheme: String?
-        var container: Container?
-        var sandbox: JSONValue?
-
-        enum CodingKeys: String, CodingKey {
-            case env = "Env"
-            case keepBuffers = "KeepBuffers"
-            case ec2SpotCheck = "EC2SpotCheck"
-            case cluster = "Cluster"
-            case apiScheme = "APIScheme"
-            case container = "Container"
-            case sandbox = "Sandbox"
-        }
     }
 
     /// The host part of `host`, `host:port` or `[v6]:port`.

@@ -93,6 +93,13 @@ struct ContainerJSONTests {
         #expect(timestampsOutsideRFC3339 > 10)
     }
 
+    @Test("With RFC 3339 timestamps (the runner's record), the object is the generic encoder's exactly")
+    func runnerRecordSameAsTheEncoder() throws {
+        for container in Self.containers(count: 300, seed: 31) {
+            #expect(try container.jsonObject() == (try WireJSON.value(of: container).objectValue), "\(container.uuid)")
+        }
+    }
+
     @Test("A number that is not finite is an error naming its field, as through the encoder")
     func notFinite() {
         for value in [Double.nan, .infinity, -.infinity] {
