@@ -49,6 +49,12 @@ struct VirtualChaosTests {
         #expect(report.outsideJobs == 0, "\(seed)")
         #expect(report.uuids.count + report.refusedAtCreate == options.containers)
         let outcome = Self.checkExactlyOnce(report, seed: seed)
+        // Lock counts stay low: each kill -9 may cost the containers Locked at that moment an attempt, and quota,
+        // capacity and lost instances little more (the highest was 2 or 3 in every run since Locked containers keep
+        // their instances behind one the quota stops). Before, quota windows relocked the same containers again and
+        // again: 5 to 10 here, 7 with this seed and deterministic hashing.
+        let highestLockCount = report.final.values.map(\.lockCount).max() ?? 0
+        #expect(highestLockCount <= options.restarts + 1, "highest lock_count \(highestLockCount); \(seed)")
 
         let faults = Self.faults(report)
         #expect(report.preemptions > 0, "no spot reclaim happened")
@@ -64,7 +70,7 @@ struct VirtualChaosTests {
         print(
             "virtual chaos: \(report.uuids.count) containers (\(report.refusedAtCreate) refused at create), "
                 + "\(report.restarts) restarts (at \(report.restartTimes.map { "\($0)s" }.joined(separator: " "))), "
-                + "highest lock_count \(report.final.values.map(\.lockCount).max() ?? 0), \(outcome.complete) complete, \(outcome.cancelled) cancelled "
+                + "highest lock_count \(highestLockCount), \(outcome.complete) complete, \(outcome.cancelled) cancelled "
                 + "(\(outcome.lostRun) after losing a run), \(outcome.requeuedAndRan) ran under more than one lock; "
                 + "faults: \(faultList), quota-window refusals \(report.quotaWindowRefusals), "
                 + "preemptions \(report.preemptions), 503 answers \(report.refused503); "
