@@ -60,38 +60,19 @@ enum ContainerJSON {
             return nil
         }
 
-        mutating func string(_ key: String) -> String? {
+        /// What `read` makes of the attribute (one of ``JSONValueDecoder``'s readers), or `nil`: absent or `null`,
+        /// or (a failure) not taken.
+        mutating func take<T>(_ key: String, _ read: (JSONValue) throws -> T) -> T? {
             guard let value = self.present(key) else { return nil }
-            guard case .string(let string) = value else { return self.fail() }
-            return string
+            guard let taken = try? read(value) else { return self.fail() }
+            return taken
         }
 
-        mutating func bool(_ key: String) -> Bool? {
-            guard let value = self.present(key) else { return nil }
-            guard case .bool(let bool) = value else { return self.fail() }
-            return bool
-        }
-
-        mutating func int(_ key: String) -> Int? {
-            guard let value = self.present(key) else { return nil }
-            guard case .int(let integer) = value, let exact = Int(exactly: integer) else { return self.fail() }
-            return exact
-        }
-
-        mutating func int64(_ key: String) -> Int64? {
-            guard let value = self.present(key) else { return nil }
-            guard case .int(let integer) = value else { return self.fail() }
-            return integer
-        }
-
-        mutating func double(_ key: String) -> Double? {
-            guard let value = self.present(key) else { return nil }
-            switch value {
-            case .int(let integer): return Double(integer)
-            case .double(let number): return number
-            default: return self.fail()
-            }
-        }
+        mutating func string(_ key: String) -> String? { self.take(key, JSONValueDecoder.string) }
+        mutating func bool(_ key: String) -> Bool? { self.take(key, JSONValueDecoder.bool) }
+        mutating func int(_ key: String) -> Int? { self.take(key) { try JSONValueDecoder.integer($0) } }
+        mutating func int64(_ key: String) -> Int64? { self.take(key) { try JSONValueDecoder.integer($0) } }
+        mutating func double(_ key: String) -> Double? { self.take(key, JSONValueDecoder.double) }
 
         mutating func timestamp(_ key: String) -> Timestamp? {
             guard let text = self.string(key) else { return nil }
@@ -100,39 +81,34 @@ enum ContainerJSON {
         }
 
         mutating func strings(_ key: String) -> [String]? {
-            guard let value = self.present(key) else { return nil }
-            guard case .array(let elements) = value else { return self.fail() }
-            var strings: [String] = []
-            strings.reserveCapacity(elements.count)
-            for element in elements {
-                guard case .string(let string) = element else { return self.fail() }
-                strings.append(string)
+            self.take(key) { value in
+                guard case .array(let elements) = value else { throw JSONValueDecoder.Unsupported() }
+                return try elements.map(JSONValueDecoder.string)
             }
-            return strings
         }
 
         mutating func stringMap(_ key: String) -> [String: String]? {
-            guard let value = self.present(key) else { return nil }
-            guard case .object(let members) = value else { return self.fail() }
-            var result: [String: String] = [:]
-            result.reserveCapacity(members.count)
-            for (name, member) in members {
-                guard case .string(let string) = member else { return self.fail() }
-                result[name] = string
+            self.take(key) { value in
+                guard case .object(let members) = value else { throw JSONValueDecoder.Unsupported() }
+                return try members.mapValues(JSONValueDecoder.string)
             }
-            return result
         }
 
+        /// A JSON value as the decoder takes one: as it is, unless it holds a whole double.
         mutating func json(_ key: String) -> JSONValue? {
-            guard let value = self.present(key) else { return nil }
-            guard !Self.holdsWholeDouble(value) else { return self.fail() }
-            return value
+            self.take(key) { value in
+                guard !JSONValueDecoder.holdsWholeDouble(value) else { throw JSONValueDecoder.Unsupported() }
+                return value
+            }
         }
 
         mutating func jsonMap(_ key: String) -> [String: JSONValue]? {
-            guard let value = self.present(key) else { return nil }
-            guard case .object(let members) = value, !Self.holdsWholeDouble(value) else { return self.fail() }
-            return members
+            self.take(key) { value in
+                guard case .object(let members) = value, !JSONValueDecoder.holdsWholeDouble(value) else {
+                    throw JSONValueDecoder.Unsupported()
+                }
+                return members
+            }
         }
 
         /// A nested object's reader, or `nil` (and a failure) if the attribute is not an object.
@@ -140,15 +116,6 @@ enum ContainerJSON {
             guard let value = self.present(key) else { return nil }
             guard case .object(let members) = value else { return self.fail() }
             return Reader(members: members)
-        }
-
-        static func holdsWholeDouble(_ value: JSONValue) -> Bool {
-            switch value {
-            case .double(let number): number.rounded() == number
-            case .array(let elements): elements.contains(where: Self.holdsWholeDouble)
-            case .object(let members): members.values.contains(where: Self.holdsWholeDouble)
-            case .null, .bool, .int, .string: false
-            }
         }
 
         mutating func container() -> Container? {

@@ -41,7 +41,8 @@ enum JSONValueDecoder {
         return try T(from: Decoder(value: value, codingPath: path))
     }
 
-    private static func holdsWholeDouble(_ value: JSONValue) -> Bool {
+    /// Whether `value` holds a whole double anywhere: a JSON value this decoder does not take as it is.
+    static func holdsWholeDouble(_ value: JSONValue) -> Bool {
         switch value {
         case .double(let number): number.rounded() == number
         case .array(let elements): elements.contains(where: Self.holdsWholeDouble)
@@ -50,17 +51,17 @@ enum JSONValueDecoder {
         }
     }
 
-    fileprivate static func bool(_ value: JSONValue) throws -> Bool {
+    static func bool(_ value: JSONValue) throws -> Bool {
         guard case .bool(let bool) = value else { throw Unsupported() }
         return bool
     }
 
-    fileprivate static func string(_ value: JSONValue) throws -> String {
+    static func string(_ value: JSONValue) throws -> String {
         guard case .string(let string) = value else { throw Unsupported() }
         return string
     }
 
-    fileprivate static func double(_ value: JSONValue) throws -> Double {
+    static func double(_ value: JSONValue) throws -> Double {
         switch value {
         case .int(let integer): return Double(integer)
         case .double(let number): return number
@@ -68,7 +69,7 @@ enum JSONValueDecoder {
         }
     }
 
-    fileprivate static func integer<T: FixedWidthInteger>(_ value: JSONValue) throws -> T {
+    static func integer<T: FixedWidthInteger>(_ value: JSONValue) throws -> T {
         guard case .int(let integer) = value, let exact = T(exactly: integer) else { throw Unsupported() }
         return exact
     }

@@ -38,14 +38,13 @@ enum JSONValueEncoder {
 
     /// A number as the parser reads `JSONEncoder`'s text for it.
     fileprivate static func number(_ value: Double, path: [any CodingKey]) throws -> JSONValue {
-        guard value.isFinite else {
+        guard let number = JSONValue.number(value) else {
             throw EncodingError.invalidValue(
                 value,
                 .init(codingPath: path, debugDescription: "Unable to encode \(value) directly in JSON.")
             )
         }
-        if value.rounded() == value, value >= -0x1p63, value < 0x1p63 { return .int(Int64(value)) }
-        return .double(value)
+        return number
     }
 
     fileprivate static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {

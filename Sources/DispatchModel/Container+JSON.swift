@@ -58,12 +58,10 @@ extension Container {
         return object
     }
 
-    /// A number as a JSON encoder writes it and the API's parser reads it back: whole numbers in `Int64`'s range as
-    /// integers; one that is not finite is an error naming `field`.
+    /// ``JSONValue/number(_:)``, or an error naming `field` for a number that is not finite.
     private static func jsonNumber(_ value: Double, field: String) throws(JSONValue.NotFinite) -> JSONValue {
-        guard value.isFinite else { throw JSONValue.NotFinite(field: field) }
-        if value.rounded() == value, value >= -0x1p63, value < 0x1p63 { return .int(Int64(value)) }
-        return .double(value)
+        guard let number = JSONValue.number(value) else { throw JSONValue.NotFinite(field: field) }
+        return number
     }
 
     private static func jsonStrings(_ values: [String]) -> JSONValue {
@@ -135,6 +133,14 @@ extension Container {
 }
 
 extension JSONValue {
+    /// A double as the API's parser reads a JSON encoder's text for it: a whole number in `Int64`'s range as
+    /// ``int(_:)``, any other as ``double(_:)``; `nil` for one that is not finite, which JSON cannot hold.
+    public static func number(_ value: Double) -> JSONValue? {
+        guard value.isFinite else { return nil }
+        if value.rounded() == value, value >= -0x1p63, value < 0x1p63 { return .int(Int64(value)) }
+        return .double(value)
+    }
+
     /// A number that is not finite, which JSON cannot hold, in the attribute `field`.
     public struct NotFinite: Error, Equatable, Sendable {
         public var field: String
