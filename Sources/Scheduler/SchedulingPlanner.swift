@@ -91,6 +91,8 @@ public struct SchedulingPlanner: Sendable {
     public var fallback: SpotFallback
     /// What the last pass's runner match read from the pool, kept for the next pass over the same pool version.
     var matchPoolPart: RunnerMatch.PoolPart?
+    /// The last pass's placement index as built, for the next pass over the same instances.
+    var placementBase: PlacementIndex.Base?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -130,9 +132,11 @@ public struct SchedulingPlanner: Sendable {
             now: now,
             finished: finished,
             released: released,
-            matchReusing: reusable
+            matchReusing: reusable,
+            indexReusing: self.placementBase
         )
         self.matchPoolPart = pool.version != nil ? pass.match.poolPart : nil
+        self.placementBase = pass.indexBase
         if self.configuration.spotFallback.isEnabled {
             let match = pass.match
             self.fallback.update(queue: queue, pool: pool, hasRunner: { match.hasRunner($0) }, now: now)

@@ -14,7 +14,11 @@ extension WorkerPool {
         /// `CloudVMs.ImageID`.
         public var imageID: ImageID = ""
         /// `CloudVMs.TagKeyPrefix`.
-        public var tagKeyPrefix = "Arvados"
+        public var tagKeyPrefix = "Arvados" {
+            didSet { self.tagKeys = TagKeys(prefix: self.tagKeyPrefix) }
+        }
+        /// The four tag keys with ``tagKeyPrefix``, joined once: every cloud list reads two of them per worker.
+        private var tagKeys = TagKeys(prefix: "Arvados")
         /// `CloudVMs.ResourceTags`: extra tags on every instance (the four pool tags win).
         public var resourceTags: InstanceTags = [:]
         /// `CloudVMs.InstanceInitCommand`: appended to the secret-writing init script.
@@ -93,7 +97,29 @@ extension WorkerPool {
         }
 
         /// The full tag key for `key` (`InstanceSetID`, `InstanceType`, `IdleBehavior`, `InstanceSecret`).
-        public func tagKey(_ key: TagKey) -> String { self.tagKeyPrefix + key.rawValue }
+        public func tagKey(_ key: TagKey) -> String {
+            switch key {
+            case .instanceSetID: self.tagKeys.instanceSetID
+            case .instanceType: self.tagKeys.instanceType
+            case .idleBehavior: self.tagKeys.idleBehavior
+            case .instanceSecret: self.tagKeys.instanceSecret
+            }
+        }
+    }
+
+    /// The full tag keys for one prefix.
+    struct TagKeys: Sendable {
+        var instanceSetID: String
+        var instanceType: String
+        var idleBehavior: String
+        var instanceSecret: String
+
+        init(prefix: String) {
+            self.instanceSetID = prefix + TagKey.instanceSetID.rawValue
+            self.instanceType = prefix + TagKey.instanceType.rawValue
+            self.idleBehavior = prefix + TagKey.idleBehavior.rawValue
+            self.instanceSecret = prefix + TagKey.instanceSecret.rawValue
+        }
     }
 
     /// The four tags the pool puts on its instances, without the prefix.

@@ -52,6 +52,29 @@ struct PoolLifecycleTests {
         await harness.stop()
     }
 
+    @Test("TagKeyPrefix names the pool's four tags, and the pool finds its instances by them")
+    func tagKeyPrefix() async throws {
+        var configuration = PoolHarness.configuration(types: [Self.type1])
+        configuration.tagKeyPrefix = "Dispatch"
+        #expect(
+            Pool.TagKey.allCases.map { configuration.tagKey($0) } == [
+                "DispatchInstanceSetID", "DispatchInstanceType", "DispatchIdleBehavior", "DispatchInstanceSecret",
+            ]
+        )
+        let harness = PoolHarness.start(configuration: configuration)
+        #expect(await harness.pool.create(Self.type1))
+        await harness.eventually(1, in: .booting)
+        let listed = try await harness.cloud.instances(tagged: [:])
+        try #require(listed.count == 1)
+        #expect(listed[0].tags["DispatchInstanceSetID"] == PoolHarness.instanceSetID.rawValue)
+        #expect(listed[0].tags["DispatchInstanceType"] == "type1")
+        #expect(listed[0].tags["DispatchIdleBehavior"] == "run")
+        #expect(listed[0].tags.keys.filter { $0.hasPrefix("Arvados") }.isEmpty)
+        harness.advanceProbeTick()
+        await harness.eventually(1, in: .idle)
+        await harness.stop()
+    }
+
     @Test("A runner already in place is not deployed again")
     func deploySkippedWhenPresent() async throws {
         let configuration = PoolHarness.configuration(types: [Self.type1])

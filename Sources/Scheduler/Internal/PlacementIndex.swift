@@ -15,8 +15,9 @@ import DispatchModel
 /// only the remembered needs it fits. So a long queue of containers that do not fit costs O(1) per bucket.
 struct PlacementIndex {
     /// One instance (or in-flight or planned create) during the pass.
+    /// (Its instance's ID is apart, in ``ids``: without it a slot holds no reference, so copying the slots for a
+    /// pass, and freeing them after, touches no reference count.)
     struct Slot {
-        var id: InstanceID?
         var typeIndex: Int
         /// Position within the type: negative for creates (newest lowest), then by ID.
         var order: Int
@@ -53,6 +54,9 @@ struct PlacementIndex {
     }
 
     private(set) var slots: [Slot] = []
+    /// The IDs of the instances the index was built from, by slot (`nil` for a create in flight); the slots past
+    /// them, the pass's planned creates, have none.
+    private var ids: [InstanceID?] = []
     private(set) var types: [TypeEntry] = []
     private var typeIndexByName: [InstanceTypeName: Int] = [:]
     private let maxContainersPerInstance: Int
@@ -77,62 +81,38 @@ struct PlacementIndex {
         existing.reserveCapacity(instances.count)
         // Room for the pass's creates too: a first create appending past the capacity would copy every slot.
         self.slots.reserveCapacity(instances.count + min(entries.count, Self.createsReserved))
+        self.ids.reserveCapacity(instances.count)
         for index in instances.indices {
             // The type read in place: a copy of it (names, GPU details) for every instance cost more than the rest.
             let typeIndex =
                 self.typeIndex(named: instances[index].type.name)
                 ?? self.register(instances[index].type, atCapacity: isAtCapacity(instances[index].type))
-            var remaining = self.types[typeIndex].capacity
-            let listed = instances[index].containerCount
-            var containers = listed
-            var full = false
-            for n in instanceContainer..<(instanceContainer + listed) {
-                if match.isFreed(instanceContainer: n) {
-                    // Its runner finishes with this pass: its slot is free.
-                    containers -= 1
-                    continue
-                }
-                if full { continue }
-                guard let entry = match.entry(ofInstanceContainer: n) else {
-                    // Size unknown: assume the instance has nothing to spare.
-                    remaining = InstanceResources()
-                    full = true
-                    continue
-                }
-                remaining = remaining.subtracting(entries[entry].resources)
-            }
-            instanceContainer += listed
             let id = instances[index].id
+            self.ids.append(id)
             if id == nil {
                 pendingCount += 1
                 pending.append(self.slots.count)
             } else {
                 existing.append(self.slots.count)
             }
-            let state = instances[index].state
-            let idleBehavior = instances[index].idleBehavior
             self.slots.append(
-                Slot(
-                    id: id,
+                self.slot(
+                    of: instances,
+                    at: index,
                     typeIndex: typeIndex,
-                    order: id == nil ? -pendingCount : 0,
-                    remaining: remaining,
-                    containers: containers,
-                    ready: state == .idle || state == .running,
-                    // An unknown worker counts as soon available only while nothing runs on it (Arvados's
-                    // `Unallocated`): one kept for the runners a previous process left may never boot.
-                    acceptsContainers: idleBehavior == .run
-                        && ([.booting, .idle, .running].contains(state) || (state == .unknown && containers == 0)),
-                    state: state,
-                    idleBehavior: idleBehavior
+                    firstContainer: instanceContainer,
+                    entries: entries,
+                    match: match,
+                    order: id == nil ? -pendingCount : 0
                 )
             )
+            instanceContainer += instances[index].containerCount
         }
         self.nextCreateOrder = -pendingCount - 1
         // Existing instances are ordered by ID within their type. The pool lists its workers in ID order, so
         // grouping them by type, keeping their order, is enough (no string comparisons); any other order is sorted.
         let inIDOrder = existing.indices.dropFirst().allSatisfy { position in
-            self.slots[existing[position - 1]].id!.rawValue < self.slots[existing[position]].id!.rawValue
+            self.ids[existing[position - 1]]!.rawValue < self.ids[existing[position]]!.rawValue
         }
         if inIDOrder {
             var byType = Array(repeating: [Int](), count: self.types.count)
@@ -143,7 +123,7 @@ struct PlacementIndex {
                 let sa = self.slots[a]
                 let sb = self.slots[b]
                 if sa.typeIndex != sb.typeIndex { return sa.typeIndex < sb.typeIndex }
-                return sa.id!.rawValue < sb.id!.rawValue
+                return self.ids[a]!.rawValue < self.ids[b]!.rawValue
             }
         }
         for (position, slot) in existing.enumerated() { self.slots[slot].order = position }
@@ -152,6 +132,240 @@ struct PlacementIndex {
         for slot in existing.reversed() { self.insertIfUseful(slot, building: true) }
         for slot in pending { self.insertIfUseful(slot, building: true) }
     }
+
+    /// An index as built for one pass, before the pass placed anything, with what it was built from: the next pass
+    /// over the same instances starts from it (``built(instances:entries:match:maxContainersPerInstance:isAtCapacity:reusing:)``).
+    ///
+    /// It keeps no reference to the pool's instances: holding the snapshot's array past the pass would make the pool
+    /// copy it whole at its next change. The instances' IDs are the index's own, their types, states and idle
+    /// behaviours are in its slots, and their containers in the match's read of the pool.
+    struct Base {
+        /// The index before the pass placed anything.
+        private(set) var index: PlacementIndex
+        /// The match's read of the pool: the containers on the instances.
+        fileprivate var part: RunnerMatch.PoolPart
+        /// How many containers each instance listed.
+        fileprivate var containerCounts: [Int32]
+        /// The standing of each container on the instances, as ``standings(of:)`` gives it.
+        fileprivate var standings: [UInt8]
+        /// Whether it was brought from the last pass's rather than built afresh.
+        private(set) var patched = false
+    }
+
+    /// The index for a pass over `instances`, starting from `base` when that was built for the same instances (the
+    /// same IDs and types, in the same order): then only the slots of the instances whose state, idle behaviour or
+    /// containers changed, or whose containers' standing did (one left the queue, or its runner is freed), are
+    /// computed again, instead of every instance's (at a thousand instances, a tenth of a pass).
+    ///
+    /// A container's resources are read from its entry once it is there, and never again while it stays: they do
+    /// not change (Arvados accepts `runtime_constraints` only when a container is created).
+    static func built(
+        instances: [InstanceSnapshot],
+        entries: QueueEntryList,
+        match: RunnerMatch,
+        maxContainersPerInstance: Int,
+        isAtCapacity: (InstanceType) -> Bool,
+        reusing base: Base?
+    ) -> Base {
+        let standings = Self.standings(of: match)
+        var counts = [Int32](repeating: 0, count: instances.count)
+        for i in instances.indices { counts[i] = Int32(clamping: instances[i].containerCount) }
+        if let base,
+            let index = base.index.patched(
+                from: base,
+                to: instances,
+                standings: standings,
+                entries: entries,
+                match: match,
+                maxContainersPerInstance: maxContainersPerInstance,
+                isAtCapacity: isAtCapacity
+            )
+        {
+            assert(
+                index.sameContent(
+                    as: PlacementIndex(
+                        instances: instances,
+                        entries: entries,
+                        match: match,
+                        maxContainersPerInstance: maxContainersPerInstance,
+                        isAtCapacity: isAtCapacity
+                    )
+                ),
+                "a patched placement index differs from a fresh one"
+            )
+            return Base(
+                index: index,
+                part: match.poolPart,
+                containerCounts: counts,
+                standings: standings,
+                patched: true
+            )
+        }
+        let index = PlacementIndex(
+            instances: instances,
+            entries: entries,
+            match: match,
+            maxContainersPerInstance: maxContainersPerInstance,
+            isAtCapacity: isAtCapacity
+        )
+        return Base(index: index, part: match.poolPart, containerCounts: counts, standings: standings)
+    }
+
+    /// What decides how each container on the pool's instances counts on its slot: 2 when its runner is freed by the
+    /// pass, else 1 when it is in the queue, 0 when it is not (its instance is then taken as full).
+    private static func standings(of match: RunnerMatch) -> [UInt8] {
+        var standings = [UInt8](repeating: 0, count: match.instanceContainerCount)
+        for n in standings.indices {
+            if match.isFreed(instanceContainer: n) {
+                standings[n] = 2
+            } else if match.entry(ofInstanceContainer: n) != nil {
+                standings[n] = 1
+            }
+        }
+        return standings
+    }
+
+    /// This index, built for `base`'s instances, brought to `instances`; `nil` when they are not the same instances
+    /// or the settings differ.
+    private func patched(
+        from base: Base,
+        to instances: [InstanceSnapshot],
+        standings: [UInt8],
+        entries: QueueEntryList,
+        match: RunnerMatch,
+        maxContainersPerInstance: Int,
+        isAtCapacity: (InstanceType) -> Bool
+    ) -> PlacementIndex? {
+        guard maxContainersPerInstance == self.maxContainersPerInstance, self.ids.count == instances.count,
+            base.containerCounts.count == instances.count
+        else { return nil }
+        for t in self.types.indices where self.types[t].atCapacity != isAtCapacity(self.types[t].type) { return nil }
+        let part = match.poolPart
+        var index = self
+        // Where the instance's containers start in the new standings and in the old.
+        var first = 0
+        var oldFirst = 0
+        for i in instances.indices {
+            // `self` is the index as built for `base`: its slot `i` is instance `i` as it was.
+            let old = self.slots[i]
+            guard self.ids[i] == instances[i].id, self.types[old.typeIndex].type.name == instances[i].type.name else {
+                return nil
+            }
+            let count = instances[i].containerCount
+            let oldCount = Int(base.containerCounts[i])
+            defer {
+                first += count
+                oldFirst += oldCount
+            }
+            var changed =
+                old.state != instances[i].state || old.idleBehavior != instances[i].idleBehavior || oldCount != count
+            if !changed {
+                for n in 0..<count
+                where base.standings[oldFirst + n] != standings[first + n]
+                    || base.part.container(ofInstanceContainer: oldFirst + n)
+                        != part.container(ofInstanceContainer: first + n)
+                {
+                    changed = true
+                    break
+                }
+            }
+            if changed {
+                let slot = index.slot(
+                    of: instances,
+                    at: i,
+                    typeIndex: old.typeIndex,
+                    firstContainer: first,
+                    entries: entries,
+                    match: match,
+                    order: old.order
+                )
+                index.remove(i)
+                index.slots[i] = slot
+                index.insertIfUseful(i)
+            }
+        }
+        return index
+    }
+
+    /// Whether two indexes hold the same slots, in the same buckets in the same order (debug builds check a patched
+    /// index against a fresh one).
+    func sameContent(as other: PlacementIndex) -> Bool {
+        guard self.slots.count == other.slots.count, self.ids == other.ids, self.types.count == other.types.count,
+            self.nextCreateOrder == other.nextCreateOrder,
+            self.maxContainersPerInstance == other.maxContainersPerInstance
+        else { return false }
+        for (a, b) in zip(self.slots, other.slots) {
+            guard a.typeIndex == b.typeIndex, a.order == b.order, a.remaining == b.remaining,
+                a.containers == b.containers, a.ready == b.ready, a.acceptsContainers == b.acceptsContainers,
+                a.state == b.state, a.idleBehavior == b.idleBehavior, a.level == b.level
+            else { return false }
+        }
+        for (a, b) in zip(self.types, other.types) {
+            guard a.type.name == b.type.name, a.capacity == b.capacity, a.atCapacity == b.atCapacity,
+                a.failedNeeds == b.failedNeeds
+            else { return false }
+            for level in 0..<max(a.buckets.count, b.buckets.count) {
+                let sa = level < a.buckets.count ? a.buckets[level].slots : []
+                let sb = level < b.buckets.count ? b.buckets[level].slots : []
+                let fa = level < a.buckets.count ? a.buckets[level].failedNeeds : []
+                let fb = level < b.buckets.count ? b.buckets[level].failedNeeds : []
+                let wa = level / 64 < a.nonEmpty.count ? a.nonEmpty[level / 64] >> UInt64(level % 64) & 1 : 0
+                let wb = level / 64 < b.nonEmpty.count ? b.nonEmpty[level / 64] >> UInt64(level % 64) & 1 : 0
+                guard sa == sb, fa == fb, wa == wb else { return false }
+            }
+        }
+        return true
+    }
+
+    /// The slot of `instances[index]`, of the type at `typeIndex`, whose containers are the match's from
+    /// `firstContainer` on (``RunnerMatch/entry(ofInstanceContainer:)``).
+    private func slot(
+        of instances: [InstanceSnapshot],
+        at index: Int,
+        typeIndex: Int,
+        firstContainer: Int,
+        entries: QueueEntryList,
+        match: RunnerMatch,
+        order: Int
+    ) -> Slot {
+        var remaining = self.types[typeIndex].capacity
+        let listed = instances[index].containerCount
+        var containers = listed
+        var full = false
+        for n in firstContainer..<(firstContainer + listed) {
+            if match.isFreed(instanceContainer: n) {
+                // Its runner finishes with this pass: its slot is free.
+                containers -= 1
+                continue
+            }
+            if full { continue }
+            guard let entry = match.entry(ofInstanceContainer: n) else {
+                // Size unknown: assume the instance has nothing to spare.
+                remaining = InstanceResources()
+                full = true
+                continue
+            }
+            remaining = remaining.subtracting(entries[entry].resources)
+        }
+        let state = instances[index].state
+        let idleBehavior = instances[index].idleBehavior
+        return Slot(
+            typeIndex: typeIndex,
+            order: order,
+            remaining: remaining,
+            containers: containers,
+            ready: state == .idle || state == .running,
+            // An unknown worker counts as soon available only while nothing runs on it (Arvados's
+            // `Unallocated`): one kept for the runners a previous process left may never boot.
+            acceptsContainers: idleBehavior == .run
+                && (state == .booting || state == .idle || state == .running || (state == .unknown && containers == 0)),
+            state: state,
+            idleBehavior: idleBehavior
+        )
+    }
+
+    /// The ID of the instance of `slot`, or `nil` for a create (in flight or planned).
+    func id(ofSlot slot: Int) -> InstanceID? { slot < self.ids.count ? self.ids[slot] : nil }
 
     /// The index of the type named `name`, if the pass has seen it.
     func typeIndex(named name: InstanceTypeName) -> Int? {
@@ -226,7 +440,6 @@ struct PlacementIndex {
         let slot = self.slots.count
         self.slots.append(
             Slot(
-                id: nil,
                 typeIndex: typeIndex,
                 order: self.nextCreateOrder,
                 remaining: self.types[typeIndex].capacity.subtracting(need),
@@ -277,7 +490,7 @@ struct PlacementIndex {
         if ta.vcpus != tb.vcpus { return ta.vcpus > tb.vcpus }
         if ta.ram != tb.ram { return ta.ram > tb.ram }
         if ta.scratch != tb.scratch { return ta.scratch > tb.scratch }
-        return (sa.id?.rawValue ?? "") < (sb.id?.rawValue ?? "")
+        return (self.id(ofSlot: a)?.rawValue ?? "") < (self.id(ofSlot: b)?.rawValue ?? "")
     }
 
     /// Puts `slot` in the bucket of its level if it can take more containers.

@@ -66,6 +66,8 @@ struct PlacementPass {
     private var eligibleMemoHits = 0
     /// The pool's runners matched to entries, shared with the reconciliation.
     let match: RunnerMatch
+    /// The placement index as built, before the pass placed anything: for the next pass.
+    let indexBase: PlacementIndex.Base
     /// Spot containers placed on their on-demand types instead (``SpotFallback``).
     var onDemand: [ContainerUUID: SpotFallback.Decision] = [:]
 
@@ -85,7 +87,8 @@ struct PlacementPass {
         now: Timestamp,
         finished: [ContainerUUID] = [],
         released: [ContainerUUID] = [],
-        matchReusing poolPart: RunnerMatch.PoolPart? = nil
+        matchReusing poolPart: RunnerMatch.PoolPart? = nil,
+        indexReusing indexBase: PlacementIndex.Base? = nil
     ) {
         // First, so that the pool frees those slots before the pass's starts take them.
         self.actions = finished.map { .finished($0) }
@@ -100,13 +103,15 @@ struct PlacementPass {
         self.freeing = finished + released
         self.activeRunners = pool.activeRunnerCount - self.freeing.count
         self.match = RunnerMatch(queue: queue, pool: pool, reusing: poolPart, freeing: self.freeing)
-        self.index = PlacementIndex(
+        self.indexBase = PlacementIndex.built(
             instances: pool.instances,
             entries: queue.entries,
             match: self.match,
             maxContainersPerInstance: configuration.maxRunningContainersPerInstance,
-            isAtCapacity: pool.isAtCapacity
+            isAtCapacity: pool.isAtCapacity,
+            reusing: indexBase
         )
+        self.index = self.indexBase.index
         self.hourlySpend = pool.hourlySpend
         let perInstanceCap =
             configuration.maxRunningContainersPerInstance > 0
@@ -262,8 +267,9 @@ struct PlacementPass {
                 if self.overQuotaFrom != nil { self.placedOverQuota += 1 }
                 self.index.allocate(need, to: best)
                 let slot = self.index.slots[best]
+                let id = self.index.id(ofSlot: best)
                 if state == .queued {
-                    if slot.id != nil {
+                    if id != nil {
                         self.actions.append(.lock(uuid))
                     } else {
                         // The instance is a create still in flight: lock once the cloud has made it, so a
@@ -273,7 +279,7 @@ struct PlacementPass {
                     }
                     continue
                 }
-                if slot.ready, let id = slot.id {
+                if slot.ready, let id {
                     self.actions.append(.start(uuid, on: id))
                     self.startContainers[uuid] = self.queue.entries[i].container
                     self.statuses[k].kind = .preparing
@@ -443,8 +449,8 @@ struct PlacementPass {
         for k in overQuota where !self.isPlaced(k) { self.unlockIfLocked(k) }
         // At quota, or with a container waiting on the spend cap, instances nothing was allocated to give way.
         guard self.overQuotaFrom != nil || self.waitingOnSpendCap > 0 else { return }
-        for slot in self.index.slots {
-            guard let id = slot.id, slot.containers == 0, slot.idleBehavior != .hold,
+        for (position, slot) in self.index.slots.enumerated() {
+            guard let id = self.index.id(ofSlot: position), slot.containers == 0, slot.idleBehavior != .hold,
                 slot.state == .booting || slot.state == .idle
             else { continue }
             self.actions.append(.shutdown(id))

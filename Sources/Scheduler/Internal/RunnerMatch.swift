@@ -45,6 +45,11 @@ struct RunnerMatch {
             }
         }
 
+        /// The `n`th container on the pool's instances (counting as ``RunnerMatch/entry(ofInstanceContainer:)`` does).
+        func container(ofInstanceContainer n: Int) -> ContainerUUID {
+            self.known.keys[Int(self.instanceContainers[n])]
+        }
+
         /// This read brought up to `pool`, a later snapshot with the same layout: its version and its runners' states
         /// (the same runners, in the same order, so only their values are copied).
         func refreshed(from pool: PoolSnapshot) -> PoolPart {
@@ -113,6 +118,9 @@ struct RunnerMatch {
         let entry = self.pool.known.values[Int(self.pool.instanceContainers[n])].entry
         return entry < 0 ? nil : Int(entry)
     }
+
+    /// How many containers the pool's instances list, all together.
+    var instanceContainerCount: Int { self.pool.instanceContainers.count }
 
     /// Whether the `n`th container on the pool's instances (counting as ``entry(ofInstanceContainer:)`` does) is one
     /// whose runner the pass frees.
