@@ -278,9 +278,7 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     /// Only the members that name the connection are decoded (not the container record, which makes most of the
     /// cost of decoding a whole configuration), once per container start.
     static func apiKey(of configuration: [UInt8]) -> [UInt8] {
-        guard let members = try? JSONDecoder().decode(ConnectionMembers.self, from: Data(configuration)) else {
-            return configuration
-        }
+        guard let members = Self.connectionMembers(of: configuration) else { return configuration }
         var decoded = RunnerConfiguration(env: members.env ?? [:])
         decoded.apiScheme = members.apiScheme
         let address = (try? decoded.apiAddress().description) ?? ""
@@ -291,8 +289,31 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
         return Array(parts.joined(separator: "\u{0}").utf8)
     }
 
+    /// The connection members of `configuration`, a JSON object; `nil` when it is not one.
+    ///
+    /// The two members are found by walking the object's top level, stepping over the other members' values (the
+    /// container record makes most of the document) without decoding them, and only they are decoded. A document
+    /// the walk cannot follow (a member name with an escape, say) is decoded whole, as before.
+    static func connectionMembers(of configuration: [UInt8]) -> ConnectionMembers? {
+        if let ranges = TopLevelMembers.ranges(of: configuration, named: ["Env", "APIScheme"]) {
+            do {
+                var members = ConnectionMembers()
+                if let env = ranges["Env"] {
+                    members.env = try JSONDecoder().decode([String: String]?.self, from: Data(configuration[env]))
+                }
+                if let scheme = ranges["APIScheme"] {
+                    members.apiScheme = try JSONDecoder().decode(String?.self, from: Data(configuration[scheme]))
+                }
+                return members
+            } catch {
+                return nil
+            }
+        }
+        return try? JSONDecoder().decode(ConnectionMembers.self, from: Data(configuration))
+    }
+
     /// The members of a runner's `ConfigData` that decide its API connection.
-    private struct ConnectionMembers: Decodable {
+    struct ConnectionMembers: Decodable, Equatable {
         var env: [String: String]?
         var apiScheme: String?
 
