@@ -93,6 +93,8 @@ public struct SchedulingPlanner: Sendable {
     var matchPoolPart: RunnerMatch.PoolPart?
     /// The last pass's placement index as built, for the next pass over the same instances.
     var placementBase: PlacementIndex.Base?
+    /// The last pass's scheduling order, for the next pass over a queue that changed little.
+    var orderMemo: QueueOrder.Memo?
 
     public init(configuration: Configuration) {
         self.configuration = configuration
@@ -133,10 +135,12 @@ public struct SchedulingPlanner: Sendable {
             finished: finished,
             released: released,
             matchReusing: reusable,
-            indexReusing: self.placementBase
+            indexReusing: self.placementBase,
+            orderReusing: self.orderMemo
         )
         self.matchPoolPart = pool.version != nil ? pass.match.poolPart : nil
         self.placementBase = pass.indexBase
+        self.orderMemo = pass.orderMemo
         if self.configuration.spotFallback.isEnabled {
             let match = pass.match
             self.fallback.update(queue: queue, pool: pool, hasRunner: { match.hasRunner($0) }, now: now)

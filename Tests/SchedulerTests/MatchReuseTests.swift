@@ -187,6 +187,8 @@ struct PlacementIndexReuseTests {
             let pool = world.pool
             var fresh = planner
             fresh.placementBase = nil
+            fresh.orderMemo = nil
+            fresh.matchPoolPart = nil
             let reused = planner.plan(queue: queue, pool: pool, now: testNow)
             let expected = fresh.plan(queue: queue, pool: pool, now: testNow)
             #expect(reused.actions == expected.actions, "pass \(pass)")

@@ -71,4 +71,61 @@ struct QueueOrderTests {
         let key = Key(onWorker: false, locked: true, priority: 7, seen: Timestamp(secondsSince1970: 5))
         #expect(Self.sorted(Array(repeating: key, count: 50)) == (0..<50).map { Int32($0) })
     }
+
+    @Test("A queue that changes a little between passes: the order from the last one equals a fresh sort")
+    func mergedFromLastPass() {
+        var generator = SystemRandomNumberGenerator()
+        var merged = 0
+        for walk in 0..<20 {
+            let wide = walk % 2 == 0
+            func key() -> Key {
+                Key(
+                    onWorker: Int.random(in: 0..<4, using: &generator) == 0,
+                    locked: Bool.random(using: &generator),
+                    priority: wide
+                        ? Int.random(in: Int.min...Int.max, using: &generator)
+                        : Int.random(in: 0...3, using: &generator),
+                    seen: Timestamp(
+                        secondsSince1970: Int64.random(
+                            in: 1_800_000_000...(wide ? 1_800_090_000 : 1_800_000_002),
+                            using: &generator
+                        ),
+                        nanoseconds: wide ? Int32.random(in: 0..<1_000_000_000, using: &generator) : 0
+                    )
+                )
+            }
+            var keys = (0..<Int.random(in: 2...600, using: &generator)).map { _ in key() }
+            var memo: QueueOrder.Memo?
+            for pass in 0..<30 {
+                // A few entries change (a start, a lock, a priority), now and then one comes or goes, or many change.
+                switch Int.random(in: 0..<10, using: &generator) {
+                case 0: keys.append(key())
+                case 1: if keys.count > 2 { keys.remove(at: Int.random(in: 0..<keys.count, using: &generator)) }
+                case 2: for i in keys.indices where Bool.random(using: &generator) { keys[i] = key() }
+                default:
+                    for _ in 0..<Int.random(in: 0...3, using: &generator) {
+                        let i = Int.random(in: 0..<keys.count, using: &generator)
+                        switch Int.random(in: 0..<3, using: &generator) {
+                        case 0: keys[i].onWorker.toggle()
+                        case 1: keys[i].locked.toggle()
+                        default: keys[i] = key()
+                        }
+                    }
+                }
+                let next = QueueOrder.sorted(
+                    count: keys.count,
+                    onWorker: { keys[$0].onWorker },
+                    locked: { keys[$0].locked },
+                    priority: { keys[$0].priority },
+                    firstSeenAt: { keys[$0].seen },
+                    reusing: memo
+                )
+                #expect(next.order == Self.expected(keys), "walk \(walk), pass \(pass)")
+                if next.merged { merged += 1 }
+                memo = next
+            }
+        }
+        // Most passes change few entries: the merge covered them.
+        #expect(merged > 200)
+    }
 }

@@ -68,6 +68,8 @@ struct PlacementPass {
     let match: RunnerMatch
     /// The placement index as built, before the pass placed anything: for the next pass.
     let indexBase: PlacementIndex.Base
+    /// The queue's scheduling order with its sort words: for the next pass.
+    let orderMemo: QueueOrder.Memo
     /// Spot containers placed on their on-demand types instead (``SpotFallback``).
     var onDemand: [ContainerUUID: SpotFallback.Decision] = [:]
 
@@ -88,7 +90,8 @@ struct PlacementPass {
         finished: [ContainerUUID] = [],
         released: [ContainerUUID] = [],
         matchReusing poolPart: RunnerMatch.PoolPart? = nil,
-        indexReusing indexBase: PlacementIndex.Base? = nil
+        indexReusing indexBase: PlacementIndex.Base? = nil,
+        orderReusing orderMemo: QueueOrder.Memo? = nil
     ) {
         // First, so that the pool frees those slots before the pass's starts take them.
         self.actions = finished.map { .finished($0) }
@@ -142,13 +145,15 @@ struct PlacementPass {
             )
         }
         let entries = queue.entries
-        let order = QueueOrder.sorted(
+        self.orderMemo = QueueOrder.sorted(
             count: count,
             onWorker: { info[$0].onWorker },
             locked: { info[$0].state == .locked },
             priority: { info[$0].priority },
-            firstSeenAt: { entries[$0].firstSeenAt }
+            firstSeenAt: { entries[$0].firstSeenAt },
+            reusing: orderMemo
         )
+        let order = self.orderMemo.order
         self.order = order
         self.info = order.map { info[Int($0)] }
     }

@@ -17,8 +17,38 @@ enum QueueOrder {
         priority: (Int) -> Int,
         firstSeenAt: (Int) -> Timestamp
     ) -> [Int32] {
-        var order = (0..<Int32(count)).map { $0 }
-        guard count > 1 else { return order }
+        Self.sorted(
+            count: count,
+            onWorker: onWorker,
+            locked: locked,
+            priority: priority,
+            firstSeenAt: firstSeenAt,
+            reusing: nil
+        ).order
+    }
+
+    /// A sorted queue, kept for the next pass: each entry's sort words, and the order.
+    struct Memo {
+        fileprivate var words: [UInt64]
+        private(set) var order: [Int32]
+        /// Whether the order was brought from the last pass's rather than sorted afresh.
+        private(set) var merged = false
+    }
+
+    /// The scheduling order, from `memo` where it can: when the queue has as many entries as last time and most
+    /// positions hold the same sort words, those positions keep their relative order, and only the others are sorted
+    /// (a comparison sort of a few) and merged in, instead of sorting the whole queue again. The order depends on
+    /// nothing but the words and the positions, so it is the same order, ties included, whichever containers the
+    /// positions hold. A pass after a change of the pool alone (half of them at a busy cluster) sees the same queue,
+    /// a pass after a change of the queue a few changed entries.
+    static func sorted(
+        count: Int,
+        onWorker: (Int) -> Bool,
+        locked: (Int) -> Bool,
+        priority: (Int) -> Int,
+        firstSeenAt: (Int) -> Timestamp,
+        reusing memo: Memo?
+    ) -> Memo {
         // words[3i] is compared first, then words[3i+1], then words[3i+2].
         var words = [UInt64](repeating: 0, count: count * 3)
         let maxPriority: UInt64 = (1 << 62) - 1
@@ -39,6 +69,26 @@ enum QueueOrder {
                 allSet = (allSet.0 & rank, allSet.1 & seconds, allSet.2 & nanoseconds)
             }
         }
+        if let memo, let merged = Self.merged(words: words, count: count, memo: memo) {
+            assert(
+                merged == Self.radixSorted(words: words, count: count, anySet: anySet, allSet: allSet),
+                "a merged queue order differs from a sorted one"
+            )
+            return Memo(words: words, order: merged, merged: true)
+        }
+        return Memo(words: words, order: Self.radixSorted(words: words, count: count, anySet: anySet, allSet: allSet))
+    }
+
+    /// The order of `count` entries with sort words `words`, by a least-significant-digit radix sort over the bytes
+    /// that vary (`anySet` and `allSet`: the bits set in some entry's word, and in every entry's).
+    private static func radixSorted(
+        words: [UInt64],
+        count: Int,
+        anySet: (UInt64, UInt64, UInt64),
+        allSet: (UInt64, UInt64, UInt64)
+    ) -> [Int32] {
+        var order = (0..<Int32(count)).map { $0 }
+        guard count > 1 else { return order }
         let varying = [anySet.0 ^ allSet.0, anySet.1 ^ allSet.1, anySet.2 ^ allSet.2]
         var scratch = order
         var histogram = [Int](repeating: 0, count: 256)
@@ -71,6 +121,49 @@ enum QueueOrder {
                 swap(&order, &scratch)
             }
         }
+        return order
+    }
+
+    /// How many entries may differ from the memo's for a merge to be worth it rather than a whole sort.
+    private static func mergeLimit(count: Int) -> Int { count / 8 }
+
+    /// The order from `memo`: the positions whose words are unchanged keep their order, the others are sorted and
+    /// merged in; `nil` when the count changed or too many words did.
+    private static func merged(words: [UInt64], count: Int, memo: Memo) -> [Int32]? {
+        guard memo.words.count == words.count, count > 1 else { return nil }
+        var changed: [Int32] = []
+        let limit = Self.mergeLimit(count: count)
+        for i in 0..<count
+        where words[3 * i] != memo.words[3 * i]
+            || words[3 * i + 1] != memo.words[3 * i + 1] || words[3 * i + 2] != memo.words[3 * i + 2]
+        {
+            changed.append(Int32(i))
+            if changed.count > limit { return nil }
+        }
+        if changed.isEmpty { return memo.order }
+        // The scheduling order between two entries: their words in turn, then their positions.
+        func precedes(_ a: Int32, _ b: Int32) -> Bool {
+            let x = 3 * Int(a)
+            let y = 3 * Int(b)
+            if words[x] != words[y] { return words[x] < words[y] }
+            if words[x + 1] != words[y + 1] { return words[x + 1] < words[y + 1] }
+            if words[x + 2] != words[y + 2] { return words[x + 2] < words[y + 2] }
+            return a < b
+        }
+        var isChanged = [Bool](repeating: false, count: count)
+        for i in changed { isChanged[Int(i)] = true }
+        changed.sort(by: precedes)
+        var order: [Int32] = []
+        order.reserveCapacity(count)
+        var next = 0
+        for entry in memo.order where !isChanged[Int(entry)] {
+            while next < changed.count && precedes(changed[next], entry) {
+                order.append(changed[next])
+                next += 1
+            }
+            order.append(entry)
+        }
+        order.append(contentsOf: changed[next...])
         return order
     }
 }
