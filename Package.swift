@@ -521,7 +521,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SchedulerTests",
-            dependencies: ["Scheduler", "DispatchModel", "DispatchTestSupport"]
+            dependencies: ["Scheduler", "DispatchModel", "DispatchTestSupport", "CloudDriverSimulated"]
         ),
         // `swift run -c release scheduler-benchmark`: planning passes at 100,000 containers.
         .executableTarget(

@@ -1,3 +1,4 @@
+import CloudDriverSimulated
 import DispatchModel
 import Testing
 
@@ -74,18 +75,6 @@ struct MatchReuseTests {
 /// builds the index afresh.
 @Suite("Placement index reuse")
 struct PlacementIndexReuseTests {
-    /// SplitMix64: a random walk that repeats.
-    struct Walk: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The world of the walk: eight instances (two types), a create in flight now and then, containers 1…16 on them
     /// or in the queue in every state, runners that exit and finish.
     struct World {
@@ -99,7 +88,7 @@ struct PlacementIndexReuseTests {
         var pendingCreate = false
         var extraInstance = false
 
-        mutating func step(_ walk: inout Walk) {
+        mutating func step(_ walk: inout SeededRandomNumberGenerator) {
             for _ in 0..<Int.random(in: 1...3, using: &walk) {
                 let i = Int.random(in: 0..<8, using: &walk)
                 switch Int.random(in: 0..<10, using: &walk) {
@@ -176,7 +165,7 @@ struct PlacementIndexReuseTests {
 
     @Test("Random changes of the pool and queue: every plan equals a fresh planner's, and most reuse the last index")
     func randomWalkPlansAsFresh() throws {
-        var walk = Walk(state: 18)
+        var walk = SeededRandomNumberGenerator(seed: 18)
         var world = World()
         var planner = SchedulingPlanner(configuration: SchedulingPlanner.Configuration())
         var patched = 0
