@@ -1,10 +1,9 @@
 /// Writing a container's JSON object directly, without an `Encoder`.
 extension Container {
     /// The JSON object of the container as its `Encodable` conformance writes it through a JSON encoder, field by
-    /// field: an absent optional is left out, a number as the API's parser reads a JSON encoder's text for it (whole numbers in `Int64`'s
-    /// range as integers), a JSON
-    /// value is rebuilt with its numbers read that way, a timestamp is `timestamp`'s; a number that is not finite is
-    /// an error naming its attribute.
+    /// field: an absent optional is left out, a number as the API's parser reads a JSON encoder's text for it (whole
+    /// numbers in `Int64`'s range as integers), a JSON value is rebuilt with its numbers read that way, a timestamp is
+    /// `timestamp`'s; a number that is not finite is an error naming its attribute.
     ///
     /// The stored container document (the API's, timestamps in microseconds) and the runner's `--stdin-config`
     /// record (timestamps as ``Timestamp/rfc3339``) are written this way: through an `Encoder`, a keyed container

@@ -34,8 +34,9 @@ struct QueueOrderTests {
             onWorker: { keys[$0].onWorker },
             locked: { keys[$0].locked },
             priority: { keys[$0].priority },
-            firstSeenAt: { keys[$0].seen }
-        )
+            firstSeenAt: { keys[$0].seen },
+            reusing: nil
+        ).order
     }
 
     @Test("Random queues, with ties, extreme priorities and times before 1970, sort as the definition says")

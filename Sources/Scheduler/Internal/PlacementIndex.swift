@@ -170,8 +170,17 @@ struct PlacementIndex {
         let standings = Self.standings(of: match)
         var counts = [Int32](repeating: 0, count: instances.count)
         for i in instances.indices { counts[i] = Int32(clamping: instances[i].containerCount) }
-        if let base,
-            let index = base.index.patched(
+        func fresh() -> PlacementIndex {
+            PlacementIndex(
+                instances: instances,
+                entries: entries,
+                match: match,
+                maxContainersPerInstance: maxContainersPerInstance,
+                isAtCapacity: isAtCapacity
+            )
+        }
+        let patched = base.flatMap { base in
+            base.index.patched(
                 from: base,
                 to: instances,
                 standings: standings,
@@ -180,35 +189,18 @@ struct PlacementIndex {
                 maxContainersPerInstance: maxContainersPerInstance,
                 isAtCapacity: isAtCapacity
             )
-        {
-            assert(
-                index.sameContent(
-                    as: PlacementIndex(
-                        instances: instances,
-                        entries: entries,
-                        match: match,
-                        maxContainersPerInstance: maxContainersPerInstance,
-                        isAtCapacity: isAtCapacity
-                    )
-                ),
-                "a patched placement index differs from a fresh one"
-            )
-            return Base(
-                index: index,
-                part: match.poolPart,
-                containerCounts: counts,
-                standings: standings,
-                patched: true
-            )
         }
-        let index = PlacementIndex(
-            instances: instances,
-            entries: entries,
-            match: match,
-            maxContainersPerInstance: maxContainersPerInstance,
-            isAtCapacity: isAtCapacity
+        assert(
+            patched.map { $0.sameContent(as: fresh()) } ?? true,
+            "a patched placement index differs from a fresh one"
         )
-        return Base(index: index, part: match.poolPart, containerCounts: counts, standings: standings)
+        return Base(
+            index: patched ?? fresh(),
+            part: match.poolPart,
+            containerCounts: counts,
+            standings: standings,
+            patched: patched != nil
+        )
     }
 
     /// What decides how each container on the pool's instances counts on its slot: 2 when its runner is freed by the

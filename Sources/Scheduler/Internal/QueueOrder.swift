@@ -9,24 +9,6 @@ import DispatchModel
 /// the words finds them, so 100,000 entries take a handful of linear passes instead of a comparison sort, and a
 /// thousand take a few microseconds.
 enum QueueOrder {
-    /// The scheduling order: entry indices, first to schedule first.
-    static func sorted(
-        count: Int,
-        onWorker: (Int) -> Bool,
-        locked: (Int) -> Bool,
-        priority: (Int) -> Int,
-        firstSeenAt: (Int) -> Timestamp
-    ) -> [Int32] {
-        Self.sorted(
-            count: count,
-            onWorker: onWorker,
-            locked: locked,
-            priority: priority,
-            firstSeenAt: firstSeenAt,
-            reusing: nil
-        ).order
-    }
-
     /// A sorted queue, kept for the next pass: each entry's sort words, and the order.
     struct Memo {
         fileprivate var words: [UInt64]
@@ -35,7 +17,7 @@ enum QueueOrder {
         private(set) var merged = false
     }
 
-    /// The scheduling order, from `memo` where it can: when the queue has as many entries as last time and most
+    /// The scheduling order (entry indices, first to schedule first), from `memo` where it can: when the queue has as many entries as last time and most
     /// positions hold the same sort words, those positions keep their relative order, and only the others are sorted
     /// (a comparison sort of a few) and merged in, instead of sorting the whole queue again. The order depends on
     /// nothing but the words and the positions, so it is the same order, ties included, whichever containers the
