@@ -188,7 +188,7 @@ struct TLSServeTests {
 
         let environment = ["ARVADOS_API_HOST": "127.0.0.1:\(cluster.apiPort)", "ARVADOS_API_TOKEN": cluster.rootToken]
         let otherCA = cluster.dataDirectory + "/tls/ca.pem"  // tls init's CA, which did not sign what is served
-        for (ca, what) in [(otherCA, "another CA"), (expiredCA, "expired")] {
+        for (index, (ca, what)) in [(otherCA, "another CA"), (expiredCA, "expired")].enumerated() {
             let listed = try await Self.run(["containers", "--ca-file", ca], environment: environment)
             #expect(listed.status == 1, "\(what): \(listed.stdout)")
             let lines = listed.stderr.split(separator: "\n")
@@ -211,8 +211,10 @@ struct TLSServeTests {
                 ProcessRunner.product("dispatch-runner"),
                 ["--detach", "--stdin-config", "--runtime-engine=process", "zzzzz-dz642-000000000000000"],
                 environment: [
-                    "DISPATCH_RUNNER_LOCK_DIR": directory.file("lock"),
-                    "DISPATCH_RUNNER_WORK_DIR": directory.file("work"),
+                    // A directory per case: the first case's detached runner may still hold its lock as the second
+                    // starts ("already running" instead of the certificate error).
+                    "DISPATCH_RUNNER_LOCK_DIR": directory.file("lock-\(index)"),
+                    "DISPATCH_RUNNER_WORK_DIR": directory.file("work-\(index)"),
                 ],
                 stdin: stdinConfig
             )
