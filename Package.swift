@@ -1,6 +1,22 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// Links the Swift runtime and Foundation into a release executable (as `--static-swift-stdlib` does): the
+/// runtime's calls (retain, release, task switches) are then direct rather than through the dynamic linker's
+/// tables, and its thread-local reads (the current task, exclusivity checks) one instruction instead of a
+/// `__tls_get_addr` call each: the simulated day ran 10% faster (40.1 s → 35.9 s). The program then needs no Swift
+/// toolchain where it is installed. Debug builds, which the tests run, link dynamically (faster to link).
+/// `xml`: the executable parses XML (the EC2 driver does, through FoundationXML and the system's libxml2).
+func staticSwiftRuntime(xml: Bool = false) -> [LinkerSetting] {
+    let foundation = ["-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections"]
+    return [
+        .unsafeFlags(
+            ["-static-stdlib"] + foundation + (xml ? ["-l_CFXMLInterface", "-lxml2"] : []),
+            .when(platforms: [.linux], configuration: .release)
+        )
+    ]
+}
+
 let package = Package(
     name: "dispatch-cloud",
     platforms: [.macOS(.v15)],
@@ -105,7 +121,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 "ManagementAPI",
                 "CloudDriverEC2",
-            ]
+            ],
+            linkerSettings: staticSwiftRuntime(xml: true)
         ),
         // `dispatch-cloud cloudtest`'s steps: one instance created, listed, reached, probed, tagged, destroyed.
         .target(
@@ -533,7 +550,8 @@ let package = Package(
         .executableTarget(
             name: "simulation-benchmark",
             dependencies: ["DispatchSimulation", "DispatchConfig"],
-            path: "Benchmarks/SimulationBenchmark"
+            path: "Benchmarks/SimulationBenchmark",
+            linkerSettings: staticSwiftRuntime()
         ),
         // `swift run -c release dispatch-benchmark`: warm dispatch latency and throughput of the standalone stack.
         .executableTarget(
@@ -594,6 +612,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),

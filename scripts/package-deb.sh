@@ -92,7 +92,7 @@ Version: $version
 Architecture: $arch
 Maintainer: DispatchCloud developers <dispatch-cloud@localhost>
 Installed-Size: $installed_size
-Depends: libc6, libsqlite3-0, adduser
+Depends: libc6, libgcc-s1, libstdc++6, zlib1g, libxml2, libsqlite3-0, adduser
 Recommends: bubblewrap
 Section: admin
 Priority: optional

@@ -27,8 +27,12 @@ static __attribute__((swiftcall)) void simulation_global_hook(void *job, global_
     }
 }
 
+// Linked in when the runtime is linked statically (`-static-stdlib`), where `dlsym` cannot see it.
+extern global_hook_t swift_task_enqueueGlobal_hook __attribute__((weak));
+
 static void install(void) {
     global_hook_t *hook = (global_hook_t *)dlsym(RTLD_DEFAULT, "swift_task_enqueueGlobal_hook");
+    if (hook == NULL) hook = &swift_task_enqueueGlobal_hook;
     if (hook == NULL) return;
     previous_hook = *hook;
     *hook = simulation_global_hook;

@@ -2,10 +2,7 @@ public import ArvadosAPI
 public import DispatchModel
 public import Foundation
 import HTTPServing
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOHTTP1
 
 /// A client of one dispatcher's management API, for the admin command line and tests.
 ///
@@ -185,7 +182,9 @@ public struct ManagementClient: Sendable {
             return errors.joined(separator: "; ")
         }
         let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let reason = HTTPURLResponse.localizedString(forStatusCode: status)
-        return text.isEmpty ? "\(status) \(reason)" : "\(status) \(text)"
+        guard text.isEmpty else { return "\(status) \(text)" }
+        // NIO's phrase rather than FoundationNetworking's, which would link libcurl into every binary.
+        let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
+        return reason.isEmpty ? "\(status)" : "\(status) \(reason)"
     }
 }

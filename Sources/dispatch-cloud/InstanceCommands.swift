@@ -6,10 +6,6 @@ import Foundation
 import ManagementAPI
 import TLSSupport
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// Where the dispatcher's management API is and which token to use, for `instances` and `containers kill`.
 ///
 /// `--url` (repeatable), else `$DISPATCH_CLOUD_URL` (comma-separated), else every
