@@ -364,7 +364,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DispatchModelTests",
-            dependencies: ["DispatchModel", "DispatchTestSupport"]
+            dependencies: ["DispatchModel", "DispatchTestSupport", "CloudDriverSimulated"]
         ),
         .testTarget(
             name: "DispatchConfigTests",
