@@ -161,10 +161,10 @@ struct Run: Sendable {
     func simulate(clock: VirtualClock) async -> (result: SimulationResult, statistics: Simulator.Statistics) {
         let epoch = Simulator.epoch
         let wallClock: @Sendable () -> Timestamp = {
-            let offset = clock.now.offset
+            let (seconds, attoseconds) = clock.nowComponents
             return Timestamp(
-                secondsSince1970: epoch.secondsSince1970 + offset.components.seconds,
-                nanoseconds: Int32(offset.components.attoseconds / 1_000_000_000)
+                secondsSince1970: epoch.secondsSince1970 + seconds,
+                nanoseconds: Int32(attoseconds / 1_000_000_000)
             )
         }
         var logger = Logger(label: "simulate")

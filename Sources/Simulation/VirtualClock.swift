@@ -48,14 +48,19 @@ public final class VirtualClock: Clock, Sendable {
     public init() {}
 
     public var now: Instant {
+        let (seconds, attoseconds) = self.nowComponents
+        return Instant(offset: Duration(secondsComponent: seconds, attosecondsComponent: attoseconds))
+    }
+
+    /// ``now``'s offset as its components (`Duration.components`), read as they are kept: what a wall clock built on
+    /// this one needs, without the 128-bit arithmetic of making a `Duration` and taking it apart again.
+    public var nowComponents: (seconds: Int64, attoseconds: Int64) {
         while true {
             let before = self.nowSequence.load(ordering: .acquiring)
             let seconds = self.nowSeconds.load(ordering: .relaxed)
             let attoseconds = self.nowAttoseconds.load(ordering: .relaxed)
             atomicMemoryFence(ordering: .acquiring)
-            if before & 1 == 0 && self.nowSequence.load(ordering: .relaxed) == before {
-                return Instant(offset: Duration(secondsComponent: seconds, attosecondsComponent: attoseconds))
-            }
+            if before & 1 == 0 && self.nowSequence.load(ordering: .relaxed) == before { return (seconds, attoseconds) }
         }
     }
 

@@ -47,7 +47,12 @@ extension WorkerPool {
                 guard !worker.removed else { continue }
             }
             guard Self.isProbeDue(&worker.machine) else { continue }
-            guard await self.takeProbeStart(rate: rate) else { return }
+            // The budget taken here when it allows (nearly always: it is refilled a tenth of a second's worth at a
+            // time); waited for otherwise.
+            if Task.isCancelled { return }
+            if !self.takeProbeBudget(rate: rate) {
+                guard await self.takeProbeStart(rate: rate) else { return }
+            }
             // The wait may have outlived the worker.
             guard !worker.removed else { continue }
             await self.startProbe(worker, id)
@@ -66,6 +71,16 @@ extension WorkerPool {
         machine.state != .shutdown && !machine.probing
     }
 
+    /// Refills the probe-rate budget at `rate` starts a second and takes one start from it, if it has one.
+    private func takeProbeBudget(rate: Double) -> Bool {
+        let now = self.now
+        self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).inSeconds * rate)
+        self.probeBudgetAt = now
+        guard self.probeBudget >= 1 else { return false }
+        self.probeBudget -= 1
+        return true
+    }
+
     /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.
     ///
     /// A wait lasts at least 100 ms, so a fast round (hundreds or thousands of starts a second) takes its starts
@@ -73,13 +88,7 @@ extension WorkerPool {
     /// `ProbeInterval`, 10 starts a wait instead of one).
     private func takeProbeStart(rate: Double) async -> Bool {
         while !Task.isCancelled {
-            let now = self.now
-            self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).inSeconds * rate)
-            self.probeBudgetAt = now
-            if self.probeBudget >= 1 {
-                self.probeBudget -= 1
-                return true
-            }
+            if self.takeProbeBudget(rate: rate) { return true }
             do {
                 try await self.clock.sleep(for: .seconds(max((1 - self.probeBudget) / rate, 0.1)))
             } catch {
@@ -188,6 +197,8 @@ extension WorkerPool {
             worker.lastListing = (output, shared)
             result.run = .listed(shared, output: output)
         }
+        var sameListing = false
+        if case .unchanged = result.run { sameListing = true }
         let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
             let run: Machine.RunProbeOutcome
             switch result.run {
@@ -197,7 +208,7 @@ extension WorkerPool {
             // The worker's listing is the one the probe compared with: one probe at a time.
             case .unchanged: run = worker.lastListing.map { .listed($0.list) } ?? .failed
             }
-            return $0.probeFinished(ticket, booted: result.booted, run: run, at: now)
+            return $0.probeFinished(ticket, booted: result.booted, run: run, sameListing: sameListing, at: now)
         }
         self.recordProbe(id, before: before, booted: result.booted, actions: actions)
         self.perform(actions, on: id)

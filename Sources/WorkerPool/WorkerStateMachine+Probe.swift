@@ -43,13 +43,29 @@ extension WorkerStateMachine {
     ///   - booted: the worker counts as booted: it was already idle or running, or its boot probe passed and
     ///     the runner is in place.
     ///   - run: the run probe's outcome.
+    ///   - sameListing: `run` is the listing this machine was given last, byte for byte (a busy worker's common
+    ///     probe): when that listing was applied and nothing visible changed since, it is applied again without
+    ///     comparing it with the runners.
     mutating func probeFinished(
         _ ticket: ProbeTicket,
         booted: Bool,
         run: RunProbeOutcome,
+        sameListing: Bool = false,
         at now: Instant
     ) -> [Action] {
         self.probing = false
+        if sameListing, booted, case .listed(let list) = run, let applied = self.listingAppliedAt,
+            applied == self.visibleChanges, self.runners.byUUID.count == self.runners.activeCount
+        {
+            // What the full path below does with it: no stale lock to track, the probe time, the busy time (the
+            // listing names a runner, or no runner is running), and nothing else (the runners match it).
+            assert(Self.listingMatches(list.running, self.runners), "a repeated listing that no longer matches")
+            self.staleRunLockSince = nil
+            self.probed = now
+            if self.currentGeneration == ticket.generation && !list.running.isEmpty { self.busy = now }
+            return []
+        }
+        self.listingAppliedAt = nil
         var actions: [Action] = []
         var list: RunnerList?
         if case .listed(let listed) = run {
@@ -104,12 +120,16 @@ extension WorkerStateMachine {
             if case .unknown(let runners) = self.phase { self.phase = .ready(runners) }
             changed = true
         }
-        guard changed else { return actions }
-        self.touch(at: now)
-        if booted && (ticket.initialState == .unknown || ticket.initialState == .booting) {
-            actions += self.reportingBootOutcome(.success)
+        if changed {
+            self.touch(at: now)
+            if booted && (ticket.initialState == .unknown || ticket.initialState == .booting) {
+                actions += self.reportingBootOutcome(.success)
+            }
+            actions.append(.notifyScheduler)
         }
-        actions.append(.notifyScheduler)
+        if booted, let list, !list.broken, list.stale.isEmpty, case .ready = self.phase {
+            self.listingAppliedAt = self.visibleChanges
+        }
         return actions
     }
 

@@ -61,6 +61,10 @@ struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where I
     var probing = false
     /// Since when the run probe has reported a stale lock.
     var staleRunLockSince: Instant?
+    /// ``visibleChanges`` when a run probe's listing (no stale lock, not broken) was last applied in full to this
+    /// ready worker: while it has not moved, the runners are as that listing left them, so the same listing again
+    /// would change nothing (``probeFinished(_:booted:run:sameListing:at:)``).
+    var listingAppliedAt: UInt64?
     /// Bumped on every change a probe in flight could race with.
     private var generation: UInt64 = 0
 
