@@ -47,11 +47,11 @@ extension WorkerPool {
                 guard !worker.removed else { continue }
             }
             guard Self.isProbeDue(&worker.machine) else { continue }
-            // The budget taken here when it allows (nearly always: it is refilled a tenth of a second's worth at a
-            // time); waited for otherwise.
+            // The budget taken at once when it has room (nearly always: it is refilled a tenth of a second's worth
+            // at a time); waited for otherwise.
             if Task.isCancelled { return }
             if !self.takeProbeBudget(rate: rate) {
-                guard await self.takeProbeStart(rate: rate) else { return }
+                guard await self.waitForProbeBudget(rate: rate) else { return }
             }
             // The wait may have outlived the worker.
             guard !worker.removed else { continue }
@@ -81,21 +81,22 @@ extension WorkerPool {
         return true
     }
 
-    /// Waits for the probe-rate budget at `rate` starts a second; `false` when cancelled.
+    /// Once ``takeProbeBudget(rate:)`` found the budget short, waits until it has a start and takes it; `false` when
+    /// cancelled.
     ///
     /// A wait lasts at least 100 ms, so a fast round (hundreds or thousands of starts a second) takes its starts
     /// in batches of a tenth of a second's worth rather than one timer per probe (at 1,000 workers and a 10 s
     /// `ProbeInterval`, 10 starts a wait instead of one).
-    private func takeProbeStart(rate: Double) async -> Bool {
-        while !Task.isCancelled {
-            if self.takeProbeBudget(rate: rate) { return true }
+    private func waitForProbeBudget(rate: Double) async -> Bool {
+        while true {
             do {
                 try await self.clock.sleep(for: .seconds(max((1 - self.probeBudget) / rate, 0.1)))
             } catch {
                 return false
             }
+            if Task.isCancelled { return false }
+            if self.takeProbeBudget(rate: rate) { return true }
         }
-        return false
     }
 
     /// Starts a probe of worker `id` in the background, unless one is in flight; on an executor that answers in
