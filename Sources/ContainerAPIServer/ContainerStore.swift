@@ -619,7 +619,11 @@ extension ContainerStore {
         if newEtag {
             // Written once: the digest is of the document without its etag, which then goes in place.
             object["etag"] = nil
-            let (bytes, insertion) = JSONValue.objectBytes(object, insertionPointOf: "etag")
+            let (bytes, insertion) = JSONValue.objectBytes(
+                object,
+                layout: Self.documentLayout,
+                insertionPointOf: "etag"
+            )
             let etag = Self.etag(ofBytes: bytes)
             container.etag = etag
             return StoredContainer(
@@ -629,6 +633,9 @@ extension ContainerStore {
         }
         return StoredContainer(container: container, document: WireJSON.bytes(.object(object)))
     }
+
+    /// The members of a stored container's JSON without its etag: every attribute of the API and `kind`.
+    static let documentLayout = JSONValue.ObjectLayout(keys: ContainerRules.fields.filter { $0 != "etag" } + ["kind"])
 
     /// A version tag for a record: a digest of its JSON without the tag.
     private static func etag(of value: JSONValue) -> String {

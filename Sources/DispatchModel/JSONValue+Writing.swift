@@ -19,11 +19,72 @@ extension JSONValue {
         _ members: [String: JSONValue],
         insertionPointOf key: String
     ) -> (bytes: [UInt8], insertion: Int) {
+        Self.objectBytes(members, keys: members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, key)
+    }
+
+    /// The keys of objects that always have the same members (a stored container's), in the order
+    /// ``jsonBytes`` writes them, with each key's `"key":` written once.
+    public struct ObjectLayout: Sendable {
+        let keys: [String]
+        /// Each key's JSON string and colon.
+        let prefixes: [[UInt8]]
+
+        public init(keys: some Sequence<String>) {
+            self.keys = Set(keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            self.prefixes = self.keys.map { key in
+                var prefix: [UInt8] = []
+                JSONValue.appendString(key, to: &prefix)
+                prefix.append(UInt8(ascii: ":"))
+                return prefix
+            }
+        }
+
+        /// Whether `members` has exactly this layout's keys.
+        public func fits(_ members: [String: JSONValue]) -> Bool {
+            members.count == self.keys.count && self.keys.allSatisfy { members[$0] != nil }
+        }
+    }
+
+    /// ``objectBytes(_:insertionPointOf:)`` for an object whose keys are usually `layout`'s: then without sorting
+    /// them or writing them again. The same bytes whatever the keys (another key set is written as that function
+    /// writes it).
+    public static func objectBytes(
+        _ members: [String: JSONValue],
+        layout: ObjectLayout,
+        insertionPointOf key: String
+    ) -> (bytes: [UInt8], insertion: Int) {
+        guard members.count == layout.keys.count else { return Self.objectBytes(members, insertionPointOf: key) }
+        var output: [UInt8] = []
+        output.reserveCapacity(1024)
+        output.append(UInt8(ascii: "{"))
+        var insertion: Int?
+        for index in layout.keys.indices {
+            guard let value = members[layout.keys[index]] else {
+                // Another key set: as many members, some named otherwise.
+                return Self.objectBytes(members, insertionPointOf: key)
+            }
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            if insertion == nil && key.utf8.lexicographicallyPrecedes(layout.keys[index].utf8) {
+                insertion = output.count
+            }
+            output.append(contentsOf: layout.prefixes[index])
+            Self.append(value, to: &output)
+        }
+        let end = output.count
+        output.append(UInt8(ascii: "}"))
+        return (output, insertion ?? end)
+    }
+
+    /// The object's bytes with its keys in `keys`, which are `members`' keys sorted.
+    private static func objectBytes(
+        _ members: [String: JSONValue],
+        keys: [String],
+        _ key: String
+    ) -> (bytes: [UInt8], insertion: Int) {
         var output: [UInt8] = []
         output.reserveCapacity(256)
         output.append(UInt8(ascii: "{"))
         var insertion: Int?
-        let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for (index, member) in keys.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             if insertion == nil && key.utf8.lexicographicallyPrecedes(member.utf8) { insertion = output.count }
@@ -103,6 +164,15 @@ extension JSONValue {
     /// A JSON string: `"` and `\` escaped, control characters as `\b \f \n \r \t` or `\u00xx`.
     private static func appendString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
+        let plain = value.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+        }
+        if let plain, plain {
+            // Nothing to escape (nearly every string): copied at once.
+            output.append(contentsOf: value.utf8)
+            output.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

@@ -197,6 +197,24 @@ struct ContainerRulesTests {
         }
     }
 
+    @Test(
+        "A stored container's JSON has the document layout's members, in every state",
+        arguments: ContainerState.allCases
+    )
+    func documentLayoutFits(_ state: ContainerState) throws {
+        var container = Self.container(state)
+        container.runtimeStatus = ["warning": .string("slow")]
+        var object = try ContainerRules.object(container)
+        object["kind"] = .string("arvados#container")
+        object["etag"] = nil
+        // The layout is only a shortcut (other members are written all the same), so a layout that stopped fitting
+        // would go unnoticed but for this.
+        #expect(ContainerStore.documentLayout.fits(object))
+        let stored = try ContainerStore.stored(container, newEtag: true)
+        object["etag"] = .string(try #require(stored.container.etag))
+        #expect(stored.document == JSONValue.object(object).jsonBytes)
+    }
+
     @Test("Completing sets the exit code and the finish time and releases the lock")
     func complete() throws {
         let next = try ContainerRules.update(
