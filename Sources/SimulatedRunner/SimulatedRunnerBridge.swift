@@ -52,6 +52,8 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     /// Clients by the API a configuration names (its address, token and CA), at most ``clientsPerAPI`` each, taken
     /// in turn: runners of one dispatcher share a few connections.
     private var clientsByAPI: [[UInt8]: (clients: [ArvadosClient], next: Int)] = [:]
+    /// The last configuration's connection members (bytes, by ``connectionMemberNames``) and the key they gave.
+    private var lastAPIKey: (members: [[UInt8]?], key: [UInt8])?
     /// The most clients (each one kept-alive connection) the runners of one API share.
     ///
     /// A configuration carries its container's record, so keyed by configuration every runner had a client of its
@@ -258,7 +260,7 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     }
 
     private func client(for configuration: [UInt8]) throws -> ArvadosClient {
-        let key = Self.apiKey(of: configuration)
+        let key = self.memoisedAPIKey(of: configuration)
         var pool = self.clientsByAPI[key] ?? ([], 0)
         let client: ArvadosClient
         if pool.clients.count < Self.clientsPerAPI {
@@ -272,13 +274,45 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
         return client
     }
 
+    /// ``apiKey(of:)``, decoded again only when the connection members' bytes differ from the last configuration's:
+    /// the runners one dispatcher starts all send the same (decoding them took a tenth of a simulation's API time).
+    func memoisedAPIKey(of configuration: [UInt8]) -> [UInt8] {
+        guard let ranges = TopLevelMembers.ranges(of: configuration, named: Set(Self.connectionMemberNames)) else {
+            // Not a document the walk follows: decoded whole, as every time.
+            return Self.apiKey(of: configuration, ranges: nil).key
+        }
+        let members = Self.connectionMemberNames.map { name in ranges[name].map { Array(configuration[$0]) } }
+        if let last = self.lastAPIKey, last.members == members { return last.key }
+        let (key, decoded) = Self.apiKey(of: configuration, ranges: ranges)
+        // A configuration whose members do not decode is its own key: not one for the next configuration.
+        self.lastAPIKey = decoded ? (members, key) : nil
+        return key
+    }
+
+    /// The top-level members of a runner's `ConfigData` that decide its connection, in a fixed order.
+    private static var connectionMemberNames: [String] { ["Env", "APIScheme"] }
+
     /// What decides the connection a configuration's client makes: the API's address, the token and the CA, or the
     /// whole configuration when it is not a runner's `ConfigData`.
     ///
     /// Only the members that name the connection are decoded (not the container record, which makes most of the
     /// cost of decoding a whole configuration), once per container start.
     static func apiKey(of configuration: [UInt8]) -> [UInt8] {
-        guard let members = Self.connectionMembers(of: configuration) else { return configuration }
+        Self.apiKey(
+            of: configuration,
+            ranges: TopLevelMembers.ranges(of: configuration, named: Set(Self.connectionMemberNames))
+        ).key
+    }
+
+    /// ``apiKey(of:)`` with the connection members' ranges found already (`nil`: the walk could not follow it), and
+    /// whether it comes from the members (else it is the whole configuration).
+    private static func apiKey(
+        of configuration: [UInt8],
+        ranges: [String: Range<Int>]?
+    ) -> (key: [UInt8], decoded: Bool) {
+        guard let members = Self.connectionMembers(of: configuration, ranges: ranges) else {
+            return (configuration, false)
+        }
         var decoded = RunnerConfiguration(env: members.env ?? [:])
         decoded.apiScheme = members.apiScheme
         let address = (try? decoded.apiAddress().description) ?? ""
@@ -286,7 +320,7 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
             address, decoded.env["ARVADOS_API_TOKEN"] ?? "", decoded.env[ArvadosClient.caVariable] ?? "",
             decoded.env["ARVADOS_API_HOST_INSECURE"] ?? "",
         ]
-        return Array(parts.joined(separator: "\u{0}").utf8)
+        return (Array(parts.joined(separator: "\u{0}").utf8), true)
     }
 
     /// The connection members of `configuration`, a JSON object; `nil` when it is not one.
@@ -295,7 +329,18 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     /// container record makes most of the document) without decoding them, and only they are decoded. A document
     /// the walk cannot follow (a member name with an escape, say) is decoded whole, as before.
     static func connectionMembers(of configuration: [UInt8]) -> ConnectionMembers? {
-        if let ranges = TopLevelMembers.ranges(of: configuration, named: ["Env", "APIScheme"]) {
+        Self.connectionMembers(
+            of: configuration,
+            ranges: TopLevelMembers.ranges(of: configuration, named: Set(Self.connectionMemberNames))
+        )
+    }
+
+    /// ``connectionMembers(of:)`` with the members' ranges found already.
+    private static func connectionMembers(
+        of configuration: [UInt8],
+        ranges: [String: Range<Int>]?
+    ) -> ConnectionMembers? {
+        if let ranges {
             do {
                 var members = ConnectionMembers()
                 if let env = ranges["Env"] {

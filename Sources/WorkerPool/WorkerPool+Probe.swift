@@ -120,16 +120,24 @@ extension WorkerPool {
         let prices = Instance.reportsPriceHistory ? worker.instance.priceHistory(for: worker.type) : []
         let listCommand = self.listCommand(commands, withPrices: !prices.isEmpty)
         if worker.executor.answersInProcess && !ticket.needsBootProbe {
-            // Booted, answered in memory: the run probe alone, here, with nothing gathered for a background task.
-            let (run, connected) = await ProbeContext.runProbe(
+            // Booted, answered in memory: the run probe alone, here, with nothing gathered for a background task
+            // (and without `ProbeContext.runProbe`, whose isolation parameter made every probe look up the pool's
+            // generic type and its `Actor` conformance).
+            let input = ProbeContext.runProbeInput(command: listCommand, commands: commands, prices: prices)
+            let answer: Result<CommandResult, any Error>
+            do {
+                answer = .success(
+                    try await worker.executor.execute(environment: [:], command: input.command, stdin: input.stdin)
+                )
+            } catch {
+                answer = .failure(error)
+            }
+            let (run, connected) = ProbeContext.runProbeOutcome(
+                answer,
                 id: id,
-                executor: worker.executor,
-                command: listCommand,
-                commands: commands,
-                prices: prices,
                 clusterID: self.configuration.clusterID,
                 lastOutput: worker.lastListing?.output,
-                clock: self.clock,
+                elapsedNanoseconds: now.duration(to: self.now).nanoseconds,
                 logger: self.logger,
                 metrics: self.metrics
             )
@@ -315,17 +323,53 @@ struct ProbeContext: Sendable {
         metrics: PoolMetrics,
         isolation: isolated (any Actor)? = #isolation
     ) async -> (run: Outcome.Run, connected: Bool) where C.Duration == Duration {
-        var connected = false
         let started = clock.now
+        let input = Self.runProbeInput(command: command, commands: commands, prices: prices)
+        let answer: Result<CommandResult, any Error>
+        do {
+            answer = .success(try await executor.execute(environment: [:], command: input.command, stdin: input.stdin))
+        } catch {
+            answer = .failure(error)
+        }
+        return Self.runProbeOutcome(
+            answer,
+            id: id,
+            clusterID: clusterID,
+            lastOutput: lastOutput,
+            elapsedNanoseconds: started.duration(to: clock.now).nanoseconds,
+            logger: logger,
+            metrics: metrics
+        )
+    }
+
+    /// The run probe's command line and standard input: `command` (`commands.list(withPrices: !prices.isEmpty)`),
+    /// with the price history as JSON when there is one.
+    static func runProbeInput(
+        command: String,
+        commands: RemoteCommands,
+        prices: [InstancePrice]
+    ) -> (command: String, stdin: [UInt8]) {
         var stdin: [UInt8] = []
         if !prices.isEmpty, let json = try? JSONEncoder().encode(prices) { stdin = [UInt8](json) }
+        return (stdin.isEmpty == prices.isEmpty ? command : commands.list(withPrices: !stdin.isEmpty), stdin)
+    }
+
+    /// What a run probe's answer means (``runProbe(id:executor:command:commands:prices:clusterID:lastOutput:clock:logger:metrics:isolation:)``
+    /// split in two, so the pool runs a probe answered in this process between them without another async frame):
+    /// what it found, and whether the command reached the instance; records its duration.
+    static func runProbeOutcome(
+        _ answer: Result<CommandResult, any Error>,
+        id: InstanceID,
+        clusterID: ClusterID,
+        lastOutput: [UInt8]?,
+        elapsedNanoseconds: Int64,
+        logger: Logger,
+        metrics: PoolMetrics
+    ) -> (run: Outcome.Run, connected: Bool) {
+        var connected = false
         var run = Outcome.Run.failed
-        do {
-            let result = try await executor.execute(
-                environment: [:],
-                command: stdin.isEmpty == prices.isEmpty ? command : commands.list(withPrices: !stdin.isEmpty),
-                stdin: stdin
-            )
+        switch answer {
+        case .success(let result):
             connected = true
             if result.succeeded {
                 // A busy worker's listing rarely changes between probes: the same bytes are not read again (the
@@ -342,13 +386,12 @@ struct ProbeContext: Sendable {
                     metadata: ["instance.id": "\(id)", "command.stderr": "\(result.stderrText)"]
                 )
             }
-        } catch {
+        case .failure(let error):
             logger.debug("Run probe failed", metadata: ["instance.id": "\(id)", "error": "\(error)"])
         }
-        let elapsed = started.duration(to: clock.now).nanoseconds
         switch run {
-        case .listed, .unchanged: metrics.runProbeSuccess.recordNanoseconds(elapsed)
-        case .notRun, .failed: metrics.runProbeFailure.recordNanoseconds(elapsed)
+        case .listed, .unchanged: metrics.runProbeSuccess.recordNanoseconds(elapsedNanoseconds)
+        case .notRun, .failed: metrics.runProbeFailure.recordNanoseconds(elapsedNanoseconds)
         }
         return (run, connected)
     }
