@@ -174,7 +174,7 @@ actor Recorder {
         var spend = 0.0
         for view in views {
             byType[view.instanceType.name.rawValue, default: 0] += 1
-            byState["\(view.workerState)", default: 0] += 1
+            byState[view.workerState.rawValue, default: 0] += 1
             spend += view.instanceType.price
         }
         for key in Set(self.series.instancesByType.keys).union(byType.keys) {
