@@ -202,12 +202,16 @@ struct JSONParser {
     private mutating func string() throws(SyntaxError) -> String {
         self.index += 1
         let start = self.index
+        // Any byte of the string's that is not ASCII, or'ed together.
+        var high: UInt8 = 0
         // The common case: no escapes, so the string is the bytes between the quotes.
         while self.index < self.bytes.count {
             let byte = self.bytes[self.index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeRawBufferPointer(rebasing: self.bytes[start..<self.index])
                 self.index += 1
+                // ASCII is valid UTF-8: made without the validating initializer (generic, and not specialised here).
+                if high & 0x80 == 0 { return String(decoding: raw, as: UTF8.self) }
                 guard let text = String(validating: raw, as: UTF8.self) else {
                     throw SyntaxError(message: "Invalid UTF-8 in a string", offset: start)
                 }
@@ -215,6 +219,7 @@ struct JSONParser {
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw self.error("Unescaped control character in a string") }
+            high |= byte
             self.index += 1
         }
         var decoded = Array(UnsafeRawBufferPointer(rebasing: self.bytes[start..<self.index]))
