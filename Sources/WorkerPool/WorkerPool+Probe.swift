@@ -206,18 +206,27 @@ extension WorkerPool {
             worker.lastListing = (output, shared)
             result.run = .listed(shared, output: output)
         }
-        var sameListing = false
-        if case .unchanged = result.run { sameListing = true }
-        let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
+        let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) { machine in
             let run: Machine.RunProbeOutcome
             switch result.run {
             case .notRun: run = .notRun
             case .failed: run = .failed
             case .listed(let list, _): run = .listed(list)
-            // The worker's listing is the one the probe compared with: one probe at a time.
-            case .unchanged: run = worker.lastListing.map { .listed($0.list) } ?? .failed
+            // The worker's listing is the one the probe compared with (one probe at a time), read only if the
+            // machine needs it (the list not copied, its arrays' counts not touched, at most probes).
+            case .unchanged:
+                guard worker.hasLastListing else {
+                    run = .failed
+                    break
+                }
+                return machine.probeFinished(
+                    ticket,
+                    booted: result.booted,
+                    repeating: { worker.lastListing?.list ?? RunnerList() },
+                    at: now
+                )
             }
-            return $0.probeFinished(ticket, booted: result.booted, run: run, sameListing: sameListing, at: now)
+            return machine.probeFinished(ticket, booted: result.booted, run: run, at: now)
         }
         self.recordProbe(id, before: before, booted: result.booted, actions: actions)
         self.perform(actions, on: id)

@@ -77,7 +77,11 @@ extension WorkerPool {
         if let worker = self.workers[id] {
             let moved = worker.instance.address != instance.address
             worker.instance = instance
-            worker.remoteCommands = nil
+            // Kept unless the remote user changed (read from the listed instance: the worker's copy would be copied
+            // whole to read it, at every list for every worker).
+            if let commands = worker.remoteCommands, commands.remoteUser != instance.remoteUser {
+                worker.remoteCommands = nil
+            }
             if worker.requestedTags == instance.tags { worker.requestedTags = nil }
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil

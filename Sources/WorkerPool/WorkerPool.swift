@@ -43,13 +43,18 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         var connected = false
         /// The last run-probe output and what was read from it (the next probe's output is often the same).
         var lastListing: (output: [UInt8], list: RunnerList)?
+        /// Whether there is a ``lastListing`` (asked without copying it).
+        var hasLastListing: Bool {
+            if case .none = self.lastListing { return false }
+            return true
+        }
         /// Whether the pool has let the worker go (its instance disappeared): code that held the worker across an
         /// `await` checks this instead of looking the worker up again by ID.
         var removed = false
         /// The number of the last cloud list that listed the instance (``WorkerPool/listings``).
         var listed: UInt64 = 0
         /// The commands for the instance with the runner last used, made once (reading the remote user copies the
-        /// instance, decorators and all) and dropped when the instance is listed anew.
+        /// instance, decorators and all) and dropped when the instance is listed with another remote user.
         var remoteCommands: RemoteCommands?
 
         /// The commands for the instance with the runner `runner`.

@@ -37,34 +37,44 @@ extension WorkerStateMachine {
         booted || self.state == .unknown
     }
 
+    /// Applies a finished probe whose run probe listed, byte for byte, the listing this machine was given last
+    /// (`last` reads it: a busy worker's common probe). When that listing was applied and nothing visible changed
+    /// since, it is applied again without reading it: the same as ``probeFinished(_:booted:run:at:)`` with it.
+    mutating func probeFinished(
+        _ ticket: ProbeTicket,
+        booted: Bool,
+        repeating last: () -> RunnerList,
+        at now: Instant
+    ) -> [Action] {
+        guard booted, let applied = self.listingAppliedAt, applied == self.visibleChanges,
+            self.runners.byUUID.count == self.runners.activeCount
+        else {
+            return self.probeFinished(ticket, booted: booted, run: .listed(last()), at: now)
+        }
+        // What the full path does with it: no stale lock to track, the probe time, the busy time (the listing
+        // names a runner, or no runner is running), and nothing else (the runners match it).
+        assert(Self.listingMatches(last().running, self.runners), "a repeated listing that no longer matches")
+        assert(self.listingAppliedRunsAny == !last().running.isEmpty, "a repeated listing that is not the last")
+        self.probing = false
+        self.staleRunLockSince = nil
+        self.probed = now
+        if self.currentGeneration == ticket.generation && self.listingAppliedRunsAny { self.busy = now }
+        return []
+    }
+
     /// Applies a finished probe.
     ///
     /// - Parameters:
     ///   - booted: the worker counts as booted: it was already idle or running, or its boot probe passed and
     ///     the runner is in place.
     ///   - run: the run probe's outcome.
-    ///   - sameListing: `run` is the listing this machine was given last, byte for byte (a busy worker's common
-    ///     probe): when that listing was applied and nothing visible changed since, it is applied again without
-    ///     comparing it with the runners.
     mutating func probeFinished(
         _ ticket: ProbeTicket,
         booted: Bool,
         run: RunProbeOutcome,
-        sameListing: Bool = false,
         at now: Instant
     ) -> [Action] {
         self.probing = false
-        if sameListing, booted, case .listed(let list) = run, let applied = self.listingAppliedAt,
-            applied == self.visibleChanges, self.runners.byUUID.count == self.runners.activeCount
-        {
-            // What the full path below does with it: no stale lock to track, the probe time, the busy time (the
-            // listing names a runner, or no runner is running), and nothing else (the runners match it).
-            assert(Self.listingMatches(list.running, self.runners), "a repeated listing that no longer matches")
-            self.staleRunLockSince = nil
-            self.probed = now
-            if self.currentGeneration == ticket.generation && !list.running.isEmpty { self.busy = now }
-            return []
-        }
         self.listingAppliedAt = nil
         var actions: [Action] = []
         var list: RunnerList?
@@ -129,6 +139,7 @@ extension WorkerStateMachine {
         }
         if booted, let list, !list.broken, list.stale.isEmpty, case .ready = self.phase {
             self.listingAppliedAt = self.visibleChanges
+            self.listingAppliedRunsAny = !list.running.isEmpty
         }
         return actions
     }

@@ -63,8 +63,10 @@ struct WorkerStateMachine<Instant: InstantProtocol & Sendable>: Sendable where I
     var staleRunLockSince: Instant?
     /// ``visibleChanges`` when a run probe's listing (no stale lock, not broken) was last applied in full to this
     /// ready worker: while it has not moved, the runners are as that listing left them, so the same listing again
-    /// would change nothing (``probeFinished(_:booted:run:sameListing:at:)``).
+    /// would change nothing (``probeFinished(_:booted:repeating:at:)``).
     var listingAppliedAt: UInt64?
+    /// Whether that listing named a runner.
+    var listingAppliedRunsAny = false
     /// Bumped on every change a probe in flight could race with.
     private var generation: UInt64 = 0
 

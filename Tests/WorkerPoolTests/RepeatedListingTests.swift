@@ -5,7 +5,7 @@ import Testing
 @testable import WorkerPool
 
 /// A probe that repeats the worker's last listing byte for byte is applied without comparing it with the runners
-/// (``WorkerStateMachine/probeFinished(_:booted:run:sameListing:at:)``): the worker must end up exactly as the full
+/// (``WorkerStateMachine/probeFinished(_:booted:repeating:at:)``): the worker must end up exactly as the full
 /// comparison would leave it.
 @Suite("Repeated listings")
 struct RepeatedListingTests {
@@ -77,7 +77,11 @@ struct RepeatedListingTests {
                         same = false
                     }
                     if same, let applied = told.listingAppliedAt, applied == told.visibleChanges { fastPaths += 1 }
-                    toldActions = told.probeFinished(ticket, booted: true, run: run, sameListing: same, at: now)
+                    if same, let last = lastListing {
+                        toldActions = told.probeFinished(ticket, booted: true, repeating: { last }, at: now)
+                    } else {
+                        toldActions = told.probeFinished(ticket, booted: true, run: run, at: now)
+                    }
                     plainActions = plain.probeFinished(ticket, booted: true, run: run, at: now)
                 case 6:
                     toldActions = told.startContainer(uuid, at: now) ?? []
