@@ -17,9 +17,7 @@ enum WireJSON {
     }
 
     static func parse(_ bytes: [UInt8], maximumDepth: Int = JSONParser.maximumDepth) throws -> JSONValue {
-        try bytes.withUnsafeBytes { bytes throws(JSONParser.SyntaxError) in
-            try JSONParser.parse(bytes, maximumDepth: maximumDepth)
-        }
+        try JSONParser.parse(bytes[...], maximumDepth: maximumDepth)
     }
 
     static func parse(_ bytes: Data) throws -> JSONValue {

@@ -1,6 +1,5 @@
 import CloudDriverSimulated
 import Foundation
-import Logging
 import Testing
 
 @testable import SimulatedRunner
@@ -28,42 +27,6 @@ struct SimulatedRunnerClientsTests {
         #expect(first != otherToken)
         // Not a runner's configuration: its own key.
         #expect(Bridge.apiKey(of: Array("x".utf8)) == Array("x".utf8))
-    }
-
-    @Test("One bridge keys 3,000 configurations, most repeating the last one's connection, as each decoded alone")
-    func memoisedKeys() async {
-        let cloud = SimulatedCloud(
-            parameters: SimulatedCloudParameters(),
-            clock: ContinuousClock(),
-            logger: Logger(label: "test")
-        )
-        let bridge = SimulatedRunnerBridge(cloud: cloud, connect: { _ in throw CancellationError() })
-        var walk = SeededRandomNumberGenerator(seed: 7)
-        var last: [UInt8] = []
-        var repeats = 0
-        for round in 0..<3000 {
-            var bytes: [UInt8]
-            if round > 0 && Int.random(in: 0..<4, using: &walk) > 0 {
-                // The last configuration with another container (the connection members' bytes the same), or with
-                // a byte of it changed (they may or may not be).
-                let text = String(decoding: last, as: UTF8.self)
-                bytes = Array(
-                    text.replacingOccurrences(of: "\"Container\"", with: "\"Container\":\(round),\"Other\"").utf8
-                )
-                if Bool.random(using: &walk), !bytes.isEmpty {
-                    bytes[Int.random(in: 0..<bytes.count, using: &walk)] = Array("{}\",:x0".utf8).randomElement(
-                        using: &walk
-                    )!
-                }
-                repeats += 1
-            } else {
-                bytes = Array(ConnectionMembersTests.configuration(&walk).utf8)
-            }
-            let memoised = await bridge.memoisedAPIKey(of: bytes)
-            #expect(memoised == Bridge.apiKey(of: bytes), "\(String(decoding: bytes, as: UTF8.self))")
-            last = bytes
-        }
-        #expect(repeats > 1500)
     }
 }
 

@@ -1,50 +1,82 @@
-import DispatchModel
-
 /// A JSON text parser that builds a ``JSONValue`` tree directly.
 ///
 /// `JSONValue`'s `Decodable` conformance finds a value's type by trying each one in turn, and every failed try
 /// throws, so decoding a container's JSON through `JSONDecoder` cost dozens of thrown errors. This parser reads
 /// the bytes once. It accepts exactly RFC 8259 JSON, as `JSONDecoder` does: a number that is a whole number in `Int64`'s
 /// range becomes `.int`, any other `.double`; strings must be valid UTF-8; nesting deeper than 512 levels is refused.
-struct JSONParser {
+public enum JSONParser: Sendable {
     /// Why a text is not JSON, and where.
-    struct SyntaxError: Error, CustomStringConvertible {
-        var message: String
-        var offset: Int
+    public struct SyntaxError: Error, CustomStringConvertible {
+        public var message: String
+        public var offset: Int
 
-        var description: String { "\(self.message) at byte \(self.offset)" }
+        public var description: String { "\(self.message) at byte \(self.offset)" }
     }
 
-    static let maximumDepth = 512
-
-    private let bytes: UnsafeRawBufferPointer
-    private let depthLimit: Int
-    private var index = 0
-
-    private init(_ bytes: UnsafeRawBufferPointer, depthLimit: Int) {
-        self.bytes = bytes
-        self.depthLimit = depthLimit
-    }
+    public static let maximumDepth = 512
 
     /// Parses `text`, one JSON value with optional surrounding whitespace, nested at most `maximumDepth` levels.
-    static func parse(
+    public static func parse(
         _ text: UnsafeRawBufferPointer,
         maximumDepth: Int = Self.maximumDepth
     ) throws(SyntaxError) -> JSONValue {
-        var parser = JSONParser(text, depthLimit: min(maximumDepth, Self.maximumDepth))
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.index == text.count else {
-            throw parser.error("Unexpected text after the JSON value")
+        try Self.read(text, maximumDepth: maximumDepth, building: true)
+    }
+
+    /// Parses `bytes`, as ``parse(_:maximumDepth:)-(UnsafeRawBufferPointer,_)`` parses a buffer.
+    public static func parse(
+        _ bytes: ArraySlice<UInt8>,
+        maximumDepth: Int = Self.maximumDepth
+    ) throws(SyntaxError) -> JSONValue {
+        try bytes.withUnsafeBytes { text in
+            Result { () throws(SyntaxError) in try Self.read(text, maximumDepth: maximumDepth, building: true) }
+        }.get()
+    }
+
+    /// Checks `bytes` as ``parse(_:maximumDepth:)-(ArraySlice<UInt8>,_)`` does and returns the value with every
+    /// object and array left empty: for a reader that only needs to know what kind of value a document holds, at the
+    /// cost of reading it (a runner's configuration, checked at every container start, can carry the cluster's whole
+    /// configuration).
+    public static func shape(of bytes: ArraySlice<UInt8>) throws(SyntaxError) -> JSONValue {
+        try bytes.withUnsafeBytes { text in
+            Result { () throws(SyntaxError) in try Self.read(text, maximumDepth: Self.maximumDepth, building: false) }
+        }.get()
+    }
+
+    private static func read(
+        _ text: UnsafeRawBufferPointer,
+        maximumDepth: Int,
+        building: Bool
+    ) throws(SyntaxError) -> JSONValue {
+        var reader = JSONReader(text, depthLimit: min(maximumDepth, Self.maximumDepth), building: building)
+        let value = try reader.value(depth: 0)
+        reader.skipWhitespace()
+        guard reader.index == text.count else {
+            throw reader.error("Unexpected text after the JSON value")
         }
         return value
     }
+}
 
-    private func error(_ message: String) -> SyntaxError {
-        SyntaxError(message: message, offset: self.index)
+/// The parser's state as it reads one text (``JSONParser``).
+struct JSONReader {
+    private let bytes: UnsafeRawBufferPointer
+    private let depthLimit: Int
+    /// Whether objects and arrays keep their members (else they are checked and dropped: ``JSONParser/shape(of:)``).
+    private let building: Bool
+    private(set) var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer, depthLimit: Int, building: Bool = true) {
+        self.bytes = bytes
+        self.depthLimit = depthLimit
+        self.building = building
     }
 
-    private mutating func skipWhitespace() {
+    func error(_ message: String) -> JSONParser.SyntaxError {
+        JSONParser.SyntaxError(message: message, offset: self.index)
+    }
+
+    mutating func skipWhitespace() {
         while self.index < self.bytes.count {
             switch self.bytes[self.index] {
             case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): self.index += 1
@@ -53,7 +85,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func value(depth: Int) throws(SyntaxError) -> JSONValue {
+    mutating func value(depth: Int) throws(JSONParser.SyntaxError) -> JSONValue {
         self.skipWhitespace()
         guard self.index < self.bytes.count else {
             throw self.error("Unexpected end of JSON text")
@@ -81,7 +113,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func object(depth: Int) throws(SyntaxError) -> JSONValue {
+    private mutating func object(depth: Int) throws(JSONParser.SyntaxError) -> JSONValue {
         guard depth <= self.depthLimit else { throw self.error("JSON nested too deeply") }
         self.index += 1
         var members: [String: JSONValue] = [:]
@@ -101,7 +133,8 @@ struct JSONParser {
                 throw self.error("Expected ':' after a member name")
             }
             self.index += 1
-            members[key] = try self.value(depth: depth)
+            let value = try self.value(depth: depth)
+            if self.building { members[key] = value }
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("Unexpected end of JSON text") }
             switch self.bytes[self.index] {
@@ -116,7 +149,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws(SyntaxError) -> JSONValue {
+    private mutating func array(depth: Int) throws(JSONParser.SyntaxError) -> JSONValue {
         guard depth <= self.depthLimit else { throw self.error("JSON nested too deeply") }
         self.index += 1
         var elements: [JSONValue] = []
@@ -126,7 +159,8 @@ struct JSONParser {
             return .array(elements)
         }
         while true {
-            elements.append(try self.value(depth: depth))
+            let element = try self.value(depth: depth)
+            if self.building { elements.append(element) }
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("Unexpected end of JSON text") }
             switch self.bytes[self.index] {
@@ -141,7 +175,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(SyntaxError) {
+    private mutating func literal(_ word: StaticString) throws(JSONParser.SyntaxError) {
         let count = word.utf8CodeUnitCount
         guard self.index + count <= self.bytes.count else { throw self.error("Unexpected end of JSON text") }
         for offset in 0..<count where self.bytes[self.index + offset] != word.utf8Start[offset] {
@@ -150,7 +184,7 @@ struct JSONParser {
         self.index += count
     }
 
-    private mutating func number() throws(SyntaxError) -> JSONValue {
+    private mutating func number() throws(JSONParser.SyntaxError) -> JSONValue {
         let start = self.index
         var integral = true
         if self.bytes[self.index] == UInt8(ascii: "-") {
@@ -181,7 +215,7 @@ struct JSONParser {
             return .int(value)
         }
         guard let value = Double(text), value.isFinite else {
-            throw SyntaxError(message: "Number \(text) is not representable", offset: start)
+            throw JSONParser.SyntaxError(message: "Number \(text) is not representable", offset: start)
         }
         // As JSONDecoder does, a fraction or exponent that still makes a whole number in range is an integer.
         if !integral, value.rounded() == value, value >= -0x1p63, value < 0x1p63 {
@@ -199,7 +233,7 @@ struct JSONParser {
         return self.index - start
     }
 
-    private mutating func string() throws(SyntaxError) -> String {
+    private mutating func string() throws(JSONParser.SyntaxError) -> String {
         self.index += 1
         let start = self.index
         // Any byte of the string's that is not ASCII, or'ed together.
@@ -213,7 +247,7 @@ struct JSONParser {
                 // ASCII is valid UTF-8: made without the validating initializer (generic, and not specialised here).
                 if high & 0x80 == 0 { return String(decoding: raw, as: UTF8.self) }
                 guard let text = String(validating: raw, as: UTF8.self) else {
-                    throw SyntaxError(message: "Invalid UTF-8 in a string", offset: start)
+                    throw JSONParser.SyntaxError(message: "Invalid UTF-8 in a string", offset: start)
                 }
                 return text
             }
@@ -229,7 +263,7 @@ struct JSONParser {
             case UInt8(ascii: "\""):
                 self.index += 1
                 guard let text = String(validating: decoded, as: UTF8.self) else {
-                    throw SyntaxError(message: "Invalid UTF-8 in a string", offset: start)
+                    throw JSONParser.SyntaxError(message: "Invalid UTF-8 in a string", offset: start)
                 }
                 return text
             case UInt8(ascii: "\\"):
@@ -260,7 +294,7 @@ struct JSONParser {
     }
 
     /// The scalar of a `\uXXXX` escape whose `u` was just read, joining a surrogate pair.
-    private mutating func unicodeEscape() throws(SyntaxError) -> Unicode.Scalar {
+    private mutating func unicodeEscape() throws(JSONParser.SyntaxError) -> Unicode.Scalar {
         let high = try self.hexQuad()
         if (0xD800..<0xDC00).contains(high) {
             guard self.index + 1 < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"),
@@ -279,7 +313,7 @@ struct JSONParser {
         return scalar
     }
 
-    private mutating func hexQuad() throws(SyntaxError) -> UInt32 {
+    private mutating func hexQuad() throws(JSONParser.SyntaxError) -> UInt32 {
         guard self.index + 4 <= self.bytes.count else { throw self.error("Invalid \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
