@@ -38,9 +38,17 @@ extension SchedulingPlanner {
         // listed runners is known well enough (its containers are among the runners), so keeping it past
         // TimeoutBooting for them does not hold up this rule for the rest of the cluster; one with none is
         // destroyed at TimeoutBooting, which bounds the wait. (The runners the pass frees, `freeing`, are gone.)
-        let anyUnknownWorkers = pool.instances.indices.contains { index in
-            pool.instances[index].state == .unknown && pool.instances[index].id != nil
-                && pool.instances[index].runningContainers.allSatisfy { freeing.contains($0) }
+        // Looked for only when a Running container has no runner (seldom): a walk of every instance each pass was a
+        // tenth of the reconciliation.
+        var unknownWorkers: Bool?
+        func anyUnknownWorkers() -> Bool {
+            if let unknownWorkers { return unknownWorkers }
+            let found = pool.instances.indices.contains { index in
+                pool.instances[index].state == .unknown && pool.instances[index].id != nil
+                    && pool.instances[index].runningContainers.allSatisfy { freeing.contains($0) }
+            }
+            unknownWorkers = found
+            return found
         }
         for i in queue.entries.indices {
             let runner = match.runner(of: i)
@@ -57,7 +65,7 @@ extension SchedulingPlanner {
                     } else if priority == 0 {
                         actions.append(.kill(uuid, reason: "priority=0"))
                     }
-                } else if !anyUnknownWorkers {
+                } else if !anyUnknownWorkers() {
                     // A worker not yet probed might be running it: wait until every worker is known.
                     let preempted = pool.preemptions[uuid] ?? 0
                     if preempted > 0 && preempted <= preemptionBudget {

@@ -32,11 +32,15 @@ struct RunnerMatch {
         init(pool: PoolSnapshot) {
             self.version = pool.version ?? 0
             self.layoutVersion = pool.layoutVersion ?? 0
-            self.runners = Array(pool.runners.values)
+            self.runners = []
+            self.runners.reserveCapacity(pool.runners.count)
             self.known = UUIDTable(capacity: pool.runners.count + pool.instances.count)
             self.instanceContainers = []
-            for (position, uuid) in pool.runners.keys.enumerated() {
-                self.known.insert(uuid, Known(entry: -1, runner: Int32(position)))
+            // One walk of the runner table for its keys and values both (a dictionary's keys are distinct, so each
+            // is added without looking for it first).
+            for (uuid, runner) in pool.runners {
+                self.known.insertNew(uuid, Known(entry: -1, runner: Int32(self.runners.count)))
+                self.runners.append(runner)
             }
             self.instanceContainers.reserveCapacity(self.known.count)
             for instance in pool.instances.indices {
@@ -220,6 +224,15 @@ struct UUIDTable<Value> {
         self.values.append(value)
         self.place(self.keys.count - 1, digest: digest)
         return self.keys.count - 1
+    }
+
+    /// Adds `uuid`, which the table does not have, with `value`.
+    mutating func insertNew(_ uuid: ContainerUUID, _ value: Value) {
+        assert(self.index(of: uuid, digest: uuid.digest) == nil, "insertNew of a UUID the table has")
+        if (self.keys.count + 1) * 4 > self.slots.count { self.grow() }
+        self.keys.append(uuid)
+        self.values.append(value)
+        self.place(self.keys.count - 1, digest: uuid.digest)
     }
 
     private mutating func place(_ position: Int, digest: UInt64) {
