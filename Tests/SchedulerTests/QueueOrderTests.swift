@@ -78,6 +78,7 @@ struct QueueOrderTests {
     func mergedFromLastPass() {
         var generator = SystemRandomNumberGenerator()
         var merged = 0
+        var mergedAcrossCounts = 0
         for walk in 0..<20 {
             let wide = walk % 2 == 0
             func key() -> Key {
@@ -104,6 +105,13 @@ struct QueueOrderTests {
                 case 0: keys.append(key())
                 case 1: if keys.count > 2 { keys.remove(at: Int.random(in: 0..<keys.count, using: &generator)) }
                 case 2: for i in keys.indices where Bool.random(using: &generator) { keys[i] = key() }
+                case 3, 4:
+                    // As the queue takes one out: its last entry moves into its place.
+                    if keys.count > 2 {
+                        let i = Int.random(in: 0..<keys.count, using: &generator)
+                        keys[i] = keys[keys.count - 1]
+                        keys.removeLast()
+                    }
                 default:
                     for _ in 0..<Int.random(in: 0...3, using: &generator) {
                         let i = Int.random(in: 0..<keys.count, using: &generator)
@@ -117,10 +125,12 @@ struct QueueOrderTests {
                 let next = Self.sorted(keys, reusing: memo)
                 #expect(next.order == Self.expected(keys), "walk \(walk), pass \(pass)")
                 if next.merged { merged += 1 }
+                if next.merged, let memo, memo.order.count != next.order.count { mergedAcrossCounts += 1 }
                 memo = next
             }
         }
-        // Most passes change few entries: the merge covered them.
+        // Most passes change few entries: the merge covered them, those where the queue grew or shrank too.
         #expect(merged > 200)
+        #expect(mergedAcrossCounts > 50)
     }
 }

@@ -104,8 +104,8 @@ struct PlacementPass {
         self.started = Array(repeating: false, count: count)
 
         self.freeing = finished + released
-        self.activeRunners = pool.activeRunnerCount - self.freeing.count
         self.match = RunnerMatch(queue: queue, pool: pool, reusing: poolPart, freeing: self.freeing)
+        self.activeRunners = self.match.poolPart.activeRunnerCount - self.freeing.count
         self.indexBase = PlacementIndex.built(
             instances: pool.instances,
             entries: queue.entries,

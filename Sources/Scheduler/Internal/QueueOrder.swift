@@ -113,19 +113,28 @@ enum QueueOrder {
     private static func mergeLimit(count: Int) -> Int { count / 8 }
 
     /// The order from `memo`: the positions whose words are unchanged keep their order, the others are sorted and
-    /// merged in; `nil` when the count changed or too many words did.
+    /// merged in; `nil` when too many words changed.
+    ///
+    /// The queue adds entries at the end and takes one out by moving its last entry into its place, so a queue that
+    /// grew or shrank keeps most positions: those past the memo's count are new (merged in like changed ones), and
+    /// the memo's positions past the new count are gone (left out of its order).
     private static func merged(words: [UInt64], count: Int, memo: Memo) -> [Int32]? {
-        guard memo.words.count == words.count, count > 1 else { return nil }
+        let memoCount = memo.words.count / 3
+        guard count > 1 else { return nil }
+        let common = min(count, memoCount)
         var changed: [Int32] = []
         let limit = Self.mergeLimit(count: count)
-        for i in 0..<count
+        guard count - common <= limit else { return nil }
+        for i in 0..<common
         where words[3 * i] != memo.words[3 * i]
             || words[3 * i + 1] != memo.words[3 * i + 1] || words[3 * i + 2] != memo.words[3 * i + 2]
         {
             changed.append(Int32(i))
             if changed.count > limit { return nil }
         }
-        if changed.isEmpty { return memo.order }
+        changed.append(contentsOf: (Int32(common)..<Int32(count)))
+        if changed.count > limit { return nil }
+        if changed.isEmpty && memoCount == count { return memo.order }
         // The scheduling order between two entries: their words in turn, then their positions.
         func precedes(_ a: Int32, _ b: Int32) -> Bool {
             let x = 3 * Int(a)
@@ -141,7 +150,7 @@ enum QueueOrder {
         var order: [Int32] = []
         order.reserveCapacity(count)
         var next = 0
-        for entry in memo.order where !isChanged[Int(entry)] {
+        for entry in memo.order where Int(entry) < count && !isChanged[Int(entry)] {
             while next < changed.count && precedes(changed[next], entry) {
                 order.append(changed[next])
                 next += 1

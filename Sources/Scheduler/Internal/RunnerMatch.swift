@@ -28,6 +28,15 @@ struct RunnerMatch {
         /// instance, each instance's containers in order), so the placement index finds their entries without
         /// looking them up again (``RunnerMatch/entry(ofInstanceContainer:)``).
         var instanceContainers: [Int32]
+        /// The containers of ``instanceContainers``, element for element: read in order when the placement index
+        /// compares two reads of the pool, where looking each up in ``known`` missed the cache for most (a quarter of
+        /// patching the index).
+        var instanceContainerUUIDs: [ContainerUUID]
+        /// How many of ``runners`` are finishing: ``PoolSnapshot/activeRunnerCount`` without another walk of the table.
+        var finishingRunners: Int
+
+        /// The runners that count against the container limit (``PoolSnapshot/activeRunnerCount``).
+        var activeRunnerCount: Int { self.runners.count - self.finishingRunners }
 
         init(pool: PoolSnapshot) {
             self.version = pool.version ?? 0
@@ -38,17 +47,30 @@ struct RunnerMatch {
             self.instanceContainers = []
             // One walk of the runner table for its keys and values both (a dictionary's keys are distinct, so each
             // is added without looking for it first).
+            self.finishingRunners = 0
             for (uuid, runner) in pool.runners {
                 self.known.insertNew(uuid, Known(entry: -1, runner: Int32(self.runners.count)))
                 self.runners.append(runner)
+                if runner.finishing { self.finishingRunners += 1 }
             }
             self.instanceContainers.reserveCapacity(self.known.count)
+            self.instanceContainerUUIDs = []
+            self.instanceContainerUUIDs.reserveCapacity(self.known.count)
             for instance in pool.instances.indices {
+                let count = pool.instances[instance].containerCount
+                if count == 0 { continue }
+                if count == 1, let uuid = pool.instances[instance].firstContainer {
+                    // Most instances: their one container is in the snapshot itself.
+                    self.instanceContainers.append(Int32(self.known.insert(uuid, Known(entry: -1, runner: -1))))
+                    self.instanceContainerUUIDs.append(uuid)
+                    continue
+                }
                 // Through the array's storage: each UUID borrowed in place rather than copied (a reference count up
                 // and down per container, a fifth of reading the pool).
                 pool.instances[instance].runningContainers.withUnsafeBufferPointer { uuids in
                     for k in uuids.indices {
                         self.instanceContainers.append(Int32(self.known.insert(uuids[k], Known(entry: -1, runner: -1))))
+                        self.instanceContainerUUIDs.append(uuids[k])
                     }
                 }
             }
@@ -56,7 +78,7 @@ struct RunnerMatch {
 
         /// The `n`th container on the pool's instances (counting as ``RunnerMatch/entry(ofInstanceContainer:)`` does).
         func container(ofInstanceContainer n: Int) -> ContainerUUID {
-            self.known.keys[Int(self.instanceContainers[n])]
+            self.instanceContainerUUIDs[n]
         }
 
         /// This read brought up to `pool`, a later snapshot with the same layout: its version and its runners' states
@@ -64,7 +86,12 @@ struct RunnerMatch {
         func refreshed(from pool: PoolSnapshot) -> PoolPart {
             var part = self
             part.version = pool.version ?? 0
-            part.runners = Array(pool.runners.values)
+            part.runners.removeAll(keepingCapacity: true)
+            part.finishingRunners = 0
+            for runner in pool.runners.values {
+                part.runners.append(runner)
+                if runner.finishing { part.finishingRunners += 1 }
+            }
             return part
         }
     }
@@ -72,7 +99,8 @@ struct RunnerMatch {
     /// Whether two reads of the pool found the same (debug builds check a reused read against a fresh one).
     static func sameRead(_ a: PoolPart, _ b: PoolPart) -> Bool {
         a.version == b.version && a.layoutVersion == b.layoutVersion && a.runners == b.runners
-            && a.instanceContainers == b.instanceContainers
+            && a.finishingRunners == b.finishingRunners
+            && a.instanceContainers == b.instanceContainers && a.instanceContainerUUIDs == b.instanceContainerUUIDs
             && a.known.keys == b.known.keys
             && zip(a.known.values, b.known.values).allSatisfy { $0.entry == $1.entry && $0.runner == $1.runner }
     }
