@@ -35,13 +35,22 @@ struct PassInputs: Equatable {
 
     /// `nil` when a snapshot has no version (its source does not keep one), or when spot fallback is on (its
     /// capacity rule reads `now`): such passes always plan.
-    init?(queue: QueueSnapshot, pool: PoolSnapshot, planner: SchedulingPlanner, now: Timestamp) {
+    /// `runnersExitedBeforeUpdate`, when given, is the count for these snapshots, known from an earlier pass over the
+    /// same pool version and queue update time (counting walks every runner).
+    init?(
+        queue: QueueSnapshot,
+        pool: PoolSnapshot,
+        planner: SchedulingPlanner,
+        now: Timestamp,
+        runnersExitedBeforeUpdate: Int? = nil
+    ) {
         guard let queueVersion = queue.version, let poolVersion = pool.version,
             !planner.configuration.spotFallback.isEnabled
         else { return nil }
         self.queueVersion = queueVersion
         self.queueKnown = queue.updatedAt != nil
-        self.runnersExitedBeforeUpdate = pool.runners.values.count { $0.exited(before: queue.updatedAt) }
+        self.runnersExitedBeforeUpdate =
+            runnersExitedBeforeUpdate ?? pool.runners.values.count { $0.exited(before: queue.updatedAt) }
         self.poolVersion = poolVersion
         self.atQuota = pool.atQuota
         self.quotaHeld = pool.quotaHeld

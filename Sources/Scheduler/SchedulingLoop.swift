@@ -165,6 +165,9 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
     private var memo: PassMemo?
     /// Passes that reused the last plan.
     private var reusedPlans = 0
+    /// ``PassInputs/runnersExitedBeforeUpdate`` as last counted, with the pool version and queue update time it
+    /// counts for (a snapshot's version identifies its runners).
+    private var exitedCount: (poolVersion: UInt64, updatedAt: Timestamp?, count: Int)?
     /// Whether the last pass that planned afresh left no spacing because it locked containers.
     private var spacingWaived = false
     /// After a pass whose spacing was waived for its locks: those locks, and until when the loop waits for their
@@ -353,7 +356,20 @@ public actor SchedulingLoop<C: Clock>: Service where C.Duration == Duration {
         var pool = await self.pool.schedulingSnapshot()
         pool.last503At = await self.queue.last503()
         let now = self.wallClock()
-        let inputs = PassInputs(queue: queue, pool: pool, planner: self.planner, now: now)
+        // The runners that exited before the queue's update, counted once per pool version and update time.
+        let exitedCount = self.exitedCount.flatMap { known in
+            pool.version == known.poolVersion && queue.updatedAt == known.updatedAt ? known.count : nil
+        }
+        let inputs = PassInputs(
+            queue: queue,
+            pool: pool,
+            planner: self.planner,
+            now: now,
+            runnersExitedBeforeUpdate: exitedCount
+        )
+        if let inputs, let version = pool.version {
+            self.exitedCount = (version, queue.updatedAt, inputs.runnersExitedBeforeUpdate)
+        }
         let plan: Plan
         var spacing = Duration.zero
         var reused = false

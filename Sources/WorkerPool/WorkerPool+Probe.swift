@@ -50,12 +50,16 @@ extension WorkerPool {
             // The budget taken at once when it has room (nearly always: it is refilled a tenth of a second's worth
             // at a time); waited for otherwise.
             if Task.isCancelled { return }
-            if !self.takeProbeBudget(rate: rate) {
+            // The time read for this worker serves its budget and its probe's start, unless it waited (reading the
+            // pool's generic clock was a hundredth of a simulated week).
+            var startNow = now
+            if !self.takeProbeBudget(rate: rate, at: now) {
                 guard await self.waitForProbeBudget(rate: rate) else { return }
+                startNow = self.now
             }
             // The wait may have outlived the worker.
             guard !worker.removed else { continue }
-            await self.startProbe(worker, id)
+            await self.startProbe(worker, id, at: startNow)
         }
     }
 
@@ -72,8 +76,8 @@ extension WorkerPool {
     }
 
     /// Refills the probe-rate budget at `rate` starts a second and takes one start from it, if it has one.
-    private func takeProbeBudget(rate: Double) -> Bool {
-        let now = self.now
+    private func takeProbeBudget(rate: Double, at now: PoolInstant? = nil) -> Bool {
+        let now = now ?? self.now
         self.probeBudget = min(rate, self.probeBudget + self.probeBudgetAt.duration(to: now).inSeconds * rate)
         self.probeBudgetAt = now
         guard self.probeBudget >= 1 else { return false }
@@ -102,9 +106,8 @@ extension WorkerPool {
     /// Starts a probe of worker `id` in the background, unless one is in flight; on an executor that answers in
     /// this process (the simulated cloud), probes a booted worker here instead, as a background task would but
     /// without one (at a busy simulated cluster, probes are most of the work).
-    /// `worker` is `workers[id]`.
-    func startProbe(_ worker: Worker, _ id: InstanceID) async {
-        let now = self.now
+    /// `worker` is `workers[id]`; `now` is the pool's time, read by the caller just before.
+    func startProbe(_ worker: Worker, _ id: InstanceID, at now: PoolInstant) async {
         // Not through `withMachine`: starting a probe changes nothing a scheduling view shows, so the worker's view
         // need not be recomputed for it (a busy pool probes every worker every `ProbeInterval`).
         guard let ticket = worker.machine.probeStarting(at: now) else { return }

@@ -208,35 +208,42 @@ struct BitFilter {
 /// Arvados UUIDs share their first 12 characters (cluster and type infix) and differ in the random tail, so the
 /// digest of the tail is as selective as a hash of the whole string, and a pass that already holds the digests
 /// (``DispatchModel/QueueEntry/Summary/uuidDigest``) computes nothing for its look-ups.
+///
+/// A slot is one word, the key's position and the top half of its digest together, so a probe reads one cache line
+/// (with the position and the digest in two arrays, a look-up missed the cache twice: a sixth of reading the pool).
 struct UUIDTable<Value> {
     private(set) var keys: [ContainerUUID] = []
     /// The value of each key, by the key's position in ``keys``.
     var values: [Value] = []
-    /// Each slot's key position + 1, or 0 for an empty slot.
-    private var slots: [Int32]
-    /// Each occupied slot's key digest, so most mismatches are seen without reading the key.
-    private var slotDigests: [UInt64]
+    /// Each slot: 0 when empty, else the top 32 bits of its key's digest over the key's position + 1.
+    private var slots: [UInt64]
 
     /// An empty table with room for `capacity` keys before it grows.
     init(capacity: Int) {
         var size = 16
         while size < capacity * 4 && size < 1 << 30 { size <<= 1 }
         self.slots = Array(repeating: 0, count: size)
-        self.slotDigests = Array(repeating: 0, count: size)
         self.keys.reserveCapacity(capacity)
         self.values.reserveCapacity(capacity)
     }
 
     var count: Int { self.keys.count }
 
+    /// The part of a slot that comes from the digest.
+    private static func tag(_ digest: UInt64) -> UInt64 { digest & 0xFFFF_FFFF_0000_0000 }
+
     /// The position in ``keys`` of `uuid`, whose digest is `digest`, if the table has it.
     func index(of uuid: ContainerUUID, digest: UInt64) -> Int? {
         let mask = self.slots.count - 1
+        let tag = Self.tag(digest)
         var slot = Int(truncatingIfNeeded: digest) & mask
         while true {
-            let stored = Int(self.slots[slot])
+            let stored = self.slots[slot]
             if stored == 0 { return nil }
-            if self.slotDigests[slot] == digest && self.keys[stored - 1] == uuid { return stored - 1 }
+            if stored & 0xFFFF_FFFF_0000_0000 == tag {
+                let position = Int(stored & 0xFFFF_FFFF) - 1
+                if self.keys[position] == uuid { return position }
+            }
             slot = (slot + 1) & mask
         }
     }
@@ -247,34 +254,36 @@ struct UUIDTable<Value> {
     mutating func insert(_ uuid: ContainerUUID, _ value: Value) -> Int {
         let digest = uuid.digest
         if let position = self.index(of: uuid, digest: digest) { return position }
-        if (self.keys.count + 1) * 4 > self.slots.count { self.grow() }
-        self.keys.append(uuid)
-        self.values.append(value)
-        self.place(self.keys.count - 1, digest: digest)
+        self.append(uuid, value, digest: digest)
         return self.keys.count - 1
     }
 
     /// Adds `uuid`, which the table does not have, with `value`.
     mutating func insertNew(_ uuid: ContainerUUID, _ value: Value) {
-        assert(self.index(of: uuid, digest: uuid.digest) == nil, "insertNew of a UUID the table has")
+        let digest = uuid.digest
+        assert(self.index(of: uuid, digest: digest) == nil, "insertNew of a UUID the table has")
+        self.append(uuid, value, digest: digest)
+    }
+
+    private mutating func append(_ uuid: ContainerUUID, _ value: Value, digest: UInt64) {
+        // A quarter full at most (and positions fit the slot's 32 bits: the table stops at 2^30 slots first).
+        precondition(self.keys.count < Int(UInt32.max) - 1, "UUIDTable full")
         if (self.keys.count + 1) * 4 > self.slots.count { self.grow() }
         self.keys.append(uuid)
         self.values.append(value)
-        self.place(self.keys.count - 1, digest: uuid.digest)
+        self.place(self.keys.count - 1, digest: digest)
     }
 
     private mutating func place(_ position: Int, digest: UInt64) {
         let mask = self.slots.count - 1
         var slot = Int(truncatingIfNeeded: digest) & mask
         while self.slots[slot] != 0 { slot = (slot + 1) & mask }
-        self.slots[slot] = Int32(position + 1)
-        self.slotDigests[slot] = digest
+        self.slots[slot] = Self.tag(digest) | UInt64(position + 1)
     }
 
     private mutating func grow() {
         let size = self.slots.count * 2
         self.slots = Array(repeating: 0, count: size)
-        self.slotDigests = Array(repeating: 0, count: size)
         for position in self.keys.indices { self.place(position, digest: self.keys[position].digest) }
     }
 }
