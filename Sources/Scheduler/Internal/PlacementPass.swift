@@ -129,30 +129,31 @@ struct PlacementPass {
         self.totalInstances = totalInstances
         self.totalSlots = totalSlots
 
-        // The fields the walk reads, gathered into scheduling order once, so the walk is sequential.
+        // The fields the walk reads, gathered into scheduling order once, so the walk is sequential; and the sort
+        // words, in the same walk of the queue.
         var info: [EntryInfo] = []
         info.reserveCapacity(count)
+        var words = QueueOrder.Words(count: count)
         for entry in queue.entries.indices {
             let summary = queue.entries[entry].summary
+            let onWorker = self.match.hasRunner(entry)
             info.append(
                 EntryInfo(
                     priority: summary.priority,
                     createdAt: summary.createdAt,
                     state: summary.state,
                     isSupervisor: summary.isSupervisor,
-                    onWorker: self.match.hasRunner(entry)
+                    onWorker: onWorker
                 )
             )
+            words.append(
+                onWorker: onWorker,
+                locked: summary.state == .locked,
+                priority: summary.priority,
+                firstSeenAt: queue.entries[entry].firstSeenAt
+            )
         }
-        let entries = queue.entries
-        self.orderMemo = QueueOrder.sorted(
-            count: count,
-            onWorker: { info[$0].onWorker },
-            locked: { info[$0].state == .locked },
-            priority: { info[$0].priority },
-            firstSeenAt: { entries[$0].firstSeenAt },
-            reusing: orderMemo
-        )
+        self.orderMemo = QueueOrder.sorted(words, reusing: orderMemo)
         let order = self.orderMemo.order
         self.order = order
         self.info = order.map { info[Int($0)] }

@@ -17,15 +17,41 @@ enum QueueOrder {
         private(set) var merged = false
     }
 
+    /// Sort words being written, entry by entry, and the bits that vary between them.
+    struct Words {
+        /// words[3i] is compared first, then words[3i+1], then words[3i+2].
+        fileprivate var words: [UInt64]
+        /// Bits set in some entry's word and clear in another's: the bytes worth sorting on.
+        fileprivate var anySet: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        fileprivate var allSet: (UInt64, UInt64, UInt64) = (~0, ~0, ~0)
+
+        init(count: Int) {
+            self.words = []
+            self.words.reserveCapacity(count * 3)
+        }
+
+        /// Appends the next entry's words.
+        @inline(__always)
+        mutating func append(onWorker: Bool, locked: Bool, priority: Int, firstSeenAt seen: Timestamp) {
+            let maxPriority: UInt64 = (1 << 62) - 1
+            let priority = min(UInt64(clamping: max(0, priority)), maxPriority)
+            let rank = (onWorker ? 0 : 1 << 63) | (locked ? 0 : 1 << 62) | (maxPriority - priority)
+            let seconds = UInt64(bitPattern: seen.secondsSince1970) ^ (1 << 63)
+            let nanoseconds = UInt64(UInt32(bitPattern: seen.nanoseconds))
+            self.words.append(rank)
+            self.words.append(seconds)
+            self.words.append(nanoseconds)
+            self.anySet = (self.anySet.0 | rank, self.anySet.1 | seconds, self.anySet.2 | nanoseconds)
+            self.allSet = (self.allSet.0 & rank, self.allSet.1 & seconds, self.allSet.2 & nanoseconds)
+        }
+    }
+
     /// The scheduling order (entry indices, first to schedule first), from `memo` where it can: when the queue has as many entries as last time and most
     /// positions hold the same sort words, those positions keep their relative order, and only the others are sorted
     /// (a comparison sort of a few) and merged in, instead of sorting the whole queue again. The order depends on
     /// nothing but the words and the positions, so it is the same order, ties included, whichever containers the
     /// positions hold. A pass after a change of the pool alone (half of them at a busy cluster) sees the same queue,
     /// a pass after a change of the queue a few changed entries.
-    ///
-    /// Inlined into its caller, so the field readers are too (called through closures, they were a fifth of the sort).
-    @inline(__always)
     static func sorted(
         count: Int,
         onWorker: (Int) -> Bool,
@@ -34,26 +60,19 @@ enum QueueOrder {
         firstSeenAt: (Int) -> Timestamp,
         reusing memo: Memo?
     ) -> Memo {
-        // words[3i] is compared first, then words[3i+1], then words[3i+2].
-        var words = [UInt64](repeating: 0, count: count * 3)
-        let maxPriority: UInt64 = (1 << 62) - 1
-        // Bits set in some entry's word and clear in another's: the bytes worth sorting on.
-        var anySet: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var allSet: (UInt64, UInt64, UInt64) = (~0, ~0, ~0)
-        words.withUnsafeMutableBufferPointer { words in
-            for i in 0..<count {
-                let priority = min(UInt64(clamping: max(0, priority(i))), maxPriority)
-                let rank = (onWorker(i) ? 0 : 1 << 63) | (locked(i) ? 0 : 1 << 62) | (maxPriority - priority)
-                let seen = firstSeenAt(i)
-                let seconds = UInt64(bitPattern: seen.secondsSince1970) ^ (1 << 63)
-                let nanoseconds = UInt64(UInt32(bitPattern: seen.nanoseconds))
-                words[3 * i] = rank
-                words[3 * i + 1] = seconds
-                words[3 * i + 2] = nanoseconds
-                anySet = (anySet.0 | rank, anySet.1 | seconds, anySet.2 | nanoseconds)
-                allSet = (allSet.0 & rank, allSet.1 & seconds, allSet.2 & nanoseconds)
-            }
+        var words = Words(count: count)
+        for i in 0..<count {
+            words.append(onWorker: onWorker(i), locked: locked(i), priority: priority(i), firstSeenAt: firstSeenAt(i))
         }
+        return Self.sorted(words, reusing: memo)
+    }
+
+    /// ``sorted(count:onWorker:locked:priority:firstSeenAt:reusing:)`` of words written already (a pass writes them
+    /// as it reads each entry for its other fields, in one walk of the queue).
+    static func sorted(_ words: Words, reusing memo: Memo?) -> Memo {
+        let count = words.words.count / 3
+        let (anySet, allSet) = (words.anySet, words.allSet)
+        let words = words.words
         if let memo, let merged = Self.merged(words: words, count: count, memo: memo) {
             assert(
                 merged == Self.radixSorted(words: words, count: count, anySet: anySet, allSet: allSet),
