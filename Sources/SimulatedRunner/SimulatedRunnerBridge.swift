@@ -298,18 +298,7 @@ public actor SimulatedRunnerBridge<C: Clock, RNG: RandomNumberGenerator & Sendab
     /// container record makes most of the document) without decoding them, and only they are decoded. A document
     /// the walk cannot follow (a member name with an escape, say) is decoded whole, as before.
     static func connectionMembers(of configuration: [UInt8]) -> ConnectionMembers? {
-        Self.connectionMembers(
-            of: configuration,
-            ranges: TopLevelMembers.ranges(of: configuration, named: Set(Self.connectionMemberNames))
-        )
-    }
-
-    /// ``connectionMembers(of:)`` with the members' ranges found already.
-    private static func connectionMembers(
-        of configuration: [UInt8],
-        ranges: [String: Range<Int>]?
-    ) -> ConnectionMembers? {
-        if let ranges {
+        if let ranges = TopLevelMembers.ranges(of: configuration, named: Set(Self.connectionMemberNames)) {
             // Read as `JSONDecoder` reads `[String: String]?` and `String?` (the tests compare the two), by the
             // parser the API uses (`JSONDecoder` took 0.8% of a simulated week here).
             var members = ConnectionMembers()

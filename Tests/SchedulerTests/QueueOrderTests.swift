@@ -30,14 +30,11 @@ struct QueueOrderTests {
 
     /// The queue order of `keys`, from `memo` where it can.
     static func sorted(_ keys: [Key], reusing memo: QueueOrder.Memo? = nil) -> QueueOrder.Memo {
-        QueueOrder.sorted(
-            count: keys.count,
-            onWorker: { keys[$0].onWorker },
-            locked: { keys[$0].locked },
-            priority: { keys[$0].priority },
-            firstSeenAt: { keys[$0].seen },
-            reusing: memo
-        )
+        var words = QueueOrder.Words(count: keys.count)
+        for key in keys {
+            words.append(onWorker: key.onWorker, locked: key.locked, priority: key.priority, firstSeenAt: key.seen)
+        }
+        return QueueOrder.sorted(words, reusing: memo)
     }
 
     @Test("Random queues, with ties, extreme priorities and times before 1970, sort as the definition says")

@@ -46,29 +46,14 @@ enum QueueOrder {
         }
     }
 
-    /// The scheduling order (entry indices, first to schedule first), from `memo` where it can: when the queue has as many entries as last time and most
-    /// positions hold the same sort words, those positions keep their relative order, and only the others are sorted
+    /// The scheduling order (entry indices, first to schedule first), from `memo` where it can: when most positions
+    /// hold the same sort words as last time (``merged(words:count:memo:)``), those positions keep their relative order, and only the others are sorted
     /// (a comparison sort of a few) and merged in, instead of sorting the whole queue again. The order depends on
     /// nothing but the words and the positions, so it is the same order, ties included, whichever containers the
     /// positions hold. A pass after a change of the pool alone (half of them at a busy cluster) sees the same queue,
     /// a pass after a change of the queue a few changed entries.
-    static func sorted(
-        count: Int,
-        onWorker: (Int) -> Bool,
-        locked: (Int) -> Bool,
-        priority: (Int) -> Int,
-        firstSeenAt: (Int) -> Timestamp,
-        reusing memo: Memo?
-    ) -> Memo {
-        var words = Words(count: count)
-        for i in 0..<count {
-            words.append(onWorker: onWorker(i), locked: locked(i), priority: priority(i), firstSeenAt: firstSeenAt(i))
-        }
-        return Self.sorted(words, reusing: memo)
-    }
-
-    /// ``sorted(count:onWorker:locked:priority:firstSeenAt:reusing:)`` of words written already (a pass writes them
-    /// as it reads each entry for its other fields, in one walk of the queue).
+    ///
+    /// A pass writes the words as it reads each entry for its other fields, in one walk of the queue.
     static func sorted(_ words: Words, reusing memo: Memo?) -> Memo {
         let count = words.words.count / 3
         let (anySet, allSet) = (words.anySet, words.allSet)
