@@ -33,15 +33,30 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
 
     public func instances(tagged tags: InstanceTags) async throws(CloudError) -> [Instance] {
         let listed = try await self.base.instances(tagged: tags)
-        let kept = listed.filter { instance in
-            let instanceTags = instance.tags
-            return tags.allSatisfy { instanceTags[$0.key] == $0.value }
+        // Drivers that apply the filter themselves (most) return only matches: then the list is returned as it came,
+        // not copied element by element (a list comes every `SyncInterval`, of every instance).
+        // Read in place (compiled generic over the instances, a walk of the array copied each one).
+        let kept: [Instance]? = listed.withUnsafeBufferPointer { listed in
+            guard let firstSkipped = listed.indices.first(where: { !Self.has(tags, listed[$0]) }) else { return nil }
+            var kept = Array(listed[..<firstSkipped])
+            kept.reserveCapacity(listed.count - 1)
+            for index in (firstSkipped + 1)..<listed.count where Self.has(tags, listed[index]) {
+                kept.append(listed[index])
+            }
+            return kept
         }
+        guard let kept else { return listed }
         self.logger.debug(
             "Filtered listed instances by tag",
             metadata: ["instances.returned": "\(kept.count)", "instances.skipped": "\(listed.count - kept.count)"]
         )
         return kept
+    }
+
+    /// Whether `instance` carries every tag of `tags` with its value.
+    private static func has(_ tags: InstanceTags, _ instance: Instance) -> Bool {
+        let instanceTags = instance.tags
+        return tags.allSatisfy { instanceTags[$0.key] == $0.value }
     }
 
     public func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {

@@ -141,7 +141,7 @@ extension WorkerPool {
     func view(of id: InstanceID, _ worker: Worker, containers: [ContainerUUID]? = nil) -> InstanceView {
         InstanceView(
             instance: id,
-            address: worker.instance.address,
+            address: worker.address,
             instanceType: worker.type,
             lastContainerUUID: worker.machine.lastUUID,
             lastBusy: worker.busyAt,

@@ -210,7 +210,7 @@ extension WorkerPool {
             "ARVADOS_API_HOST": configuration.apiHost,
             "ARVADOS_API_TOKEN": configuration.systemRootToken,
             "InstanceType": typeJSON,
-            "GatewayAddress": Self.host(of: worker.instance.address) + ":0",
+            "GatewayAddress": Self.host(of: worker.address) + ":0",
             "GatewayAuthSecret": Digests.gatewayAuthSecret(
                 uuid: uuid.rawValue,
                 systemRootToken: configuration.systemRootToken

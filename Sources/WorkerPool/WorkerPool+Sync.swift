@@ -43,13 +43,18 @@ extension WorkerPool {
         self.listings &+= 1
         let listing = self.listings
         var changed = false
-        for instance in listed {
-            let id = instance.id
-            let worker = self.addOrUpdate(instance, type: nil)
-            worker.listed = listing
-            let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) { $0.stillListed(at: now) }
-            if !actions.isEmpty { changed = true }
-            self.perform(actions, on: id)
+        // Each listed instance read in place (compiled generic over the instances, a `for … in` copied each one).
+        listed.withUnsafeBufferPointer { listed in
+            for index in listed.indices {
+                let id = listed[index].id
+                let worker = self.addOrUpdate(listed[index], type: nil)
+                worker.listed = listing
+                let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
+                    $0.stillListed(at: now)
+                }
+                if !actions.isEmpty { changed = true }
+                self.perform(actions, on: id)
+            }
         }
         for (id, worker) in self.workers where worker.listed != listing && !(startedAt < worker.machine.updated) {
             self.remove(id, worker)
@@ -75,14 +80,14 @@ extension WorkerPool {
     func addOrUpdate(_ instance: Instance, type createdType: InstanceType?) -> Worker {
         let id = instance.id
         if let worker = self.workers[id] {
-            let moved = worker.instance.address != instance.address
-            worker.instance = instance
+            let moved = worker.address != instance.address
+            worker.relist(instance)
             // Kept unless the remote user changed (read from the listed instance: the worker's copy would be copied
             // whole to read it, at every list for every worker).
             if let commands = worker.remoteCommands, commands.remoteUser != instance.remoteUser {
                 worker.remoteCommands = nil
             }
-            if worker.requestedTags == instance.tags { worker.requestedTags = nil }
+            if worker.requestedTags == worker.tags { worker.requestedTags = nil }
             if moved { self.schedulingViews.markDirty(id) }
             self.schedulingViews.prices = nil
             if moved { worker.listing.update(instance) }

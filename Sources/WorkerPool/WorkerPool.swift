@@ -32,7 +32,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         let appearedAt: Timestamp
         /// The wall-clock time the worker was last known busy (the machine's `busy`), read when that changed.
         var busyAt: Timestamp
-        var instance: Instance
+        /// The instance as last listed (set with ``relist(_:)``).
+        private(set) var instance: Instance
+        /// ``instance``'s tags and address, read when it is set: the pool is compiled generic over its instances, and
+        /// there reading a field of `instance` copied the instance first, decorators and all (every worker, every
+        /// cloud list).
+        private(set) var tags: InstanceTags
+        private(set) var address: String
         var type: InstanceType
         /// The listing ``executor`` reads the instance's address from.
         let listing: InstanceListing<Instance>
@@ -57,6 +63,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         /// instance, decorators and all) and dropped when the instance is listed with another remote user.
         var remoteCommands: RemoteCommands?
 
+        /// Takes `instance`, a new listing of the worker's instance.
+        func relist(_ instance: Instance) {
+            self.instance = instance
+            self.tags = instance.tags
+            self.address = instance.address
+        }
+
         /// The commands for the instance with the runner `runner`.
         func commands(runner: String) -> RemoteCommands {
             if let commands = self.remoteCommands, commands.runner == runner { return commands }
@@ -77,6 +90,8 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
             self.appearedAt = appearedAt
             self.busyAt = appearedAt
             self.instance = instance
+            self.tags = instance.tags
+            self.address = instance.address
             self.type = type
             self.listing = listing
             self.executor = executor
@@ -581,7 +596,7 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
 
     /// The tags the instance should carry: its listed tags with the current type and idle behaviour.
     func desiredTags(_ worker: Worker) -> InstanceTags {
-        var tags = worker.instance.tags
+        var tags = worker.tags
         tags[self.configuration.tagKey(.instanceType)] = worker.type.name.rawValue
         tags[self.configuration.tagKey(.idleBehavior)] = worker.machine.idleBehavior.rawValue
         return tags
@@ -599,13 +614,13 @@ public actor WorkerPool<Instances: InstanceSet, C: Clock>: Service where C.Durat
         // instance's own with these two set, so equal to them exactly when the two already hold these values.
         let typeKey = self.configuration.tagKey(.instanceType)
         let behaviorKey = self.configuration.tagKey(.idleBehavior)
-        if worker.instance.tags[typeKey] == worker.type.name.rawValue
-            && worker.instance.tags[behaviorKey] == Self.idleBehavior(of: &worker.machine).rawValue
+        if worker.tags[typeKey] == worker.type.name.rawValue
+            && worker.tags[behaviorKey] == Self.idleBehavior(of: &worker.machine).rawValue
         {
             return
         }
         let tags = self.desiredTags(worker)
-        guard tags != worker.instance.tags, tags != worker.requestedTags else { return }
+        guard tags != worker.tags, tags != worker.requestedTags else { return }
         worker.requestedTags = tags
         let instance = worker.instance
         let logger = self.logger

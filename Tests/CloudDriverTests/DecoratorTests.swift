@@ -118,6 +118,9 @@ struct DecoratorTests {
             ([:], ["inst0", "inst1", "inst2", "inst3"]),
             (["set": "1"], ["inst0", "inst1"]),
             (["set": "1", "type": "a"], ["inst0"]),
+            // Kept after one dropped, and dropped first.
+            (["type": "a"], ["inst0", "inst2"]),
+            (["type": "b"], ["inst1"]),
             (["set": "3"], []),
         ] as [(InstanceTags, [InstanceID])]
     )

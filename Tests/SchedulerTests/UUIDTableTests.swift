@@ -11,13 +11,21 @@ struct UUIDTableTests {
     func agreesWithDictionary() {
         var random = SeededRandomNumberGenerator(seed: 5)
         let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+        var tails: [String] = []
         func uuid() -> ContainerUUID {
             if Int.random(in: 0..<5, using: &random) == 0 {
                 // Not a well-formed UUID: kept as text.
                 return ContainerUUID(rawValue: "c\(Int.random(in: 0..<50_000, using: &random))")
             }
-            let tail = String((0..<15).map { _ in alphabet.randomElement(using: &random)! })
-            return ContainerUUID(rawValue: "zzzzz-dz642-" + tail)
+            // Three clusters, and tails reused across them: UUIDs whose packed words differ in one word only (the
+            // cluster is in the high word, the tail's last eight characters in the low).
+            let cluster = ["zzzzz", "aaaaa", "zz9zz"].randomElement(using: &random)!
+            let tail =
+                !tails.isEmpty && Int.random(in: 0..<4, using: &random) == 0
+                ? tails.randomElement(using: &random)!
+                : String((0..<15).map { _ in alphabet.randomElement(using: &random)! })
+            tails.append(tail)
+            return ContainerUUID(rawValue: cluster + "-dz642-" + tail)
         }
         // Starts small, so it grows many times.
         var table = UUIDTable<Int>(capacity: 4)
@@ -48,6 +56,10 @@ struct UUIDTableTests {
             absent += 1
             #expect(table.index(of: key, digest: key.digest) == nil)
         }
-        #expect(absent > 4_000)
+        #expect(absent > 3_000)
+        // Same low word, another cluster: a different UUID.
+        #expect(expected.keys.contains { $0.rawValue.hasPrefix("aaaaa") })
+        let sharedTails = Dictionary(grouping: expected.keys.filter(\.isWellFormed)) { $0.rawValue.dropFirst(12) }
+        #expect(sharedTails.values.contains { $0.count > 1 }, "some tails are in two clusters")
     }
 }
