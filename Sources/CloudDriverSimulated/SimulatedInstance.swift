@@ -1,6 +1,7 @@
 public import CloudDriver
 public import DispatchModel
 public import RemoteExecution
+import Simulation
 
 /// Runs commands on one instance of a ``SimulatedCloud``, in memory: the executor the simulated driver's
 /// product gives the assembly for each instance.
@@ -10,6 +11,10 @@ where C.Duration == Duration {
     /// The instance the commands run on.
     public let id: InstanceID
 
+    // Compiled for the dispatcher's two clocks too (as the cloud's own `execute`): generic, every command looked up
+    // the cloud's metadata to call it (a fortieth of a simulated week).
+    @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
+    @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     public func execute(
         environment: [String: String],
         command: String,

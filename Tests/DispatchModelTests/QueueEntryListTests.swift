@@ -62,6 +62,36 @@ struct QueueEntryListTests {
         }
     }
 
+    @Test("Chunks grow with the list, and a list read across a regrouping reads as an array")
+    func chunksGrow() {
+        var list = QueueEntryList()
+        var reference: [QueueEntry] = []
+        var copies: [(QueueEntryList, [UInt64])] = []
+        var capacities: [Int] = []
+        for i in 0..<40_000 {
+            list.append(Self.entry(i))
+            reference.append(Self.entry(i))
+            if i % 4_099 == 0 {
+                // A copy taken before a regrouping keeps its entries and its chunks.
+                copies.append((list, list.map(\.summary.uuidDigest)))
+                list[i / 2] = Self.entry(i + 100_000)
+                reference[i / 2] = Self.entry(i + 100_000)
+            }
+            if capacities.last != list.chunkCapacity { capacities.append(list.chunkCapacity) }
+        }
+        // 32 up to 8,192 entries, 64 up to 32,768, then 128.
+        #expect(capacities == [32, 64, 128])
+        #expect(list.map(\.uuid) == reference.map(\.uuid))
+        for (copy, digests) in copies { #expect(copy.map(\.summary.uuidDigest) == digests) }
+        while list.count > 5_000 {
+            list.removeMovingLast(at: 7)
+            let last = reference.removeLast()
+            reference[7] = last
+        }
+        #expect(list.chunkCapacity == 128, "a shrinking list keeps its chunk size")
+        #expect(list.map(\.uuid) == reference.map(\.uuid))
+    }
+
     @Test("A copy keeps its entries when the original changes, and shares every chunk but the changed one")
     func copiesShareChunks() {
         var list = QueueEntryList((0..<1000).map { Self.entry($0) })
@@ -73,7 +103,7 @@ struct QueueEntryListTests {
         func storage(_ chunk: [QueueEntry]) -> UnsafeRawPointer? {
             chunk.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
         }
-        #expect(list.chunks.count == 8)
+        #expect(list.chunkCapacity == 32 && list.chunks.count == 32)
         let shared = zip(list.chunks, copy.chunks).filter { storage($0) == storage($1) }.count
         #expect(shared == list.chunks.count - 1)
         list.removeMovingLast(at: 3)
