@@ -35,12 +35,15 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
         let listed = try await self.base.instances(tagged: tags)
         // Drivers that apply the filter themselves (most) return only matches: then the list is returned as it came,
         // not copied element by element (a list comes every `SyncInterval`, of every instance).
-        // Read in place (compiled generic over the instances, a walk of the array copied each one).
+        // Read in place, through each instance's address (compiled generic over the instances, a walk of the array,
+        // or a read of an element, copied each instance first).
         let kept: [Instance]? = listed.withUnsafeBufferPointer { listed in
-            guard let firstSkipped = listed.indices.first(where: { !Self.has(tags, listed[$0]) }) else { return nil }
+            guard let first = listed.baseAddress,
+                let firstSkipped = (0..<listed.count).first(where: { !Self.has(tags, first + $0) })
+            else { return nil }
             var kept = Array(listed[..<firstSkipped])
             kept.reserveCapacity(listed.count - 1)
-            for index in (firstSkipped + 1)..<listed.count where Self.has(tags, listed[index]) {
+            for index in (firstSkipped + 1)..<listed.count where Self.has(tags, first + index) {
                 kept.append(listed[index])
             }
             return kept
@@ -53,9 +56,9 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
         return kept
     }
 
-    /// Whether `instance` carries every tag of `tags` with its value.
-    private static func has(_ tags: InstanceTags, _ instance: Instance) -> Bool {
-        let instanceTags = instance.tags
+    /// Whether the instance at `instance` carries every tag of `tags` with its value.
+    private static func has(_ tags: InstanceTags, _ instance: UnsafePointer<Instance>) -> Bool {
+        let instanceTags = instance.pointee.tags
         return tags.allSatisfy { instanceTags[$0.key] == $0.value }
     }
 

@@ -460,8 +460,10 @@ where C.Duration == Duration {
     @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
     @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     private func fireDue(_ now: C.Instant) {
-        while let next = self.timeline.last, next.at <= now {
-            self.timeline.removeLast()
+        // The next deadline's time read alone: every command asks, and nearly always nothing is due (`last` would copy
+        // the deadline, its instance ID and container, to compare one field).
+        while !self.timeline.isEmpty && self.timeline[self.timeline.count - 1].at <= now {
+            let next = self.timeline.removeLast()
             guard let container = next.container else {
                 // A destroyed instance's end, or a preemption (``SimulatedCloudParameters/preemptions``).
                 guard self.vms[next.instanceID] != nil else { continue }

@@ -43,11 +43,14 @@ extension WorkerPool {
         self.listings &+= 1
         let listing = self.listings
         var changed = false
-        // Each listed instance read in place (compiled generic over the instances, a `for … in` copied each one).
+        // Each listed instance read in place, through its address (compiled generic over the instances, a `for … in`,
+        // or a read of an element, copied each instance first).
         listed.withUnsafeBufferPointer { listed in
-            for index in listed.indices {
-                let id = listed[index].id
-                let worker = self.addOrUpdate(listed[index], type: nil)
+            guard let first = listed.baseAddress else { return }
+            for index in 0..<listed.count {
+                let instance = first + index
+                let id = instance.pointee.id
+                let worker = self.addOrUpdate(instance.pointee, type: nil)
                 worker.listed = listing
                 let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
                     $0.stillListed(at: now)
