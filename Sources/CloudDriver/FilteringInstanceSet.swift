@@ -34,21 +34,11 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
     public func instances(tagged tags: InstanceTags) async throws(CloudError) -> [Instance] {
         let listed = try await self.base.instances(tagged: tags)
         // Drivers that apply the filter themselves (most) return only matches: then the list is returned as it came,
-        // not copied element by element (a list comes every `SyncInterval`, of every instance).
-        // Read in place, through each instance's address (compiled generic over the instances, a walk of the array,
-        // or a read of an element, copied each instance first).
-        let kept: [Instance]? = listed.withUnsafeBufferPointer { listed in
-            guard let first = listed.baseAddress,
-                let firstSkipped = (0..<listed.count).first(where: { !Self.has(tags, first + $0) })
-            else { return nil }
-            var kept = Array(listed[..<firstSkipped])
-            kept.reserveCapacity(listed.count - 1)
-            for index in (firstSkipped + 1)..<listed.count where Self.has(tags, first + index) {
-                kept.append(listed[index])
-            }
-            return kept
-        }
-        guard let kept else { return listed }
+        // not copied into a new one (a list comes every `SyncInterval`, of every instance).
+        guard let firstSkipped = listed.firstIndex(where: { !Self.has(tags, $0) }) else { return listed }
+        var kept = Array(listed[..<firstSkipped])
+        kept.reserveCapacity(listed.count - 1)
+        for instance in listed[(firstSkipped + 1)...] where Self.has(tags, instance) { kept.append(instance) }
         self.logger.debug(
             "Filtered listed instances by tag",
             metadata: ["instances.returned": "\(kept.count)", "instances.skipped": "\(listed.count - kept.count)"]
@@ -56,9 +46,9 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
         return kept
     }
 
-    /// Whether the instance at `instance` carries every tag of `tags` with its value.
-    private static func has(_ tags: InstanceTags, _ instance: UnsafePointer<Instance>) -> Bool {
-        let instanceTags = instance.pointee.tags
+    /// Whether `instance` carries every tag of `tags` with its value.
+    private static func has(_ tags: InstanceTags, _ instance: Instance) -> Bool {
+        let instanceTags = instance.tags
         return tags.allSatisfy { instanceTags[$0.key] == $0.value }
     }
 

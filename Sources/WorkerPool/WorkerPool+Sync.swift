@@ -43,21 +43,13 @@ extension WorkerPool {
         self.listings &+= 1
         let listing = self.listings
         var changed = false
-        // Each listed instance read in place, through its address (compiled generic over the instances, a `for … in`,
-        // or a read of an element, copied each instance first).
-        listed.withUnsafeBufferPointer { listed in
-            guard let first = listed.baseAddress else { return }
-            for index in 0..<listed.count {
-                let instance = first + index
-                let id = instance.pointee.id
-                let worker = self.addOrUpdate(instance.pointee, type: nil)
-                worker.listed = listing
-                let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) {
-                    $0.stillListed(at: now)
-                }
-                if !actions.isEmpty { changed = true }
-                self.perform(actions, on: id)
-            }
+        for instance in listed {
+            let id = instance.id
+            let worker = self.addOrUpdate(instance, type: nil)
+            worker.listed = listing
+            let actions = self.withMachine(of: worker, id, markingOnlyAVisibleChange: true) { $0.stillListed(at: now) }
+            if !actions.isEmpty { changed = true }
+            self.perform(actions, on: id)
         }
         for (id, worker) in self.workers where worker.listed != listing && !(startedAt < worker.machine.updated) {
             self.remove(id, worker)
