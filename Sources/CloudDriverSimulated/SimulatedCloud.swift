@@ -194,7 +194,7 @@ where C.Duration == Duration {
         let unresponsiveAt =
             self.chance(self.parameters.unresponsiveRate)
             ? bootedAt.advanced(by: self.sample(self.parameters.unresponsiveAfter)) : nil
-        let vm = VM(
+        var vm = VM(
             number: number,
             address: Instance.address(of: id),
             providerType: type.providerType,
@@ -215,7 +215,7 @@ where C.Duration == Duration {
             "Simulated instance created",
             metadata: ["instance.id": "\(id)", "instance.providerType": "\(type.providerType)"]
         )
-        return self.snapshot(id, providerType: vm.providerType, tags: vm.tags, address: vm.address)
+        return Self.instance(id, of: &vm, cloud: self, remoteUser: self.parameters.remoteUser)
     }
 
     @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
@@ -259,7 +259,7 @@ where C.Duration == Duration {
         Self.has(wanted, vm.tags) ? vm.number : nil
     }
 
-    /// The listed instance of `vm`, whose ID is `id` (`vm` in place: see ``instances(tagged:)``).
+    /// The instance of `vm`, whose ID is `id`, as created or listed (`vm` in place: see ``instances(tagged:)``).
     private static func instance(
         _ id: InstanceID,
         of vm: inout VM,
@@ -369,17 +369,6 @@ where C.Duration == Duration {
         try self.injectFailure("SetTags", rate: self.parameters.errorRates.setTags, at: now)
         guard self.vms[id] != nil else { throw .notFound("simulated instance \(id) does not exist") }
         self.vms[id]?.tags = tags
-    }
-
-    private func snapshot(_ id: InstanceID, providerType: String, tags: InstanceTags, address: String) -> Instance {
-        SimulatedInstance(
-            cloud: self,
-            id: id,
-            providerType: providerType,
-            tags: tags,
-            remoteUser: self.parameters.remoteUser,
-            address: address
-        )
     }
 
     /// The secret the init command writes to `/var/run/arvados-instance-secret` (`echo -n "<secret>" >…`).

@@ -12,7 +12,7 @@ where C.Duration == Duration {
     public let id: InstanceID
 
     // Compiled for the dispatcher's two clocks too (as the cloud's own `execute`): generic, every command looked up
-    // the cloud's metadata to call it (a fortieth of a simulated week).
+    // the cloud's metadata to call it (about a hundredth of a simulated week).
     @_specialize(where C == VirtualClock, RNG == SeededRandomNumberGenerator)
     @_specialize(where C == ContinuousClock, RNG == SeededRandomNumberGenerator)
     public func execute(
