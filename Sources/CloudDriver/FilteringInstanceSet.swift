@@ -35,21 +35,15 @@ public struct FilteringInstanceSet<Base: InstanceSet>: InstanceSet {
         let listed = try await self.base.instances(tagged: tags)
         // Drivers that apply the filter themselves (most) return only matches: then the list is returned as it came,
         // not copied into a new one (a list comes every `SyncInterval`, of every instance).
-        guard let firstSkipped = listed.firstIndex(where: { !Self.has(tags, $0) }) else { return listed }
+        guard let firstSkipped = listed.firstIndex(where: { !$0.tags.carriesEvery(tags) }) else { return listed }
         var kept = Array(listed[..<firstSkipped])
         kept.reserveCapacity(listed.count - 1)
-        for instance in listed[(firstSkipped + 1)...] where Self.has(tags, instance) { kept.append(instance) }
+        for instance in listed[(firstSkipped + 1)...] where instance.tags.carriesEvery(tags) { kept.append(instance) }
         self.logger.debug(
             "Filtered listed instances by tag",
             metadata: ["instances.returned": "\(kept.count)", "instances.skipped": "\(listed.count - kept.count)"]
         )
         return kept
-    }
-
-    /// Whether `instance` carries every tag of `tags` with its value.
-    private static func has(_ tags: InstanceTags, _ instance: Instance) -> Bool {
-        let instanceTags = instance.tags
-        return tags.allSatisfy { instanceTags[$0.key] == $0.value }
     }
 
     public func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {

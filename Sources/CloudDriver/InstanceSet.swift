@@ -37,3 +37,11 @@ public protocol InstanceSet: Sendable {
     /// Releases the set's resources (connections, timers); the set is not used afterwards.
     func stop() async
 }
+
+extension [String: String] {
+    /// Whether these instance tags carry every tag of `wanted` with its value: the filter of
+    /// ``InstanceSet/instances(tagged:)``.
+    public func carriesEvery(_ wanted: InstanceTags) -> Bool {
+        wanted.allSatisfy { self[$0.key] == $0.value }
+    }
+}

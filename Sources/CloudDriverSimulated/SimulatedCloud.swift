@@ -256,7 +256,7 @@ where C.Duration == Duration {
 
     /// `vm`'s number if it has every tag of `wanted`, else `nil` (`vm` in place: see ``instances(tagged:)``).
     private static func number(of vm: inout VM, ifTagged wanted: InstanceTags) -> Int? {
-        Self.has(wanted, vm.tags) ? vm.number : nil
+        vm.tags.carriesEvery(wanted) ? vm.number : nil
     }
 
     /// The instance of `vm`, whose ID is `id`, as created or listed (`vm` in place: see ``instances(tagged:)``).
@@ -274,11 +274,6 @@ where C.Duration == Duration {
             remoteUser: remoteUser,
             address: vm.address
         )
-    }
-
-    /// Whether `tags` has every tag of `wanted`.
-    private static func has(_ wanted: InstanceTags, _ tags: InstanceTags) -> Bool {
-        wanted.allSatisfy { tags[$0.key] == $0.value }
     }
 
     public nonisolated func quotaGroup(for type: InstanceType) -> InstanceQuotaGroup {

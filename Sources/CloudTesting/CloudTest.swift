@@ -365,9 +365,7 @@ public struct CloudTest: Sendable {
 
     /// The instances carrying every tag in `tags` (drivers may return more than asked for).
     private static func listed<S: InstanceSet>(_ set: S, tagged tags: InstanceTags) async throws -> [S.Instance] {
-        try await set.instances(tagged: tags).filter { instance in
-            tags.allSatisfy { instance.tags[$0.key] == $0.value }
-        }
+        try await set.instances(tagged: tags).filter { $0.tags.carriesEvery(tags) }
     }
 
     /// Throws unless every tag in `expected` is listed with the same value.
